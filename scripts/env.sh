@@ -1,0 +1,7 @@
+# env.sh -- `source scripts/env.sh [BUILD_DIR]` makes `require "sqorm"`
+# load the module from the build tree (default ./build).
+_sqorm_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_sqorm_build=${1:-$_sqorm_root/build}
+export LUA_PATH="$_sqorm_build/share/?.lua;$_sqorm_build/share/?/init.lua;$_sqorm_root/?.lua;;"
+export LUA_CPATH="$_sqorm_build/lib/?.so;;"
+unset _sqorm_root _sqorm_build

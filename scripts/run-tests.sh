@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# run-tests.sh -- the suite, against servers that are already up (run it
+# through scripts/with-test-servers.sh; scripts/test.sh does). Each step is
+# counted; the last line is "N passed, N failed" and the exit status is
+# non-zero when anything failed.
+#
+#   1. ctest: C unit tests of the core and the driver tests (build/)
+#   2. busted: every spec in spec/ on sqlite, mysql and postgres
+#   3. the examples, each checked for what it claims to print
+#   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
+#   5. the threaded pool test and the embedding example under TSan (build-tsan/)
+#   6. a smoke run of the benchmark (SCALE=0.01)
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export SQORM_TEST_REQUIRE_SERVERS=1
+out=$(mktemp -d /tmp/sqorm-results.XXXXXX)
+passed=0
+failed=0
+failures=()
+
+note() { printf '\n==> %s\n' "$*"; }
+
+# ctest_step NAME BUILD_DIR [ctest args]: adds ctest's own counts.
+ctest_step() {
+  local name=$1 dir=$2
+  shift 2
+  note "$name: ctest in $dir"
+  (cd "$dir" && ctest --output-on-failure --timeout 600 "$@") 2>&1 | tee "$out/$name.log"
+  local line total nfail
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$out/$name.log" | tail -1)
+  if [[ -z $line ]]; then
+    failed=$((failed + 1)); failures+=("$name (ctest printed no summary)"); return
+  fi
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  nfail=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+  # A configured server that a test could not reach is a failure here,
+  # not a skip (ctest counts skips as passed).
+  local nskip
+  nskip=$(grep -cE '\(Skipped\)$' "$out/$name.log" || true)
+  passed=$((passed + total - nfail - nskip))
+  failed=$((failed + nfail + nskip))
+  ((nfail + nskip == 0)) || failures+=("$name ($nfail failed, $nskip skipped C tests)")
+}
+
+# busted_step NAME BUILD_DIR [env...]: counts TAP "ok" / "not ok" lines.
+busted_step() {
+  local name=$1 dir=$2
+  shift 2
+  note "$name: busted spec/ with $dir"
+  (
+    source scripts/env.sh "$dir"
+    env "$@" lua5.4 /usr/bin/busted -o TAP spec
+  ) >"$out/$name.tap" 2>&1
+  local rc=$?
+  grep -vE '^ok ' "$out/$name.tap" | tail -n 400
+  local ok nok
+  ok=$(grep -cE '^ok ' "$out/$name.tap")
+  nok=$(grep -cE '^not ok ' "$out/$name.tap")
+  echo "$name: $ok ok, $nok not ok (busted exit $rc)"
+  passed=$((passed + ok))
+  failed=$((failed + nok))
+  ((nok == 0)) || failures+=("$name ($nok specs)")
+  if ((rc != 0 && nok == 0)); then
+    failed=$((failed + 1)); failures+=("$name (busted exited $rc)")
+  fi
+}
+
+# check_step NAME CMD...: one pass or fail for a command.
+check_step() {
+  local name=$1
+  shift
+  note "$name: $*"
+  if "$@" 2>&1 | tee "$out/$name.log"; [[ ${PIPESTATUS[0]} == 0 ]]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failures+=("$name")
+  fi
+}
+
+ctest_step ctest build
+busted_step busted build
+if [[ -x scripts/run-examples.sh ]]; then
+  check_step examples bash scripts/run-examples.sh build
+fi
+if [[ -d build-asan ]]; then
+  ctest_step ctest-asan build-asan
+  asan=$(gcc -print-file-name=libasan.so)
+  ubsan=$(gcc -print-file-name=libubsan.so)
+  # Lua itself is not instrumented; leak checking of the interpreter's own
+  # exit path is noise, so LeakSanitizer runs in the C tests only.
+  busted_step busted-asan build-asan LD_PRELOAD="$asan:$ubsan" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+fi
+if [[ -d build-tsan ]]; then
+  ctest_step ctest-tsan build-tsan -R 'test_pool|embed'
+fi
+if [[ -x bench/run.sh ]]; then
+  check_step bench-smoke env SCALE=0.01 bash bench/run.sh
+fi
+
+echo
+if ((${#failures[@]})); then
+  echo "FAILED: ${failures[*]}"
+fi
+echo "logs: $out"
+echo "$passed passed, $failed failed"
+((failed == 0))

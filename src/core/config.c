@@ -1,0 +1,431 @@
+/*
+ * config.c - connection configuration: URL parsing, named options,
+ * defaults, copy and comparison (named pools compare configs).
+ *
+ * One vocabulary for every dialect: a URL query parameter and a Lua
+ * connect-table key go through the same sq_config_set, so `sslmode=require`
+ * in a URL and `ssl = { mode = "require" }` in a table mean the same thing.
+ */
+#include "sqorm.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void sq_config_init(sq_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->pool.max = -1;
+  cfg->pool.min = -1;
+  cfg->pool.acquire_timeout = -1;
+  cfg->pool.idle_timeout = -1;
+  cfg->pool.max_lifetime = -1;
+  cfg->pool.pre_ping = -1;
+}
+
+void sq_config_free(sq_config *cfg) {
+  if (!cfg) return;
+  free(cfg->scheme);
+  free(cfg->host);
+  free(cfg->user);
+  free(cfg->password);
+  free(cfg->database);
+  free(cfg->storage);
+  free(cfg->name);
+  free(cfg->ssl.ca);
+  free(cfg->ssl.cert);
+  free(cfg->ssl.key);
+  free(cfg->ssl.min_version);
+  for (int i = 0; i < cfg->nparams; i++) {
+    free(cfg->params[i].key);
+    free(cfg->params[i].value);
+  }
+  free(cfg->params);
+  sq_config_init(cfg);
+}
+
+const char *sq_dialect_name(int dialect) {
+  switch (dialect) {
+  case SQ_DIALECT_SQLITE: return "sqlite";
+  case SQ_DIALECT_MYSQL: return "mysql";
+  case SQ_DIALECT_POSTGRES: return "postgres";
+  default: return "none";
+  }
+}
+
+/* Maps a scheme or dialect name onto a dialect; 0 when unknown. */
+static int dialect_from_name(const char *s, size_t n) {
+  static const struct { const char *name; int dialect; } names[] = {
+    {"sqlite", SQ_DIALECT_SQLITE},   {"sqlite3", SQ_DIALECT_SQLITE},
+    {"mysql", SQ_DIALECT_MYSQL},     {"mariadb", SQ_DIALECT_MYSQL},
+    {"tidb", SQ_DIALECT_MYSQL},      {"postgres", SQ_DIALECT_POSTGRES},
+    {"postgresql", SQ_DIALECT_POSTGRES},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strlen(names[i].name) == n && strncasecmp(names[i].name, s, n) == 0) return names[i].dialect;
+  return 0;
+}
+
+int sq_ssl_mode_parse(const char *s) {
+  static const struct { const char *name; int mode; } modes[] = {
+    {"disable", SQ_SSL_DISABLE},     {"disabled", SQ_SSL_DISABLE},
+    {"false", SQ_SSL_DISABLE},       {"prefer", SQ_SSL_PREFER},
+    {"preferred", SQ_SSL_PREFER},    {"allow", SQ_SSL_PREFER},
+    {"require", SQ_SSL_REQUIRE},     {"required", SQ_SSL_REQUIRE},
+    {"true", SQ_SSL_REQUIRE},        {"verify_ca", SQ_SSL_VERIFY_CA},
+    {"verify-ca", SQ_SSL_VERIFY_CA}, {"verify_identity", SQ_SSL_VERIFY_IDENTITY},
+    {"verify-full", SQ_SSL_VERIFY_IDENTITY}, {"verify_full", SQ_SSL_VERIFY_IDENTITY},
+    {"verify-identity", SQ_SSL_VERIFY_IDENTITY},
+  };
+  if (!s) return -1;
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (strcasecmp(modes[i].name, s) == 0) return modes[i].mode;
+  return -1;
+}
+
+static int set_str(char **dst, const char *v, sq_err *err) {
+  char *c = sq_strdup(v);
+  if (v && !c) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  free(*dst);
+  *dst = c;
+  return SQ_OK;
+}
+
+/* Parses a non-negative number of seconds. */
+static int parse_seconds(const char *key, const char *v, double *out, sq_err *err) {
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || end == v || *end || !(d >= 0) || d > 1e9)
+    return sq_err_set(err, SQ_EUSAGE, "option '%s' must be a non-negative number of seconds, got '%s'", key, v);
+  *out = d;
+  return SQ_OK;
+}
+
+static int parse_int(const char *key, const char *v, long lo, long hi, int *out, sq_err *err) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end || n < lo || n > hi)
+    return sq_err_set(err, SQ_EUSAGE, "option '%s' must be an integer from %ld to %ld, got '%s'", key, lo, hi, v);
+  *out = (int)n;
+  return SQ_OK;
+}
+
+static int parse_bool(const char *key, const char *v, int *out, sq_err *err) {
+  if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = 1;
+  else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = 0;
+  else return sq_err_set(err, SQ_EUSAGE, "option '%s' must be true or false, got '%s'", key, v);
+  return SQ_OK;
+}
+
+static int add_param(sq_config *cfg, const char *key, const char *value, sq_err *err) {
+  for (int i = 0; i < cfg->nparams; i++)
+    if (!strcmp(cfg->params[i].key, key)) return set_str(&cfg->params[i].value, value, err);
+  sq_param *np = realloc(cfg->params, sizeof *np * (size_t)(cfg->nparams + 1));
+  if (!np) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  cfg->params = np;
+  np[cfg->nparams].key = sq_strdup(key);
+  np[cfg->nparams].value = sq_strdup(value);
+  if (!np[cfg->nparams].key || !np[cfg->nparams].value) {
+    free(np[cfg->nparams].key);
+    free(np[cfg->nparams].value);
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  }
+  cfg->nparams++;
+  return SQ_OK;
+}
+
+int sq_config_set(sq_config *cfg, const char *key, const char *v, sq_err *err) {
+  if (!key || !v) return sq_err_set(err, SQ_EUSAGE, "option name and value must be given");
+  if (!strcmp(key, "dialect")) {
+    int d = dialect_from_name(v, strlen(v));
+    if (!d) return sq_err_set(err, SQ_EUSAGE, "unknown dialect '%s' (expected sqlite, mysql, mariadb, tidb, postgres or postgresql)", v);
+    cfg->dialect = d;
+    return set_str(&cfg->scheme, v, err);
+  }
+  if (!strcmp(key, "host") || !strcmp(key, "hostname")) return set_str(&cfg->host, v, err);
+  if (!strcmp(key, "port")) return parse_int(key, v, 1, 65535, &cfg->port, err);
+  if (!strcmp(key, "user") || !strcmp(key, "username")) return set_str(&cfg->user, v, err);
+  if (!strcmp(key, "password")) return set_str(&cfg->password, v, err);
+  if (!strcmp(key, "database") || !strcmp(key, "dbname")) return set_str(&cfg->database, v, err);
+  if (!strcmp(key, "storage")) return set_str(&cfg->storage, v, err);
+  if (!strcmp(key, "name")) return set_str(&cfg->name, v, err);
+  if (!strcmp(key, "connect_timeout")) return parse_seconds(key, v, &cfg->connect_timeout, err);
+  if (!strcmp(key, "ssl.mode") || !strcmp(key, "sslmode") || !strcmp(key, "ssl_mode") ||
+      !strcmp(key, "ssl-mode") || !strcmp(key, "ssl")) {
+    int m = sq_ssl_mode_parse(v);
+    if (m < 0)
+      return sq_err_set(err, SQ_EUSAGE, "unknown ssl mode '%s' (expected disable, prefer, require, verify_ca or verify_identity)", v);
+    cfg->ssl.mode = m;
+    return SQ_OK;
+  }
+  if (!strcmp(key, "ssl.ca") || !strcmp(key, "sslrootcert") || !strcmp(key, "ssl_ca") || !strcmp(key, "ssl-ca"))
+    return set_str(&cfg->ssl.ca, v, err);
+  if (!strcmp(key, "ssl.cert") || !strcmp(key, "sslcert") || !strcmp(key, "ssl_cert") || !strcmp(key, "ssl-cert"))
+    return set_str(&cfg->ssl.cert, v, err);
+  if (!strcmp(key, "ssl.key") || !strcmp(key, "sslkey") || !strcmp(key, "ssl_key") || !strcmp(key, "ssl-key"))
+    return set_str(&cfg->ssl.key, v, err);
+  if (!strcmp(key, "ssl.min_version") || !strcmp(key, "ssl_min_protocol_version") ||
+      !strcmp(key, "ssl_min_version") || !strcmp(key, "tls_version")) {
+    if (strcmp(v, "TLSv1.2") && strcmp(v, "TLSv1.3"))
+      return sq_err_set(err, SQ_EUSAGE, "unsupported ssl min_version '%s' (expected TLSv1.2 or TLSv1.3)", v);
+    return set_str(&cfg->ssl.min_version, v, err);
+  }
+  if (!strcmp(key, "pool.max")) return parse_int(key, v, 1, 100000, &cfg->pool.max, err);
+  if (!strcmp(key, "pool.min")) return parse_int(key, v, 0, 100000, &cfg->pool.min, err);
+  if (!strcmp(key, "pool.acquire_timeout")) return parse_seconds(key, v, &cfg->pool.acquire_timeout, err);
+  if (!strcmp(key, "pool.idle_timeout")) return parse_seconds(key, v, &cfg->pool.idle_timeout, err);
+  if (!strcmp(key, "pool.max_lifetime")) return parse_seconds(key, v, &cfg->pool.max_lifetime, err);
+  if (!strcmp(key, "pool.pre_ping")) return parse_bool(key, v, &cfg->pool.pre_ping, err);
+  /* Anything else is a client-library parameter; the driver checks it
+   * when the dialect is known (sq_config_finish). */
+  if (strchr(key, '.') || !*key)
+    return sq_err_set(err, SQ_EUSAGE, "unknown option '%s'", key);
+  return add_param(cfg, key, v, err);
+}
+
+/* Decodes %XX escapes (and '+' as space in query strings) into a new
+ * string; NULL with err set on a malformed escape or embedded NUL. */
+static char *pct_decode(const char *s, size_t n, int plus_space, sq_err *err) {
+  char *out = malloc(n + 1);
+  if (!out) {
+    sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%') {
+      if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2])) goto bad;
+      char hex[3] = {s[i + 1], s[i + 2], 0};
+      c = (unsigned char)strtol(hex, NULL, 16);
+      if (c == 0) goto bad;
+      i += 2;
+    } else if (c == '+' && plus_space) {
+      c = ' ';
+    }
+    out[j++] = (char)c;
+  }
+  out[j] = '\0';
+  return out;
+bad:
+  free(out);
+  sq_err_set(err, SQ_EUSAGE, "malformed URL: bad percent-escape in '%.*s'", (int)(n > 200 ? 200 : n), s);
+  return NULL;
+}
+
+/* Parses the query string "a=b&c=d" through sq_config_set. */
+static int parse_query(sq_config *cfg, const char *q, sq_err *err) {
+  while (*q) {
+    const char *amp = strchr(q, '&');
+    size_t n = amp ? (size_t)(amp - q) : strlen(q);
+    if (n) {
+      const char *eq = memchr(q, '=', n);
+      if (!eq) return sq_err_set(err, SQ_EUSAGE, "malformed URL: query parameter '%.*s' has no value", (int)(n > 200 ? 200 : n), q);
+      char *k = pct_decode(q, (size_t)(eq - q), 1, err);
+      if (!k) return err->kind;
+      char *v = pct_decode(eq + 1, n - (size_t)(eq - q) - 1, 1, err);
+      if (!v) {
+        free(k);
+        return err->kind;
+      }
+      int rc = sq_config_set(cfg, k, v, err);
+      free(k);
+      free(v);
+      if (rc) return rc;
+    }
+    q += n;
+    if (*q == '&') q++;
+  }
+  return SQ_OK;
+}
+
+/* Keeps `part` (not NUL-terminated) decoded in *dst. */
+static int take(char **dst, const char *part, size_t n, sq_err *err) {
+  char *d = pct_decode(part, n, 0, err);
+  if (!d) return err->kind;
+  free(*dst);
+  *dst = d;
+  return SQ_OK;
+}
+
+/*
+ * URL forms:
+ *   sqlite::memory:   sqlite:relative/path.db   sqlite:///absolute/path.db
+ *   sqlite://relative/path.db (as Sequelize writes it)
+ *   mysql://user:pass@host:port/db?k=v   (mariadb://, tidb:// port 4000)
+ *   postgres://user:pass@host:port/db?sslmode=require   (postgresql://)
+ */
+int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
+  if (!url || !*url) return sq_err_set(err, SQ_EUSAGE, "malformed URL: empty string");
+  if (strlen(url) > 8192) return sq_err_set(err, SQ_EUSAGE, "malformed URL: longer than 8192 bytes");
+  const char *colon = strchr(url, ':');
+  if (!colon || colon == url)
+    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': expected scheme:..., e.g. sqlite::memory: or postgres://host/db", url);
+  for (const char *p = url; p < colon; p++)
+    if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': bad scheme", url);
+  int d = dialect_from_name(url, (size_t)(colon - url));
+  if (!d)
+    return sq_err_set(err, SQ_EUSAGE, "unknown URL scheme '%.*s' (expected sqlite, mysql, mariadb, tidb, postgres or postgresql)",
+                      (int)(colon - url > 64 ? 64 : colon - url), url);
+  cfg->dialect = d;
+  if (take(&cfg->scheme, url, (size_t)(colon - url), err)) return err->kind;
+  for (char *p = cfg->scheme; *p; p++) *p = (char)tolower((unsigned char)*p);
+  const char *rest = colon + 1;
+
+  if (d == SQ_DIALECT_SQLITE) {
+    /* The path runs to '?' (query parameters like mode=ro follow). */
+    const char *path = rest;
+    if (!strncmp(path, "//", 2)) path += 2; /* sqlite:///abs -> /abs ; sqlite://rel -> rel */
+    const char *q = strchr(path, '?');
+    size_t n = q ? (size_t)(q - path) : strlen(path);
+    if (n == 0) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': no database path (use sqlite::memory: for memory)", url);
+    if (take(&cfg->storage, path, n, err)) return err->kind;
+    return q ? parse_query(cfg, q + 1, err) : SQ_OK;
+  }
+
+  if (strncmp(rest, "//", 2))
+    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': expected %s://[user[:password]@]host[:port]/database", url, cfg->scheme);
+  rest += 2;
+  const char *end = rest + strcspn(rest, "/?");
+  const char *at = NULL;
+  for (const char *p = rest; p < end; p++)
+    if (*p == '@') at = p; /* the last '@' ends the userinfo (passwords may hold '@' unescaped) */
+  const char *hostp = rest;
+  if (at) {
+    const char *pc = memchr(rest, ':', (size_t)(at - rest));
+    if (take(&cfg->user, rest, (size_t)((pc ? pc : at) - rest), err)) return err->kind;
+    if (pc && take(&cfg->password, pc + 1, (size_t)(at - pc - 1), err)) return err->kind;
+    hostp = at + 1;
+  }
+  const char *portp = NULL, *hend = end;
+  if (*hostp == '[') {
+    const char *rb = memchr(hostp, ']', (size_t)(end - hostp));
+    if (!rb) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': unterminated [ in host", url);
+    if (take(&cfg->host, hostp + 1, (size_t)(rb - hostp - 1), err)) return err->kind;
+    if (rb + 1 < end) {
+      if (rb[1] != ':') return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': junk after ]", url);
+      portp = rb + 2;
+    }
+  } else {
+    const char *pc = memchr(hostp, ':', (size_t)(end - hostp));
+    if (pc) {
+      portp = pc + 1;
+      hend = pc;
+    }
+    if (hend > hostp && take(&cfg->host, hostp, (size_t)(hend - hostp), err)) return err->kind;
+  }
+  if (portp) {
+    if (portp == end) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': empty port", url);
+    long port = 0;
+    for (const char *p = portp; p < end; p++) {
+      if (!isdigit((unsigned char)*p) || port > 65535)
+        return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': port must be a number from 1 to 65535", url);
+      port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535)
+      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': port must be a number from 1 to 65535", url);
+    cfg->port = (int)port;
+  }
+  const char *q = NULL;
+  if (*end == '/') {
+    const char *db = end + 1;
+    q = strchr(db, '?');
+    size_t n = q ? (size_t)(q - db) : strlen(db);
+    if (n && take(&cfg->database, db, n, err)) return err->kind;
+  } else if (*end == '?') {
+    q = end;
+  }
+  return q ? parse_query(cfg, q + 1, err) : SQ_OK;
+}
+
+int sq_config_finish(sq_config *cfg, sq_err *err) {
+  if (!cfg->dialect) return sq_err_set(err, SQ_EUSAGE, "no dialect given (use a URL or dialect = \"sqlite\"|\"mysql\"|\"postgres\")");
+  if (cfg->dialect == SQ_DIALECT_SQLITE) {
+    if (!cfg->storage && set_str(&cfg->storage, ":memory:", err)) return err->kind;
+    for (int i = 0; i < cfg->nparams; i++)
+      if (strcmp(cfg->params[i].key, "mode") && strcmp(cfg->params[i].key, "cache"))
+        return sq_err_set(err, SQ_EUSAGE, "unknown option '%s' for sqlite", cfg->params[i].key);
+  } else {
+    if (!cfg->host && set_str(&cfg->host, "localhost", err)) return err->kind;
+    if (!cfg->port) {
+      if (cfg->dialect == SQ_DIALECT_POSTGRES) cfg->port = 5432;
+      else cfg->port = (cfg->scheme && !strcmp(cfg->scheme, "tidb")) ? 4000 : 3306;
+    }
+    if (cfg->dialect == SQ_DIALECT_MYSQL && cfg->nparams)
+      return sq_err_set(err, SQ_EUSAGE, "unknown option '%s' for mysql", cfg->params[0].key);
+  }
+  /* A CA with no mode means the user wants the server verified. */
+  if (cfg->ssl.mode == SQ_SSL_DEFAULT && cfg->ssl.ca) cfg->ssl.mode = SQ_SSL_VERIFY_CA;
+  if (cfg->pool.max < 0) cfg->pool.max = 5;
+  if (cfg->pool.min < 0) cfg->pool.min = 0;
+  if (cfg->pool.min > cfg->pool.max)
+    return sq_err_set(err, SQ_EUSAGE, "pool.min (%d) is larger than pool.max (%d)", cfg->pool.min, cfg->pool.max);
+  if (cfg->pool.acquire_timeout < 0) cfg->pool.acquire_timeout = 30;
+  if (cfg->pool.idle_timeout < 0) cfg->pool.idle_timeout = 10;
+  if (cfg->pool.max_lifetime < 0) cfg->pool.max_lifetime = 0;
+  if (cfg->pool.pre_ping < 0) cfg->pool.pre_ping = 0;
+  if (cfg->dialect == SQ_DIALECT_SQLITE && !strcmp(cfg->storage, ":memory:")) {
+    /* Every connection to :memory: is a separate database: one is all. */
+    cfg->pool.max = 1;
+    if (cfg->pool.min > 1) cfg->pool.min = 1;
+  }
+  return SQ_OK;
+}
+
+#define DUP(f)                                                  \
+  do {                                                          \
+    if (src->f && !(dst->f = sq_strdup(src->f))) goto nomem;    \
+  } while (0)
+
+int sq_config_copy(sq_config *dst, const sq_config *src) {
+  sq_config_init(dst);
+  dst->dialect = src->dialect;
+  dst->port = src->port;
+  dst->connect_timeout = src->connect_timeout;
+  dst->ssl.mode = src->ssl.mode;
+  dst->pool = src->pool;
+  DUP(scheme); DUP(host); DUP(user); DUP(password); DUP(database); DUP(storage); DUP(name);
+  DUP(ssl.ca); DUP(ssl.cert); DUP(ssl.key); DUP(ssl.min_version);
+  if (src->nparams) {
+    dst->params = calloc((size_t)src->nparams, sizeof *dst->params);
+    if (!dst->params) goto nomem;
+    for (int i = 0; i < src->nparams; i++) {
+      dst->nparams = i + 1;
+      DUP(params[i].key);
+      DUP(params[i].value);
+    }
+  }
+  return SQ_OK;
+nomem:
+  sq_config_free(dst);
+  return SQ_ENOMEM;
+}
+
+static int streq(const char *a, const char *b) {
+  if (!a || !b) return a == b;
+  return strcmp(a, b) == 0;
+}
+
+int sq_config_equal(const sq_config *a, const sq_config *b) {
+  if (a->dialect != b->dialect || a->port != b->port || a->ssl.mode != b->ssl.mode ||
+      a->connect_timeout != b->connect_timeout || a->nparams != b->nparams)
+    return 0;
+  if (a->pool.max != b->pool.max || a->pool.min != b->pool.min ||
+      a->pool.acquire_timeout != b->pool.acquire_timeout || a->pool.idle_timeout != b->pool.idle_timeout ||
+      a->pool.max_lifetime != b->pool.max_lifetime || a->pool.pre_ping != b->pool.pre_ping)
+    return 0;
+  if (!streq(a->host, b->host) || !streq(a->user, b->user) || !streq(a->password, b->password) ||
+      !streq(a->database, b->database) || !streq(a->storage, b->storage) || !streq(a->name, b->name) ||
+      !streq(a->ssl.ca, b->ssl.ca) || !streq(a->ssl.cert, b->ssl.cert) || !streq(a->ssl.key, b->ssl.key) ||
+      !streq(a->ssl.min_version, b->ssl.min_version))
+    return 0;
+  for (int i = 0; i < a->nparams; i++)
+    if (!streq(a->params[i].key, b->params[i].key) || !streq(a->params[i].value, b->params[i].value)) return 0;
+  return 1;
+}

@@ -1,0 +1,1519 @@
+/*
+ * driver_postgres.c - the PostgreSQL driver, over libpq.
+ *
+ * Statements go through the extended protocol with a bounded per-connection
+ * LRU of named prepared statements ("sq_<n>"), keyed on the SQL text plus
+ * the parameter type OIDs (the OIDs are part of a prepared statement's
+ * signature). Values are sent with explicit types (int8, float8, bool,
+ * bytea) except text, which goes as "unknown" so the server infers its type
+ * from context. Results arrive in text format and are decoded once, by
+ * column OID, into sq_values; bytea is decoded from its hex form into a
+ * per-connection scratch buffer, so no per-row allocation happens here.
+ *
+ * Streaming cursors use libpq's single-row mode. Closing a cursor early
+ * drains the rest, and cancels the statement first when that is safe (a
+ * read-only statement outside a transaction block), so the connection is
+ * usable again and memory stays bounded.
+ *
+ * The session is set to TimeZone UTC, DateStyle ISO, client_encoding UTF8.
+ */
+#include "sqorm.h"
+
+#include <libpq-fe.h>
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Type OIDs from pg_type.h (stable across server versions). */
+#define OID_BOOL 16
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_OID 26
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_TIMESTAMP 1114
+#define OID_TIMESTAMPTZ 1184
+
+#define PG_CACHE_CAP 64      /* prepared statements kept per connection */
+#define PG_NBUCKETS 128      /* hash buckets for the statement cache */
+#define PG_DEALLOC_BATCH 8   /* evicted statements freed per round trip */
+#define PG_DRAIN_BEFORE_CANCEL 256 /* rows read before cancelling a cursor */
+#define PG_SCRATCH_KEEP (4u << 20) /* scratch kept between statements */
+#define PG_TSLEN 64          /* per-column buffer for normalised timestamps */
+#define PG_MAX_PARAMS 65535  /* the protocol's limit */
+
+/* How a column's text is decoded. */
+enum { K_TEXT, K_INT, K_FLOAT, K_BOOL, K_BLOB, K_TS, K_TSTZ };
+
+static const char SESSION_SETUP[] =
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; "
+    "SET extra_float_digits = 3; SET bytea_output = 'hex'";
+
+typedef struct pg_stmt {
+  struct pg_stmt *hnext;       /* hash chain */
+  struct pg_stmt *prev, *next; /* LRU list, most recent first */
+  uint64_t hash;
+  uint32_t id;                 /* server-side name is "sq_<id>" */
+  int nparams;
+  size_t sqllen;
+  Oid *oids;                   /* nparams entries, in the same block */
+  char *sql;                   /* NUL-terminated copy, in the same block */
+} pg_stmt;
+
+struct pg_cursor;
+
+typedef struct pg_conn {
+  PGconn *pg;
+  int dead;
+
+  /* statement cache */
+  pg_stmt *buckets[PG_NBUCKETS];
+  pg_stmt *lru_head, *lru_tail;
+  int nstmts;
+  uint32_t next_id;
+  uint32_t *pending;           /* evicted ids not yet deallocated */
+  int npending, pending_cap;
+
+  /* encoded parameters of the statement being run */
+  Oid *p_oids;
+  const char **p_vals;
+  int *p_lens, *p_fmts;
+  int p_cap;
+  char *p_buf;
+  size_t p_bufcap;
+
+  /* decoded row of the result being delivered */
+  sq_column *cols;
+  sq_value *vals;
+  unsigned char *kinds;
+  char *tsbuf;                 /* col_cap * PG_TSLEN */
+  int col_cap, ncols;
+  char *scratch;               /* bytea bytes of the current row */
+  size_t scratch_cap;
+
+  struct pg_cursor *cursor;    /* the open cursor, if any */
+} pg_conn;
+
+typedef struct pg_cursor {
+  pg_conn *c;                  /* NULL once the connection was closed */
+  const sq_row_sink *sink;
+  PGresult *meta;              /* first result: owns the column names */
+  int meta_row;                /* meta holds a row not yet delivered */
+  int done;                    /* PQgetResult has returned NULL */
+  int cancellable;             /* safe to cancel on an early close */
+  int in_tx;                   /* opened inside a transaction block */
+} pg_cursor;
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+/* libpq prints notices (WARNING, NOTICE) to stderr by default; a library
+ * must not write to the host's stderr, so they are dropped. */
+static void quiet_notice(void *arg, const char *msg) {
+  (void)arg;
+  (void)msg;
+}
+
+/* Copies s into dst without trailing whitespace/newlines (libpq messages
+ * end with "\n"). */
+static void trim_copy(char *dst, size_t cap, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, s, n);
+  dst[n] = '\0';
+}
+
+/* Grows *p (elements of size sz) to hold at least need elements. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz) {
+  if (need <= *cap) return 0;
+  size_t nc = *cap ? *cap : 16;
+  while (nc < need) {
+    if (nc > ((size_t)-1) / 2 / sz) return -1;
+    nc *= 2;
+  }
+  void *np = realloc(*p, nc * sz);
+  if (!np) return -1;
+  *p = np;
+  *cap = nc;
+  return 0;
+}
+
+static int nomem(sq_err *err) {
+  return sq_err_set(err, SQ_ENOMEM, "postgres: out of memory");
+}
+
+/* ASCII case-insensitive comparison of n bytes (no locale, no POSIX
+ * strings.h under strict C11). */
+static int ci_eq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i])) return 0;
+  return 1;
+}
+
+/* ci_eq over two whole NUL-terminated strings. */
+static int ci_streq(const char *a, const char *b) {
+  size_t n = strlen(a);
+  return n == strlen(b) && ci_eq(a, b, n);
+}
+
+static int is_ident_char(int ch) {
+  return isalnum((unsigned char)ch) || ch == '_' || ch == '$' || (unsigned char)ch >= 0x80;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Maps a SQLSTATE onto an sq_kind; *dead is set for states that mean the
+ * session is gone (connection exceptions, operator intervention). */
+static int kind_of_state(const char *st, int *dead) {
+  *dead = 0;
+  if (!strcmp(st, "23505")) return SQ_EUNIQUE;
+  if (!strncmp(st, "23", 2)) return SQ_ECONSTRAINT;
+  if (!strcmp(st, "42501")) return SQ_EDATABASE; /* permission denied */
+  if (!strncmp(st, "42", 2) || !strcmp(st, "3F000")) return SQ_ESYNTAX;
+  if (!strncmp(st, "28", 2)) return SQ_EAUTH;
+  /* "bind message supplies 1 parameters, but prepared statement requires
+   * 2" is a protocol_violation on a healthy link: the caller's mistake */
+  if (!strcmp(st, "08P01")) return SQ_EUSAGE;
+  if (!strncmp(st, "08", 2) || !strncmp(st, "57P0", 4)) {
+    *dead = 1;
+    return SQ_ECONNECTION;
+  }
+  if (!strcmp(st, "57014")) return SQ_ETIMEOUT;
+  return SQ_EDATABASE;
+}
+
+/* Marks the connection dead and fills err from libpq's connection-level
+ * message (lost link, server gone). */
+static int lost(pg_conn *c, const char *msg, sq_err *err) {
+  char buf[900];
+  c->dead = 1;
+  trim_copy(buf, sizeof buf, msg && *msg ? msg : PQerrorMessage(c->pg));
+  sq_err_set(err, SQ_ECONNECTION, "%s", buf[0] ? buf : "postgres: connection lost");
+  sq_err_native(err, "08006", "08006");
+  return SQ_ECONNECTION;
+}
+
+/* Fills err from a failed result (r may be NULL when libpq could not even
+ * produce one). The message is the server's primary text, with DETAIL and
+ * HINT lines when present; code and sqlstate are both the SQLSTATE, as
+ * PostgreSQL's native error code is its SQLSTATE. */
+static int fail(pg_conn *c, const PGresult *r, sq_err *err) {
+  const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  int bad = PQstatus(c->pg) == CONNECTION_BAD;
+  if (!st || !*st) {
+    if (bad || !r) return lost(c, r ? PQresultErrorMessage(r) : NULL, err);
+    char buf[900];
+    trim_copy(buf, sizeof buf, PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r)
+                                                          : PQerrorMessage(c->pg));
+    sq_err_set(err, SQ_EINTERNAL, "%s", buf[0] ? buf : "postgres: unknown libpq error");
+    sq_err_native(err, "libpq", NULL);
+    return SQ_EINTERNAL;
+  }
+  int dead;
+  int kind = kind_of_state(st, &dead);
+  const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (bad || (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))) dead = 1;
+  if (dead) {
+    kind = SQ_ECONNECTION;
+    c->dead = 1;
+  }
+  const char *prim = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+  const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+  char pbuf[700];
+  trim_copy(pbuf, sizeof pbuf, prim ? prim : PQresultErrorMessage(r));
+  sq_err_set(err, kind, "%s%s%s%s%s", pbuf[0] ? pbuf : "postgres error",
+             detail ? "\nDETAIL:  " : "", detail ? detail : "",
+             hint ? "\nHINT:  " : "", hint ? hint : "");
+  sq_err_native(err, st, st);
+  return kind;
+}
+
+/* Checks a connection before a call: dead or busy connections refuse. */
+static int usable(pg_conn *c, sq_err *err) {
+  if (c->dead || PQstatus(c->pg) == CONNECTION_BAD) {
+    c->dead = 1;
+    sq_err_set(err, SQ_ECONNECTION, "postgres: connection is dead");
+    sq_err_native(err, "08003", "08003");
+    return SQ_ECONNECTION;
+  }
+  if (c->cursor) return sq_err_set(err, SQ_EUSAGE, "postgres: a cursor is open on this connection");
+  return SQ_OK;
+}
+
+/* The result of a sink callback that returned non-zero. */
+static int stopped(sq_err *err) {
+  if (err->kind == SQ_OK) return sq_err_set(err, SQ_EUSAGE, "row callback stopped");
+  return err->kind;
+}
+
+/* ------------------------------------------------------------------ */
+/* COPY guard                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A COPY statement leaves libpq in copy mode, which nothing in sqorm
+ * speaks; end it so the connection stays usable, then drain. */
+static void end_copy(pg_conn *c, int status) {
+  if (status == PGRES_COPY_IN) {
+    PQputCopyEnd(c->pg, "COPY is not supported by sqorm");
+  } else if (status == PGRES_COPY_OUT) {
+    char *buf;
+    while (PQgetCopyData(c->pg, &buf, 0) > 0) PQfreemem(buf);
+  }
+  PGresult *r;
+  while ((r = PQgetResult(c->pg)) != NULL) PQclear(r);
+  if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
+}
+
+/* Runs SQL with the simple protocol (transaction control, session setup,
+ * multi-statement scripts) and discards its result. */
+static int simple(pg_conn *c, const char *sql, sq_err *err) {
+  int rc = usable(c, err);
+  if (rc) return rc;
+  PGresult *r = PQexec(c->pg, sql);
+  int st = r ? (int)PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+    PQclear(r);
+    return SQ_OK;
+  }
+  if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+    PQclear(r);
+    end_copy(c, st);
+    return sq_err_set(err, SQ_EUSAGE, "postgres: COPY is not supported");
+  }
+  rc = fail(c, r, err);
+  PQclear(r);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* SQL scanning                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Skips whitespace and comments (-- and nested block comments). */
+static size_t skip_space(const char *s, size_t n, size_t i) {
+  while (i < n) {
+    if (isspace((unsigned char)s[i])) {
+      i++;
+    } else if (s[i] == '-' && i + 1 < n && s[i + 1] == '-') {
+      while (i < n && s[i] != '\n') i++;
+    } else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+      int depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') { depth--; i += 2; }
+        else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') { depth++; i += 2; }
+        else i++;
+      }
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+/* 1 when the text holds more than one statement: a ';' outside quotes,
+ * dollar quotes and comments followed by more than space or ';'. Such
+ * scripts cannot be prepared, so they go through the simple protocol.
+ * A wrong guess costs only a server error, never a wrong result. */
+static int multi_statement(const char *s, size_t n) {
+  size_t i = 0;
+  int semi = 0;
+  while (i < n) {
+    size_t j = skip_space(s, n, i);
+    if (j != i) { i = j; continue; }
+    char ch = s[i];
+    if (semi && ch != ';') return 1;
+    if (ch == ';') {
+      semi = 1;
+      i++;
+    } else if (ch == '\'') {
+      int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !is_ident_char(s[i - 2]));
+      i++;
+      while (i < n) {
+        if (esc && s[i] == '\\') { i += 2; continue; }
+        if (s[i] == '\'') {
+          if (i + 1 < n && s[i + 1] == '\'') { i += 2; continue; }
+          break;
+        }
+        i++;
+      }
+      i++;
+    } else if (ch == '"') {
+      i++;
+      while (i < n) {
+        if (s[i] == '"') {
+          if (i + 1 < n && s[i + 1] == '"') { i += 2; continue; }
+          break;
+        }
+        i++;
+      }
+      i++;
+    } else if (ch == '$' && (i == 0 || !is_ident_char(s[i - 1])) && i + 1 < n &&
+               !isdigit((unsigned char)s[i + 1])) {
+      size_t t = i + 1;
+      while (t < n && s[t] != '$' && (isalnum((unsigned char)s[t]) || s[t] == '_' ||
+                                      (unsigned char)s[t] >= 0x80))
+        t++;
+      if (t >= n || s[t] != '$') { i++; continue; }
+      size_t taglen = t - i + 1; /* "$tag$" */
+      const char *tag = s + i;
+      i = t + 1;
+      while (i < n && !(s[i] == '$' && n - i >= taglen && !memcmp(s + i, tag, taglen))) i++;
+      i += taglen;
+    } else {
+      i++;
+    }
+  }
+  return 0;
+}
+
+/* 1 when the statement starts with a read-only keyword, so cancelling it
+ * on an early cursor close cannot undo a write the caller expected. WITH
+ * may hold a data-modifying CTE, EXPLAIN may be EXPLAIN ANALYZE: neither
+ * counts. */
+static int read_only_statement(const char *s, size_t n) {
+  static const char *const words[] = {"select", "values", "table", "show"};
+  size_t i = skip_space(s, n, 0);
+  while (i < n && s[i] == '(') i = skip_space(s, n, i + 1);
+  size_t w = i;
+  while (w < n && isalpha((unsigned char)s[w])) w++;
+  for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
+    size_t L = strlen(words[k]);
+    if (w - i == L && ci_eq(s + i, words[k], L)) return 1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Formats a double as float8in reads it, independent of the C locale. */
+static int format_float(char *buf, size_t cap, double f) {
+  if (isnan(f)) return snprintf(buf, cap, "NaN");
+  if (isinf(f)) return snprintf(buf, cap, f > 0 ? "Infinity" : "-Infinity");
+  int n = snprintf(buf, cap, "%.17g", f);
+  for (int i = 0; i < n; i++)
+    if (buf[i] != '-' && buf[i] != '+' && buf[i] != 'e' && !isdigit((unsigned char)buf[i]))
+      buf[i] = '.'; /* a locale's decimal comma */
+  return n;
+}
+
+/* Encodes params into the connection's arrays: type OIDs (the statement
+ * signature), values, lengths and formats. Text is copied to add the NUL
+ * libpq's text format needs; blobs are sent binary, in place. */
+static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err) {
+  if (n < 0 || n > PG_MAX_PARAMS)
+    return sq_err_set(err, SQ_EUSAGE, "postgres: %d parameters (at most %d)", n, PG_MAX_PARAMS);
+  if (n > 0 && !params) return sq_err_set(err, SQ_EUSAGE, "postgres: params is NULL");
+  if (n > c->p_cap) {
+    size_t cap = (size_t)c->p_cap;
+    size_t need = (size_t)n;
+    size_t c1 = cap, c2 = cap, c3 = cap, c4 = cap;
+    if (grow((void **)&c->p_oids, &c1, need, sizeof(Oid)) ||
+        grow((void **)&c->p_vals, &c2, need, sizeof(char *)) ||
+        grow((void **)&c->p_lens, &c3, need, sizeof(int)) ||
+        grow((void **)&c->p_fmts, &c4, need, sizeof(int)))
+      return nomem(err);
+    size_t m = c1;
+    if (c2 < m) m = c2;
+    if (c3 < m) m = c3;
+    if (c4 < m) m = c4;
+    c->p_cap = (int)m;
+  }
+  size_t need = 0;
+  for (int i = 0; i < n; i++) {
+    const sq_value *v = &params[i];
+    switch (v->type) {
+    case SQ_VINT: need += 24; break;
+    case SQ_VFLOAT: need += 32; break;
+    case SQ_VBOOL: need += 2; break;
+    case SQ_VTEXT:
+      if (v->u.s.n && !v->u.s.p) return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d: NULL text", i + 1);
+      if (v->u.s.n && memchr(v->u.s.p, '\0', v->u.s.n))
+        return sq_err_set(err, SQ_EUSAGE,
+                          "PostgreSQL text cannot contain NUL bytes (use a BLOB column) (parameter %d)",
+                          i + 1);
+      if (v->u.s.n > (size_t)0x3fffffff)
+        return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d is over 1 GiB", i + 1);
+      need += v->u.s.n + 1;
+      break;
+    case SQ_VBLOB:
+      if (v->u.s.n && !v->u.s.p) return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d: NULL blob", i + 1);
+      if (v->u.s.n > (size_t)0x3fffffff)
+        return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d is over 1 GiB", i + 1);
+      break;
+    case SQ_VNULL: break;
+    default: return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d has unknown type %d", i + 1, v->type);
+    }
+  }
+  if (grow((void **)&c->p_buf, &c->p_bufcap, need ? need : 1, 1)) return nomem(err);
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    const sq_value *v = &params[i];
+    char *b = c->p_buf + off;
+    c->p_lens[i] = 0;
+    c->p_fmts[i] = 0;
+    switch (v->type) {
+    case SQ_VINT:
+      c->p_oids[i] = OID_INT8;
+      off += (size_t)snprintf(b, 24, "%lld", (long long)v->u.i) + 1;
+      c->p_vals[i] = b;
+      break;
+    case SQ_VFLOAT:
+      c->p_oids[i] = OID_FLOAT8;
+      off += (size_t)format_float(b, 32, v->u.f) + 1;
+      c->p_vals[i] = b;
+      break;
+    case SQ_VBOOL:
+      c->p_oids[i] = OID_BOOL;
+      b[0] = v->u.b ? 't' : 'f';
+      b[1] = '\0';
+      off += 2;
+      c->p_vals[i] = b;
+      break;
+    case SQ_VTEXT:
+      c->p_oids[i] = 0;
+      if (v->u.s.n) memcpy(b, v->u.s.p, v->u.s.n);
+      b[v->u.s.n] = '\0';
+      off += v->u.s.n + 1;
+      c->p_vals[i] = b;
+      break;
+    case SQ_VBLOB:
+      c->p_oids[i] = OID_BYTEA;
+      c->p_vals[i] = v->u.s.n ? v->u.s.p : ""; /* NULL would mean SQL NULL */
+      c->p_lens[i] = (int)v->u.s.n;
+      c->p_fmts[i] = 1;
+      break;
+    default:
+      c->p_oids[i] = 0;
+      c->p_vals[i] = NULL;
+      break;
+    }
+  }
+  return SQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statement cache                                                      */
+/* ------------------------------------------------------------------ */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static void lru_unlink(pg_conn *c, pg_stmt *s) {
+  if (s->prev) s->prev->next = s->next; else c->lru_head = s->next;
+  if (s->next) s->next->prev = s->prev; else c->lru_tail = s->prev;
+  s->prev = s->next = NULL;
+}
+
+static void lru_push(pg_conn *c, pg_stmt *s) {
+  s->prev = NULL;
+  s->next = c->lru_head;
+  if (c->lru_head) c->lru_head->prev = s;
+  c->lru_head = s;
+  if (!c->lru_tail) c->lru_tail = s;
+}
+
+/* Removes s from the cache and frees it; its server-side statement is
+ * queued for DEALLOCATE when server_side is set. */
+static void cache_remove(pg_conn *c, pg_stmt *s, int server_side) {
+  pg_stmt **pp = &c->buckets[s->hash % PG_NBUCKETS];
+  while (*pp && *pp != s) pp = &(*pp)->hnext;
+  if (*pp) *pp = s->hnext;
+  lru_unlink(c, s);
+  c->nstmts--;
+  if (server_side) {
+    size_t cap = (size_t)c->pending_cap;
+    if (!grow((void **)&c->pending, &cap, (size_t)c->npending + 1, sizeof(uint32_t))) {
+      c->pending_cap = (int)cap;
+      c->pending[c->npending++] = s->id;
+    } /* else: the statement lingers on the server until disconnect */
+  }
+  free(s);
+}
+
+/* Forgets every cached statement without telling the server (after
+ * DISCARD ALL / DEALLOCATE ALL, which already dropped them). */
+static void cache_forget_all(pg_conn *c) {
+  while (c->lru_head) cache_remove(c, c->lru_head, 0);
+  c->npending = 0;
+}
+
+/* Sends DEALLOCATE for evicted statements in one round trip. Outside a
+ * transaction block once a few are queued; inside one only when many are
+ * (a failure there would abort the caller's transaction, and every queued
+ * name is known to exist, so it should not fail). */
+static void flush_pending(pg_conn *c) {
+  if (c->npending == 0 || c->dead) return;
+  PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+  if (!((ts == PQTRANS_IDLE && c->npending >= PG_DEALLOC_BATCH) ||
+        (ts == PQTRANS_INTRANS && c->npending >= PG_CACHE_CAP)))
+    return;
+  char *sql = malloc((size_t)c->npending * 32 + 1);
+  if (!sql) return;
+  size_t off = 0;
+  for (int i = 0; i < c->npending; i++)
+    off += (size_t)sprintf(sql + off, "DEALLOCATE sq_%u;", (unsigned)c->pending[i]);
+  PGresult *r = PQexec(c->pg, sql);
+  free(sql);
+  if (r && PQresultStatus(r) == PGRES_COMMAND_OK) c->npending = 0;
+  else if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
+  else c->npending = 0; /* don't retry forever on an unexpected error */
+  PQclear(r);
+}
+
+/* Finds the prepared statement for (sql, current param OIDs), preparing
+ * it on a miss and evicting the least recently used one past the cap. */
+static pg_stmt *cache_get(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
+  uint64_t h = fnv(1469598103934665603ull, sql, len);
+  h = fnv(h, c->p_oids, (size_t)n * sizeof(Oid));
+  for (pg_stmt *s = c->buckets[h % PG_NBUCKETS]; s; s = s->hnext) {
+    if (s->hash == h && s->sqllen == len && s->nparams == n && !memcmp(s->sql, sql, len) &&
+        (n == 0 || !memcmp(s->oids, c->p_oids, (size_t)n * sizeof(Oid)))) {
+      if (c->lru_head != s) {
+        lru_unlink(c, s);
+        lru_push(c, s);
+      }
+      return s;
+    }
+  }
+  flush_pending(c);
+  pg_stmt *s = malloc(sizeof *s + (size_t)n * sizeof(Oid) + len + 1);
+  if (!s) {
+    nomem(err);
+    return NULL;
+  }
+  s->oids = (Oid *)(s + 1);
+  s->sql = (char *)(s->oids + n);
+  if (n) memcpy(s->oids, c->p_oids, (size_t)n * sizeof(Oid));
+  memcpy(s->sql, sql, len);
+  s->sql[len] = '\0';
+  s->sqllen = len;
+  s->nparams = n;
+  s->hash = h;
+  s->id = ++c->next_id;
+  char name[24];
+  snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
+  PGresult *r = PQprepare(c->pg, name, s->sql, n, c->p_oids);
+  if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+    fail(c, r, err);
+    PQclear(r);
+    free(s);
+    return NULL;
+  }
+  PQclear(r);
+  s->hnext = c->buckets[h % PG_NBUCKETS];
+  c->buckets[h % PG_NBUCKETS] = s;
+  lru_push(c, s);
+  c->nstmts++;
+  if (c->nstmts > PG_CACHE_CAP) cache_remove(c, c->lru_tail, 1);
+  return s;
+}
+
+/* After a failed execute: repairs the cache when the failure came from it
+ * (the server lost our statement, or a table change invalidated its row
+ * type). Returns 1 when the statement may be retried (outside a
+ * transaction block nothing was changed by the failed attempt). */
+static int repair_stale(pg_conn *c, pg_stmt *s, const PGresult *r) {
+  const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (!st || c->dead) return 0;
+  if (!strcmp(st, "26000")) { /* invalid_sql_statement_name */
+    cache_forget_all(c);
+  } else if (!strcmp(st, "0A000")) {
+    const char *fn = PQresultErrorField(r, PG_DIAG_SOURCE_FUNCTION);
+    if (!fn || strcmp(fn, "RevalidateCachedQuery")) return 0; /* "cached plan must not change result type" */
+    cache_remove(c, s, 1);
+  } else {
+    return 0;
+  }
+  return PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+}
+
+/* Keeps the cache and session settings in line with commands that reset
+ * server-side session state. */
+static void after_command(pg_conn *c, const PGresult *r) {
+  const char *tag = PQcmdStatus((PGresult *)r);
+  if (!tag) return;
+  if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "DEALLOCATE ALL")) cache_forget_all(c);
+  if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "RESET")) {
+    PGresult *s = PQexec(c->pg, SESSION_SETUP);
+    if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
+    PQclear(s);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Result decoding                                                      */
+/* ------------------------------------------------------------------ */
+
+static int kind_of_oid(Oid t, int *vtype) {
+  switch (t) {
+  case OID_INT2: case OID_INT4: case OID_INT8: case OID_OID: *vtype = SQ_VINT; return K_INT;
+  case OID_FLOAT4: case OID_FLOAT8: *vtype = SQ_VFLOAT; return K_FLOAT;
+  case OID_BOOL: *vtype = SQ_VBOOL; return K_BOOL;
+  case OID_BYTEA: *vtype = SQ_VBLOB; return K_BLOB;
+  case OID_TIMESTAMP: *vtype = SQ_VTEXT; return K_TS;
+  case OID_TIMESTAMPTZ: *vtype = SQ_VTEXT; return K_TSTZ;
+  default: *vtype = SQ_VTEXT; return K_TEXT;
+  }
+}
+
+/* Reads the column metadata of r into the connection's row arrays and
+ * hands it to the sink. */
+static int setup_columns(pg_conn *c, const PGresult *r, const sq_row_sink *sink, sq_err *err) {
+  int n = PQnfields(r);
+  if (n > c->col_cap) {
+    size_t cap = (size_t)n;
+    sq_column *cols = realloc(c->cols, cap * sizeof *cols);
+    if (cols) c->cols = cols;
+    sq_value *vals = cols ? realloc(c->vals, cap * sizeof *vals) : NULL;
+    if (vals) c->vals = vals;
+    unsigned char *kinds = vals ? realloc(c->kinds, cap) : NULL;
+    if (kinds) c->kinds = kinds;
+    char *ts = kinds ? realloc(c->tsbuf, cap * PG_TSLEN) : NULL;
+    if (!ts) return nomem(err);
+    c->tsbuf = ts;
+    c->col_cap = n;
+  }
+  c->ncols = n;
+  for (int i = 0; i < n; i++) {
+    int vt;
+    c->kinds[i] = (unsigned char)kind_of_oid(PQftype(r, i), &vt);
+    c->cols[i].name = PQfname(r, i);
+    c->cols[i].name_len = strlen(c->cols[i].name);
+    c->cols[i].type = vt;
+  }
+  if (sink && sink->columns && sink->columns(sink->ud, n, c->cols, err)) return stopped(err);
+  return SQ_OK;
+}
+
+/* Parses a decimal int64 (the server's own output: no spaces, no locale). */
+static int parse_i64(const char *s, size_t n, int64_t *out) {
+  size_t i = 0;
+  int neg = 0;
+  if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+  if (i == n) return -1;
+  uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+  for (; i < n; i++) {
+    unsigned d = (unsigned)(s[i] - '0');
+    if (d > 9 || v > (lim - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+  return 0;
+}
+
+/* Parses float4/float8 output, including NaN and the infinities, also
+ * when the C locale's decimal point is not '.'. */
+static double parse_double(const char *s, size_t n) {
+  if (n == 3 && !memcmp(s, "NaN", 3)) return NAN;
+  if (n == 8 && !memcmp(s, "Infinity", 8)) return INFINITY;
+  if (n == 9 && !memcmp(s, "-Infinity", 9)) return -INFINITY;
+  char *end;
+  double d = strtod(s, &end);
+  if (*end == '.' && n < 64) {
+    char dp[8], buf[64];
+    snprintf(dp, sizeof dp, "%.1f", 0.5);
+    memcpy(buf, s, n + 1);
+    buf[end - s] = dp[1];
+    d = strtod(buf, NULL);
+  }
+  return d;
+}
+
+static const unsigned char HEXV[256] = {
+  ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+  ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+  ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* Decodes bytea text output (hex "\x..." or the old escape form) into out,
+ * which holds at least n bytes; returns the decoded length. */
+static size_t decode_bytea(const char *s, size_t n, unsigned char *out) {
+  size_t o = 0;
+  if (n >= 2 && s[0] == '\\' && s[1] == 'x') {
+    for (size_t i = 2; i + 1 < n; i += 2) {
+      unsigned hi = HEXV[(unsigned char)s[i]], lo = HEXV[(unsigned char)s[i + 1]];
+      out[o++] = (unsigned char)(((hi - 1) << 4) | (lo - 1));
+    }
+    return o;
+  }
+  for (size_t i = 0; i < n;) {
+    if (s[i] == '\\' && i + 1 < n && s[i + 1] == '\\') {
+      out[o++] = '\\';
+      i += 2;
+    } else if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3') {
+      out[o++] = (unsigned char)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0'));
+      i += 4;
+    } else {
+      out[o++] = (unsigned char)s[i++];
+    }
+  }
+  return o;
+}
+
+/* Rewrites PostgreSQL's ISO timestamp output into sqorm's form: the
+ * fraction, which the server trims, padded to 6 digits, and for
+ * timestamptz the "+00" of the UTC session dropped. Other shapes
+ * (infinity, other offsets, BC) keep what they cannot lose. Returns the
+ * output length, or 0 to use the input as is. */
+static size_t normalise_ts(const char *s, size_t n, int tz, char *out) {
+  if (n + 8 > PG_TSLEN) return 0;
+  const char *sp = memchr(s, ' ', n);
+  if (!sp) return 0;
+  size_t p = (size_t)(sp - s) + 1;
+  if (n - p < 8 || s[p + 2] != ':' || s[p + 5] != ':') return 0;
+  p += 8; /* HH:MM:SS */
+  size_t o = p;
+  memcpy(out, s, p);
+  if (p < n && s[p] == '.') {
+    size_t k = p + 1, digits = 0;
+    out[o++] = '.';
+    while (k < n && isdigit((unsigned char)s[k]) && digits < 6) out[o++] = s[k++], digits++;
+    while (k < n && isdigit((unsigned char)s[k])) k++;
+    while (digits++ < 6) out[o++] = '0';
+    p = k;
+  }
+  if (tz && n - p >= 3 && !memcmp(s + p, "+00", 3) && (n - p == 3 || s[p + 3] == ' ')) p += 3;
+  memcpy(out + o, s + p, n - p);
+  o += n - p;
+  out[o] = '\0';
+  return o;
+}
+
+/* Decodes row `row` of r into the connection's value array and passes it
+ * to the sink. Bytea values of the row share one scratch buffer. */
+static int deliver_row(pg_conn *c, const PGresult *r, int row, const sq_row_sink *sink, sq_err *err) {
+  if (!sink || !sink->row) return SQ_OK;
+  int n = c->ncols;
+  size_t blob = 0;
+  for (int i = 0; i < n; i++)
+    if (c->kinds[i] == K_BLOB && !PQgetisnull(r, row, i)) blob += (size_t)PQgetlength(r, row, i);
+  if (blob > c->scratch_cap) {
+    char *p = realloc(c->scratch, blob);
+    if (!p) return nomem(err);
+    c->scratch = p;
+    c->scratch_cap = blob;
+  }
+  size_t boff = 0;
+  for (int i = 0; i < n; i++) {
+    sq_value *v = &c->vals[i];
+    if (PQgetisnull(r, row, i)) {
+      *v = sq_null();
+      continue;
+    }
+    const char *s = PQgetvalue(r, row, i);
+    size_t len = (size_t)PQgetlength(r, row, i);
+    switch (c->kinds[i]) {
+    case K_INT: {
+      int64_t x;
+      if (parse_i64(s, len, &x) == 0) *v = sq_int(x);
+      else *v = sq_text(s, len);
+      break;
+    }
+    case K_FLOAT: *v = sq_float(parse_double(s, len)); break;
+    case K_BOOL: *v = sq_bool(s[0] == 't'); break;
+    case K_BLOB: {
+      unsigned char *out = (unsigned char *)c->scratch + boff;
+      size_t m = decode_bytea(s, len, out);
+      *v = sq_blob((const char *)out, m);
+      boff += m;
+      break;
+    }
+    case K_TS:
+    case K_TSTZ: {
+      char *out = c->tsbuf + (size_t)i * PG_TSLEN;
+      size_t m = normalise_ts(s, len, c->kinds[i] == K_TSTZ, out);
+      *v = m ? sq_text(out, m) : sq_text(s, len);
+      break;
+    }
+    default: *v = sq_text(s, len); break;
+    }
+  }
+  if (sink->row(sink->ud, n, c->vals, err)) return stopped(err);
+  return SQ_OK;
+}
+
+/* Gives back scratch memory a very large row or parameter left behind,
+ * and drops NOTIFY messages (sqorm has no LISTEN API; left queued in libpq
+ * they would grow without bound on a connection that LISTENs). */
+static void trim_scratch(pg_conn *c) {
+  PGnotify *nt;
+  while ((nt = PQnotifies(c->pg)) != NULL) PQfreemem(nt);
+  if (c->scratch_cap > PG_SCRATCH_KEEP) {
+    free(c->scratch);
+    c->scratch = NULL;
+    c->scratch_cap = 0;
+  }
+  if (c->p_bufcap > PG_SCRATCH_KEEP) {
+    free(c->p_buf);
+    c->p_buf = NULL;
+    c->p_bufcap = 0;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Connect                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct kvlist {
+  const char *k[48];
+  const char *v[48];
+  int n;
+} kvlist;
+
+/* Sets a libpq keyword, replacing an earlier value of the same keyword. */
+static void kv_set(kvlist *kv, const char *k, const char *v) {
+  for (int i = 0; i < kv->n; i++)
+    if (!strcmp(kv->k[i], k)) {
+      kv->v[i] = v;
+      return;
+    }
+  kv->k[kv->n] = k;
+  kv->v[kv->n] = v;
+  kv->n++;
+}
+
+static int file_exists(const char *p) {
+  struct stat st;
+  return p && stat(p, &st) == 0;
+}
+
+/* libpq 15 has no sslrootcert=system: when verification is asked for and
+ * no CA is given anywhere, fall back to the system bundle (as PostgreSQL
+ * 16's sslrootcert=system does) instead of failing on a missing
+ * ~/.postgresql/root.crt. */
+static const char *system_ca(void) {
+  if (getenv("PGSSLROOTCERT")) return NULL;
+  const char *home = getenv("HOME");
+  if (home) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/.postgresql/root.crt", home);
+    if (file_exists(p)) return NULL;
+  }
+  static const char *const bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
+                                        "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"};
+  for (size_t i = 0; i < sizeof bundles / sizeof *bundles; i++)
+    if (file_exists(bundles[i])) return bundles[i];
+  return NULL;
+}
+
+/* Classifies a failed connect from libpq's message (no SQLSTATE is
+ * available for it): authentication, timeout, or can't connect / TLS. */
+static int connect_error(const char *msg, sq_err *err) {
+  char buf[1000];
+  trim_copy(buf, sizeof buf, msg);
+  if (!buf[0]) snprintf(buf, sizeof buf, "postgres: could not connect");
+  int kind = SQ_ECONNECTION;
+  const char *code = "08001";
+  if (strstr(buf, "password authentication failed") || strstr(buf, "no password supplied") ||
+      strstr(buf, "SASL authentication failed")) {
+    kind = SQ_EAUTH;
+    code = "28P01";
+  } else if (strstr(buf, "no pg_hba.conf entry") || strstr(buf, "authentication failed")) {
+    kind = SQ_EAUTH;
+    code = "28000";
+  } else if (strstr(buf, "timeout expired")) {
+    kind = SQ_ETIMEOUT;
+  } else if (strstr(buf, "database \"") && strstr(buf, "does not exist")) {
+    kind = SQ_EDATABASE;
+    code = "3D000";
+  }
+  sq_err_set(err, kind, "%s", buf);
+  sq_err_native(err, code, code);
+  return kind;
+}
+
+/* Validates cfg->params against libpq's keywords. */
+static int check_params(const sq_config *cfg, sq_err *err) {
+  if (cfg->nparams <= 0) return SQ_OK;
+  if (cfg->nparams > 24) return sq_err_set(err, SQ_EUSAGE, "postgres: too many connection parameters");
+  PQconninfoOption *defs = PQconndefaults();
+  if (!defs) return nomem(err);
+  int rc = SQ_OK;
+  for (int i = 0; i < cfg->nparams && !rc; i++) {
+    const char *k = cfg->params[i].key;
+    int found = 0;
+    for (PQconninfoOption *o = defs; o->keyword && !found; o++) found = k && !strcmp(o->keyword, k);
+    if (!found) {
+      rc = sq_err_set(err, SQ_EUSAGE, "postgres: unknown connection parameter \"%s\"", k ? k : "(null)");
+    } else if (!strcmp(k, "client_encoding") && cfg->params[i].value &&
+               !ci_streq(cfg->params[i].value, "UTF8") && !ci_streq(cfg->params[i].value, "UTF-8")) {
+      rc = sq_err_set(err, SQ_EUSAGE, "postgres: client_encoding must be UTF8");
+    }
+  }
+  PQconninfoFree(defs);
+  return rc;
+}
+
+static void conn_free(pg_conn *c) {
+  if (!c) return;
+  while (c->lru_head) cache_remove(c, c->lru_head, 0);
+  if (c->pg) PQfinish(c->pg);
+  free(c->pending);
+  free(c->p_oids);
+  free(c->p_vals);
+  free(c->p_lens);
+  free(c->p_fmts);
+  free(c->p_buf);
+  free(c->cols);
+  free(c->vals);
+  free(c->kinds);
+  free(c->tsbuf);
+  free(c->scratch);
+  free(c);
+}
+
+/* Opens a connection: builds libpq keywords from cfg (TLS mode, files,
+ * minimum protocol, timeout, pass-through params), connects, and sets the
+ * session to UTC / ISO dates / UTF-8. */
+static int pg_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
+  sq_err_clear(err);
+  *out = NULL;
+  if (!cfg) return sq_err_set(err, SQ_EUSAGE, "postgres: no configuration");
+  int rc = check_params(cfg, err);
+  if (rc) return rc;
+
+  const char *minv = NULL;
+  if (cfg->ssl.min_version) {
+    if (ci_streq(cfg->ssl.min_version, "TLSv1.2")) minv = "TLSv1.2";
+    else if (ci_streq(cfg->ssl.min_version, "TLSv1.3")) minv = "TLSv1.3";
+    else
+      return sq_err_set(err, SQ_EUSAGE, "postgres: unknown ssl.min_version \"%s\" (TLSv1.2 or TLSv1.3)",
+                        cfg->ssl.min_version);
+  }
+  const char *mode;
+  switch (cfg->ssl.mode) {
+  case SQ_SSL_DISABLE: mode = "disable"; break;
+  case SQ_SSL_PREFER: mode = "prefer"; break;
+  case SQ_SSL_REQUIRE: mode = "require"; break;
+  case SQ_SSL_VERIFY_CA: mode = "verify-ca"; break;
+  case SQ_SSL_VERIFY_IDENTITY: mode = "verify-full"; break;
+  case SQ_SSL_DEFAULT: mode = cfg->ssl.ca ? "verify-ca" : "prefer"; break;
+  default: return sq_err_set(err, SQ_EUSAGE, "postgres: unknown ssl.mode %d", cfg->ssl.mode);
+  }
+
+  char port[16], timeout[16];
+  snprintf(port, sizeof port, "%d", cfg->port > 0 ? cfg->port : 5432);
+  double t = cfg->connect_timeout > 0 ? ceil(cfg->connect_timeout) : 10;
+  if (t > 86400) t = 86400;
+  snprintf(timeout, sizeof timeout, "%d", (int)t);
+
+  kvlist kv;
+  kv.n = 0;
+  if (cfg->host) kv_set(&kv, "host", cfg->host);
+  kv_set(&kv, "port", port);
+  if (cfg->user) kv_set(&kv, "user", cfg->user);
+  if (cfg->password) kv_set(&kv, "password", cfg->password);
+  if (cfg->database) kv_set(&kv, "dbname", cfg->database);
+  kv_set(&kv, "connect_timeout", timeout);
+  kv_set(&kv, "sslmode", mode);
+  if (cfg->ssl.ca) kv_set(&kv, "sslrootcert", cfg->ssl.ca);
+  if (cfg->ssl.cert) kv_set(&kv, "sslcert", cfg->ssl.cert);
+  if (cfg->ssl.key) kv_set(&kv, "sslkey", cfg->ssl.key);
+  if (minv) kv_set(&kv, "ssl_min_protocol_version", minv);
+  kv_set(&kv, "client_encoding", "UTF8");
+  kv_set(&kv, "fallback_application_name", "sqorm");
+  for (int i = 0; i < cfg->nparams; i++)
+    kv_set(&kv, cfg->params[i].key, cfg->params[i].value ? cfg->params[i].value : "");
+  if (!cfg->ssl.ca) {
+    const char *m = NULL;
+    for (int i = 0; i < kv.n; i++)
+      if (!strcmp(kv.k[i], "sslmode")) m = kv.v[i];
+    int has_root = 0;
+    for (int i = 0; i < kv.n; i++) has_root |= !strcmp(kv.k[i], "sslrootcert");
+    if (m && !strncmp(m, "verify-", 7) && !has_root) {
+      const char *sys = system_ca();
+      if (sys) kv_set(&kv, "sslrootcert", sys);
+    }
+  }
+  kv.k[kv.n] = NULL;
+  kv.v[kv.n] = NULL;
+
+  pg_conn *c = calloc(1, sizeof *c);
+  if (!c) return nomem(err);
+  c->pg = PQconnectdbParams(kv.k, kv.v, 0);
+  if (!c->pg) {
+    conn_free(c);
+    return nomem(err);
+  }
+  if (PQstatus(c->pg) != CONNECTION_OK) {
+    rc = connect_error(PQerrorMessage(c->pg), err);
+    conn_free(c);
+    return rc;
+  }
+  PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
+  rc = simple(c, SESSION_SETUP, err);
+  if (rc) {
+    conn_free(c);
+    return rc;
+  }
+  *out = (sq_dconn *)c;
+  return SQ_OK;
+}
+
+static void pg_cursor_detach(pg_conn *c);
+static void pg_cursor_close(sq_dcursor *dcur);
+
+static void pg_close(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (!c) return;
+  pg_cursor_detach(c);
+  conn_free(c);
+}
+
+/* An empty query is the cheapest round trip libpq has. */
+static int pg_ping(sq_dconn *dc, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  sq_err_clear(err);
+  int rc = usable(c, err);
+  if (rc) return rc;
+  PGresult *r = PQexec(c->pg, "");
+  if (r && PQresultStatus(r) == PGRES_EMPTY_QUERY && PQstatus(c->pg) == CONNECTION_OK) {
+    PQclear(r);
+    return SQ_OK;
+  }
+  rc = fail(c, r, err);
+  PQclear(r);
+  if (rc != SQ_ECONNECTION) { /* a ping that fails means the link is unusable */
+    c->dead = 1;
+    rc = sq_err_set(err, SQ_ECONNECTION, "postgres: ping failed: %s", PQerrorMessage(c->pg));
+    sq_err_native(err, "08006", "08006");
+  }
+  return rc;
+}
+
+static int pg_is_dead(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (!c->dead && PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
+  return c->dead;
+}
+
+/* ------------------------------------------------------------------ */
+/* Exec                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Checks the SQL text: libpq takes NUL-terminated strings. */
+static int check_sql(const char *sql, size_t len, sq_err *err) {
+  if (!sql) return sq_err_set(err, SQ_EUSAGE, "postgres: SQL is NULL");
+  if (memchr(sql, '\0', len)) return sq_err_set(err, SQ_EUSAGE, "postgres: SQL contains a NUL byte");
+  return SQ_OK;
+}
+
+/* Runs a multi-statement script through the simple protocol; the last
+ * statement's result is returned, as PQexec does. */
+static PGresult *exec_script(pg_conn *c, const char *sql, size_t len, sq_err *err) {
+  char *copy = malloc(len + 1);
+  if (!copy) {
+    nomem(err);
+    return NULL;
+  }
+  memcpy(copy, sql, len);
+  copy[len] = '\0';
+  PGresult *r = PQexec(c->pg, copy);
+  free(copy);
+  return r;
+}
+
+/* Executes through the statement cache, retrying once when the cached
+ * statement turned out stale. Returns a result (maybe a failed one) or
+ * NULL with err set. */
+static PGresult *exec_cached(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
+  for (int attempt = 0;; attempt++) {
+    pg_stmt *s = cache_get(c, sql, len, n, err);
+    if (!s) return NULL;
+    char name[24];
+    snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
+    PGresult *r = PQexecPrepared(c->pg, name, n, c->p_vals, c->p_lens, c->p_fmts, 0);
+    if (attempt == 0 && r && PQresultStatus(r) == PGRES_FATAL_ERROR && repair_stale(c, s, r)) {
+      PQclear(r);
+      continue;
+    }
+    return r;
+  }
+}
+
+/* Turns a finished result into sink calls and sq_result fields. */
+static int consume_result(pg_conn *c, PGresult *r, const sq_row_sink *sink, sq_result *res,
+                          sq_err *err) {
+  int st = r ? (int)PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+    end_copy(c, st);
+    return sq_err_set(err, SQ_EUSAGE, "postgres: COPY is not supported");
+  }
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+    return fail(c, r, err);
+  const char *tag = PQcmdStatus(r);
+  const char *n = PQcmdTuples(r);
+  if (n && *n && !(st == PGRES_TUPLES_OK && tag && (!strncmp(tag, "SELECT", 6) || !strncmp(tag, "FETCH", 5)))) {
+    int64_t a;
+    if (parse_i64(n, strlen(n), &a) == 0) res->affected_rows = a;
+  }
+  after_command(c, r);
+  if (st != PGRES_TUPLES_OK) return SQ_OK;
+  res->has_result_set = 1;
+  int rc = setup_columns(c, r, sink, err);
+  if (rc) return rc;
+  int rows = PQntuples(r);
+  for (int i = 0; i < rows; i++) {
+    rc = deliver_row(c, r, i, sink, err);
+    if (rc) return rc;
+    res->rows++;
+  }
+  return SQ_OK;
+}
+
+/* Runs one statement with bound values. Statements go through the
+ * prepared-statement cache; a parameterless script of several statements
+ * goes through the simple protocol. */
+static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *params, int nparams,
+                   const sq_row_sink *sink, sq_result *res, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  sq_result dummy;
+  if (!res) res = &dummy;
+  res->affected_rows = -1;
+  res->last_insert_id = 0;
+  res->rows = 0;
+  res->has_result_set = 0;
+  sq_err_clear(err);
+  int rc = usable(c, err);
+  if (!rc) rc = check_sql(sql, len, err);
+  if (!rc) rc = encode_params(c, params, nparams, err);
+  if (rc) return rc;
+  PGresult *r;
+  if (nparams == 0 && multi_statement(sql, len)) r = exec_script(c, sql, len, err);
+  else r = exec_cached(c, sql, len, nparams, err);
+  if (!r && err->kind != SQ_OK) rc = err->kind;
+  else rc = consume_result(c, r, sink, res, err);
+  PQclear(r);
+  trim_scratch(c);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cursors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Reads and drops results until the statement is complete. After a few
+ * hundred rows, a cancellable statement is cancelled so the server stops
+ * producing rows nobody will read. */
+static void drain(pg_conn *c, int cancellable) {
+  PGresult *r;
+  int n = 0;
+  while ((r = PQgetResult(c->pg)) != NULL) {
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+      end_copy(c, st);
+      break;
+    }
+    if (++n == PG_DRAIN_BEFORE_CANCEL && cancellable) {
+      PGcancel *cn = PQgetCancel(c->pg);
+      if (cn) {
+        char ebuf[256];
+        PQcancel(cn, ebuf, sizeof ebuf);
+        PQfreeCancel(cn);
+      }
+    }
+  }
+  if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
+}
+
+/* Sends the statement in single-row mode and reads its first result. */
+static PGresult *cursor_start(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
+  for (int attempt = 0;; attempt++) {
+    pg_stmt *s = cache_get(c, sql, len, n, err);
+    if (!s) return NULL;
+    char name[24];
+    snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
+    if (!PQsendQueryPrepared(c->pg, name, n, c->p_vals, c->p_lens, c->p_fmts, 0)) {
+      fail(c, NULL, err);
+      return NULL;
+    }
+    PQsetSingleRowMode(c->pg);
+    PGresult *r = PQgetResult(c->pg);
+    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+      drain(c, 0);
+      if (attempt == 0 && repair_stale(c, s, r)) {
+        PQclear(r);
+        continue;
+      }
+    }
+    return r;
+  }
+}
+
+static int pg_cursor_open(sq_dconn *dc, const char *sql, size_t len, const sq_value *params,
+                          int nparams, const sq_row_sink *sink, sq_dcursor **out, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  *out = NULL;
+  sq_err_clear(err);
+  int rc = usable(c, err);
+  if (!rc) rc = check_sql(sql, len, err);
+  if (!rc) rc = encode_params(c, params, nparams, err);
+  if (rc) return rc;
+  pg_cursor *cur = calloc(1, sizeof *cur);
+  if (!cur) return nomem(err);
+  cur->c = c;
+  cur->sink = sink;
+  cur->in_tx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+  cur->cancellable = !cur->in_tx && read_only_statement(sql, len);
+  PGresult *r = cursor_start(c, sql, len, nparams, err);
+  if (!r) {
+    if (err->kind == SQ_OK) fail(c, NULL, err);
+    free(cur);
+    return err->kind;
+  }
+  int st = PQresultStatus(r);
+  if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+    PQclear(r);
+    end_copy(c, st);
+    free(cur);
+    return sq_err_set(err, SQ_EUSAGE, "postgres: COPY is not supported");
+  }
+  if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
+      st != PGRES_EMPTY_QUERY) {
+    rc = fail(c, r, err);
+    PQclear(r);
+    drain(c, 0);
+    free(cur);
+    return rc;
+  }
+  cur->meta = r;
+  c->cursor = cur;
+  if (st == PGRES_SINGLE_TUPLE) {
+    cur->meta_row = 1;
+  } else {
+    drain(c, 0); /* the statement is complete */
+    cur->done = 1;
+  }
+  if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+    rc = setup_columns(c, r, sink, err);
+    if (rc) { /* the caller gets a cursor only on success */
+      pg_cursor_close((sq_dcursor *)cur);
+      return rc;
+    }
+  }
+  *out = (sq_dcursor *)cur;
+  return SQ_OK;
+}
+
+static int pg_cursor_fetch(sq_dcursor *dcur, int *has_row, sq_err *err) {
+  pg_cursor *cur = (pg_cursor *)dcur;
+  *has_row = 0;
+  sq_err_clear(err);
+  if (!cur->c) return sq_err_set(err, SQ_ECLOSED, "postgres: the connection of this cursor is closed");
+  pg_conn *c = cur->c;
+  if (cur->meta_row) {
+    cur->meta_row = 0;
+    int rc = deliver_row(c, cur->meta, 0, cur->sink, err);
+    if (rc) return rc;
+    *has_row = 1;
+    return SQ_OK;
+  }
+  if (cur->done) return SQ_OK;
+  PGresult *r = PQgetResult(c->pg);
+  int st = r ? (int)PQresultStatus(r) : -1;
+  if (st == PGRES_SINGLE_TUPLE) {
+    int rc = deliver_row(c, r, 0, cur->sink, err);
+    PQclear(r);
+    if (rc) return rc;
+    *has_row = 1;
+    return SQ_OK;
+  }
+  if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == -1) {
+    PQclear(r);
+    if (st != -1) drain(c, 0);
+    cur->done = 1;
+    if (PQstatus(c->pg) == CONNECTION_BAD) return lost(c, NULL, err);
+    return SQ_OK;
+  }
+  int rc = fail(c, r, err);
+  PQclear(r);
+  drain(c, 0);
+  cur->done = 1;
+  return rc;
+}
+
+/* Closes a cursor at any point: unread rows are drained (cancelling the
+ * statement first when safe), so the connection can run the next one. */
+static void pg_cursor_close(sq_dcursor *dcur) {
+  pg_cursor *cur = (pg_cursor *)dcur;
+  if (!cur) return;
+  pg_conn *c = cur->c;
+  if (c) {
+    if (!cur->done && !c->dead) drain(c, cur->cancellable);
+    c->cursor = NULL;
+    trim_scratch(c);
+  }
+  PQclear(cur->meta);
+  free(cur);
+}
+
+/* Called when the connection closes under an open cursor: the cursor
+ * keeps its own memory until cursor_close, but forgets the connection. */
+static void pg_cursor_detach(pg_conn *c) {
+  if (c->cursor) {
+    c->cursor->c = NULL;
+    c->cursor = NULL;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                         */
+/* ------------------------------------------------------------------ */
+
+static int pg_begin(sq_dconn *dc, int isolation, sq_err *err) {
+  static const char *const sql[] = {
+    [SQ_ISO_DEFAULT] = "BEGIN",
+    [SQ_ISO_READ_UNCOMMITTED] = "BEGIN ISOLATION LEVEL READ UNCOMMITTED",
+    [SQ_ISO_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    [SQ_ISO_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    [SQ_ISO_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
+  };
+  sq_err_clear(err);
+  if (isolation < 0 || isolation > SQ_ISO_SERIALIZABLE)
+    return sq_err_set(err, SQ_EUSAGE, "postgres: unknown isolation level %d", isolation);
+  return simple((pg_conn *)dc, sql[isolation], err);
+}
+
+/* COMMIT of a transaction that had failed "succeeds" with the tag ROLLBACK;
+ * that must not look like a commit to the caller. */
+static int pg_commit(sq_dconn *dc, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  sq_err_clear(err);
+  int rc = usable(c, err);
+  if (rc) return rc;
+  PGresult *r = PQexec(c->pg, "COMMIT");
+  if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+    int rolled_back = !strcmp(PQcmdStatus(r), "ROLLBACK");
+    PQclear(r);
+    if (rolled_back) {
+      sq_err_set(err, SQ_EDATABASE, "current transaction was aborted: COMMIT rolled it back");
+      sq_err_native(err, "25P02", "25P02");
+      return SQ_EDATABASE;
+    }
+    return SQ_OK;
+  }
+  rc = fail(c, r, err);
+  PQclear(r);
+  return rc;
+}
+
+static int pg_rollback(sq_dconn *dc, sq_err *err) {
+  sq_err_clear(err);
+  return simple((pg_conn *)dc, "ROLLBACK", err);
+}
+
+/* Savepoint names come validated from the core; checked again here
+ * because they are spliced into SQL. */
+static int sp_command(pg_conn *c, const char *verb, const char *name, sq_err *err) {
+  sq_err_clear(err);
+  size_t n = name ? strlen(name) : 0;
+  int ok = n > 0 && n < 64 && (isalpha((unsigned char)name[0]) || name[0] == '_');
+  for (size_t i = 0; ok && i < n; i++) ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+  if (!ok) return sq_err_set(err, SQ_EUSAGE, "postgres: invalid savepoint name");
+  char sql[128];
+  snprintf(sql, sizeof sql, "%s %s", verb, name);
+  return simple(c, sql, err);
+}
+
+static int pg_savepoint(sq_dconn *dc, const char *name, sq_err *err) {
+  return sp_command((pg_conn *)dc, "SAVEPOINT", name, err);
+}
+
+static int pg_release(sq_dconn *dc, const char *name, sq_err *err) {
+  return sp_command((pg_conn *)dc, "RELEASE SAVEPOINT", name, err);
+}
+
+static int pg_rollback_to(sq_dconn *dc, const char *name, sq_err *err) {
+  return sp_command((pg_conn *)dc, "ROLLBACK TO SAVEPOINT", name, err);
+}
+
+static int pg_in_transaction(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (c->dead) return 0;
+  switch (PQtransactionStatus(c->pg)) {
+  case PQTRANS_INTRANS:
+  case PQTRANS_INERROR: return 1;
+  case PQTRANS_ACTIVE: return c->cursor ? c->cursor->in_tx : 0;
+  default: return 0;
+  }
+}
+
+/* Makes the connection clean for its next user: closes a forgotten
+ * cursor's statement, rolls back an open or failed transaction, and frees
+ * evicted statements. No reconnect, at most one round trip usually. */
+static int pg_reset(sq_dconn *dc, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  sq_err_clear(err);
+  if (c->cursor) {
+    pg_cursor *cur = c->cursor;
+    if (!cur->done && !c->dead) drain(c, cur->cancellable);
+    cur->done = 1;
+    cur->meta_row = 0;
+    pg_cursor_detach(c);
+  }
+  int rc = usable(c, err);
+  if (rc) return rc;
+  PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+  if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+    rc = simple(c, "ROLLBACK", err);
+    if (rc) return rc;
+  } else if (ts != PQTRANS_IDLE) {
+    c->dead = 1;
+    sq_err_set(err, SQ_ECONNECTION, "postgres: connection in an unknown state");
+    sq_err_native(err, "08006", "08006");
+    return SQ_ECONNECTION;
+  }
+  flush_pending(c);
+  trim_scratch(c);
+  return SQ_OK;
+}
+
+static const char *pg_server_version(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  const char *v = PQparameterStatus(c->pg, "server_version");
+  return v ? v : "";
+}
+
+const sq_driver sq_driver_postgres = {
+  .name = "postgres",
+  .dialect = SQ_DIALECT_POSTGRES,
+  .ph_style = SQ_PH_DOLLAR,
+  .open = pg_open,
+  .close = pg_close,
+  .ping = pg_ping,
+  .is_dead = pg_is_dead,
+  .exec = pg_exec,
+  .cursor_open = pg_cursor_open,
+  .cursor_fetch = pg_cursor_fetch,
+  .cursor_close = pg_cursor_close,
+  .begin = pg_begin,
+  .commit = pg_commit,
+  .rollback = pg_rollback,
+  .savepoint = pg_savepoint,
+  .release = pg_release,
+  .rollback_to = pg_rollback_to,
+  .in_transaction = pg_in_transaction,
+  .reset = pg_reset,
+  .server_version = pg_server_version,
+};

@@ -1,0 +1,933 @@
+/*
+ * pool.c - the connection pool: bounded, fair, self-healing, shareable.
+ *
+ * One sq_pool serves every thread of a process (and every lua_State on
+ * them). Its promises, and how they are kept:
+ *
+ *   Bounded. p->size counts every slot in use: idle connections, lent
+ *   connections, connections being opened and connections being closed.
+ *   A slot is reserved under the lock *before* the driver connects and is
+ *   given back only *after* the driver closed the connection, so the
+ *   server never sees more than max connections from this pool, even for
+ *   an instant.
+ *
+ *   Fair. Waiters queue in arrival order, each on its own condvar. A
+ *   connection released (or a slot freed) while someone waits is handed
+ *   directly to the head of the queue - it never becomes idle, so a
+ *   thread arriving later can't barge past the queue, and only the one
+ *   thread that was served wakes up (no thundering herd). Invariant:
+ *   while the queue is non-empty there are no idle connections and no
+ *   free slots.
+ *
+ *   No I/O under the lock. Under the lock we only move pointers and
+ *   counters; connect, ping, reset and close run after unlocking, by the
+ *   thread that owns the connection or slot at that moment.
+ *
+ *   Self-healing. Dead connections (c->dead, the driver's is_dead, a
+ *   failed pre_ping or reset) are closed instead of reused; connections
+ *   past max_lifetime are recycled; idle ones past idle_timeout are
+ *   evicted down to min. Eviction runs opportunistically on acquire and
+ *   release (a single comparison against p->next_sweep), so no background
+ *   thread is needed; sq_pool_evict lets a host's timer do it as well.
+ *   sq_pool_exec retries a read once on a fresh connection when the
+ *   reused connection it got turned out to be dead.
+ *
+ *   Warm reuse (LIFO). Idle connections form a stack: acquire takes the
+ *   most recently released one. Under light load the same few warm
+ *   connections serve everything (their TCP/TLS state, server-side
+ *   caches and prepared state are hot), and the ones at the bottom of
+ *   the stack stay idle long enough for idle_timeout to close them, so
+ *   the pool shrinks back to what the load needs. FIFO reuse would cycle
+ *   through every connection, keeping all of them "recently used" and
+ *   never letting the pool shrink - while leaving each one idle for the
+ *   longest possible time, which is what serverless hosts punish.
+ *
+ * Lifetimes: a pool is reference-counted (open/retain/close). When the
+ * last reference goes, idle connections are closed at once; connections
+ * still lent out keep the struct alive until they come back (the header
+ * asks callers not to do this, but a late finaliser must not crash).
+ *
+ * Additions to the public API (declared in sqorm.h):
+ *
+ *   int sq_pool_exec(sq_pool *p, const char *sql, size_t len,
+ *                    const sq_value *params, int nparams,
+ *                    const sq_row_sink *sink, sq_result *res, sq_err *err);
+ *     Acquire, sq_conn_exec, release. If the statement failed with
+ *     SQ_ECONNECTION on a connection reused from the idle list, before
+ *     any row or column reached the sink, and the SQL is a read (see
+ *     sql_is_read), it is run once more on a freshly opened connection.
+ *     Never use it for a statement inside a transaction: take the
+ *     transaction's connection and call sq_conn_exec.
+ *
+ *   int sq_pool_open_driver(const sq_config *cfg, const sq_driver *drv,
+ *                           sq_pool **out, sq_err *err);
+ *   int sq_pool_open_shared_driver(const sq_config *cfg, const sq_driver *drv,
+ *                                  sq_pool **out, sq_err *err);
+ *     As sq_pool_open / sq_pool_open_shared, with an explicit driver
+ *     instead of sq_driver_for(cfg->dialect): for hosts that bring their
+ *     own driver, and for tests and benchmarks over a fake one.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef SQ_WITH_MYSQL
+#include <mysql.h>
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Global init                                                          */
+/* ------------------------------------------------------------------ */
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc = SQ_OK;
+static const char *init_msg = "";
+
+/*
+ * mysql_library_init is not thread-safe and must run before any other
+ * client call; pthread_once makes every sqorm entry point that needs it
+ * safe to race. libpq and SQLite need no process-wide init.
+ */
+static void global_init_once(void) {
+#ifdef SQ_WITH_MYSQL
+  if (mysql_library_init(0, NULL, NULL) != 0) {
+    init_rc = SQ_EINTERNAL;
+    init_msg = "mysql_library_init failed";
+  }
+#endif
+}
+
+int sq_global_init(sq_err *err) {
+  pthread_once(&init_once, global_init_once);
+  if (init_rc != SQ_OK) return sq_err_set(err, init_rc, "%s", init_msg);
+  sq_err_clear(err);
+  return SQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Types                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The pool allocates every sq_conn as a pconn, so it can keep per-checkout
+ * facts that struct sq_conn (internal.h) doesn't carry. */
+typedef struct pconn {
+  struct sq_conn c; /* first: an sq_conn * is a pconn * */
+  int reused;       /* this checkout came from the idle list (not just opened) */
+} pconn;
+
+/* One thread blocked in acquire. Lives on that thread's stack; linked
+ * into p's queue under p->mu. */
+typedef struct waiter {
+  pthread_cond_t cv;
+  struct waiter *prev, *next;
+  int granted;          /* set (under p->mu) when served */
+  struct sq_conn *conn; /* the connection handed over, or NULL: a bare slot to open */
+} waiter;
+
+struct sq_pool {
+  pthread_mutex_t mu;
+  pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for every waiter's condvar */
+  atomic_int refs;
+  int shared;               /* in the named registry (set before publication) */
+  struct sq_pool *reg_next; /* registry link (reg_mu) */
+  sq_config cfg;            /* owned copy, pool settings normalised */
+  const sq_driver *drv;
+
+  /* Effective settings (copied from cfg.pool, read-only after open). */
+  int max, min, pre_ping;
+  double acquire_timeout, idle_timeout, max_lifetime;
+
+  /* Everything below is guarded by mu. */
+  int closed;               /* last reference gone */
+  int size;                 /* slots taken: idle + lent + opening + closing */
+  int nidle;
+  int nclosing;             /* evicted, being closed outside the lock */
+  struct sq_conn *idle;     /* LIFO stack, most recently released first */
+  waiter *wq_head, *wq_tail;
+  int nwait;
+  double next_sweep;        /* sq_now() time of the next opportunistic eviction */
+  int64_t created, destroyed, timeouts;
+};
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                             */
+/* ------------------------------------------------------------------ */
+
+/* 0: not an in-memory SQLite database; 1: private (each connection is its
+ * own database); 2: shared-cache memory (shared while one connection is
+ * open). */
+static int sqlite_memory_kind(const sq_config *cfg) {
+  if (cfg->dialect != SQ_DIALECT_SQLITE) return 0;
+  int mem = !cfg->storage || !cfg->storage[0] || !strcmp(cfg->storage, ":memory:") ||
+            !strncmp(cfg->storage, "file::memory:", 13);
+  int shared_cache = 0;
+  for (int i = 0; i < cfg->nparams; i++) {
+    const char *k = cfg->params[i].key, *v = cfg->params[i].value;
+    if (!k || !v) continue;
+    if (!strcmp(k, "mode") && !strcmp(v, "memory")) mem = 1;
+    if (!strcmp(k, "cache") && !strcmp(v, "shared")) shared_cache = 1;
+  }
+  if (cfg->storage && strstr(cfg->storage, "mode=memory")) mem = 1;
+  if (cfg->storage && strstr(cfg->storage, "cache=shared")) shared_cache = 1;
+  return mem ? (shared_cache ? 2 : 1) : 0;
+}
+
+/*
+ * Fills defaults into *o and checks it. Defaults follow Sequelize (max 5,
+ * min 0, acquire 30 s, idle 10 s) and SQLAlchemy (pool_recycle off,
+ * pre_ping off). idle_timeout 0 disables idle eviction; max_lifetime 0
+ * means unlimited; acquire_timeout 0 means "don't wait".
+ *
+ * SQLite in memory: every connection to ":memory:" is a separate, empty
+ * database, so a pool of two would hand out two different databases and
+ * a table created on one would be missing on the other. Such a pool is
+ * forced to max 1, and since the database dies with its connection, that
+ * connection is never evicted (idle_timeout 0) or recycled (max_lifetime
+ * 0). A shared-cache memory database lives while any connection is open,
+ * so min is raised to 1 to keep one open.
+ *
+ * Idempotent, so a config already through sq_config_finish comes out the
+ * same, and two configs that differ only in spelled-out defaults compare
+ * equal for named pools.
+ */
+static int pool_settings(const sq_config *cfg, sq_pool_opts *o, sq_err *err) {
+  *o = cfg->pool;
+  if (o->max < 0) o->max = 5;
+  if (o->min < 0) o->min = 0;
+  if (!(o->acquire_timeout >= 0)) o->acquire_timeout = 30; /* also NaN */
+  if (!(o->idle_timeout >= 0)) o->idle_timeout = 10;
+  if (!(o->max_lifetime >= 0)) o->max_lifetime = 0;
+  if (o->pre_ping < 0) o->pre_ping = 0;
+  o->pre_ping = o->pre_ping != 0;
+  if (o->max == 0) return sq_err_set(err, SQ_EUSAGE, "pool.max must be at least 1");
+  switch (sqlite_memory_kind(cfg)) {
+  case 1:
+    o->max = 1;
+    if (o->min > 1) o->min = 1;
+    o->idle_timeout = 0;
+    o->max_lifetime = 0;
+    break;
+  case 2:
+    if (o->min < 1) o->min = 1;
+    if (o->min > o->max) o->min = o->max;
+    break;
+  default:
+    break;
+  }
+  if (o->min > o->max)
+    return sq_err_set(err, SQ_EUSAGE, "pool.min (%d) is larger than pool.max (%d)", o->min, o->max);
+  return SQ_OK;
+}
+
+/* Time between opportunistic sweeps: a quarter of the shortest limit, so
+ * a connection overstays idle_timeout by at most ~25%, but never more
+ * often than every millisecond nor less often than every second. */
+static double sweep_interval(const sq_pool *p) {
+  double t = 1e300;
+  if (p->idle_timeout > 0) t = p->idle_timeout;
+  if (p->max_lifetime > 0 && p->max_lifetime < t) t = p->max_lifetime;
+  if (t >= 1e300) return 1e300;
+  t /= 4;
+  if (t < 0.001) t = 0.001;
+  if (t > 1.0) t = 1.0;
+  return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                            */
+/* ------------------------------------------------------------------ */
+
+static int pool_new(const sq_config *cfg, const sq_driver *drv, sq_pool **out, sq_err *err) {
+  sq_pool_opts o;
+  int rc = pool_settings(cfg, &o, err);
+  if (rc != SQ_OK) return rc;
+  if ((rc = sq_global_init(err)) != SQ_OK) return rc;
+  sq_pool *p = calloc(1, sizeof *p);
+  if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  if (sq_config_copy(&p->cfg, cfg) != SQ_OK) {
+    free(p);
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  }
+  p->cfg.pool = o;
+  if (pthread_mutex_init(&p->mu, NULL) != 0) goto fail_cfg;
+  if (pthread_condattr_init(&p->cattr) != 0) goto fail_mu;
+  if (pthread_condattr_setclock(&p->cattr, CLOCK_MONOTONIC) != 0) goto fail_attr;
+  atomic_init(&p->refs, 1);
+  p->drv = drv;
+  p->max = o.max;
+  p->min = o.min;
+  p->pre_ping = o.pre_ping;
+  p->acquire_timeout = o.acquire_timeout;
+  p->idle_timeout = o.idle_timeout;
+  p->max_lifetime = o.max_lifetime;
+  p->next_sweep = sq_now() + sweep_interval(p);
+  *out = p;
+  sq_err_clear(err);
+  return SQ_OK;
+fail_attr:
+  pthread_condattr_destroy(&p->cattr);
+fail_mu:
+  pthread_mutex_destroy(&p->mu);
+fail_cfg:
+  sq_config_free(&p->cfg);
+  free(p);
+  return sq_err_set(err, SQ_EINTERNAL, "pool: could not create its lock");
+}
+
+static void pool_free(sq_pool *p) {
+  pthread_condattr_destroy(&p->cattr);
+  pthread_mutex_destroy(&p->mu);
+  sq_config_free(&p->cfg);
+  free(p);
+}
+
+int sq_pool_open_driver(const sq_config *cfg, const sq_driver *drv, sq_pool **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!cfg || !drv || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_open: bad arguments");
+  return pool_new(cfg, drv, out, err);
+}
+
+int sq_pool_open(const sq_config *cfg, sq_pool **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!cfg || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_open: bad arguments");
+  const sq_driver *drv = sq_driver_for(cfg->dialect);
+  if (!drv)
+    return sq_err_set(err, SQ_EUSAGE, "no driver for dialect '%s' in this build",
+                      sq_dialect_name(cfg->dialect));
+  return pool_new(cfg, drv, out, err);
+}
+
+void sq_pool_retain(sq_pool *p) {
+  /* The caller holds a reference, so the count can't be zero here and a
+   * plain increment can't race with the registry's removal. */
+  if (p) atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+const sq_config *sq_pool_config(const sq_pool *p) { return p ? &p->cfg : NULL; }
+
+const sq_driver *sq_pool_driver(const sq_pool *p) { return p ? p->drv : NULL; }
+
+/* ------------------------------------------------------------------ */
+/* The waiter queue and slots (all under p->mu)                         */
+/* ------------------------------------------------------------------ */
+
+static void wq_push(sq_pool *p, waiter *w) {
+  w->next = NULL;
+  w->prev = p->wq_tail;
+  if (p->wq_tail) p->wq_tail->next = w;
+  else p->wq_head = w;
+  p->wq_tail = w;
+  p->nwait++;
+}
+
+static void wq_remove(sq_pool *p, waiter *w) {
+  if (w->prev) w->prev->next = w->next;
+  else p->wq_head = w->next;
+  if (w->next) w->next->prev = w->prev;
+  else p->wq_tail = w->prev;
+  w->prev = w->next = NULL;
+  p->nwait--;
+}
+
+/* Serves the head of the queue with c (a live connection) or with a bare
+ * slot (c == NULL; the slot stays counted in p->size and now belongs to
+ * the waiter, who opens a connection in it). Returns 0 when nobody waits.
+ * Signalling while holding the mutex is deliberate: the waiter destroys
+ * its condvar as soon as it gets the mutex back, so the signal must be
+ * complete by then. */
+static int serve_first(sq_pool *p, struct sq_conn *c) {
+  waiter *w = p->wq_head;
+  if (!w) return 0;
+  wq_remove(p, w);
+  w->conn = c;
+  w->granted = 1;
+  pthread_cond_signal(&w->cv);
+  return 1;
+}
+
+/* n slots were given up (connections closed or opens that failed). Each
+ * goes to the next waiter, who will open a connection in it; the rest
+ * shrink the pool. Returns 1 when the pool is closed and now empty: the
+ * caller frees it after unlocking. */
+static int drop_slots(sq_pool *p, int n) {
+  for (; n > 0; n--)
+    if (p->closed || !serve_first(p, NULL)) p->size--;
+  return p->closed && p->size == 0;
+}
+
+/* Unlinks idle connections past idle_timeout or max_lifetime, keeping at
+ * least min connections in the pool. Victims stay counted in p->size (as
+ * nclosing) until close_victims has closed them, so a new connection
+ * can't be opened in their slot while the server still sees the old one.
+ * The stack is ordered by last use, so the victims spared by min are the
+ * most recently used ones. */
+static struct sq_conn *sweep(sq_pool *p, double now) {
+  p->next_sweep = now + sweep_interval(p);
+  if (p->idle_timeout <= 0 && p->max_lifetime <= 0) return NULL;
+  int nq = 0;
+  for (struct sq_conn *c = p->idle; c; c = c->next)
+    nq += (p->idle_timeout > 0 && now - c->last_used >= p->idle_timeout) ||
+          (p->max_lifetime > 0 && now - c->created_at >= p->max_lifetime);
+  int budget = p->size - p->nclosing - p->min;
+  if (nq == 0 || budget <= 0) return NULL;
+  int spare = nq > budget ? nq - budget : 0; /* qualifying ones kept for min */
+  struct sq_conn *victims = NULL, **pp = &p->idle;
+  while (*pp) {
+    struct sq_conn *c = *pp;
+    int q = (p->idle_timeout > 0 && now - c->last_used >= p->idle_timeout) ||
+            (p->max_lifetime > 0 && now - c->created_at >= p->max_lifetime);
+    if (q && spare > 0) {
+      spare--;
+      q = 0;
+    }
+    if (q) {
+      *pp = c->next;
+      c->next = victims;
+      victims = c;
+      p->nidle--;
+      p->nclosing++;
+    } else {
+      pp = &c->next;
+    }
+  }
+  return victims;
+}
+
+/* Closes connections unlinked by sweep or sq_pool_close (no lock held),
+ * then gives their slots up. */
+static void close_victims(sq_pool *p, struct sq_conn *victims) {
+  int n = 0;
+  while (victims) {
+    struct sq_conn *c = victims;
+    victims = c->next;
+    if (c->h) p->drv->close(c->h);
+    free(c);
+    n++;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->destroyed += n;
+  p->nclosing -= n;
+  int gone = drop_slots(p, n);
+  pthread_mutex_unlock(&p->mu);
+  if (gone) pool_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Acquire                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Waits (p->mu held) until the head of the queue is served or the
+ * deadline passes. On success *got is the connection handed over, or NULL
+ * for a bare slot. */
+static int wait_turn(sq_pool *p, double timeout, struct sq_conn **got, sq_err *err) {
+  if (timeout > 0) {
+    waiter w;
+    memset(&w, 0, sizeof w);
+    if (pthread_cond_init(&w.cv, &p->cattr) != 0)
+      return sq_err_set(err, SQ_EINTERNAL, "pool: could not create a condition variable");
+    wq_push(p, &w);
+    struct timespec dl;
+    int forever = timeout >= 1e9;
+    if (!forever) {
+      clock_gettime(CLOCK_MONOTONIC, &dl);
+      double whole = (double)(time_t)timeout;
+      long ns = dl.tv_nsec + (long)((timeout - whole) * 1e9);
+      dl.tv_sec += (time_t)whole + ns / 1000000000L;
+      dl.tv_nsec = ns % 1000000000L;
+    }
+    while (!w.granted) {
+      int r = forever ? pthread_cond_wait(&w.cv, &p->mu) : pthread_cond_timedwait(&w.cv, &p->mu, &dl);
+      if (r == ETIMEDOUT) break;
+    }
+    if (!w.granted) wq_remove(p, &w);
+    pthread_cond_destroy(&w.cv);
+    /* Served right at the deadline still counts as served. */
+    if (w.granted) {
+      *got = w.conn;
+      return SQ_OK;
+    }
+  }
+  p->timeouts++;
+  int in_use = p->size - p->nidle - p->nclosing;
+  const char *name = p->cfg.name;
+  return sq_err_set(err, SQ_EPOOL_TIMEOUT,
+                    "pool%s%s%s: no connection available within %.2f s (size %d, in use %d, "
+                    "waiting %d, max %d); raise pool.max or pool.acquire_timeout, or look for "
+                    "connections held too long (long transactions, unclosed cursors)",
+                    name ? " '" : "", name ? name : "", name ? "'" : "", timeout, p->size, in_use,
+                    p->nwait + 1, p->max);
+}
+
+/* Turns what acquire got - an idle connection c or, when c is NULL, a
+ * reserved slot - into a usable connection. Runs without the lock: this
+ * is where the pool pings, closes and connects. An idle connection that
+ * is dead, past max_lifetime or fails pre_ping (or any idle connection
+ * when fresh is set) is closed and a new one opened in the same slot -
+ * once; if that open fails, the slot is given up and the error returned. */
+static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, sq_err *err) {
+  const sq_driver *drv = p->drv;
+  int closed_one = 0;
+  if (c) {
+    int stale = fresh || c->dead || !c->h || (drv->is_dead && drv->is_dead(c->h)) ||
+                (p->max_lifetime > 0 && sq_now() - c->created_at >= p->max_lifetime);
+    if (!stale && p->pre_ping && drv->ping) {
+      sq_err perr;
+      sq_err_clear(&perr);
+      stale = drv->ping(c->h, &perr) != SQ_OK;
+    }
+    if (!stale) {
+      c->next = NULL;
+      ((pconn *)c)->reused = 1;
+      *out = c;
+      sq_err_clear(err);
+      return SQ_OK;
+    }
+    if (c->h) drv->close(c->h);
+    c->h = NULL;
+    closed_one = 1;
+  } else {
+    c = calloc(1, sizeof(pconn));
+    if (!c) {
+      pthread_mutex_lock(&p->mu);
+      int gone = drop_slots(p, 1);
+      pthread_mutex_unlock(&p->mu);
+      if (gone) pool_free(p);
+      return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    }
+  }
+  sq_dconn *h = NULL;
+  sq_err_clear(err);
+  int rc = drv->open(&p->cfg, &h, err);
+  if (rc == SQ_OK && !h) rc = sq_err_set(err, SQ_EINTERNAL, "driver %s: open returned no connection", drv->name);
+  if (rc != SQ_OK && err->kind == SQ_OK) sq_err_set(err, rc, "driver %s: could not connect", drv->name);
+  pthread_mutex_lock(&p->mu);
+  p->destroyed += closed_one;
+  int gone = 0;
+  if (rc == SQ_OK) p->created++;
+  else gone = drop_slots(p, 1);
+  pthread_mutex_unlock(&p->mu);
+  if (rc != SQ_OK) {
+    free(c);
+    if (gone) pool_free(p);
+    return rc;
+  }
+  double now = sq_now();
+  c->pool = p;
+  c->drv = drv;
+  c->h = h;
+  c->created_at = now;
+  c->last_used = now;
+  c->dead = 0;
+  c->next = NULL;
+  ((pconn *)c)->reused = 0;
+  *out = c;
+  return SQ_OK;
+}
+
+/* fresh: the caller wants a newly opened connection (sq_pool_exec's retry
+ * after a reused one proved dead). It prefers a free slot; failing that
+ * it takes an idle connection's slot, closing that connection. */
+static int acquire(sq_pool *p, double timeout, int fresh, sq_conn **out, sq_err *err) {
+  if (!(timeout >= 0)) timeout = p->acquire_timeout;
+  double now = sq_now();
+  struct sq_conn *c = NULL, *victims = NULL;
+  int rc = SQ_OK;
+  pthread_mutex_lock(&p->mu);
+  if (p->closed) {
+    pthread_mutex_unlock(&p->mu);
+    return sq_err_set(err, SQ_ECLOSED, "pool is closed");
+  }
+  if (now >= p->next_sweep && (victims = sweep(p, now)) != NULL) {
+    /* Close them before deciding: their slots may be the ones we need,
+     * and we must not queue behind our own unfinished cleanup. */
+    pthread_mutex_unlock(&p->mu);
+    close_victims(p, victims);
+    pthread_mutex_lock(&p->mu);
+  }
+  if (!p->wq_head && p->idle && !(fresh && p->size < p->max)) {
+    c = p->idle;
+    p->idle = c->next;
+    p->nidle--;
+  } else if (!p->wq_head && p->size < p->max) {
+    p->size++; /* reserved; connected below, outside the lock */
+  } else {
+    rc = wait_turn(p, timeout, &c, err);
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (rc != SQ_OK) return rc;
+  return make_ready(p, c, fresh, out, err);
+}
+
+int sq_pool_acquire(sq_pool *p, double timeout, sq_conn **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
+  return acquire(p, timeout, 0, out, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Release, evict, close                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Health checks and the reset run before taking the lock (they may talk
+ * to the server). A connection that is dead, fails its reset, or is past
+ * max_lifetime is closed, and only then is its slot given up (to the
+ * next waiter, who opens a new one). A healthy one goes straight to the
+ * first waiter, or on top of the idle stack.
+ */
+void sq_pool_release(sq_pool *p, sq_conn *c) {
+  if (!c) return;
+  p = c->pool; /* the connection knows its pool; trust that over the argument */
+  const sq_driver *drv = p->drv;
+  int discard = c->dead || !c->h || (drv->is_dead && drv->is_dead(c->h));
+  if (!discard && drv->in_transaction && drv->in_transaction(c->h)) {
+    /* Roll back what the last holder left open (a Lua error mid-
+     * transaction, an abandoned coroutine). If that fails we can't know
+     * the connection's state, so it goes. */
+    sq_err rerr;
+    sq_err_clear(&rerr);
+    int rc = drv->reset ? drv->reset(c->h, &rerr) : drv->rollback ? drv->rollback(c->h, &rerr) : SQ_EINTERNAL;
+    discard = rc != SQ_OK || (drv->is_dead && drv->is_dead(c->h));
+  }
+  double now = sq_now();
+  if (!discard && p->max_lifetime > 0 && now - c->created_at >= p->max_lifetime) discard = 1;
+  if (!discard) {
+    struct sq_conn *victims = NULL;
+    c->last_used = now;
+    pthread_mutex_lock(&p->mu);
+    if (!p->closed) {
+      if (!serve_first(p, c)) {
+        c->next = p->idle;
+        p->idle = c;
+        p->nidle++;
+        if (now >= p->next_sweep) victims = sweep(p, now);
+      }
+      pthread_mutex_unlock(&p->mu);
+      if (victims) close_victims(p, victims);
+      return;
+    }
+    pthread_mutex_unlock(&p->mu); /* closed meanwhile: fall through and close it */
+  }
+  if (c->h) drv->close(c->h);
+  free(c);
+  pthread_mutex_lock(&p->mu);
+  p->destroyed++;
+  int gone = drop_slots(p, 1);
+  pthread_mutex_unlock(&p->mu);
+  if (gone) pool_free(p);
+}
+
+void sq_pool_evict(sq_pool *p) {
+  if (!p) return;
+  double now = sq_now();
+  pthread_mutex_lock(&p->mu);
+  struct sq_conn *victims = p->closed ? NULL : sweep(p, now);
+  pthread_mutex_unlock(&p->mu);
+  if (victims) close_victims(p, victims);
+}
+
+void sq_pool_stats_get(sq_pool *p, sq_pool_stats *st) {
+  memset(st, 0, sizeof *st);
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  st->size = p->size;
+  st->idle = p->nidle;
+  st->in_use = p->size - p->nidle - p->nclosing;
+  st->waiting = p->nwait;
+  st->created = p->created;
+  st->destroyed = p->destroyed;
+  st->timeouts = p->timeouts;
+  st->max = p->max;
+  st->min = p->min;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Named pools                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The process-wide registry. Its own mutex, never held together with a
+ * pool's lock while doing I/O: sq_pool_close drops the registry lock
+ * before closing connections. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static sq_pool *reg_head;
+
+/* Names the first setting that differs, so "already exists with
+ * different settings" tells the user what to fix. Passwords are named,
+ * never printed. */
+static void describe_difference(const sq_config *a, const sq_config *b, char *buf, size_t n) {
+#define STR_DIFF(f) (!(a->f == b->f || (a->f && b->f && !strcmp(a->f, b->f))))
+  if (a->dialect != b->dialect)
+    snprintf(buf, n, "dialect %s vs %s", sq_dialect_name(a->dialect), sq_dialect_name(b->dialect));
+  else if (STR_DIFF(host) || a->port != b->port) snprintf(buf, n, "host/port");
+  else if (STR_DIFF(database) || STR_DIFF(storage)) snprintf(buf, n, "database");
+  else if (STR_DIFF(user) || STR_DIFF(password)) snprintf(buf, n, "user/password");
+  else if (a->pool.max != b->pool.max) snprintf(buf, n, "pool.max %d vs %d", a->pool.max, b->pool.max);
+  else if (a->pool.min != b->pool.min) snprintf(buf, n, "pool.min %d vs %d", a->pool.min, b->pool.min);
+  else if (a->pool.acquire_timeout != b->pool.acquire_timeout)
+    snprintf(buf, n, "pool.acquire_timeout %g vs %g", a->pool.acquire_timeout, b->pool.acquire_timeout);
+  else if (a->pool.idle_timeout != b->pool.idle_timeout)
+    snprintf(buf, n, "pool.idle_timeout %g vs %g", a->pool.idle_timeout, b->pool.idle_timeout);
+  else if (a->pool.max_lifetime != b->pool.max_lifetime)
+    snprintf(buf, n, "pool.max_lifetime %g vs %g", a->pool.max_lifetime, b->pool.max_lifetime);
+  else if (a->pool.pre_ping != b->pool.pre_ping)
+    snprintf(buf, n, "pool.pre_ping %s vs %s", a->pool.pre_ping ? "on" : "off", b->pool.pre_ping ? "on" : "off");
+  else if (a->ssl.mode != b->ssl.mode || STR_DIFF(ssl.ca) || STR_DIFF(ssl.cert) || STR_DIFF(ssl.key) ||
+           STR_DIFF(ssl.min_version))
+    snprintf(buf, n, "ssl");
+  else snprintf(buf, n, "connection options");
+#undef STR_DIFF
+}
+
+/*
+ * The first open of a name creates the pool; later opens with an equal
+ * configuration (after filling pool defaults, so {max = 5} equals {})
+ * share it and add a reference. Creating under reg_mu is fine: it only
+ * allocates, never connects.
+ */
+int sq_pool_open_shared_driver(const sq_config *cfg, const sq_driver *drv, sq_pool **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!cfg || !drv || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_open_shared: bad arguments");
+  if (!cfg->name || !cfg->name[0]) return pool_new(cfg, drv, out, err); /* unnamed: private */
+  sq_config probe = *cfg; /* shallow: only read by sq_config_equal */
+  int rc = pool_settings(cfg, &probe.pool, err);
+  if (rc != SQ_OK) return rc;
+  pthread_mutex_lock(&reg_mu);
+  sq_pool *p = reg_head;
+  while (p && strcmp(p->cfg.name, cfg->name) != 0) p = p->reg_next;
+  if (p) {
+    if (p->drv != drv || !sq_config_equal(&p->cfg, &probe)) {
+      char what[160];
+      describe_difference(&p->cfg, &probe, what, sizeof what);
+      pthread_mutex_unlock(&reg_mu);
+      return sq_err_set(err, SQ_EUSAGE, "pool '%s' already exists with different settings (%s)",
+                        cfg->name, what);
+    }
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+  } else {
+    rc = pool_new(cfg, drv, &p, err);
+    if (rc == SQ_OK) {
+      p->shared = 1;
+      p->reg_next = reg_head;
+      reg_head = p;
+    }
+  }
+  pthread_mutex_unlock(&reg_mu);
+  if (rc != SQ_OK) return rc;
+  *out = p;
+  sq_err_clear(err);
+  return SQ_OK;
+}
+
+int sq_pool_open_shared(const sq_config *cfg, sq_pool **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!cfg || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_open_shared: bad arguments");
+  const sq_driver *drv = sq_driver_for(cfg->dialect);
+  if (!drv)
+    return sq_err_set(err, SQ_EUSAGE, "no driver for dialect '%s' in this build",
+                      sq_dialect_name(cfg->dialect));
+  return sq_pool_open_shared_driver(cfg, drv, out, err);
+}
+
+/*
+ * Drops a reference. A named pool's count goes to zero under reg_mu and
+ * the pool is unlinked in the same critical section, so a concurrent
+ * sq_pool_open_shared can never find (and revive) a dying pool. At zero,
+ * idle connections are closed here; lent ones are closed as they come
+ * back, and the last one frees the pool.
+ */
+void sq_pool_close(sq_pool *p) {
+  if (!p) return;
+  int last;
+  if (p->shared) {
+    pthread_mutex_lock(&reg_mu);
+    last = atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1;
+    if (last) {
+      sq_pool **pp = &reg_head;
+      while (*pp && *pp != p) pp = &(*pp)->reg_next;
+      if (*pp) *pp = p->reg_next;
+    }
+    pthread_mutex_unlock(&reg_mu);
+  } else {
+    last = atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1;
+  }
+  if (!last) return;
+  pthread_mutex_lock(&p->mu);
+  p->closed = 1;
+  struct sq_conn *victims = p->idle;
+  p->idle = NULL;
+  p->nclosing += p->nidle;
+  p->nidle = 0;
+  int gone = p->size == 0;
+  pthread_mutex_unlock(&p->mu);
+  if (victims) close_victims(p, victims);
+  else if (gone) pool_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* sq_pool_exec: one statement, with the retry of a read                */
+/* ------------------------------------------------------------------ */
+
+static int ci_word(const char *s, size_t n, const char *kw) {
+  size_t k = strlen(kw);
+  if (n != k) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+    if (c != kw[i]) return 0;
+  }
+  return 1;
+}
+
+static int is_word_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         (unsigned char)c >= 0x80;
+}
+
+/* Skips whitespace and comments from i; returns the new index, or
+ * (size_t)-1 on an unterminated block comment. */
+static size_t skip_blank(const char *s, size_t len, size_t i) {
+  while (i < len) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      i++;
+    } else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+      while (i < len && s[i] != '\n') i++;
+    } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
+      size_t k = i + 2;
+      while (k + 1 < len && !(s[k] == '*' && s[k + 1] == '/')) k++;
+      if (k + 1 >= len) return (size_t)-1;
+      i = k + 2;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+/*
+ * 1 when re-running sql can't change data: the first keyword (after
+ * blanks, comments and opening parentheses) is SELECT, WITH, SHOW, VALUES
+ * or EXPLAIN, and nowhere in the statement - outside quotes - is a word
+ * that writes (INSERT UPDATE DELETE MERGE REPLACE UPSERT INTO CALL
+ * ANALYZE/ANALYSE, so no data-modifying CTE, SELECT INTO or EXPLAIN
+ * ANALYZE), nor a second statement after a ';'. Anything this scanner
+ * isn't sure about (backslashes in quotes, dollar quotes, '#') counts as
+ * a write: a missed retry costs one error, a wrong one could write twice.
+ * A SELECT calling a function with side effects can't be told apart; it
+ * is only re-run when its first attempt failed on a connection that was
+ * already dead, before any row came back.
+ */
+static int sql_is_read(const char *s, size_t len) {
+  size_t i = 0;
+  for (;;) {
+    i = skip_blank(s, len, i);
+    if (i == (size_t)-1) return 0;
+    if (i < len && s[i] == '(') {
+      i++;
+      continue;
+    }
+    break;
+  }
+  size_t w = i;
+  while (i < len && is_word_char(s[i])) i++;
+  if (!(ci_word(s + w, i - w, "SELECT") || ci_word(s + w, i - w, "WITH") ||
+        ci_word(s + w, i - w, "SHOW") || ci_word(s + w, i - w, "VALUES") ||
+        ci_word(s + w, i - w, "EXPLAIN")))
+    return 0;
+  static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT",
+                                       "INTO", "CALL", "ANALYZE", "ANALYSE"};
+  while (i < len) {
+    char c = s[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      size_t k = i + 1;
+      for (;;) {
+        if (k >= len) return 0;
+        if (s[k] == '\\') return 0;
+        if (s[k] == c) {
+          if (k + 1 < len && s[k + 1] == c) {
+            k += 2;
+            continue;
+          }
+          break;
+        }
+        k++;
+      }
+      i = k + 1;
+    } else if ((c == '-' && i + 1 < len && s[i + 1] == '-') || (c == '/' && i + 1 < len && s[i + 1] == '*')) {
+      i = skip_blank(s, len, i);
+      if (i == (size_t)-1) return 0;
+    } else if (c == '$' || c == '#') {
+      return 0;
+    } else if (c == ';') {
+      i = skip_blank(s, len, i + 1);
+      if (i == (size_t)-1) return 0;
+      while (i < len && s[i] == ';') {
+        i = skip_blank(s, len, i + 1);
+        if (i == (size_t)-1) return 0;
+      }
+      if (i < len) return 0;
+    } else if (is_word_char(c)) {
+      size_t b = i;
+      while (i < len && is_word_char(s[i])) i++;
+      for (size_t k = 0; k < sizeof writes / sizeof writes[0]; k++)
+        if (ci_word(s + b, i - b, writes[k])) return 0;
+    } else {
+      i++;
+    }
+  }
+  return 1;
+}
+
+/* A pass-through sink that notes whether anything reached the caller's
+ * sink: once a row (or the column list) went out, a retry would deliver
+ * it twice, so there is no retry. */
+typedef struct tap {
+  const sq_row_sink *sink;
+  int delivered;
+} tap;
+
+static int tap_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
+  tap *t = ud;
+  t->delivered = 1;
+  return t->sink->columns(t->sink->ud, ncols, cols, err);
+}
+
+static int tap_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
+  tap *t = ud;
+  t->delivered = 1;
+  return t->sink->row(t->sink->ud, ncols, vals, err);
+}
+
+int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params, int nparams,
+                 const sq_row_sink *sink, sq_result *res, sq_err *err) {
+  if (!p || !sql) return sq_err_set(err, SQ_EUSAGE, "sq_pool_exec: bad arguments");
+  tap t = {sink, 0};
+  sq_row_sink ts = {&t, sink && sink->columns ? tap_columns : NULL, sink && sink->row ? tap_row : NULL};
+  const sq_row_sink *use = sink ? &ts : NULL;
+  sq_conn *c;
+  int rc = acquire(p, -1, 0, &c, err);
+  if (rc != SQ_OK) return rc;
+  int reused = ((pconn *)c)->reused;
+  rc = sq_conn_exec(c, sql, len, params, nparams, use, res, err);
+  if (rc == SQ_ECONNECTION) c->dead = 1;
+  sq_pool_release(p, c); /* first: with max 1 the retry needs this slot */
+  if (rc != SQ_ECONNECTION || !reused || t.delivered || !sql_is_read(sql, len)) return rc;
+
+  rc = acquire(p, -1, 1, &c, err);
+  if (rc != SQ_OK) return rc;
+  rc = sq_conn_exec(c, sql, len, params, nparams, sink, res, err);
+  if (rc == SQ_ECONNECTION) c->dead = 1;
+  sq_pool_release(p, c);
+  return rc;
+}

@@ -1,0 +1,190 @@
+/*
+ * stmt.c - placeholder rewriting: `?` and `:name` in user SQL become the
+ * driver's native placeholders (`?` or `$n`).
+ *
+ * The scanner skips string literals, quoted identifiers, comments and
+ * PostgreSQL dollar-quoted strings, so a `?` or `:x` inside them is text,
+ * not a parameter. Values are never spliced in: only placeholders move.
+ */
+#include "sqorm.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct buf {
+  char *p;
+  size_t n, cap;
+} buf;
+
+static int buf_put(buf *b, const char *s, size_t n) {
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + n + 1) cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np) return -1;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+  return 0;
+}
+
+static int is_ident_start(int c) { return isalpha(c) || c == '_'; }
+static int is_ident_char(int c) { return isalnum(c) || c == '_'; }
+
+void sq_stmt_text_free(sq_stmt_text *t) {
+  if (!t) return;
+  free(t->sql);
+  if (t->names)
+    for (int i = 0; i < t->nparams; i++) free(t->names[i]);
+  free(t->names);
+  memset(t, 0, sizeof *t);
+}
+
+/* Returns the index just past a quoted run that starts at i (s[i] is the
+ * opening quote q), honouring doubled quotes and, if bs, backslashes. An
+ * unterminated run ends at len (the server will report it). */
+static size_t skip_quoted(const char *s, size_t len, size_t i, char q, int bs) {
+  for (i++; i < len; i++) {
+    if (bs && s[i] == '\\') {
+      i++;
+      continue;
+    }
+    if (s[i] == q) {
+      if (i + 1 < len && s[i + 1] == q) {
+        i++;
+        continue;
+      }
+      return i + 1;
+    }
+  }
+  return len;
+}
+
+/* A dollar quote $tag$...$tag$ starting at i; returns the index after it,
+ * or i when s[i..] is not a dollar-quote opener. */
+static size_t skip_dollar(const char *s, size_t len, size_t i) {
+  size_t j = i + 1;
+  while (j < len && is_ident_char((unsigned char)s[j]) && !isdigit((unsigned char)s[i + 1])) j++;
+  if (j >= len || s[j] != '$') return i;
+  size_t taglen = j - i + 1;
+  for (size_t k = j + 1; k + taglen <= len; k++)
+    if (s[k] == '$' && memcmp(s + k, s + i, taglen) == 0) return k + taglen;
+  return len;
+}
+
+int sq_stmt_rewrite(const char *sql, size_t len, int style, sq_stmt_text *out, sq_err *err) {
+  memset(out, 0, sizeof *out);
+  int bs = (style & SQ_PH_BACKSLASH) != 0;
+  int dollar = (style & 0xff) == SQ_PH_DOLLAR;
+  buf b = {0};
+  int ncap = 0, positional = 0;
+  size_t i = 0, copied = 0;
+  char num[24];
+
+  while (i < len) {
+    unsigned char c = (unsigned char)sql[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      i = skip_quoted(sql, len, i, (char)c, bs && c != '`');
+    } else if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
+      while (i < len && sql[i] != '\n') i++;
+    } else if (c == '#' && bs) { /* MySQL comment */
+      while (i < len && sql[i] != '\n') i++;
+    } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {
+      const char *e = NULL;
+      for (size_t k = i + 2; k + 1 < len; k++)
+        if (sql[k] == '*' && sql[k + 1] == '/') { e = sql + k + 2; break; }
+      i = e ? (size_t)(e - sql) : len;
+    } else if (c == '$' && dollar && i + 1 < len && (sql[i + 1] == '$' || is_ident_start((unsigned char)sql[i + 1]))) {
+      size_t j = skip_dollar(sql, len, i);
+      i = j == i ? i + 1 : j;
+    } else if (c == '?' || (c == ':' && i + 1 < len && is_ident_start((unsigned char)sql[i + 1]) &&
+                            (i == 0 || sql[i - 1] != ':'))) {
+      int named = c == ':';
+      if (out->nparams > 0 && named != out->named) {
+        sq_err_set(err, SQ_EUSAGE, "SQL mixes ? and :name placeholders; use one style");
+        goto fail;
+      }
+      out->named = named;
+      positional += !named;
+      size_t j = i + 1;
+      if (named)
+        while (j < len && is_ident_char((unsigned char)sql[j])) j++;
+      if (buf_put(&b, sql + copied, i - copied)) goto nomem;
+      int n = out->nparams + 1;
+      if (dollar) {
+        int k = snprintf(num, sizeof num, "$%d", n);
+        if (buf_put(&b, num, (size_t)k)) goto nomem;
+      } else if (buf_put(&b, "?", 1)) {
+        goto nomem;
+      }
+      if (named) {
+        if (n > ncap) {
+          int nc = ncap ? ncap * 2 : 8;
+          char **nn = realloc(out->names, sizeof *nn * (size_t)nc);
+          if (!nn) goto nomem;
+          out->names = nn;
+          ncap = nc;
+        }
+        out->names[n - 1] = malloc(j - i);
+        if (!out->names[n - 1]) goto nomem;
+        memcpy(out->names[n - 1], sql + i + 1, j - i - 1);
+        out->names[n - 1][j - i - 1] = '\0';
+      }
+      out->nparams = n;
+      i = j;
+      copied = j;
+    } else {
+      i++;
+    }
+  }
+  if (buf_put(&b, sql + copied, len - copied)) goto nomem;
+  out->sql = b.p;
+  out->len = b.n;
+  return SQ_OK;
+nomem:
+  sq_err_set(err, SQ_ENOMEM, "out of memory");
+fail:
+  free(b.p);
+  out->sql = NULL;
+  sq_stmt_text_free(out);
+  return err->kind;
+}
+
+/* Skips blanks and comments; returns the index of the first keyword. */
+static size_t skip_blank(const char *s, size_t len) {
+  size_t i = 0;
+  for (;;) {
+    while (i < len && isspace((unsigned char)s[i])) i++;
+    if (i + 1 < len && s[i] == '-' && s[i + 1] == '-') {
+      while (i < len && s[i] != '\n') i++;
+    } else if (i + 1 < len && s[i] == '/' && s[i + 1] == '*') {
+      i += 2;
+      while (i + 1 < len && !(s[i] == '*' && s[i + 1] == '/')) i++;
+      i += 2;
+    } else {
+      return i < len ? i : len;
+    }
+  }
+}
+
+/* A read is safe to run again on a fresh connection. WITH is left out on
+ * purpose: a PostgreSQL CTE can hold an INSERT/UPDATE/DELETE. */
+int sq_sql_is_read(const char *sql, size_t len) {
+  static const char *const reads[] = {"SELECT", "SHOW", "VALUES", "EXPLAIN", "TABLE", "PRAGMA"};
+  size_t i = skip_blank(sql, len);
+  size_t j = i;
+  while (j < len && isalpha((unsigned char)sql[j])) j++;
+  for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
+    size_t n = strlen(reads[k]);
+    if (j - i != n) continue;
+    size_t m = 0;
+    while (m < n && toupper((unsigned char)sql[i + m]) == reads[k][m]) m++;
+    if (m == n) return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,524 @@
+/*
+ * ldb.c - the sqorm.Db object: connect, raw SQL with binds, authenticate,
+ * pool statistics and close.
+ *
+ * Every statement follows one shape: check arguments and convert binds
+ * (raising is still free here: nothing is held), then acquire a pooled
+ * connection, run the statement under lua_pcall so that even a memory
+ * error while building rows cannot skip the release, release, and only
+ * then raise.
+ */
+#include "lsqorm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOCAL_PARAMS 16
+
+lsq_db *lsq_check_db(lua_State *L, int idx) {
+  lsq_db *db = luaL_testudata(L, idx, LSQ_DB_MT);
+  if (!db) lsq_usage(L, "expected a sqorm.Db as self (use db:method(...), not db.method(...))");
+  if (!db->pool) {
+    sq_err e;
+    sq_err_clear(&e);
+    sq_err_set(&e, SQ_ECLOSED, "the db is closed");
+    lsq_raise(L, &e);
+  }
+  return db;
+}
+
+/* ---------------------------------------------------------------- */
+/* connect                                                            */
+/* ---------------------------------------------------------------- */
+
+/* Converts the option value at idx to text for sq_config_set. */
+static const char *opt_text(lua_State *L, int idx, char *tmp, size_t tmpn) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: return lua_tostring(L, idx);
+  case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) snprintf(tmp, tmpn, "%lld", (long long)lua_tointeger(L, idx));
+    else snprintf(tmp, tmpn, "%.17g", (double)lua_tonumber(L, idx));
+    return tmp;
+  default: return NULL;
+  }
+}
+
+/* Applies every key of the table at idx, prefixed ("ssl." / "pool."), to
+ * cfg. Does not raise: returns an error kind with err filled. */
+static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg, sq_err *err) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      return sq_err_set(err, SQ_EUSAGE, "connect options: keys must be strings");
+    }
+    const char *k = lua_tostring(L, -2);
+    char key[128], tmp[64];
+    if (strlen(k) > 64) {
+      lua_pop(L, 2);
+      return sq_err_set(err, SQ_EUSAGE, "connect options: unknown option '%.64s...'", k);
+    }
+    snprintf(key, sizeof key, "%s%s", prefix, k);
+    int rc = SQ_OK;
+    if (!*prefix && (!strcmp(k, "logging") || !strcmp(k, "benchmark") || !strcmp(k, "url"))) {
+      /* handled by the caller */
+    } else if (!*prefix && !strcmp(k, "ssl") && lua_type(L, -1) == LUA_TTABLE) {
+      rc = apply_table(L, -1, "ssl.", cfg, err);
+    } else if (!*prefix && !strcmp(k, "pool")) {
+      if (lua_type(L, -1) != LUA_TTABLE) rc = sq_err_set(err, SQ_EUSAGE, "connect option 'pool' must be a table");
+      else rc = apply_table(L, -1, "pool.", cfg, err);
+    } else if (!*prefix && !strcmp(k, "params")) {
+      if (lua_type(L, -1) != LUA_TTABLE) rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params' must be a table");
+      else rc = apply_table(L, -1, "", cfg, err);
+    } else {
+      const char *v = opt_text(L, -1, tmp, sizeof tmp);
+      if (v && lua_type(L, -1) == LUA_TSTRING && strlen(v) != lua_rawlen(L, -1))
+        rc = sq_err_set(err, SQ_EUSAGE, "connect option '%s' contains a NUL byte", key);
+      else if (!v) rc = sq_err_set(err, SQ_EUSAGE, "connect option '%s' must be a string, number or boolean, got %s",
+                              key, luaL_typename(L, -1));
+      else if (!*prefix && !strcmp(k, "ssl") && lua_type(L, -1) == LUA_TBOOLEAN)
+        rc = sq_config_set(cfg, "ssl.mode", lua_toboolean(L, -1) ? "require" : "disable", err);
+      else rc = sq_config_set(cfg, key, v, err);
+    }
+    lua_pop(L, 1);
+    if (rc) {
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  return SQ_OK;
+}
+
+/* Fills cfg from connect(url), connect(url, opts) or connect(table). */
+static int build_config(lua_State *L, sq_config *cfg, int *opts_idx, sq_err *err) {
+  int t1 = lua_type(L, 1);
+  *opts_idx = 0;
+  if (t1 == LUA_TSTRING) {
+    size_t n;
+    const char *url = lua_tolstring(L, 1, &n);
+    if (strlen(url) != n) return sq_err_set(err, SQ_EUSAGE, "sqorm.connect: the URL contains a NUL byte");
+    if (sq_config_parse_url(cfg, url, err)) return err->kind;
+    if (!lua_isnoneornil(L, 2)) {
+      if (lua_type(L, 2) != LUA_TTABLE)
+        return sq_err_set(err, SQ_EUSAGE, "sqorm.connect: options must be a table, got %s", luaL_typename(L, 2));
+      *opts_idx = 2;
+    }
+  } else if (t1 == LUA_TTABLE) {
+    *opts_idx = 1;
+    if (lua_getfield(L, 1, "url") == LUA_TSTRING) {
+      if (sq_config_parse_url(cfg, lua_tostring(L, -1), err)) {
+        lua_pop(L, 1);
+        return err->kind;
+      }
+    }
+    lua_pop(L, 1);
+  } else {
+    return sq_err_set(err, SQ_EUSAGE, "sqorm.connect expects a URL string or an options table, got %s",
+                      luaL_typename(L, 1));
+  }
+  if (*opts_idx && apply_table(L, *opts_idx, "", cfg, err)) return err->kind;
+  return sq_config_finish(cfg, err);
+}
+
+/*
+ * sqorm.connect(url [, opts]) / sqorm.connect{...} -> db
+ * Nothing connects here (the pool opens lazily); a named pool is shared
+ * with every other state of the process that uses the same name.
+ */
+int lsq_connect(lua_State *L) {
+  sq_err err;
+  sq_err_clear(&err);
+  lua_settop(L, 2); /* [1] = url or table, [2] = options or nil */
+  /* The handle exists, closed, before anything is acquired. */
+  lsq_db *db = lua_newuserdatauv(L, sizeof *db, 1);
+  memset(db, 0, sizeof *db);
+  luaL_setmetatable(L, LSQ_DB_MT);
+  int dbidx = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  lua_setiuservalue(L, dbidx, 1);
+
+  /* Lua-only options, checked before any C allocation. */
+  int opts = lua_type(L, 1) == LUA_TTABLE ? 1 : (lua_type(L, 2) == LUA_TTABLE ? 2 : 0);
+  if (opts) {
+    int t = lua_getfield(L, opts, "logging");
+    if (t != LUA_TNIL && t != LUA_TFUNCTION && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) &&
+        !(t == LUA_TTABLE && luaL_getmetafield(L, -1, "__call") != LUA_TNIL && (lua_pop(L, 1), 1)))
+      return lsq_usage(L, "connect option 'logging' must be a function or false, got %s", luaL_typename(L, -1));
+    if (t == LUA_TFUNCTION || t == LUA_TTABLE) {
+      lua_getiuservalue(L, dbidx, 1);
+      lua_pushvalue(L, -2);
+      lua_setfield(L, -2, "logging");
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    t = lua_getfield(L, opts, "benchmark");
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN) return lsq_usage(L, "connect option 'benchmark' must be a boolean");
+    db->benchmark = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+
+  sq_config cfg;
+  sq_config_init(&cfg);
+  int opts_idx;
+  int rc = build_config(L, &cfg, &opts_idx, &err);
+  if (!rc && !sq_driver_for(cfg.dialect))
+    rc = sq_err_set(&err, SQ_EUSAGE, "the %s driver was not built into this sqorm", sq_dialect_name(cfg.dialect));
+  if (!rc) rc = sq_global_init(&err);
+  sq_pool *pool = NULL;
+  if (!rc) rc = cfg.name ? sq_pool_open_shared(&cfg, &pool, &err) : sq_pool_open(&cfg, &pool, &err);
+  db->dialect = cfg.dialect;
+  sq_config_free(&cfg);
+  if (rc) return lsq_raise(L, &err);
+  db->pool = pool;
+  lua_settop(L, dbidx);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* running statements                                                 */
+/* ---------------------------------------------------------------- */
+
+/* Runs inside lua_pcall: [1] = the lsq_exec (light userdata). Whatever
+ * x->run pushes stays on the stack as the result. */
+static int run_protected(lua_State *L) {
+  lsq_exec *x = lua_touserdata(L, 1);
+  lua_remove(L, 1);
+  return x->run(L, x);
+}
+
+/* The default x->run: executes x's SQL, building row tables (want_rows)
+ * into a result array it pushes, or discarding rows. */
+static int run_rows(lua_State *L, lsq_exec *x) {
+  lua_createtable(L, x->want_rows ? 8 : 0, 0);
+  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
+  sq_row_sink sink;
+  lsq_rows_sink(&r, &sink);
+  x->rc = sq_conn_exec_native(x->conn, x->sql, x->len, x->params, x->nparams,
+                              x->want_rows ? &sink : NULL, &x->res, &x->err);
+  lua_settop(L, r.rows);
+  return 1;
+}
+
+/*
+ * Gets the connection for a statement of the db at dbidx: the one of the
+ * transaction open in the running coroutine, else one from the pool.
+ * Sets *pooled to 1 when it came from the pool (so it must be released).
+ * Does not raise: returns an error kind with err filled.
+ */
+int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err) {
+  sq_conn *tx = lsq_tx_current(L, dbidx);
+  if (tx) {
+    *out = tx;
+    *pooled = 0;
+    return SQ_OK;
+  }
+  *pooled = 1;
+  return sq_pool_acquire(db->pool, -1, out, err);
+}
+
+int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
+  lsq_db *db = lua_touserdata(L, dbidx);
+  if (!x->run) x->run = run_rows;
+  dbidx = lua_absindex(L, dbidx);
+  int top = lua_gettop(L);
+  for (int attempt = 0;; attempt++) {
+    int pooled;
+    sq_err_clear(&x->err);
+    x->rc = SQ_OK;
+    lua_settop(L, top);
+    if (lsq_db_conn(L, dbidx, db, &x->conn, &pooled, &x->err)) {
+      lsq_push_error(L, &x->err);
+      return 1;
+    }
+    lua_pushcfunction(L, run_protected);
+    lua_pushlightuserdata(L, x);
+    if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+      /* A Lua error (memory) midway through the rows: the statement may
+       * be half read, so this connection must not be reused. */
+      sq_conn_mark_dead(x->conn);
+      if (pooled) sq_pool_release(db->pool, x->conn);
+      x->conn = NULL;
+      return 1;
+    }
+    int dead = sq_conn_is_dead(x->conn);
+    if (pooled) sq_pool_release(db->pool, x->conn);
+    x->conn = NULL;
+    if (x->rc == SQ_OK) break;
+    if (attempt == 0 && pooled && x->rc == SQ_ECONNECTION && dead && x->retry_read) continue;
+    lua_settop(L, top);
+    lsq_push_error(L, &x->err);
+    return 1;
+  }
+  return 0;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Calls the db's logging function, if any, with msg. May raise (nothing
+ * is held when it is called). */
+static void log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms) {
+  lua_getiuservalue(L, dbidx, 1);
+  if (lua_getfield(L, -1, "logging") == LUA_TNIL) {
+    lua_pop(L, 2);
+    return;
+  }
+  if (ms >= 0) lua_pushfstring(L, "%s (default): %s Elapsed time: %dms", verb, sql, (int)(ms + 0.5));
+  else {
+    lua_pushfstring(L, "%s (default): ", verb);
+    lua_pushlstring(L, sql, len);
+    lua_concat(L, 2);
+  }
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+}
+
+/* Converts the binds at bidx for the placeholders of t into params. Does
+ * not raise. */
+static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value *params, sq_err *err) {
+  char what[96];
+  if (bidx == 0) {
+    if (t->nparams) return sq_err_set(err, SQ_EUSAGE, "SQL has %d placeholder(s) but no binds were given", t->nparams);
+    return SQ_OK;
+  }
+  if (t->named) {
+    for (int i = 0; i < t->nparams; i++) {
+      snprintf(what, sizeof what, "bind ':%.64s'", t->names[i]);
+      lua_getfield(L, bidx, t->names[i]);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return sq_err_set(err, SQ_EUSAGE, "missing bind ':%.64s' (use sqorm.null to write NULL)", t->names[i]);
+      }
+      int rc = lsq_to_value(L, -1, &params[i], what, err);
+      lua_pop(L, 1); /* the string stays alive in the binds table */
+      if (rc) return rc;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, bidx)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return sq_err_set(err, SQ_EUSAGE, "SQL uses :name placeholders but a positional bind was given");
+      }
+      const char *k = lua_tostring(L, -1);
+      int found = 0;
+      for (int i = 0; i < t->nparams && !found; i++) found = !strcmp(k, t->names[i]);
+      if (!found) {
+        sq_err_set(err, SQ_EUSAGE, "bind ':%.64s' is not used by the SQL", k);
+        lua_pop(L, 1);
+        return err->kind;
+      }
+    }
+    return SQ_OK;
+  }
+  for (int i = 0; i < t->nparams; i++) {
+    snprintf(what, sizeof what, "bind #%d", i + 1);
+    lua_rawgeti(L, bidx, i + 1);
+    int rc = lsq_to_value(L, -1, &params[i], what, err);
+    lua_pop(L, 1);
+    if (rc) return rc;
+  }
+  /* Anything beyond the placeholders is a mistake worth reporting. */
+  lua_pushnil(L);
+  while (lua_next(L, bidx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1)) {
+      if (lua_type(L, -1) == LUA_TSTRING)
+        sq_err_set(err, SQ_EUSAGE, "named bind '%.64s' given but the SQL uses ? placeholders", lua_tostring(L, -1));
+      else sq_err_set(err, SQ_EUSAGE, "binds must be a list (for ?) or a table of names (for :name)");
+      lua_pop(L, 1);
+      return err->kind;
+    }
+    lua_Integer k = lua_tointeger(L, -1);
+    if (k < 1 || k > t->nparams) {
+      lua_Integer n = (lua_Integer)lua_rawlen(L, bidx);
+      if (n < k) n = k;
+      sq_err_set(err, SQ_EUSAGE, "SQL has %d placeholder(s) but %lld binds were given", t->nparams, (long long)n);
+      lua_pop(L, 1);
+      return err->kind;
+    }
+  }
+  return SQ_OK;
+}
+
+/* The shared body of db:query and db:exec. */
+static int db_statement(lua_State *L, int want_rows, const char *method) {
+  lsq_db *db = lsq_check_db(L, 1);
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return lsq_usage(L, "db:%s expects SQL as a string, got %s", method, luaL_typename(L, 2));
+  int bidx = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TTABLE)
+      return lsq_usage(L, "db:%s: binds must be a table, got %s", method, luaL_typename(L, 3));
+    bidx = 3;
+  }
+  lua_settop(L, 3);
+  size_t len;
+  const char *sql = lua_tolstring(L, 2, &len);
+  log_statement(L, 1, "Executing", sql, len, -1);
+
+  sq_err err;
+  sq_err_clear(&err);
+  sq_stmt_text t;
+  int style = sq_driver_for(db->dialect)->ph_style;
+  if (db->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
+  if (sq_stmt_rewrite(sql, len, style, &t, &err)) return lsq_raise(L, &err);
+  sq_value local[LOCAL_PARAMS], *params = local;
+  if (t.nparams > LOCAL_PARAMS) {
+    params = malloc(sizeof *params * (size_t)t.nparams);
+    if (!params) {
+      sq_stmt_text_free(&t);
+      sq_err_set(&err, SQ_ENOMEM, "out of memory");
+      return lsq_raise(L, &err);
+    }
+  }
+  if (convert_binds(L, bidx, &t, params, &err)) {
+    sq_stmt_text_free(&t);
+    if (params != local) free(params);
+    return lsq_raise(L, &err);
+  }
+  /* From here on, errors must free t and params before raising. */
+  sq_result res;
+  memset(&res, 0, sizeof res);
+  double t0 = db->benchmark ? now_ms() : 0;
+  lsq_exec x;
+  memset(&x, 0, sizeof x);
+  x.sql = t.sql;
+  x.len = t.len;
+  x.params = params;
+  x.nparams = t.nparams;
+  x.want_rows = want_rows;
+  x.retry_read = sq_sql_is_read(t.sql, t.len);
+  int failed = lsq_db_run(L, 1, &x);
+  res = x.res;
+  sq_stmt_text_free(&t);
+  if (params != local) free(params);
+  if (failed) return lua_error(L);
+  if (db->benchmark) {
+    int rows = lua_gettop(L);
+    log_statement(L, 1, "Executed", sql, len, now_ms() - t0);
+    lua_settop(L, rows);
+  }
+  if (want_rows) return 1;
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)res.affected_rows);
+  lua_setfield(L, -2, "affected_rows");
+  lua_pushinteger(L, (lua_Integer)res.last_insert_id);
+  lua_setfield(L, -2, "last_insert_id");
+  return 1;
+}
+
+/* db:query(sql [, binds]) -> { row, ... } */
+static int db_query(lua_State *L) { return db_statement(L, 1, "query"); }
+
+/* db:exec(sql [, binds]) -> { affected_rows = n, last_insert_id = id } */
+static int db_exec(lua_State *L) { return db_statement(L, 0, "exec"); }
+
+/* db:authenticate(): connects (or reuses a pooled connection) and pings;
+ * raises when the server can't be reached. Returns true. */
+static int db_authenticate(lua_State *L) {
+  lsq_db *db = lsq_check_db(L, 1);
+  sq_err err;
+  sq_err_clear(&err);
+  sq_conn *c;
+  if (sq_pool_acquire(db->pool, -1, &c, &err)) return lsq_raise(L, &err);
+  int rc = sq_conn_driver(c)->ping(sq_conn_handle(c), &err);
+  if (rc) sq_conn_mark_dead(c);
+  sq_pool_release(db->pool, c);
+  if (rc) return lsq_raise(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* db:server_version() -> string */
+static int db_server_version(lua_State *L) {
+  lsq_db *db = lsq_check_db(L, 1);
+  sq_err err;
+  sq_err_clear(&err);
+  sq_conn *c;
+  if (sq_pool_acquire(db->pool, -1, &c, &err)) return lsq_raise(L, &err);
+  const char *v = sq_conn_driver(c)->server_version(sq_conn_handle(c));
+  lua_pushstring(L, v ? v : "");
+  sq_pool_release(db->pool, c);
+  return 1;
+}
+
+/* db:pool_stats() -> { size, idle, in_use, waiting, created, destroyed, timeouts, max, min } */
+static int db_pool_stats(lua_State *L) {
+  lsq_db *db = lsq_check_db(L, 1);
+  sq_pool_stats st;
+  sq_pool_stats_get(db->pool, &st);
+  lua_createtable(L, 0, 9);
+#define F(name)                                 \
+  lua_pushinteger(L, (lua_Integer)st.name);     \
+  lua_setfield(L, -2, #name)
+  F(size); F(idle); F(in_use); F(waiting); F(created); F(destroyed); F(timeouts); F(max); F(min);
+#undef F
+  return 1;
+}
+
+/* db:dialect() -> "sqlite" | "mysql" | "postgres" */
+static int db_dialect(lua_State *L) {
+  lsq_db *db = lsq_check_db(L, 1);
+  lua_pushstring(L, sq_dialect_name(db->dialect));
+  return 1;
+}
+
+/* close(), __gc and __close: one idempotent finaliser. Connections still
+ * lent out keep the pool alive through their own references. */
+static int db_close(lua_State *L) {
+  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  if (db->pool) {
+    sq_pool *p = db->pool;
+    db->pool = NULL;
+    sq_pool_close(p);
+  }
+  return 0;
+}
+
+static int db_tostring(lua_State *L) {
+  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  lua_pushfstring(L, "sqorm.Db (%s%s): %p", sq_dialect_name(db->dialect), db->pool ? "" : ", closed", (void *)db);
+  return 1;
+}
+
+static int db_is_closed(lua_State *L) {
+  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  lua_pushboolean(L, db->pool == NULL);
+  return 1;
+}
+
+static const luaL_Reg db_methods[] = {
+  {"query", db_query},
+  {"exec", db_exec},
+  {"authenticate", db_authenticate},
+  {"server_version", db_server_version},
+  {"pool_stats", db_pool_stats},
+  {"dialect", db_dialect},
+  {"close", db_close},
+  {"is_closed", db_is_closed},
+  {NULL, NULL},
+};
+
+static const luaL_Reg db_meta[] = {
+  {"__gc", db_close},
+  {"__close", db_close},
+  {"__tostring", db_tostring},
+  {NULL, NULL},
+};
+
+void lsq_db_open(lua_State *L) {
+  if (luaL_newmetatable(L, LSQ_DB_MT)) {
+    luaL_setfuncs(L, db_meta, 0);
+    luaL_newlib(L, db_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}

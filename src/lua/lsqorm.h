@@ -1,0 +1,102 @@
+/*
+ * lsqorm.h - shared by the binding's files (the .c files in src/lua). The binding is
+ * the only code that includes lua.h, and it sees only the public sqorm.h.
+ */
+#ifndef LSQORM_H
+#define LSQORM_H
+
+#include "sqorm.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#define LSQ_DB_MT "sqorm.Db"
+#define LSQ_ERROR_MT "sqorm.Error"
+#define LSQ_NULL_MT "sqorm.Null"
+
+/* A db handle: one reference to a pool. Its user value 1 is a table with
+ * the Lua things it needs: `logging` (a function or nil). */
+typedef struct lsq_db {
+  sq_pool *pool;  /* NULL once closed */
+  int dialect;
+  int benchmark;  /* log elapsed time after each statement */
+} lsq_db;
+
+/* Raises err as a sqorm.Error object. Never returns. */
+int lsq_raise(lua_State *L, const sq_err *err);
+/* Raises a usage error with a formatted message. Never returns. */
+int lsq_usage(lua_State *L, const char *fmt, ...);
+/* Pushes err as a sqorm.Error table (does not raise). */
+void lsq_push_error(lua_State *L, const sq_err *err);
+void lsq_error_open(lua_State *L);
+
+/* 1 when the value at idx is sqorm.null. */
+int lsq_is_null(lua_State *L, int idx);
+void lsq_push_null(lua_State *L);
+
+/*
+ * Converts the Lua value at idx into v without allocating: strings are
+ * borrowed from Lua (valid while the value stays reachable from the
+ * stack). Returns SQ_OK, or SQ_EUSAGE with a message naming `what`.
+ */
+int lsq_to_value(lua_State *L, int idx, sq_value *v, const char *what, sq_err *err);
+/* Pushes v; NULL pushes nil. */
+void lsq_push_value(lua_State *L, const sq_value *v);
+
+/* A row sink that builds an array of row tables (keyed by column name) in
+ * the table at stack index `rows`. Column names are interned once per
+ * statement, on the stack above the sink's own slots. */
+typedef struct lsq_rows {
+  lua_State *L;
+  int rows;        /* absolute index of the result array */
+  int names_base;  /* absolute index of the first column name */
+  int ncols;
+  lua_Integer n;   /* rows so far */
+} lsq_rows;
+void lsq_rows_sink(lsq_rows *r, sq_row_sink *sink);
+
+/*
+ * One statement run by lsq_db_run. The caller fills sql..nparams and
+ * either sets want_rows (the default runner pushes an array of row
+ * tables, or nothing useful when want_rows is 0) or its own `run`, which
+ * is called inside lua_pcall with the connection in x->conn, must call
+ * the driver itself, store rc/err/res in x, and returns how many results
+ * it pushed. retry_read: the statement may be re-run once on a fresh
+ * connection if the pooled one was found dead.
+ */
+typedef struct lsq_exec {
+  const char *sql;
+  size_t len;
+  const sq_value *params;
+  int nparams;
+  int want_rows;
+  int retry_read;
+  int (*run)(lua_State *L, struct lsq_exec *x);
+  void *ud;
+  sq_conn *conn;   /* set while run is called */
+  sq_result res;
+  sq_err err;
+  int rc;
+} lsq_exec;
+
+/*
+ * Runs x on the transaction connection of the running coroutine (if a
+ * transaction of this db is open in it) or on a pooled connection that is
+ * always given back, even when x->run raises. Returns 0 with x->run's
+ * results on the stack, or 1 with the error value on the stack top (the
+ * caller frees what it holds, then lua_error). Never raises itself
+ * except on memory errors before acquiring.
+ */
+int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x);
+/* The connection the running coroutine must use for db (see lsq_db_run). */
+int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err);
+/* The connection of the transaction the running coroutine has open on
+ * the db at dbidx, or NULL. (ltx.c) */
+sq_conn *lsq_tx_current(lua_State *L, int dbidx);
+
+lsq_db *lsq_check_db(lua_State *L, int idx);
+void lsq_db_open(lua_State *L);
+void lsq_tx_open(lua_State *L); /* after lsq_db_open */
+int lsq_connect(lua_State *L);
+
+#endif

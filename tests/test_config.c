@@ -1,0 +1,166 @@
+/* test_config.c - URL parsing, named options, defaults, copy/equal. */
+#include "sqorm.h"
+#include "check.h"
+
+static int parse(const char *url, sq_config *cfg, sq_err *err) {
+  sq_config_init(cfg);
+  sq_err_clear(err);
+  int rc = sq_config_parse_url(cfg, url, err);
+  if (!rc) rc = sq_config_finish(cfg, err);
+  return rc;
+}
+
+int main(void) {
+  sq_config c;
+  sq_err e;
+
+  CHECK(parse("sqlite::memory:", &c, &e) == SQ_OK);
+  CHECK(c.dialect == SQ_DIALECT_SQLITE);
+  CHECK_STR(c.storage, ":memory:");
+  CHECK(c.pool.max == 1); /* each :memory: connection is its own database */
+  sq_config_free(&c);
+
+  CHECK(parse("sqlite:data/game.db", &c, &e) == SQ_OK);
+  CHECK_STR(c.storage, "data/game.db");
+  CHECK(c.pool.max == 5);
+  sq_config_free(&c);
+
+  CHECK(parse("sqlite:///var/tmp/x.db", &c, &e) == SQ_OK);
+  CHECK_STR(c.storage, "/var/tmp/x.db");
+  sq_config_free(&c);
+
+  CHECK(parse("sqlite://rel/x.db?mode=ro", &c, &e) == SQ_OK);
+  CHECK_STR(c.storage, "rel/x.db");
+  CHECK(c.nparams == 1 && !strcmp(c.params[0].key, "mode"));
+  sq_config_free(&c);
+
+  CHECK(parse("sqlite:x.db?bogus=1", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "bogus") != NULL);
+  sq_config_free(&c);
+
+  CHECK(parse("mysql://root@127.0.0.1:4000/test", &c, &e) == SQ_OK);
+  CHECK(c.dialect == SQ_DIALECT_MYSQL);
+  CHECK_STR(c.user, "root");
+  CHECK(c.password == NULL);
+  CHECK_STR(c.host, "127.0.0.1");
+  CHECK(c.port == 4000);
+  CHECK_STR(c.database, "test");
+  sq_config_free(&c);
+
+  CHECK(parse("tidb://u:p@h/db", &c, &e) == SQ_OK);
+  CHECK(c.port == 4000);
+  CHECK_STR(c.scheme, "tidb");
+  sq_config_free(&c);
+
+  CHECK(parse("mariadb://u@h", &c, &e) == SQ_OK);
+  CHECK(c.port == 3306 && c.database == NULL);
+  sq_config_free(&c);
+
+  CHECK(parse("postgres://u:p%40ss%2Fw@host.example:6543/neondb?sslmode=require&application_name=game", &c, &e) == SQ_OK);
+  CHECK(c.dialect == SQ_DIALECT_POSTGRES);
+  CHECK_STR(c.password, "p@ss/w");
+  CHECK_STR(c.host, "host.example");
+  CHECK(c.port == 6543);
+  CHECK_STR(c.database, "neondb");
+  CHECK(c.ssl.mode == SQ_SSL_REQUIRE);
+  CHECK(c.nparams == 1);
+  CHECK_STR(c.params[0].key, "application_name");
+  CHECK_STR(c.params[0].value, "game");
+  sq_config_free(&c);
+
+  CHECK(parse("postgresql://u@[::1]:5433/db?sslmode=verify-full&sslrootcert=/ca.pem", &c, &e) == SQ_OK);
+  CHECK_STR(c.host, "::1");
+  CHECK(c.port == 5433);
+  CHECK(c.ssl.mode == SQ_SSL_VERIFY_IDENTITY);
+  CHECK_STR(c.ssl.ca, "/ca.pem");
+  sq_config_free(&c);
+
+  /* A CA alone implies verification. */
+  CHECK(parse("postgres://h/db?sslrootcert=/ca.pem", &c, &e) == SQ_OK);
+  CHECK(c.ssl.mode == SQ_SSL_VERIFY_CA);
+  CHECK(c.port == 5432);
+  CHECK_STR(c.host, "h");
+  sq_config_free(&c);
+
+  /* The password may contain an unescaped '@'; the last one ends it. */
+  CHECK(parse("mysql://u:a@b@h/d", &c, &e) == SQ_OK);
+  CHECK_STR(c.password, "a@b");
+  CHECK_STR(c.host, "h");
+  sq_config_free(&c);
+
+  /* Errors that name the problem. */
+  CHECK(parse("oracle://h/db", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "unknown URL scheme 'oracle'") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("nocolon", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "malformed URL") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("mysql:/h/db", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("mysql://h:99999/db", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "port") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("mysql://h:12x/db", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("mysql://h:/db", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("postgres://h/db?sslmode=sometimes", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "sometimes") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("postgres://h/db?%zz=1", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("postgres://h/db?novalue", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("mysql://h/db?application_name=x", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("postgres://h/db?ssl.min_version=TLSv1.1", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("sqlite:", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  CHECK(parse("postgres://[::1/db", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+
+  /* Named options, as the Lua connect table sets them. */
+  sq_config_init(&c);
+  sq_err_clear(&e);
+  CHECK(sq_config_set(&c, "dialect", "postgresql", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "ssl.mode", "verify_identity", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "ssl.min_version", "TLSv1.3", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "pool.max", "10", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "pool.acquire_timeout", "0.5", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "pool.pre_ping", "true", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "pool.max", "-1", &e) == SQ_EUSAGE);
+  CHECK(sq_config_set(&c, "pool.idle_timeout", "soon", &e) == SQ_EUSAGE);
+  CHECK(sq_config_set(&c, "pool.bogus", "1", &e) == SQ_EUSAGE);
+  CHECK(sq_config_set(&c, "dialect", "oracle", &e) == SQ_EUSAGE);
+  CHECK(sq_config_set(&c, "port", "0", &e) == SQ_EUSAGE);
+  CHECK(sq_config_finish(&c, &e) == SQ_OK);
+  CHECK(c.pool.max == 10 && c.pool.pre_ping == 1 && c.pool.acquire_timeout == 0.5);
+  CHECK(c.pool.min == 0 && c.pool.idle_timeout == 10);
+  CHECK_STR(c.host, "localhost");
+
+  sq_config d;
+  CHECK(sq_config_copy(&d, &c) == SQ_OK);
+  CHECK(sq_config_equal(&c, &d));
+  CHECK(sq_config_set(&d, "pool.max", "11", &e) == SQ_OK);
+  CHECK(!sq_config_equal(&c, &d));
+  sq_config_free(&d);
+  sq_config_free(&c);
+
+  sq_config_init(&c);
+  CHECK(sq_config_finish(&c, &e) == SQ_EUSAGE); /* no dialect */
+  CHECK(sq_config_set(&c, "dialect", "sqlite", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "pool.min", "9", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "storage", "x.db", &e) == SQ_OK);
+  CHECK(sq_config_finish(&c, &e) == SQ_EUSAGE); /* min > max */
+  sq_config_free(&c);
+
+  CHECK_STR(sq_kind_name(SQ_EUNIQUE), "unique_violation");
+  CHECK_STR(sq_kind_name(SQ_EPOOL_TIMEOUT), "pool_timeout");
+  CHECK_STR(sq_kind_name(999), "internal");
+  CHECK(sq_ssl_mode_parse("verify_ca") == SQ_SSL_VERIFY_CA);
+  CHECK(sq_ssl_mode_parse("nope") == -1);
+  return CHECK_DONE();
+}
