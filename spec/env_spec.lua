@@ -1,0 +1,63 @@
+-- sqorm.env: settings from TIDB_* and DATABASE_URL. Lua cannot set
+-- environment variables, so each case runs in a child lua5.4.
+local H = require "spec.helper"
+
+local function run(env, code)
+  local parts = {}
+  for k, v in pairs(env) do parts[#parts + 1] = ("%s='%s'"):format(k, v:gsub("'", "'\\''")) end
+  local cmd = ("env -u DATABASE_URL -u TIDB_HOST %s lua5.4 -e '%s' 2>&1"):format(table.concat(parts, " "),
+    code:gsub("'", "'\\''"))
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok = p:close()
+  return ok, out
+end
+
+describe("sqorm.env", function()
+  it("builds a TiDB connect table from TIDB_* (port 4000 by default)", function()
+    local ok, out = run({ TIDB_HOST = "db.example", TIDB_USER = "u", TIDB_PASSWORD = "p", TIDB_DB_NAME = "game",
+      TIDB_ENABLE_SSL = "true", TIDB_CA_PATH = "/ca.pem" },
+      [[local t = require("sqorm").env.tidb()
+        print(t.dialect, t.host, t.port, t.user, t.password, t.database, t.ssl.mode, t.ssl.ca)]])
+    assert.is_true(ok, out)
+    assert.are.equal("tidb\tdb.example\t4000\tu\tp\tgame\tverify_identity\t/ca.pem\n", out)
+  end)
+
+  it("raises kind usage naming a missing variable", function()
+    local ok, out = run({}, [[local ok, e = pcall(require("sqorm").env.tidb) print(e.kind, e.message)
+      local ok2, e2 = pcall(require("sqorm").env.database_url) print(e2.kind, e2.message)]])
+    assert.is_true(ok, out)
+    assert.are.equal("usage\tTIDB_HOST is not set\nusage\tDATABASE_URL is not set\n", out)
+  end)
+
+  it("connects to SQLite through DATABASE_URL", function()
+    local ok, out = run({ DATABASE_URL = "sqlite::memory:" },
+      [[local db = require("sqorm").env.connect() print(db:dialect(), db:query("SELECT 2 AS two")[1].two)]])
+    assert.is_true(ok, out)
+    assert.are.equal("sqlite\t2\n", out)
+  end)
+
+  if os.getenv("SQORM_TEST_MYSQL_PORT") then
+    it("connects to the MySQL-family server from TIDB_* with TLS", function()
+      local g = os.getenv
+      local ok, out = run({ TIDB_HOST = "127.0.0.1", TIDB_PORT = g("SQORM_TEST_MYSQL_PORT"),
+        TIDB_USER = g("SQORM_TEST_MYSQL_USER"), TIDB_PASSWORD = g("SQORM_TEST_MYSQL_PASSWORD"),
+        TIDB_DB_NAME = g("SQORM_TEST_MYSQL_DB"), TIDB_ENABLE_SSL = "true", TIDB_CA_PATH = g("SQORM_TEST_CA") },
+        [[local db = require("sqorm").env.connect() db:authenticate()
+          print(db:dialect(), db:query("SHOW SESSION STATUS LIKE 'Ssl_version'")[1].Value)]])
+      assert.is_true(ok, out)
+      assert.is_truthy(out:match("^mysql\tTLSv1%.[23]\n$"), out)
+    end)
+  end
+
+  if os.getenv("SQORM_TEST_PG_PORT") then
+    it("connects to PostgreSQL from DATABASE_URL", function()
+      local ok, out = run({ DATABASE_URL = os.getenv("SQORM_TEST_PG_URL") .. "?sslmode=require" },
+        [[local db = require("sqorm").env.connect()
+          print(db:dialect(), db:query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[1].ssl)]])
+      assert.is_true(ok, out)
+      assert.are.equal("postgres\ttrue\n", out)
+    end)
+  end
+  H = H
+end)
