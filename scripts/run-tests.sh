@@ -105,4 +105,5 @@ if ((${#failures[@]})); then
 fi
 echo "logs: $out"
 echo "$passed passed, $failed failed"
+[[ -z ${SQORM_RESULT_FILE:-} ]] || echo "$passed passed, $failed failed" >"$SQORM_RESULT_FILE"
 ((failed == 0))

@@ -147,7 +147,7 @@ terminate() {
 group_alive() {
   local f line rest state pgrp
   for f in /proc/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null || continue
+    { read -r line <"$f"; } 2>/dev/null || continue
     rest=${line##*) }
     read -r state _ pgrp _ <<<"$rest"
     if [[ $pgrp == "$1" && $state != Z ]]; then return 0; fi

@@ -13,4 +13,18 @@ echo "==> building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
 bash scripts/build.sh build-asan -DSQORM_SANITIZE=ON
 echo "==> building build-tsan/ (ThreadSanitizer)"
 bash scripts/build.sh build-tsan -DSQORM_TSAN=ON
-exec bash scripts/with-test-servers.sh bash scripts/run-tests.sh
+# run-tests.sh writes its count line to $SQORM_RESULT_FILE; it is printed
+# again after the servers are stopped, so the count is the last line.
+export SQORM_RESULT_FILE
+SQORM_RESULT_FILE=$(mktemp /tmp/sqorm-result.XXXXXX)
+trap 'rm -f "$SQORM_RESULT_FILE"' EXIT
+rc=0
+bash scripts/with-test-servers.sh bash scripts/run-tests.sh || rc=$?
+if [[ -s $SQORM_RESULT_FILE ]]; then
+  cat "$SQORM_RESULT_FILE"
+else
+  echo "the test servers or the test runner failed before counting (exit $rc)"
+  echo "0 passed, 1 failed"
+  ((rc != 0)) || rc=1
+fi
+exit "$rc"
