@@ -80,6 +80,21 @@ check_step() {
 
 ctest_step ctest build
 busted_step busted build
+# cmake --install into a scratch prefix laid out like /usr/local: Lua's
+# default 5.4 paths relative to the prefix must find the module.
+install_check() {
+  local prefix
+  prefix=$(mktemp -d)
+  cmake --install build --prefix "$prefix" >/dev/null &&
+    LUA_PATH="$prefix/share/lua/5.4/?.lua;$prefix/share/lua/5.4/?/init.lua" \
+    LUA_CPATH="$prefix/lib/lua/5.4/?.so" \
+    lua5.4 -e 'local s = require "sqorm"; local db = s.connect("sqlite::memory:")
+      assert(db:query("SELECT 1 AS x")[1].x == 1); print("installed sqorm " .. s.VERSION .. " works")'
+  local rc=$?
+  rm -rf "$prefix"
+  return $rc
+}
+check_step install install_check
 if [[ -x scripts/run-examples.sh ]]; then
   check_step examples bash scripts/run-examples.sh build
 fi
