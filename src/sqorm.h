@@ -603,6 +603,9 @@ typedef struct sq_arena sq_arena;
 sq_arena *sq_arena_new(void);
 void *sq_arena_alloc(sq_arena *a, size_t n); /* NULL when out of memory; 16-byte aligned */
 void sq_arena_free(sq_arena *a);
+/* Frees everything allocated so far but keeps one block, so an arena
+ * reused per query stops calling malloc once warm. */
+void sq_arena_reset(sq_arena *a);
 
 typedef enum sq_op {
   SQ_OP_EQ = 1, SQ_OP_NE, SQ_OP_GT, SQ_OP_GTE, SQ_OP_LT, SQ_OP_LTE,
@@ -681,6 +684,11 @@ typedef struct sq_query {
   const int *update_cols;
   int nupdate;
   int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported) */
+  /* UPSERT conflict target on postgres/sqlite (NULL: the primary key),
+   * e.g. the columns of a unique key. MySQL ignores it: ON DUPLICATE KEY
+   * fires on any unique key. */
+  const int *conflict_cols;
+  int nconflict;
 } sq_query;
 
 /* Rendered SQL: text in the dialect's placeholder style plus the

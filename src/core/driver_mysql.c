@@ -1205,8 +1205,10 @@ static int open_params(MYSQL *m, const sq_config *cfg, const char **socket, sq_e
  *     and is the only option that makes the library refuse, before
  *     authenticating, a server without TLS.
  * Hence verify_ca means "chain only" as in libpq, and require/verify_ca
- * against a server without TLS are caught right after the handshake
- * (open_check_tls). verify_ca without a CA has no chain to check against
+ * against a server without TLS are caught only after authentication
+ * (open_check_tls): the connection is then closed before any statement,
+ * but the authentication exchange has crossed the wire in clear (the
+ * restricted_auth parameter can forbid cleartext auth plugins). verify_ca without a CA has no chain to check against
  * except the system store, which the library only uses together with the
  * host name check, so it becomes verify_identity.
  */

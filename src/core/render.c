@@ -1,0 +1,792 @@
+/*
+ * render.c - the query tree to SQL text plus ordered parameters, per
+ * dialect. This is the only place sqorm writes SQL for queries.
+ *
+ * Values never enter the text: every operand becomes a placeholder (? or
+ * $n) and is appended to the parameter list in the same order. Names come
+ * pre-quoted from the finished model (model.c), so rendering is a run of
+ * memcpy into one growing buffer, with no allocation per token. LIMIT and
+ * OFFSET are placeholders too, so queries that differ only in paging
+ * share one prepared statement in the drivers' caches.
+ */
+#include "model_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 200 /* nesting of and/or/not a where may have */
+
+typedef struct rb {
+  char *p;
+  size_t n, cap;
+  sq_value *pv;
+  int np, pcap;
+  int dialect, qs, dollar, bs;
+  const sq_model *m;
+  int fail;     /* sticky: once set, writes are ignored */
+  sq_err *err;
+} rb;
+
+static void fail_nomem(rb *r) {
+  if (!r->fail) sq_err_set(r->err, SQ_ENOMEM, "out of memory");
+  r->fail = 1;
+}
+
+/* The first error wins; later writes are no-ops. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void fail(rb *r, const char *fmt, ...) {
+  if (r->fail) return;
+  r->fail = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  char msg[sizeof r->err->msg];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  sq_err_set(r->err, SQ_EUSAGE, "%s", msg);
+}
+
+static int grow(rb *r, size_t need) {
+  size_t cap = r->cap ? r->cap : 256;
+  while (cap < r->n + need + 1) cap *= 2;
+  char *p = realloc(r->p, cap);
+  if (!p) {
+    fail_nomem(r);
+    return -1;
+  }
+  r->p = p;
+  r->cap = cap;
+  return 0;
+}
+
+static inline void put(rb *r, const char *s, size_t n) {
+  if (r->fail) return;
+  if (r->n + n + 1 > r->cap && grow(r, n)) return;
+  memcpy(r->p + r->n, s, n);
+  r->n += n;
+}
+
+#define PUTS(r, lit) put((r), (lit), sizeof(lit) - 1)
+
+/* Appends a placeholder for v and records v as the next parameter. */
+static void ph(rb *r, sq_value v) {
+  if (r->fail) return;
+  if (r->np == r->pcap) {
+    int cap = r->pcap ? r->pcap * 2 : 16;
+    sq_value *pv = realloc(r->pv, sizeof *pv * (size_t)cap);
+    if (!pv) {
+      fail_nomem(r);
+      return;
+    }
+    r->pv = pv;
+    r->pcap = cap;
+  }
+  r->pv[r->np++] = v;
+  if (!r->dollar) {
+    put(r, "?", 1);
+    return;
+  }
+  char num[16];
+  int k = sizeof num, x = r->np;
+  do num[--k] = (char)('0' + x % 10); while ((x /= 10) > 0);
+  num[--k] = '$';
+  put(r, num + k, sizeof num - (size_t)k);
+}
+
+static int col_ok(rb *r, int c, const char *where) {
+  if (c >= 0 && c < r->m->ncols) return 1;
+  fail(r, "%s: column index %d is not a column of model '%s'", where, c, r->m->name);
+  return 0;
+}
+
+static void col(rb *r, int c) {
+  const sq_qname *q = &r->m->qcol[r->qs][c];
+  put(r, q->p, q->n);
+}
+
+static void table(rb *r) { put(r, r->m->qtable[r->qs].p, r->m->qtable[r->qs].n); }
+
+/* Quotes a name that isn't from the model (an alias), after checking it. */
+static void quote_other(rb *r, const char *s) {
+  char q[2 * SQ_IDENT_MAX + 3];
+  if (r->fail) return;
+  if (sq_quote_ident(r->dialect, s, strlen(s), q, sizeof q, r->err)) {
+    r->fail = 1;
+    return;
+  }
+  put(r, q, strlen(q));
+}
+
+/* ------------------------------------------------------------------ */
+/* where / having                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Index just past the quoted run starting at s[i] (quote q). */
+static size_t skip_quoted(const char *s, size_t n, size_t i, char q, int bs) {
+  for (i++; i < n; i++) {
+    if (bs && s[i] == '\\') { i++; continue; }
+    if (s[i] == q) {
+      if (i + 1 < n && s[i + 1] == q) { i++; continue; }
+      return i + 1;
+    }
+  }
+  return n;
+}
+
+/*
+ * A raw fragment: copied as written, inside parentheses, with each ? that
+ * is outside literals, quoted names and comments replaced by the
+ * dialect's placeholder (continuing the statement's numbering on
+ * postgres) and bound to the next value.
+ */
+static void raw(rb *r, const sq_expr *e) {
+  const char *s = e->raw;
+  size_t n = e->raw_len, i = 0, copied = 0;
+  int used = 0;
+  if (!s) {
+    fail(r, "sqorm.raw: no SQL fragment");
+    return;
+  }
+  put(r, "(", 1);
+  while (i < n) {
+    char c = s[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      i = skip_quoted(s, n, i, c, r->bs && c != '`');
+    } else if (c == '-' && i + 1 < n && s[i + 1] == '-') {
+      while (i < n && s[i] != '\n') i++;
+    } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+      size_t k = i + 2;
+      while (k + 1 < n && !(s[k] == '*' && s[k + 1] == '/')) k++;
+      i = k + 1 < n ? k + 2 : n;
+    } else if (c == '$' && r->dollar && i + 1 < n && s[i + 1] == '$') {
+      size_t k = i + 2;
+      while (k + 1 < n && !(s[k] == '$' && s[k + 1] == '$')) k++;
+      i = k + 1 < n ? k + 2 : n;
+    } else if (c == '?') {
+      put(r, s + copied, i - copied);
+      if (used < e->nvals) ph(r, e->vals[used]);
+      used++;
+      copied = ++i;
+    } else {
+      i++;
+    }
+  }
+  put(r, s + copied, n - copied);
+  put(r, ")", 1);
+  if (used != e->nvals)
+    fail(r, "sqorm.raw: the fragment has %d placeholder%s but %d value%s were given", used, used == 1 ? "" : "s",
+         e->nvals, e->nvals == 1 ? "" : "s");
+}
+
+static const char *cmp_sql(int op) {
+  switch (op) {
+  case SQ_OP_EQ: return " = ";
+  case SQ_OP_NE: return " <> ";
+  case SQ_OP_GT: return " > ";
+  case SQ_OP_GTE: return " >= ";
+  case SQ_OP_LT: return " < ";
+  case SQ_OP_LTE: return " <= ";
+  case SQ_OP_LIKE: return " LIKE ";
+  case SQ_OP_NOT_LIKE: return " NOT LIKE ";
+  default: return NULL;
+  }
+}
+
+static int nvals_ok(rb *r, const sq_expr *e, int want) {
+  if (e->nvals == want && (want == 0 || e->vals)) return 1;
+  fail(r, "where: operator %d on column '%s' takes %d value%s, got %d", e->op, r->m->cols[e->col].name, want,
+       want == 1 ? "" : "s", e->nvals);
+  return 0;
+}
+
+/*
+ * Renders e. parent is the AND/OR it sits in (0 at the top or inside
+ * parentheses): a nested AND/OR gets parentheses only when it differs
+ * from its parent, and the same operator nested is flattened.
+ */
+static void expr(rb *r, const sq_expr *e, int parent, int depth) {
+  if (r->fail) return;
+  if (!e) {
+    fail(r, "where: empty expression");
+    return;
+  }
+  if (depth > MAX_DEPTH) {
+    fail(r, "where: nested more than %d levels deep", MAX_DEPTH);
+    return;
+  }
+  switch (e->op) {
+  case SQ_OP_AND:
+  case SQ_OP_OR: {
+    if (e->nkids > 0 && !e->kids) {
+      fail(r, "where: and/or without operands");
+      return;
+    }
+    if (e->nkids == 0) {
+      if (e->op == SQ_OP_AND) PUTS(r, "1=1");
+      else PUTS(r, "1=0");
+      return;
+    }
+    if (e->nkids == 1) {
+      expr(r, e->kids[0], parent, depth + 1);
+      return;
+    }
+    int paren = parent && parent != e->op;
+    if (paren) put(r, "(", 1);
+    for (int i = 0; i < e->nkids; i++) {
+      if (i) {
+        if (e->op == SQ_OP_AND) PUTS(r, " AND ");
+        else PUTS(r, " OR ");
+      }
+      expr(r, e->kids[i], e->op, depth + 1);
+    }
+    if (paren) put(r, ")", 1);
+    return;
+  }
+  case SQ_OP_NOT:
+    if (e->nkids != 1 || !e->kids) {
+      fail(r, "where: not takes exactly one operand");
+      return;
+    }
+    PUTS(r, "NOT (");
+    expr(r, e->kids[0], 0, depth + 1);
+    put(r, ")", 1);
+    return;
+  case SQ_OP_RAW:
+    raw(r, e);
+    return;
+  default:
+    break;
+  }
+  if (!col_ok(r, e->col, "where")) return;
+  switch (e->op) {
+  case SQ_OP_EQ: case SQ_OP_NE: case SQ_OP_GT: case SQ_OP_GTE: case SQ_OP_LT: case SQ_OP_LTE:
+  case SQ_OP_LIKE: case SQ_OP_NOT_LIKE:
+    if (!nvals_ok(r, e, 1)) return;
+    col(r, e->col);
+    if (e->vals[0].type == SQ_VNULL) {
+      if (e->op == SQ_OP_EQ) PUTS(r, " IS NULL");
+      else if (e->op == SQ_OP_NE) PUTS(r, " IS NOT NULL");
+      else fail(r, "where: column '%s' compared with null; use is_null/not_null", r->m->cols[e->col].name);
+      return;
+    }
+    {
+      const char *s = cmp_sql(e->op);
+      put(r, s, strlen(s));
+    }
+    ph(r, e->vals[0]);
+    return;
+  case SQ_OP_BETWEEN:
+  case SQ_OP_NOT_BETWEEN:
+    if (!nvals_ok(r, e, 2)) return;
+    col(r, e->col);
+    if (e->op == SQ_OP_BETWEEN) PUTS(r, " BETWEEN ");
+    else PUTS(r, " NOT BETWEEN ");
+    ph(r, e->vals[0]);
+    PUTS(r, " AND ");
+    ph(r, e->vals[1]);
+    return;
+  case SQ_OP_IN:
+  case SQ_OP_NOT_IN:
+    if (e->nvals < 0 || (e->nvals > 0 && !e->vals)) {
+      fail(r, "where: bad value list for column '%s'", r->m->cols[e->col].name);
+      return;
+    }
+    if (e->nvals == 0) {
+      /* Empty IN matches nothing, empty NOT IN everything. */
+      if (e->op == SQ_OP_IN) PUTS(r, "1=0");
+      else PUTS(r, "1=1");
+      return;
+    }
+    col(r, e->col);
+    if (e->op == SQ_OP_IN) PUTS(r, " IN (");
+    else PUTS(r, " NOT IN (");
+    for (int i = 0; i < e->nvals; i++) {
+      if (i) PUTS(r, ", ");
+      ph(r, e->vals[i]);
+    }
+    put(r, ")", 1);
+    return;
+  case SQ_OP_IS_NULL:
+    col(r, e->col);
+    PUTS(r, " IS NULL");
+    return;
+  case SQ_OP_NOT_NULL:
+    col(r, e->col);
+    PUTS(r, " IS NOT NULL");
+    return;
+  default:
+    fail(r, "where: unknown operator %d", e->op);
+  }
+}
+
+/* WHERE <where> [AND deleted_at IS NULL] */
+static void where(rb *r, const sq_query *q) {
+  int del = q->paranoid ? r->m->roles[SQ_ROLE_DELETED_AT] : -1;
+  if (!q->where && del < 0) return;
+  PUTS(r, " WHERE ");
+  if (q->where) expr(r, q->where, del >= 0 ? SQ_OP_AND : 0, 0);
+  if (del >= 0) {
+    if (q->where) PUTS(r, " AND ");
+    col(r, del);
+    PUTS(r, " IS NULL");
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Clauses                                                              */
+/* ------------------------------------------------------------------ */
+
+static const char *fn_name(int fn) {
+  switch (fn) {
+  case SQ_FN_COUNT: return "count";
+  case SQ_FN_SUM: return "sum";
+  case SQ_FN_MIN: return "min";
+  case SQ_FN_MAX: return "max";
+  case SQ_FN_AVG: return "avg";
+  default: return NULL;
+  }
+}
+
+/* fn(col) AS alias; col < 0 with count is count(*). */
+static void agg(rb *r, int fn, int c, const char *alias) {
+  const char *name = fn_name(fn);
+  if (!name) {
+    fail(r, "unknown aggregate function %d", fn);
+    return;
+  }
+  put(r, name, strlen(name));
+  put(r, "(", 1);
+  if (c < 0 && fn == SQ_FN_COUNT) {
+    put(r, "*", 1);
+  } else {
+    if (!col_ok(r, c, name)) return;
+    col(r, c);
+  }
+  PUTS(r, ") AS ");
+  if (alias) quote_other(r, alias);
+  else put(r, name, strlen(name));
+}
+
+static void attrs(rb *r, const sq_query *q) {
+  if (!q->attrs) {
+    for (int i = 0; i < r->m->ncols; i++) {
+      if (i) PUTS(r, ", ");
+      col(r, i);
+    }
+    return;
+  }
+  if (q->nattrs <= 0) {
+    fail(r, "attributes: the list is empty");
+    return;
+  }
+  for (int i = 0; i < q->nattrs; i++) {
+    const sq_attr *a = &q->attrs[i];
+    if (i) PUTS(r, ", ");
+    if (a->fn != SQ_FN_NONE) {
+      agg(r, a->fn, a->col, a->alias);
+      continue;
+    }
+    if (!col_ok(r, a->col, "attributes")) return;
+    col(r, a->col);
+    if (a->alias && strcmp(a->alias, r->m->cols[a->col].name)) {
+      PUTS(r, " AS ");
+      quote_other(r, a->alias);
+    }
+  }
+}
+
+static void group_cols(rb *r, const sq_query *q, const char *sep_after) {
+  for (int i = 0; i < q->ngroup; i++) {
+    if (!col_ok(r, q->group[i], "group")) return;
+    if (i) PUTS(r, ", ");
+    col(r, q->group[i]);
+  }
+  if (q->ngroup && sep_after) put(r, sep_after, strlen(sep_after));
+}
+
+/* GROUP BY, HAVING, ORDER BY, LIMIT/OFFSET and the lock, in that order. */
+static void tail(rb *r, const sq_query *q) {
+  if (q->ngroup > 0) {
+    PUTS(r, " GROUP BY ");
+    group_cols(r, q, NULL);
+  }
+  if (q->having) {
+    PUTS(r, " HAVING ");
+    expr(r, q->having, 0, 0);
+  }
+  if (q->norder > 0) {
+    PUTS(r, " ORDER BY ");
+    for (int i = 0; i < q->norder; i++) {
+      if (!col_ok(r, q->order[i].col, "order")) return;
+      if (i) PUTS(r, ", ");
+      col(r, q->order[i].col);
+      if (q->order[i].desc) PUTS(r, " DESC");
+      else PUTS(r, " ASC");
+    }
+  }
+  if (q->limit >= 0) {
+    PUTS(r, " LIMIT ");
+    ph(r, sq_int(q->limit));
+  } else if (q->offset >= 0) {
+    if (r->dialect == SQ_DIALECT_SQLITE) PUTS(r, " LIMIT -1");
+    else if (r->dialect == SQ_DIALECT_MYSQL) PUTS(r, " LIMIT 18446744073709551615");
+  }
+  if (q->offset >= 0) {
+    PUTS(r, " OFFSET ");
+    ph(r, sq_int(q->offset));
+  }
+  if (q->lock == SQ_LOCK_UPDATE && r->dialect != SQ_DIALECT_SQLITE) {
+    PUTS(r, " FOR UPDATE");
+  } else if (q->lock == SQ_LOCK_SHARE) {
+    if (r->dialect == SQ_DIALECT_POSTGRES) PUTS(r, " FOR SHARE");
+    else if (r->dialect == SQ_DIALECT_MYSQL) PUTS(r, " LOCK IN SHARE MODE");
+  }
+}
+
+static void returning(rb *r, const sq_query *q, sq_sql *out) {
+  if (!q->returning || r->dialect == SQ_DIALECT_MYSQL) return;
+  PUTS(r, " RETURNING ");
+  for (int i = 0; i < r->m->ncols; i++) {
+    if (i) PUTS(r, ", ");
+    col(r, i);
+  }
+  out->returns_rows = 1;
+}
+
+/* Checks a column list: indexes in range, no column twice. */
+static int col_list_ok(rb *r, const int *cols, int n, const char *what) {
+  unsigned char seen_stack[256], *seen = seen_stack;
+  if (n > 0 && !cols) {
+    fail(r, "%s: no column list", what);
+    return 0;
+  }
+  if (r->m->ncols > (int)sizeof seen_stack && !(seen = calloc((size_t)r->m->ncols, 1))) {
+    fail_nomem(r);
+    return 0;
+  }
+  if (seen == seen_stack) memset(seen, 0, sizeof seen_stack);
+  int ok = 1;
+  for (int i = 0; ok && i < n; i++) {
+    if (!col_ok(r, cols[i], what)) ok = 0;
+    else if (seen[cols[i]]++) {
+      fail(r, "%s: column '%s' appears twice", what, r->m->cols[cols[i]].name);
+      ok = 0;
+    }
+  }
+  if (seen != seen_stack) free(seen);
+  return ok;
+}
+
+static int in_list(const int *cols, int n, int c) {
+  for (int i = 0; i < n; i++)
+    if (cols[i] == c) return 1;
+  return 0;
+}
+
+/* INSERT INTO t (cols) VALUES (...), (...) */
+static void insert(rb *r, const sq_query *q) {
+  if (q->nrows < 1) {
+    fail(r, "insert: no rows");
+    return;
+  }
+  if (q->ncols < 0 || (q->ncols > 0 && !q->values)) {
+    fail(r, "insert: no values");
+    return;
+  }
+  if (!col_list_ok(r, q->cols, q->ncols, "insert")) return;
+  PUTS(r, "INSERT INTO ");
+  table(r);
+  if (q->ncols == 0) {
+    if (r->dialect == SQ_DIALECT_MYSQL) {
+      PUTS(r, " () VALUES ()");
+      for (int i = 1; i < q->nrows; i++) PUTS(r, ", ()");
+    } else if (q->nrows == 1) {
+      PUTS(r, " DEFAULT VALUES");
+    } else {
+      fail(r, "insert: several rows with no columns can't be inserted in one statement on %s",
+           sq_dialect_name(r->dialect));
+    }
+    return;
+  }
+  PUTS(r, " (");
+  for (int i = 0; i < q->ncols; i++) {
+    if (i) PUTS(r, ", ");
+    col(r, q->cols[i]);
+  }
+  PUTS(r, ") VALUES ");
+  const sq_value *v = q->values;
+  for (int row = 0; row < q->nrows && !r->fail; row++) {
+    put(r, row ? ", (" : "(", row ? 3 : 1);
+    for (int i = 0; i < q->ncols; i++) {
+      if (i) PUTS(r, ", ");
+      ph(r, *v++);
+    }
+    put(r, ")", 1);
+  }
+}
+
+/* ON DUPLICATE KEY UPDATE (mysql) / ON CONFLICT (...) DO UPDATE SET. */
+static void upsert(rb *r, const sq_query *q) {
+  const sq_model *m = r->m;
+  const int *conf = q->conflict_cols ? q->conflict_cols : m->pk;
+  int nconf = q->conflict_cols ? q->nconflict : m->npk;
+  if (q->conflict_cols && !col_list_ok(r, q->conflict_cols, q->nconflict, "upsert conflict columns")) return;
+  if (nconf < 1) {
+    fail(r, "upsert: no conflict columns");
+    return;
+  }
+  if (q->update_cols) {
+    if (!col_list_ok(r, q->update_cols, q->nupdate, "upsert update columns")) return;
+    for (int i = 0; i < q->nupdate; i++)
+      if (!in_list(q->cols, q->ncols, q->update_cols[i])) {
+        fail(r, "upsert: update column '%s' is not among the inserted columns", m->cols[q->update_cols[i]].name);
+        return;
+      }
+  }
+  int mysql = r->dialect == SQ_DIALECT_MYSQL;
+  if (mysql) {
+    PUTS(r, " ON DUPLICATE KEY UPDATE ");
+  } else {
+    PUTS(r, " ON CONFLICT (");
+    for (int i = 0; i < nconf; i++) {
+      if (i) PUTS(r, ", ");
+      col(r, conf[i]);
+    }
+    put(r, ")", 1);
+  }
+  int n = 0;
+  int total = q->update_cols ? q->nupdate : q->ncols;
+  for (int i = 0; i < total; i++) {
+    int c = q->update_cols ? q->update_cols[i] : q->cols[i];
+    if (!q->update_cols &&
+        (m->cols[c].primary_key || in_list(conf, nconf, c) || m->cols[c].role == SQ_ROLE_CREATED_AT))
+      continue;
+    if (n++) PUTS(r, ", ");
+    else if (!mysql) PUTS(r, " DO UPDATE SET ");
+    col(r, c);
+    if (mysql) {
+      PUTS(r, " = VALUES(");
+      col(r, c);
+      put(r, ")", 1);
+    } else {
+      PUTS(r, " = EXCLUDED.");
+      col(r, c);
+    }
+  }
+  if (n == 0) {
+    /* Nothing to update: keep the existing row. */
+    if (mysql) {
+      col(r, conf[0]);
+      PUTS(r, " = ");
+      col(r, conf[0]);
+    } else {
+      PUTS(r, " DO NOTHING");
+    }
+  }
+}
+
+/* UPDATE t SET a = ?, c = c + ? WHERE ... */
+static void update(rb *r, const sq_query *q) {
+  if (q->ncols < 0 || q->nincr < 0 || q->ncols + q->nincr == 0) {
+    fail(r, "update: nothing to set");
+    return;
+  }
+  if ((q->ncols > 0 && (q->nrows != 1 || !q->values)) || (q->nincr > 0 && !q->incr_values)) {
+    fail(r, "update: expects one row of values");
+    return;
+  }
+  if (!col_list_ok(r, q->cols, q->ncols, "update") || !col_list_ok(r, q->incr_cols, q->nincr, "increment"))
+    return;
+  for (int i = 0; i < q->nincr; i++)
+    if (in_list(q->cols, q->ncols, q->incr_cols[i])) {
+      fail(r, "update: column '%s' is both set and incremented", r->m->cols[q->incr_cols[i]].name);
+      return;
+    }
+  PUTS(r, "UPDATE ");
+  table(r);
+  PUTS(r, " SET ");
+  for (int i = 0; i < q->ncols; i++) {
+    if (i) PUTS(r, ", ");
+    col(r, q->cols[i]);
+    PUTS(r, " = ");
+    ph(r, q->values[i]);
+  }
+  for (int i = 0; i < q->nincr; i++) {
+    if (i || q->ncols) PUTS(r, ", ");
+    col(r, q->incr_cols[i]);
+    PUTS(r, " = ");
+    col(r, q->incr_cols[i]);
+    PUTS(r, " + ");
+    ph(r, q->incr_values[i]);
+  }
+  where(r, q);
+}
+
+static int max_params(int dialect) { return dialect == SQ_DIALECT_SQLITE ? 32766 : 65535; }
+
+void sq_query_init(sq_query *q, int kind, const sq_model *m) {
+  memset(q, 0, sizeof *q);
+  q->kind = kind;
+  q->model = m;
+  q->paranoid = 1;
+  q->limit = q->offset = -1;
+  q->agg_col = -1;
+}
+
+void sq_sql_free(sq_sql *s) {
+  if (!s) return;
+  free(s->sql);
+  free(s->params);
+  memset(s, 0, sizeof *s);
+}
+
+/*
+ * Renders q for a dialect into out (owned: free with sq_sql_free, also
+ * after an error, which leaves it empty). Checks what the tree can get
+ * wrong (column indexes, operand counts, clauses a statement can't have)
+ * and the dialect's limit on bound parameters.
+ */
+int sq_render(const sq_query *q, int dialect, sq_sql *out, sq_err *err) {
+  memset(out, 0, sizeof *out);
+  if (!q || !q->model) return sq_err_set(err, SQ_EUSAGE, "sq_render: no query or model");
+  const sq_model *m = q->model;
+  if (!m->finished) return sq_err_set(err, SQ_EUSAGE, "model '%s' is not finished", m->name);
+  if (dialect != SQ_DIALECT_SQLITE && dialect != SQ_DIALECT_MYSQL && dialect != SQ_DIALECT_POSTGRES)
+    return sq_err_set(err, SQ_EUSAGE, "sq_render: unknown dialect %d", dialect);
+  if (dialect == SQ_DIALECT_MYSQL && m->mysql_bad) {
+    char shown[80];
+    sq_show(m->mysql_bad, strlen(m->mysql_bad), shown, sizeof shown);
+    return sq_err_set(err, SQ_EUSAGE, "name '%s' of model '%s' can't be used on MySQL (it ends in a space or holds a character outside the BMP)",
+                      shown, m->name);
+  }
+  int reads = q->kind == SQ_Q_SELECT || q->kind == SQ_Q_COUNT || q->kind == SQ_Q_AGGREGATE;
+  if (q->limit < -1 || q->offset < -1)
+    return sq_err_set(err, SQ_EUSAGE, "limit and offset must be non-negative integers");
+  if (q->lock < SQ_LOCK_NONE || q->lock > SQ_LOCK_SHARE) return sq_err_set(err, SQ_EUSAGE, "unknown lock mode %d", q->lock);
+  if (q->kind != SQ_Q_SELECT && q->lock)
+    return sq_err_set(err, SQ_EUSAGE, "lock applies to row queries (find_*), not to %s",
+                      reads ? "count or aggregates" : "writes");
+  if (!reads && (q->norder > 0 || q->limit >= 0 || q->offset >= 0 || q->ngroup > 0 || q->having))
+    return sq_err_set(err, SQ_EUSAGE, "order, limit, offset, group and having apply to queries that read");
+  if ((q->ngroup > 0 && !q->group) || (q->norder > 0 && !q->order))
+    return sq_err_set(err, SQ_EUSAGE, "sq_render: group or order count without a list");
+
+  rb r;
+  memset(&r, 0, sizeof r);
+  r.dialect = dialect;
+  r.qs = dialect == SQ_DIALECT_MYSQL ? SQ_QSTYLE_BACKTICK : SQ_QSTYLE_DOUBLE;
+  r.dollar = dialect == SQ_DIALECT_POSTGRES;
+  r.bs = dialect == SQ_DIALECT_MYSQL;
+  r.m = m;
+  r.err = err;
+  if (grow(&r, 64 + (size_t)m->ncols * 24)) return err->kind;
+
+  switch (q->kind) {
+  case SQ_Q_SELECT:
+    PUTS(&r, "SELECT ");
+    attrs(&r, q);
+    PUTS(&r, " FROM ");
+    table(&r);
+    where(&r, q);
+    tail(&r, q);
+    out->returns_rows = 1;
+    break;
+  case SQ_Q_COUNT:
+  case SQ_Q_AGGREGATE:
+    PUTS(&r, "SELECT ");
+    group_cols(&r, q, ", ");
+    if (q->kind == SQ_Q_COUNT) PUTS(&r, "count(*) AS count");
+    else agg(&r, q->agg_fn, q->agg_col, NULL);
+    PUTS(&r, " FROM ");
+    table(&r);
+    where(&r, q);
+    tail(&r, q);
+    out->returns_rows = 1;
+    break;
+  case SQ_Q_INSERT:
+  case SQ_Q_UPSERT:
+    insert(&r, q);
+    if (q->kind == SQ_Q_UPSERT && !r.fail) {
+      if (q->ncols == 0) fail(&r, "upsert: no columns");
+      else upsert(&r, q);
+    }
+    returning(&r, q, out);
+    break;
+  case SQ_Q_UPDATE:
+    update(&r, q);
+    returning(&r, q, out);
+    break;
+  case SQ_Q_DELETE:
+    PUTS(&r, "DELETE FROM ");
+    table(&r);
+    where(&r, q);
+    returning(&r, q, out);
+    break;
+  default:
+    fail(&r, "sq_render: unknown query kind %d", q->kind);
+  }
+  if (!r.fail && r.np > max_params(dialect))
+    fail(&r, "the statement needs %d bound values; %s allows at most %d (split the IN list or the batch)", r.np,
+         sq_dialect_name(dialect), max_params(dialect));
+  if (r.fail) {
+    free(r.p);
+    free(r.pv);
+    memset(out, 0, sizeof *out);
+    return err->kind;
+  }
+  r.p[r.n] = '\0';
+  out->sql = r.p;
+  out->len = r.n;
+  out->params = r.pv;
+  out->nparams = r.np;
+  return SQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names and dialect facts                                              */
+/* ------------------------------------------------------------------ */
+
+int sq_quote_ident(int dialect, const char *name, size_t len, char *out, size_t outn, sq_err *err) {
+  if (sq_ident_check("identifier", name, len, err)) return err->kind;
+  char q = dialect == SQ_DIALECT_MYSQL ? '`' : '"';
+  if (dialect == SQ_DIALECT_MYSQL && !sq_ident_mysql_ok(name, len)) {
+    char shown[80];
+    sq_show(name, len, shown, sizeof shown);
+    return sq_err_set(err, SQ_EUSAGE, "identifier '%s' can't be used on MySQL (it ends in a space or holds a character outside the BMP)", shown);
+  }
+  size_t o = 0;
+  if (!out || outn < 3) return sq_err_set(err, SQ_EUSAGE, "sq_quote_ident: output buffer too small");
+  out[o++] = q;
+  for (size_t i = 0; i < len; i++) {
+    if (o + 3 > outn) return sq_err_set(err, SQ_EUSAGE, "sq_quote_ident: output buffer too small");
+    if (name[i] == q) out[o++] = q;
+    out[o++] = name[i];
+  }
+  if (o + 2 > outn) return sq_err_set(err, SQ_EUSAGE, "sq_quote_ident: output buffer too small");
+  out[o++] = q;
+  out[o] = '\0';
+  return SQ_OK;
+}
+
+int sq_dialect_ph_style(int dialect) {
+  switch (dialect) {
+  case SQ_DIALECT_POSTGRES: return SQ_PH_DOLLAR;
+  case SQ_DIALECT_MYSQL: return SQ_PH_QMARK | SQ_PH_BACKSLASH;
+  default: return SQ_PH_QMARK;
+  }
+}
+
+const char *sq_ctype_name(int type) {
+  static const char *const names[SQ_T_COUNT] = {
+    [SQ_T_INTEGER] = "INTEGER", [SQ_T_BIGINT] = "BIGINT",     [SQ_T_SMALLINT] = "SMALLINT",
+    [SQ_T_FLOAT] = "FLOAT",     [SQ_T_DOUBLE] = "DOUBLE",     [SQ_T_DECIMAL] = "DECIMAL",
+    [SQ_T_STRING] = "STRING",   [SQ_T_CHAR] = "CHAR",         [SQ_T_TEXT] = "TEXT",
+    [SQ_T_BOOLEAN] = "BOOLEAN", [SQ_T_DATE] = "DATE",         [SQ_T_DATETIME] = "DATETIME",
+    [SQ_T_BLOB] = "BLOB",       [SQ_T_UUID] = "UUID",
+  };
+  if (type <= 0 || type >= SQ_T_COUNT) return "UNKNOWN";
+  return names[type];
+}
