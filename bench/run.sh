@@ -10,7 +10,7 @@
 # builds raw_bench, runs every client (raw_c, luasql, and sqorm when
 # bench/sqorm_bench.lua exists) for every database and workload, each as its
 # own process pinned to CPU 0 with the servers, and writes
-# bench/results/latest.{txt,md,png,log}. Exits non-zero if any client failed.
+# bench/results/latest.{txt,md,png,log} (smoke.* when SCALE != 1). Exits non-zero if any client failed.
 #
 # Environment:
 #   SCALE       multiplies every count (default 1.0)
@@ -64,10 +64,15 @@ if [[ -z ${LUA_PATH:-} && -z ${LUA_PATH_5_4:-} ]]; then
   export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;"
 fi
 
+# A full run (SCALE=1) writes results/latest.* (committed, linked from the
+# README); a scaled run (e.g. the test command's smoke run) writes
+# results/smoke.*, so it never overwrites the published figures.
 results="$here/results"
 mkdir -p "$results"
-out="$results/latest.txt"
-errlog="$results/latest.log"
+stem=latest
+[[ ${SCALE:-1} == 1 || ${SCALE:-1} == 1.0 ]] || stem=smoke
+out="$results/$stem.txt"
+errlog="$results/$stem.log"
 
 # ---------------------------------------------------------------------------
 # Build raw_bench (Release, -O2) in bench/build.
@@ -197,7 +202,7 @@ rm -f "$tmp" "$tmperr"
 # ---------------------------------------------------------------------------
 # Table, markdown and chart.
 
-if ! lua5.4 "$here/report.lua" "$out" "$results/latest"; then
+if ! lua5.4 "$here/report.lua" "$out" "$results/$stem"; then
   log "report failed"
   failures=$((failures + 1))
 fi
