@@ -74,7 +74,7 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -114,7 +114,7 @@ pid_alive() {
 # to make sure a PID read from a file still belongs to one of our servers.
 pid_mentions() {
   local cmdline
-  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  cmdline=$( { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null) || return 1
   [[ $cmdline == *"$2"* ]]
 }
 
@@ -155,33 +155,30 @@ group_alive() {
   return 1
 }
 
-# kill_groups PGID...: SIGTERM whole process groups (a job and whatever it
-# runs in the foreground: initdb, mariadb-install-db, pg_ctl ...), wait for
-# them to empty, SIGKILL after STOP_TIMEOUT.
+# kill_groups PGID...: SIGKILL whole process groups (a setup job and what it
+# runs in the foreground: initdb, mariadb-install-db, pg_ctl, psql ...) and
+# wait for them to empty. SIGKILL because bash defers SIGTERM while it waits
+# for a foreground command; the half-initialised data goes away anyway, and
+# servers already launched (own sessions) are stopped separately.
 kill_groups() {
-  local g any deadline=$((SECONDS + STOP_TIMEOUT))
-  for g in "$@"; do kill -TERM -- "-$g" 2>/dev/null || true; done
-  while :; do
+  local g any deadline=$((SECONDS + 5))
+  for g in "$@"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+  while ((SECONDS < deadline)); do
     any=0
     for g in "$@"; do
       if group_alive "$g"; then any=1; fi
     done
     ((any)) || return 0
-    if ((SECONDS >= deadline)); then
-      for g in "$@"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-      sleep 0.2
-      return 0
-    fi
     sleep 0.1
   done
 }
 
-# stray_pids: server-side processes (mariadbd, postgres, pg_ctl, initdb,
-# mariadb-install-db, runuser) whose command line mentions this run's
-# unique directory. They are what is
-# left if a start was interrupted half way; `stop` sweeps them up.
-stray_pids() {
-  local p exe
+# procs_in DIR: server-side processes belonging to DIR: mariadbd, postgres,
+# pg_ctl, initdb, runuser or mariadb-install-db whose command line mentions
+# DIR, or whose working directory is inside it (PostgreSQL's children keep
+# the data directory as cwd but not in their command line).
+procs_in() {
+  local p exe cwd dir=${1%/}
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
@@ -190,10 +187,18 @@ stray_pids() {
       mariadbd | mysqld | postgres | pg_ctl | initdb | runuser) ;;
       *) pid_mentions "$p" mariadb-install-db || continue ;;
     esac
-    if pid_alive "$p" && pid_mentions "$p" "$SQORM_TEST_DIR/"; then
+    pid_alive "$p" || continue
+    cwd=$(readlink "/proc/$p/cwd" 2>/dev/null || true)
+    if [[ $cwd == "$dir"/* ]] || pid_mentions "$p" "$dir/"; then
       echo "$p"
     fi
   done
+}
+
+# stray_pids: what is left of this run after the servers were stopped, e.g.
+# after an interrupted start; `stop` sweeps these up.
+stray_pids() {
+  procs_in "$SQORM_TEST_DIR"
 }
 
 # log_since FILE OFFSET: the part of FILE written after byte OFFSET.
@@ -630,7 +635,8 @@ pg_ctl_as_postgres() {
 pg_ready() {
   local dir="$SQORM_TEST_DIR/$1" port
   port=$(cat "$dir/port" 2>/dev/null) || return 1
-  "$PG_BIN/pg_isready" -q -h "$dir" -p "$port" -t 2 >/dev/null 2>&1
+  "$PG_BIN/pg_isready" -q -h "$dir" -p "$port" -U postgres -d postgres \
+    -t 2 >/dev/null 2>&1
 }
 
 # pg_launch INSTANCE: start the server and wait until it answers.
@@ -750,32 +756,49 @@ EOF
   log "$inst: PostgreSQL up on $HOST:$port ($( ((tls)) && echo TLS || echo no TLS))"
 }
 
-# pg_stop INSTANCE: fast shutdown, then immediate, then SIGKILL.
+# pg_stop INSTANCE: fast shutdown, then immediate, then SIGKILL. Also copes
+# with a postmaster that was killed outright: its orphaned children are
+# ended and the stale postmaster.pid is removed so that a restart works.
 pg_stop() {
-  local dir="$SQORM_TEST_DIR/$1" pid children
-  [[ -f $dir/data/postmaster.pid ]] || return 0
+  local inst=$1 dir="$SQORM_TEST_DIR/$1" pid left
   pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
-  pid_alive "$pid" || return 0
-  # pg_ctl -w -t bounds its own wait; timeout(1) guards against anything
-  # else hanging. Run from / so the postgres user can read the cwd.
-  local pg_ctl=("$PG_BIN/pg_ctl")
-  if is_root; then pg_ctl=(runuser -u postgres -- "$PG_BIN/pg_ctl"); fi
-  if (cd / && timeout $((STOP_TIMEOUT + 2)) "${pg_ctl[@]}" -D "$dir/data" \
-    stop -m fast -w -t "$STOP_TIMEOUT" >/dev/null 2>&1); then
-    return 0
-  fi
-  log "$1: fast shutdown failed; trying immediate"
-  if (cd / && timeout 7 "${pg_ctl[@]}" -D "$dir/data" \
-    stop -m immediate -w -t 5 >/dev/null 2>&1); then
-    return 0
-  fi
   if pid_alive "$pid" && pid_mentions "$pid" "$dir/"; then
-    log "$1: killing postmaster $pid"
-    children=$(pgrep -P "$pid" || true)
-    # shellcheck disable=SC2086
-    kill -KILL "$pid" $children 2>/dev/null || true
-    wait_gone 5 "$pid" || true
+    # pg_ctl -w -t bounds its own wait; timeout(1) guards against anything
+    # else hanging. Run from / so the postgres user can read the cwd.
+    local pg_ctl=("$PG_BIN/pg_ctl")
+    if is_root; then pg_ctl=(runuser -u postgres -- "$PG_BIN/pg_ctl"); fi
+    if ! (cd / && timeout $((STOP_TIMEOUT + 2)) "${pg_ctl[@]}" -D "$dir/data" \
+      stop -m fast -w -t "$STOP_TIMEOUT" >/dev/null 2>&1); then
+      log "$inst: fast shutdown failed; trying immediate"
+      if ! (cd / && timeout 7 "${pg_ctl[@]}" -D "$dir/data" \
+        stop -m immediate -w -t 5 >/dev/null 2>&1); then
+        log "$inst: killing postmaster $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_gone 5 "$pid" || true
+      fi
+    fi
   fi
+  # Whatever still runs in the data directory (children of a postmaster
+  # that died) goes too.
+  left=$(procs_in "$dir/data")
+  if [[ -n $left ]]; then
+    log "$inst: ending leftover postgres processes: ${left//$'\n'/ }"
+    # shellcheck disable=SC2086
+    terminate $left || true
+  fi
+  # Lock files naming a dead postmaster. PostgreSQL removes stale ones
+  # itself, except when that PID is an unreaped zombie (seen in containers
+  # whose PID 1 does not reap orphans promptly).
+  local lock
+  for lock in "$dir/data/postmaster.pid" "$dir"/.s.PGSQL.*.lock; do
+    [[ -f $lock ]] || continue
+    pid=$(head -n 1 "$lock" 2>/dev/null || true)
+    if [[ -n $pid ]] && ! pid_alive "$pid"; then
+      rm -f "$lock"
+      [[ $lock == *.lock ]] && rm -f "${lock%.lock}"
+    fi
+  done
+  return 0
 }
 
 # ---------------------------------------------------------------------------
@@ -894,7 +917,9 @@ START_JOBS=()
 on_start_exit() {
   local rc=$?
   ((START_OK)) && return 0
-  trap - INT TERM
+  # Cleanup must not itself be cut short by a second signal (a Ctrl-C
+  # reaches us and the wrapper's SIGTERM follows); it is time-bounded.
+  trap '' INT TERM HUP
   log "start failed or interrupted; stopping whatever was started"
   if ((${#START_JOBS[@]})); then
     kill_groups "${START_JOBS[@]}"
@@ -942,6 +967,7 @@ cmd_start() {
   trap on_start_exit EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  trap 'exit 129' HUP
 
   # The service accounts must be able to traverse the directory.
   chmod 755 "$SQORM_TEST_DIR"
@@ -1036,6 +1062,11 @@ cmd_restart() {
     show_logs "$inst" "$SQORM_TEST_DIR/$inst/server.log"
     die "restart of $inst failed"
   fi
+  # Same end-to-end TLS login check as after the first start.
+  case $inst in
+    mysql) mysql_check "$inst" || die "restart of $inst: server up but check failed" ;;
+    postgres) pg_check "$inst" || die "restart of $inst: server up but check failed" ;;
+  esac
   log "$inst is back up"
 }
 

@@ -51,9 +51,12 @@ child=""
 child_grace=10
 
 # cleanup: on any exit, stop the servers and remove the directory.
+# Further signals are ignored meanwhile, so that a second Ctrl-C cannot
+# leave servers behind; stopping is bounded to about 30s.
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM HUP
+  trap '' INT TERM HUP
+  trap - EXIT
   bash "$SERVERS" stop || log "warning: stopping the test servers failed"
   exit "$rc"
 }
@@ -63,6 +66,7 @@ cleanup() {
 # the EXIT trap. An interrupted `test-servers.sh start` cleans up after
 # itself within about 30s; CMD gets 10s.
 on_signal() {
+  trap '' INT TERM HUP
   log "interrupted (signal $1); cleaning up"
   if [[ -n $child ]]; then
     kill -TERM "$child" 2>/dev/null || true
