@@ -203,7 +203,9 @@ static const char *scalar(sq_dconn *c, const char *sql, const sq_value *p, int n
   coll_init(&k, 1);
   buf[0] = '\0';
   if (run(c, sql, p, np, &k, NULL, &err)) {
-    snprintf(buf, cap, "<error %s: %s>", err.code, err.msg);
+    /* Truncating a long message is fine here: it is only compared. */
+    int n = snprintf(buf, cap, "<error %s: %.200s>", err.code, err.msg);
+    (void)n;
   } else if (k.nrows == 0 || k.ncols == 0) {
     snprintf(buf, cap, "<no rows>");
   } else {

@@ -25,19 +25,21 @@ int sq_conn_is_dead(sq_conn *c) {
   return c->dead;
 }
 
+void sq_conn_mark_dead(sq_conn *c) {
+  if (c) c->dead = 1;
+}
+
 /*
- * Rewrites ? / :name placeholders to the driver's style, checks the value
- * count against the placeholders (a clear usage error beats a driver's
- * "bind index out of range"), then runs the statement.
- *
- * A failure of kind SQ_ECONNECTION, or a driver that reports the link
- * dead afterwards, marks the connection dead so sq_pool_release discards
- * it instead of lending a broken connection to the next caller. Inside a
- * transaction that also ends the transaction: the caller sees kind
- * "connection" and nothing is re-run behind its back.
+ * Runs SQL already in the driver's placeholder style (the renderer and
+ * the Lua binding produce it). A failure of kind SQ_ECONNECTION, or a
+ * driver that reports the link dead afterwards, marks the connection dead
+ * so sq_pool_release discards it instead of lending a broken connection
+ * to the next caller. Inside a transaction that also ends the
+ * transaction: the caller sees kind "connection" and nothing is re-run
+ * behind its back.
  */
-int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
-                 const sq_row_sink *sink, sq_result *res, sq_err *err) {
+int sq_conn_exec_native(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
+                        const sq_row_sink *sink, sq_result *res, sq_err *err) {
   sq_err_clear(err);
   if (res) {
     res->affected_rows = -1;
@@ -49,9 +51,24 @@ int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params
     return sq_err_set(err, SQ_EUSAGE, "sq_conn_exec: bad arguments");
   if (sq_conn_is_dead(c))
     return sq_err_set(err, SQ_ECONNECTION, "connection is dead (lost or closed by the server)");
+  int rc = c->drv->exec(c->h, sql, len, params, nparams, sink, res, err);
+  if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(c->h))) c->dead = 1;
+  return rc;
+}
 
+/*
+ * Rewrites ? / :name placeholders to the driver's style, checks the value
+ * count against the placeholders (a clear usage error beats a driver's
+ * "bind index out of range"), then runs the statement.
+ */
+int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
+                 const sq_row_sink *sink, sq_result *res, sq_err *err) {
+  sq_err_clear(err);
+  if (!c || !sql) return sq_err_set(err, SQ_EUSAGE, "sq_conn_exec: bad arguments");
+  int style = c->drv->ph_style;
+  if (c->drv->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
   sq_stmt_text t;
-  int rc = sq_stmt_rewrite(sql, len, c->drv->ph_style, &t, err);
+  int rc = sq_stmt_rewrite(sql, len, style, &t, err);
   if (rc != SQ_OK) return rc;
   if (t.nparams != nparams) {
     rc = sq_err_set(err, SQ_EUSAGE, "statement has %d placeholder%s but %d value%s given", t.nparams,
@@ -59,8 +76,7 @@ int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params
     sq_stmt_text_free(&t);
     return rc;
   }
-  rc = c->drv->exec(c->h, t.sql, t.len, params, nparams, sink, res, err);
+  rc = sq_conn_exec_native(c, t.sql, t.len, params, nparams, sink, res, err);
   sq_stmt_text_free(&t);
-  if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(c->h))) c->dead = 1;
   return rc;
 }
