@@ -1,25 +1,57 @@
--- examples/quickstart.lua - sqorm on embedded SQLite, raw SQL with binds.
--- Every statement is printed as it runs (logging = print), then its rows.
+-- examples/quickstart.lua - sqorm's models on embedded SQLite: the
+-- getting-started flow of Sequelize (define, sync, create, find_all,
+-- update where, destroy where), with every statement printed as it runs
+-- (logging = print).
+--
+--   lua5.4 examples/quickstart.lua
+--
+-- Prints, besides the "Executing (default): ..." lines:
+--   Jane's auto-generated ID: 1
+--   All users: 3
+--     1 Jane Doe / 2 John (no last name) / 3 Alice Smith
+--   Set the last name of 1 user(s) without one to Doe
+--   Destroyed 1 user(s) named Jane
+--   Remaining: John Doe, Alice Smith
+--   first_name is required -> validation error: first_name: cannot be null
 local sqorm = require "sqorm"
+local T = sqorm.types
 
 local db <close> = sqorm.connect("sqlite::memory:", { logging = print })
 
-db:exec([[CREATE TABLE players (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name VARCHAR(32) UNIQUE,
-  coins INTEGER NOT NULL DEFAULT 0,
-  goods INTEGER NOT NULL)]])
+-- A model: table "users" (the plural of "user"), an id primary key and
+-- created_at / updated_at come by default.
+local User = db:define("user", {
+  { "first_name", T.STRING, allow_null = false },
+  { "last_name", T.STRING },
+})
 
-for i, name in ipairs { "ann", "bob", "cy", "dee", "eve" } do
-  local res = db:exec("INSERT INTO players (name, coins, goods) VALUES (?, ?, ?)", { name, i * 100, i })
-  print(("  inserted %s as id %d"):format(name, res.last_insert_id))
+-- CREATE TABLE (dropping it first when it exists)
+User:sync{ force = true }
+
+local jane = User:create{ first_name = "Jane", last_name = "Doe" }
+print("Jane's auto-generated ID: " .. jane.id)
+User:create{ first_name = "John" }
+User:create{ first_name = "Alice", last_name = "Smith" }
+
+local users = User:find_all{ order = { "id" } }
+print("All users: " .. #users)
+for _, u in ipairs(users) do
+  print(("  %d %s %s"):format(u.id, u.first_name, u.last_name or "(no last name)"))
 end
 
-local rich = db:query("SELECT id, name, coins FROM players WHERE coins > :min ORDER BY coins DESC", { min = 300 })
-for _, p in ipairs(rich) do print(("  id=%d name=%s coins=%d"):format(p.id, p.name, p.coins)) end
+-- UPDATE ... WHERE last_name IS NULL
+local n = User:update({ last_name = "Doe" }, { where = { last_name = sqorm.null } })
+print(("Set the last name of %d user(s) without one to Doe"):format(n))
 
-local res = db:exec("UPDATE players SET coins = coins + ? WHERE name = ?", { 50, "ann" })
-print(("  updated %d row(s)"):format(res.affected_rows))
+-- DELETE ... WHERE first_name = 'Jane'
+n = User:destroy{ where = { first_name = "Jane" } }
+print(("Destroyed %d user(s) named Jane"):format(n))
 
-local ok, err = pcall(db.exec, db, "INSERT INTO players (name, goods) VALUES (?, ?)", { "ann", 1 })
-print(("  duplicate name -> %s error: %s"):format(err.kind, err.message))
+local names = {}
+for _, u in ipairs(User:find_all{ order = { "id" } }) do names[#names + 1] = u.first_name .. " " .. u.last_name end
+print("Remaining: " .. table.concat(names, ", "))
+
+-- Validation runs before any SQL: nothing is sent for this one.
+local ok, err = pcall(User.create, User, { last_name = "Nobody" })
+assert(not ok)
+print(("first_name is required -> %s error: %s"):format(err.kind, err.fields and ("first_name: " .. err.fields.first_name) or err.message))

@@ -6,7 +6,7 @@
  * no C global holds a Lua value, so any number of states on any number
  * of threads can load the module.
  */
-#include "lsqorm.h"
+#include "lmodel.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,5 +75,7 @@ int luaopen_sqorm_core(lua_State *L) {
   lua_setfield(L, -2, "VERSION");
   luaL_getmetatable(L, LSQ_ERROR_MT);
   lua_setfield(L, -2, "Error");
+  /* models: sqorm.types, op, fn, raw; db:define and friends */
+  lsq_model_open(L, -1);
   return 1;
 }

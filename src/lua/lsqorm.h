@@ -94,6 +94,11 @@ int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled,
  * the db at dbidx, or NULL. (ltx.c) */
 sq_conn *lsq_tx_current(lua_State *L, int dbidx);
 
+/* Calls the db's logging function, if any, with "<verb> (default): <sql>"
+ * (ms >= 0 adds " Elapsed time: Nms"). May raise; call it holding nothing
+ * that a raise would leak. (ldb.c) */
+void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms);
+
 lsq_db *lsq_check_db(lua_State *L, int idx);
 void lsq_db_open(lua_State *L);
 void lsq_tx_open(lua_State *L); /* after lsq_db_open */

@@ -1,0 +1,261 @@
+/*
+ * lcursor.c - Model:each(opts): streaming rows with bounded memory.
+ *
+ *   for p in Player:each{ where = ... } do ... end
+ *
+ * each() returns an iterator, nil, nil and the sqorm.Cursor itself as the
+ * generic for's closing value, so a `break` (or an error) out of the loop
+ * closes the driver cursor and gives the connection back at once. The
+ * cursor holds one connection for the whole loop: a pooled one (released
+ * at the end, on break, on error, or by __gc when a coroutine abandons
+ * the loop), or the running coroutine's transaction connection (never
+ * released here). Rows are fetched one at a time through the driver's
+ * cursor interface (libpq single-row mode, unbuffered mysql, sqlite
+ * stepping) and built into instances by the model's row sink.
+ *
+ * The cursor owns its arena and rendered SQL (the bound values borrow
+ * strings from the options table, which its user value keeps alive)
+ * until it closes.
+ */
+#include "lmodel.h"
+
+#include <string.h>
+
+typedef struct lsq_cursor {
+  sq_pool *pool;          /* a reference held while a pooled connection is out */
+  sq_conn *conn;
+  int pooled;
+  const sq_driver *drv;
+  sq_dcursor *cur;
+  sq_arena *arena;
+  sq_sql sql;
+  lsq_isink sink;
+  sq_row_sink rs;
+  const lsq_model *mod;
+  int open;               /* a statement is open */
+  int done;
+  sq_err err;
+} lsq_cursor;
+
+/* user values: 1 model, 2 options, 3 extras (names of non-column
+ * results), 4 the column map when it does not fit the sink */
+enum { CUV_MODEL = 1, CUV_OPTS, CUV_EXTRAS, CUV_MAP, CUV_COUNT = CUV_MAP };
+
+/* Closes the driver cursor and gives a pooled connection back; frees the
+ * SQL and arena. Idempotent: __gc, __close, break and the end of the
+ * loop all come here. */
+static void cursor_close(lsq_cursor *c) {
+  if (c->cur) {
+    c->drv->cursor_close(c->cur);
+    c->cur = NULL;
+  }
+  if (c->conn) {
+    if (c->pooled) sq_pool_release(c->pool, c->conn);
+    c->conn = NULL;
+  }
+  if (c->pool) {
+    sq_pool_close(c->pool);
+    c->pool = NULL;
+  }
+  sq_sql_free(&c->sql);
+  if (c->arena) {
+    sq_arena_free(c->arena);
+    c->arena = NULL;
+  }
+  c->open = 0;
+  c->done = 1;
+}
+
+static int cursor_gc(lua_State *L) {
+  lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  cursor_close(c);
+  return 0;
+}
+
+/* cursor:close(): ends the loop early (also what `break` does). */
+static int cursor_m_close(lua_State *L) { return cursor_gc(L); }
+
+/* Protected: opens the driver cursor ([1] = the cursor). */
+static int open_p(lua_State *L) {
+  lsq_cursor *c = lua_touserdata(L, 1);
+  c->sink.L = L;
+  c->open = 1;
+  int rc = c->drv->cursor_open(sq_conn_handle(c->conn), c->sql.sql, c->sql.len, c->sql.params, c->sql.nparams, &c->rs,
+                               &c->cur, &c->err);
+  c->open = 0;
+  if (rc) {
+    c->cur = NULL;
+    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
+    lua_pushinteger(L, rc);
+    return 1;
+  }
+  if (c->sink.extras) {
+    lua_pushvalue(L, c->sink.extras);
+    lua_setiuservalue(L, 1, CUV_EXTRAS);
+  }
+  lua_pushinteger(L, 0);
+  return 1;
+}
+
+/* Protected: fetches one row ([1] = the cursor); pushes the row, or
+ * nothing at the end, or an error kind (integer) on a driver error. */
+static int fetch_p(lua_State *L) {
+  lsq_cursor *c = lua_touserdata(L, 1);
+  lsq_isink *s = &c->sink;
+  s->L = L;
+  lua_getiuservalue(L, 1, CUV_MODEL);
+  lua_getiuservalue(L, -1, MUV_IMT);
+  s->imt = lua_gettop(L);
+  lua_rawgeti(L, s->imt, IMT_COLNAMES);
+  s->colnames = lua_gettop(L);
+  if (lua_getiuservalue(L, 1, CUV_EXTRAS) == LUA_TTABLE) s->extras = lua_gettop(L);
+  else s->extras = 0;
+  int top = lua_gettop(L);
+  int has = 0;
+  c->open = 1;
+  int rc = c->drv->cursor_fetch(c->cur, &has, &c->err);
+  c->open = 0;
+  if (rc) {
+    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
+    lua_pushinteger(L, rc);
+    return 1;
+  }
+  if (!has) return 0;
+  return lua_gettop(L) - top >= 1 ? 1 : 0;
+}
+
+/* The iterator: upvalue 1 = the cursor. */
+static int cursor_iter(lua_State *L) {
+  lsq_cursor *c = lua_touserdata(L, lua_upvalueindex(1));
+  if (c->done || !c->cur) return 0;
+  lua_settop(L, 0);
+  lua_pushcfunction(L, fetch_p);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    /* a Lua error while building the row: the statement is half read */
+    if (c->conn) sq_conn_mark_dead(c->conn);
+    cursor_close(c);
+    return lua_error(L);
+  }
+  if (lua_isinteger(L, -1)) {
+    sq_err err = c->err;
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
+  if (lua_isnil(L, -1)) {
+    cursor_close(c);
+    return 0;
+  }
+  return 1;
+}
+
+/*
+ * Model:each([opts]) -> iterator, nil, nil, cursor
+ * opts: the options of find_all (where, attributes, order, limit, offset,
+ * lock, raw, paranoid, ...).
+ */
+int lsq_model_each(lua_State *L) {
+  lsq_model *mod = lsq_check_model(L, 1);
+  lua_settop(L, 2);
+  int dbidx = lsq_model_db(L, 1); /* 3 */
+  lsq_db *db = lua_touserdata(L, dbidx);
+
+  lsq_cursor *c = lua_newuserdatauv(L, sizeof *c, CUV_COUNT); /* 4 */
+  memset(c, 0, sizeof *c);
+  luaL_setmetatable(L, LSQ_CURSOR_MT);
+  int cidx = lua_gettop(L);
+  c->mod = mod;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, cidx, CUV_MODEL);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, cidx, CUV_OPTS);
+
+  sq_err err;
+  sq_err_clear(&err);
+  c->arena = sq_arena_new();
+  if (!c->arena) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return lsq_raise(L, &err);
+  }
+  lsq_scratch tmp;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.arena = c->arena;
+  lsq_qb b = {L, mod, &tmp, &err, "each", 0};
+  sq_query q;
+  sq_query_init(&q, SQ_Q_SELECT, mod->m);
+  lsq_qopts o;
+  int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
+  if (!rc) rc = sq_render(&q, mod->dialect, &c->sql, &err);
+  if (rc) {
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
+  lua_settop(L, cidx);
+  lsq_isink_init(&c->sink, L, mod, SINK_FETCH);
+  c->sink.raw = o.raw;
+  c->sink.identity = q.attrs == NULL;
+  int ncols = q.attrs ? q.nattrs : mod->ncols;
+  if (ncols > c->sink.mapcap) {
+    c->sink.map = lua_newuserdatauv(L, sizeof(int) * (size_t)ncols, 0);
+    c->sink.mapcap = ncols;
+    lua_setiuservalue(L, cidx, CUV_MAP);
+  }
+  lsq_isink_sink(&c->sink, &c->rs);
+
+  lsq_log_statement(L, dbidx, "Executing", c->sql.sql, c->sql.len, -1);
+  if (lsq_db_conn(L, dbidx, db, &c->conn, &c->pooled, &err)) {
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
+  if (c->pooled) {
+    c->pool = db->pool;
+    sq_pool_retain(c->pool);
+  }
+  c->drv = sq_conn_driver(c->conn);
+  if (sq_conn_is_dead(c->conn)) {
+    sq_err_set(&err, SQ_ECONNECTION, "connection is dead (lost or closed by the server)");
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
+  lua_pushcfunction(L, open_p);
+  lua_pushvalue(L, cidx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (c->conn) sq_conn_mark_dead(c->conn);
+    cursor_close(c);
+    return lua_error(L);
+  }
+  if (lua_tointeger(L, -1)) {
+    err = c->err;
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, cidx);
+  lua_pushcclosure(L, cursor_iter, 1);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushvalue(L, cidx);
+  return 4;
+}
+
+static int cursor_tostring(lua_State *L) {
+  lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  lua_pushfstring(L, "sqorm.Cursor (%s): %p", c->done ? "closed" : "open", (void *)c);
+  return 1;
+}
+
+void lsq_cursor_open(lua_State *L) {
+  if (luaL_newmetatable(L, LSQ_CURSOR_MT)) {
+    lua_pushcfunction(L, cursor_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, cursor_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, cursor_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, cursor_m_close);
+    lua_setfield(L, -2, "close");
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}

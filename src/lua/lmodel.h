@@ -1,0 +1,250 @@
+/*
+ * lmodel.h - shared by the model binding's files: lmodel.c (types,
+ * db:define, class methods, sync), lwhere.c (sqorm.op values, where and
+ * query options -> sq_query), linstance.c (instances, row sinks, value
+ * conversion, validation) and lcursor.c (Model:each).
+ *
+ * The pipeline of every class method: check arguments (raising is free:
+ * nothing is held), build the query tree in a scratch arena, render it
+ * once, log it, run it through lsq_db_run (which picks the transaction's
+ * connection or a pooled one and always gives it back), free the scratch,
+ * and only then raise. The scratch is a userdata whose finaliser frees
+ * the arena and the rendered SQL, so even a memory error or a raising
+ * logger cannot leak them.
+ */
+#ifndef LMODEL_H
+#define LMODEL_H
+
+#include "lsqorm.h"
+
+#include <stddef.h>
+
+#define LSQ_MODEL_MT "sqorm.Model"
+#define LSQ_OP_MT "sqorm.Op"
+#define LSQ_TYPE_MT "sqorm.Type"
+#define LSQ_FN_MT "sqorm.Fn"
+#define LSQ_CURSOR_MT "sqorm.Cursor"
+#define LSQ_SCRATCH_MT "sqorm.Scratch"
+
+/* The user values of a Model userdata. */
+enum {
+  MUV_DB = 1,   /* the sqorm.Db: a model keeps its db alive */
+  MUV_IMT,      /* the instance metatable */
+  MUV_NAMES,    /* column name -> slot (1-based column index) */
+  MUV_EXTRA,    /* validators, default functions, string.find */
+  MUV_CLASS,    /* user class methods (Player.top = function ...) */
+  MUV_METHODS,  /* instance methods (built-ins plus the user's own) */
+  MUV_COUNT = MUV_METHODS
+};
+
+/* Keys of the instance metatable (integer keys, so no name can clash). */
+enum { IMT_MODEL = 1, IMT_COLNAMES = 2 };
+
+/* Per-column flags of lsq_model.cflags. */
+enum { CF_LUA_VALIDATE = 1, CF_DEFAULT_FN = 2, CF_PATTERN = 4 };
+
+/* The C side of a Model userdata (sqorm.Model). */
+typedef struct lsq_model {
+  sq_model *m;            /* owned; NULL until defined, freed by __gc */
+  int dialect;
+  int ncols;
+  int npk;
+  const int *pk;          /* borrowed from m */
+  int auto_col;           /* the auto-increment column, or -1 */
+  int created_col, updated_col, deleted_col; /* -1 when absent */
+  int uuid_pk;            /* a UUID primary key column, or -1 */
+  unsigned char *cflags;  /* CF_* per column (owned) */
+  const sq_col **cols;    /* column i (borrowed from m; the array is owned) */
+  int has_lua_checks;     /* any column with Lua validators */
+  /* find_by_pk(v) without options: the SQL rendered once. */
+  char *pk_sql;
+  size_t pk_sql_len;
+} lsq_model;
+
+/* A scratch area for one call: the arena of the query tree, the rendered
+ * SQL and DDL lists. Cached per state and reused (arena reset) when the
+ * previous user finished with it. */
+typedef struct lsq_scratch {
+  sq_arena *arena;
+  sq_sql sql;
+  sq_sql_list list;
+  int busy;
+} lsq_scratch;
+
+lsq_scratch *lsq_scratch_get(lua_State *L); /* pushes it */
+/* Arena of the scratch (created lazily); NULL + err on out of memory. */
+sq_arena *lsq_scratch_arena(lsq_scratch *s, sq_err *err);
+/* Frees what the scratch holds (keeps one arena block) and marks it free. */
+void lsq_scratch_done(lsq_scratch *s);
+void *lsq_alloc(lsq_scratch *s, size_t n, sq_err *err);
+
+/* ---------------------------------------------------------------- */
+/* lmodel.c                                                           */
+/* ---------------------------------------------------------------- */
+
+/* The model at idx (raises usage when it is not one). */
+lsq_model *lsq_check_model(lua_State *L, int idx);
+/* Pushes the db of the model at midx and checks it is open; returns its
+ * absolute stack index. */
+int lsq_model_db(lua_State *L, int midx);
+/* Logs (the db's logging function) and runs x through lsq_db_run. */
+int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x);
+/* Pushes the model userdata for mod (used inside lsq_db_run callbacks,
+ * which can't see the caller's stack). */
+void lsq_push_model(lua_State *L, const lsq_model *mod);
+void lsq_model_open(lua_State *L, int modidx);
+
+/* ---------------------------------------------------------------- */
+/* lwhere.c                                                           */
+/* ---------------------------------------------------------------- */
+
+/* An operator value (sqorm.op.*, sqorm.raw). Operands are its user
+ * values 1..n. */
+typedef struct lsq_opv {
+  int op;   /* sq_op */
+  int n;    /* operand count */
+} lsq_opv;
+
+/* A query being built from Lua tables. */
+typedef struct lsq_qb {
+  lua_State *L;
+  const lsq_model *mod;
+  lsq_scratch *scratch;
+  sq_err *err;
+  const char *method; /* "find_all", for messages */
+  int depth;
+} lsq_qb;
+
+/* Option bits for lsq_build_options. */
+enum {
+  QO_WHERE = 1 << 0, QO_ATTRIBUTES = 1 << 1, QO_ORDER = 1 << 2, QO_LIMIT = 1 << 3,
+  QO_OFFSET = 1 << 4, QO_GROUP = 1 << 5, QO_HAVING = 1 << 6, QO_LOCK = 1 << 7,
+  QO_RAW = 1 << 8, QO_PARANOID = 1 << 9, QO_ALL = 1 << 10, QO_FORCE = 1 << 11,
+  QO_BY = 1 << 12, QO_DEFAULTS = 1 << 13, QO_BATCH = 1 << 14, QO_CONFLICT = 1 << 15,
+  QO_FIELDS = 1 << 16
+};
+#define QO_FIND (QO_WHERE | QO_ATTRIBUTES | QO_ORDER | QO_LIMIT | QO_OFFSET | QO_GROUP | QO_HAVING | QO_LOCK | QO_RAW | QO_PARANOID)
+
+/* What lsq_build_options found besides the sq_query fields. */
+typedef struct lsq_qopts {
+  int raw;
+  int all;        /* all = true */
+  int force;
+  int has_where;  /* a non-empty where was given */
+  int by_idx;     /* stack index of `by`, 0 when absent */
+  int defaults_idx, fields_idx, conflict_idx;
+  int batch;      /* batch_size, 0 = default */
+} lsq_qopts;
+
+lsq_opv *lsq_test_op(lua_State *L, int idx);
+/* Parses the options table at idx (0: none) into q; keys not in `allowed`
+ * are an error. Does not raise (except on memory errors). */
+int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qopts *o);
+/* Builds a where from the table/op value at idx; *out is NULL for an
+ * empty where. */
+int lsq_build_where(lsq_qb *b, int idx, sq_expr **out);
+/* Converts the Lua value at idx to column c's type. Strings are borrowed
+ * from Lua or, when produced by the conversion, copied into the arena
+ * (a may be NULL when the caller copies them itself before the next
+ * call; then buf must be >= 48 bytes and stay alive). nil is an error. */
+int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err);
+/* The column slot for the name at idx, or an error naming method. */
+int lsq_col_index(lsq_qb *b, int idx, const char *what);
+/* A list of column names (or one name) into an arena array. */
+int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout);
+/* The kind of the sqorm.fn value at idx (0 when it is none). */
+int lsq_fn_kind(lua_State *L, int idx);
+enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };
+void lsq_where_open(lua_State *L, int modidx);
+
+/* ---------------------------------------------------------------- */
+/* linstance.c                                                        */
+/* ---------------------------------------------------------------- */
+
+/* How a row sink delivers what it builds. */
+enum {
+  SINK_LIST = 1, /* append to the table at out */
+  SINK_ONE,      /* keep the first row in the slot at out */
+  SINK_FETCH     /* (cursors) push the row */
+};
+
+/* A row sink building instances (or plain tables) in C, one value per
+ * column decoded once by the model's column type. */
+typedef struct lsq_isink {
+  lua_State *L;
+  const lsq_model *mod;
+  int mode;        /* SINK_* */
+  int raw;         /* plain tables keyed by column name */
+  int bare;        /* arrays in slot order without a metatable (RETURNING) */
+  int imt;         /* absolute index: instance metatable */
+  int colnames;    /* absolute index: slot -> name (raw mode) */
+  int extras;      /* absolute index: result column -> name, or 0 */
+  int out;         /* absolute index: result list or slot */
+  lua_Integer n;   /* rows delivered */
+  int ncols;       /* result columns */
+  int identity;    /* the result columns are the model's, in order */
+  int names;       /* absolute index of the first of ncols column names
+                    * pushed by the sink (raw mode, not SINK_FETCH), or 0 */
+  int *map;        /* result column -> model column, -1 = not a column */
+  int mapcap;
+  int small[64];
+} lsq_isink;
+
+void lsq_isink_init(lsq_isink *s, lua_State *L, const lsq_model *mod, int mode);
+void lsq_isink_sink(lsq_isink *s, sq_row_sink *sink);
+/* Pushes v decoded for column c (integers as integers, BOOLEAN as
+ * boolean, DECIMAL as a string, ...). */
+void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v);
+
+/* Creates the instance metatable and methods of the model at midx. */
+void lsq_instance_setup(lua_State *L, int midx, lsq_model *mod);
+/* Pushes a new instance of the model at midx (with imt at imtidx) whose
+ * column values are set from the table at vidx (strict names, coerced),
+ * defaults applied; is_new marks it unsaved. Does not raise on bad
+ * input: returns an error kind with err filled (and pushes nothing). */
+int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int is_new, sq_err *err);
+/* The model of the instance at idx, or NULL. */
+lsq_model *lsq_test_instance(lua_State *L, int idx);
+/* Fills defaults, timestamps and UUID keys of the instance at iidx before
+ * an insert. May raise (a default function may). */
+/* Applies column defaults (values, now, UUIDs, functions) to nil slots
+ * of the instance at iidx. May raise (default functions may). */
+void lsq_instance_defaults(lua_State *L, int midx, int iidx);
+void lsq_instance_prepare_insert(lua_State *L, int midx, int iidx, const char *now);
+/* Collects the non-nil slots of the instance at iidx into cols/vals
+ * (coerced, strings borrowed from the instance). Returns the count, or
+ * -1 with err filled. */
+int lsq_instance_values(lua_State *L, const lsq_model *mod, int iidx, int *cols, sq_value *vals, sq_arena *a, sq_err *err);
+/* Runs the C checks and the Lua validators; on failure pushes a
+ * validation error object and returns 1. inst: the instance at that
+ * index (0: none). */
+int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, const sq_value *vals, int n,
+                 int partial, int inst);
+/* Marks the instance at iidx as saved: not new, nothing changed. */
+void lsq_instance_saved(lua_State *L, int iidx);
+/* Copies the values of the bare array at aidx into the instance at iidx. */
+void lsq_instance_fill(lua_State *L, const lsq_model *mod, int iidx, int aidx);
+void lsq_now(char buf[32]);
+/* Inserts the instance at iidx (defaults, timestamps, validation,
+ * RETURNING or last_insert_id); pushes it. Raises on failure. */
+int lsq_instance_insert(lua_State *L, int midx, int iidx);
+/* Runs the SQL rendered into s->sql for mod through lsq_db_run, then
+ * frees the scratch. mode: 0 (no rows), SINK_LIST or SINK_ONE (pushes the
+ * list / the row or nil); flags: LSQ_RUN_*. Returns 1 with the error on
+ * top on failure. */
+int lsq_model_run(lua_State *L, int dbidx, const lsq_model *mod, lsq_scratch *s, int mode, int flags, sq_result *res);
+enum {
+  LSQ_RUN_RAW = 1,     /* plain tables keyed by name */
+  LSQ_RUN_BARE = 2,    /* arrays in slot order, no metatable */
+  LSQ_RUN_READ = 4,    /* a read: may be retried on a fresh connection */
+  LSQ_RUN_ALLCOLS = 8  /* the result is every model column in order */
+};
+
+/* ---------------------------------------------------------------- */
+/* lcursor.c                                                          */
+/* ---------------------------------------------------------------- */
+
+int lsq_model_each(lua_State *L);
+void lsq_cursor_open(lua_State *L);
+
+#endif

@@ -1,0 +1,1043 @@
+/*
+ * lwhere.c - sqorm.op values, sqorm.raw, sqorm.fn, and the translation of
+ * Lua query options (where, attributes, order, limit, ...) into an
+ * sq_query whose tree lives in the call's scratch arena.
+ *
+ * Operators are userdata with a metatable registered from C, so a table
+ * decoded from untrusted input (JSON, a request) can never carry one: a
+ * key like "$gt" is just an unknown column name, and a nested table is
+ * only ever a list of values (IN). Every value is converted to its
+ * column's type before any SQL is built. Nothing here raises except on
+ * memory errors: problems come back as an error kind with err filled, so
+ * the caller can free its scratch first.
+ */
+#include "lmodel.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_DEPTH 32
+
+/* ---------------------------------------------------------------- */
+/* operator values                                                    */
+/* ---------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  int op;
+} op_names[] = {
+  {"eq", SQ_OP_EQ}, {"ne", SQ_OP_NE}, {"gt", SQ_OP_GT}, {"gte", SQ_OP_GTE}, {"lt", SQ_OP_LT},
+  {"lte", SQ_OP_LTE}, {"between", SQ_OP_BETWEEN}, {"not_between", SQ_OP_NOT_BETWEEN},
+  {"in_", SQ_OP_IN}, {"not_in", SQ_OP_NOT_IN}, {"like", SQ_OP_LIKE}, {"not_like", SQ_OP_NOT_LIKE},
+  {"is_null", SQ_OP_IS_NULL}, {"not_null", SQ_OP_NOT_NULL}, {"and_", SQ_OP_AND}, {"or_", SQ_OP_OR},
+  {"not_", SQ_OP_NOT},
+  /* aliases: op["in"], op["and"], ... read the same */
+  {"in", SQ_OP_IN}, {"and", SQ_OP_AND}, {"or", SQ_OP_OR}, {"not", SQ_OP_NOT},
+  {NULL, 0},
+};
+
+static const char *op_name(int op) {
+  if (op == SQ_OP_RAW) return "raw";
+  for (int i = 0; op_names[i].name; i++)
+    if (op_names[i].op == op) return op_names[i].name;
+  return "?";
+}
+
+lsq_opv *lsq_test_op(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA) return NULL;
+  return luaL_testudata(L, idx, LSQ_OP_MT);
+}
+
+/* A plain table: no metatable of ours (op, type, fn, instance...). */
+static int is_plain_table(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TTABLE;
+}
+
+/* 1 when the value at idx can be a comparison operand. */
+static int is_scalar(lua_State *L, int idx, int allow_null) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: return 1;
+  case LUA_TUSERDATA: return allow_null && lsq_is_null(L, idx);
+  default: return 0;
+  }
+}
+
+/*
+ * The constructor behind every sqorm.op function (upvalue 1: the op).
+ * Arguments are checked here, so a mistake shows where it was made;
+ * the values themselves are converted later, per column.
+ */
+static int op_new(lua_State *L) {
+  int op = (int)lua_tointeger(L, lua_upvalueindex(1));
+  int n = lua_gettop(L);
+  const char *name = op_name(op);
+  switch (op) {
+  case SQ_OP_EQ: case SQ_OP_NE: case SQ_OP_GT: case SQ_OP_GTE: case SQ_OP_LT: case SQ_OP_LTE:
+  case SQ_OP_LIKE: case SQ_OP_NOT_LIKE: {
+    int nullok = op == SQ_OP_EQ || op == SQ_OP_NE;
+    if (n != 1 || !is_scalar(L, 1, nullok))
+      return lsq_usage(L, "sqorm.op.%s takes one value (a string, number or boolean%s), got %s", name,
+                       nullok ? " or sqorm.null" : "", n < 1 ? "nothing" : luaL_typename(L, 1));
+    if ((op == SQ_OP_LIKE || op == SQ_OP_NOT_LIKE) && lua_type(L, 1) != LUA_TSTRING)
+      return lsq_usage(L, "sqorm.op.%s takes a string pattern, got %s", name, luaL_typename(L, 1));
+    break;
+  }
+  case SQ_OP_BETWEEN: case SQ_OP_NOT_BETWEEN:
+    if (n == 1 && is_plain_table(L, 1) && lua_rawlen(L, 1) == 2) {
+      lua_rawgeti(L, 1, 1);
+      lua_rawgeti(L, 1, 2);
+      lua_remove(L, 1);
+      n = 2;
+    }
+    if (n != 2 || !is_scalar(L, 1, 0) || !is_scalar(L, 2, 0))
+      return lsq_usage(L, "sqorm.op.%s takes two values (low, high)", name);
+    break;
+  case SQ_OP_IN: case SQ_OP_NOT_IN:
+    if (n == 1 && is_plain_table(L, 1)) break;
+    /* op.in_(1, 2, 3): pack the values into a list */
+    for (int i = 1; i <= n; i++)
+      if (!is_scalar(L, i, 0))
+        return lsq_usage(L, "sqorm.op.%s takes a list of values, got %s", name, luaL_typename(L, i));
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+      lua_pushvalue(L, i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+    n = 1;
+    break;
+  case SQ_OP_IS_NULL: case SQ_OP_NOT_NULL:
+    if (n != 0) return lsq_usage(L, "sqorm.op.%s takes no value", name);
+    break;
+  case SQ_OP_AND: case SQ_OP_OR:
+    if (n < 1) return lsq_usage(L, "sqorm.op.%s takes one or more conditions", name);
+    for (int i = 1; i <= n; i++)
+      if (!is_plain_table(L, i) && !lsq_test_op(L, i) && !is_scalar(L, i, 1))
+        return lsq_usage(L, "sqorm.op.%s: condition #%d is a %s; expected a where table or an operator value", name, i,
+                         luaL_typename(L, i));
+    break;
+  case SQ_OP_NOT:
+    if (n != 1 || !(is_plain_table(L, 1) || lsq_test_op(L, 1) || is_scalar(L, 1, 1)))
+      return lsq_usage(L, "sqorm.op.not_ takes one where table or operator value");
+    break;
+  default:
+    return lsq_usage(L, "unknown operator");
+  }
+  lsq_opv *o = lua_newuserdatauv(L, sizeof *o, n);
+  o->op = op;
+  o->n = n;
+  luaL_setmetatable(L, LSQ_OP_MT);
+  for (int i = 1; i <= n; i++) {
+    lua_pushvalue(L, i);
+    lua_setiuservalue(L, -2, i);
+  }
+  return 1;
+}
+
+/* sqorm.raw(fragment [, binds]): the one explicit escape hatch. The
+ * fragment is SQL with ? placeholders; binds are values, never text
+ * pasted into the SQL. */
+static int m_raw(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING) return lsq_usage(L, "sqorm.raw expects an SQL fragment string, got %s", luaL_typename(L, 1));
+  int hasb = !lua_isnoneornil(L, 2);
+  if (hasb && !is_plain_table(L, 2)) return lsq_usage(L, "sqorm.raw: binds must be a list, got %s", luaL_typename(L, 2));
+  if (hasb) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, 2, i);
+      if (!is_scalar(L, -1, 1)) return lsq_usage(L, "sqorm.raw: bind #%d is a %s", (int)i, luaL_typename(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lsq_opv *o = lua_newuserdatauv(L, sizeof *o, 2);
+  o->op = SQ_OP_RAW;
+  o->n = 2;
+  luaL_setmetatable(L, LSQ_OP_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  if (hasb) lua_pushvalue(L, 2);
+  else lua_newtable(L);
+  lua_setiuservalue(L, -2, 2);
+  return 1;
+}
+
+static int op_tostring(lua_State *L) {
+  lsq_opv *o = luaL_checkudata(L, 1, LSQ_OP_MT);
+  if (o->op == SQ_OP_RAW) {
+    lua_getiuservalue(L, 1, 1);
+    lua_pushfstring(L, "sqorm.raw(%s)", lua_tostring(L, -1));
+    return 1;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "sqorm.op.");
+  luaL_addstring(&b, op_name(o->op));
+  luaL_addchar(&b, '(');
+  for (int i = 1; i <= o->n; i++) {
+    if (i > 1) luaL_addstring(&b, ", ");
+    lua_getiuservalue(L, 1, i);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushfstring(L, "%q", lua_tostring(L, -1));
+      lua_remove(L, -2);
+    } else {
+      luaL_tolstring(L, -1, NULL);
+      lua_remove(L, -2);
+    }
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* sqorm.fn                                                           */
+/* ---------------------------------------------------------------- */
+
+enum { FN_NOW = LSQ_FN_NOW, FN_UUIDV4 = LSQ_FN_UUIDV4 };
+
+typedef struct lsq_fnv {
+  int kind; /* FN_NOW, FN_UUIDV4 or an sq_fn aggregate */
+} lsq_fnv;
+
+static lsq_fnv *test_fn(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA) return NULL;
+  return luaL_testudata(L, idx, LSQ_FN_MT);
+}
+
+int lsq_fn_kind(lua_State *L, int idx) {
+  lsq_fnv *f = test_fn(L, idx);
+  return f ? f->kind : 0;
+}
+
+/* sqorm.fn.now() / uuidv4() (defaults) and count/sum/min/max/avg(col
+ * [, alias]) (attributes). upvalue 1: the kind. */
+static int fn_new(lua_State *L) {
+  int kind = (int)lua_tointeger(L, lua_upvalueindex(1));
+  if (kind >= FN_NOW) {
+    if (lua_gettop(L) != 0) return lsq_usage(L, "sqorm.fn.%s takes no arguments", kind == FN_NOW ? "now" : "uuidv4");
+  } else {
+    if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TSTRING)
+      return lsq_usage(L, "sqorm.fn aggregates take a column name, got %s", luaL_typename(L, 1));
+    if (lua_isnoneornil(L, 1) && kind != SQ_FN_COUNT)
+      return lsq_usage(L, "sqorm.fn aggregates other than count need a column name");
+    if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING)
+      return lsq_usage(L, "sqorm.fn aggregates take an alias string as second argument");
+  }
+  lua_settop(L, 2);
+  lsq_fnv *f = lua_newuserdatauv(L, sizeof *f, 2);
+  f->kind = kind;
+  luaL_setmetatable(L, LSQ_FN_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, 2);
+  return 1;
+}
+
+static int fn_tostring(lua_State *L) {
+  lsq_fnv *f = luaL_checkudata(L, 1, LSQ_FN_MT);
+  static const char *names[] = {"none", "count", "sum", "min", "max", "avg"};
+  if (f->kind == FN_NOW) lua_pushliteral(L, "sqorm.fn.now()");
+  else if (f->kind == FN_UUIDV4) lua_pushliteral(L, "sqorm.fn.uuidv4()");
+  else {
+    lua_getiuservalue(L, 1, 1);
+    lua_pushfstring(L, "sqorm.fn.%s(%s)", names[f->kind], lua_isstring(L, -1) ? lua_tostring(L, -1) : "*");
+  }
+  return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* values                                                             */
+/* ---------------------------------------------------------------- */
+
+int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) *v = sq_int(lua_tointeger(L, idx));
+    else *v = sq_float(lua_tonumber(L, idx));
+    break;
+  case LUA_TSTRING: {
+    if (lsq_to_value(L, idx, v, "value", err)) return err->kind;
+    break;
+  }
+  case LUA_TBOOLEAN:
+    *v = sq_bool(lua_toboolean(L, idx));
+    break;
+  case LUA_TNIL:
+    return sq_err_set(err, SQ_EUSAGE, "column '%s' got nil (use sqorm.null for NULL)", c->name);
+  default:
+    if (lsq_is_null(L, idx)) {
+      *v = sq_null();
+      return SQ_OK;
+    }
+    if (lsq_test_op(L, idx))
+      return sq_err_set(err, SQ_EUSAGE, "column '%s' got an operator value where a plain value belongs", c->name);
+    return sq_err_set(err, SQ_EUSAGE, "column '%s' got a %s; expected a string, number, boolean or sqorm.null",
+                      c->name, luaL_typename(L, idx));
+  }
+  if (sq_coerce(c, v, buf, err)) return err->kind;
+  if ((v->type == SQ_VTEXT || v->type == SQ_VBLOB) && a && v->u.s.p >= buf && v->u.s.p < buf + 48) {
+    char *p = sq_arena_alloc(a, v->u.s.n + 1);
+    if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    memcpy(p, v->u.s.p, v->u.s.n);
+    p[v->u.s.n] = '\0';
+    v->u.s.p = p;
+  }
+  return SQ_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* where                                                              */
+/* ---------------------------------------------------------------- */
+
+static sq_expr *new_expr(lsq_qb *b, int op, int col) {
+  sq_expr *e = sq_arena_alloc(b->scratch->arena, sizeof *e);
+  if (!e) {
+    sq_err_set(b->err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
+  memset(e, 0, sizeof *e);
+  e->op = op;
+  e->col = col;
+  return e;
+}
+
+static int nomem(lsq_qb *b) { return sq_err_set(b->err, SQ_ENOMEM, "out of memory"); }
+
+static const char *model_name(lsq_qb *b) { return sq_model_name(b->mod->m); }
+
+/* An error for a key of a where that is no column. */
+static int unknown_column(lsq_qb *b, const char *what, const char *k, size_t n) {
+  char shown[80];
+  size_t i, o = 0;
+  for (i = 0; i < n && o < sizeof shown - 4; i++) {
+    unsigned char ch = (unsigned char)k[i];
+    shown[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+  }
+  if (i < n) { memcpy(shown + o, "...", 3); o += 3; }
+  shown[o] = '\0';
+  if (n > 0 && (k[0] == '$' || k[0] == '@'))
+    return sq_err_set(b->err, SQ_EUSAGE,
+                      "%s: '%s' is not a column of %s; operators are values made by sqorm.op "
+                      "(e.g. coins = sqorm.op.gt(300)), never string keys",
+                      what, shown, model_name(b));
+  return sq_err_set(b->err, SQ_EUSAGE, "%s: %s has no column '%s'", what, model_name(b), shown);
+}
+
+int lsq_col_index(lsq_qb *b, int idx, const char *what) {
+  lua_State *L = b->L;
+  if (lua_type(L, idx) != LUA_TSTRING) {
+    sq_err_set(b->err, SQ_EUSAGE, "%s: expected a column name, got %s", what, luaL_typename(L, idx));
+    return -1;
+  }
+  size_t n;
+  const char *k = lua_tolstring(L, idx, &n);
+  int c = sq_model_find(b->mod->m, k, n);
+  if (c < 0) unknown_column(b, what, k, n);
+  return c;
+}
+
+/* One value for column c into *v (strings copied into the arena when
+ * produced by the conversion). */
+static int one_value(lsq_qb *b, int idx, int c, sq_value *v) {
+  char buf[48];
+  return lsq_col_value(b->L, idx, sq_model_col(b->mod->m, c), v, buf, b->scratch->arena, b->err);
+}
+
+/* IN list: the table at idx must be a sequence of plain values. */
+static int in_list(lsq_qb *b, int idx, int c, sq_expr *e) {
+  lua_State *L = b->L;
+  idx = lua_absindex(L, idx);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  const sq_col *col = sq_model_col(b->mod->m, c);
+  /* Every key must be 1..n: a table with other keys (a decoded JSON
+   * object such as {["$gt"] = 1}) is not a list. */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t kn;
+        const char *k = lua_tolstring(L, -1, &kn);
+        char shown[40];
+        snprintf(shown, sizeof shown, "%.*s", (int)(kn > 32 ? 32 : kn), k);
+        sq_err_set(b->err, SQ_EUSAGE,
+                   "where: column '%s' got a table with key '%s'; a table value must be a list of values (IN). "
+                   "Operators are values made by sqorm.op, never string keys",
+                   col->name, shown);
+      } else {
+        sq_err_set(b->err, SQ_EUSAGE, "where: column '%s' got a table that is not a list of values", col->name);
+      }
+      lua_pop(L, 1);
+      return b->err->kind;
+    }
+  }
+  if (count != n) return sq_err_set(b->err, SQ_EUSAGE, "where: column '%s' got a list with holes", col->name);
+  if (n > 10000000) return sq_err_set(b->err, SQ_EUSAGE, "where: column '%s': IN list too long", col->name);
+  sq_value *vals = NULL;
+  if (n > 0) {
+    vals = sq_arena_alloc(b->scratch->arena, sizeof *vals * (size_t)n);
+    if (!vals) return nomem(b);
+  }
+  for (lua_Integer i = 1; i <= n; i++) {
+    int t = lua_rawgeti(L, idx, i);
+    if (t == LUA_TTABLE || t == LUA_TUSERDATA) {
+      int isnull = lsq_is_null(L, -1);
+      lua_pop(L, 1);
+      if (isnull)
+        return sq_err_set(b->err, SQ_EUSAGE, "where: column '%s': sqorm.null in an IN list never matches; use sqorm.op.is_null()",
+                          col->name);
+      return sq_err_set(b->err, SQ_EUSAGE, "where: column '%s': IN list item #%lld is a %s; expected plain values", col->name,
+                        (long long)i, t == LUA_TTABLE ? "table" : "userdata");
+    }
+    int rc = one_value(b, -1, c, &vals[i - 1]);
+    lua_pop(L, 1);
+    if (rc) return rc;
+  }
+  e->vals = vals;
+  e->nvals = (int)n;
+  return SQ_OK;
+}
+
+static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out);
+static int build_cond(lsq_qb *b, int idx, sq_expr **out);
+
+/* A logical node whose kids come from the op's operands. col >= 0: at
+ * column level. */
+static int logical(lsq_qb *b, int opidx, lsq_opv *o, int c, sq_expr **out) {
+  lua_State *L = b->L;
+  if (!lua_checkstack(L, 8)) return nomem(b);
+  sq_expr *e = new_expr(b, o->op, -1);
+  if (!e) return b->err->kind;
+  /* op.or_{ {a = 1}, {b = 2} }: one list of where tables */
+  int list = 0;
+  if (c < 0 && o->op != SQ_OP_NOT && o->n == 1) {
+    lua_getiuservalue(L, opidx, 1);
+    if (is_plain_table(L, -1) && lua_rawlen(L, -1) > 0) {
+      lua_rawgeti(L, -1, 1);
+      list = is_plain_table(L, -1);
+      lua_pop(L, 1);
+      if (list) {
+        /* a list of where tables only: no string keys */
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+          lua_pop(L, 1);
+          if (!lua_isinteger(L, -1)) list = 0;
+        }
+      }
+    }
+    if (!list) lua_pop(L, 1);
+  }
+  int n = list ? (int)lua_rawlen(L, -1) : o->n;
+  e->kids = sq_arena_alloc(b->scratch->arena, sizeof *e->kids * (size_t)(n ? n : 1));
+  if (!e->kids) {
+    if (list) lua_pop(L, 1);
+    return nomem(b);
+  }
+  int rc = SQ_OK;
+  for (int i = 1; i <= n && !rc; i++) {
+    if (list) lua_rawgeti(L, -1, i);
+    else lua_getiuservalue(L, opidx, i);
+    sq_expr *kid = NULL;
+    rc = c >= 0 ? build_col(b, c, lua_gettop(L), &kid) : build_cond(b, lua_gettop(L), &kid);
+    lua_pop(L, 1);
+    if (!rc && kid) e->kids[e->nkids++] = kid;
+  }
+  if (list) lua_pop(L, 1);
+  if (rc) return rc;
+  if (o->op == SQ_OP_NOT && e->nkids != 1)
+    return sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.not_ of an empty condition");
+  *out = e;
+  return SQ_OK;
+}
+
+/* sqorm.raw(fragment, binds) as a condition. */
+static int raw_expr(lsq_qb *b, int opidx, sq_expr **out) {
+  lua_State *L = b->L;
+  sq_expr *e = new_expr(b, SQ_OP_RAW, -1);
+  if (!e) return b->err->kind;
+  lua_getiuservalue(L, opidx, 1);
+  e->raw = lua_tolstring(L, -1, &e->raw_len); /* anchored by the op value */
+  lua_pop(L, 1);
+  lua_getiuservalue(L, opidx, 2);
+  int n = (int)lua_rawlen(L, -1);
+  sq_value *vals = sq_arena_alloc(b->scratch->arena, sizeof *vals * (size_t)(n ? n : 1));
+  if (!vals) {
+    lua_pop(L, 1);
+    return nomem(b);
+  }
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    int rc = lsq_to_value(L, -1, &vals[i - 1], "sqorm.raw bind", b->err);
+    lua_pop(L, 1);
+    if (rc) {
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  lua_pop(L, 1);
+  e->vals = vals;
+  e->nvals = n;
+  *out = e;
+  return SQ_OK;
+}
+
+/* The condition on column c given by the value at vidx. */
+static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
+  lua_State *L = b->L;
+  const sq_col *col = sq_model_col(b->mod->m, c);
+  if (++b->depth > MAX_DEPTH) return sq_err_set(b->err, SQ_EUSAGE, "where: nested more than %d levels deep", MAX_DEPTH);
+  int rc = SQ_OK;
+  lsq_opv *o = lsq_test_op(L, vidx);
+  sq_expr *e = NULL;
+  if (o) {
+    switch (o->op) {
+    case SQ_OP_AND: case SQ_OP_OR: case SQ_OP_NOT:
+      rc = logical(b, vidx, o, c, &e);
+      break;
+    case SQ_OP_RAW:
+      rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.raw is a condition of its own (a list item of the where), "
+                                         "not a value for column '%s'", col->name);
+      break;
+    case SQ_OP_IS_NULL: case SQ_OP_NOT_NULL:
+      if (!(e = new_expr(b, o->op, c))) rc = b->err->kind;
+      break;
+    case SQ_OP_IN: case SQ_OP_NOT_IN:
+      if (!(e = new_expr(b, o->op, c))) rc = b->err->kind;
+      else {
+        lua_getiuservalue(L, vidx, 1);
+        rc = in_list(b, -1, c, e);
+        lua_pop(L, 1);
+      }
+      break;
+    case SQ_OP_LIKE: case SQ_OP_NOT_LIKE: {
+      if (!(e = new_expr(b, o->op, c))) { rc = b->err->kind; break; }
+      sq_value *v = sq_arena_alloc(b->scratch->arena, sizeof *v);
+      if (!v) { rc = nomem(b); break; }
+      lua_getiuservalue(L, vidx, 1);
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      lua_pop(L, 1);
+      *v = sq_text(s, n);
+      e->vals = v;
+      e->nvals = 1;
+      break;
+    }
+    default: { /* comparisons with 1 or 2 values */
+      if (!(e = new_expr(b, o->op, c))) { rc = b->err->kind; break; }
+      sq_value *v = sq_arena_alloc(b->scratch->arena, sizeof *v * (size_t)o->n);
+      if (!v) { rc = nomem(b); break; }
+      for (int i = 0; i < o->n && !rc; i++) {
+        lua_getiuservalue(L, vidx, i + 1);
+        rc = one_value(b, -1, c, &v[i]);
+        lua_pop(L, 1);
+      }
+      e->vals = v;
+      e->nvals = o->n;
+    }
+    }
+  } else if (lsq_is_null(L, vidx)) {
+    if (!(e = new_expr(b, SQ_OP_IS_NULL, c))) rc = b->err->kind;
+  } else if (lua_type(L, vidx) == LUA_TTABLE) {
+    if (!(e = new_expr(b, SQ_OP_IN, c))) rc = b->err->kind;
+    else rc = in_list(b, vidx, c, e);
+  } else {
+    sq_value *v = sq_arena_alloc(b->scratch->arena, sizeof *v);
+    if (!v) rc = nomem(b);
+    else if (!(e = new_expr(b, SQ_OP_EQ, c))) rc = b->err->kind;
+    else {
+      rc = one_value(b, vidx, c, v);
+      e->vals = v;
+      e->nvals = 1;
+    }
+  }
+  b->depth--;
+  if (!rc) *out = e;
+  return rc;
+}
+
+typedef struct kid_entry {
+  int key;
+  sq_expr *e;
+} kid_entry;
+
+/* A where table: column keys (ANDed, in column order so equal shapes
+ * render the same SQL) and list items (logical operators and raw). */
+static int where_table(lsq_qb *b, int idx, sq_expr **out) {
+  lua_State *L = b->L;
+  idx = lua_absindex(L, idx);
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    n++;
+  }
+  *out = NULL;
+  if (n == 0) return SQ_OK;
+  kid_entry *kids = sq_arena_alloc(b->scratch->arena, sizeof *kids * (size_t)n);
+  if (!kids) return nomem(b);
+  int k = 0, rc = SQ_OK, ncols = b->mod->ncols;
+  lua_pushnil(L);
+  while (!rc && lua_next(L, idx)) {
+    int vidx = lua_gettop(L);
+    sq_expr *e = NULL;
+    int key = 0;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t kn;
+      const char *ks = lua_tolstring(L, -2, &kn);
+      int c = sq_model_find(b->mod->m, ks, kn);
+      if (c < 0) rc = unknown_column(b, "where", ks, kn);
+      else {
+        rc = build_col(b, c, vidx, &e);
+        key = c;
+      }
+    } else if (lua_isinteger(L, -2)) {
+      lsq_opv *o = lsq_test_op(L, vidx);
+      if (!o) {
+        rc = sq_err_set(b->err, SQ_EUSAGE,
+                        "where: list item #%lld is a %s; list items of a where must be sqorm.op.and_/or_/not_ or "
+                        "sqorm.raw values (column conditions are name = value)",
+                        (long long)lua_tointeger(L, -2), luaL_typename(L, vidx));
+      } else {
+        rc = build_cond(b, vidx, &e);
+        key = ncols + (int)lua_tointeger(L, -2);
+      }
+    } else {
+      rc = sq_err_set(b->err, SQ_EUSAGE, "where: keys must be column names, got a %s key", luaL_typename(L, -2));
+    }
+    lua_pop(L, 1);
+    if (!rc && e) {
+      /* insertion sort by key */
+      int j = k++;
+      while (j > 0 && kids[j - 1].key > key) {
+        kids[j] = kids[j - 1];
+        j--;
+      }
+      kids[j].key = key;
+      kids[j].e = e;
+    }
+  }
+  if (rc) {
+    lua_settop(L, idx);
+    return rc;
+  }
+  if (k == 0) return SQ_OK;
+  if (k == 1) {
+    *out = kids[0].e;
+    return SQ_OK;
+  }
+  sq_expr *and = new_expr(b, SQ_OP_AND, -1);
+  if (!and) return b->err->kind;
+  and->kids = sq_arena_alloc(b->scratch->arena, sizeof *and->kids * (size_t)k);
+  if (!and->kids) return nomem(b);
+  for (int i = 0; i < k; i++) and->kids[i] = kids[i].e;
+  and->nkids = k;
+  *out = and;
+  return SQ_OK;
+}
+
+/* A condition without a column: a where table or a logical/raw op. */
+static int build_cond(lsq_qb *b, int idx, sq_expr **out) {
+  lua_State *L = b->L;
+  *out = NULL;
+  if (++b->depth > MAX_DEPTH) return sq_err_set(b->err, SQ_EUSAGE, "where: nested more than %d levels deep", MAX_DEPTH);
+  if (!lua_checkstack(L, 8)) return nomem(b);
+  int rc;
+  lsq_opv *o = lsq_test_op(L, idx);
+  if (o) {
+    if (o->op == SQ_OP_AND || o->op == SQ_OP_OR || o->op == SQ_OP_NOT) rc = logical(b, lua_absindex(L, idx), o, -1, out);
+    else if (o->op == SQ_OP_RAW) rc = raw_expr(b, lua_absindex(L, idx), out);
+    else
+      rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.%s needs a column: write { column = sqorm.op.%s(...) }",
+                      op_name(o->op), op_name(o->op));
+  } else if (lua_type(L, idx) == LUA_TTABLE) {
+    rc = where_table(b, idx, out);
+  } else {
+    rc = sq_err_set(b->err, SQ_EUSAGE, "where: expected a table of conditions, got %s", luaL_typename(L, idx));
+  }
+  b->depth--;
+  return rc;
+}
+
+int lsq_build_where(lsq_qb *b, int idx, sq_expr **out) {
+  if (!lsq_scratch_arena(b->scratch, b->err)) return b->err->kind;
+  return build_cond(b, lua_absindex(b->L, idx), out);
+}
+
+/* ---------------------------------------------------------------- */
+/* query options                                                      */
+/* ---------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  unsigned bit;
+} opt_names[] = {
+  {"where", QO_WHERE}, {"attributes", QO_ATTRIBUTES}, {"order", QO_ORDER}, {"limit", QO_LIMIT},
+  {"offset", QO_OFFSET}, {"group", QO_GROUP}, {"having", QO_HAVING}, {"lock", QO_LOCK},
+  {"raw", QO_RAW}, {"paranoid", QO_PARANOID}, {"all", QO_ALL}, {"force", QO_FORCE},
+  {"by", QO_BY}, {"defaults", QO_DEFAULTS}, {"batch_size", QO_BATCH}, {"conflict", QO_CONFLICT},
+  {"fields", QO_FIELDS},
+  {NULL, 0},
+};
+
+/* A non-negative integer option (floats with an integral value pass:
+ * JSON decoders make floats). */
+static int nonneg(lsq_qb *b, int idx, const char *name, int64_t *out) {
+  lua_State *L = b->L;
+  int ok = 0;
+  lua_Integer i = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    int isnum;
+    i = lua_tointegerx(L, idx, &isnum);
+    ok = isnum && i >= 0;
+  }
+  if (!ok) {
+    if (lua_type(L, idx) == LUA_TNUMBER)
+      return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a non-negative integer, got %s", b->method, name,
+                        lua_tostring(L, idx));
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a non-negative integer, got %s", b->method, name,
+                      luaL_typename(L, idx));
+  }
+  *out = i;
+  return SQ_OK;
+}
+
+static int boolopt(lsq_qb *b, int idx, const char *name, int *out) {
+  if (lua_type(b->L, idx) != LUA_TBOOLEAN)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a boolean, got %s", b->method, name, luaL_typename(b->L, idx));
+  *out = lua_toboolean(b->L, idx);
+  return SQ_OK;
+}
+
+/* 1 when s is "asc"/"desc" in any case; *desc set. */
+static int direction(const char *s, int *desc) {
+  if (!strcasecmp(s, "asc")) { *desc = 0; return 1; }
+  if (!strcasecmp(s, "desc")) { *desc = 1; return 1; }
+  return 0;
+}
+
+/* order = "coins" | { "coins", {"id", "desc"} } | { {"coins", "desc"} }
+ * | { "coins", "desc" } (one pair) */
+static int parse_order(lsq_qb *b, int idx, sq_query *q) {
+  lua_State *L = b->L;
+  idx = lua_absindex(L, idx);
+  sq_order *ord;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    if (!(ord = sq_arena_alloc(b->scratch->arena, sizeof *ord))) return nomem(b);
+    if ((ord->col = lsq_col_index(b, idx, "order")) < 0) return b->err->kind;
+    ord->desc = 0;
+    q->order = ord;
+    q->norder = 1;
+    return SQ_OK;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: order must be a list such as { {\"coins\", \"desc\"} }, got %s", b->method,
+                      luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  if (count != n || n == 0)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: order must be a non-empty list such as { {\"coins\", \"desc\"} }", b->method);
+  /* { "coins", "desc" }: a single pair, when the second is no column */
+  if (n == 2) {
+    lua_rawgeti(L, idx, 1);
+    lua_rawgeti(L, idx, 2);
+    int desc;
+    int pair = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+               direction(lua_tostring(L, -1), &desc) &&
+               sq_model_find(b->mod->m, lua_tostring(L, -1), lua_rawlen(L, -1)) < 0;
+    if (pair) {
+      if (!(ord = sq_arena_alloc(b->scratch->arena, sizeof *ord))) return nomem(b);
+      ord->col = lsq_col_index(b, -2, "order");
+      lua_pop(L, 2);
+      if (ord->col < 0) return b->err->kind;
+      ord->desc = desc;
+      q->order = ord;
+      q->norder = 1;
+      return SQ_OK;
+    }
+    lua_pop(L, 2);
+  }
+  if (!(ord = sq_arena_alloc(b->scratch->arena, sizeof *ord * (size_t)n))) return nomem(b);
+  for (int i = 1; i <= n; i++) {
+    int t = lua_rawgeti(L, idx, i);
+    ord[i - 1].desc = 0;
+    if (t == LUA_TSTRING) {
+      ord[i - 1].col = lsq_col_index(b, -1, "order");
+    } else if (t == LUA_TTABLE) {
+      int m = (int)lua_rawlen(L, -1);
+      if (m < 1 || m > 2) {
+        lua_pop(L, 1);
+        return sq_err_set(b->err, SQ_EUSAGE, "%s: order item #%d must be {column} or {column, \"asc\"|\"desc\"}", b->method, i);
+      }
+      lua_rawgeti(L, -1, 1);
+      ord[i - 1].col = lsq_col_index(b, -1, "order");
+      lua_pop(L, 1);
+      if (ord[i - 1].col >= 0 && m == 2) {
+        lua_rawgeti(L, -1, 2);
+        if (lua_type(L, -1) != LUA_TSTRING || !direction(lua_tostring(L, -1), &ord[i - 1].desc)) {
+          lua_pop(L, 2);
+          return sq_err_set(b->err, SQ_EUSAGE, "%s: order direction must be \"asc\" or \"desc\"", b->method);
+        }
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pop(L, 1);
+      return sq_err_set(b->err, SQ_EUSAGE, "%s: order item #%d must be a column name or {column, direction}, got %s",
+                        b->method, i, lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    if (ord[i - 1].col < 0) return b->err->kind;
+  }
+  q->order = ord;
+  q->norder = n;
+  return SQ_OK;
+}
+
+/* A list of column names (or one name) into an int array. */
+static int col_list(lsq_qb *b, int idx, const char *what, int **out, int *nout) {
+  lua_State *L = b->L;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    int *cols = sq_arena_alloc(b->scratch->arena, sizeof *cols);
+    if (!cols) return nomem(b);
+    if ((cols[0] = lsq_col_index(b, idx, what)) < 0) return b->err->kind;
+    *out = cols;
+    *nout = 1;
+    return SQ_OK;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a list of column names, got %s", b->method, what, luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  if (n == 0 || count != n)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a non-empty list of column names", b->method, what);
+  int *cols = sq_arena_alloc(b->scratch->arena, sizeof *cols * (size_t)n);
+  if (!cols) return nomem(b);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    cols[i - 1] = lsq_col_index(b, -1, what);
+    lua_pop(L, 1);
+    if (cols[i - 1] < 0) return b->err->kind;
+    for (int j = 0; j < i - 1; j++)
+      if (cols[j] == cols[i - 1])
+        return sq_err_set(b->err, SQ_EUSAGE, "%s: %s names column '%s' twice", b->method, what,
+                          sq_model_col(b->mod->m, cols[j])->name);
+  }
+  *out = cols;
+  *nout = n;
+  return SQ_OK;
+}
+
+/* attributes = { "id", "coins", sqorm.fn.count("id", "n") } */
+static int parse_attributes(lsq_qb *b, int idx, sq_query *q) {
+  lua_State *L = b->L;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: attributes must be a list of column names, got %s", b->method,
+                      luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  if (n == 0 || count != n)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: attributes must be a non-empty list of column names", b->method);
+  sq_attr *at = sq_arena_alloc(b->scratch->arena, sizeof *at * (size_t)n);
+  if (!at) return nomem(b);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    lsq_fnv *f = test_fn(L, -1);
+    at[i - 1].alias = NULL;
+    at[i - 1].fn = SQ_FN_NONE;
+    if (f && f->kind < FN_NOW) {
+      at[i - 1].fn = f->kind;
+      lua_getiuservalue(L, -1, 1);
+      at[i - 1].col = lua_isnil(L, -1) ? -1 : lsq_col_index(b, -1, "attributes");
+      int bad = !lua_isnil(L, -1) && at[i - 1].col < 0;
+      lua_pop(L, 1);
+      if (bad) {
+        lua_pop(L, 1);
+        return b->err->kind;
+      }
+      lua_getiuservalue(L, -1, 2);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t an;
+        const char *a = lua_tolstring(L, -1, &an);
+        char *p = sq_arena_alloc(b->scratch->arena, an + 1);
+        if (!p) {
+          lua_pop(L, 2);
+          return nomem(b);
+        }
+        memcpy(p, a, an + 1);
+        at[i - 1].alias = p;
+      }
+      lua_pop(L, 1);
+    } else {
+      at[i - 1].col = lsq_col_index(b, -1, "attributes");
+    }
+    lua_pop(L, 1);
+    if (at[i - 1].col < 0 && at[i - 1].fn == SQ_FN_NONE) return b->err->kind;
+  }
+  q->attrs = at;
+  q->nattrs = n;
+  return SQ_OK;
+}
+
+int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qopts *o) {
+  lua_State *L = b->L;
+  memset(o, 0, sizeof *o);
+  if (!lsq_scratch_arena(b->scratch, b->err)) return b->err->kind;
+  if (idx == 0 || lua_isnoneornil(L, idx)) return SQ_OK;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return sq_err_set(b->err, SQ_EUSAGE, "%s: options must be a table, got %s", b->method, luaL_typename(L, idx));
+  int rc = SQ_OK;
+  lua_pushnil(L);
+  while (!rc && lua_next(L, idx)) {
+    int v = lua_gettop(L);
+    unsigned bit = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    for (int i = 0; k && opt_names[i].name; i++)
+      if (!strcmp(k, opt_names[i].name)) bit = opt_names[i].bit;
+    if (!(bit & allowed)) {
+      if (k)
+        rc = sq_err_set(b->err, SQ_EUSAGE, "%s: unknown option '%.64s'", b->method, k);
+      else
+        rc = sq_err_set(b->err, SQ_EUSAGE, "%s: option keys must be names, got a %s key", b->method, luaL_typename(L, -2));
+      lua_pop(L, 1);
+      break;
+    }
+    switch (bit) {
+    case QO_WHERE:
+      rc = lsq_build_where(b, v, &q->where);
+      o->has_where = q->where != NULL;
+      break;
+    case QO_ATTRIBUTES: rc = parse_attributes(b, v, q); break;
+    case QO_ORDER: rc = parse_order(b, v, q); break;
+    case QO_LIMIT: rc = nonneg(b, v, "limit", &q->limit); break;
+    case QO_OFFSET: rc = nonneg(b, v, "offset", &q->offset); break;
+    case QO_GROUP: {
+      int *g = NULL, ng = 0;
+      rc = col_list(b, v, "group", &g, &ng);
+      q->group = g;
+      q->ngroup = ng;
+      break;
+    }
+    case QO_HAVING: rc = lsq_build_where(b, v, &q->having); break;
+    case QO_LOCK:
+      if (lua_type(L, v) == LUA_TBOOLEAN) q->lock = lua_toboolean(L, v) ? SQ_LOCK_UPDATE : SQ_LOCK_NONE;
+      else if (lua_type(L, v) == LUA_TSTRING && !strcmp(lua_tostring(L, v), "update")) q->lock = SQ_LOCK_UPDATE;
+      else if (lua_type(L, v) == LUA_TSTRING && !strcmp(lua_tostring(L, v), "share")) q->lock = SQ_LOCK_SHARE;
+      else rc = sq_err_set(b->err, SQ_EUSAGE, "%s: lock must be \"update\" or \"share\"", b->method);
+      break;
+    case QO_RAW: rc = boolopt(b, v, "raw", &o->raw); break;
+    case QO_PARANOID: rc = boolopt(b, v, "paranoid", &q->paranoid); break;
+    case QO_ALL: rc = boolopt(b, v, "all", &o->all); break;
+    case QO_FORCE: rc = boolopt(b, v, "force", &o->force); break;
+    case QO_BY:
+      if (lua_type(L, v) != LUA_TNUMBER) rc = sq_err_set(b->err, SQ_EUSAGE, "%s: by must be a number", b->method);
+      o->by_idx = v;
+      break;
+    case QO_DEFAULTS:
+      if (lua_type(L, v) != LUA_TTABLE) rc = sq_err_set(b->err, SQ_EUSAGE, "%s: defaults must be a table", b->method);
+      o->defaults_idx = v;
+      break;
+    case QO_FIELDS: o->fields_idx = v; break;
+    case QO_CONFLICT: o->conflict_idx = v; break;
+    case QO_BATCH: {
+      int64_t n = 0;
+      rc = nonneg(b, v, "batch_size", &n);
+      if (!rc && (n < 1 || n > 1000000)) rc = sq_err_set(b->err, SQ_EUSAGE, "%s: batch_size must be 1..1000000", b->method);
+      o->batch = (int)n;
+      break;
+    }
+    default: break;
+    }
+    /* values referenced by index (by, defaults, ...) stay alive in the
+     * options table; only the key stays on the stack for lua_next */
+    lua_settop(L, v - 1);
+  }
+  if (rc) lua_settop(L, idx);
+  /* o->*_idx point at stack slots that were popped: re-fetch them */
+  if (!rc && o->by_idx) {
+    lua_getfield(L, idx, "by");
+    o->by_idx = lua_gettop(L);
+  }
+  if (!rc && o->defaults_idx) {
+    lua_getfield(L, idx, "defaults");
+    o->defaults_idx = lua_gettop(L);
+  }
+  if (!rc && o->fields_idx) {
+    lua_getfield(L, idx, "fields");
+    o->fields_idx = lua_gettop(L);
+  }
+  if (!rc && o->conflict_idx) {
+    lua_getfield(L, idx, "conflict");
+    o->conflict_idx = lua_gettop(L);
+  }
+  return rc;
+}
+
+int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout) {
+  return col_list(b, idx, what, out, nout);
+}
+
+/* ---------------------------------------------------------------- */
+/* registration                                                       */
+/* ---------------------------------------------------------------- */
+
+/* Adds op, raw and fn to the module table at modidx. */
+void lsq_where_open(lua_State *L, int modidx) {
+  modidx = lua_absindex(L, modidx);
+  if (luaL_newmetatable(L, LSQ_OP_MT)) {
+    lua_pushcfunction(L, op_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "sqorm.Op");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LSQ_FN_MT)) {
+    lua_pushcfunction(L, fn_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "sqorm.Fn");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+
+  lua_newtable(L);
+  for (int i = 0; op_names[i].name; i++) {
+    lua_pushinteger(L, op_names[i].op);
+    lua_pushcclosure(L, op_new, 1);
+    lua_setfield(L, -2, op_names[i].name);
+  }
+  lua_setfield(L, modidx, "op");
+
+  lua_pushcfunction(L, m_raw);
+  lua_setfield(L, modidx, "raw");
+
+  static const struct {
+    const char *name;
+    int kind;
+  } fns[] = {{"now", FN_NOW}, {"uuidv4", FN_UUIDV4}, {"count", SQ_FN_COUNT}, {"sum", SQ_FN_SUM},
+             {"min", SQ_FN_MIN}, {"max", SQ_FN_MAX}, {"avg", SQ_FN_AVG}, {NULL, 0}};
+  lua_newtable(L);
+  for (int i = 0; fns[i].name; i++) {
+    lua_pushinteger(L, fns[i].kind);
+    lua_pushcclosure(L, fn_new, 1);
+    lua_setfield(L, -2, fns[i].name);
+  }
+  lua_setfield(L, modidx, "fn");
+}
