@@ -72,6 +72,9 @@ for f in examples/sqlalchemy_style.lua; do
 done
 
 if [[ -x $build/examples/embed_server ]]; then
-  run embed_server "$build/examples/embed_server" examples/embed_worker.lua
-  expect embed_server "${EMBED_PATTERNS[@]:-.}"
+  run embed_server env -u DATABASE_URL "$build/examples/embed_server" examples/embed_worker.lua
+  expect embed_server '^embed_server: 4 worker threads, one lua_State each, sharing pool "main" \(sqlite\)$' \
+    '^worker 1: 300 ticks, 300 reads, 300 writes, 15 trades$' '^worker 4: 300 ticks, 300 reads, 300 writes, 15 trades$' \
+    '^pool "main": size [1-3], idle [0-3], in_use 0, waiting 0, created [0-9]+, destroyed [0-9]+, timeouts 0, max 3$' \
+    '^coins: 2200 = 1000 at start \+ 1200 earned$' '^embed_server: ok$'
 fi

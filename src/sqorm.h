@@ -425,8 +425,11 @@ void sq_conn_mark_dead(sq_conn *c);
 int sq_conn_exec_native(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
                         const sq_row_sink *sink, sq_result *res, sq_err *err);
 
-/* 1 when the statement only reads (SELECT, SHOW, VALUES, EXPLAIN, TABLE,
- * PRAGMA after leading blanks and comments; not WITH, which may write): safe to retry on a fresh connection. */
+/* 1 when re-running the statement can't change data: it starts with
+ * SELECT, WITH, SHOW, VALUES, EXPLAIN or TABLE and holds no writing word
+ * (INSERT, UPDATE, DELETE, INTO, CALL, ...), no second statement and
+ * nothing the scanner is unsure of. Only such a statement is retried on a
+ * fresh connection. */
 int sq_sql_is_read(const char *sql, size_t len);
 
 /*

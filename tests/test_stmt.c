@@ -93,10 +93,21 @@ int main(void) {
   CHECK(sq_sql_is_read("  SELECT 1", 10));
   CHECK(sq_sql_is_read("/* x */ select * from a", 23));
   CHECK(!sq_sql_is_read("with a as (delete from t returning *) select * from a", 53));
+  CHECK(sq_sql_is_read("with a as (select 1) select * from a", 36));
   CHECK(sq_sql_is_read("-- c\nshow tables", 16));
   CHECK(!sq_sql_is_read("UPDATE t SET a = 1", 18));
   CHECK(!sq_sql_is_read("INSERT INTO t SELECT 1", 22));
   CHECK(!sq_sql_is_read("SELECTx", 7));
   CHECK(!sq_sql_is_read("", 0));
+  CHECK(sq_sql_is_read("SELECT * FROM t WHERE a = $1 AND b = $2", 40));
+  CHECK(!sq_sql_is_read("SELECT $$x$$", 12));
+  CHECK(!sq_sql_is_read("SELECT 1; DELETE FROM t", 23));
+  CHECK(sq_sql_is_read("SELECT 1;", 9));
+  CHECK(!sq_sql_is_read("SELECT a INTO b FROM t", 22));
+  CHECK(!sq_sql_is_read("EXPLAIN ANALYZE SELECT 1", 24));
+  CHECK(sq_sql_is_read("(SELECT 1) UNION (SELECT 2)", 27));
+  CHECK(sq_sql_is_read("SELECT 'it''s' AS x", 19));
+  CHECK(!sq_sql_is_read("SELECT 'a\\b'", 13));
+  CHECK(!sq_sql_is_read("PRAGMA journal_mode = WAL", 25));
   return CHECK_DONE();
 }

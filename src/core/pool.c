@@ -55,7 +55,7 @@
  *     Acquire, sq_conn_exec, release. If the statement failed with
  *     SQ_ECONNECTION on a connection reused from the idle list, before
  *     any row or column reached the sink, and the SQL is a read (see
- *     sql_is_read), it is run once more on a freshly opened connection.
+ *     sq_sql_is_read), it is run once more on a freshly opened connection.
  *     Never use it for a statement inside a transaction: take the
  *     transaction's connection and call sq_conn_exec.
  *
@@ -778,117 +778,6 @@ void sq_pool_close(sq_pool *p) {
 /* sq_pool_exec: one statement, with the retry of a read                */
 /* ------------------------------------------------------------------ */
 
-static int ci_word(const char *s, size_t n, const char *kw) {
-  size_t k = strlen(kw);
-  if (n != k) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-    if (c != kw[i]) return 0;
-  }
-  return 1;
-}
-
-static int is_word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         (unsigned char)c >= 0x80;
-}
-
-/* Skips whitespace and comments from i; returns the new index, or
- * (size_t)-1 on an unterminated block comment. */
-static size_t skip_blank(const char *s, size_t len, size_t i) {
-  while (i < len) {
-    char c = s[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      i++;
-    } else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
-      while (i < len && s[i] != '\n') i++;
-    } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
-      size_t k = i + 2;
-      while (k + 1 < len && !(s[k] == '*' && s[k + 1] == '/')) k++;
-      if (k + 1 >= len) return (size_t)-1;
-      i = k + 2;
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
-/*
- * 1 when re-running sql can't change data: the first keyword (after
- * blanks, comments and opening parentheses) is SELECT, WITH, SHOW, VALUES
- * or EXPLAIN, and nowhere in the statement - outside quotes - is a word
- * that writes (INSERT UPDATE DELETE MERGE REPLACE UPSERT INTO CALL
- * ANALYZE/ANALYSE, so no data-modifying CTE, SELECT INTO or EXPLAIN
- * ANALYZE), nor a second statement after a ';'. Anything this scanner
- * isn't sure about (backslashes in quotes, dollar quotes, '#') counts as
- * a write: a missed retry costs one error, a wrong one could write twice.
- * A SELECT calling a function with side effects can't be told apart; it
- * is only re-run when its first attempt failed on a connection that was
- * already dead, before any row came back.
- */
-static int sql_is_read(const char *s, size_t len) {
-  size_t i = 0;
-  for (;;) {
-    i = skip_blank(s, len, i);
-    if (i == (size_t)-1) return 0;
-    if (i < len && s[i] == '(') {
-      i++;
-      continue;
-    }
-    break;
-  }
-  size_t w = i;
-  while (i < len && is_word_char(s[i])) i++;
-  if (!(ci_word(s + w, i - w, "SELECT") || ci_word(s + w, i - w, "WITH") ||
-        ci_word(s + w, i - w, "SHOW") || ci_word(s + w, i - w, "VALUES") ||
-        ci_word(s + w, i - w, "EXPLAIN")))
-    return 0;
-  static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT",
-                                       "INTO", "CALL", "ANALYZE", "ANALYSE"};
-  while (i < len) {
-    char c = s[i];
-    if (c == '\'' || c == '"' || c == '`') {
-      size_t k = i + 1;
-      for (;;) {
-        if (k >= len) return 0;
-        if (s[k] == '\\') return 0;
-        if (s[k] == c) {
-          if (k + 1 < len && s[k + 1] == c) {
-            k += 2;
-            continue;
-          }
-          break;
-        }
-        k++;
-      }
-      i = k + 1;
-    } else if ((c == '-' && i + 1 < len && s[i + 1] == '-') || (c == '/' && i + 1 < len && s[i + 1] == '*')) {
-      i = skip_blank(s, len, i);
-      if (i == (size_t)-1) return 0;
-    } else if (c == '$' || c == '#') {
-      return 0;
-    } else if (c == ';') {
-      i = skip_blank(s, len, i + 1);
-      if (i == (size_t)-1) return 0;
-      while (i < len && s[i] == ';') {
-        i = skip_blank(s, len, i + 1);
-        if (i == (size_t)-1) return 0;
-      }
-      if (i < len) return 0;
-    } else if (is_word_char(c)) {
-      size_t b = i;
-      while (i < len && is_word_char(s[i])) i++;
-      for (size_t k = 0; k < sizeof writes / sizeof writes[0]; k++)
-        if (ci_word(s + b, i - b, writes[k])) return 0;
-    } else {
-      i++;
-    }
-  }
-  return 1;
-}
-
 /* A pass-through sink that notes whether anything reached the caller's
  * sink: once a row (or the column list) went out, a retry would deliver
  * it twice, so there is no retry. */
@@ -922,7 +811,7 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
   rc = sq_conn_exec(c, sql, len, params, nparams, use, res, err);
   if (rc == SQ_ECONNECTION) c->dead = 1;
   sq_pool_release(p, c); /* first: with max 1 the retry needs this slot */
-  if (rc != SQ_ECONNECTION || !reused || t.delivered || !sql_is_read(sql, len)) return rc;
+  if (rc != SQ_ECONNECTION || !reused || t.delivered || !sq_sql_is_read(sql, len)) return rc;
 
   rc = acquire(p, -1, 1, &c, err);
   if (rc != SQ_OK) return rc;

@@ -155,36 +155,108 @@ fail:
   return err->kind;
 }
 
-/* Skips blanks and comments; returns the index of the first keyword. */
-static size_t skip_blank(const char *s, size_t len) {
-  size_t i = 0;
-  for (;;) {
-    while (i < len && isspace((unsigned char)s[i])) i++;
-    if (i + 1 < len && s[i] == '-' && s[i + 1] == '-') {
-      while (i < len && s[i] != '\n') i++;
-    } else if (i + 1 < len && s[i] == '/' && s[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < len && !(s[i] == '*' && s[i + 1] == '/')) i++;
-      i += 2;
-    } else {
-      return i < len ? i : len;
-    }
-  }
+static int ci_word(const char *s, size_t n, const char *kw) {
+  size_t k = strlen(kw);
+  if (n != k) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (toupper((unsigned char)s[i]) != kw[i]) return 0;
+  return 1;
 }
 
-/* A read is safe to run again on a fresh connection. WITH is left out on
- * purpose: a PostgreSQL CTE can hold an INSERT/UPDATE/DELETE. */
-int sq_sql_is_read(const char *sql, size_t len) {
-  static const char *const reads[] = {"SELECT", "SHOW", "VALUES", "EXPLAIN", "TABLE", "PRAGMA"};
-  size_t i = skip_blank(sql, len);
-  size_t j = i;
-  while (j < len && isalpha((unsigned char)sql[j])) j++;
-  for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
-    size_t n = strlen(reads[k]);
-    if (j - i != n) continue;
-    size_t m = 0;
-    while (m < n && toupper((unsigned char)sql[i + m]) == reads[k][m]) m++;
-    if (m == n) return 1;
+static int is_word_char(char c) {
+  return isalnum((unsigned char)c) || c == '_' || (unsigned char)c >= 0x80;
+}
+
+/* Skips whitespace and comments from i; returns the new index, or
+ * (size_t)-1 on an unterminated block comment. */
+static size_t skip_blank(const char *s, size_t len, size_t i) {
+  while (i < len) {
+    char c = s[i];
+    if (isspace((unsigned char)c)) {
+      i++;
+    } else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+      while (i < len && s[i] != '\n') i++;
+    } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
+      size_t k = i + 2;
+      while (k + 1 < len && !(s[k] == '*' && s[k + 1] == '/')) k++;
+      if (k + 1 >= len) return (size_t)-1;
+      i = k + 2;
+    } else {
+      break;
+    }
   }
-  return 0;
+  return i;
+}
+
+/*
+ * 1 when re-running sql can't change data: the first keyword (after
+ * blanks, comments and opening parentheses) is SELECT, WITH, SHOW, VALUES,
+ * EXPLAIN or TABLE, and nowhere in the statement - outside quotes - is a
+ * word that writes (INSERT UPDATE DELETE MERGE REPLACE UPSERT INTO CALL
+ * ANALYZE/ANALYSE, so no data-modifying CTE, SELECT INTO or EXPLAIN
+ * ANALYZE), nor a second statement after a ';'. Anything this scanner
+ * isn't sure about (backslashes in quotes, dollar quotes, '#') counts as
+ * a write: a missed retry costs one error, a wrong one could write twice.
+ * PostgreSQL placeholders ($1, $2 ...) are fine. A SELECT calling a
+ * function with side effects can't be told apart; callers only re-run a
+ * statement whose first attempt failed on a connection that was already
+ * dead.
+ */
+int sq_sql_is_read(const char *s, size_t len) {
+  static const char *const reads[] = {"SELECT", "WITH", "SHOW", "VALUES", "EXPLAIN", "TABLE"};
+  static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT",
+                                       "INTO", "CALL", "ANALYZE", "ANALYSE"};
+  size_t i = 0;
+  for (;;) {
+    i = skip_blank(s, len, i);
+    if (i == (size_t)-1) return 0;
+    if (i < len && s[i] == '(') {
+      i++;
+      continue;
+    }
+    break;
+  }
+  size_t w = i;
+  while (i < len && is_word_char(s[i])) i++;
+  int read = 0;
+  for (size_t k = 0; k < sizeof reads / sizeof reads[0] && !read; k++) read = ci_word(s + w, i - w, reads[k]);
+  if (!read) return 0;
+  while (i < len) {
+    char c = s[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      size_t k = i + 1;
+      for (;;) {
+        if (k >= len || s[k] == '\\') return 0;
+        if (s[k] == c) {
+          if (k + 1 < len && s[k + 1] == c) {
+            k += 2;
+            continue;
+          }
+          break;
+        }
+        k++;
+      }
+      i = k + 1;
+    } else if ((c == '-' && i + 1 < len && s[i + 1] == '-') || (c == '/' && i + 1 < len && s[i + 1] == '*')) {
+      i = skip_blank(s, len, i);
+      if (i == (size_t)-1) return 0;
+    } else if (c == '$' && i + 1 < len && isdigit((unsigned char)s[i + 1])) {
+      i++;
+      while (i < len && isdigit((unsigned char)s[i])) i++;
+    } else if (c == '$' || c == '#') {
+      return 0;
+    } else if (c == ';') {
+      i = skip_blank(s, len, i + 1);
+      while (i != (size_t)-1 && i < len && s[i] == ';') i = skip_blank(s, len, i + 1);
+      if (i == (size_t)-1 || i < len) return 0;
+    } else if (is_word_char(c)) {
+      size_t b = i;
+      while (i < len && is_word_char(s[i])) i++;
+      for (size_t k = 0; k < sizeof writes / sizeof writes[0]; k++)
+        if (ci_word(s + b, i - b, writes[k])) return 0;
+    } else {
+      i++;
+    }
+  }
+  return 1;
 }
