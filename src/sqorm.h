@@ -360,7 +360,10 @@ typedef struct sq_pool_stats {
   int max, min;
 } sq_pool_stats;
 
-/* One-time process init of the client libraries; idempotent, thread-safe. */
+/* One-time process init of the client libraries; idempotent, thread-safe.
+ * If sqorm is the first user of SQLite in the process, it turns SQLite's
+ * memory statistics off (SQLITE_CONFIG_MEMSTATUS), as SQLite recommends
+ * for speed; a host that initialised SQLite first keeps its settings. */
 int sq_global_init(sq_err *err);
 
 /*

@@ -10,7 +10,7 @@
  *
  * Build (from the repository root):
  *   gcc -std=c11 -Wall -Wextra -g -fsanitize=address,undefined -Isrc \
- *     tests/test_driver_mysql.c src/core/driver_mysql.c src/core/error.c \
+ *     tests/test_driver_mysql.c src/core/driver_mysql.c src/core/error.c src/core/util.c \
  *     $(pkg-config --cflags --libs libmariadb) -lm -o test_driver_mysql
  */
 #include "sqorm.h"

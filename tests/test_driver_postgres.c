@@ -8,7 +8,7 @@
  *
  * Build:
  *   gcc -std=c11 -Wall -Wextra -g -fsanitize=address,undefined -Isrc \
- *     tests/test_driver_postgres.c src/core/driver_postgres.c src/core/error.c \
+ *     tests/test_driver_postgres.c src/core/driver_postgres.c src/core/error.c src/core/util.c \
  *     $(pkg-config --cflags --libs libpq) -lm
  */
 #define _POSIX_C_SOURCE 200809L
@@ -727,6 +727,15 @@ static void test_statement_cache(sq_dconn *c) {
   rc = run(c, "SELECT * FROM nc", NULL, 0, &out, &res, &err);
   CHECK(rc == SQ_OK && out.ncols == 2 && is_text(at(&out, 0, 1), "w"), "SELECT * after ALTER re-prepares: %s",
         rc ? err.msg : "");
+  /* the driver remembers a cached statement's columns: a rename must
+   * still show (the server refuses the stale statement, which is then
+   * prepared again) */
+  rc = run(c, "SELECT * FROM nc", NULL, 0, &out, &res, &err);
+  CHECK(rc == SQ_OK && out.ncols == 2 && !strcmp(out.names[1], "w"), "SELECT * again: columns v, w");
+  MUST(c, "ALTER TABLE nc RENAME COLUMN w TO w2");
+  rc = run(c, "SELECT * FROM nc", NULL, 0, &out, &res, &err);
+  CHECK(rc == SQ_OK && out.ncols == 2 && !strcmp(out.names[1], "w2") && is_text(at(&out, 0, 1), "w"),
+        "SELECT * after RENAME COLUMN names w2: %s", rc ? err.msg : out.names[1]);
   coll_free(&out);
 }
 

@@ -5,7 +5,7 @@
  *
  * Build (from the repo root):
  *   gcc -std=c11 -Wall -Wextra -g -fsanitize=address,undefined -Isrc \
- *     tests/test_driver_sqlite.c src/core/driver_sqlite.c src/core/error.c \
+ *     tests/test_driver_sqlite.c src/core/driver_sqlite.c src/core/error.c src/core/util.c \
  *     $(pkg-config --cflags --libs sqlite3) -lm -o test_driver_sqlite
  *
  * It prints one line per check and ends with "N passed, N failed"; the
@@ -801,6 +801,28 @@ static void test_cache(sq_dconn *c) {
         "evicted statement re-prepared, count unchanged (LRU evicts another)");
   OK(c, "SELECT 1; SELECT 2", NULL, 0);
   CHECK(sq_sqlite_cached_count((sq_dconn *)c) == n, "multi-statement text is not cached");
+
+  /* A cached statement remembers its result columns; a schema change
+   * re-prepares it, and the columns must then be read again. */
+  OK(c, "CREATE TABLE cache_shape (a INTEGER, b BOOLEAN)", NULL, 0);
+  OK(c, "INSERT INTO cache_shape VALUES (1, 1)", NULL, 0);
+  OK(c, "SELECT * FROM cache_shape", NULL, 0);
+  OK(c, "SELECT * FROM cache_shape", NULL, 0);
+  CHECK(C.ncols == 2 && C.rows[0][1].type == SQ_VBOOL, "cached statement: 2 columns, b a boolean");
+  OK(c, "ALTER TABLE cache_shape ADD COLUMN c DATETIME", NULL, 0);
+  OK(c, "UPDATE cache_shape SET c = 86400", NULL, 0);
+  OK(c, "SELECT * FROM cache_shape", NULL, 0);
+  CHECK(C.ncols == 3 && strcmp(C.names[2], "c") == 0 && C.rows[0][2].type == SQ_VTEXT &&
+            C.rows[0][2].s && strcmp(C.rows[0][2].s, "1970-01-02 00:00:00") == 0,
+        "after ALTER TABLE the cached statement sees column c as a DATETIME (%d columns)", C.ncols);
+  OK(c, "DROP TABLE cache_shape", NULL, 0);
+  OK(c, "CREATE TABLE cache_shape (x TEXT, b INTEGER, a BOOLEAN)", NULL, 0);
+  OK(c, "INSERT INTO cache_shape VALUES ('t', 1, 0)", NULL, 0);
+  OK(c, "SELECT * FROM cache_shape", NULL, 0);
+  CHECK(C.ncols == 3 && strcmp(C.names[0], "x") == 0 && C.rows[0][1].type == SQ_VINT &&
+            C.rows[0][2].type == SQ_VBOOL,
+        "a table recreated with the same column count: names and types read again");
+  OK(c, "DROP TABLE cache_shape", NULL, 0);
 }
 
 static void test_file(void) {

@@ -21,6 +21,7 @@
  *   verify_identity  TLS, chain and host name checked
  */
 #include "sqorm.h"
+#include "internal.h"
 
 #include <mysql.h>
 #include <errmsg.h>
@@ -236,15 +237,6 @@ static int fail_nomem(sq_err *err) {
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
 
-static uint64_t hash_sql(const char *p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)p[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 /* Parses an optionally signed decimal integer occupying all of p[0..n);
  * returns 0 on success. Text-protocol values are not NUL-terminated. */
 static int parse_i64(const char *p, size_t n, int64_t *out) {
@@ -318,16 +310,14 @@ static double float_to_double(float f) {
   return strtod(buf, NULL);
 }
 
+/* Writes v with at least width digits (zero-padded). Runs for every date
+ * field of every row, hence the fixed-width fast path. */
 static char *put_digits(char *p, unsigned long v, int width) {
-  char tmp[24];
+  static const unsigned long lim[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+  if (width < 7 && v < lim[width]) return sq_put_digits(p, (unsigned)v, width);
   int n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  while (n < width) tmp[n++] = '0';
-  while (n) *p++ = tmp[--n];
-  return p;
+  for (unsigned long x = v; x; x /= 10) n++;
+  return sq_put_digits(p, (unsigned)v, n); /* wider than width: TIME hours up to 838 */
 }
 
 /* Formats a binary-protocol temporal value the way sqorm spells it:
@@ -515,8 +505,10 @@ static void stmt_evict(my_conn *c, my_stmt *s) {
  * miss. On ER_UNSUPPORTED_PS sets *unsupported and returns NULL with err
  * untouched so the caller can fall back to the text protocol. */
 static my_stmt *stmt_get(my_conn *c, const char *sql, size_t len, int *unsupported, sq_err *err) {
-  uint64_t h = hash_sql(sql, len);
   *unsupported = 0;
+  /* The statement run last is the likeliest one: tried before hashing. */
+  if (c->head && c->head->len == len && memcmp(c->head->sql, sql, len) == 0) return c->head;
+  uint64_t h = sq_hash_bytes(sql, len, 0);
   for (my_stmt *s = c->head; s; s = s->next) {
     if (s->hash == h && s->len == len && memcmp(s->sql, sql, len) == 0) {
       if (s != c->head) {

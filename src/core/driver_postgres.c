@@ -5,10 +5,13 @@
  * LRU of named prepared statements ("sq_<n>"), keyed on the SQL text plus
  * the parameter type OIDs (the OIDs are part of a prepared statement's
  * signature). Values are sent with explicit types (int8, float8, bool,
- * bytea) except text, which goes as "unknown" so the server infers its type
- * from context. Results arrive in text format and are decoded once, by
- * column OID, into sq_values; bytea is decoded from its hex form into a
- * per-connection scratch buffer, so no per-row allocation happens here.
+ * bytea) in binary format, so no number is formatted as text on the client
+ * nor parsed on the server, except text, which goes as "unknown" so the
+ * server infers its type from context. Results arrive in text format and
+ * are decoded once, by column OID, into sq_values; bytea is decoded from
+ * its hex form into a per-connection scratch buffer, so no per-row
+ * allocation happens here. A cached statement also remembers its result
+ * columns, so a repeated run does not read names and types again.
  *
  * Streaming cursors use libpq's single-row mode. Closing a cursor early
  * drains the rest, and cancels the statement first when that is safe (a
@@ -18,6 +21,7 @@
  * The session is set to TimeZone UTC, DateStyle ISO, client_encoding UTF8.
  */
 #include "sqorm.h"
+#include "internal.h"
 
 #include <libpq-fe.h>
 
@@ -59,11 +63,20 @@ typedef struct pg_stmt {
   struct pg_stmt *hnext;       /* hash chain */
   struct pg_stmt *prev, *next; /* LRU list, most recent first */
   uint64_t hash;
-  uint32_t id;                 /* server-side name is "sq_<id>" */
+  uint32_t id;
+  char name[16];               /* server-side name, "sq_<id>" */
   int nparams;
   size_t sqllen;
   Oid *oids;                   /* nparams entries, in the same block */
   char *sql;                   /* NUL-terminated copy, in the same block */
+  /* The result columns of the last run (names copied), so later runs
+   * skip reading every name and type from the PGresult. A prepared
+   * statement's row type cannot change under it: the server refuses to
+   * run it ("cached plan must not change result type", repair_stale). */
+  int ncols;                   /* -1 until a run returned rows */
+  int has_blob;
+  sq_column *cols;             /* ncols entries; kinds and names in the same block */
+  unsigned char *kinds;
 } pg_stmt;
 
 struct pg_cursor;
@@ -94,6 +107,7 @@ typedef struct pg_conn {
   unsigned char *kinds;
   char *tsbuf;                 /* col_cap * PG_TSLEN */
   int col_cap, ncols;
+  int has_blob;                /* some column is bytea */
   char *scratch;               /* bytea bytes of the current row */
   size_t scratch_cap;
 
@@ -399,20 +413,19 @@ static int read_only_statement(const char *s, size_t n) {
 /* Parameters                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Formats a double as float8in reads it, independent of the C locale. */
-static int format_float(char *buf, size_t cap, double f) {
-  if (isnan(f)) return snprintf(buf, cap, "NaN");
-  if (isinf(f)) return snprintf(buf, cap, f > 0 ? "Infinity" : "-Infinity");
-  int n = snprintf(buf, cap, "%.17g", f);
-  for (int i = 0; i < n; i++)
-    if (buf[i] != '-' && buf[i] != '+' && buf[i] != 'e' && !isdigit((unsigned char)buf[i]))
-      buf[i] = '.'; /* a locale's decimal comma */
-  return n;
+/* Writes x as 8 big-endian bytes (the binary form of int8 and float8). */
+static void put_be64(char *b, uint64_t x) {
+  for (int i = 7; i >= 0; i--) {
+    b[i] = (char)(x & 0xff);
+    x >>= 8;
+  }
 }
 
 /* Encodes params into the connection's arrays: type OIDs (the statement
- * signature), values, lengths and formats. Text is copied to add the NUL
- * libpq's text format needs; blobs are sent binary, in place. */
+ * signature), values, lengths and formats. Numbers and booleans go in
+ * binary (int8send / float8send / boolsend form): exact, locale-proof and
+ * free of any formatting. Text is copied to add the NUL libpq's text
+ * format needs; blobs are sent binary, in place. */
 static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err) {
   if (n < 0 || n > PG_MAX_PARAMS)
     return sq_err_set(err, SQ_EUSAGE, "postgres: %d parameters (at most %d)", n, PG_MAX_PARAMS);
@@ -436,9 +449,8 @@ static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err)
   for (int i = 0; i < n; i++) {
     const sq_value *v = &params[i];
     switch (v->type) {
-    case SQ_VINT: need += 24; break;
-    case SQ_VFLOAT: need += 32; break;
-    case SQ_VBOOL: need += 2; break;
+    case SQ_VINT: case SQ_VFLOAT: need += 8; break;
+    case SQ_VBOOL: need += 1; break;
     case SQ_VTEXT:
       if (v->u.s.n && !v->u.s.p) return sq_err_set(err, SQ_EUSAGE, "postgres: parameter %d: NULL text", i + 1);
       if (v->u.s.n && memchr(v->u.s.p, '\0', v->u.s.n))
@@ -463,25 +475,31 @@ static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err)
   for (int i = 0; i < n; i++) {
     const sq_value *v = &params[i];
     char *b = c->p_buf + off;
-    c->p_lens[i] = 0;
-    c->p_fmts[i] = 0;
     switch (v->type) {
     case SQ_VINT:
-      c->p_oids[i] = OID_INT8;
-      off += (size_t)snprintf(b, 24, "%lld", (long long)v->u.i) + 1;
+    case SQ_VFLOAT: {
+      uint64_t bits;
+      if (v->type == SQ_VINT) {
+        c->p_oids[i] = OID_INT8;
+        bits = (uint64_t)v->u.i;
+      } else {
+        c->p_oids[i] = OID_FLOAT8;
+        memcpy(&bits, &v->u.f, 8); /* IEEE 754 double, as float8send writes it */
+      }
+      put_be64(b, bits);
       c->p_vals[i] = b;
+      c->p_lens[i] = 8;
+      c->p_fmts[i] = 1;
+      off += 8;
       break;
-    case SQ_VFLOAT:
-      c->p_oids[i] = OID_FLOAT8;
-      off += (size_t)format_float(b, 32, v->u.f) + 1;
-      c->p_vals[i] = b;
-      break;
+    }
     case SQ_VBOOL:
       c->p_oids[i] = OID_BOOL;
-      b[0] = v->u.b ? 't' : 'f';
-      b[1] = '\0';
-      off += 2;
+      b[0] = v->u.b ? 1 : 0;
       c->p_vals[i] = b;
+      c->p_lens[i] = 1;
+      c->p_fmts[i] = 1;
+      off += 1;
       break;
     case SQ_VTEXT:
       c->p_oids[i] = 0;
@@ -489,6 +507,8 @@ static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err)
       b[v->u.s.n] = '\0';
       off += v->u.s.n + 1;
       c->p_vals[i] = b;
+      c->p_lens[i] = 0;
+      c->p_fmts[i] = 0;
       break;
     case SQ_VBLOB:
       c->p_oids[i] = OID_BYTEA;
@@ -499,6 +519,8 @@ static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err)
     default:
       c->p_oids[i] = 0;
       c->p_vals[i] = NULL;
+      c->p_lens[i] = 0;
+      c->p_fmts[i] = 0;
       break;
     }
   }
@@ -508,15 +530,6 @@ static int encode_params(pg_conn *c, const sq_value *params, int n, sq_err *err)
 /* ------------------------------------------------------------------ */
 /* Statement cache                                                      */
 /* ------------------------------------------------------------------ */
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-  const unsigned char *s = p;
-  for (size_t i = 0; i < n; i++) {
-    h ^= s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 static void lru_unlink(pg_conn *c, pg_stmt *s) {
   if (s->prev) s->prev->next = s->next; else c->lru_head = s->next;
@@ -547,6 +560,7 @@ static void cache_remove(pg_conn *c, pg_stmt *s, int server_side) {
       c->pending[c->npending++] = s->id;
     } /* else: the statement lingers on the server until disconnect */
   }
+  free(s->cols);
   free(s);
 }
 
@@ -583,8 +597,13 @@ static void flush_pending(pg_conn *c) {
 /* Finds the prepared statement for (sql, current param OIDs), preparing
  * it on a miss and evicting the least recently used one past the cap. */
 static pg_stmt *cache_get(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
-  uint64_t h = fnv(1469598103934665603ull, sql, len);
-  h = fnv(h, c->p_oids, (size_t)n * sizeof(Oid));
+  /* The statement run last is the likeliest one: tried before hashing. */
+  pg_stmt *last = c->lru_head;
+  if (last && last->sqllen == len && last->nparams == n && !memcmp(last->sql, sql, len) &&
+      (n == 0 || !memcmp(last->oids, c->p_oids, (size_t)n * sizeof(Oid))))
+    return last;
+  uint64_t h = sq_hash_bytes(sql, len, 0);
+  h = sq_hash_bytes(c->p_oids, (size_t)n * sizeof(Oid), h);
   for (pg_stmt *s = c->buckets[h % PG_NBUCKETS]; s; s = s->hnext) {
     if (s->hash == h && s->sqllen == len && s->nparams == n && !memcmp(s->sql, sql, len) &&
         (n == 0 || !memcmp(s->oids, c->p_oids, (size_t)n * sizeof(Oid)))) {
@@ -609,10 +628,14 @@ static pg_stmt *cache_get(pg_conn *c, const char *sql, size_t len, int n, sq_err
   s->sqllen = len;
   s->nparams = n;
   s->hash = h;
+  s->ncols = -1;
+  s->has_blob = 0;
+  s->cols = NULL;
+  s->kinds = NULL;
   s->id = ++c->next_id;
-  char name[24];
-  snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
-  PGresult *r = PQprepare(c->pg, name, s->sql, n, c->p_oids);
+  memcpy(s->name, "sq_", 3);
+  sq_fmt_i64(s->id, s->name + 3);
+  PGresult *r = PQprepare(c->pg, s->name, s->sql, n, c->p_oids);
   if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
     fail(c, r, err);
     PQclear(r);
@@ -648,16 +671,22 @@ static int repair_stale(pg_conn *c, pg_stmt *s, const PGresult *r) {
 }
 
 /* Keeps the cache and session settings in line with commands that reset
- * server-side session state. */
-static void after_command(pg_conn *c, const PGresult *r) {
+ * server-side session state. Returns 1 when the cache was emptied (every
+ * pg_stmt pointer is then stale). */
+static int after_command(pg_conn *c, const PGresult *r) {
   const char *tag = PQcmdStatus((PGresult *)r);
-  if (!tag) return;
-  if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "DEALLOCATE ALL")) cache_forget_all(c);
+  int forgot = 0;
+  if (!tag || (tag[0] != 'D' && tag[0] != 'R')) return 0; /* the usual case, in one test */
+  if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "DEALLOCATE ALL")) {
+    cache_forget_all(c);
+    forgot = 1;
+  }
   if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "RESET")) {
     PGresult *s = PQexec(c->pg, SESSION_SETUP);
     if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
     PQclear(s);
   }
+  return forgot;
 }
 
 /* ------------------------------------------------------------------ */
@@ -676,9 +705,36 @@ static int kind_of_oid(Oid t, int *vtype) {
   }
 }
 
+/* Copies the columns just read from a result into the statement, names
+ * included, in one block. Without memory it simply keeps nothing. */
+static void remember_columns(pg_conn *c, pg_stmt *s) {
+  int n = c->ncols;
+  size_t names = 0;
+  for (int i = 0; i < n; i++) names += c->cols[i].name_len + 1;
+  char *block = malloc(sizeof(sq_column) * (size_t)n + (size_t)n + names);
+  if (!block) return;
+  free(s->cols);
+  s->cols = (sq_column *)(void *)block;
+  s->kinds = (unsigned char *)(block + sizeof(sq_column) * (size_t)n);
+  char *np = (char *)s->kinds + n;
+  for (int i = 0; i < n; i++) {
+    s->cols[i] = c->cols[i];
+    memcpy(np, c->cols[i].name, c->cols[i].name_len + 1);
+    s->cols[i].name = np;
+    np += c->cols[i].name_len + 1;
+    s->kinds[i] = c->kinds[i];
+  }
+  s->ncols = n;
+  s->has_blob = c->has_blob;
+}
+
 /* Reads the column metadata of r into the connection's row arrays and
- * hands it to the sink. */
-static int setup_columns(pg_conn *c, const PGresult *r, const sq_row_sink *sink, sq_err *err) {
+ * hands it to the sink. s, when given, is the cached statement r came
+ * from: its remembered columns are used, or filled on its first run. The
+ * names then live in s, which stays cached while the result is
+ * delivered; cursors pass NULL (their names live in their first result). */
+static int setup_columns(pg_conn *c, const PGresult *r, pg_stmt *s, const sq_row_sink *sink,
+                         sq_err *err) {
   int n = PQnfields(r);
   if (n > c->col_cap) {
     size_t cap = (size_t)n;
@@ -694,12 +750,21 @@ static int setup_columns(pg_conn *c, const PGresult *r, const sq_row_sink *sink,
     c->col_cap = n;
   }
   c->ncols = n;
-  for (int i = 0; i < n; i++) {
-    int vt;
-    c->kinds[i] = (unsigned char)kind_of_oid(PQftype(r, i), &vt);
-    c->cols[i].name = PQfname(r, i);
-    c->cols[i].name_len = strlen(c->cols[i].name);
-    c->cols[i].type = vt;
+  if (s && s->ncols == n) {
+    memcpy(c->cols, s->cols, sizeof *c->cols * (size_t)n);
+    memcpy(c->kinds, s->kinds, (size_t)n);
+    c->has_blob = s->has_blob;
+  } else {
+    c->has_blob = 0;
+    for (int i = 0; i < n; i++) {
+      int vt;
+      c->kinds[i] = (unsigned char)kind_of_oid(PQftype(r, i), &vt);
+      c->has_blob |= c->kinds[i] == K_BLOB;
+      c->cols[i].name = PQfname(r, i);
+      c->cols[i].name_len = strlen(c->cols[i].name);
+      c->cols[i].type = vt;
+    }
+    if (s) remember_columns(c, s);
   }
   if (sink && sink->columns && sink->columns(sink->ud, n, c->cols, err)) return stopped(err);
   return SQ_OK;
@@ -712,10 +777,18 @@ static int parse_i64(const char *s, size_t n, int64_t *out) {
   if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
   if (i == n) return -1;
   uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  for (; i < n; i++) {
-    unsigned d = (unsigned)(s[i] - '0');
-    if (d > 9 || v > (lim - d) / 10) return -1;
-    v = v * 10 + d;
+  if (n - i <= 18) { /* cannot overflow: no division per digit */
+    for (; i < n; i++) {
+      unsigned d = (unsigned)(s[i] - '0');
+      if (d > 9) return -1;
+      v = v * 10 + d;
+    }
+  } else {
+    for (; i < n; i++) {
+      unsigned d = (unsigned)(s[i] - '0');
+      if (d > 9 || v > (lim - d) / 10) return -1;
+      v = v * 10 + d;
+    }
   }
   *out = neg ? (int64_t)(0 - v) : (int64_t)v;
   return 0;
@@ -776,6 +849,9 @@ static size_t decode_bytea(const char *s, size_t n, unsigned char *out) {
  * (infinity, other offsets, BC) keep what they cannot lose. Returns the
  * output length, or 0 to use the input as is. */
 static size_t normalise_ts(const char *s, size_t n, int tz, char *out) {
+  /* The common case, whole seconds without a zone ("...HH:MM:SS" at the
+   * end): already in sqorm's form, so no copy. */
+  if (!tz && n >= 3 && s[n - 3] == ':') return 0;
   if (n + 8 > PG_TSLEN) return 0;
   const char *sp = memchr(s, ' ', n);
   if (!sp) return 0;
@@ -804,24 +880,27 @@ static size_t normalise_ts(const char *s, size_t n, int tz, char *out) {
 static int deliver_row(pg_conn *c, const PGresult *r, int row, const sq_row_sink *sink, sq_err *err) {
   if (!sink || !sink->row) return SQ_OK;
   int n = c->ncols;
-  size_t blob = 0;
-  for (int i = 0; i < n; i++)
-    if (c->kinds[i] == K_BLOB && !PQgetisnull(r, row, i)) blob += (size_t)PQgetlength(r, row, i);
-  if (blob > c->scratch_cap) {
-    char *p = realloc(c->scratch, blob);
-    if (!p) return nomem(err);
-    c->scratch = p;
-    c->scratch_cap = blob;
+  if (c->has_blob) {
+    size_t blob = 0;
+    for (int i = 0; i < n; i++)
+      if (c->kinds[i] == K_BLOB) blob += (size_t)PQgetlength(r, row, i); /* 0 for NULL */
+    if (blob > c->scratch_cap) {
+      char *p = realloc(c->scratch, blob);
+      if (!p) return nomem(err);
+      c->scratch = p;
+      c->scratch_cap = blob;
+    }
   }
   size_t boff = 0;
   for (int i = 0; i < n; i++) {
     sq_value *v = &c->vals[i];
-    if (PQgetisnull(r, row, i)) {
+    /* A NULL has length 0, so only empty values need the NULL test. */
+    size_t len = (size_t)PQgetlength(r, row, i);
+    if (len == 0 && PQgetisnull(r, row, i)) {
       *v = sq_null();
       continue;
     }
     const char *s = PQgetvalue(r, row, i);
-    size_t len = (size_t)PQgetlength(r, row, i);
     switch (c->kinds[i]) {
     case K_INT: {
       int64_t x;
@@ -1135,25 +1214,28 @@ static PGresult *exec_script(pg_conn *c, const char *sql, size_t len, sq_err *er
 
 /* Executes through the statement cache, retrying once when the cached
  * statement turned out stale. Returns a result (maybe a failed one) or
- * NULL with err set. */
-static PGresult *exec_cached(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
+ * NULL with err set; *sp is the statement behind a successful result, else
+ * NULL (a failure may have dropped it from the cache). */
+static PGresult *exec_cached(pg_conn *c, const char *sql, size_t len, int n, pg_stmt **sp,
+                             sq_err *err) {
+  *sp = NULL;
   for (int attempt = 0;; attempt++) {
     pg_stmt *s = cache_get(c, sql, len, n, err);
     if (!s) return NULL;
-    char name[24];
-    snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
-    PGresult *r = PQexecPrepared(c->pg, name, n, c->p_vals, c->p_lens, c->p_fmts, 0);
-    if (attempt == 0 && r && PQresultStatus(r) == PGRES_FATAL_ERROR && repair_stale(c, s, r)) {
+    PGresult *r = PQexecPrepared(c->pg, s->name, n, c->p_vals, c->p_lens, c->p_fmts, 0);
+    int st = r ? (int)PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (attempt == 0 && st == PGRES_FATAL_ERROR && r && repair_stale(c, s, r)) {
       PQclear(r);
       continue;
     }
+    if (st == PGRES_TUPLES_OK) *sp = s;
     return r;
   }
 }
 
 /* Turns a finished result into sink calls and sq_result fields. */
-static int consume_result(pg_conn *c, PGresult *r, const sq_row_sink *sink, sq_result *res,
-                          sq_err *err) {
+static int consume_result(pg_conn *c, PGresult *r, pg_stmt *s, const sq_row_sink *sink,
+                          sq_result *res, sq_err *err) {
   int st = r ? (int)PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
     end_copy(c, st);
@@ -1167,10 +1249,10 @@ static int consume_result(pg_conn *c, PGresult *r, const sq_row_sink *sink, sq_r
     int64_t a;
     if (parse_i64(n, strlen(n), &a) == 0) res->affected_rows = a;
   }
-  after_command(c, r);
+  if (after_command(c, r)) s = NULL;
   if (st != PGRES_TUPLES_OK) return SQ_OK;
   res->has_result_set = 1;
-  int rc = setup_columns(c, r, sink, err);
+  int rc = setup_columns(c, r, s, sink, err);
   if (rc) return rc;
   int rows = PQntuples(r);
   for (int i = 0; i < rows; i++) {
@@ -1199,10 +1281,11 @@ static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   if (!rc) rc = encode_params(c, params, nparams, err);
   if (rc) return rc;
   PGresult *r;
+  pg_stmt *s = NULL;
   if (nparams == 0 && multi_statement(sql, len)) r = exec_script(c, sql, len, err);
-  else r = exec_cached(c, sql, len, nparams, err);
+  else r = exec_cached(c, sql, len, nparams, &s, err);
   if (!r && err->kind != SQ_OK) rc = err->kind;
-  else rc = consume_result(c, r, sink, res, err);
+  else rc = consume_result(c, r, s, sink, res, err);
   PQclear(r);
   trim_scratch(c);
   return rc;
@@ -1242,9 +1325,7 @@ static PGresult *cursor_start(pg_conn *c, const char *sql, size_t len, int n, sq
   for (int attempt = 0;; attempt++) {
     pg_stmt *s = cache_get(c, sql, len, n, err);
     if (!s) return NULL;
-    char name[24];
-    snprintf(name, sizeof name, "sq_%u", (unsigned)s->id);
-    if (!PQsendQueryPrepared(c->pg, name, n, c->p_vals, c->p_lens, c->p_fmts, 0)) {
+    if (!PQsendQueryPrepared(c->pg, s->name, n, c->p_vals, c->p_lens, c->p_fmts, 0)) {
       fail(c, NULL, err);
       return NULL;
     }
@@ -1306,7 +1387,7 @@ static int pg_cursor_open(sq_dconn *dc, const char *sql, size_t len, const sq_va
     cur->done = 1;
   }
   if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
-    rc = setup_columns(c, r, sink, err);
+    rc = setup_columns(c, r, NULL, sink, err);
     if (rc) { /* the caller gets a cursor only on success */
       pg_cursor_close((sq_dcursor *)cur);
       return rc;

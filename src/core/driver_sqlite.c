@@ -36,6 +36,7 @@
  * (the integrity-constraint codes, see sqlstate_for), and is "" otherwise.
  */
 #include "sqorm.h"
+#include "internal.h"
 
 #include <sqlite3.h>
 
@@ -65,13 +66,27 @@ enum { CUR_PENDING, CUR_STEP, CUR_DONE, CUR_FAILED, CUR_DETACHED };
 
 typedef struct lite_cursor lite_cursor;
 
-/* One cached prepared statement; sql[] holds the len bytes of its key. */
+/* A result column as the sink sees it plus its conversion class. */
+typedef struct colmeta {
+  sq_column col;
+  unsigned char cls;
+} colmeta;
+
+/* One cached prepared statement; sql[] holds the len bytes of its key.
+ * meta remembers the result columns (names, declared-type classes) read
+ * on an earlier run, so a cached statement does not look up and classify
+ * every column's name and declared type again on each execution; it is
+ * valid while the statement has not been re-prepared (schema change),
+ * which SQLITE_STMTSTATUS_REPREPARE counts. */
 typedef struct cache_ent {
   struct cache_ent *prev, *next; /* LRU list, most recently used first */
   sqlite3_stmt *stmt;
   uint64_t hash;
   size_t len;
   int busy;                      /* in use by exec or a cursor */
+  colmeta *meta;                 /* meta_n entries, or NULL */
+  int meta_n;
+  int meta_reprep;               /* the statement's REPREPARE count for meta */
   char sql[];
 } cache_ent;
 
@@ -280,16 +295,6 @@ static int sink_stopped(sq_err *err) {
 /* Statement cache                                                      */
 /* ------------------------------------------------------------------ */
 
-/* FNV-1a: cheap, and only used to skip most memcmp calls in the lookup. */
-static uint64_t hash_sql(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 static void lru_unlink(lite_conn *lc, cache_ent *e) {
   if (e->prev) e->prev->next = e->next; else lc->head = e->next;
   if (e->next) e->next->prev = e->prev; else lc->tail = e->prev;
@@ -325,6 +330,7 @@ static int cache_evict_one(lite_conn *lc) {
     if (e->busy) continue;
     lru_unlink(lc, e);
     sqlite3_finalize(e->stmt);
+    free(e->meta);
     free(e);
     lc->ncached--;
     return 1;
@@ -346,6 +352,9 @@ static cache_ent *cache_insert(lite_conn *lc, const char *sql, size_t len, uint6
   e->hash = h;
   e->stmt = st;
   e->busy = 0;
+  e->meta = NULL;
+  e->meta_n = 0;
+  e->meta_reprep = 0;
   lru_push_front(lc, e);
   lc->ncached++;
   return e;
@@ -356,6 +365,7 @@ static void cache_clear(lite_conn *lc) {
   while (e) {
     cache_ent *next = e->next;
     sqlite3_finalize(e->stmt);
+    free(e->meta);
     free(e);
     e = next;
   }
@@ -401,8 +411,12 @@ static int stmt_acquire(lite_conn *lc, const char *sql, size_t len, int cacheabl
   r->stmt = NULL;
   r->ent = NULL;
   if (cacheable) {
-    h = hash_sql(sql, len);
-    cache_ent *e = cache_find(lc, sql, len, h);
+    /* The statement run last is the likeliest one: tried before hashing. */
+    cache_ent *e = lc->head;
+    if (!(e && e->len == len && !e->busy && memcmp(e->sql, sql, len) == 0)) {
+      h = sq_hash_bytes(sql, len, 0); /* only used to skip most memcmp calls */
+      e = cache_find(lc, sql, len, h);
+    }
     if (e) {
       e->busy = 1;
       r->stmt = e->stmt;
@@ -619,8 +633,10 @@ static int fmt_double(double f, char *buf, size_t cap) {
 }
 
 /* Prepares the column and value arrays for the statement's current
- * shape (read after the first step: a re-prepare may change it). */
-static int rowbuf_setup(rowbuf *rb, sqlite3_stmt *st, sq_err *err) {
+ * shape (read after the first step: a re-prepare may change it). ent is
+ * the statement's cache entry or NULL; its remembered columns are used
+ * when still valid, and refreshed otherwise. */
+static int rowbuf_setup(rowbuf *rb, sqlite3_stmt *st, cache_ent *ent, sq_err *err) {
   int n = sqlite3_column_count(st);
   rb->ncols = n;
   rb->heap = NULL;
@@ -637,12 +653,32 @@ static int rowbuf_setup(rowbuf *rb, sqlite3_stmt *st, sq_err *err) {
     rb->vals = (sq_value *)(void *)(mem + a);
     rb->slots = (colslot *)(void *)(mem + a + b);
   }
+  int reprep = ent ? sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0) : 0;
+  if (ent && ent->meta && ent->meta_n == n && ent->meta_reprep == reprep) {
+    for (int i = 0; i < n; i++) {
+      rb->cols[i] = ent->meta[i].col;
+      rb->slots[i].cls = ent->meta[i].cls;
+    }
+    return SQ_OK;
+  }
   for (int i = 0; i < n; i++) {
     const char *name = sqlite3_column_name(st, i);
     if (!name) return fail_nomem(err);
     rb->cols[i].name = name;
     rb->cols[i].name_len = strlen(name);
     classify(sqlite3_column_decltype(st, i), &rb->slots[i].cls, &rb->cols[i].type);
+  }
+  if (ent) { /* remember them; without memory the next run looks them up again */
+    colmeta *m = ent->meta_n == n ? ent->meta : realloc(ent->meta, sizeof *m * (size_t)(n ? n : 1));
+    if (m) {
+      for (int i = 0; i < n; i++) {
+        m[i].col = rb->cols[i];
+        m[i].cls = rb->slots[i].cls;
+      }
+      ent->meta = m;
+      ent->meta_n = n;
+      ent->meta_reprep = reprep;
+    }
   }
   return SQ_OK;
 }
@@ -731,7 +767,8 @@ static int deliver_row(lite_conn *lc, rowbuf *rb, sqlite3_stmt *st, const sq_row
 /* ------------------------------------------------------------------ */
 
 /*
- * Steps one bound statement to completion, rows to sink, and fills res.
+ * Steps one bound statement to completion, rows to sink, and fills res
+ * (ent: its cache entry or NULL, see rowbuf_setup).
  * affected_rows: -1 for read-only statements; otherwise the rows the
  * statement itself changed, judged by sqlite3_total_changes64 moving,
  * because sqlite3_changes64 still holds the count of an earlier INSERT
@@ -740,8 +777,8 @@ static int deliver_row(lite_conn *lc, rowbuf *rb, sqlite3_stmt *st, const sq_row
  * INSERT in a trigger reverts on exit); when it stays zero the previous
  * value is restored, so SQL's last_insert_rowid() behaves as before.
  */
-static int run_stmt(lite_conn *lc, sqlite3_stmt *st, const sq_row_sink *sink, sq_result *res,
-                    sq_err *err) {
+static int run_stmt(lite_conn *lc, sqlite3_stmt *st, cache_ent *ent, const sq_row_sink *sink,
+                    sq_result *res, sq_err *err) {
   sqlite3 *db = lc->db;
   int ro = sqlite3_stmt_readonly(st);
   sqlite3_int64 total0 = 0, prev_id = 0;
@@ -757,7 +794,7 @@ static int run_stmt(lite_conn *lc, sqlite3_stmt *st, const sq_row_sink *sink, sq
   int rc = sqlite3_step(st);
   if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && sqlite3_column_count(st) > 0) {
     res->has_result_set = 1;
-    status = rowbuf_setup(&rb, st, err);
+    status = rowbuf_setup(&rb, st, ent, err);
     if (status == SQ_OK) status = deliver_columns(&rb, sink, err);
   }
   while (status == SQ_OK && rc == SQLITE_ROW) {
@@ -851,7 +888,7 @@ static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *p
     if (rc == SQ_OK) {
       sq_result one;
       result_init(&one);
-      rc = run_stmt(lc, r.stmt, last ? sink : NULL, &one, err);
+      rc = run_stmt(lc, r.stmt, r.ent, last ? sink : NULL, &one, err);
       if (one.affected_rows >= 0) {
         wrote = 1;
         affected += one.affected_rows;
@@ -917,7 +954,7 @@ static int lite_cursor_open(sq_dconn *c, const char *sql, size_t len, const sq_v
     if (src == SQLITE_ROW || src == SQLITE_DONE) {
       cur->state = src == SQLITE_ROW ? CUR_PENDING : CUR_DONE;
       if (sqlite3_column_count(cur->r.stmt) > 0) {
-        rc = rowbuf_setup(&cur->rb, cur->r.stmt, err);
+        rc = rowbuf_setup(&cur->rb, cur->r.stmt, cur->r.ent, err);
         if (rc == SQ_OK) rc = deliver_columns(&cur->rb, sink, err);
       }
     } else {

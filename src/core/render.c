@@ -10,6 +10,7 @@
  * share one prepared statement in the drivers' caches.
  */
 #include "model_int.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,11 +90,9 @@ static void ph(rb *r, sq_value v) {
     put(r, "?", 1);
     return;
   }
-  char num[16];
-  int k = sizeof num, x = r->np;
-  do num[--k] = (char)('0' + x % 10); while ((x /= 10) > 0);
-  num[--k] = '$';
-  put(r, num + k, sizeof num - (size_t)k);
+  char num[24];
+  num[0] = '$';
+  put(r, num, 1 + sq_fmt_i64(r->np, num + 1));
 }
 
 static int col_ok(rb *r, int c, const char *where) {

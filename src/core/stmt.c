@@ -7,9 +7,9 @@
  * not a parameter. Values are never spliced in: only placeholders move.
  */
 #include "sqorm.h"
+#include "internal.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,8 +117,9 @@ int sq_stmt_rewrite(const char *sql, size_t len, int style, sq_stmt_text *out, s
       if (buf_put(&b, sql + copied, i - copied)) goto nomem;
       int n = out->nparams + 1;
       if (dollar) {
-        int k = snprintf(num, sizeof num, "$%d", n);
-        if (buf_put(&b, num, (size_t)k)) goto nomem;
+        num[0] = '$';
+        size_t k = 1 + sq_fmt_i64(n, num + 1); /* no snprintf per placeholder */
+        if (buf_put(&b, num, k)) goto nomem;
       } else if (buf_put(&b, "?", 1)) {
         goto nomem;
       }

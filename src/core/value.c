@@ -9,6 +9,7 @@
  * server-side cast or a silent truncation.
  */
 #include "model_int.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,19 +58,18 @@ void sq_format_datetime(int64_t epoch, char *buf) {
   int mo, d;
   civil(days, &y, &mo, &d);
   /* Written by hand: the clamp above keeps y in 1..9999. */
-  int f[6] = {(int)y, mo, d, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60)};
-  static const char sep[6] = {'-', '-', ' ', ':', ':', '\0'};
-  int o = 0;
-  for (int i = 0; i < 6; i++) {
-    int v = f[i];
-    if (i == 0) {
-      buf[o++] = (char)('0' + v / 1000);
-      buf[o++] = (char)('0' + v / 100 % 10);
-    }
-    buf[o++] = (char)('0' + v / 10 % 10);
-    buf[o++] = (char)('0' + v % 10);
-    buf[o++] = sep[i];
-  }
+  char *p = sq_put_digits(buf, (unsigned)y, 4);
+  *p++ = '-';
+  p = sq_put_digits(p, (unsigned)mo, 2);
+  *p++ = '-';
+  p = sq_put_digits(p, (unsigned)d, 2);
+  *p++ = ' ';
+  p = sq_put_digits(p, (unsigned)(secs / 3600), 2);
+  *p++ = ':';
+  p = sq_put_digits(p, (unsigned)(secs / 60 % 60), 2);
+  *p++ = ':';
+  p = sq_put_digits(p, (unsigned)(secs % 60), 2);
+  *p = '\0';
 }
 
 int sq_uuid_v4(char out[37], sq_err *err) {
@@ -145,7 +145,19 @@ static int parse_dt(const char *s, size_t n, int date_only, char *buf) {
     buf[10] = '\0';
     return 10;
   }
-  int k = snprintf(buf, 40, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, hh, mi, ss);
+  /* Every field was checked to be exactly its digits, so the normalised
+   * text is the input with a space between date and time (this runs for
+   * every DATETIME written, so no snprintf). */
+  int k;
+  if (n == 10) {
+    memcpy(buf, s, 10);
+    memcpy(buf + 10, " 00:00:00", 9);
+  } else {
+    memcpy(buf, s, 19);
+    buf[10] = ' ';
+  }
+  k = 19;
+  buf[k] = '\0';
   if (nfrac) {
     buf[k++] = '.';
     memcpy(buf + k, frac, (size_t)nfrac);
@@ -365,7 +377,7 @@ static int coerce(const sq_col *col, sq_value *v, char *buf, char *prob, size_t 
     const char *s;
     size_t n;
     if (v->type == SQ_VINT) {
-      n = (size_t)snprintf(buf, 40, "%lld", (long long)v->u.i);
+      n = sq_fmt_i64(v->u.i, buf);
       s = buf;
     } else if (v->type == SQ_VFLOAT) {
       char tmp[40];
@@ -397,7 +409,7 @@ static int coerce(const sq_col *col, sq_value *v, char *buf, char *prob, size_t 
   case SQ_T_STRING: case SQ_T_CHAR: case SQ_T_TEXT: {
     if (v->type == SQ_VTEXT) return 0;
     int k;
-    if (v->type == SQ_VINT) k = snprintf(buf, 40, "%lld", (long long)v->u.i);
+    if (v->type == SQ_VINT) k = (int)sq_fmt_i64(v->u.i, buf);
     else if (v->type == SQ_VFLOAT && isfinite(v->u.f)) k = sq_fmt_double(v->u.f, buf, 40);
     else return wrong(col, v, prob, pn);
     *v = sq_text(buf, (size_t)k);
@@ -447,7 +459,11 @@ static int coerce(const sq_col *col, sq_value *v, char *buf, char *prob, size_t 
     sq_format_datetime(secs, buf);
     size_t k = date_only ? 10 : 19;
     buf[k] = '\0';
-    if (usec && !date_only) k += (size_t)snprintf(buf + 19, 21, ".%06ld", usec);
+    if (usec && !date_only) {
+      buf[k++] = '.';
+      k = (size_t)(sq_put_digits(buf + k, (unsigned)usec, 6) - buf);
+      buf[k] = '\0';
+    }
     *v = sq_text(buf, k);
     return 0;
   }
@@ -550,8 +566,11 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
     }
     at[cols[i]] = i;
   }
+  /* The header is written with the first problem: the message is built
+   * only when validation fails, never on the (usual) success path. */
+  static const char head[] = "validation failed: ";
   char msg[sizeof err->msg], prob[256];
-  size_t o = (size_t)snprintf(msg, sizeof msg, "validation failed: ");
+  size_t o = sizeof head - 1;
   int count = 0;
   for (int c = 0; c < m->ncols; c++) {
     const sq_col *col = &m->cols[c];
@@ -563,7 +582,10 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
       add_problem(msg, sizeof msg, &o, &count, col, "cannot be null");
     }
   }
-  if (count) rc = sq_err_set(err, SQ_EVALIDATION, "%s", msg);
+  if (count) {
+    memcpy(msg, head, sizeof head - 1);
+    rc = sq_err_set(err, SQ_EVALIDATION, "%s", msg);
+  }
 done:
   if (at != stack) free(at);
   return rc;
