@@ -9,9 +9,10 @@
  * cursor holds one connection for the whole loop: a pooled one (released
  * at the end, on break, on error, or by __gc when a coroutine abandons
  * the loop), or the running coroutine's transaction connection (never
- * released here). Rows are fetched one at a time through the driver's
- * cursor interface (libpq single-row mode, unbuffered mysql, sqlite
- * stepping) and built into instances by the model's row sink.
+ * released here). Rows come through the driver's cursor interface
+ * (libpq single-row mode, unbuffered mysql, sqlite stepping), a few dozen
+ * per protected call, and are built into instances by the model's row
+ * sink.
  *
  * The cursor owns its arena and rendered SQL (the bound values borrow
  * strings from the options table, which its user value keeps alive)
@@ -34,8 +35,17 @@ typedef struct lsq_cursor {
   const lsq_model *mod;
   int open;               /* a statement is open */
   int done;
+  /* Rows are fetched FETCH_BATCH at a time into the buffer (the
+   * iterator's upvalue 2), so the protected call and its setup are paid
+   * once per batch, not per row; the loop then takes them in order. */
+  int bufn, bufi;         /* rows in the buffer, rows handed out */
+  int eof;                /* the driver has no more rows */
+  int fetch_rc;           /* a driver error after the buffered rows (err) */
   sq_err err;
 } lsq_cursor;
+
+/* Small enough that memory stays bounded and a `break` wastes little. */
+#define FETCH_BATCH 32
 
 /* user values: 1 model, 2 options, 3 extras (names of non-column
  * results), 4 the column map when it does not fit the sink */
@@ -97,8 +107,9 @@ static int open_p(lua_State *L) {
   return 1;
 }
 
-/* Protected: fetches one row ([1] = the cursor); pushes the row, or
- * nothing at the end, or an error kind (integer) on a driver error. */
+/* Protected: fetches up to FETCH_BATCH rows into the buffer ([1] = the
+ * cursor, [2] = the buffer). At the end of the rows sets eof; on a driver
+ * error sets fetch_rc (c->err), after the rows read before it. */
 static int fetch_p(lua_State *L) {
   lsq_cursor *c = lua_touserdata(L, 1);
   lsq_isink *s = &c->sink;
@@ -111,42 +122,60 @@ static int fetch_p(lua_State *L) {
   if (lua_getiuservalue(L, 1, CUV_EXTRAS) == LUA_TTABLE) s->extras = lua_gettop(L);
   else s->extras = 0;
   int top = lua_gettop(L);
-  int has = 0;
-  c->open = 1;
-  int rc = c->drv->cursor_fetch(c->cur, &has, &c->err);
-  c->open = 0;
-  if (rc) {
-    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
-    lua_pushinteger(L, rc);
-    return 1;
+  int n = 0;
+  while (n < FETCH_BATCH) {
+    int has = 0;
+    c->open = 1;
+    int rc = c->drv->cursor_fetch(c->cur, &has, &c->err);
+    c->open = 0;
+    if (rc) {
+      if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
+      c->fetch_rc = rc;
+      break;
+    }
+    if (!has) {
+      c->eof = 1;
+      break;
+    }
+    if (lua_gettop(L) > top) {
+      lua_rawseti(L, 2, ++n); /* the row the sink pushed */
+      c->bufn = n;            /* counted at once: a raise below keeps it consistent */
+    }
+    lua_settop(L, top);
   }
-  if (!has) return 0;
-  return lua_gettop(L) - top >= 1 ? 1 : 0;
+  return 0;
 }
 
-/* The iterator: upvalue 1 = the cursor. */
+/* The iterator: upvalue 1 = the cursor, upvalue 2 = the row buffer. */
 static int cursor_iter(lua_State *L) {
   lsq_cursor *c = lua_touserdata(L, lua_upvalueindex(1));
-  if (c->done || !c->cur) return 0;
-  lua_settop(L, 0);
-  lua_pushcfunction(L, fetch_p);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    /* a Lua error while building the row: the statement is half read */
-    if (c->conn) sq_conn_mark_dead(c->conn);
-    cursor_close(c);
-    return lua_error(L);
+  if (c->done) return 0;
+  if (c->bufi < c->bufn) {
+    lua_rawgeti(L, lua_upvalueindex(2), ++c->bufi);
+    return 1;
   }
-  if (lua_isinteger(L, -1)) {
+  if (c->fetch_rc) {
     sq_err err = c->err;
     cursor_close(c);
     return lsq_raise(L, &err);
   }
-  if (lua_isnil(L, -1)) {
+  if (c->eof || !c->cur) {
     cursor_close(c);
     return 0;
   }
-  return 1;
+  lua_settop(L, 0);
+  c->bufn = c->bufi = 0;
+  lua_pushcfunction(L, fetch_p);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    /* a Lua error while building a row: the statement is half read */
+    if (c->conn) sq_conn_mark_dead(c->conn);
+    cursor_close(c);
+    return lua_error(L);
+  }
+  if (c->bufn == 0 && !c->fetch_rc) c->eof = 1; /* nothing came: the end */
+  return cursor_iter(L);
 }
 
 /*
@@ -231,7 +260,8 @@ int lsq_model_each(lua_State *L) {
   }
   lua_pop(L, 1);
   lua_pushvalue(L, cidx);
-  lua_pushcclosure(L, cursor_iter, 1);
+  lua_createtable(L, FETCH_BATCH, 0);
+  lua_pushcclosure(L, cursor_iter, 2);
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, cidx);

@@ -17,8 +17,10 @@
 
 #define LOCAL_PARAMS 16
 
+const char lsq_kind_db[] = LSQ_DB_MT;
+
 lsq_db *lsq_check_db(lua_State *L, int idx) {
-  lsq_db *db = luaL_testudata(L, idx, LSQ_DB_MT);
+  lsq_db *db = lsq_toudata(L, idx, lsq_kind_db, sizeof *db);
   if (!db) lsq_usage(L, "expected a sqorm.Db as self (use db:method(...), not db.method(...))");
   if (!db->pool) {
     sq_err e;
@@ -136,6 +138,7 @@ int lsq_connect(lua_State *L) {
   /* The handle exists, closed, before anything is acquired. */
   lsq_db *db = lua_newuserdatauv(L, sizeof *db, 1);
   memset(db, 0, sizeof *db);
+  lsq_tag_init(&db->tag, lsq_kind_db);
   luaL_setmetatable(L, LSQ_DB_MT);
   int dbidx = lua_gettop(L);
   lua_createtable(L, 0, 4);
@@ -149,6 +152,7 @@ int lsq_connect(lua_State *L) {
         !(t == LUA_TTABLE && luaL_getmetafield(L, -1, "__call") != LUA_TNIL && (lua_pop(L, 1), 1)))
       return lsq_usage(L, "connect option 'logging' must be a function or false, got %s", luaL_typename(L, -1));
     if (t == LUA_TFUNCTION || t == LUA_TTABLE) {
+      db->logging = 1;
       lua_getiuservalue(L, dbidx, 1);
       lua_pushvalue(L, -2);
       lua_setfield(L, -2, "logging");
@@ -186,14 +190,15 @@ int lsq_connect(lua_State *L) {
  * x->run pushes stays on the stack as the result. */
 static int run_protected(lua_State *L) {
   lsq_exec *x = lua_touserdata(L, 1);
-  lua_remove(L, 1);
+  lua_remove(L, 1); /* x->argidx's value, if any, is now at 1 */
   return x->run(L, x);
 }
 
 /* The default x->run: executes x's SQL, building row tables (want_rows)
  * into a result array it pushes, or discarding rows. */
 static int run_rows(lua_State *L, lsq_exec *x) {
-  lua_createtable(L, x->want_rows ? 8 : 0, 0);
+  if (x->want_rows) lua_createtable(L, 8, 0);
+  else lua_pushnil(L); /* db:exec drops rows: no table for them */
   lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
   sq_row_sink sink;
   lsq_rows_sink(&r, &sink);
@@ -271,7 +276,8 @@ int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
     }
     lua_pushcfunction(L, run_protected);
     lua_pushlightuserdata(L, x);
-    if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+    if (x->argidx) lua_pushvalue(L, x->argidx);
+    if (lua_pcall(L, x->argidx ? 2 : 1, LUA_MULTRET, 0) != LUA_OK) {
       /* A Lua error (memory) midway through the rows: the statement may
        * be half read, so this connection must not be reused. */
       sq_conn_mark_dead(x->conn);
@@ -300,6 +306,7 @@ static double now_ms(void) {
 /* Calls the db's logging function, if any, with msg. May raise (nothing
  * is held when it is called). */
 void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms) {
+  if (!((lsq_db *)lua_touserdata(L, dbidx))->logging) return;
   lua_getiuservalue(L, dbidx, 1);
   if (lua_getfield(L, -1, "logging") == LUA_TNIL) {
     lua_pop(L, 2);
@@ -323,15 +330,19 @@ static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value
     if (t->nparams) return sq_err_set(err, SQ_EUSAGE, "SQL has %d placeholder(s) but no binds were given", t->nparams);
     return SQ_OK;
   }
+  /* `what` names the bind in a message, so it is only formatted for one */
   if (t->named) {
     for (int i = 0; i < t->nparams; i++) {
-      snprintf(what, sizeof what, "bind ':%.64s'", t->names[i]);
       lua_getfield(L, bidx, t->names[i]);
       if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return sq_err_set(err, SQ_EUSAGE, "missing bind ':%.64s' (use sqorm.null to write NULL)", t->names[i]);
       }
-      int rc = lsq_to_value(L, -1, &params[i], what, err);
+      int rc = lsq_to_value(L, -1, &params[i], "bind", err);
+      if (rc) {
+        snprintf(what, sizeof what, "bind ':%.64s'", t->names[i]);
+        rc = lsq_to_value(L, -1, &params[i], what, err);
+      }
       lua_pop(L, 1); /* the string stays alive in the binds table */
       if (rc) return rc;
     }
@@ -354,9 +365,12 @@ static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value
     return SQ_OK;
   }
   for (int i = 0; i < t->nparams; i++) {
-    snprintf(what, sizeof what, "bind #%d", i + 1);
     lua_rawgeti(L, bidx, i + 1);
-    int rc = lsq_to_value(L, -1, &params[i], what, err);
+    int rc = lsq_to_value(L, -1, &params[i], "bind", err);
+    if (rc) {
+      snprintf(what, sizeof what, "bind #%d", i + 1);
+      rc = lsq_to_value(L, -1, &params[i], what, err);
+    }
     lua_pop(L, 1);
     if (rc) return rc;
   }
@@ -383,6 +397,91 @@ static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value
   return SQ_OK;
 }
 
+/* ---------------------------------------------------------------- */
+/* rewritten statements                                               */
+/* ---------------------------------------------------------------- */
+
+/* db:query and db:exec rewrite ? and :name placeholders into the
+ * driver's; programs run the same few statements over and over, so each
+ * db keeps its last few rewrites, keyed by the SQL text. An entry in use
+ * is never evicted or freed (a binds table's __index may run another
+ * statement, or close the db, in the middle). */
+#define STMT_CACHE 8
+
+typedef struct lsq_stmt {
+  char *key;      /* the SQL as given (owned); NULL: a free slot */
+  size_t keylen;
+  sq_stmt_text t;
+  int is_read;    /* sq_sql_is_read of the rewrite */
+  int busy;       /* statements using it now */
+  unsigned stamp; /* last use */
+} lsq_stmt;
+
+struct lsq_stmts {
+  lsq_stmt e[STMT_CACHE];
+  unsigned clock;
+};
+
+/* Frees the cache; with force 0 only when no entry is in use. */
+static void stmts_free(lsq_db *db, int force) {
+  struct lsq_stmts *c = db->stmts;
+  if (!c) return;
+  for (int i = 0; i < STMT_CACHE && !force; i++)
+    if (c->e[i].busy) return;
+  for (int i = 0; i < STMT_CACHE; i++) {
+    free(c->e[i].key);
+    sq_stmt_text_free(&c->e[i].t);
+  }
+  free(c);
+  db->stmts = NULL;
+}
+
+/* The rewrite of sql: a cache entry (marked busy), or one made into *tmp
+ * when it can't be cached. NULL with err filled when the SQL is bad.
+ * Give it back with stmt_put. */
+static lsq_stmt *stmt_get(lsq_db *db, const char *sql, size_t len, lsq_stmt *tmp, sq_err *err) {
+  struct lsq_stmts *c = db->stmts;
+  for (int i = 0; c && i < STMT_CACHE; i++) {
+    lsq_stmt *e = &c->e[i];
+    if (e->key && e->keylen == len && !memcmp(e->key, sql, len)) {
+      e->busy++;
+      e->stamp = ++c->clock;
+      return e;
+    }
+  }
+  memset(tmp, 0, sizeof *tmp);
+  int style = sq_driver_for(db->dialect)->ph_style;
+  if (db->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
+  if (sq_stmt_rewrite(sql, len, style, &tmp->t, err)) return NULL;
+  tmp->is_read = sq_sql_is_read(tmp->t.sql, tmp->t.len);
+  if (!c && !(c = db->stmts = calloc(1, sizeof *c))) return tmp;
+  lsq_stmt *v = NULL; /* a free slot, else the least recently used idle one */
+  for (int i = 0; i < STMT_CACHE; i++) {
+    lsq_stmt *e = &c->e[i];
+    if (!e->key) {
+      v = e;
+      break;
+    }
+    if (!e->busy && (!v || e->stamp < v->stamp)) v = e;
+  }
+  char *key = v ? malloc(len ? len : 1) : NULL;
+  if (!key) return tmp;
+  memcpy(key, sql, len);
+  free(v->key);
+  sq_stmt_text_free(&v->t);
+  *v = *tmp;
+  v->key = key;
+  v->keylen = len;
+  v->busy = 1;
+  v->stamp = ++c->clock;
+  return v;
+}
+
+static void stmt_put(lsq_stmt *s, lsq_stmt *tmp) {
+  if (s == tmp) sq_stmt_text_free(&tmp->t);
+  else s->busy--;
+}
+
 /* The shared body of db:query and db:exec. */
 static int db_statement(lua_State *L, int want_rows, const char *method) {
   lsq_db *db = lsq_check_db(L, 1);
@@ -401,39 +500,38 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
 
   sq_err err;
   sq_err_clear(&err);
-  sq_stmt_text t;
-  int style = sq_driver_for(db->dialect)->ph_style;
-  if (db->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
-  if (sq_stmt_rewrite(sql, len, style, &t, &err)) return lsq_raise(L, &err);
+  lsq_stmt tmp, *st = stmt_get(db, sql, len, &tmp, &err);
+  if (!st) return lsq_raise(L, &err);
+  const sq_stmt_text *t = &st->t;
   sq_value local[LOCAL_PARAMS], *params = local;
-  if (t.nparams > LOCAL_PARAMS) {
-    params = malloc(sizeof *params * (size_t)t.nparams);
+  if (t->nparams > LOCAL_PARAMS) {
+    params = malloc(sizeof *params * (size_t)t->nparams);
     if (!params) {
-      sq_stmt_text_free(&t);
+      stmt_put(st, &tmp);
       sq_err_set(&err, SQ_ENOMEM, "out of memory");
       return lsq_raise(L, &err);
     }
   }
-  if (convert_binds(L, bidx, &t, params, &err)) {
-    sq_stmt_text_free(&t);
+  if (convert_binds(L, bidx, t, params, &err)) {
+    stmt_put(st, &tmp);
     if (params != local) free(params);
     return lsq_raise(L, &err);
   }
-  /* From here on, errors must free t and params before raising. */
+  /* From here on, errors must give st back and free params before raising. */
   sq_result res;
   memset(&res, 0, sizeof res);
   double t0 = db->benchmark ? now_ms() : 0;
   lsq_exec x;
   memset(&x, 0, sizeof x);
-  x.sql = t.sql;
-  x.len = t.len;
+  x.sql = t->sql;
+  x.len = t->len;
   x.params = params;
-  x.nparams = t.nparams;
+  x.nparams = t->nparams;
   x.want_rows = want_rows;
-  x.retry_read = sq_sql_is_read(t.sql, t.len);
+  x.retry_read = st->is_read;
   int failed = lsq_db_run(L, 1, &x);
   res = x.res;
-  sq_stmt_text_free(&t);
+  stmt_put(st, &tmp);
   if (params != local) free(params);
   if (failed) return lua_error(L);
   if (db->benchmark) {
@@ -515,6 +613,14 @@ static int db_close(lua_State *L) {
     db->pool = NULL;
     sq_pool_close(p);
   }
+  stmts_free(db, 0);
+  return 0;
+}
+
+/* __gc: nothing can be using the statement cache any more. */
+static int db_gc(lua_State *L) {
+  db_close(L);
+  stmts_free(lua_touserdata(L, 1), 1);
   return 0;
 }
 
@@ -543,7 +649,7 @@ static const luaL_Reg db_methods[] = {
 };
 
 static const luaL_Reg db_meta[] = {
-  {"__gc", db_close},
+  {"__gc", db_gc},
   {"__close", db_close},
   {"__tostring", db_tostring},
   {NULL, NULL},

@@ -8,9 +8,9 @@
  * hashing. Its metatable is one per model: __index looks a key up in the
  * model's instance methods first (methods win, as DESIGN.md says), then
  * in the model's name -> slot map; __newindex converts the value to the
- * column's type and records the slot as changed (in a table created on
- * the first change, under a light-userdata key no column name can
- * reach). p:get(name) / p:set(name, v) reach columns a method shadows.
+ * column's type and records the slot as changed (in the model's weak
+ * state table, not in the instance: see push_states). p:get(name) /
+ * p:set(name, v) reach columns a method shadows.
  *
  * Also here: the row sink that builds instances or raw rows, the value
  * decoding by column type, defaults and timestamps, and validation (the
@@ -24,11 +24,25 @@
 #include <string.h>
 #include <time.h>
 
-static const char CHANGED_KEY = 0; /* instance[&CHANGED_KEY] = { [slot] = true } */
-static const char NEW_KEY = 0;     /* instance[&NEW_KEY] = true while unsaved */
+/* The last formatted second, per thread (a state may run on any thread,
+ * one at a time): timestamps change once a second, so formatting them
+ * once a second is enough. */
+static _Thread_local struct {
+  int64_t secs;
+  char text[32];
+} now_cache = {-1, ""};
 
 void lsq_now(char buf[32]) {
-  sq_format_datetime((int64_t)time(NULL), buf);
+  int64_t secs = (int64_t)time(NULL);
+  if (secs != now_cache.secs) {
+    sq_format_datetime(secs, now_cache.text);
+    now_cache.secs = secs;
+  }
+  memcpy(buf, now_cache.text, sizeof now_cache.text);
+}
+
+int lsq_is_now_text(const char *s, size_t n) {
+  return n == 19 && now_cache.secs >= 0 && memcmp(s, now_cache.text, 19) == 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -192,6 +206,28 @@ static int isink_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   const sq_col **mc = s->mod->cols;
   (void)err;
   if (ncols > s->ncols) ncols = s->ncols;
+  if (s->mode == SINK_FILL || s->mode == SINK_FILL_LIST) {
+    /* straight into the instance: every returned column, NULL too */
+    int inst = s->out;
+    if (s->mode == SINK_FILL_LIST) {
+      if (lua_rawgeti(L, s->out, s->fill_base + ++s->n) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+      }
+      inst = lua_gettop(L);
+    } else if (s->n++ > 0) {
+      return 0;
+    }
+    for (int i = 0; i < ncols; i++) {
+      int c = s->map[i];
+      if (c < 0) continue;
+      if (vals[i].type == SQ_VNULL) lua_pushnil(L);
+      else lsq_push_colval(L, mc[c], &vals[i]);
+      lua_rawseti(L, inst, c + 1);
+    }
+    if (inst != s->out) lua_pop(L, 1);
+    return 0;
+  }
   if (s->raw) {
     lua_createtable(L, 0, ncols);
     for (int i = 0; i < ncols; i++) {
@@ -251,7 +287,7 @@ void lsq_isink_sink(lsq_isink *s, sq_row_sink *sink) {
 lsq_model *lsq_test_instance(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return NULL;
   lsq_model *mod = NULL;
-  if (lua_rawgeti(L, -1, IMT_MODEL) == LUA_TUSERDATA) mod = luaL_testudata(L, -1, LSQ_MODEL_MT);
+  if (lua_rawgeti(L, -1, IMT_MODEL) == LUA_TUSERDATA) mod = lsq_toudata(L, -1, lsq_kind_model, sizeof *mod);
   lua_pop(L, 2);
   return mod;
 }
@@ -261,7 +297,7 @@ lsq_model *lsq_test_instance(lua_State *L, int idx) {
 static lsq_model *check_instance(lua_State *L, int *midx) {
   if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
     if (lua_rawgeti(L, -1, IMT_MODEL) == LUA_TUSERDATA) {
-      lsq_model *mod = luaL_testudata(L, -1, LSQ_MODEL_MT);
+      lsq_model *mod = lsq_toudata(L, -1, lsq_kind_model, sizeof *mod);
       if (mod) {
         lua_remove(L, -2);
         *midx = lua_gettop(L);
@@ -274,36 +310,93 @@ static lsq_model *check_instance(lua_State *L, int *midx) {
   return NULL;
 }
 
-static void mark_changed(lua_State *L, int iidx, int slot) {
-  if (lua_rawgetp(L, iidx, &CHANGED_KEY) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 4);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, iidx, &CHANGED_KEY);
+/*
+ * Pending state lives outside the instances, so an instance stays a table
+ * with no hash part: a hidden key set on it at its first change would
+ * rehash it. The instance metatable's IMT_STATE table (weak keys) maps an
+ * instance with something pending to an integer whose bit 0 means new
+ * (not inserted yet) and bit s means slot s changed; a model wider than
+ * STATE_BITS columns maps it to a table { [0] = true, [s] = true } instead.
+ * No entry: saved, nothing changed.
+ */
+#define STATE_NEW 0
+#define STATE_BITS 62
+
+/* Pushes the state table of the instance at iidx; returns its index. (A
+ * table dressed up with a hand-made metatable gets a throwaway one.) */
+static int push_states(lua_State *L, int iidx) {
+  int top = lua_gettop(L);
+  if (lua_getmetatable(L, iidx) && lua_rawgeti(L, -1, IMT_STATE) == LUA_TTABLE) {
+    lua_remove(L, -2);
+  } else {
+    lua_settop(L, top);
+    lua_newtable(L);
   }
-  lua_pushboolean(L, 1);
-  lua_rawseti(L, -2, slot);
+  return lua_gettop(L);
+}
+
+/* Pushes the state of the instance at iidx (nil, an integer or a table). */
+static int push_state(lua_State *L, int iidx) {
+  iidx = lua_absindex(L, iidx);
+  int st = push_states(L, iidx);
+  lua_pushvalue(L, iidx);
+  int t = lua_rawget(L, st);
+  lua_remove(L, st);
+  return t;
+}
+
+/* 1 when the state at vidx has bit b (STATE_NEW or a slot). */
+static int state_has(lua_State *L, int vidx, int b) {
+  switch (lua_type(L, vidx)) {
+  case LUA_TNUMBER: return (int)(((lua_Unsigned)lua_tointeger(L, vidx) >> b) & 1);
+  case LUA_TTABLE: {
+    int t = lua_rawgeti(L, vidx, b);
+    lua_pop(L, 1);
+    return t != LUA_TNIL;
+  }
+  default: return 0;
+  }
+}
+
+/* Sets bit b of the state of the instance at iidx. */
+static void state_set(lua_State *L, const lsq_model *mod, int iidx, int b) {
+  iidx = lua_absindex(L, iidx);
+  int st = push_states(L, iidx);
+  lua_pushvalue(L, iidx);
+  int t = lua_rawget(L, st);
+  if (mod->ncols <= STATE_BITS) {
+    lua_Unsigned m = t == LUA_TNUMBER ? (lua_Unsigned)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushvalue(L, iidx);
+    lua_pushinteger(L, (lua_Integer)(m | ((lua_Unsigned)1 << b)));
+    lua_rawset(L, st);
+  } else {
+    if (t != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_createtable(L, mod->ncols, 1);
+      lua_pushvalue(L, iidx);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, st);
+    }
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, -2, b);
+    lua_pop(L, 1);
+  }
   lua_pop(L, 1);
 }
 
-static int is_new(lua_State *L, int iidx) {
-  int t = lua_rawgetp(L, iidx, &NEW_KEY);
-  lua_pop(L, 1);
-  return t != LUA_TNIL;
-}
+static void mark_changed(lua_State *L, const lsq_model *mod, int iidx, int slot) { state_set(L, mod, iidx, slot); }
 
 void lsq_instance_saved(lua_State *L, int iidx) {
   iidx = lua_absindex(L, iidx);
-  if (lua_rawgetp(L, iidx, &NEW_KEY) != LUA_TNIL) {
+  int st = push_states(L, iidx);
+  lua_pushvalue(L, iidx);
+  if (lua_rawget(L, st) != LUA_TNIL) {
+    lua_pushvalue(L, iidx);
     lua_pushnil(L);
-    lua_rawsetp(L, iidx, &NEW_KEY);
+    lua_rawset(L, st);
   }
-  lua_pop(L, 1);
-  if (lua_rawgetp(L, iidx, &CHANGED_KEY) != LUA_TNIL) {
-    lua_pushnil(L);
-    lua_rawsetp(L, iidx, &CHANGED_KEY);
-  }
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }
 
 /*
@@ -335,7 +428,7 @@ static int set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int 
       lua_pop(L, 1);
       return SQ_OK;
     }
-    mark_changed(L, iidx, slot);
+    mark_changed(L, mod, iidx, slot);
   }
   lua_rawseti(L, iidx, slot);
   return SQ_OK;
@@ -419,27 +512,33 @@ void lsq_instance_prepare_insert(lua_State *L, int midx, int iidx, const char *n
   const lsq_model *mod = lua_touserdata(L, midx);
   apply_defaults(L, midx, mod, iidx, now);
   int ts[2] = {mod->created_col, mod->updated_col};
+  int nowidx = 0; /* the DATETIME string of now, pushed once for both */
   for (int k = 0; k < 2; k++) {
     if (ts[k] < 0) continue;
-    if (lua_rawgeti(L, iidx, ts[k] + 1) == LUA_TNIL) {
-      const sq_col *c = sq_model_col(mod->m, ts[k]);
-      lua_pushlstring(L, now, c->type == SQ_T_DATE ? 10 : strlen(now));
-      lua_rawseti(L, iidx, ts[k] + 1);
-    }
+    int t = lua_rawgeti(L, iidx, ts[k] + 1);
     lua_pop(L, 1);
+    if (t != LUA_TNIL) continue;
+    if (sq_model_col(mod->m, ts[k])->type == SQ_T_DATE) {
+      lua_pushlstring(L, now, 10);
+    } else {
+      if (!nowidx) {
+        lua_pushstring(L, now);
+        nowidx = lua_gettop(L);
+      }
+      lua_pushvalue(L, nowidx);
+    }
+    lua_rawseti(L, iidx, ts[k] + 1);
   }
+  if (nowidx) lua_remove(L, nowidx);
 }
 
 int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int isnew, sq_err *err) {
   const lsq_model *mod = lua_touserdata(L, midx);
-  lua_createtable(L, mod->ncols, isnew ? 1 : 0);
+  lua_createtable(L, mod->ncols, 0);
   lua_pushvalue(L, imtidx);
   lua_setmetatable(L, -2);
   int iidx = lua_gettop(L);
-  if (isnew) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, iidx, &NEW_KEY);
-  }
+  if (isnew) state_set(L, mod, iidx, STATE_NEW);
   if (vidx) {
     lua_getiuservalue(L, midx, MUV_NAMES);
     int nidx = lua_gettop(L);
@@ -589,8 +688,46 @@ static const char *strip_problem(const char *msg, const char *name) {
   return p;
 }
 
+/*
+ * The common case of lsq_validate, cheaply: every value given here came
+ * through lsq_col_value, so it already has its column's type, and the
+ * core can only object to a NULL in a NOT NULL column, to a rule beyond
+ * the type (CF_RULES), to a text longer than STRING(n) allows (never when
+ * it has at most n bytes), or, for an insert, to a required column left
+ * out.
+ * Only those columns go to sq_model_validate (so, e.g., timestamps are
+ * not parsed again). Returns 0 when all is well, -1 when lsq_validate
+ * must look closer (a failure, or a case this does not handle).
+ */
+static int validate_quick(const lsq_model *mod, const int *cols, const sq_value *vals, int n, int partial) {
+  enum { QUICK_MAX = 64 };
+  int qc[QUICK_MAX];
+  sq_value qv[QUICK_MAX];
+  int k = 0, nreq = 0;
+  for (int i = 0; i < n; i++) {
+    int c = cols[i];
+    unsigned char f = mod->cflags[c];
+    if (f & CF_REQUIRED) nreq++;
+    const sq_col *col = mod->cols[c];
+    int check = vals[i].type == SQ_VNULL ? !col->allow_null
+                                         : (f & CF_RULES) || ((f & CF_MAXLEN) && (vals[i].type != SQ_VTEXT ||
+                                                                                   vals[i].u.s.n > (size_t)col->length));
+    if (check) {
+      if (k == QUICK_MAX) return -1;
+      qc[k] = c;
+      qv[k++] = vals[i];
+    }
+  }
+  if (!partial && nreq < mod->nrequired) return -1;
+  if (k == 0) return 0;
+  sq_err e;
+  sq_err_clear(&e);
+  return sq_model_validate(mod->m, qc, qv, k, 1, &e) == SQ_OK ? 0 : -1;
+}
+
 int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, const sq_value *vals, int n,
                  int partial, int inst) {
+  if (!mod->has_lua_checks && validate_quick(mod, cols, vals, n, partial) == 0) return 0;
   sq_err e;
   sq_err_clear(&e);
   int rc = sq_model_validate(mod->m, cols, vals, n, partial, &e);
@@ -862,10 +999,7 @@ static int inst_changed(lua_State *L) {
   lua_settop(L, 1);
   int midx;
   lsq_model *mod = check_instance(L, &midx);
-  if (lua_rawgetp(L, 1, &CHANGED_KEY) != LUA_TTABLE) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
+  push_state(L, 1);
   int ch = lua_gettop(L);
   lua_getmetatable(L, 1);
   lua_rawgeti(L, -1, IMT_COLNAMES);
@@ -873,11 +1007,10 @@ static int inst_changed(lua_State *L) {
   lua_newtable(L);
   int k = 0;
   for (int i = 1; i <= mod->ncols; i++) {
-    if (lua_rawgeti(L, ch, i) != LUA_TNIL) {
+    if (state_has(L, ch, i)) {
       lua_rawgeti(L, names, i);
-      lua_rawseti(L, -3, ++k);
+      lua_rawseti(L, -2, ++k);
     }
-    lua_pop(L, 1);
   }
   if (k == 0) lua_pushboolean(L, 0);
   return 1;
@@ -947,21 +1080,31 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
 /* p:save() -> p. INSERT for a built instance; else an UPDATE of the
  * changed columns only, plus updated_at; nothing when nothing changed. */
 static int save_instance(lua_State *L, int midx, lsq_model *mod) {
-  if (is_new(L, 1)) return lsq_instance_insert(L, midx, 1);
-  if (lua_rawgetp(L, 1, &CHANGED_KEY) != LUA_TTABLE) {
+  push_state(L, 1);
+  int ch = lua_gettop(L);
+  /* the usual narrow model: the state as a mask, tested here in C */
+  int wide = lua_type(L, ch) == LUA_TTABLE;
+  lua_Unsigned mask = lua_type(L, ch) == LUA_TNUMBER ? (lua_Unsigned)lua_tointeger(L, ch) : 0;
+#define CHANGED(b) (wide ? state_has(L, ch, (b)) : (int)((mask >> (b)) & 1))
+  if (CHANGED(STATE_NEW)) {
+    lua_settop(L, midx);
+    return lsq_instance_insert(L, midx, 1);
+  }
+  int any = 0;
+  for (int i = 1; i <= mod->ncols && !any; i++) any = CHANGED(i);
+  if (!any) {
     lua_settop(L, 1);
     return 1;
   }
-  int ch = lua_gettop(L);
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
-  if (mod->updated_col >= 0 && lua_rawgeti(L, ch, mod->updated_col + 1) == LUA_TNIL) {
+  /* updated_at goes with every UPDATE (unless set by hand) */
+  int stamp = mod->updated_col >= 0 && !CHANGED(mod->updated_col + 1);
+  if (stamp) {
     const sq_col *c = sq_model_col(mod->m, mod->updated_col);
     lua_pushlstring(L, now, c->type == SQ_T_DATE ? 10 : strlen(now));
     lua_rawseti(L, 1, mod->updated_col + 1);
-    lua_pushboolean(L, 1);
-    lua_rawseti(L, ch, mod->updated_col + 1);
   }
   lua_settop(L, dbidx);
   sq_err err;
@@ -969,7 +1112,9 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
   lsq_scratch *s = lsq_scratch_get(L);
   sq_arena *a = lsq_scratch_arena(s, &err);
   int *cols = a ? sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols) : NULL;
-  sq_value *vals = a ? sq_arena_alloc(a, sizeof *vals * (size_t)mod->ncols) : NULL;
+  /* room for the key values after the set ones: the parameters of a
+   * cached UPDATE */
+  sq_value *vals = a ? sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk)) : NULL;
   int n = 0;
   if (!cols || !vals) {
     if (!err.kind) sq_err_set(&err, SQ_ENOMEM, "out of memory");
@@ -977,11 +1122,7 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
     return lsq_raise(L, &err);
   }
   for (int i = 0; i < mod->ncols; i++) {
-    if (lua_rawgeti(L, ch, i + 1) == LUA_TNIL) {
-      lua_pop(L, 1);
-      continue;
-    }
-    lua_pop(L, 1);
+    if (!(stamp && i == mod->updated_col) && !CHANGED(i + 1)) continue;
     lua_rawgeti(L, 1, i + 1);
     int rc = SQ_OK;
     if (lua_isnil(L, -1)) vals[n] = sq_null();
@@ -1007,15 +1148,30 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
   q.ncols = n;
   q.values = vals;
   q.nrows = 1;
-  if (pk_where(L, mod, 1, a, &q.where, &err) || sq_render(&q, mod->dialect, &s->sql, &err)) {
+  if (pk_where(L, mod, 1, a, &q.where, &err)) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
+  /* the parameters: the set values, then the key (as pk_where has it) */
+  const sq_expr *w = q.where;
+  for (int i = 0; i < mod->npk; i++) vals[n + i] = mod->npk == 1 ? w->vals[0] : w->kids[i]->vals[0];
+  const lsq_shape *sh = lsq_shape_find(mod, SHAPE_UPDATE_PK, cols, n, 1);
+  if (!sh) {
+    if (sq_render(&q, mod->dialect, &s->sql, &err)) {
+      lsq_scratch_done(s);
+      return lsq_raise(L, &err);
+    }
+    lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &s->sql, vals, n + mod->npk);
+  }
   sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
+  int failed = sh ? lsq_model_run_sql(L, dbidx, mod, sh->sql, sh->len, vals, n + mod->npk, &res)
+                  : lsq_model_run_sql(L, dbidx, mod, s->sql.sql, s->sql.len, s->sql.params, s->sql.nparams, &res);
+  lsq_scratch_done(s);
+  if (failed) return lua_error(L);
   lsq_instance_saved(L, 1);
   lua_settop(L, 1);
   return 1;
+#undef CHANGED
 }
 
 static int inst_save(lua_State *L) {
@@ -1306,6 +1462,12 @@ void lsq_instance_setup(lua_State *L, int midx, lsq_model *mod) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_rawseti(L, imt, IMT_COLNAMES);
+  lua_createtable(L, 0, 4); /* IMT_STATE: weak keys, so it never keeps an instance alive */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawseti(L, imt, IMT_STATE);
   lua_pushvalue(L, methods);
   lua_pushvalue(L, names);
   lua_pushcclosure(L, inst_index, 2);

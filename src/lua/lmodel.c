@@ -25,11 +25,18 @@
 #include <string.h>
 #include <time.h>
 
-enum { RUN_RAW = LSQ_RUN_RAW, RUN_BARE = LSQ_RUN_BARE, RUN_READ = LSQ_RUN_READ, RUN_ALLCOLS = LSQ_RUN_ALLCOLS };
+enum {
+  RUN_RAW = LSQ_RUN_RAW, RUN_BARE = LSQ_RUN_BARE, RUN_READ = LSQ_RUN_READ, RUN_ALLCOLS = LSQ_RUN_ALLCOLS,
+  /* the model is at stack index 1 of the caller: handed to the row sink
+   * as an argument instead of being looked up by its address */
+  RUN_MODEL1 = 16
+};
 
 /* Bound values per multi-row INSERT: below every dialect's limit
  * (sqlite 32766 as the renderer counts it, mysql and postgres 65535). */
 #define PARAM_BUDGET 30000
+
+const char lsq_kind_model[] = LSQ_MODEL_MT;
 
 static const char SCRATCH_KEY = 0; /* registry: the cached lsq_scratch */
 static const char MODELS_KEY = 0;  /* registry: weak { [lsq_model*] = Model } */
@@ -183,7 +190,7 @@ static void types_open(lua_State *L, int modidx) {
 /* ---------------------------------------------------------------- */
 
 lsq_model *lsq_check_model(lua_State *L, int idx) {
-  lsq_model *mod = luaL_testudata(L, idx, LSQ_MODEL_MT);
+  lsq_model *mod = lsq_toudata(L, idx, lsq_kind_model, sizeof *mod);
   if (!mod || !mod->m) lsq_usage(L, "expected a model as self (use Model:method(...), not Model.method(...))");
   return mod;
 }
@@ -210,7 +217,84 @@ static int model_gc(lua_State *L) {
   mod->cols = NULL;
   free(mod->pk_sql);
   mod->pk_sql = NULL;
+  for (int i = 0; i < LSQ_NSHAPES; i++) {
+    free(mod->shapes[i].sql);
+    mod->shapes[i].sql = NULL;
+    mod->shapes[i].kind = 0;
+  }
   return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* statement shapes                                                   */
+/* ---------------------------------------------------------------- */
+
+/* The column set as a mask; 0 with *ok = 0 when it can't be one (more
+ * than 64 columns, or not ascending). */
+static uint64_t shape_mask(const lsq_model *mod, const int *cols, int n, int *ok) {
+  uint64_t m = 0;
+  *ok = mod->ncols <= 64;
+  for (int i = 0; *ok && i < n; i++) {
+    if (i > 0 && cols[i] <= cols[i - 1]) *ok = 0;
+    else m |= (uint64_t)1 << cols[i];
+  }
+  return *ok ? m : 0;
+}
+
+const lsq_shape *lsq_shape_find(const lsq_model *mod, int kind, const int *cols, int n, int nrows) {
+  int ok;
+  uint64_t m = shape_mask(mod, cols, n, &ok);
+  if (!ok) return NULL;
+  for (int i = 0; i < LSQ_NSHAPES; i++) {
+    const lsq_shape *sh = &mod->shapes[i];
+    if (sh->kind == kind && sh->cols == m && sh->nrows == nrows) return sh;
+  }
+  return NULL;
+}
+
+static int same_value(const sq_value *a, const sq_value *b) {
+  if (a->type != b->type) return 0;
+  switch (a->type) {
+  case SQ_VNULL: return 1;
+  case SQ_VINT: return a->u.i == b->u.i;
+  case SQ_VFLOAT: return memcmp(&a->u.f, &b->u.f, sizeof a->u.f) == 0;
+  case SQ_VBOOL: return a->u.b == b->u.b;
+  case SQ_VTEXT: case SQ_VBLOB:
+    return a->u.s.n == b->u.s.n && (a->u.s.p == b->u.s.p || !memcmp(a->u.s.p, b->u.s.p, a->u.s.n));
+  default: return 0;
+  }
+}
+
+void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows, const sq_sql *sql,
+                     const sq_value *params, int np) {
+  int ok;
+  uint64_t m = shape_mask(mod, cols, n, &ok);
+  if (!ok || sql->nparams != np) return;
+  for (int i = 0; i < np; i++)
+    if (!same_value(&sql->params[i], &params[i])) return;
+  char *copy = malloc(sql->len + 1);
+  if (!copy) return; /* not cached: rendered again next time */
+  memcpy(copy, sql->sql, sql->len + 1);
+  /* The slot: a free one, else the oldest of the same kind (so bulk
+   * batches of many sizes don't push out the single-row statements), else
+   * the oldest. */
+  lsq_shape *sh = NULL;
+  for (int i = 0; i < LSQ_NSHAPES && !sh; i++)
+    if (!mod->shapes[i].kind) sh = &mod->shapes[i];
+  for (int pass = 0; pass < 2 && !sh; pass++)
+    for (int i = 0; i < LSQ_NSHAPES; i++) {
+      lsq_shape *c = &mod->shapes[i];
+      if ((pass == 1 || c->kind == kind) && (!sh || c->stamp < sh->stamp)) sh = c;
+    }
+  sh->stamp = ++mod->shape_clock;
+  free(sh->sql);
+  sh->kind = kind;
+  sh->nrows = nrows;
+  sh->cols = m;
+  sh->sql = copy;
+  sh->len = sql->len;
+  sh->nparams = np;
+  sh->returns_rows = sql->returns_rows;
 }
 
 static int model_tostring(lua_State *L) {
@@ -223,12 +307,15 @@ static int model_tostring(lua_State *L) {
 /* Model.key: the user's class methods, then the built-in ones (upvalue 1),
  * then the properties name, table_name, db, methods, columns. */
 static int model_index(lua_State *L) {
-  lsq_model *mod = luaL_checkudata(L, 1, LSQ_MODEL_MT);
+  lsq_model *mod = lsq_toudata(L, 1, lsq_kind_model, sizeof *mod);
+  if (!mod) return luaL_typeerror(L, 1, LSQ_MODEL_MT);
   lua_settop(L, 2);
-  lua_getiuservalue(L, 1, MUV_CLASS);
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
-  lua_pop(L, 2);
+  if (mod->has_class) {
+    lua_getiuservalue(L, 1, MUV_CLASS);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+    lua_pop(L, 2);
+  }
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   lua_pop(L, 1);
@@ -256,9 +343,10 @@ static int model_index(lua_State *L) {
 
 /* Model.key = function: a class method of this model. */
 static int model_newindex(lua_State *L) {
-  luaL_checkudata(L, 1, LSQ_MODEL_MT);
+  lsq_model *mod = luaL_checkudata(L, 1, LSQ_MODEL_MT);
   if (lua_type(L, 2) != LUA_TSTRING || (!lua_isfunction(L, 3) && !lua_isnil(L, 3)))
     return lsq_usage(L, "only functions can be added to a model (class methods); instance methods go in Model.methods");
+  mod->has_class = 1;
   lua_getiuservalue(L, 1, MUV_CLASS);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
@@ -304,11 +392,19 @@ static int run_rows_cb(lua_State *L, lsq_exec *x) {
   s.raw = (r->flags & RUN_RAW) != 0;
   s.bare = (r->flags & RUN_BARE) != 0;
   s.identity = (r->flags & RUN_ALLCOLS) != 0;
+  if (r->mode == SINK_FILL) {
+    s.out = 1; /* the instance, handed over as x->argidx */
+    sq_row_sink sink;
+    lsq_isink_sink(&s, &sink);
+    x->rc = sq_conn_exec_native(x->conn, x->sql, x->len, x->params, x->nparams, &sink, &x->res, &x->err);
+    return 0;
+  }
   if (r->mode == SINK_LIST) lua_createtable(L, 4, 0);
   else lua_pushnil(L);
   s.out = lua_gettop(L);
   if (!s.bare) {
-    lsq_push_model(L, r->mod);
+    if (r->flags & RUN_MODEL1) lua_pushvalue(L, 1);
+    else lsq_push_model(L, r->mod);
     lua_getiuservalue(L, -1, MUV_IMT);
     s.imt = lua_gettop(L);
     lua_rawgeti(L, s.imt, IMT_COLNAMES);
@@ -335,9 +431,34 @@ static int run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sq
   x.retry_read = (flags & RUN_READ) != 0;
   x.run = run_rows_cb;
   x.ud = &r;
+  if (flags & RUN_MODEL1) x.argidx = 1;
   int failed = lsq_model_exec(L, dbidx, &x);
   if (res) *res = x.res;
   return failed;
+}
+
+/* Runs an INSERT ... RETURNING whose row goes straight into the instance
+ * at iidx (the database's values for every column). */
+static int run_sql_fill(lua_State *L, int dbidx, const lsq_model *mod, int iidx, const char *sql, size_t len,
+                        const sq_value *params, int nparams, sq_result *res) {
+  run_ctx r = {mod, SINK_FILL, RUN_ALLCOLS};
+  lsq_exec x;
+  memset(&x, 0, sizeof x);
+  x.sql = sql;
+  x.len = len;
+  x.params = params;
+  x.nparams = nparams;
+  x.run = run_rows_cb;
+  x.ud = &r;
+  x.argidx = iidx;
+  int failed = lsq_model_exec(L, dbidx, &x);
+  if (res) *res = x.res;
+  return failed;
+}
+
+int lsq_model_run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sql, size_t len, const sq_value *params,
+                      int nparams, sq_result *res) {
+  return run_sql(L, dbidx, mod, sql, len, params, nparams, 0, 0, res);
 }
 
 int lsq_model_run(lua_State *L, int dbidx, const lsq_model *mod, lsq_scratch *s, int mode, int flags, sq_result *res) {
@@ -851,6 +972,7 @@ static int db_define(lua_State *L) {
 
   lsq_model *mod = lua_newuserdatauv(L, sizeof *mod, MUV_COUNT);
   memset(mod, 0, sizeof *mod);
+  lsq_tag_init(&mod->tag, lsq_kind_model);
   luaL_setmetatable(L, LSQ_MODEL_MT);
   int midx = lua_gettop(L); /* 5 */
   mod->dialect = db->dialect;
@@ -945,6 +1067,17 @@ static int db_define(lua_State *L) {
   if (!mod->cflags || !mod->cols) {
     sq_err_set(&err, SQ_ENOMEM, "out of memory");
     return lsq_raise(L, &err);
+  }
+  /* what sq_model_validate can still object to (see lsq_validate) */
+  for (int i = 0; i < mod->ncols; i++) {
+    const sq_col *c = mod->cols[i];
+    if (c->has_len || c->has_min || c->has_max) mod->cflags[i] |= CF_RULES;
+    if (c->type == SQ_T_STRING || c->type == SQ_T_CHAR) mod->cflags[i] |= CF_MAXLEN;
+    if (!c->allow_null && c->default_kind == SQ_DEFAULT_NONE && !c->auto_increment && c->role != SQ_ROLE_CREATED_AT &&
+        c->role != SQ_ROLE_UPDATED_AT && !(c->primary_key && c->type == SQ_T_UUID)) {
+      mod->cflags[i] |= CF_REQUIRED;
+      mod->nrequired++;
+    }
   }
 
   /* name -> slot, validators and default functions by slot */
@@ -1250,7 +1383,7 @@ static int find_rows(lua_State *L, int mode, const char *method) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  int flags = RUN_READ | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
+  int flags = RUN_READ | RUN_MODEL1 | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
   if (lsq_model_run(L, dbidx, mod, s, mode, flags, NULL)) return lua_error(L);
   return 1;
 }
@@ -1373,7 +1506,8 @@ static int model_find_by_pk(lua_State *L) {
       if (rc) return lsq_raise(L, &err);
       if (!mod->pk_sql) return lsq_usage(L, "find_by_pk: could not cache the statement");
     }
-    if (run_sql(L, dbidx, mod, mod->pk_sql, mod->pk_sql_len, &v, 1, SINK_ONE, RUN_READ | RUN_ALLCOLS, NULL)) return lua_error(L);
+    if (run_sql(L, dbidx, mod, mod->pk_sql, mod->pk_sql_len, &v, 1, SINK_ONE, RUN_READ | RUN_ALLCOLS | RUN_MODEL1, NULL))
+      return lua_error(L);
     return 1;
   }
   QB_INIT(b, s, err, mod, "find_by_pk");
@@ -1387,7 +1521,7 @@ static int model_find_by_pk(lua_State *L) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  int flags = RUN_READ | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
+  int flags = RUN_READ | RUN_MODEL1 | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
   if (lsq_model_run(L, dbidx, mod, s, SINK_ONE, flags, NULL)) return lua_error(L);
   return 1;
 }
@@ -1486,28 +1620,36 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
     lsq_scratch_done(s);
     return lua_error(L);
   }
-  sq_query q;
-  sq_query_init(&q, SQ_Q_INSERT, mod->m);
-  q.cols = cols;
-  q.ncols = n;
-  q.values = vals;
-  q.nrows = 1;
-  /* SQLite generates nothing but the rowid, which last_insert_id gives:
-   * no RETURNING needed there */
-  q.returning = mod->dialect != SQ_DIALECT_SQLITE;
-  if (sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
+  const lsq_shape *sh = lsq_shape_find(mod, SHAPE_INSERT, cols, n, 1);
+  if (!sh) {
+    sq_query q;
+    sq_query_init(&q, SQ_Q_INSERT, mod->m);
+    q.cols = cols;
+    q.ncols = n;
+    q.values = vals;
+    q.nrows = 1;
+    /* SQLite generates nothing but the rowid, which last_insert_id gives:
+     * no RETURNING needed there */
+    q.returning = mod->dialect != SQ_DIALECT_SQLITE;
+    if (sq_render(&q, mod->dialect, &s->sql, &err)) {
+      lsq_scratch_done(s);
+      return lsq_raise(L, &err);
+    }
+    lsq_shape_store(mod, SHAPE_INSERT, cols, n, 1, &s->sql, vals, n);
   }
-  int returning = s->sql.returns_rows;
+  int returning = sh ? sh->returns_rows : s->sql.returns_rows;
   int64_t bump = given_auto(mod, cols, vals, n);
   sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, returning ? SINK_ONE : 0, RUN_BARE | RUN_ALLCOLS, &res)) return lua_error(L);
+  const char *sql = sh ? sh->sql : s->sql.sql;
+  size_t len = sh ? sh->len : s->sql.len;
+  const sq_value *params = sh ? vals : s->sql.params;
+  int np = sh ? n : s->sql.nparams;
+  int failed = returning ? run_sql_fill(L, dbidx, mod, iidx, sql, len, params, np, &res)
+                         : run_sql(L, dbidx, mod, sql, len, params, np, 0, 0, &res);
+  lsq_scratch_done(s);
+  if (failed) return lua_error(L);
   if (pg_bump_run(L, dbidx, mod, bump)) return lua_error(L);
-  if (returning) {
-    if (!lua_isnil(L, -1)) lsq_instance_fill(L, mod, iidx, lua_gettop(L));
-    lua_pop(L, 1);
-  } else if (mod->auto_col >= 0 && res.last_insert_id) {
+  if (!returning && mod->auto_col >= 0 && res.last_insert_id) {
     if (lua_rawgeti(L, iidx, mod->auto_col + 1) == LUA_TNIL) {
       lua_pushinteger(L, (lua_Integer)res.last_insert_id);
       lua_rawseti(L, iidx, mod->auto_col + 1);
@@ -1521,14 +1663,16 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
 
 /* Model:create(values) -> instance (inserted; ids and defaults filled) */
 static int model_create(lua_State *L) {
-  lsq_check_model(L, 1);
+  lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "create expects a table of column values, got %s", luaL_typename(L, 2));
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE) return lsq_usage(L, "create: options must be a table");
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, MUV_IMT);
   sq_err err;
   sq_err_clear(&err);
-  if (lsq_instance_from(L, 1, 3, 2, 1, &err)) return lsq_raise(L, &err);
+  /* The instance is inserted at once and never seen unsaved, except by
+   * Lua validators (which get it): only then is it marked new. */
+  if (lsq_instance_from(L, 1, 3, 2, mod->has_lua_checks, &err)) return lsq_raise(L, &err);
   return lsq_instance_insert(L, 1, 4);
 }
 
@@ -1794,7 +1938,7 @@ typedef struct bulk_ctx {
 static int bulk_fn(lua_State *L) {
   conn_ctx *c = lua_touserdata(L, 1);
   bulk_ctx *bc = c->ud;
-  const lsq_model *mod = bc->mod;
+  lsq_model *mod = bc->mod;
   sq_err err;
   sq_err_clear(&err);
   int multi = bc->n > bc->per, rc = SQ_OK;
@@ -1810,28 +1954,30 @@ static int bulk_fn(lua_State *L) {
     q.nrows = k;
     /* SQLite and MySQL report the generated ids; PostgreSQL returns them */
     q.returning = mod->dialect == SQ_DIALECT_POSTGRES;
+    /* batches of one size share one statement (and its prepared form) */
+    int np = k * bc->ncols;
+    const lsq_shape *sh = lsq_shape_find(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k);
     sq_sql *sql = &bc->s->sql;
     sq_sql_free(sql);
-    if ((rc = sq_render(&q, mod->dialect, sql, &err))) break;
+    if (!sh) {
+      if ((rc = sq_render(&q, mod->dialect, sql, &err))) break;
+      lsq_shape_store(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k, sql, q.values, np);
+    }
+    int returns_rows = sh ? sh->returns_rows : sql->returns_rows;
+    /* RETURNING rows go straight into their instances (list at 4) */
     lsq_isink s;
-    lsq_isink_init(&s, L, mod, SINK_LIST);
+    lsq_isink_init(&s, L, mod, SINK_FILL_LIST);
     s.bare = 1;
     s.identity = 1;
-    lua_createtable(L, sql->returns_rows ? k : 0, 0);
-    s.out = lua_gettop(L);
+    s.out = 4;
+    s.fill_base = from;
     sq_row_sink sink;
     lsq_isink_sink(&s, &sink);
     sq_result res;
-    rc = conn_exec(L, c, 2, sql->sql, sql->len, sql->params, sql->nparams, sql->returns_rows ? &sink : NULL, &res, &err);
+    rc = sh ? conn_exec(L, c, 2, sh->sql, sh->len, q.values, np, returns_rows ? &sink : NULL, &res, &err)
+            : conn_exec(L, c, 2, sql->sql, sql->len, sql->params, sql->nparams, returns_rows ? &sink : NULL, &res, &err);
     if (rc) break;
-    if (sql->returns_rows) {
-      for (int r = 0; r < k && r < s.n; r++) {
-        lua_rawgeti(L, 4, from + r + 1);
-        lua_rawgeti(L, s.out, r + 1);
-        lsq_instance_fill(L, mod, lua_gettop(L) - 1, lua_gettop(L));
-        lua_pop(L, 2);
-      }
-    } else if (mod->auto_col >= 0 && !bc->auto_given && res.last_insert_id) {
+    if (!returns_rows && mod->auto_col >= 0 && !bc->auto_given && res.last_insert_id) {
       /* One multi-row INSERT gets consecutive ids. MySQL reports the
        * first (InnoDB, auto_increment_increment = 1), SQLite the last
        * (one writer; rowids max + 1 in VALUES order). */

@@ -18,6 +18,7 @@
 #include "lsqorm.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define LSQ_MODEL_MT "sqorm.Model"
 #define LSQ_OP_MT "sqorm.Op"
@@ -37,14 +38,39 @@ enum {
   MUV_COUNT = MUV_METHODS
 };
 
-/* Keys of the instance metatable (integer keys, so no name can clash). */
-enum { IMT_MODEL = 1, IMT_COLNAMES = 2 };
+/* Keys of the instance metatable (integer keys, so no name can clash).
+ * IMT_STATE: weak-keyed instance -> pending state (see linstance.c). */
+enum { IMT_MODEL = 1, IMT_COLNAMES = 2, IMT_STATE = 3 };
 
-/* Per-column flags of lsq_model.cflags. */
-enum { CF_LUA_VALIDATE = 1, CF_DEFAULT_FN = 2, CF_PATTERN = 4 };
+/* Per-column flags of lsq_model.cflags. CF_RULES: the core checks more
+ * than the type (a length, min or max): a value already converted to the
+ * column's type can still fail it. CF_MAXLEN: STRING(n) / CHAR(n), whose
+ * text the core checks against n characters (no more bytes than that
+ * always passes). CF_REQUIRED: NOT NULL and nothing fills it when an
+ * insert leaves it out (the core's "cannot be null"). */
+enum { CF_LUA_VALIDATE = 1, CF_DEFAULT_FN = 2, CF_PATTERN = 4, CF_RULES = 8, CF_REQUIRED = 16, CF_MAXLEN = 32 };
+
+/* A statement whose SQL depends only on which columns it writes: the
+ * INSERT of one instance, the multi-row INSERT of a bulk_create batch,
+ * or the UPDATE by primary key of p:save(). Rendered once per shape; its
+ * parameters are the written values in column order, row after row
+ * (then, for an UPDATE, the key values). */
+enum { SHAPE_INSERT = 1, SHAPE_BULK_INSERT, SHAPE_UPDATE_PK };
+typedef struct lsq_shape {
+  int kind;        /* SHAPE_*, 0 = an empty slot */
+  int nrows;       /* rows of an INSERT (1 otherwise) */
+  uint64_t cols;   /* bit i: column i is written */
+  char *sql;       /* owned */
+  size_t len;
+  int nparams;
+  int returns_rows;
+  unsigned stamp;  /* when it was stored (lsq_model.shape_clock) */
+} lsq_shape;
+#define LSQ_NSHAPES 8
 
 /* The C side of a Model userdata (sqorm.Model). */
 typedef struct lsq_model {
+  lsq_tag tag;
   sq_model *m;            /* owned; NULL until defined, freed by __gc */
   int dialect;
   int ncols;
@@ -56,9 +82,13 @@ typedef struct lsq_model {
   unsigned char *cflags;  /* CF_* per column (owned) */
   const sq_col **cols;    /* column i (borrowed from m; the array is owned) */
   int has_lua_checks;     /* any column with Lua validators */
+  int nrequired;          /* columns with CF_REQUIRED */
+  int has_class;          /* user class methods were ever added (model_index) */
   /* find_by_pk(v) without options: the SQL rendered once. */
   char *pk_sql;
   size_t pk_sql_len;
+  lsq_shape shapes[LSQ_NSHAPES];
+  unsigned shape_clock;   /* stores so far */
 } lsq_model;
 
 /* A scratch area for one call: the arena of the query tree, the rendered
@@ -87,6 +117,13 @@ lsq_model *lsq_check_model(lua_State *L, int idx);
 /* Pushes the db of the model at midx and checks it is open; returns its
  * absolute stack index. */
 int lsq_model_db(lua_State *L, int midx);
+/* The cached statement for kind writing cols[0..n) (ascending) in nrows
+ * rows, or NULL. */
+const lsq_shape *lsq_shape_find(const lsq_model *mod, int kind, const int *cols, int n, int nrows);
+/* Caches sql for the shape, when its parameters are exactly
+ * params[0..np) (so the cache never relies on the renderer's order). */
+void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows, const sq_sql *sql,
+                     const sq_value *params, int np);
 /* Logs (the db's logging function) and runs x through lsq_db_run. */
 int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x);
 /* Pushes the model userdata for mod (used inside lsq_db_run callbacks,
@@ -165,7 +202,9 @@ void lsq_where_open(lua_State *L, int modidx);
 enum {
   SINK_LIST = 1, /* append to the table at out */
   SINK_ONE,      /* keep the first row in the slot at out */
-  SINK_FETCH     /* (cursors) push the row */
+  SINK_FETCH,    /* (cursors) push the row */
+  SINK_FILL,     /* write the first row into the instance at out (RETURNING) */
+  SINK_FILL_LIST /* write row k into instance out[fill_base + k] (RETURNING) */
 };
 
 /* A row sink building instances (or plain tables) in C, one value per
@@ -185,6 +224,7 @@ typedef struct lsq_isink {
   int identity;    /* the result columns are the model's, in order */
   int names;       /* absolute index of the first of ncols column names
                     * pushed by the sink (raw mode, not SINK_FETCH), or 0 */
+  lua_Integer fill_base; /* SINK_FILL_LIST */
   int *map;        /* result column -> model column, -1 = not a column */
   int mapcap;
   int small[64];
@@ -224,7 +264,11 @@ int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, 
 void lsq_instance_saved(lua_State *L, int iidx);
 /* Copies the values of the bare array at aidx into the instance at iidx. */
 void lsq_instance_fill(lua_State *L, const lsq_model *mod, int iidx, int aidx);
+/* The current UTC time as "YYYY-MM-DD HH:MM:SS" (formatted once a second). */
 void lsq_now(char buf[32]);
+/* 1 when s[0..n) is the DATETIME text lsq_now last produced: canonical, so
+ * it needs no parsing to be bound to a DATETIME column. */
+int lsq_is_now_text(const char *s, size_t n);
 /* Inserts the instance at iidx (defaults, timestamps, validation,
  * RETURNING or last_insert_id); pushes it. Raises on failure. */
 int lsq_instance_insert(lua_State *L, int midx, int iidx);
@@ -233,6 +277,10 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx);
  * list / the row or nil); flags: LSQ_RUN_*. Returns 1 with the error on
  * top on failure. */
 int lsq_model_run(lua_State *L, int dbidx, const lsq_model *mod, lsq_scratch *s, int mode, int flags, sq_result *res);
+/* Runs a statement that returns no rows (sql and params borrowed).
+ * Returns 1 with the error on top on failure. */
+int lsq_model_run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sql, size_t len, const sq_value *params,
+                      int nparams, sq_result *res);
 enum {
   LSQ_RUN_RAW = 1,     /* plain tables keyed by name */
   LSQ_RUN_BARE = 2,    /* arrays in slot order, no metatable */

@@ -14,12 +14,49 @@
 #define LSQ_ERROR_MT "sqorm.Error"
 #define LSQ_NULL_MT "sqorm.Null"
 
+/*
+ * Fast type tests for the userdata that every statement checks (db,
+ * model, transaction). Each starts with an lsq_tag naming its kind and
+ * pointing at itself: no other userdata carries that pair, and Lua code
+ * cannot forge it (it never writes raw bytes into a userdata). Checking
+ * it costs a few loads, where luaL_testudata looks the metatable up in
+ * the registry by name - a few times per call on the hottest paths.
+ */
+typedef struct lsq_tag {
+  const char *kind; /* one of lsq_kind_* */
+  const void *self; /* the userdata's own address */
+} lsq_tag;
+extern const char lsq_kind_db[], lsq_kind_model[], lsq_kind_tx[];
+
+static inline void lsq_tag_init(lsq_tag *t, const char *kind) {
+  t->kind = kind;
+  t->self = t;
+}
+
+/* The userdata at idx when it carries the tag of kind (size: its C type's). */
+static inline void *lsq_toudata(lua_State *L, int idx, const char *kind, size_t size) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) < size) return NULL;
+  lsq_tag *t = lua_touserdata(L, idx);
+  return t->kind == kind && t->self == t ? t : NULL;
+}
+
 /* A db handle: one reference to a pool. Its user value 1 is a table with
  * the Lua things it needs: `logging` (a function or nil). */
 typedef struct lsq_db {
+  lsq_tag tag;
   sq_pool *pool;  /* NULL once closed */
   int dialect;
   int benchmark;  /* log elapsed time after each statement */
+  int logging;    /* a logging function was given (fixed at connect) */
+  /* Root transactions open on this db, in any coroutine (ltx.c). While
+   * it is 0 no statement needs to look for the running coroutine's
+   * transaction. */
+  int ntx;
+  /* The open root transaction of the main thread, if any: the main
+   * thread is never collected, so statements in it can find their
+   * transaction without the txs lookup. */
+  void *tx_main;
+  struct lsq_stmts *stmts; /* db:query / db:exec rewrites (ldb.c), or NULL */
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */
@@ -73,6 +110,7 @@ typedef struct lsq_exec {
   int retry_read;
   int (*run)(lua_State *L, struct lsq_exec *x);
   void *ud;
+  int argidx;      /* a stack value handed to run as its argument 1 (0: none) */
   sq_conn *conn;   /* set while run is called */
   sq_result res;
   sq_err err;

@@ -21,13 +21,20 @@
 
 #define LSQ_TX_MT "sqorm.Tx"
 
+const char lsq_kind_tx[] = LSQ_TX_MT;
+
 typedef struct lsq_tx {
+  lsq_tag tag;
   sq_pool *pool;       /* a reference of our own (retained); NULL when done */
   sq_conn *conn;       /* root: owned until done; savepoint: borrowed from the root */
   struct lsq_tx *root; /* NULL for a root transaction */
   int depth;           /* root: savepoints opened so far (names sq_sp_<n>) */
   char sp[24];         /* savepoint name, for a savepoint Tx */
   int done;
+  /* root: the db whose ntx counts this transaction while it is open. The
+   * Tx's user value keeps the db alive, and a finaliser that runs in the
+   * same cycle as the db's still finds its memory. */
+  lsq_db *db;
 } lsq_tx;
 
 /* The txs table of the db at dbidx (pushed), created on first use. */
@@ -49,6 +56,8 @@ static void push_txs(lua_State *L, int dbidx) {
 /* The open root Tx of the running coroutine on the db at dbidx, pushed,
  * or nothing pushed and NULL. */
 static lsq_tx *current_tx(lua_State *L, int dbidx) {
+  /* The common case, no transaction open on this db: no table lookups. */
+  if (((lsq_db *)lua_touserdata(L, dbidx))->ntx == 0) return NULL;
   dbidx = lua_absindex(L, dbidx);
   lua_getiuservalue(L, dbidx, 1);
   if (lua_getfield(L, -1, "txs") != LUA_TTABLE) {
@@ -57,7 +66,7 @@ static lsq_tx *current_tx(lua_State *L, int dbidx) {
   }
   lua_pushthread(L);
   lua_rawget(L, -2);
-  lsq_tx *tx = luaL_testudata(L, -1, LSQ_TX_MT);
+  lsq_tx *tx = lsq_toudata(L, -1, lsq_kind_tx, sizeof *tx);
   if (!tx || tx->done) {
     lua_pop(L, 3);
     return NULL;
@@ -68,6 +77,13 @@ static lsq_tx *current_tx(lua_State *L, int dbidx) {
 }
 
 sq_conn *lsq_tx_current(lua_State *L, int dbidx) {
+  lsq_db *db = lua_touserdata(L, dbidx);
+  if (db->ntx == 0) return NULL;
+  if (db->tx_main) {
+    int main = lua_pushthread(L);
+    lua_pop(L, 1);
+    if (main) return ((lsq_tx *)db->tx_main)->conn;
+  }
   lsq_tx *tx = current_tx(L, dbidx);
   if (!tx) return NULL;
   lua_pop(L, 1);
@@ -119,6 +135,11 @@ static int parse_isolation(lua_State *L, int opts, int *iso) {
 static int tx_finish(lsq_tx *tx, int commit, sq_err *err) {
   if (tx->done) return SQ_OK;
   tx->done = 1;
+  if (tx->db) {
+    tx->db->ntx--;
+    if (tx->db->tx_main == tx) tx->db->tx_main = NULL;
+    tx->db = NULL;
+  }
   const sq_driver *drv = sq_conn_driver(tx->conn);
   sq_dconn *h = sq_conn_handle(tx->conn);
   sq_err e2;
@@ -180,6 +201,7 @@ static lsq_tx *tx_open(lua_State *L, int dbidx, int iso) {
   /* The object exists, done, before anything is acquired. */
   lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, 1);
   memset(tx, 0, sizeof *tx);
+  lsq_tag_init(&tx->tag, lsq_kind_tx);
   tx->done = 1;
   luaL_setmetatable(L, LSQ_TX_MT);
   lua_pushvalue(L, root ? -2 : dbidx); /* a savepoint keeps its root alive; a root its db */
@@ -210,6 +232,10 @@ static lsq_tx *tx_open(lua_State *L, int dbidx, int iso) {
   tx->pool = db->pool;
   tx->conn = c;
   tx->done = 0;
+  tx->db = db;
+  db->ntx++;
+  if (lua_pushthread(L)) db->tx_main = tx;
+  lua_pop(L, 1);
   set_current(L, dbidx, -1);
   return tx;
 }

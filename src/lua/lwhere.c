@@ -260,6 +260,13 @@ int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf
     else *v = sq_float(lua_tonumber(L, idx));
     break;
   case LUA_TSTRING: {
+    size_t n;
+    const char *str = lua_tolstring(L, idx, &n);
+    if (c->type == SQ_T_DATETIME && lsq_is_now_text(str, n)) {
+      /* a timestamp sqorm wrote itself: already in the canonical form */
+      *v = sq_text(str, n);
+      return SQ_OK;
+    }
     if (lsq_to_value(L, idx, v, "value", err)) return err->kind;
     break;
   }
@@ -911,7 +918,10 @@ int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qop
     unsigned bit = 0;
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     for (int i = 0; k && opt_names[i].name; i++)
-      if (!strcmp(k, opt_names[i].name)) bit = opt_names[i].bit;
+      if (k[0] == opt_names[i].name[0] && !strcmp(k, opt_names[i].name)) {
+        bit = opt_names[i].bit;
+        break;
+      }
     if (!(bit & allowed)) {
       if (k)
         rc = sq_err_set(b->err, SQ_EUSAGE, "%s: unknown option '%.64s'", b->method, k);
