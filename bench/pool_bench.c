@@ -9,10 +9,8 @@
  *                 (adds the placeholder rewrite and the driver call)
  *
  * A benchmark, not a test: it prints figures and checks nothing but that
- * every call succeeded. Build with -O2:
- *   gcc -std=c11 -O2 -pthread -Isrc -Isrc/core bench/pool_bench.c \
- *     src/core/pool.c src/core/conn.c src/core/util.c src/core/error.c \
- *     src/core/config.c src/core/stmt.c -o pool_bench
+ * every call succeeded. The project's CMake builds it as
+ * build/bench/pool_bench (run it from a Release or RelWithDebInfo tree).
  * Optional argument: cycles per run (default 1000000).
  */
 #ifndef _POSIX_C_SOURCE
@@ -26,16 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params, int nparams,
-                 const sq_row_sink *sink, sq_result *res, sq_err *err);
-int sq_pool_open_driver(const sq_config *cfg, const sq_driver *drv, sq_pool **out, sq_err *err);
-
-/* See tests/test_pool.c: lets the benchmark link with or without driver.c. */
-__attribute__((weak)) const sq_driver *sq_driver_for(int dialect) {
-  (void)dialect;
-  return NULL;
-}
 
 /* The no-op driver: a connection is a malloc'd byte. */
 static int n_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {

@@ -110,8 +110,9 @@ fi
 if [[ -d build-tsan ]]; then
   ctest_step ctest-tsan build-tsan -R 'test_pool|embed'
 fi
+check_step pool-bench-smoke build/bench/pool_bench 20000
 if [[ -x bench/run.sh ]]; then
-  check_step bench-smoke env SCALE=0.01 bash bench/run.sh
+  check_step bench-smoke env SCALE=0.01 SQORM_BUILD="$root/build" bash bench/run.sh
 fi
 
 echo
