@@ -931,6 +931,22 @@ static void rebuild_name(const char *table, char *out, size_t outn) {
   else snprintf(out, outn, "sqorm__rebuild_new");
 }
 
+/* CREATE INDEX for every index of the model whose name the live table
+ * does not have yet (never one that exists). */
+static int missing_indexes(sbuf *b, const sq_model *m, live *l, int dialect, sq_sql_list *out, sq_err *err) {
+  int rc = SQ_OK;
+  for (int k = 0; !rc && k < sq_model_nindexes(m); k++) {
+    const char *iname;
+    int unique, ncols;
+    const int *cols;
+    sq_model_index(m, k, &iname, &unique, &cols, &ncols);
+    if (has_index(l, dialect, iname)) continue;
+    rc = index_sql(b, m, k, dialect, 0, err);
+    if (!rc) rc = list_push(out, b, err);
+  }
+  return rc;
+}
+
 /*
  * SQLite can add simple columns but can't change or (portably) drop one,
  * nor add a keyed or NOT NULL-without-default column. Then the table is
@@ -957,15 +973,7 @@ static int plan_sqlite(const sq_model *m, live *l, const diff *d, sq_sql_list *o
       if (!rc) rc = col_def(&b, m, sq_model_col(m, i), D, 0, err);
       if (!rc) rc = list_push(out, &b, err);
     }
-    for (int k = 0; !rc && k < sq_model_nindexes(m); k++) {
-      const char *iname;
-      int unique, ncols;
-      const int *cols;
-      sq_model_index(m, k, &iname, &unique, &cols, &ncols);
-      if (has_index(l, D, iname)) continue;
-      rc = index_sql(&b, m, k, D, 0, err);
-      if (!rc) rc = list_push(out, &b, err);
-    }
+    if (!rc) rc = missing_indexes(&b, m, l, D, out, err);
     sb_free(&b);
     return rc;
   }
@@ -1185,15 +1193,7 @@ static int plan_server(const sq_model *m, int dialect, live *l, const diff *d, s
     if (!rc) rc = group_cols(&b, m, i, dialect, err);
     if (!rc) rc = list_push(out, &b, err);
   }
-  for (int k = 0; !rc && k < sq_model_nindexes(m); k++) {
-    const char *iname;
-    int unique, ncols;
-    const int *cols;
-    sq_model_index(m, k, &iname, &unique, &cols, &ncols);
-    if (has_index(l, dialect, iname)) continue;
-    rc = index_sql(&b, m, k, dialect, 0, err);
-    if (!rc) rc = list_push(out, &b, err);
-  }
+  if (!rc) rc = missing_indexes(&b, m, l, dialect, out, err);
   sb_free(&b);
   return rc;
 }

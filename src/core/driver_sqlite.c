@@ -575,8 +575,8 @@ static void classify(const char *decl, unsigned char *cls, int *vtype) {
 
 /*
  * Formats epoch seconds (plus microseconds) as UTC text, with
- * Howard Hinnant's days-to-civil algorithm: gmtime is not thread-safe and
- * its range depends on time_t. Returns the length, or 0 when out of range.
+ * sq_civil_from_days (gmtime is not thread-safe and its range depends on
+ * time_t). Returns the length, or 0 when out of range.
  */
 static int fmt_epoch(int64_t secs, int us, int with_time, char *buf, size_t cap) {
   if (secs < EPOCH_MIN || secs > EPOCH_MAX) return 0;
@@ -585,19 +585,13 @@ static int fmt_epoch(int64_t secs, int us, int with_time, char *buf, size_t cap)
     rem += 86400;
     days--;
   }
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  int y = (int)((int64_t)yoe + era * 400 + (m <= 2));
+  int64_t y;
+  int m, d;
+  sq_civil_from_days(days, &y, &m, &d);
   int hh = (int)(rem / 3600), mi = (int)(rem / 60 % 60), ss = (int)(rem % 60);
   int n;
-  if (!with_time) return snprintf(buf, cap, "%04d-%02u-%02u", y, m, d);
-  n = snprintf(buf, cap, "%04d-%02u-%02u %02d:%02d:%02d", y, m, d, hh, mi, ss);
+  if (!with_time) return snprintf(buf, cap, "%04d-%02d-%02d", (int)y, m, d);
+  n = snprintf(buf, cap, "%04d-%02d-%02d %02d:%02d:%02d", (int)y, m, d, hh, mi, ss);
   if (us > 0 && n > 0 && (size_t)n < cap)
     n += snprintf(buf + n, cap - (size_t)n, ".%06u", (unsigned)us % 1000000u);
   return n;
@@ -614,22 +608,6 @@ static int fmt_epoch_real(double f, char *buf, size_t cap) {
     us -= 1000000;
   }
   return fmt_epoch(s, (int)us, 1, buf, cap);
-}
-
-/*
- * The shortest "%.Ng" that reads back as the same double, so DECIMAL
- * columns (stored by SQLite as REAL) come out as "1.1", not
- * "1.1000000000000001". A locale's decimal comma is turned back into '.'.
- */
-static int fmt_double(double f, char *buf, size_t cap) {
-  int n = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    n = snprintf(buf, cap, "%.*g", prec, f);
-    if (strtod(buf, NULL) == f) break;
-  }
-  for (char *p = buf; *p; p++)
-    if (*p == ',') *p = '.';
-  return n;
 }
 
 /* Prepares the column and value arrays for the statement's current
@@ -721,7 +699,7 @@ static int rowbuf_fill(lite_conn *lc, rowbuf *rb, sqlite3_stmt *st, sq_err *err)
         n = fmt_epoch_real(f, sl->buf, sizeof sl->buf);
         if (n > 0) *v = sq_text(sl->buf, (size_t)n);
       } else if (sl->cls == CLS_DECIMAL && isfinite(f)) {
-        n = fmt_double(f, sl->buf, sizeof sl->buf);
+        n = sq_fmt_double(f, sl->buf, sizeof sl->buf); /* DECIMAL stored as REAL: "1.1", not "1.1000000000000001" */
         *v = sq_text(sl->buf, (size_t)n);
       }
       break;

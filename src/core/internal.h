@@ -43,4 +43,13 @@ char *sq_put_digits(char *out, unsigned v, int n);
  * are only ever compared within one process. */
 uint64_t sq_hash_bytes(const void *p, size_t n, uint64_t seed);
 
+/* The shortest "%.*g" (15 to 17 digits) that reads back as d, always
+ * with '.' as the decimal point whatever the locale. buf >= 32. Used for
+ * exact text of floats (DECIMAL stored as REAL, messages). */
+int sq_fmt_double(double d, char *buf, size_t n);
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+ * civil_from_days): exact for any day count, thread-safe, and free of
+ * time_t's range, unlike gmtime. */
+void sq_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 #endif

@@ -60,7 +60,5 @@ int sq_ident_mysql_ok(const char *name, size_t len);
 void sq_show(const char *s, size_t len, char *out, size_t outn);
 /* Number of UTF-8 characters in s (bytes that are not continuation bytes). */
 size_t sq_utf8_len(const char *s, size_t n);
-/* The shortest "%.*g" that reads back as d. buf >= 32. */
-int sq_fmt_double(double d, char *buf, size_t n);
 
 #endif

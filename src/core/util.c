@@ -1,11 +1,13 @@
 /* util.c - small helpers shared by the core: a monotonic clock, strdup,
- * integer formatting and the statement caches' hash. */
+ * integer and float formatting, civil dates and the statement caches'
+ * hash. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,4 +93,27 @@ uint64_t sq_hash_bytes(const void *p, size_t n, uint64_t seed) {
   h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
   h ^= h >> 29;
   return h;
+}
+
+int sq_fmt_double(double d, char *buf, size_t n) {
+  int k = 0;
+  for (int prec = 15; prec <= 17; prec++) {
+    k = snprintf(buf, n, "%.*g", prec, d);
+    if (strtod(buf, NULL) == d) break;
+  }
+  for (char *p = buf; *p; p++)
+    if (*p == ',') *p = '.';
+  return k;
+}
+
+void sq_civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
 }

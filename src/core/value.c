@@ -22,29 +22,6 @@
 /* Numbers and dates as text                                            */
 /* ------------------------------------------------------------------ */
 
-int sq_fmt_double(double d, char *buf, size_t n) {
-  int k = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    k = snprintf(buf, n, "%.*g", prec, d);
-    if (strtod(buf, NULL) == d) break;
-  }
-  return k;
-}
-
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days), exact for every int64 day count we accept. */
-static void civil(int64_t z, int64_t *y, int *m, int *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
 /* 0001-01-01 00:00:00 and 9999-12-31 23:59:59 UTC. */
 #define EPOCH_MIN INT64_C(-62135596800)
 #define EPOCH_MAX INT64_C(253402300799)
@@ -56,7 +33,7 @@ void sq_format_datetime(int64_t epoch, char *buf) {
   if (secs < 0) { secs += 86400; days--; }
   int64_t y;
   int mo, d;
-  civil(days, &y, &mo, &d);
+  sq_civil_from_days(days, &y, &mo, &d);
   /* Written by hand: the clamp above keeps y in 1..9999. */
   char *p = sq_put_digits(buf, (unsigned)y, 4);
   *p++ = '-';

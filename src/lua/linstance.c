@@ -930,20 +930,27 @@ static int inst_pairs(lua_State *L) {
 /* instance methods                                                   */
 /* ---------------------------------------------------------------- */
 
+/* The slot of the column named at kidx; raises usage naming an unknown
+ * column (for get/set, which bypass the method table). */
+static int column_slot(lua_State *L, int midx, const lsq_model *mod, int kidx) {
+  lua_getiuservalue(L, midx, MUV_NAMES);
+  int slot = slot_of(L, lua_gettop(L), kidx);
+  lua_pop(L, 1);
+  if (!slot) {
+    sq_err e;
+    sq_err_clear(&e);
+    no_column(L, mod, kidx, &e);
+    lsq_raise(L, &e);
+  }
+  return slot;
+}
+
 /* p:get(name) -> the column's value, even when a method shares its name */
 static int inst_get(lua_State *L) {
   lua_settop(L, 2);
   int midx;
   lsq_model *mod = check_instance(L, &midx);
-  lua_getiuservalue(L, midx, MUV_NAMES);
-  int slot = slot_of(L, lua_gettop(L), 2);
-  if (!slot) {
-    sq_err e;
-    sq_err_clear(&e);
-    no_column(L, mod, 2, &e);
-    return lsq_raise(L, &e);
-  }
-  lua_rawgeti(L, 1, slot);
+  lua_rawgeti(L, 1, column_slot(L, midx, mod, 2));
   return 1;
 }
 
@@ -980,14 +987,9 @@ static int inst_set(lua_State *L) {
   if (lua_type(L, 2) == LUA_TTABLE) {
     set_many(L, midx, mod, 2);
   } else {
-    lua_getiuservalue(L, midx, MUV_NAMES);
-    int slot = slot_of(L, lua_gettop(L), 2);
+    int slot = column_slot(L, midx, mod, 2);
     sq_err e;
     sq_err_clear(&e);
-    if (!slot) {
-      no_column(L, mod, 2, &e);
-      return lsq_raise(L, &e);
-    }
     if (set_slot(L, mod, 1, slot, 3, 1, &e)) return lsq_raise(L, &e);
   }
   lua_settop(L, 1);

@@ -1367,6 +1367,21 @@ static int db_drop_all(lua_State *L) {
   lsq_scratch *s = lsq_scratch_get(L); \
   lsq_qb b = {L, mod, s, &err, name, 0}
 
+/* The end of every SELECT of instances (find_all, find_one, find_by_pk
+ * with options): render q unless building it failed (rc), free the
+ * scratch before raising, run, push the result. */
+static int run_select(lua_State *L, int dbidx, lsq_model *mod, lsq_scratch *s, sq_query *q, int raw, int mode,
+                      int rc, sq_err *err) {
+  if (!rc) rc = sq_render(q, mod->dialect, &s->sql, err);
+  if (rc) {
+    lsq_scratch_done(s);
+    return lsq_raise(L, err);
+  }
+  int flags = RUN_READ | RUN_MODEL1 | (raw ? RUN_RAW : 0) | (q->attrs ? 0 : RUN_ALLCOLS);
+  if (lsq_model_run(L, dbidx, mod, s, mode, flags, NULL)) return lua_error(L);
+  return 1;
+}
+
 /* Shared by find_all / find_one: [1] model, [2] options. */
 static int find_rows(lua_State *L, int mode, const char *method) {
   lsq_model *mod = lsq_check_model(L, 1);
@@ -1378,14 +1393,7 @@ static int find_rows(lua_State *L, int mode, const char *method) {
   lsq_qopts o;
   int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
   if (!rc && mode == SINK_ONE) q.limit = 1;
-  if (!rc) rc = sq_render(&q, mod->dialect, &s->sql, &err);
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  int flags = RUN_READ | RUN_MODEL1 | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
-  if (lsq_model_run(L, dbidx, mod, s, mode, flags, NULL)) return lua_error(L);
-  return 1;
+  return run_select(L, dbidx, mod, s, &q, o.raw, mode, rc, &err);
 }
 
 /* Model:find_all([opts]) -> { instance, ... } */
@@ -1516,14 +1524,7 @@ static int model_find_by_pk(lua_State *L) {
   lsq_qopts o;
   int rc = lsq_build_options(&b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID, &q, &o);
   if (!rc) rc = pk_cond(&b, 2, &q.where);
-  if (!rc) rc = sq_render(&q, mod->dialect, &s->sql, &err);
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  int flags = RUN_READ | RUN_MODEL1 | (o.raw ? RUN_RAW : 0) | (q.attrs ? 0 : RUN_ALLCOLS);
-  if (lsq_model_run(L, dbidx, mod, s, SINK_ONE, flags, NULL)) return lua_error(L);
-  return 1;
+  return run_select(L, dbidx, mod, s, &q, o.raw, SINK_ONE, rc, &err);
 }
 
 /* count and the aggregates: [1] model, [col at 2,] options. */

@@ -727,6 +727,19 @@ static int direction(const char *s, int *desc) {
   return 0;
 }
 
+/* The length of the table at idx when it is a list (keys 1..n and
+ * nothing else, so a decoded JSON object is never taken for one), else
+ * -1. */
+static int list_len(lua_State *L, int idx) {
+  int n = (int)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  return count == n ? n : -1;
+}
+
 /* order = "coins" | { "coins", {"id", "desc"} } | { {"coins", "desc"} }
  * | { "coins", "desc" } (one pair) */
 static int parse_order(lsq_qb *b, int idx, sq_query *q) {
@@ -744,13 +757,8 @@ static int parse_order(lsq_qb *b, int idx, sq_query *q) {
   if (lua_type(L, idx) != LUA_TTABLE)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: order must be a list such as { {\"coins\", \"desc\"} }, got %s", b->method,
                       luaL_typename(L, idx));
-  int n = (int)lua_rawlen(L, idx), count = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-  }
-  if (count != n || n == 0)
+  int n = list_len(L, idx);
+  if (n <= 0)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: order must be a non-empty list such as { {\"coins\", \"desc\"} }", b->method);
   /* { "coins", "desc" }: a single pair, when the second is no column */
   if (n == 2) {
@@ -822,13 +830,8 @@ static int col_list(lsq_qb *b, int idx, const char *what, int **out, int *nout) 
   }
   if (lua_type(L, idx) != LUA_TTABLE)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a list of column names, got %s", b->method, what, luaL_typename(L, idx));
-  int n = (int)lua_rawlen(L, idx), count = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-  }
-  if (n == 0 || count != n)
+  int n = list_len(L, idx);
+  if (n <= 0)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: %s must be a non-empty list of column names", b->method, what);
   int *cols = sq_arena_alloc(b->scratch->arena, sizeof *cols * (size_t)n);
   if (!cols) return nomem(b);
@@ -854,13 +857,8 @@ static int parse_attributes(lsq_qb *b, int idx, sq_query *q) {
   if (lua_type(L, idx) != LUA_TTABLE)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: attributes must be a list of column names, got %s", b->method,
                       luaL_typename(L, idx));
-  int n = (int)lua_rawlen(L, idx), count = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-  }
-  if (n == 0 || count != n)
+  int n = list_len(L, idx);
+  if (n <= 0)
     return sq_err_set(b->err, SQ_EUSAGE, "%s: attributes must be a non-empty list of column names", b->method);
   sq_attr *at = sq_arena_alloc(b->scratch->arena, sizeof *at * (size_t)n);
   if (!at) return nomem(b);
