@@ -138,6 +138,7 @@ int sq_global_init(sq_err *err) {
 typedef struct pconn {
   struct sq_conn c; /* first: an sq_conn * is a pconn * */
   int reused;       /* this checkout came from the idle list (not just opened) */
+  int suspect;      /* a sibling was found dead while this one sat idle: ping it first */
 } pconn;
 
 /* One thread blocked in acquire. Lives on that thread's stack; linked
@@ -486,8 +487,9 @@ static int wait_turn(sq_pool *p, double timeout, struct sq_conn **got, sq_err *e
 /* Turns what acquire got - an idle connection c or, when c is NULL, a
  * reserved slot - into a usable connection. Runs without the lock: this
  * is where the pool pings, closes and connects. An idle connection that
- * is dead, past max_lifetime or fails pre_ping (or any idle connection
- * when fresh is set) is closed and a new one opened in the same slot -
+ * is dead, past max_lifetime or fails its ping (pre_ping, or a suspect:
+ * a sibling was found dead while it sat idle), or any idle connection
+ * when fresh is set, is closed and a new one opened in the same slot -
  * once; if that open fails, the slot is given up and the error returned. */
 static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, sq_err *err) {
   const sq_driver *drv = p->drv;
@@ -495,11 +497,12 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, s
   if (c) {
     int stale = fresh || c->dead || !c->h || (drv->is_dead && drv->is_dead(c->h)) ||
                 (p->max_lifetime > 0 && sq_now() - c->created_at >= p->max_lifetime);
-    if (!stale && p->pre_ping && drv->ping) {
+    if (!stale && (p->pre_ping || ((pconn *)c)->suspect) && drv->ping) {
       sq_err perr;
       sq_err_clear(&perr);
       stale = drv->ping(c->h, &perr) != SQ_OK;
     }
+    ((pconn *)c)->suspect = 0;
     if (!stale) {
       c->next = NULL;
       ((pconn *)c)->reused = 1;
@@ -634,8 +637,15 @@ void sq_pool_release(sq_pool *p, sq_conn *c) {
     pthread_mutex_unlock(&p->mu); /* closed meanwhile: fall through and close it */
   }
   if (c->h) drv->close(c->h);
+  int died_idle = ((pconn *)c)->reused && discard && c->dead;
   free(c);
   pthread_mutex_lock(&p->mu);
+  /* A connection that was alive when it went idle and is dead now says
+   * the server dropped its sessions (restart, KILL, an idle limit): its
+   * idle siblings are probably gone too, so each is pinged on its next
+   * checkout, as with pre_ping, and replaced when dead. */
+  if (died_idle)
+    for (struct sq_conn *i = p->idle; i; i = i->next) ((pconn *)i)->suspect = 1;
   p->destroyed++;
   int gone = drop_slots(p, 1);
   pthread_mutex_unlock(&p->mu);

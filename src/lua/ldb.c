@@ -225,37 +225,6 @@ int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled,
   return sq_pool_acquire(db->pool, -1, out, err);
 }
 
-/*
- * The retry of a read must run on a live connection. When the server
- * killed every connection (a restart, KILL, a serverless idle limit), the
- * idle ones the pool hands out next are just as dead as the first, and
- * nothing short of a round trip tells, so here - on the rare retry path
- * only - the connection is pinged and, while dead, discarded and replaced.
- * Each discard frees a slot, so after at most max tries the pool opens a
- * new connection. On failure *c is released and err filled.
- */
-static int retry_conn_dead(lsq_db *db, sq_conn **c, sq_err *err) {
-  sq_pool_stats st;
-  sq_pool_stats_get(db->pool, &st);
-  for (int i = 0; i <= st.max; i++) {
-    const sq_driver *drv = sq_conn_driver(*c);
-    sq_err perr;
-    sq_err_clear(&perr);
-    if (!drv->ping || drv->ping(sq_conn_handle(*c), &perr) == SQ_OK) return SQ_OK;
-    sq_conn_mark_dead(*c);
-    sq_pool_release(db->pool, *c);
-    *c = NULL;
-    if (i == st.max) {
-      *err = perr;
-      if (err->kind == SQ_OK) sq_err_set(err, SQ_ECONNECTION, "no live connection to retry the read on");
-      return err->kind;
-    }
-    int rc = sq_pool_acquire(db->pool, -1, c, err);
-    if (rc) return rc;
-  }
-  return SQ_OK;
-}
-
 int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
   lsq_db *db = lua_touserdata(L, dbidx);
   if (!x->run) x->run = run_rows;
@@ -267,10 +236,6 @@ int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
     x->rc = SQ_OK;
     lua_settop(L, top);
     if (lsq_db_conn(L, dbidx, db, &x->conn, &pooled, &x->err)) {
-      lsq_push_error(L, &x->err);
-      return 1;
-    }
-    if (attempt > 0 && pooled && retry_conn_dead(db, &x->conn, &x->err)) {
       lsq_push_error(L, &x->err);
       return 1;
     }
