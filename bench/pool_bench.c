@@ -51,11 +51,14 @@ static int n_in_tx(sq_dconn *c) {
   (void)c;
   return 0;
 }
-static int n_reset(sq_dconn *c, sq_err *err) {
+static int n_reset(sq_dconn *c, int full, sq_err *err) {
+  (void)full;
   (void)c;
   (void)err;
   return SQ_OK;
 }
+
+static int n_rollback(sq_dconn *c, sq_err *err) { return n_reset(c, 0, err); }
 
 static const sq_driver noop = {
   .name = "noop",
@@ -68,7 +71,7 @@ static const sq_driver noop = {
   .exec = n_exec,
   .in_transaction = n_in_tx,
   .reset = n_reset,
-  .rollback = n_reset,
+  .rollback = n_rollback,
 };
 
 static sq_pool *open_pool(int max) {

@@ -326,9 +326,19 @@ typedef struct sq_driver {
   int (*rollback_to)(sq_dconn *c, const char *name, sq_err *err);
   /* 1 when a transaction is open on the server side. */
   int (*in_transaction)(sq_dconn *c);
-  /* Brings a connection back to a clean state for the next user: rolls
-   * back an open transaction, drops session state that should not leak. */
-  int (*reset)(sq_dconn *c, sq_err *err);
+  /* Brings a connection back to a clean state for the next user. With
+   * full = 0 (the common path, no extra round trip when nothing is open):
+   * finish a forgotten cursor and roll back an open transaction. With
+   * full = 1 (the pool passes it when the session may have changed, see
+   * sq_conn_mark_dirty and needs_reset): also restore the session to the
+   * state it had right after open (session variables, temporary tables,
+   * locks, prepared-statement caches as needed). A failure makes the pool
+   * discard the connection. */
+  int (*reset)(sq_dconn *c, int full, sq_err *err);
+  /* Optional (may be NULL): 1 when the driver itself saw the session
+   * change (e.g. MySQL's SERVER_SESSION_STATE_CHANGED status), so the
+   * pool must run a full reset before lending the connection again. */
+  int (*needs_reset)(sq_dconn *c);
 
   /* The server's version string (borrowed, valid while c is open). */
   const char *(*server_version)(sq_dconn *c);
@@ -421,6 +431,12 @@ int sq_conn_is_dead(sq_conn *c);
 /* Marks a connection unusable (e.g. a caller abandoned a statement
  * midway): release will close it instead of pooling it. */
 void sq_conn_mark_dead(sq_conn *c);
+
+/* Marks a connection's session as possibly changed (a raw statement that
+ * sets session state: SET, PRAGMA, LOCK TABLES, GET_LOCK, advisory locks,
+ * temporary tables, ...): release runs the driver's full reset before the
+ * connection is lent again, or discards it when that fails. */
+void sq_conn_mark_dirty(sq_conn *c);
 
 /* Runs SQL that already uses the driver's native placeholders (as made by
  * sq_stmt_rewrite or the renderer). Marks the connection dead when the

@@ -541,10 +541,10 @@ static void test_transactions(sq_dconn *c) {
 
   CHECK(D->begin(c, SQ_ISO_DEFAULT, &err) == SQ_OK, "begin before reset");
   must(c, "INSERT INTO sq_tx VALUES (3)");
-  CHECK(D->reset(c, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
+  CHECK(D->reset(c, 0, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
   CHECK(strcmp(scalar(c, "SELECT COUNT(*) FROM sq_tx", NULL, 0, buf, sizeof buf), "1") == 0, "row of reset transaction gone");
   must(c, "SET autocommit = 0");
-  CHECK(D->reset(c, &err) == SQ_OK, "reset with autocommit off");
+  CHECK(D->reset(c, 0, &err) == SQ_OK, "reset with autocommit off");
   CHECK(strcmp(scalar(c, "SELECT @@autocommit", NULL, 0, buf, sizeof buf), "1") == 0, "reset restores autocommit");
   must(c, "DROP TABLE sq_tx");
 }

@@ -551,11 +551,11 @@ static void test_transactions(sq_dconn *c) {
   /* reset rolls back */
   D->begin(c, SQ_ISO_DEFAULT, &err);
   MUST(c, "INSERT INTO tx VALUES ('reset me')");
-  CHECK(D->reset(c, &err) == SQ_OK && D->in_transaction(c) == 0, "reset rolls back an open tx");
+  CHECK(D->reset(c, 0, &err) == SQ_OK && D->in_transaction(c) == 0, "reset rolls back an open tx");
   D->begin(c, SQ_ISO_DEFAULT, &err);
   run(c, "SELECT 1/0", NULL, 0, NULL, &res, &err);
-  CHECK(D->reset(c, &err) == SQ_OK && D->in_transaction(c) == 0, "reset clears a failed tx");
-  CHECK(D->reset(c, &err) == SQ_OK, "reset when idle");
+  CHECK(D->reset(c, 0, &err) == SQ_OK && D->in_transaction(c) == 0, "reset clears a failed tx");
+  CHECK(D->reset(c, 0, &err) == SQ_OK, "reset when idle");
   CHECK(scalar_int(c, "SELECT count(*) FROM tx", NULL, 0) == 2, "reset rows were rolled back");
 }
 
@@ -671,7 +671,7 @@ static void test_cursors(sq_dconn *c) {
   /* reset with a cursor left open */
   rc = D->cursor_open(c, endless, strlen(endless), NULL, 0, &sink, &cur, &err);
   D->cursor_fetch(cur, &has, &err);
-  CHECK(D->reset(c, &err) == SQ_OK, "reset closes a forgotten cursor's statement");
+  CHECK(D->reset(c, 0, &err) == SQ_OK, "reset closes a forgotten cursor's statement");
   CHECK(D->cursor_fetch(cur, &has, &err) == SQ_ECLOSED, "fetch after reset -> closed");
   D->cursor_close(cur);
   CHECK(scalar_int(c, "SELECT 9", NULL, 0) == 9, "usable after reset");
@@ -766,7 +766,7 @@ static void test_dead(void) {
   CHECK(D->is_dead(a) == 1, "is_dead after the server killed the session");
   CHECK(D->ping(a, &err) == SQ_ECONNECTION, "ping on a dead connection");
   CHECK(D->begin(a, SQ_ISO_DEFAULT, &err) == SQ_ECONNECTION && D->in_transaction(a) == 0, "begin on dead");
-  CHECK(D->reset(a, &err) == SQ_ECONNECTION, "reset on dead");
+  CHECK(D->reset(a, 0, &err) == SQ_ECONNECTION, "reset on dead");
   D->close(a);
 
   /* in a transaction */

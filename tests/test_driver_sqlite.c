@@ -634,13 +634,13 @@ static void test_transactions(sq_dconn *c) {
   /* reset rolls back and restores foreign_keys */
   CHECK(D->begin(c, SQ_ISO_SERIALIZABLE, &err) == SQ_OK, "begin serializable (BEGIN IMMEDIATE)");
   OK(c, "INSERT INTO t VALUES (9)", NULL, 0);
-  CHECK(D->reset(c, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
+  CHECK(D->reset(c, 0, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
   CHECK(q_int(c, "SELECT count(*) FROM t WHERE x = 9") == 0,
         "row from the reset transaction is gone");
   OK(c, "PRAGMA foreign_keys=OFF", NULL, 0);
-  CHECK(D->reset(c, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
+  CHECK(D->reset(c, 0, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
         "reset turns foreign_keys back on");
-  CHECK(D->reset(c, &err) == SQ_OK, "reset on a clean connection");
+  CHECK(D->reset(c, 0, &err) == SQ_OK, "reset on a clean connection");
 }
 
 /* Counts rows and checks each fetch delivers exactly one. */
@@ -772,7 +772,7 @@ static void test_cursor(sq_dconn *c, int file_db) {
   coll_reset(&C);
   rc = D->cursor_open(c, "SELECT id FROM big ORDER BY id", 30, NULL, 0, &SINK, &cur, &err);
   D->cursor_fetch(cur, &has, &err);
-  CHECK(D->reset(c, &err) == SQ_OK, "reset with an open cursor");
+  CHECK(D->reset(c, 0, &err) == SQ_OK, "reset with an open cursor");
   rc = D->cursor_fetch(cur, &has, &err);
   CHECK(rc == SQ_ECLOSED && has == 0, "fetch on a cursor detached by reset -> closed");
   D->cursor_close(cur);

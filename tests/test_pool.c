@@ -223,7 +223,8 @@ out:
 
 static int f_in_tx(sq_dconn *h) { return ((fconn *)h)->in_tx; }
 
-static int f_reset(sq_dconn *h, sq_err *err) {
+static int f_reset(sq_dconn *h, int full, sq_err *err) {
+  (void)full;
   fconn *c = (fconn *)h;
   atomic_fetch_add(&f_resets, 1);
   if (atomic_load(&f_reset_fail) || killed(c)) return gone_away(c, err);
@@ -231,7 +232,7 @@ static int f_reset(sq_dconn *h, sq_err *err) {
   return SQ_OK;
 }
 
-static int f_rollback(sq_dconn *h, sq_err *err) { return f_reset(h, err); }
+static int f_rollback(sq_dconn *h, sq_err *err) { return f_reset(h, 0, err); }
 
 static const sq_driver fake = {
   .name = "fake",

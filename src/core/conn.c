@@ -29,6 +29,10 @@ void sq_conn_mark_dead(sq_conn *c) {
   if (c) c->dead = 1;
 }
 
+void sq_conn_mark_dirty(sq_conn *c) {
+  if (c) c->dirty = 1;
+}
+
 /*
  * Runs SQL already in the driver's placeholder style (the renderer and
  * the Lua binding produce it). A failure of kind SQ_ECONNECTION, or a

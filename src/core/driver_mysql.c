@@ -1541,7 +1541,8 @@ static int my_rollback_to(sq_dconn *dc, const char *name, sq_err *err) {
 /* Cheap reset for the pool: finish a forgotten cursor, roll back, and turn
  * autocommit back on if a user switched it off. mysql_reset_connection is
  * not used: it would deallocate every cached prepared statement. */
-static int my_reset(sq_dconn *dc, sq_err *err) {
+static int my_reset(sq_dconn *dc, int full, sq_err *err) {
+  (void)full;
   my_conn *c = (my_conn *)dc;
   int rc;
   if (c->cur) cursor_detach(c);

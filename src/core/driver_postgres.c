@@ -1543,7 +1543,8 @@ static int pg_in_transaction(sq_dconn *dc) {
 /* Makes the connection clean for its next user: closes a forgotten
  * cursor's statement, rolls back an open or failed transaction, and frees
  * evicted statements. No reconnect, at most one round trip usually. */
-static int pg_reset(sq_dconn *dc, sq_err *err) {
+static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
+  (void)full;
   pg_conn *c = (pg_conn *)dc;
   sq_err_clear(err);
   if (c->cursor) {

@@ -1306,7 +1306,8 @@ static int lite_in_transaction(sq_dconn *c) {
  * hold a read transaction), an open transaction is rolled back, and
  * foreign_keys is switched back on in case a user turned it off.
  */
-static int lite_reset(sq_dconn *c, sq_err *err) {
+static int lite_reset(sq_dconn *c, int full, sq_err *err) {
+  (void)full;
   lite_conn *lc = (lite_conn *)c;
   sq_err local_err;
   if (!err) err = &local_err;

@@ -608,14 +608,17 @@ void sq_pool_release(sq_pool *p, sq_conn *c) {
   p = c->pool; /* the connection knows its pool; trust that over the argument */
   const sq_driver *drv = p->drv;
   int discard = c->dead || !c->h || (drv->is_dead && drv->is_dead(c->h));
-  if (!discard && drv->in_transaction && drv->in_transaction(c->h)) {
+  int full = !discard && (c->dirty || (drv->needs_reset && drv->needs_reset(c->h)));
+  if (!discard && (full || (drv->in_transaction && drv->in_transaction(c->h)))) {
     /* Roll back what the last holder left open (a Lua error mid-
-     * transaction, an abandoned coroutine). If that fails we can't know
-     * the connection's state, so it goes. */
+     * transaction, an abandoned coroutine), and restore the session when
+     * it may have changed. If that fails we can't know the connection's
+     * state, so it goes. */
     sq_err rerr;
     sq_err_clear(&rerr);
-    int rc = drv->reset ? drv->reset(c->h, &rerr) : drv->rollback ? drv->rollback(c->h, &rerr) : SQ_EINTERNAL;
+    int rc = drv->reset ? drv->reset(c->h, full, &rerr) : SQ_EINTERNAL;
     discard = rc != SQ_OK || (drv->is_dead && drv->is_dead(c->h));
+    c->dirty = 0;
   }
   double now = sq_now();
   if (!discard && p->max_lifetime > 0 && now - c->created_at >= p->max_lifetime) discard = 1;
