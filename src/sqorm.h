@@ -52,6 +52,11 @@ typedef enum sq_kind {
   SQ_EDATABASE,     /* "database": any other error the server reported */
   SQ_ENOMEM,        /* "nomem" */
   SQ_EINTERNAL,     /* "internal": a bug in sqorm or a client library */
+  SQ_ESTALE,        /* "stale": an instance write or reload matched no row,
+                     * or lost an optimistic-locking race */
+  SQ_EDEADLOCK,     /* "deadlock": the server ended the transaction (deadlock,
+                     * serialization failure, write conflict); it may be retried */
+  SQ_ECANCELED,     /* "canceled": an asynchronous operation was cancelled */
   SQ_KIND_COUNT
 } sq_kind;
 

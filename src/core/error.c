@@ -20,6 +20,9 @@ static const char *const kind_names[SQ_KIND_COUNT] = {
   [SQ_EDATABASE] = "database",
   [SQ_ENOMEM] = "nomem",
   [SQ_EINTERNAL] = "internal",
+  [SQ_ESTALE] = "stale",
+  [SQ_EDEADLOCK] = "deadlock",
+  [SQ_ECANCELED] = "canceled",
 };
 
 const char *sq_kind_name(int kind) {
