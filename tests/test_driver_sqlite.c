@@ -5,7 +5,8 @@
  *
  * Build (from the repo root):
  *   gcc -std=c11 -Wall -Wextra -g -fsanitize=address,undefined -Isrc \
- *     tests/test_driver_sqlite.c src/core/driver_sqlite.c src/core/error.c src/core/util.c \
+ *     tests/test_driver_sqlite.c src/core/driver_sqlite.c src/core/decimal.c src/core/error.c \
+ *     src/core/util.c \
  *     $(pkg-config --cflags --libs sqlite3) -lm -o test_driver_sqlite
  *
  * It prints one line per check and ends with "N passed, N failed"; the
@@ -1079,9 +1080,143 @@ static void test_dead(void) {
   D->close(c);
 }
 
+/* Double-quoted strings are identifiers on every connection (DQS off for
+ * DML and DDL): a missing column is an error, not its name as a string. */
+static void test_dqs(sq_dconn *c) {
+  OK(c, "CREATE TABLE dqs (id INTEGER PRIMARY KEY, name TEXT)", NULL, 0);
+  OK(c, "INSERT INTO dqs VALUES (1, 'a'), (2, 'b')", NULL, 0);
+  expect_err(c, "SELECT \"nope\"", "SELECT \"nope\" FROM dqs", NULL, 0, SQ_ESYNTAX, "SQLITE_ERROR", "");
+  CHECK(strstr(E.msg, "nope") != NULL, "the message names the column: %s", E.msg);
+  expect_err(c, "WHERE \"xp\" > 5", "SELECT id FROM dqs WHERE \"xp\" > 5", NULL, 0, SQ_ESYNTAX, "SQLITE_ERROR", "");
+  expect_err(c, "DDL with a double-quoted string", "CREATE TABLE dqs2 (a TEXT, CHECK (a <> \"x\"))", NULL, 0,
+             SQ_ESYNTAX, "SQLITE_ERROR", "");
+  CHECK(strcmp(q_text(c, "SELECT 'x'"), "x") == 0, "single quotes are still strings");
+  CHECK(strcmp(q_text(c, "SELECT \"name\" FROM dqs WHERE id = 1"), "a") == 0, "double quotes name columns");
+  OK(c, "DROP TABLE dqs", NULL, 0);
+}
+
+/* The DECIMAL collation and functions every connection has, and a
+ * "DECIMAL TEXT(p,s)" column: text kept as written, read as DECIMAL. */
+static void test_decimal_sql(sq_dconn *c) {
+  OK(c, "CREATE TABLE dec (k INTEGER PRIMARY KEY, v DECIMAL TEXT(30,2))", NULL, 0);
+  static const char *const vals[] = {"10.25", "9.50", "-3.75", "100.00", "123456789012345678.91", "0.10"};
+  for (int i = 0; i < 6; i++) {
+    sq_value p = sq_text(vals[i], strlen(vals[i]));
+    OK(c, "INSERT INTO dec (v) VALUES (?)", &p, 1);
+  }
+  CHECK(strcmp(q_text(c, "SELECT typeof(v) FROM dec LIMIT 1"), "text") == 0, "TEXT affinity: stored as text");
+  OK(c, "SELECT v FROM dec WHERE k = 5", NULL, 0);
+  CHECK(C.ctypes[0] == SQ_VTEXT && C.rows[0][0].type == SQ_VTEXT && strcmp(C.rows[0][0].s, "123456789012345678.91") == 0,
+        "DECIMAL TEXT column: exact text, typed text");
+  OK(c, "SELECT v FROM dec ORDER BY v COLLATE sqorm_decimal", NULL, 0);
+  CHECK(C.nrows == 6 && strcmp(C.rows[0][0].s, "-3.75") == 0 && strcmp(C.rows[1][0].s, "0.10") == 0 &&
+            strcmp(C.rows[2][0].s, "9.50") == 0 && strcmp(C.rows[3][0].s, "10.25") == 0 &&
+            strcmp(C.rows[5][0].s, "123456789012345678.91") == 0,
+        "ORDER BY under sqorm_decimal is numeric");
+  CHECK(q_int(c, "SELECT count(*) FROM dec WHERE v COLLATE sqorm_decimal > '9.6'") == 3, "> '9.6' under the collation");
+  CHECK(q_int(c, "SELECT count(*) FROM dec WHERE v COLLATE sqorm_decimal BETWEEN '9' AND '11'") == 2, "BETWEEN");
+  CHECK(q_int(c, "SELECT count(*) FROM dec WHERE v COLLATE sqorm_decimal IN ('9.5', '100')") == 2, "IN");
+  CHECK(q_int(c, "SELECT count(*) FROM dec WHERE v COLLATE sqorm_decimal = '123456789012345678.9'") == 0,
+        "no double rounding in =");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dsum(v) FROM dec"), "123456789012345795.01") == 0, "sqorm_dsum: %s",
+        q_text(c, "SELECT sqorm_dsum(v) FROM dec"));
+  CHECK(strcmp(q_text(c, "SELECT sqorm_davg(v) FROM dec WHERE k < 3"), "9.875000") == 0, "sqorm_davg: scale + 4");
+  CHECK(strcmp(q_text(c, "SELECT max(v COLLATE sqorm_decimal) FROM dec WHERE k < 5"), "100.00") == 0,
+        "max under the collation");
+  CHECK(strcmp(q_text(c, "SELECT min(v COLLATE sqorm_decimal) FROM dec"), "-3.75") == 0, "min under the collation");
+  OK(c, "SELECT sqorm_dsum(v), sqorm_davg(v) FROM dec WHERE k < 0", NULL, 0);
+  CHECK(C.nrows == 1 && C.rows[0][0].type == SQ_VNULL && C.rows[0][1].type == SQ_VNULL, "no rows: NULL, as sum");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dsum(x) FROM (SELECT 1 AS x UNION ALL SELECT 0.5 UNION ALL SELECT NULL "
+                         "UNION ALL SELECT '0.25')"),
+               "1.75") == 0,
+        "integers, reals, NULL and text add up");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dadd('123456789012345678.91', '0.09')"), "123456789012345679.00") == 0,
+        "sqorm_dadd exact");
+  OK(c, "SELECT sqorm_dadd(NULL, '1')", NULL, 0);
+  CHECK(C.rows[0][0].type == SQ_VNULL, "sqorm_dadd with NULL is NULL");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dnorm('1.5', 10, 2)"), "1.50") == 0, "sqorm_dnorm pads to the scale");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dnorm(-0.0, 10, 2)"), "0.00") == 0, "sqorm_dnorm: no negative zero");
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dnorm(12, 10, 0)"), "12") == 0, "sqorm_dnorm of an integer");
+  expect_err(c, "sqorm_dnorm losing a digit", "SELECT sqorm_dnorm('1.234', 10, 2)", NULL, 0, SQ_EDATABASE,
+             "SQLITE_ERROR", "");
+  CHECK(strstr(E.msg, "does not fit DECIMAL(10,2)") != NULL, "message: %s", E.msg);
+  expect_err(c, "sqorm_dnorm overflow", "SELECT sqorm_dnorm('123456789', 10, 2)", NULL, 0, SQ_EDATABASE,
+             "SQLITE_ERROR", "");
+  expect_err(c, "sqorm_dsum of a non-decimal", "SELECT sqorm_dsum(x) FROM (SELECT '1' AS x UNION ALL SELECT 'abc')",
+             NULL, 0, SQ_EDATABASE, "SQLITE_ERROR", "");
+  CHECK(strstr(E.msg, "'abc' is not a decimal number") != NULL, "message: %s", E.msg);
+  expect_err(c, "sqorm_dsum of a blob", "SELECT sqorm_dsum(x'00')", NULL, 0, SQ_EDATABASE, "SQLITE_ERROR", "");
+  /* a cached statement that failed in an aggregate runs again cleanly */
+  CHECK(strcmp(q_text(c, "SELECT sqorm_dsum(v) FROM dec WHERE k < 3"), "19.75") == 0, "sum after a failed sum");
+  OK(c, "DROP TABLE dec", NULL, 0);
+}
+
+/*
+ * Lock conflicts between two connections on a WAL file. A transaction
+ * that can never succeed is SQ_EDEADLOCK and is rolled back by the driver
+ * (in_transaction is 0 after it): a busy snapshot (read, another commit,
+ * write), and a write after reads while the other connection holds the
+ * write lock (SQLite refuses to wait then). A lock waited for in vain is
+ * SQ_ETIMEOUT and leaves the transaction open.
+ */
+static void test_locks(void) {
+  char path[512];
+  tmp_path(path, sizeof path, "locks.db");
+  sq_config cfg = make_cfg(path);
+  cfg.connect_timeout = 0.1;
+  sq_dconn *a = open_cfg(&cfg), *b = open_cfg(&cfg);
+  sq_err err;
+  if (!a || !b) {
+    if (a) D->close(a);
+    if (b) D->close(b);
+    return;
+  }
+  OK(a, "CREATE TABLE acct (id INTEGER PRIMARY KEY, n INTEGER)", NULL, 0);
+  OK(a, "INSERT INTO acct VALUES (1, 0)", NULL, 0);
+
+  /* busy snapshot */
+  sq_err_clear(&err);
+  CHECK(D->begin(a, SQ_ISO_DEFAULT, &err) == SQ_OK, "a begins (deferred)");
+  CHECK(q_int(a, "SELECT n FROM acct") == 0, "a reads: its snapshot");
+  OK(b, "UPDATE acct SET n = 1", NULL, 0);
+  int rc = X(a, "UPDATE acct SET n = 10", NULL, 0);
+  CHECK(rc == SQ_EDEADLOCK && strcmp(E.code, "SQLITE_BUSY_SNAPSHOT") == 0, "stale snapshot writes -> %s %s (%s)",
+        sq_kind_name(rc), E.code, E.msg);
+  CHECK(strstr(E.msg, "rolled back") != NULL, "message says rolled back: %s", E.msg);
+  CHECK(!D->in_transaction(a), "a's transaction is over");
+  CHECK(q_int(a, "SELECT n FROM acct") == 1, "a sees b's commit");
+  CHECK(D->begin(a, SQ_ISO_DEFAULT, &err) == SQ_OK && q_int(a, "SELECT n FROM acct") == 1 &&
+            OK(a, "UPDATE acct SET n = 11", NULL, 0) && D->commit(a, &err) == SQ_OK,
+        "the retry succeeds");
+
+  /* write after reads while b holds the write lock: no wait, deadlock */
+  CHECK(D->begin(b, SQ_ISO_DEFAULT, &err) == SQ_OK && OK(b, "UPDATE acct SET n = 12", NULL, 0),
+        "b takes the write lock");
+  CHECK(D->begin(a, SQ_ISO_DEFAULT, &err) == SQ_OK && q_int(a, "SELECT n FROM acct") == 11, "a reads");
+  rc = X(a, "UPDATE acct SET n = 20", NULL, 0);
+  CHECK(rc == SQ_EDEADLOCK && strcmp(E.code, "SQLITE_BUSY") == 0, "a writes -> %s %s (%s)", sq_kind_name(rc), E.code,
+        E.msg);
+  CHECK(!D->in_transaction(a), "a's transaction is over");
+
+  /* a lock waited for in vain: timeout, in autocommit and in a
+   * transaction that has not read yet */
+  rc = X(a, "UPDATE acct SET n = 30", NULL, 0);
+  CHECK(rc == SQ_ETIMEOUT && strcmp(E.code, "SQLITE_BUSY") == 0, "autocommit write -> %s %s", sq_kind_name(rc),
+        E.code);
+  CHECK(D->begin(a, SQ_ISO_DEFAULT, &err) == SQ_OK, "a begins");
+  rc = X(a, "UPDATE acct SET n = 30", NULL, 0);
+  CHECK(rc == SQ_ETIMEOUT && D->in_transaction(a), "first statement writes -> %s, transaction still open",
+        sq_kind_name(rc));
+  CHECK(D->rollback(a, &err) == SQ_OK, "a rolls back");
+  CHECK(D->commit(b, &err) == SQ_OK && q_int(a, "SELECT n FROM acct") == 12, "b commits");
+  D->close(a);
+  D->close(b);
+}
+
 static void rm_tmp(void) {
   const char *names[] = {"main.db",    "main.db-wal",    "main.db-shm",    "text.db",
-                         "corrupt.db", "corrupt.db-wal", "corrupt.db-shm", "absent.db"};
+                         "corrupt.db", "corrupt.db-wal", "corrupt.db-shm", "absent.db",
+                         "locks.db",   "locks.db-wal",   "locks.db-shm"};
   char path[512];
   for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
     tmp_path(path, sizeof path, names[k]);
@@ -1109,9 +1244,12 @@ int main(void) {
     test_transactions(m);
     test_cache(m);
     test_cursor(m, 0);
+    test_dqs(m);
+    test_decimal_sql(m);
     D->close(m);
   }
   test_file();
+  test_locks();
   test_uri_and_memory();
   test_open_failures();
   test_dead();

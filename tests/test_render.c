@@ -683,6 +683,163 @@ static void test_bad_trees(const sq_model *m) {
   sq_sql_free(NULL);
 }
 
+/* ---- DECIMAL: exact forms on SQLite and MySQL ---- */
+
+/* items: id, price DECIMAL(30,2), tag (no timestamps) */
+static sq_model *items(void) {
+  sq_err e;
+  sq_model *m;
+  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL};
+  if (sq_model_new("item", &o, &m, &e)) return NULL;
+  sq_coldef d = coldef("price", SQ_T_DECIMAL);
+  d.precision = 30;
+  d.scale = 2;
+  sq_model_add_column(m, &d, &e);
+  d = coldef("tag", SQ_T_STRING);
+  sq_model_add_column(m, &d, &e);
+  if (sq_model_finish(m, &e)) {
+    fprintf(stderr, "items: %s\n", e.msg);
+    sq_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+enum { IID, PRICE, TAG };
+
+/*
+ * SQLite: comparisons, ORDER BY and GROUP BY of a DECIMAL column under
+ * the exact collation, LIKE and IS NULL left alone; sum/avg through the
+ * exact functions, min/max under the collation; values written through
+ * sqorm_dnorm at the column's precision and scale, increments through
+ * sqorm_dadd. MySQL: values compared with or added to a DECIMAL are cast
+ * to it (MySQL would compare a string with it as doubles). PostgreSQL:
+ * unchanged. Other columns: unchanged everywhere.
+ */
+static void test_decimal(void) {
+  sq_model *m = items();
+  CHECK(m != NULL);
+  if (!m) return;
+  sq_query q;
+  sq_query_init(&q, SQ_Q_SELECT, m);
+  sq_attr one[] = {{IID, 0, NULL}};
+  q.attrs = one;
+  q.nattrs = 1;
+  q.where = logic(SQ_OP_AND, 9, cmp(SQ_OP_EQ, PRICE, 1, T("1.5")), cmp(SQ_OP_NE, PRICE, 1, T("2")),
+                  cmp(SQ_OP_GT, PRICE, 1, T("3")), cmp(SQ_OP_LTE, PRICE, 1, T("4")),
+                  cmp(SQ_OP_BETWEEN, PRICE, 2, T("5"), T("6")), cmp(SQ_OP_NOT_IN, PRICE, 2, T("7"), T("8")),
+                  cmp(SQ_OP_LIKE, PRICE, 1, T("9%")), cmp(SQ_OP_IS_NULL, PRICE, 0), cmp(SQ_OP_EQ, TAG, 1, T("x")));
+  sq_order ord[] = {{PRICE, 1}, {TAG, 0}};
+  q.order = ord;
+  q.norder = 2;
+  const char *p = "s:1.5,s:2,s:3,s:4,s:5,s:6,s:7,s:8,s:9%,s:x";
+  EXPECT(&q, SQLITE,
+         "SELECT \"id\" FROM \"items\" WHERE \"price\" COLLATE sqorm_decimal = ? AND \"price\" COLLATE sqorm_decimal <> ? "
+         "AND \"price\" COLLATE sqorm_decimal > ? AND \"price\" COLLATE sqorm_decimal <= ? "
+         "AND \"price\" COLLATE sqorm_decimal BETWEEN ? AND ? AND \"price\" COLLATE sqorm_decimal NOT IN (?, ?) "
+         "AND \"price\" LIKE ? AND \"price\" IS NULL AND \"tag\" = ? "
+         "ORDER BY \"price\" COLLATE sqorm_decimal DESC, \"tag\" ASC",
+         p);
+  EXPECT(&q, MYSQL,
+         "SELECT `id` FROM `items` WHERE `price` = CAST(? AS DECIMAL(30,2)) AND `price` <> CAST(? AS DECIMAL(30,2)) "
+         "AND `price` > CAST(? AS DECIMAL(30,2)) AND `price` <= CAST(? AS DECIMAL(30,2)) "
+         "AND `price` BETWEEN CAST(? AS DECIMAL(30,2)) AND CAST(? AS DECIMAL(30,2)) "
+         "AND `price` NOT IN (CAST(? AS DECIMAL(30,2)), CAST(? AS DECIMAL(30,2))) "
+         "AND `price` LIKE ? AND `price` IS NULL AND `tag` = ? ORDER BY `price` DESC, `tag` ASC",
+         p);
+  EXPECT(&q, PG,
+         "SELECT \"id\" FROM \"items\" WHERE \"price\" = $1 AND \"price\" <> $2 AND \"price\" > $3 AND \"price\" <= $4 "
+         "AND \"price\" BETWEEN $5 AND $6 AND \"price\" NOT IN ($7, $8) AND \"price\" LIKE $9 AND \"price\" IS NULL "
+         "AND \"tag\" = $10 ORDER BY \"price\" DESC, \"tag\" ASC",
+         p);
+
+  /* group by / having / aggregate attributes: the select list keeps the
+   * plain column (its name is the result key) */
+  sq_query_init(&q, SQ_Q_SELECT, m);
+  sq_attr ga[] = {{PRICE, 0, NULL}, {PRICE, SQ_FN_SUM, NULL}, {PRICE, SQ_FN_AVG, "mean"}, {PRICE, SQ_FN_MIN, NULL},
+                  {PRICE, SQ_FN_MAX, NULL}, {PRICE, SQ_FN_COUNT, NULL}};
+  q.attrs = ga;
+  q.nattrs = 6;
+  int grp[] = {PRICE};
+  q.group = grp;
+  q.ngroup = 1;
+  q.having = cmp(SQ_OP_GTE, PRICE, 1, T("1"));
+  EXPECT(&q, SQLITE,
+         "SELECT \"price\", sqorm_dsum(\"price\") AS sum, sqorm_davg(\"price\") AS \"mean\", "
+         "min(\"price\" COLLATE sqorm_decimal) AS min, max(\"price\" COLLATE sqorm_decimal) AS max, "
+         "count(\"price\") AS count FROM \"items\" GROUP BY \"price\" COLLATE sqorm_decimal "
+         "HAVING \"price\" COLLATE sqorm_decimal >= ?",
+         "s:1");
+  EXPECT(&q, PG,
+         "SELECT \"price\", sum(\"price\") AS sum, avg(\"price\") AS \"mean\", min(\"price\") AS min, "
+         "max(\"price\") AS max, count(\"price\") AS count FROM \"items\" GROUP BY \"price\" HAVING \"price\" >= $1",
+         "s:1");
+  sq_query_init(&q, SQ_Q_COUNT, m);
+  q.group = grp;
+  q.ngroup = 1;
+  EXPECT(&q, SQLITE, "SELECT \"price\", count(*) AS count FROM \"items\" GROUP BY \"price\" COLLATE sqorm_decimal", "");
+  static const struct { int fn; const char *sqlite; } aggs[] = {
+    {SQ_FN_SUM, "SELECT sqorm_dsum(\"price\") AS sum FROM \"items\""},
+    {SQ_FN_AVG, "SELECT sqorm_davg(\"price\") AS avg FROM \"items\""},
+    {SQ_FN_MIN, "SELECT min(\"price\" COLLATE sqorm_decimal) AS min FROM \"items\""},
+    {SQ_FN_MAX, "SELECT max(\"price\" COLLATE sqorm_decimal) AS max FROM \"items\""},
+  };
+  for (size_t i = 0; i < sizeof aggs / sizeof aggs[0]; i++) {
+    sq_query_init(&q, SQ_Q_AGGREGATE, m);
+    q.agg_fn = aggs[i].fn;
+    q.agg_col = PRICE;
+    EXPECT(&q, SQLITE, aggs[i].sqlite, "");
+  }
+  sq_query_init(&q, SQ_Q_AGGREGATE, m);
+  q.agg_fn = SQ_FN_SUM;
+  q.agg_col = PRICE;
+  EXPECT(&q, MYSQL, "SELECT sum(`price`) AS sum FROM `items`", "");
+
+  /* writes */
+  sq_query_init(&q, SQ_Q_INSERT, m);
+  int cols[] = {PRICE, TAG};
+  sq_value v[] = {T("1.5"), T("a"), sq_null(), T("b")};
+  q.cols = cols;
+  q.ncols = 2;
+  q.values = v;
+  q.nrows = 2;
+  EXPECT(&q, SQLITE,
+         "INSERT INTO \"items\" (\"price\", \"tag\") VALUES (sqorm_dnorm(?, 30, 2), ?), (sqorm_dnorm(?, 30, 2), ?)",
+         "s:1.5,s:a,n,s:b");
+  EXPECT(&q, MYSQL, "INSERT INTO `items` (`price`, `tag`) VALUES (?, ?), (?, ?)", "s:1.5,s:a,n,s:b");
+  q.kind = SQ_Q_UPSERT;
+  q.nrows = 1;
+  EXPECT(&q, SQLITE,
+         "INSERT INTO \"items\" (\"price\", \"tag\") VALUES (sqorm_dnorm(?, 30, 2), ?) "
+         "ON CONFLICT (\"id\") DO UPDATE SET \"price\" = EXCLUDED.\"price\", \"tag\" = EXCLUDED.\"tag\"",
+         "s:1.5,s:a");
+
+  sq_query_init(&q, SQ_Q_UPDATE, m);
+  int ucol[] = {TAG, PRICE};
+  sq_value uv[] = {T("t"), T("2.5")};
+  int inc[] = {PRICE};
+  sq_value iv[] = {T("-0.10")};
+  q.cols = ucol;
+  q.ncols = 2;
+  q.values = uv;
+  q.nrows = 1;
+  q.where = cmp(SQ_OP_EQ, IID, 1, I(3));
+  EXPECT(&q, SQLITE, "UPDATE \"items\" SET \"tag\" = ?, \"price\" = sqorm_dnorm(?, 30, 2) WHERE \"id\" = ?",
+         "s:t,s:2.5,i:3");
+  EXPECT(&q, PG, "UPDATE \"items\" SET \"tag\" = $1, \"price\" = $2 WHERE \"id\" = $3", "s:t,s:2.5,i:3");
+  q.ncols = 1;
+  q.incr_cols = inc;
+  q.incr_values = iv;
+  q.nincr = 1;
+  EXPECT(&q, SQLITE,
+         "UPDATE \"items\" SET \"tag\" = ?, \"price\" = sqorm_dnorm(sqorm_dadd(\"price\", ?), 30, 2) WHERE \"id\" = ?",
+         "s:t,s:-0.10,i:3");
+  EXPECT(&q, MYSQL, "UPDATE `items` SET `tag` = ?, `price` = `price` + CAST(? AS DECIMAL(30,2)) WHERE `id` = ?",
+         "s:t,s:-0.10,i:3");
+  EXPECT(&q, PG, "UPDATE \"items\" SET \"tag\" = $1, \"price\" = \"price\" + $2 WHERE \"id\" = $3", "s:t,s:-0.10,i:3");
+  sq_model_free(m);
+}
+
 int main(void) {
   A = sq_arena_new();
   sq_model *m = players(), *pm = posts();
@@ -695,6 +852,7 @@ int main(void) {
   test_update_delete(m, pm);
   test_hostile();
   test_bad_trees(m);
+  test_decimal();
   sq_model_free(m);
   sq_model_free(pm);
   sq_arena_free(A);

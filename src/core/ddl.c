@@ -201,7 +201,12 @@ static void type_sql(sbuf *b, const sq_model *m, const sq_col *c, int dialect) {
   case SQ_T_FLOAT: sb_puts(b, pg ? "REAL" : "FLOAT"); break;
   case SQ_T_DOUBLE: sb_puts(b, pg ? "DOUBLE PRECISION" : "DOUBLE"); break;
   case SQ_T_DECIMAL:
-    sb_fmt(b, "DECIMAL(%d,%d)", c->precision > 0 ? c->precision : 10, c->scale > 0 ? c->scale : 0);
+    /* SQLite: "DECIMAL TEXT" has TEXT affinity (the name holds "TEXT"),
+     * so values stay the exact text sqorm writes instead of becoming
+     * doubles; its first word still reads as DECIMAL(p,s) to classify
+     * below and to the driver (see driver_sqlite.c). */
+    sb_fmt(b, dialect == SQ_DIALECT_SQLITE ? "DECIMAL TEXT(%d,%d)" : "DECIMAL(%d,%d)",
+           c->precision > 0 ? c->precision : 10, c->scale > 0 ? c->scale : 0);
     break;
   case SQ_T_STRING: sb_fmt(b, "VARCHAR(%d)", len > 0 ? len : 255); break;
   case SQ_T_CHAR: sb_fmt(b, "CHAR(%d)", len > 0 ? len : 1); break;

@@ -34,6 +34,23 @@
  * ("SQLITE_CONSTRAINT_UNIQUE"). SQLite has no SQLSTATE; err->sqlstate is
  * filled only where the extended code identifies the condition exactly
  * (the integrity-constraint codes, see sqlstate_for), and is "" otherwise.
+ * A locked database is SQ_ETIMEOUT after the busy timeout was waited out,
+ * and SQ_EDEADLOCK when waiting could never help (see lock_kind).
+ *
+ * Every connection runs with double-quoted string literals off (DQS, for
+ * DML and DDL): "x" is always an identifier, so a misspelt or missing
+ * column is an error instead of the string 'x'.
+ *
+ * DECIMAL: SQLite would turn decimal text into an IEEE double, so sqorm
+ * declares DECIMAL columns with TEXT affinity ("DECIMAL TEXT(p,s)", see
+ * ddl.c) and registers on every connection the exact collation and
+ * functions of decimal.c (names in internal.h), which the renderer writes
+ * for DECIMAL columns. The collation is named in each rendered statement
+ * (x COLLATE sqorm_decimal), never declared on the column: a declared
+ * custom collation would make every other tool (the sqlite3 shell, a
+ * backup script) fail on an ORDER BY, an index on the column or even an
+ * INSERT into an indexed table ("no such collation sequence"), while the
+ * plain text values stay readable by anything.
  */
 #include "sqorm.h"
 #include "internal.h"
@@ -96,6 +113,8 @@ typedef struct lite_conn {
   int ncached;
   int dead;                /* saw IOERR / CORRUPT / NOTADB */
   lite_cursor *cursor;     /* the open cursor, if any */
+  int in_tx;               /* a transaction was open when the last step or prepare began */
+  int had_read;            /* ... and it held a read snapshot, but no write lock */
   char version[64];
 } lite_conn;
 
@@ -238,7 +257,7 @@ static int kind_for(int ext, int phase, const char *msg) {
       return SQ_ESYNTAX;
     return SQ_EDATABASE;
   case SQLITE_BUSY:
-  case SQLITE_LOCKED: return SQ_ETIMEOUT;
+  case SQLITE_LOCKED: return SQ_ETIMEOUT; /* refined by lock_kind */
   case SQLITE_IOERR:
     if (ext == SQLITE_IOERR_NOMEM) return SQ_ENOMEM;
     return SQ_ECONNECTION;
@@ -253,11 +272,49 @@ static int kind_for(int ext, int phase, const char *msg) {
 }
 
 /*
+ * The kind of a SQLITE_BUSY / SQLITE_LOCKED failure (-1 for other codes),
+ * and what to add to its message. SQ_EDEADLOCK ("the transaction is over
+ * and may be retried") when waiting could never have helped:
+ *   - SQLITE_BUSY_SNAPSHOT: a transaction that has read (a WAL snapshot)
+ *     tried to write after another connection committed; its snapshot
+ *     can't become current again.
+ *   - SQLITE_BUSY for a transaction that held a read snapshot and no write
+ *     lock: SQLite does not call the busy handler then (it would wait for
+ *     a writer that may be waiting for it: the classic deferred
+ *     transaction deadlock), so the busy timeout never applied.
+ *   - any BUSY / LOCKED after which SQLite rolled the transaction back
+ *     itself.
+ * Everything else stays SQ_ETIMEOUT: SQLITE_BUSY once the busy timeout
+ * (busy handler) has waited for the lock in vain, in autocommit or at the
+ * first statement of a transaction, and shared-cache table locks.
+ */
+static int lock_kind(lite_conn *lc, int ext, const char **why) {
+  int prim = ext & 0xff;
+  *why = "";
+  if (prim != SQLITE_BUSY && prim != SQLITE_LOCKED) return -1;
+  if (ext == SQLITE_BUSY_SNAPSHOT) {
+    *why = " (another connection wrote since this transaction first read)";
+    return SQ_EDEADLOCK;
+  }
+  if (lc->in_tx && lc->db && sqlite3_get_autocommit(lc->db)) {
+    *why = " (SQLite rolled the transaction back)";
+    return SQ_EDEADLOCK;
+  }
+  if (prim == SQLITE_BUSY && ext != SQLITE_BUSY_RECOVERY && lc->had_read) {
+    *why = " (another connection holds the write lock this transaction needs after its reads)";
+    return SQ_EDEADLOCK;
+  }
+  return SQ_ETIMEOUT;
+}
+
+/*
  * Fills err from the connection's last error, given the code rc that a
  * call returned. The connection's extended code is used when it agrees
  * with rc (it carries the detail, e.g. which constraint); sqlite3_errmsg
  * is read here, before any reset, so the message belongs to this failure.
  * I/O errors and corruption mark the connection dead so the pool drops it.
+ * A deadlock ends the transaction here (ROLLBACK), as the servers do, so
+ * "deadlock" always means the transaction is over.
  */
 static int lite_fail(lite_conn *lc, int rc, int phase, sq_err *err) {
   int ext = lc->db ? sqlite3_extended_errcode(lc->db) : rc;
@@ -272,9 +329,34 @@ static int lite_fail(lite_conn *lc, int rc, int phase, sq_err *err) {
       prim == SQLITE_NOTADB)
     lc->dead = 1;
   char buf[32];
-  sq_err_set(err, kind_for(ext, phase, msg), "sqlite: %s", msg ? msg : "unknown error");
+  const char *why;
+  int kind = lock_kind(lc, ext, &why);
+  if (kind < 0) kind = kind_for(ext, phase, msg);
+  sq_err_set(err, kind, "sqlite: %s%s", msg ? msg : "unknown error", why);
   sq_err_native(err, code_name(ext, buf, sizeof buf), sqlstate_for(ext));
+  if (kind == SQ_EDEADLOCK && lc->db && !sqlite3_get_autocommit(lc->db)) {
+    int rrc = sqlite3_exec(lc->db, "ROLLBACK", NULL, NULL, NULL);
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "%s",
+             rrc == SQLITE_OK ? "; the transaction was rolled back and may be retried"
+                              : "; rolling the transaction back failed too");
+  } else if (kind == SQ_EDEADLOCK) {
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "; the transaction is over and may be retried");
+  }
   return err->kind;
+}
+
+/* Notes what lock_kind needs to know about the step or prepare about to
+ * run. */
+static void note_state(lite_conn *lc) {
+  lc->in_tx = !sqlite3_get_autocommit(lc->db);
+  lc->had_read = lc->in_tx && sqlite3_txn_state(lc->db, NULL) == SQLITE_TXN_READ;
+}
+
+static int lite_step(lite_conn *lc, sqlite3_stmt *st) {
+  note_state(lc);
+  return sqlite3_step(st);
 }
 
 /* Our own allocation failure (not SQLite's). */
@@ -436,6 +518,7 @@ static int stmt_acquire(lite_conn *lc, const char *sql, size_t len, int cacheabl
   }
   const char *tail = NULL;
   sqlite3_stmt *st = NULL;
+  note_state(lc); /* preparing may meet a lock too (reading the schema) */
   int rc = sqlite3_prepare_v3(lc->db, sql, (int)len, cacheable ? SQLITE_PREPARE_PERSISTENT : 0,
                               &st, &tail);
   if (rc != SQLITE_OK) return lite_fail(lc, rc, PH_PREPARE, err);
@@ -769,7 +852,7 @@ static int run_stmt(lite_conn *lc, sqlite3_stmt *st, cache_ent *ent, const sq_ro
     prev_id = sqlite3_last_insert_rowid(db);
     sqlite3_set_last_insert_rowid(db, 0);
   }
-  int rc = sqlite3_step(st);
+  int rc = lite_step(lc, st);
   if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && sqlite3_column_count(st) > 0) {
     res->has_result_set = 1;
     status = rowbuf_setup(&rb, st, ent, err);
@@ -779,7 +862,7 @@ static int run_stmt(lite_conn *lc, sqlite3_stmt *st, cache_ent *ent, const sq_ro
     status = deliver_row(lc, &rb, st, sink, err);
     if (status != SQ_OK) break;
     res->rows++;
-    rc = sqlite3_step(st);
+    rc = lite_step(lc, st);
   }
   if (status == SQ_OK && rc != SQLITE_DONE) status = lite_fail(lc, rc, PH_STEP, err);
   rowbuf_free(&rb);
@@ -928,7 +1011,7 @@ static int lite_cursor_open(sq_dconn *c, const char *sql, size_t len, const sq_v
   }
   rc = bind_all(lc, cur->r.stmt, params, nparams, SQLITE_TRANSIENT, err);
   if (rc == SQ_OK) {
-    int src = sqlite3_step(cur->r.stmt);
+    int src = lite_step(lc, cur->r.stmt);
     if (src == SQLITE_ROW || src == SQLITE_DONE) {
       cur->state = src == SQLITE_ROW ? CUR_PENDING : CUR_DONE;
       if (sqlite3_column_count(cur->r.stmt) > 0) {
@@ -976,7 +1059,7 @@ static int lite_cursor_fetch(sq_dcursor *dc, int *has_row, sq_err *err) {
   }
   sqlite3_stmt *st = cur->r.stmt;
   if (cur->state == CUR_STEP) {
-    int rc = sqlite3_step(st);
+    int rc = lite_step(cur->lc, st);
     if (rc == SQLITE_DONE) {
       cur->state = CUR_DONE;
       sqlite3_reset(st);
@@ -1137,6 +1220,223 @@ static void conn_free(lite_conn *lc) {
   free(lc);
 }
 
+/* ------------------------------------------------------------------ */
+/* Exact DECIMAL: the collation and functions (decimal.c)               */
+/* ------------------------------------------------------------------ */
+
+/* A SQL argument read as a decimal; num and buf back the view. */
+typedef struct dec_arg {
+  sq_decv v;
+  char num[40];
+  char buf[SQ_DEC_BUF];
+} dec_arg;
+
+/*
+ * Reads x: 1 with a->v set, 0 for NULL, -1 (error set on ctx) for what is
+ * not a decimal. An INTEGER is its digits; a REAL its shortest round-trip
+ * text (the rule sqorm's coercion uses for floats), so a column SQLite
+ * had already made REAL (a table from before DECIMAL was stored as text)
+ * still adds up to what it reads as.
+ */
+static int dec_arg_read(sqlite3_context *ctx, sqlite3_value *x, dec_arg *a, const char *fname) {
+  const char *s = NULL;
+  size_t n = 0;
+  char *msg;
+  switch (sqlite3_value_type(x)) {
+  case SQLITE_NULL: return 0;
+  case SQLITE_INTEGER:
+    n = sq_fmt_i64(sqlite3_value_int64(x), a->num);
+    s = a->num;
+    break;
+  case SQLITE_FLOAT: {
+    double d = sqlite3_value_double(x);
+    if (!isfinite(d)) {
+      msg = sqlite3_mprintf("%s: %f is not a decimal number", fname, d);
+      goto fail;
+    }
+    n = (size_t)sq_fmt_double(d, a->num, sizeof a->num);
+    s = a->num;
+    break;
+  }
+  case SQLITE_TEXT:
+    s = (const char *)sqlite3_value_text(x);
+    if (!s) {
+      sqlite3_result_error_nomem(ctx);
+      return -1;
+    }
+    n = (size_t)sqlite3_value_bytes(x);
+    break;
+  default:
+    msg = sqlite3_mprintf("%s: a blob is not a decimal number", fname);
+    goto fail;
+  }
+  if (sq_dec_view(s, n, &a->v, a->buf, sizeof a->buf) == 0) return 1;
+  msg = sqlite3_mprintf("%s: '%.40s%s' is not a decimal number", fname, s, n > 40 ? "..." : "");
+fail:
+  if (msg) {
+    sqlite3_result_error(ctx, msg, -1);
+    sqlite3_free(msg);
+  } else {
+    sqlite3_result_error_nomem(ctx);
+  }
+  return -1;
+}
+
+/* Hands malloc'd text (or its absence: out of memory) to SQLite. */
+static void result_owned(sqlite3_context *ctx, char *text, size_t len) {
+  if (!text) sqlite3_result_error_nomem(ctx);
+  else sqlite3_result_text64(ctx, text, len, free, SQLITE_UTF8);
+}
+
+static int dec_collate(void *ud, int an, const void *a, int bn, const void *b) {
+  (void)ud;
+  return sq_dec_collate(a, (size_t)an, b, (size_t)bn);
+}
+
+/* sqorm_dsum / sqorm_davg: NULLs are skipped and no value at all gives
+ * NULL, as SQL's sum and avg do. */
+typedef struct dec_agg {
+  sq_dacc acc;
+  int failed;
+} dec_agg;
+
+static void dec_agg_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  dec_agg *g = sqlite3_aggregate_context(ctx, (int)sizeof *g);
+  if (!g) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (g->failed) return;
+  const char *fname = sqlite3_user_data(ctx);
+  dec_arg a;
+  int r = dec_arg_read(ctx, argv[0], &a, fname);
+  if (r < 0) g->failed = 1;
+  if (r <= 0) return;
+  if (sq_dacc_add(&g->acc, &a.v)) {
+    g->failed = 1;
+    char *msg = sqlite3_mprintf("%s: out of memory or a value with more than %d decimals", fname,
+                                SQ_DEC_MAX_SCALE);
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+  }
+}
+
+/* The sum, at the largest scale summed: ten 0.10 give 1.00. */
+static void dec_sum_final(sqlite3_context *ctx) {
+  dec_agg *g = sqlite3_aggregate_context(ctx, 0);
+  if (!g) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  if (!g->failed) {
+    size_t len = 0;
+    char *text = g->acc.count ? sq_dacc_text(&g->acc, &len) : NULL;
+    if (g->acc.count == 0) sqlite3_result_null(ctx);
+    else result_owned(ctx, text, len);
+  }
+  sq_dacc_free(&g->acc);
+}
+
+/* The mean, at SQ_DEC_AVG_EXTRA more decimals than the largest scale
+ * averaged, rounded half away from zero: avg(1.00, 2.00) is 1.500000. */
+static void dec_avg_final(sqlite3_context *ctx) {
+  dec_agg *g = sqlite3_aggregate_context(ctx, 0);
+  if (!g) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  if (!g->failed) {
+    size_t len = 0;
+    char *text = g->acc.count ? sq_dacc_mean(&g->acc, SQ_DEC_AVG_EXTRA, &len) : NULL;
+    if (g->acc.count == 0) sqlite3_result_null(ctx);
+    else result_owned(ctx, text, len);
+  }
+  sq_dacc_free(&g->acc);
+}
+
+/* sqorm_dadd(a, b): the exact sum at the larger scale; NULL when either
+ * is NULL, as a + b is. */
+static void dec_add(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  dec_arg *a = malloc(2 * sizeof *a);
+  if (!a) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  int ra = dec_arg_read(ctx, argv[0], &a[0], SQ_DEC_ADD);
+  int rb = ra < 0 ? -1 : dec_arg_read(ctx, argv[1], &a[1], SQ_DEC_ADD);
+  if (ra == 0 || rb == 0) {
+    if (ra >= 0 && rb >= 0) sqlite3_result_null(ctx);
+  } else if (ra > 0 && rb > 0) {
+    sq_dacc acc;
+    sq_dacc_init(&acc);
+    size_t len = 0;
+    char *text = NULL;
+    if (sq_dacc_add(&acc, &a[0].v) == 0 && sq_dacc_add(&acc, &a[1].v) == 0) text = sq_dacc_text(&acc, &len);
+    result_owned(ctx, text, len);
+    sq_dacc_free(&acc);
+  }
+  free(a);
+}
+
+/*
+ * sqorm_dnorm(x, p, s): x written with exactly s decimals ("1.5" ->
+ * "1.50" for DECIMAL(10,2)), the form MySQL and PostgreSQL store, so
+ * equal values are equal text (a UNIQUE index on the column works) and
+ * read back alike on every dialect. NULL stays NULL; a value that would
+ * lose a digit or has more than p - s integer digits is an error, as on
+ * the servers.
+ */
+static void dec_norm(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int p = sqlite3_value_int(argv[1]), sc = sqlite3_value_int(argv[2]);
+  if (p < 1 || p > 1000 || sc < 0 || sc > p) {
+    sqlite3_result_error(ctx, SQ_DEC_NORM ": precision must be 1..1000 and scale 0..precision", -1);
+    return;
+  }
+  dec_arg a;
+  int r = dec_arg_read(ctx, argv[0], &a, SQ_DEC_NORM);
+  if (r == 0) sqlite3_result_null(ctx);
+  if (r <= 0) return;
+  char out[1008];
+  int k = sq_dec_fixed(&a.v, p, sc, out, sizeof out);
+  if (k < 0) {
+    const char *s = (const char *)sqlite3_value_text(argv[0]);
+    char *msg = sqlite3_mprintf("value %.60s does not fit DECIMAL(%d,%d)", s ? s : "?", p, sc);
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return;
+  }
+  sqlite3_result_text(ctx, out, k, SQLITE_TRANSIENT);
+}
+
+/*
+ * What every connection gets before its first statement: double-quoted
+ * string literals off (DQS) for DML and DDL, and the DECIMAL collation
+ * and functions. Returns an SQLite result code.
+ */
+static int setup_conn(sqlite3 *db) {
+  int rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_collation_v2(db, SQ_DEC_COLLATION, SQLITE_UTF8, NULL, dec_collate, NULL);
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, SQ_DEC_SUM, 1, flags, (void *)SQ_DEC_SUM, NULL, dec_agg_step,
+                                    dec_sum_final, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, SQ_DEC_AVG, 1, flags, (void *)SQ_DEC_AVG, NULL, dec_agg_step,
+                                    dec_avg_final, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, SQ_DEC_ADD, 2, flags, NULL, dec_add, NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(db, SQ_DEC_NORM, 3, flags, NULL, dec_norm, NULL, NULL, NULL);
+  return rc;
+}
+
 /*
  * Opens the database. Files get WAL (readers never block the writer) and
  * synchronous=NORMAL (durable across application crashes, the usual
@@ -1185,6 +1485,14 @@ static int lite_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     ms = t >= (double)INT_MAX ? INT_MAX : (t < 1.0 ? 1 : (int)t);
   }
   sqlite3_busy_timeout(lc->db, ms);
+  rc = setup_conn(lc->db);
+  if (rc != SQLITE_OK) {
+    lite_fail(lc, rc, PH_STEP, err);
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, " (setting up '%s')", path);
+    conn_free(lc);
+    return err->kind;
+  }
   /* "" for memory and temporary databases, whatever name opened them */
   const char *file = sqlite3_db_filename(lc->db, "main");
   const char *setup[3];

@@ -53,4 +53,77 @@ int sq_fmt_double(double d, char *buf, size_t n);
  * civil_from_days): exact for any day count, thread-safe, and free of
  * time_t's range, unlike gmtime. */
 void sq_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
+/* ------------------------------------------------------------------ */
+/* Exact decimal text (decimal.c), for DECIMAL on SQLite                */
+/* ------------------------------------------------------------------ */
+
+/* What the SQLite driver registers on every connection and the renderer
+ * writes for DECIMAL columns there: a collation comparing decimal texts
+ * numerically, exact sum and mean aggregates, an exact addition (for
+ * increments) and the writer's normaliser sqorm_dnorm(x, p, s), which
+ * returns x at exactly s decimals or fails when that would lose digits or
+ * x has more than p - s integer digits. */
+#define SQ_DEC_COLLATION "sqorm_decimal"
+#define SQ_DEC_SUM "sqorm_dsum"
+#define SQ_DEC_AVG "sqorm_davg"
+#define SQ_DEC_ADD "sqorm_dadd"
+#define SQ_DEC_NORM "sqorm_dnorm"
+/* The mean (sqorm_davg) has this many more decimals than the most precise
+ * value averaged, rounded half away from zero (MySQL's rule). */
+#define SQ_DEC_AVG_EXTRA 4
+
+#define SQ_DEC_BUF 512        /* bytes for an exponent form written out */
+#define SQ_DEC_MAX_SCALE 4096 /* decimals the accumulator accepts */
+
+/* A decimal number seen through its text: value = -1^neg x ip.fp, where
+ * ip (in digits) has no leading zeros and fp (fn digits) is the fraction
+ * as written (trailing zeros kept: its length is the value's scale). neg
+ * is never set for zero. The pointers are into the text or into the
+ * buffer given to sq_dec_view. */
+typedef struct sq_decv {
+  int neg;
+  const char *ip, *fp;
+  size_t in, fn;
+} sq_decv;
+
+/* Reads s[0..n) ("-12.50", " .5 ", "1.5e3"); -1 when it is not a decimal
+ * number or an exponent form does not fit buf (cap bytes). */
+int sq_dec_view(const char *s, size_t n, sq_decv *v, char *buf, size_t cap);
+int sq_dec_is_zero(const sq_decv *v);
+/* -1, 0 or 1 as a is less than, equal to or greater than b (numerically:
+ * "1.5" equals "1.50"). */
+int sq_dec_cmp(const sq_decv *a, const sq_decv *b);
+/* The collation's order on any two texts: decimals numerically, then
+ * everything else bytewise. */
+int sq_dec_collate(const char *a, size_t an, const char *b, size_t bn);
+/* v written with exactly scale decimals into out (cap bytes, NUL added):
+ * "-0.5" at scale 2 is "-0.50", "0.00" is never signed. Returns the
+ * length, or -1 when digits would be lost (a non-zero decimal past scale)
+ * or v has more than precision - scale integer digits. */
+int sq_dec_fixed(const sq_decv *v, int precision, int scale, char *out, size_t cap);
+
+/* An exact running sum of decimals (and their count, for the mean).
+ * Zero-initialised (sq_dacc_init) means 0 at scale 0; the scale becomes
+ * the largest scale added. */
+typedef struct sq_dacc {
+  unsigned char *m;     /* magnitude digits, least significant first */
+  size_t n, cap;        /* digits in use (no high zeros), allocated */
+  int scale;            /* digits of m after the point */
+  int neg;
+  int64_t count;        /* values added */
+  unsigned char *t;     /* scratch: the addend */
+  size_t tcap;
+} sq_dacc;
+void sq_dacc_init(sq_dacc *a);
+void sq_dacc_free(sq_dacc *a);
+/* 0, or -1 when out of memory or v has more than SQ_DEC_MAX_SCALE
+ * decimals. */
+int sq_dacc_add(sq_dacc *a, const sq_decv *v);
+/* The sum as text at its scale (malloc'd, *len set); NULL when out of
+ * memory. */
+char *sq_dacc_text(const sq_dacc *a, size_t *len);
+/* The mean at scale + extra decimals, rounded half away from zero
+ * (malloc'd); NULL when nothing was added or out of memory. */
+char *sq_dacc_mean(const sq_dacc *a, int extra, size_t *len);
 #endif

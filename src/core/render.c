@@ -108,6 +108,68 @@ static void col(rb *r, int c) {
 
 static void table(rb *r) { put(r, r->m->qtable[r->qs].p, r->m->qtable[r->qs].n); }
 
+/*
+ * DECIMAL on SQLite is text (see driver_sqlite.c and decimal.c): it is
+ * compared, ordered and grouped under the exact collation, summed and
+ * averaged by the exact functions, and written through sqorm_dnorm, which
+ * stores it at the column's scale ("1.5" -> "1.50", as MySQL and
+ * PostgreSQL do). The collation is named here, in the statement, not
+ * declared on the column, so other tools can still use the file.
+ */
+static int lite_dec(const rb *r, int c) {
+  return r->dialect == SQ_DIALECT_SQLITE && r->m->cols[c].type == SQ_T_DECIMAL;
+}
+
+/* The column as an operand of a comparison, ORDER BY or GROUP BY. */
+static void col_cmp(rb *r, int c) {
+  col(r, c);
+  if (lite_dec(r, c)) PUTS(r, " COLLATE " SQ_DEC_COLLATION);
+}
+
+/* ", p, s)": closes sqorm_dnorm( for column c. */
+static void dnorm_tail(rb *r, int c) {
+  const sq_col *k = &r->m->cols[c];
+  char num[24];
+  PUTS(r, ", ");
+  put(r, num, sq_fmt_i64(k->precision > 0 ? k->precision : 10, num));
+  PUTS(r, ", ");
+  put(r, num, sq_fmt_i64(k->scale > 0 ? k->scale : 0, num));
+  put(r, ")", 1);
+}
+
+/*
+ * A value compared with (or added to) DECIMAL column c. MySQL compares a
+ * DECIMAL with a string, and adds a string to it, as doubles, so the
+ * value is cast to the column's type there (exact: it was checked to fit
+ * DECIMAL(p,s) before it got here). Elsewhere a plain placeholder.
+ */
+static void ph_cmp(rb *r, int c, sq_value v) {
+  if (r->dialect != SQ_DIALECT_MYSQL || r->m->cols[c].type != SQ_T_DECIMAL || v.type == SQ_VNULL) {
+    ph(r, v);
+    return;
+  }
+  const sq_col *k = &r->m->cols[c];
+  char num[24];
+  PUTS(r, "CAST(");
+  ph(r, v);
+  PUTS(r, " AS DECIMAL(");
+  put(r, num, sq_fmt_i64(k->precision > 0 ? k->precision : 10, num));
+  put(r, ",", 1);
+  put(r, num, sq_fmt_i64(k->scale > 0 ? k->scale : 0, num));
+  PUTS(r, "))");
+}
+
+/* A value written to column c. */
+static void ph_col(rb *r, int c, sq_value v) {
+  if (!lite_dec(r, c)) {
+    ph(r, v);
+    return;
+  }
+  PUTS(r, SQ_DEC_NORM "(");
+  ph(r, v);
+  dnorm_tail(r, c);
+}
+
 /* Quotes a name that isn't from the model (an alias), after checking it. */
 static void quote_other(rb *r, const char *s) {
   char q[2 * SQ_IDENT_MAX + 3];
@@ -264,7 +326,8 @@ static void expr(rb *r, const sq_expr *e, int parent, int depth) {
   case SQ_OP_EQ: case SQ_OP_NE: case SQ_OP_GT: case SQ_OP_GTE: case SQ_OP_LT: case SQ_OP_LTE:
   case SQ_OP_LIKE: case SQ_OP_NOT_LIKE:
     if (!nvals_ok(r, e, 1)) return;
-    col(r, e->col);
+    if (e->op == SQ_OP_LIKE || e->op == SQ_OP_NOT_LIKE) col(r, e->col);
+    else col_cmp(r, e->col);
     if (e->vals[0].type == SQ_VNULL) {
       if (e->op == SQ_OP_EQ) PUTS(r, " IS NULL");
       else if (e->op == SQ_OP_NE) PUTS(r, " IS NOT NULL");
@@ -275,17 +338,18 @@ static void expr(rb *r, const sq_expr *e, int parent, int depth) {
       const char *s = cmp_sql(e->op);
       put(r, s, strlen(s));
     }
-    ph(r, e->vals[0]);
+    if (e->op == SQ_OP_LIKE || e->op == SQ_OP_NOT_LIKE) ph(r, e->vals[0]);
+    else ph_cmp(r, e->col, e->vals[0]);
     return;
   case SQ_OP_BETWEEN:
   case SQ_OP_NOT_BETWEEN:
     if (!nvals_ok(r, e, 2)) return;
-    col(r, e->col);
+    col_cmp(r, e->col);
     if (e->op == SQ_OP_BETWEEN) PUTS(r, " BETWEEN ");
     else PUTS(r, " NOT BETWEEN ");
-    ph(r, e->vals[0]);
+    ph_cmp(r, e->col, e->vals[0]);
     PUTS(r, " AND ");
-    ph(r, e->vals[1]);
+    ph_cmp(r, e->col, e->vals[1]);
     return;
   case SQ_OP_IN:
   case SQ_OP_NOT_IN:
@@ -299,12 +363,12 @@ static void expr(rb *r, const sq_expr *e, int parent, int depth) {
       else PUTS(r, "1=1");
       return;
     }
-    col(r, e->col);
+    col_cmp(r, e->col);
     if (e->op == SQ_OP_IN) PUTS(r, " IN (");
     else PUTS(r, " NOT IN (");
     for (int i = 0; i < e->nvals; i++) {
       if (i) PUTS(r, ", ");
-      ph(r, e->vals[i]);
+      ph_cmp(r, e->col, e->vals[i]);
     }
     put(r, ")", 1);
     return;
@@ -349,20 +413,26 @@ static const char *fn_name(int fn) {
   }
 }
 
-/* fn(col) AS alias; col < 0 with count is count(*). */
+/* fn(col) AS alias; col < 0 with count is count(*). On SQLite a DECIMAL
+ * column is summed and averaged exactly (sqorm_dsum, sqorm_davg) and its
+ * min and max are taken under the exact collation. */
 static void agg(rb *r, int fn, int c, const char *alias) {
   const char *name = fn_name(fn);
   if (!name) {
     fail(r, "unknown aggregate function %d", fn);
     return;
   }
-  put(r, name, strlen(name));
-  put(r, "(", 1);
   if (c < 0 && fn == SQ_FN_COUNT) {
-    put(r, "*", 1);
+    put(r, name, strlen(name));
+    PUTS(r, "(*");
   } else {
     if (!col_ok(r, c, name)) return;
-    col(r, c);
+    if (lite_dec(r, c) && fn == SQ_FN_SUM) PUTS(r, SQ_DEC_SUM);
+    else if (lite_dec(r, c) && fn == SQ_FN_AVG) PUTS(r, SQ_DEC_AVG);
+    else put(r, name, strlen(name));
+    put(r, "(", 1);
+    if (fn == SQ_FN_MIN || fn == SQ_FN_MAX) col_cmp(r, c);
+    else col(r, c);
   }
   PUTS(r, ") AS ");
   if (alias) quote_other(r, alias);
@@ -397,11 +467,14 @@ static void attrs(rb *r, const sq_query *q) {
   }
 }
 
-static void group_cols(rb *r, const sq_query *q, const char *sep_after) {
+/* The group columns: as a select list (plain) or as GROUP BY (cmp: under
+ * the DECIMAL collation on SQLite, so "1.5" and "1.50" are one group). */
+static void group_cols(rb *r, const sq_query *q, const char *sep_after, int cmp) {
   for (int i = 0; i < q->ngroup; i++) {
     if (!col_ok(r, q->group[i], "group")) return;
     if (i) PUTS(r, ", ");
-    col(r, q->group[i]);
+    if (cmp) col_cmp(r, q->group[i]);
+    else col(r, q->group[i]);
   }
   if (q->ngroup && sep_after) put(r, sep_after, strlen(sep_after));
 }
@@ -410,7 +483,7 @@ static void group_cols(rb *r, const sq_query *q, const char *sep_after) {
 static void tail(rb *r, const sq_query *q) {
   if (q->ngroup > 0) {
     PUTS(r, " GROUP BY ");
-    group_cols(r, q, NULL);
+    group_cols(r, q, NULL, 1);
   }
   if (q->having) {
     PUTS(r, " HAVING ");
@@ -421,7 +494,7 @@ static void tail(rb *r, const sq_query *q) {
     for (int i = 0; i < q->norder; i++) {
       if (!col_ok(r, q->order[i].col, "order")) return;
       if (i) PUTS(r, ", ");
-      col(r, q->order[i].col);
+      col_cmp(r, q->order[i].col);
       if (q->order[i].desc) PUTS(r, " DESC");
       else PUTS(r, " ASC");
     }
@@ -521,7 +594,7 @@ static void insert(rb *r, const sq_query *q) {
     put(r, row ? ", (" : "(", row ? 3 : 1);
     for (int i = 0; i < q->ncols; i++) {
       if (i) PUTS(r, ", ");
-      ph(r, *v++);
+      ph_col(r, q->cols[i], *v++);
     }
     put(r, ")", 1);
   }
@@ -611,15 +684,25 @@ static void update(rb *r, const sq_query *q) {
     if (i) PUTS(r, ", ");
     col(r, q->cols[i]);
     PUTS(r, " = ");
-    ph(r, q->values[i]);
+    ph_col(r, q->cols[i], q->values[i]);
   }
   for (int i = 0; i < q->nincr; i++) {
+    int c = q->incr_cols[i];
     if (i || q->ncols) PUTS(r, ", ");
-    col(r, q->incr_cols[i]);
+    col(r, c);
     PUTS(r, " = ");
-    col(r, q->incr_cols[i]);
+    if (lite_dec(r, c)) { /* c + v in SQLite would go through a double */
+      PUTS(r, SQ_DEC_NORM "(" SQ_DEC_ADD "(");
+      col(r, c);
+      PUTS(r, ", ");
+      ph(r, q->incr_values[i]);
+      put(r, ")", 1);
+      dnorm_tail(r, c);
+      continue;
+    }
+    col(r, c);
     PUTS(r, " + ");
-    ph(r, q->incr_values[i]);
+    ph_cmp(r, c, q->incr_values[i]);
   }
   where(r, q);
 }
@@ -696,7 +779,7 @@ int sq_render(const sq_query *q, int dialect, sq_sql *out, sq_err *err) {
   case SQ_Q_COUNT:
   case SQ_Q_AGGREGATE:
     PUTS(&r, "SELECT ");
-    group_cols(&r, q, ", ");
+    group_cols(&r, q, ", ", 0);
     if (q->kind == SQ_Q_COUNT) PUTS(&r, "count(*) AS count");
     else agg(&r, q->agg_fn, q->agg_col, NULL);
     PUTS(&r, " FROM ");
