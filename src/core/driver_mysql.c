@@ -24,7 +24,10 @@
 #include "internal.h"
 
 #include <mysql.h>
+#include <mysql/plugin_auth.h>
 #include <errmsg.h>
+
+#include <pthread.h>
 
 #include <locale.h>
 #include <math.h>
@@ -1252,14 +1255,67 @@ static int open_params(MYSQL *m, const sq_config *cfg, const char **socket, sq_e
  *     the name given to mysql_real_connect (system CAs when no CA is given),
  *     and is the only option that makes the library refuse, before
  *     authenticating, a server without TLS.
- * Hence verify_ca means "chain only" as in libpq, and require/verify_ca
- * against a server without TLS are caught only after authentication
- * (open_check_tls): the connection is then closed before any statement,
- * but the authentication exchange has crossed the wire in clear (the
- * restricted_auth parameter can forbid cleartext auth plugins). verify_ca without a CA has no chain to check against
+ * Left alone, require and verify_ca would therefore send the login (user
+ * name, database and the auth plugin's first answer, which for
+ * caching_sha2_password is the password itself) in clear text to a server
+ * that offers no TLS, or to an attacker who strips the offer, and only
+ * notice afterwards. The TLS guard below closes that: it is the client's
+ * first auth plugin (MYSQL_DEFAULT_AUTH), runs after the server's greeting
+ * is read and before the client answers it, and refuses when the greeting
+ * offers no TLS, so nothing but the connect itself reaches such a server.
+ * When TLS is offered it starts TLS, answers with an empty token and lets
+ * the server switch to the account's real plugin, which then runs over
+ * TLS: one extra round trip per new connection, in these two modes only.
+ * What remains: servers without plugin authentication (MySQL < 5.5) skip
+ * the guard (open_check_tls still refuses them after the login), and
+ * require checks no certificate at all, so an active attacker can still
+ * play the server. verify_ca without a CA has no chain to check against
  * except the system store, which the library only uses together with the
  * host name check, so it becomes verify_identity.
  */
+
+/* The client auth plugin interface of <mysql/client_plugin.h>, which
+ * Debian's libmariadb-dev 3.3 cannot include (it wants ma_compress.h, not
+ * shipped): the generic header of mysql.h plus the one function. */
+typedef struct guard_plugin {
+  struct st_mysql_client_plugin h;
+  int (*authenticate_user)(MYSQL_PLUGIN_VIO *vio, MYSQL *mysql);
+} guard_plugin;
+
+#define GUARD_PLUGIN_NAME "sqorm_tls_guard"
+#define GUARD_AUTH_PLUGIN_TYPE 2 /* MYSQL_CLIENT_AUTHENTICATION_PLUGIN */
+#define GUARD_REFUSED_MSG "mysql: TLS is required (ssl.mode) but the server does not offer it; " \
+                          "refused before sending the login"
+
+static int guard_auth(MYSQL_PLUGIN_VIO *vio, MYSQL *m) {
+  unsigned char *pkt;
+  if (!(m->server_capabilities & CLIENT_SSL)) {
+    m->methods->set_error(m, CR_SSL_CONNECTION_ERROR, "HY000", GUARD_REFUSED_MSG);
+    return CR_ERROR;
+  }
+  /* The first read sends the handshake answer (TLS first, then our name
+   * and an empty token); the server answers with a switch to the
+   * account's plugin, which libmariadb follows. */
+  if (vio->read_packet(vio, &pkt) < 0) return CR_ERROR;
+  return CR_OK_HANDSHAKE_COMPLETE; /* the server accepted the empty token */
+}
+
+static guard_plugin tls_guard = {
+  {GUARD_AUTH_PLUGIN_TYPE, 0x0100, GUARD_PLUGIN_NAME, "sqorm",
+   "refuses to authenticate unless TLS is offered", {1, 0, 0}, "MIT", NULL, NULL, NULL, NULL},
+  guard_auth,
+};
+
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_ok;
+
+static void guard_register(void) {
+  MYSQL *m = mysql_init(NULL);
+  if (!m) return;
+  guard_ok = mysql_client_register_plugin(m, &tls_guard.h) != NULL;
+  mysql_close(m);
+}
+
 static int open_tls(MYSQL *m, const sq_config *cfg, int *mode_out, sq_err *err) {
   int mode = cfg->ssl.mode;
   const char *tlsv = NULL;
@@ -1285,6 +1341,11 @@ static int open_tls(MYSQL *m, const sq_config *cfg, int *mode_out, sq_err *err) 
   const char *ca = mode >= SQ_SSL_REQUIRE ? cfg->ssl.ca : NULL;
   mysql_ssl_set(m, cfg->ssl.key, cfg->ssl.cert, ca, NULL, NULL);
   if (mode >= SQ_SSL_REQUIRE) mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
+  if (mode == SQ_SSL_REQUIRE || mode == SQ_SSL_VERIFY_CA) {
+    pthread_once(&guard_once, guard_register);
+    if (!guard_ok) return sq_err_set(err, SQ_EINTERNAL, "mysql: cannot register the TLS guard auth plugin");
+    if (mysql_optionsv(m, MYSQL_DEFAULT_AUTH, GUARD_PLUGIN_NAME)) return fail_nomem(err);
+  }
   /* explicit either way: Connector/C 3.4 verifies by default */
   mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, mode == SQ_SSL_VERIFY_IDENTITY ? &on : &off);
   if (tlsv && mysql_optionsv(m, MARIADB_OPT_TLS_VERSION, tlsv)) return fail_nomem(err);
