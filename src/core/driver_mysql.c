@@ -19,6 +19,7 @@
  *   require          TLS or fail, no verification (a given CA is used)
  *   verify_ca        TLS, chain checked against ssl.ca, host name NOT checked
  *   verify_identity  TLS, chain and host name checked
+ * From require up, a server without TLS is refused before the login.
  */
 #include "sqorm.h"
 #include "internal.h"
