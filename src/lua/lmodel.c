@@ -2070,7 +2070,9 @@ static int bulk_fail(lua_State *L, lsq_scratch *s, int rec, const sq_err *err) {
  * record is then validated before any SQL. The rows go out as one
  * multi-row INSERT per batch (bounded by PARAM_BUDGET bound values),
  * straight from those values, in one transaction (a savepoint inside the
- * caller's) when there is more than one batch: all or nothing.
+ * caller's) when there is more than one batch: all or nothing. Generated
+ * keys are the server's (RETURNING, or LAST_INSERT_ID() where keys are
+ * known to be consecutive, else one row per INSERT: bulk_fn).
  */
 static int model_bulk_create(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
