@@ -1310,10 +1310,13 @@ static guard_plugin tls_guard = {
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 static int guard_ok;
 
+/* Registers the guard with the process-wide plugin list once (another
+ * copy of sqorm in the process may have done it already). */
 static void guard_register(void) {
   MYSQL *m = mysql_init(NULL);
   if (!m) return;
-  guard_ok = mysql_client_register_plugin(m, &tls_guard.h) != NULL;
+  guard_ok = mysql_client_register_plugin(m, &tls_guard.h) != NULL ||
+             mysql_client_find_plugin(m, GUARD_PLUGIN_NAME, GUARD_AUTH_PLUGIN_TYPE) != NULL;
   mysql_close(m);
 }
 
