@@ -23,6 +23,38 @@ describe("sqorm.env", function()
     assert.are.equal("tidb\tdb.example\t4000\tu\tp\tgame\tverify_identity\t/ca.pem\n", out)
   end)
 
+  it("verifies a TiDB server against the system CA store when no CA path is set", function()
+    local ok, out = run({ TIDB_HOST = "db.example", TIDB_ENABLE_SSL = "true" },
+      [[local env = require("sqorm").env local t = env.tidb()
+        print(t.ssl.mode, t.ssl.ca, env.system_ca())]])
+    assert.is_true(ok, out)
+    local f = io.open("/etc/ssl/certs/ca-certificates.crt", "r")
+    if f then
+      f:close()
+      assert.are.equal("verify_identity\t/etc/ssl/certs/ca-certificates.crt\t/etc/ssl/certs/ca-certificates.crt\n", out)
+    else
+      assert.is_truthy(out:match("^verify_identity\t"), out)
+    end
+    -- TLS off stays off
+    ok, out = run({ TIDB_HOST = "db.example" }, [[print(require("sqorm").env.tidb().ssl)]])
+    assert.is_true(ok, out)
+    assert.are.equal("nil\n", out)
+  end)
+
+  if os.getenv("SQORM_TEST_MYSQL_PORT") then
+    it("refuses a TiDB-style server whose certificate the system store does not trust", function()
+      -- the test server's certificate comes from a throwaway CA
+      local g = os.getenv
+      local ok, out = run({ TIDB_HOST = "127.0.0.1", TIDB_PORT = g("SQORM_TEST_MYSQL_PORT"),
+        TIDB_USER = g("SQORM_TEST_MYSQL_USER"), TIDB_PASSWORD = g("SQORM_TEST_MYSQL_PASSWORD"),
+        TIDB_DB_NAME = g("SQORM_TEST_MYSQL_DB"), TIDB_ENABLE_SSL = "true" },
+        [[local ok, e = pcall(function() require("sqorm").env.connect():authenticate() end)
+          print(ok, e.kind)]])
+      assert.is_true(ok, out)
+      assert.are.equal("false\tconnection\n", out)
+    end)
+  end
+
   it("raises kind usage naming a missing variable", function()
     local ok, out = run({}, [[local ok, e = pcall(require("sqorm").env.tidb) print(e.kind, e.message)
       local ok2, e2 = pcall(require("sqorm").env.database_url) print(e2.kind, e2.message)]])

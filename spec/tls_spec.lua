@@ -84,6 +84,45 @@ for _, s in ipairs(servers) do
       plain:close()
     end)
 
+    if s.name == "mysql" then
+      it("require and verify_ca never send the login to a server without TLS", function()
+        -- the server counts connections that ended before authentication
+        local plain = connect({ mode = "disable" }, nil, s.plain)
+        local function preauth()
+          return tonumber(plain:query("SHOW GLOBAL STATUS LIKE 'Aborted_connects_preauth'")[1].Value)
+        end
+        for _, ssl in ipairs { { mode = "require" }, { mode = "verify_ca", ca = getenv("SQORM_TEST_CA") } } do
+          local before = preauth()
+          local db = connect(ssl, nil, s.plain)
+          local err = H.raises_kind("connection", "before sending the login", function() db:authenticate() end)
+          assert.is_nil(err.message:find(s.password, 1, true))
+          db:close()
+          -- the server notices the closed socket on its own time
+          local now = preauth()
+          for _ = 1, 40 do
+            if now > before then break end
+            plain:exec("DO SLEEP(0.05)")
+            now = preauth()
+          end
+          assert.are.equal(before + 1, now, ssl.mode .. ": the server saw the login")
+        end
+        plain:close()
+      end)
+
+      it("require still authenticates over TLS (any auth plugin, after TLS is up)", function()
+        local db = connect { mode = "require" }
+        assert.are.equal(s.user, db:query("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS u")[1].u)
+        assert.is_truthy(s.tls_version(db):match("^TLSv1%.[23]$"))
+        db:close()
+        local bad = sqorm.connect {
+          dialect = "mysql", host = "127.0.0.1", port = tonumber(s.port), user = s.user, password = "wrong",
+          database = s.database, ssl = { mode = "verify_ca", ca = getenv("SQORM_TEST_CA") },
+        }
+        H.raises_kind("auth", nil, function() bad:authenticate() end)
+        bad:close()
+      end)
+    end
+
     it("connects without TLS under mode disable", function()
       local db = connect { mode = "disable" }
       assert.are.equal("", s.tls_version(db))

@@ -443,6 +443,24 @@ void sq_conn_mark_dead(sq_conn *c);
  * connection is lent again, or discards it when that fails. */
 void sq_conn_mark_dirty(sq_conn *c);
 
+/*
+ * Server capabilities beyond what every server of a dialect supports, as
+ * SQ_CAP_* bits. The renderer uses them through sq_query.caps (0 means
+ * the dialect's baseline), so a query rendered for one connection's
+ * server may be run on any connection of the same pool.
+ */
+enum {
+  /* INSERT ... RETURNING: PostgreSQL, SQLite >= 3.35, MariaDB >= 10.5
+   * (not MySQL, not TiDB). The renderer adds RETURNING to a MySQL-dialect
+   * plain INSERT (not an upsert) only with this bit. */
+  SQ_CAP_INSERT_RETURNING = 1
+};
+/* The capabilities of a server of that dialect reporting that version
+ * string (db:server_version(); MariaDB's "5.5.5-" prefix is understood). */
+int sq_server_caps(int dialect, const char *server_version);
+/* The same for the server behind c (no round trip). */
+int sq_conn_caps(sq_conn *c);
+
 /* Runs SQL that already uses the driver's native placeholders (as made by
  * sq_stmt_rewrite or the renderer). Marks the connection dead when the
  * driver says the link is gone. */
@@ -711,6 +729,7 @@ typedef struct sq_query {
   const int *update_cols;
   int nupdate;
   int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported) */
+  int caps;                /* SQ_CAP_* of the target server (sq_conn_caps); 0: the dialect's baseline */
   /* UPSERT conflict target on postgres/sqlite (NULL: the primary key),
    * e.g. the columns of a unique key. MySQL ignores it: ON DUPLICATE KEY
    * fires on any unique key. */

@@ -4,7 +4,9 @@
 --   sqorm.env.tidb()      -> connect table from TIDB_HOST, TIDB_PORT,
 --                            TIDB_USER, TIDB_PASSWORD, TIDB_DB_NAME,
 --                            TIDB_ENABLE_SSL, TIDB_CA_PATH (as the TiDB
---                            quickstarts name them)
+--                            quickstarts name them); with TLS the server is
+--                            always verified (verify_identity), against
+--                            TIDB_CA_PATH or else the system CA store
 --   sqorm.env.database_url([name]) -> the URL in DATABASE_URL (or $name),
 --                            as Neon and other hosted Postgres provide it
 --   sqorm.env.connect(opts) -> sqorm.connect on DATABASE_URL when set, else
@@ -22,6 +24,26 @@ local function truthy(v)
   return v == "true" or v == "1" or v == "yes" or v == "on"
 end
 
+-- The system's CA bundle (Debian/Ubuntu, RHEL/Fedora, openSUSE,
+-- Alpine/macOS), or nil: the client library then uses its default store.
+local SYSTEM_CA = {
+  "/etc/ssl/certs/ca-certificates.crt",
+  "/etc/pki/tls/certs/ca-bundle.crt",
+  "/etc/ssl/ca-bundle.pem",
+  "/etc/ssl/cert.pem",
+}
+
+function env.system_ca()
+  for _, path in ipairs(SYSTEM_CA) do
+    local f = io.open(path, "r")
+    if f then
+      f:close()
+      return path
+    end
+  end
+  return nil
+end
+
 function env.tidb(extra)
   local host = getenv("TIDB_HOST")
   if not host or host == "" then fail("TIDB_HOST is not set") end
@@ -35,10 +57,13 @@ function env.tidb(extra)
     password = getenv("TIDB_PASSWORD") or "",
     database = getenv("TIDB_DB_NAME") or "test",
   }
-  local ca = getenv("TIDB_CA_PATH")
+  -- TiDB Cloud's certificates chain to public CAs and name the host, and
+  -- its docs point the CA path at the system store: verify both, always.
+  -- (require alone would accept any certificate, and before the login.)
   if truthy(getenv("TIDB_ENABLE_SSL")) then
-    t.ssl = { mode = (ca and ca ~= "") and "verify_identity" or "require" }
-    if ca and ca ~= "" then t.ssl.ca = ca end
+    local ca = getenv("TIDB_CA_PATH")
+    if not ca or ca == "" then ca = env.system_ca() end
+    t.ssl = { mode = "verify_identity", ca = ca }
   end
   for k, v in pairs(extra or {}) do t[k] = v end
   return t

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const sq_driver *sq_conn_driver(const sq_conn *c) { return c ? c->drv : NULL; }
@@ -83,4 +84,32 @@ int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params
   rc = sq_conn_exec_native(c, t.sql, t.len, params, nparams, sink, res, err);
   sq_stmt_text_free(&t);
   return rc;
+}
+
+/* Reads "major.minor" at the start of v into *major, *minor; 0 when it
+ * does not start with digits. */
+static int version_of(const char *v, long *major, long *minor) {
+  char *end;
+  *major = strtol(v, &end, 10);
+  if (end == v || *end != '.') return 0;
+  *minor = strtol(end + 1, &end, 10);
+  return 1;
+}
+
+int sq_server_caps(int dialect, const char *v) {
+  long major, minor;
+  if (dialect == SQ_DIALECT_POSTGRES) return SQ_CAP_INSERT_RETURNING;
+  if (!v) return 0;
+  if (dialect == SQ_DIALECT_SQLITE)
+    return version_of(v, &major, &minor) && (major > 3 || (major == 3 && minor >= 35)) ? SQ_CAP_INSERT_RETURNING : 0;
+  if (dialect != SQ_DIALECT_MYSQL || !strstr(v, "MariaDB")) return 0; /* MySQL, TiDB: no RETURNING */
+  /* MariaDB before 11 announced itself as "5.5.5-10.x.y-MariaDB" */
+  if (!strncmp(v, "5.5.5-", 6)) v += 6;
+  if (!version_of(v, &major, &minor)) return 0;
+  return major > 10 || (major == 10 && minor >= 5) ? SQ_CAP_INSERT_RETURNING : 0;
+}
+
+int sq_conn_caps(sq_conn *c) {
+  if (!c || !c->h || !c->drv->server_version) return 0;
+  return sq_server_caps(c->drv->dialect, c->drv->server_version(c->h));
 }

@@ -19,12 +19,16 @@
  *   require          TLS or fail, no verification (a given CA is used)
  *   verify_ca        TLS, chain checked against ssl.ca, host name NOT checked
  *   verify_identity  TLS, chain and host name checked
+ * From require up, a server without TLS is refused before the login.
  */
 #include "sqorm.h"
 #include "internal.h"
 
 #include <mysql.h>
+#include <mysql/plugin_auth.h>
 #include <errmsg.h>
+
+#include <pthread.h>
 
 #include <locale.h>
 #include <math.h>
@@ -114,9 +118,18 @@ typedef struct my_tcol {
 
 struct my_cursor;
 
+/* The transaction as sqorm sees it (my_conn.tx). */
+enum {
+  TX_NONE = 0,
+  TX_OPEN,   /* begun by my_begin */
+  TX_LOST    /* the server ended it (deadlock, ...): only ROLLBACK clears this */
+};
+
 typedef struct my_conn {
   MYSQL *m;
   int dead;
+  int tx;                      /* TX_* */
+  char lost_code[32];          /* the error that ended a TX_LOST transaction */
   struct my_cursor *cur;       /* open cursor: the connection is busy */
   my_stmt *head, *tail;        /* statement cache, LRU order */
   int nstmts;
@@ -142,6 +155,7 @@ typedef struct my_cursor {
   my_rs rs;
   const sq_row_sink *sink;
   int finished;
+  sq_err failed;     /* a fetch error, looked at once the cursor is closed */
 } my_cursor;
 
 /* ------------------------------------------------------------------ */
@@ -163,7 +177,14 @@ static int kind_for(unsigned int no) {
     return SQ_ESYNTAX;
   case 1045: case 1044: case 1698: case 1251: case 1820: case 1862:
     return SQ_EAUTH;
-  case 1205: case 3024: case 1969:
+  /* deadlock (also Galera's certification failure), XA rolled back for a
+   * deadlock, TiDB's write conflict and its retryable errors: the
+   * transaction is over and may be retried */
+  case 1213: case 1614: case 9007: case 8022: case 8028:
+    return SQ_EDEADLOCK;
+  /* lock wait timeout, NOWAIT, XA rolled back for a timeout, statement
+   * time limits (MySQL max_execution_time, MariaDB max_statement_time) */
+  case 1205: case 3572: case 1613: case 3024: case 1969:
     return SQ_ETIMEOUT;
   case CR_OUT_OF_MEMORY:
     return SQ_ENOMEM;
@@ -1139,6 +1160,45 @@ static int run_simple(my_conn *c, const char *sql, sq_err *err) {
   return SQ_OK;
 }
 
+/*
+ * Transactions the server ends by itself. After a deadlock (and a lock
+ * wait timeout with innodb_rollback_on_timeout, and some TiDB errors) the
+ * server has rolled the whole transaction back, but an error packet
+ * carries no status flags, so the client still believes it is open: the
+ * next statements would run in autocommit mode and COMMIT would succeed.
+ * So after such an error inside a transaction begun here, the driver asks
+ * the server (one cheap round trip, only on those errors): a deadlock-kind
+ * error ends the transaction in any case (ROLLBACK, so that "deadlock"
+ * always means "the transaction is over, retry it"); after a timeout or an
+ * unclassified error, DO 0 fetches the status flags and
+ * SERVER_STATUS_IN_TRANS says whether the transaction survived. A lost
+ * transaction refuses every statement, savepoint and COMMIT with
+ * SQ_EDEADLOCK until ROLLBACK (or the pool's reset) clears it.
+ */
+static void tx_after_error(my_conn *c, const sq_err *err) {
+  if (c->tx != TX_OPEN || c->dead || c->cur || !c->m->net.pvio) return;
+  int kind = err->kind;
+  if (kind != SQ_EDEADLOCK && kind != SQ_ETIMEOUT && kind != SQ_EDATABASE) return;
+  const char *sql = kind == SQ_EDEADLOCK ? "ROLLBACK" : "DO 0";
+  if (mysql_real_query(c->m, sql, (unsigned long)strlen(sql))) {
+    note_link(c, mysql_errno(c->m));
+    return;
+  }
+  if (kind == SQ_EDEADLOCK || !(c->m->server_status & SERVER_STATUS_IN_TRANS)) {
+    c->tx = TX_LOST;
+    snprintf(c->lost_code, sizeof c->lost_code, "%s", err->code[0] ? err->code : "1213");
+  }
+}
+
+/* The error of any use of a lost transaction but ROLLBACK. */
+static int tx_lost_error(my_conn *c, sq_err *err) {
+  sq_err_set(err, SQ_EDEADLOCK,
+             "mysql: the transaction was rolled back by the server (error %s); roll it back and retry it",
+             c->lost_code);
+  sq_err_native(err, c->lost_code, "40001");
+  return SQ_EDEADLOCK;
+}
+
 static int parse_bool(const char *v, int *out) {
   static const char *const yes[] = {"1", "true", "on", "yes", NULL};
   static const char *const no[] = {"0", "false", "off", "no", NULL};
@@ -1196,14 +1256,70 @@ static int open_params(MYSQL *m, const sq_config *cfg, const char **socket, sq_e
  *     the name given to mysql_real_connect (system CAs when no CA is given),
  *     and is the only option that makes the library refuse, before
  *     authenticating, a server without TLS.
- * Hence verify_ca means "chain only" as in libpq, and require/verify_ca
- * against a server without TLS are caught only after authentication
- * (open_check_tls): the connection is then closed before any statement,
- * but the authentication exchange has crossed the wire in clear (the
- * restricted_auth parameter can forbid cleartext auth plugins). verify_ca without a CA has no chain to check against
+ * Left alone, require and verify_ca would therefore send the login (user
+ * name, database and the auth plugin's first answer, which for
+ * caching_sha2_password is the password itself) in clear text to a server
+ * that offers no TLS, or to an attacker who strips the offer, and only
+ * notice afterwards. The TLS guard below closes that: it is the client's
+ * first auth plugin (MYSQL_DEFAULT_AUTH), runs after the server's greeting
+ * is read and before the client answers it, and refuses when the greeting
+ * offers no TLS, so nothing but the connect itself reaches such a server.
+ * When TLS is offered it starts TLS, answers with an empty token and lets
+ * the server switch to the account's real plugin, which then runs over
+ * TLS: one extra round trip per new connection, in these two modes only.
+ * What remains: servers without plugin authentication (MySQL < 5.5) skip
+ * the guard (open_check_tls still refuses them after the login), and
+ * require checks no certificate at all, so an active attacker can still
+ * play the server. verify_ca without a CA has no chain to check against
  * except the system store, which the library only uses together with the
  * host name check, so it becomes verify_identity.
  */
+
+/* The client auth plugin interface of <mysql/client_plugin.h>, which
+ * Debian's libmariadb-dev 3.3 cannot include (it wants ma_compress.h, not
+ * shipped): the generic header of mysql.h plus the one function. */
+typedef struct guard_plugin {
+  struct st_mysql_client_plugin h;
+  int (*authenticate_user)(MYSQL_PLUGIN_VIO *vio, MYSQL *mysql);
+} guard_plugin;
+
+#define GUARD_PLUGIN_NAME "sqorm_tls_guard"
+#define GUARD_AUTH_PLUGIN_TYPE 2 /* MYSQL_CLIENT_AUTHENTICATION_PLUGIN */
+#define GUARD_REFUSED_MSG "mysql: TLS is required (ssl.mode) but the server does not offer it; " \
+                          "refused before sending the login"
+
+static int guard_auth(MYSQL_PLUGIN_VIO *vio, MYSQL *m) {
+  unsigned char *pkt;
+  if (!(m->server_capabilities & CLIENT_SSL)) {
+    m->methods->set_error(m, CR_SSL_CONNECTION_ERROR, "HY000", GUARD_REFUSED_MSG);
+    return CR_ERROR;
+  }
+  /* The first read sends the handshake answer (TLS first, then our name
+   * and an empty token); the server answers with a switch to the
+   * account's plugin, which libmariadb follows. */
+  if (vio->read_packet(vio, &pkt) < 0) return CR_ERROR;
+  return CR_OK_HANDSHAKE_COMPLETE; /* the server accepted the empty token */
+}
+
+static guard_plugin tls_guard = {
+  {GUARD_AUTH_PLUGIN_TYPE, 0x0100, GUARD_PLUGIN_NAME, "sqorm",
+   "refuses to authenticate unless TLS is offered", {1, 0, 0}, "MIT", NULL, NULL, NULL, NULL},
+  guard_auth,
+};
+
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_ok;
+
+/* Registers the guard with the process-wide plugin list once (another
+ * copy of sqorm in the process may have done it already). */
+static void guard_register(void) {
+  MYSQL *m = mysql_init(NULL);
+  if (!m) return;
+  guard_ok = mysql_client_register_plugin(m, &tls_guard.h) != NULL ||
+             mysql_client_find_plugin(m, GUARD_PLUGIN_NAME, GUARD_AUTH_PLUGIN_TYPE) != NULL;
+  mysql_close(m);
+}
+
 static int open_tls(MYSQL *m, const sq_config *cfg, int *mode_out, sq_err *err) {
   int mode = cfg->ssl.mode;
   const char *tlsv = NULL;
@@ -1229,6 +1345,11 @@ static int open_tls(MYSQL *m, const sq_config *cfg, int *mode_out, sq_err *err) 
   const char *ca = mode >= SQ_SSL_REQUIRE ? cfg->ssl.ca : NULL;
   mysql_ssl_set(m, cfg->ssl.key, cfg->ssl.cert, ca, NULL, NULL);
   if (mode >= SQ_SSL_REQUIRE) mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
+  if (mode == SQ_SSL_REQUIRE || mode == SQ_SSL_VERIFY_CA) {
+    pthread_once(&guard_once, guard_register);
+    if (!guard_ok) return sq_err_set(err, SQ_EINTERNAL, "mysql: cannot register the TLS guard auth plugin");
+    if (mysql_optionsv(m, MYSQL_DEFAULT_AUTH, GUARD_PLUGIN_NAME)) return fail_nomem(err);
+  }
   /* explicit either way: Connector/C 3.4 verifies by default */
   mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, mode == SQ_SSL_VERIFY_IDENTITY ? &on : &off);
   if (tlsv && mysql_optionsv(m, MARIADB_OPT_TLS_VERSION, tlsv)) return fail_nomem(err);
@@ -1344,9 +1465,8 @@ static int my_is_dead(sq_dconn *dc) {
  * and handed to the sink at once, instead of first being copied into a
  * client-side row set and then decoded, which costs a copy and an arena
  * as large as the result. */
-static int my_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *params, int nparams,
-                   const sq_row_sink *sink, sq_result *res, sq_err *err) {
-  my_conn *c = (my_conn *)dc;
+static int exec_run(my_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
+                    const sq_row_sink *sink, sq_result *res, sq_err *err) {
   my_rs rs;
   int rc, has_row;
   int64_t rows = 0;
@@ -1388,6 +1508,23 @@ static int my_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   return rc;
 }
 
+static int my_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *params, int nparams,
+                   const sq_row_sink *sink, sq_result *res, sq_err *err) {
+  my_conn *c = (my_conn *)dc;
+  if (c->tx == TX_LOST && !c->cur) {
+    if (res) {
+      res->affected_rows = -1;
+      res->last_insert_id = 0;
+      res->rows = 0;
+      res->has_result_set = 0;
+    }
+    return tx_lost_error(c, err);
+  }
+  int rc = exec_run(c, sql, len, params, nparams, sink, res, err);
+  if (rc) tx_after_error(c, err);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Cursors                                                              */
 /* ------------------------------------------------------------------ */
@@ -1404,11 +1541,13 @@ static int my_cursor_open(sq_dconn *dc, const char *sql, size_t len, const sq_va
   sq_err_clear(err);
   if (!sql) return sq_err_set(err, SQ_EUSAGE, "mysql: no SQL");
   if ((rc = busy(c, err))) return rc;
+  if (c->tx == TX_LOST) return tx_lost_error(c, err);
   my_cursor *cur = calloc(1, sizeof *cur);
   if (!cur) return fail_nomem(err);
   if ((rc = rs_start(c, sql, len, params, nparams, &cur->rs, err))) {
     rs_end(&cur->rs, NULL, err);
     free(cur);
+    tx_after_error(c, err);
     return rc;
   }
   if (cur->rs.has_rs && sink && sink->columns &&
@@ -1434,6 +1573,7 @@ static int my_cursor_fetch(sq_dcursor *dcur, int *has_row, sq_err *err) {
   if (cur->finished) return SQ_OK;
   if ((rc = rs_next(&cur->rs, has_row, err))) {
     *has_row = 0;
+    cur->failed = *err; /* the transaction's fate is checked on close */
     return rc;
   }
   if (!*has_row) {
@@ -1458,6 +1598,7 @@ static void cursor_detach(my_conn *c) {
   cur->finished = 1;
   cur->c = NULL;
   c->cur = NULL;
+  if (cur->failed.kind != SQ_OK) tx_after_error(c, &cur->failed);
 }
 
 static void my_cursor_close(sq_dcursor *dcur) {
@@ -1471,10 +1612,12 @@ static void my_cursor_close(sq_dcursor *dcur) {
 /* Transactions                                                         */
 /* ------------------------------------------------------------------ */
 
+/* 1 while a transaction is open on the server, and while one the server
+ * ended by itself (TX_LOST) still waits for the caller's ROLLBACK. */
 static int my_in_transaction(sq_dconn *dc) {
   my_conn *c = (my_conn *)dc;
   if (my_is_dead(dc)) return 0;
-  return (c->m->server_status & SERVER_STATUS_IN_TRANS) != 0;
+  return c->tx == TX_LOST || (c->m->server_status & SERVER_STATUS_IN_TRANS) != 0;
 }
 
 /* START TRANSACTION inside a transaction would silently commit it, so a
@@ -1494,19 +1637,31 @@ static int my_begin(sq_dconn *dc, int isolation, sq_err *err) {
   }
   if (my_in_transaction(dc)) return sq_err_set(err, SQ_EUSAGE, "mysql: a transaction is already open");
   if (level && (rc = run_simple(c, level, err))) return rc;
-  return run_simple(c, "START TRANSACTION", err);
+  if ((rc = run_simple(c, "START TRANSACTION", err))) return rc;
+  c->tx = TX_OPEN;
+  return SQ_OK;
 }
 
+/* COMMIT of a transaction the server already rolled back is refused: it
+ * would "succeed" on nothing. A failed COMMIT leaves the state to the
+ * caller's ROLLBACK. */
 static int my_commit(sq_dconn *dc, sq_err *err) {
   my_conn *c = (my_conn *)dc;
   int rc = busy(c, err);
-  return rc ? rc : run_simple(c, "COMMIT", err);
+  if (rc) return rc;
+  if (c->tx == TX_LOST) return tx_lost_error(c, err);
+  if ((rc = run_simple(c, "COMMIT", err))) return rc;
+  c->tx = TX_NONE;
+  return SQ_OK;
 }
 
 static int my_rollback(sq_dconn *dc, sq_err *err) {
   my_conn *c = (my_conn *)dc;
   int rc = busy(c, err);
-  return rc ? rc : run_simple(c, "ROLLBACK", err);
+  if (rc) return rc;
+  rc = run_simple(c, "ROLLBACK", err);
+  c->tx = TX_NONE;
+  return rc;
 }
 
 /* Savepoint names come validated from the core; checked again here
@@ -1516,6 +1671,7 @@ static int savepoint_sql(my_conn *c, const char *verb, const char *name, sq_err 
   size_t n = name ? strlen(name) : 0;
   int rc = busy(c, err);
   if (rc) return rc;
+  if (c->tx == TX_LOST) return tx_lost_error(c, err);
   if (n == 0 || n > 64) return sq_err_set(err, SQ_EUSAGE, "mysql: bad savepoint name");
   for (size_t i = 0; i < n; i++) {
     char ch = name[i];
@@ -1523,7 +1679,8 @@ static int savepoint_sql(my_conn *c, const char *verb, const char *name, sq_err 
       return sq_err_set(err, SQ_EUSAGE, "mysql: bad savepoint name '%s'", name);
   }
   snprintf(sql, sizeof sql, "%s %s", verb, name);
-  return run_simple(c, sql, err);
+  if ((rc = run_simple(c, sql, err))) tx_after_error(c, err);
+  return rc;
 }
 
 static int my_savepoint(sq_dconn *dc, const char *name, sq_err *err) {
@@ -1552,6 +1709,15 @@ static int my_reset(sq_dconn *dc, int full, sq_err *err) {
   return SQ_OK;
 }
 
+/* The pool's reset (my_reset) rolls back whatever is open; a transaction
+ * the server ended by itself is forgotten with it. */
+static int my_reset_conn(sq_dconn *dc, int full, sq_err *err) {
+  my_conn *c = (my_conn *)dc;
+  int rc = my_reset(dc, full, err);
+  c->tx = TX_NONE;
+  return rc;
+}
+
 static const char *my_server_version(sq_dconn *dc) {
   my_conn *c = (my_conn *)dc;
   const char *v = mysql_get_server_info(c->m);
@@ -1577,6 +1743,6 @@ const sq_driver sq_driver_mysql = {
   .release = my_release,
   .rollback_to = my_rollback_to,
   .in_transaction = my_in_transaction,
-  .reset = my_reset,
+  .reset = my_reset_conn,
   .server_version = my_server_version,
 };

@@ -112,6 +112,15 @@ typedef struct pg_conn {
   size_t scratch_cap;
 
   struct pg_cursor *cursor;    /* the open cursor, if any */
+
+  /* A transaction begun by pg_begin (tx_open) that a deadlock or a
+   * serialization failure ended (tx_lost, with the SQLSTATE in
+   * lost_state): the server keeps it aborted, and ROLLBACK TO SAVEPOINT
+   * could even revive it, but "deadlock" promises the caller that the
+   * transaction is over. So every statement, savepoint and COMMIT is
+   * refused with SQ_EDEADLOCK until ROLLBACK (or the pool's reset). */
+  int tx_open, tx_lost;
+  char lost_state[6];
 } pg_conn;
 
 typedef struct pg_cursor {
@@ -202,7 +211,11 @@ static int kind_of_state(const char *st, int *dead) {
     *dead = 1;
     return SQ_ECONNECTION;
   }
-  if (!strcmp(st, "57014")) return SQ_ETIMEOUT;
+  /* deadlock_detected, serialization_failure: the transaction is over
+   * (see pg_conn.tx_lost) and may be retried */
+  if (!strcmp(st, "40P01") || !strcmp(st, "40001")) return SQ_EDEADLOCK;
+  /* query_canceled (statement_timeout), lock_not_available (lock_timeout, NOWAIT) */
+  if (!strcmp(st, "57014") || !strcmp(st, "55P03")) return SQ_ETIMEOUT;
   return SQ_EDATABASE;
 }
 
@@ -241,6 +254,10 @@ static int fail(pg_conn *c, const PGresult *r, sq_err *err) {
     kind = SQ_ECONNECTION;
     c->dead = 1;
   }
+  if (kind == SQ_EDEADLOCK && c->tx_open && !c->tx_lost) {
+    c->tx_lost = 1;
+    snprintf(c->lost_state, sizeof c->lost_state, "%s", st);
+  }
   const char *prim = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
   const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
   const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
@@ -263,6 +280,15 @@ static int usable(pg_conn *c, sq_err *err) {
   }
   if (c->cursor) return sq_err_set(err, SQ_EUSAGE, "postgres: a cursor is open on this connection");
   return SQ_OK;
+}
+
+/* The error of any use of a lost transaction but ROLLBACK. */
+static int tx_lost_error(pg_conn *c, sq_err *err) {
+  sq_err_set(err, SQ_EDEADLOCK,
+             "postgres: the transaction was rolled back by the server (%s); roll it back and retry it",
+             !strcmp(c->lost_state, "40P01") ? "deadlock detected" : "serialization failure");
+  sq_err_native(err, c->lost_state, c->lost_state);
+  return SQ_EDEADLOCK;
 }
 
 /* The result of a sink callback that returned non-zero. */
@@ -1277,6 +1303,7 @@ static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   res->has_result_set = 0;
   sq_err_clear(err);
   int rc = usable(c, err);
+  if (!rc && c->tx_lost) rc = tx_lost_error(c, err);
   if (!rc) rc = check_sql(sql, len, err);
   if (!rc) rc = encode_params(c, params, nparams, err);
   if (rc) return rc;
@@ -1348,6 +1375,7 @@ static int pg_cursor_open(sq_dconn *dc, const char *sql, size_t len, const sq_va
   *out = NULL;
   sq_err_clear(err);
   int rc = usable(c, err);
+  if (!rc && c->tx_lost) rc = tx_lost_error(c, err);
   if (!rc) rc = check_sql(sql, len, err);
   if (!rc) rc = encode_params(c, params, nparams, err);
   if (rc) return rc;
@@ -1470,10 +1498,14 @@ static int pg_begin(sq_dconn *dc, int isolation, sq_err *err) {
     [SQ_ISO_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
     [SQ_ISO_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
   };
+  pg_conn *c = (pg_conn *)dc;
   sq_err_clear(err);
   if (isolation < 0 || isolation > SQ_ISO_SERIALIZABLE)
     return sq_err_set(err, SQ_EUSAGE, "postgres: unknown isolation level %d", isolation);
-  return simple((pg_conn *)dc, sql[isolation], err);
+  if (c->tx_lost) return sq_err_set(err, SQ_EUSAGE, "postgres: a transaction is still open (roll it back first)");
+  int rc = simple(c, sql[isolation], err);
+  if (!rc) c->tx_open = 1;
+  return rc;
 }
 
 /* COMMIT of a transaction that had failed "succeeds" with the tag ROLLBACK;
@@ -1483,10 +1515,12 @@ static int pg_commit(sq_dconn *dc, sq_err *err) {
   sq_err_clear(err);
   int rc = usable(c, err);
   if (rc) return rc;
+  if (c->tx_lost) return tx_lost_error(c, err);
   PGresult *r = PQexec(c->pg, "COMMIT");
   if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
     int rolled_back = !strcmp(PQcmdStatus(r), "ROLLBACK");
     PQclear(r);
+    c->tx_open = 0;
     if (rolled_back) {
       sq_err_set(err, SQ_EDATABASE, "current transaction was aborted: COMMIT rolled it back");
       sq_err_native(err, "25P02", "25P02");
@@ -1500,8 +1534,11 @@ static int pg_commit(sq_dconn *dc, sq_err *err) {
 }
 
 static int pg_rollback(sq_dconn *dc, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
   sq_err_clear(err);
-  return simple((pg_conn *)dc, "ROLLBACK", err);
+  int rc = simple(c, "ROLLBACK", err);
+  c->tx_open = c->tx_lost = 0;
+  return rc;
 }
 
 /* Savepoint names come validated from the core; checked again here
@@ -1512,6 +1549,7 @@ static int sp_command(pg_conn *c, const char *verb, const char *name, sq_err *er
   int ok = n > 0 && n < 64 && (isalpha((unsigned char)name[0]) || name[0] == '_');
   for (size_t i = 0; ok && i < n; i++) ok = isalnum((unsigned char)name[i]) || name[i] == '_';
   if (!ok) return sq_err_set(err, SQ_EUSAGE, "postgres: invalid savepoint name");
+  if (c->tx_lost) return tx_lost_error(c, err);
   char sql[128];
   snprintf(sql, sizeof sql, "%s %s", verb, name);
   return simple(c, sql, err);
@@ -1532,6 +1570,7 @@ static int pg_rollback_to(sq_dconn *dc, const char *name, sq_err *err) {
 static int pg_in_transaction(sq_dconn *dc) {
   pg_conn *c = (pg_conn *)dc;
   if (c->dead) return 0;
+  if (c->tx_lost) return 1;
   switch (PQtransactionStatus(c->pg)) {
   case PQTRANS_INTRANS:
   case PQTRANS_INERROR: return 1;
@@ -1571,6 +1610,15 @@ static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
   return SQ_OK;
 }
 
+/* The pool's reset (pg_reset) rolls back whatever is open, a transaction
+ * ended by a deadlock included, which is then forgotten. */
+static int pg_reset_conn(sq_dconn *dc, int full, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  int rc = pg_reset(dc, full, err);
+  c->tx_open = c->tx_lost = 0;
+  return rc;
+}
+
 static const char *pg_server_version(sq_dconn *dc) {
   pg_conn *c = (pg_conn *)dc;
   const char *v = PQparameterStatus(c->pg, "server_version");
@@ -1596,6 +1644,6 @@ const sq_driver sq_driver_postgres = {
   .release = pg_release,
   .rollback_to = pg_rollback_to,
   .in_transaction = pg_in_transaction,
-  .reset = pg_reset,
+  .reset = pg_reset_conn,
   .server_version = pg_server_version,
 };

@@ -519,7 +519,10 @@ static void tail(rb *r, const sq_query *q) {
 }
 
 static void returning(rb *r, const sq_query *q, sq_sql *out) {
-  if (!q->returning || r->dialect == SQ_DIALECT_MYSQL) return;
+  if (!q->returning) return;
+  /* MySQL has no RETURNING; MariaDB >= 10.5 has it for INSERT (and
+   * DELETE), not for INSERT ... ON DUPLICATE KEY UPDATE */
+  if (r->dialect == SQ_DIALECT_MYSQL && !(q->kind == SQ_Q_INSERT && (q->caps & SQ_CAP_INSERT_RETURNING))) return;
   PUTS(r, " RETURNING ");
   for (int i = 0; i < r->m->ncols; i++) {
     if (i) PUTS(r, ", ");

@@ -468,46 +468,18 @@ int lsq_model_run(lua_State *L, int dbidx, const lsq_model *mod, lsq_scratch *s,
 }
 
 /*
- * PostgreSQL only: after rows were inserted with explicit values for the
- * identity column, move its sequence past them (MySQL and SQLite do that
- * by themselves), so the next insert without a key doesn't collide. The
- * table and column travel as bound values, never in the SQL text.
+ * Explicit values for an identity / auto-increment key. MySQL and SQLite
+ * move their counters past an explicit key by themselves. A PostgreSQL
+ * sequence is not moved: sqorm used to setval() it past the largest
+ * explicit key, but PostgreSQL has no atomic "move forward only" for a
+ * sequence (setval overwrites, and reading the value first races with
+ * other sessions' nextval), so under concurrency that could move the
+ * sequence backwards and hand out keys already used, silently when the
+ * rows holding them were deleted. Like other ORMs, sqorm leaves the
+ * sequence alone: a later generated key that collides with an explicit
+ * one fails loudly with unique_violation, and an application that seeds
+ * explicit keys moves the sequence itself (docs/api.md shows how).
  */
-static const char PG_BUMP_SQL[] =
-  "SELECT setval(pg_get_serial_sequence($1, $2), "
-  "GREATEST(nextval(pg_get_serial_sequence($1, $2)) - 1, $3, 1))";
-
-typedef struct pg_bump {
-  char table[2 * 63 + 3];
-  sq_value params[3];
-} pg_bump;
-
-/* Fills b; 0 when no bump is needed (not postgres, or no identity). */
-static int pg_bump_init(const lsq_model *mod, int64_t maxid, pg_bump *b) {
-  if (mod->dialect != SQ_DIALECT_POSTGRES || mod->auto_col < 0) return 0;
-  sq_err e;
-  const char *t = sq_model_table(mod->m);
-  if (sq_quote_ident(SQ_DIALECT_POSTGRES, t, strlen(t), b->table, sizeof b->table, &e)) return 0;
-  const sq_col *c = sq_model_col(mod->m, mod->auto_col);
-  b->params[0] = sq_text(b->table, strlen(b->table));
-  b->params[1] = sq_text(c->name, c->name_len);
-  b->params[2] = sq_int(maxid);
-  return 1;
-}
-
-/* The largest value of the auto-increment column among cols/vals, or -1. */
-static int64_t given_auto(const lsq_model *mod, const int *cols, const sq_value *vals, int n) {
-  for (int i = 0; i < n; i++)
-    if (cols[i] == mod->auto_col && vals[i].type == SQ_VINT) return vals[i].u.i;
-  return -1;
-}
-
-/* Runs the bump through lsq_db_run; returns 1 with the error on top. */
-static int pg_bump_run(lua_State *L, int dbidx, const lsq_model *mod, int64_t maxid) {
-  pg_bump b;
-  if (maxid < 0 || !pg_bump_init(mod, maxid, &b)) return 0;
-  return run_sql(L, dbidx, mod, PG_BUMP_SQL, sizeof PG_BUMP_SQL - 1, b.params, 3, 0, 0, NULL);
-}
 
 /* A scalar result (count, sum, min, max, avg): the last column of the
  * first row, decoded for the aggregate. */
@@ -1639,7 +1611,6 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
     lsq_shape_store(mod, SHAPE_INSERT, cols, n, 1, &s->sql, vals, n);
   }
   int returning = sh ? sh->returns_rows : s->sql.returns_rows;
-  int64_t bump = given_auto(mod, cols, vals, n);
   sq_result res;
   const char *sql = sh ? sh->sql : s->sql.sql;
   size_t len = sh ? sh->len : s->sql.len;
@@ -1649,7 +1620,8 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
                          : run_sql(L, dbidx, mod, sql, len, params, np, 0, 0, &res);
   lsq_scratch_done(s);
   if (failed) return lua_error(L);
-  if (pg_bump_run(L, dbidx, mod, bump)) return lua_error(L);
+  /* one row: LAST_INSERT_ID() / last_insert_rowid() is its key, whatever
+   * the server's increment */
   if (!returning && mod->auto_col >= 0 && res.last_insert_id) {
     if (lua_rawgeti(L, iidx, mod->auto_col + 1) == LUA_TNIL) {
       lua_pushinteger(L, (lua_Integer)res.last_insert_id);
@@ -1931,8 +1903,70 @@ typedef struct bulk_ctx {
   const sq_value *rows; /* n x ncols values, row-major (scratch arena) */
   int per;            /* rows per statement */
   int auto_given;     /* the auto-increment key is among the columns */
-  int64_t maxid;      /* largest explicit auto-increment key, or -1 */
 } bulk_ctx;
+
+/*
+ * The keys a multi-row INSERT generated, when the server returns none
+ * (MySQL, TiDB, MariaDB < 10.5: no RETURNING). LAST_INSERT_ID() gives
+ * the first row's key only; the others follow it one by one only when
+ * the server guarantees it: auto_increment_increment = 1 (Galera and
+ * multi-primary setups use more) and innodb_autoinc_lock_mode 0 or 1,
+ * under which InnoDB reserves a statement's keys in one block (lock mode
+ * 2, MySQL 8's default, may interleave them with concurrent inserts).
+ * TiDB never promises consecutive keys. Read per bulk_create (one round
+ * trip; the increment is a session variable a raw SET can change); when
+ * there is no such guarantee, bulk_create inserts row by row inside the
+ * batch's transaction, each row's key read exactly.
+ */
+typedef struct autoinc_vars {
+  int64_t v[2];
+  int got;
+} autoinc_vars;
+
+static int autoinc_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
+  (void)ud, (void)ncols, (void)cols, (void)err;
+  return 0;
+}
+
+static int autoinc_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
+  autoinc_vars *a = ud;
+  (void)err;
+  if (a->got || ncols < 2) return 0;
+  for (int i = 0; i < 2; i++) {
+    if (vals[i].type == SQ_VINT) a->v[i] = vals[i].u.i;
+    else if (vals[i].type == SQ_VTEXT && vals[i].u.s.n > 0 && vals[i].u.s.n < 20) {
+      char buf[24];
+      memcpy(buf, vals[i].u.s.p, vals[i].u.s.n);
+      buf[vals[i].u.s.n] = '\0';
+      a->v[i] = strtoll(buf, NULL, 10);
+    } else return 0;
+  }
+  a->got = 1;
+  return 0;
+}
+
+/* Sets *yes to 1 when one multi-row INSERT on c->conn gets consecutive
+ * keys starting at LAST_INSERT_ID(); a server that can't say means no. */
+static int mysql_ids_consecutive(lua_State *L, conn_ctx *c, int dbidx, int *yes, sq_err *err) {
+  static const char sql[] = "SELECT @@SESSION.auto_increment_increment, @@GLOBAL.innodb_autoinc_lock_mode";
+  const sq_driver *d = sq_conn_driver(c->conn);
+  const char *version = d->server_version ? d->server_version(sq_conn_handle(c->conn)) : "";
+  *yes = 0;
+  if (strstr(version, "TiDB")) return SQ_OK;
+  autoinc_vars a;
+  memset(&a, 0, sizeof a);
+  sq_row_sink sink = {&a, autoinc_columns, autoinc_row};
+  sq_result res;
+  sq_err e2;
+  sq_err_clear(&e2);
+  int rc = conn_exec(L, c, dbidx, sql, sizeof sql - 1, NULL, 0, &sink, &res, &e2);
+  if (rc == SQ_ECONNECTION || rc == SQ_ENOMEM) {
+    *err = e2;
+    return rc;
+  }
+  *yes = !rc && a.got && a.v[0] == 1 && (a.v[1] == 0 || a.v[1] == 1);
+  return SQ_OK;
+}
 
 /* with_conn function: [1] ctx, [2] db, [3] model, [4] list of instances.
  * All batches, in one transaction (or savepoint) when there are several. */
@@ -1942,19 +1976,32 @@ static int bulk_fn(lua_State *L) {
   lsq_model *mod = bc->mod;
   sq_err err;
   sq_err_clear(&err);
-  int multi = bc->n > bc->per, rc = SQ_OK;
+  int rc = SQ_OK, per = bc->per;
+  /* PostgreSQL and MariaDB >= 10.5 return the generated keys; SQLite and
+   * the rest of the MySQL family report one, from which the others follow
+   * only where that is guaranteed (mysql_ids_consecutive). */
+  int caps = sq_conn_caps(c->conn);
+  int returning = mod->dialect == SQ_DIALECT_POSTGRES ||
+                  (mod->dialect == SQ_DIALECT_MYSQL && (caps & SQ_CAP_INSERT_RETURNING));
+  if (mod->dialect == SQ_DIALECT_MYSQL && !returning && mod->auto_col >= 0 && !bc->auto_given &&
+      bc->n > 1 && per > 1) {
+    int consecutive;
+    if ((rc = mysql_ids_consecutive(L, c, 2, &consecutive, &err))) return lsq_raise(L, &err);
+    if (!consecutive) per = 1;
+  }
+  int multi = bc->n > per;
   if (multi) rc = tx_begin(L, c, 2, &err);
   int top = lua_gettop(L);
-  for (int from = 0; !rc && from < bc->n; from += bc->per) {
-    int k = bc->n - from < bc->per ? bc->n - from : bc->per;
+  for (int from = 0; !rc && from < bc->n; from += per) {
+    int k = bc->n - from < per ? bc->n - from : per;
     sq_query q;
     sq_query_init(&q, SQ_Q_INSERT, mod->m);
     q.cols = bc->cols;
     q.ncols = bc->ncols;
     q.values = bc->rows + (size_t)from * (size_t)bc->ncols;
     q.nrows = k;
-    /* SQLite and MySQL report the generated ids; PostgreSQL returns them */
-    q.returning = mod->dialect == SQ_DIALECT_POSTGRES;
+    q.returning = returning;
+    q.caps = caps;
     /* batches of one size share one statement (and its prepared form) */
     int np = k * bc->ncols;
     const lsq_shape *sh = lsq_shape_find(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k);
@@ -1979,9 +2026,10 @@ static int bulk_fn(lua_State *L) {
             : conn_exec(L, c, 2, sql->sql, sql->len, sql->params, sql->nparams, returns_rows ? &sink : NULL, &res, &err);
     if (rc) break;
     if (!returns_rows && mod->auto_col >= 0 && !bc->auto_given && res.last_insert_id) {
-      /* One multi-row INSERT gets consecutive ids. MySQL reports the
-       * first (InnoDB, auto_increment_increment = 1), SQLite the last
-       * (one writer; rowids max + 1 in VALUES order). */
+      /* MySQL reports the first key, and k > 1 only where the keys are
+       * known to be consecutive (above). SQLite reports the last: one
+       * writer, and each row without a key gets max(rowid) + 1 (or, with
+       * AUTOINCREMENT, the largest ever + 1), in VALUES order. */
       int64_t first = mod->dialect == SQ_DIALECT_SQLITE ? res.last_insert_id - k + 1 : res.last_insert_id;
       for (int r = 0; r < k; r++) {
         lua_rawgeti(L, 4, from + r + 1);
@@ -1991,11 +2039,6 @@ static int bulk_fn(lua_State *L) {
       }
     }
     lua_settop(L, top);
-  }
-  pg_bump pb;
-  if (!rc && bc->maxid >= 0 && pg_bump_init(mod, bc->maxid, &pb)) {
-    sq_result res;
-    rc = conn_exec(L, c, 2, PG_BUMP_SQL, sizeof PG_BUMP_SQL - 1, pb.params, 3, NULL, &res, &err);
   }
   if (multi) {
     if (rc) {
@@ -2027,7 +2070,9 @@ static int bulk_fail(lua_State *L, lsq_scratch *s, int rec, const sq_err *err) {
  * record is then validated before any SQL. The rows go out as one
  * multi-row INSERT per batch (bounded by PARAM_BUDGET bound values),
  * straight from those values, in one transaction (a savepoint inside the
- * caller's) when there is more than one batch: all or nothing.
+ * caller's) when there is more than one batch: all or nothing. Generated
+ * keys are the server's (RETURNING, or LAST_INSERT_ID() where keys are
+ * known to be consecutive, else one row per INSERT: bulk_fn).
  */
 static int model_bulk_create(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
@@ -2067,7 +2112,6 @@ static int model_bulk_create(lua_State *L) {
   if (!present) return bulk_fail(L, s, 0, &err);
   memset(rows, 0, sizeof *rows * (size_t)nrec * (size_t)ncols); /* SQ_VNULL */
   memset(present, 0, (size_t)ncols);
-  int64_t maxid = -1;
   int top = lua_gettop(L);
 
   /* pass 1: instances and their rows */
@@ -2108,7 +2152,6 @@ static int model_bulk_create(lua_State *L) {
           lua_pushvalue(L, -1);
         else lsq_push_colval(L, mod->cols[c], v);
         lua_rawseti(L, iidx, slot);
-        if (c == mod->auto_col && v->type == SQ_VINT && v->u.i > maxid) maxid = v->u.i;
       }
       lua_pop(L, 1);
     }
@@ -2201,7 +2244,6 @@ static int model_bulk_create(lua_State *L) {
   bc.ncols = nins;
   bc.rows = rows;
   bc.auto_given = mod->auto_col >= 0 && present[mod->auto_col];
-  bc.maxid = maxid;
   bc.per = PARAM_BUDGET / (nins ? nins : 1);
   if (batch && batch < bc.per) bc.per = batch;
   if (nins == 0 && mod->dialect != SQ_DIALECT_MYSQL) bc.per = 1;
@@ -2456,10 +2498,8 @@ static int model_upsert(lua_State *L) {
     return lsq_raise(L, &err);
   }
   int returning = s->sql.returns_rows;
-  int64_t bump = given_auto(mod, cols, vals, n);
   sq_result res;
   if (lsq_model_run(L, dbidx, mod, s, returning ? SINK_ONE : 0, RUN_BARE | RUN_ALLCOLS, &res)) return lua_error(L);
-  if (pg_bump_run(L, dbidx, mod, bump)) return lua_error(L);
   if (returning) {
     if (!lua_isnil(L, -1)) lsq_instance_fill(L, mod, 7, lua_gettop(L));
     lsq_instance_saved(L, 7);
