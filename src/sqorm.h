@@ -756,12 +756,31 @@ void sq_sql_list_free(sq_sql_list *l);
 int sq_render_create(const sq_model *m, int dialect, int if_not_exists, sq_sql_list *out, sq_err *err);
 int sq_render_drop(const sq_model *m, int dialect, int if_exists, sq_sql_list *out, sq_err *err);
 /*
- * Model:sync{ alter = true }: reads the live table on c (columns and index
- * names), then returns the statements that make it match the model: ADD
- * missing columns, ALTER changed ones, DROP columns the model no longer
- * has, CREATE missing indexes (never one that exists). Creates the table
- * when it does not exist.
+ * Model:sync{ alter = true }: reads the live table on c (columns with
+ * their types, nullability, defaults and auto-increment; the primary
+ * key; unique keys and indexes), then returns the statements that make
+ * it match the model: ADD missing columns, ALTER changed ones (type,
+ * NULL, default, auto-increment), DROP columns the model no longer has,
+ * change the primary key, add the model's unique keys (single and
+ * composite, compared as sets of columns) and drop unique constraints it
+ * doesn't declare (indexes made by CREATE INDEX on SQLite and PostgreSQL
+ * stay; on MySQL every unique index counts as a constraint: declare it
+ * as a model index to keep it), CREATE missing indexes (never one that
+ * exists). SQLite rebuilds the table when its ALTER can't do it. Creates
+ * the table when it does not exist; an empty list means it matches.
+ *
+ * A column the model no longer has is dropped only when it holds no
+ * non-NULL value or flags has SQ_ALTER_DROP; else SQ_EUSAGE naming it,
+ * and nothing is planned (a rename looks like a drop and an add).
+ *
+ * Run the list in order; on SQLite and PostgreSQL inside one transaction
+ * (rolled back on failure, so a failed rebuild or a unique key over
+ * duplicates leaves the table as it was). A MySQL plan is one ALTER
+ * TABLE, applied whole or not at all, plus the drop of temporary fill
+ * defaults. sq_plan_alter is sq_plan_alter_ex with flags 0.
  */
+#define SQ_ALTER_DROP 1 /* drop columns the model no longer has even when they hold data */
+int sq_plan_alter_ex(sq_conn *c, const sq_model *m, int flags, sq_sql_list *out, sq_err *err);
 int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
 
 #ifdef __cplusplus
