@@ -188,8 +188,18 @@ int sq_config_finish(sq_config *cfg, sq_err *err);
 /* Deep-copies src into dst (which need not be initialised); SQ_OK or
  * SQ_ENOMEM (dst is then empty). */
 int sq_config_copy(sq_config *dst, const sq_config *src);
-/* 1 when two configs describe the same pool (used for named pools). */
+/* 1 when two configs describe the same pool (used for named pools); the
+ * extra parameters compare as a set, in any order. */
 int sq_config_equal(const sq_config *a, const sq_config *b);
+/* Secrets. sq_url_redact copies url into out (size n; cut with "..."
+ * when longer) with its password and the values of secret query
+ * parameters (password, sslpassword, ...) replaced by "***"; it works on
+ * malformed URLs too, and URL parse errors show only this form.
+ * sq_config_redact replaces, in err's message, every occurrence of cfg's
+ * password and secret extra parameters with "***": a safety net for text
+ * a client library wrote (the pool runs it on every failed connect). */
+void sq_url_redact(const char *url, char *out, size_t n);
+void sq_config_redact(const sq_config *cfg, sq_err *err);
 const char *sq_dialect_name(int dialect);
 int sq_ssl_mode_parse(const char *s); /* -1 when unknown */
 
