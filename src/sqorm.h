@@ -615,7 +615,8 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
 /*
  * Converts v in place to the column's type when that loses nothing
  * ("1" -> 1 for an integer column, an epoch integer -> a DATETIME string,
- * true/false for BOOLEAN from 1/0), else SQ_EUSAGE naming the column.
+ * true/false for BOOLEAN from 1/0, a UUID to lower case), else SQ_EUSAGE
+ * naming the column.
  * Strings produced (dates) are written into buf (size >= 40), which the
  * caller keeps alive as long as v.
  */

@@ -433,6 +433,9 @@ static void test_coerce(void) {
   bad(SQ_T_TEXT, sq_blob("\x00\x01", 2), "binary string");
   /* uuid */
   ok(SQ_T_UUID, S("123e4567-e89b-42d3-a456-426614174000"), "s:123e4567-e89b-42d3-a456-426614174000");
+  ok(SQ_T_UUID, S("123E4567-E89B-42D3-A456-426614174000"), "s:123e4567-e89b-42d3-a456-426614174000");
+  ok(SQ_T_UUID, S("123e4567-E89b-42d3-a456-42661417400F"), "s:123e4567-e89b-42d3-a456-42661417400f");
+  bad(SQ_T_UUID, S("123G4567-E89B-42D3-A456-426614174000"), "expects a UUID");
   bad(SQ_T_UUID, S("123e4567e89b42d3a456426614174000"), "expects a UUID");
   bad(SQ_T_UUID, sq_int(1), "expects a UUID");
   /* booleans */
