@@ -62,6 +62,43 @@ describe("sqorm.env", function()
     assert.are.equal("usage\tTIDB_HOST is not set\nusage\tDATABASE_URL is not set\n", out)
   end)
 
+  it("connect() with nothing set names DATABASE_URL and the TIDB_* variables", function()
+    local ok, out = run({}, [[local ok, e = pcall(require("sqorm").env.connect) print(e.kind, e.message)]])
+    assert.is_true(ok, out)
+    assert.matches("^usage\t", out)
+    assert.matches("DATABASE_URL", out, 1, true)
+    assert.matches("TIDB_HOST", out, 1, true)
+    assert.matches("TIDB_PASSWORD", out, 1, true)
+  end)
+
+  it("scripts/env.sh gives absolute paths: require works after cd, from a relative build dir", function()
+    -- the repository root (this file is <root>/spec/env_spec.lua) and the
+    -- build tree this run loads sqorm.core from
+    local src = debug.getinfo(1, "S").source:gsub("^@", "")
+    local p = io.popen(("cd %q/.. && pwd"):format(src:match("^(.*)/[^/]*$") or "."))
+    local root = p:read("l")
+    p:close()
+    local so = package.searchpath("sqorm.core", package.cpath)
+    assert.is_truthy(so)
+    local build = so:match("^(.*)/lib/sqorm/core%.so$")
+    assert.is_truthy(build, so)
+    if build:sub(1, 1) ~= "/" then build = root .. "/" .. build end
+    -- the build dir relative to the root when it lies inside it, else ".." steps
+    local rel = build:sub(1, #root + 1) == root .. "/" and build:sub(#root + 2) or build
+    local cmd = ("bash -c 'cd %q && source scripts/env.sh %q && cd / && "
+      .. "printf \"%%s\\n%%s\\n\" \"$LUA_PATH\" \"$LUA_CPATH\" && "
+      .. "lua5.4 -e \"local s = require [[sqorm]] print(s.VERSION ~= nil)\"' 2>&1"):format(root, rel)
+    p = io.popen(cmd)
+    local out = p:read("a")
+    p:close()
+    local lpath, cpath, res = out:match("^([^\n]*)\n([^\n]*)\n(.*)$")
+    assert.is_truthy(lpath, out)
+    for entry in (lpath .. ";" .. cpath):gmatch("[^;]+") do
+      assert.are.equal("/", entry:sub(1, 1), "relative entry " .. entry .. " in " .. out)
+    end
+    assert.are.equal("true\n", res)
+  end)
+
   it("connects to SQLite through DATABASE_URL", function()
     local ok, out = run({ DATABASE_URL = "sqlite::memory:" },
       [[local db = require("sqorm").env.connect() print(db:dialect(), db:query("SELECT 2 AS two")[1].two)]])

@@ -188,8 +188,18 @@ int sq_config_finish(sq_config *cfg, sq_err *err);
 /* Deep-copies src into dst (which need not be initialised); SQ_OK or
  * SQ_ENOMEM (dst is then empty). */
 int sq_config_copy(sq_config *dst, const sq_config *src);
-/* 1 when two configs describe the same pool (used for named pools). */
+/* 1 when two configs describe the same pool (used for named pools); the
+ * extra parameters compare as a set, in any order. */
 int sq_config_equal(const sq_config *a, const sq_config *b);
+/* Secrets. sq_url_redact copies url into out (size n; cut with "..."
+ * when longer) with its password and the values of secret query
+ * parameters (password, sslpassword, ...) replaced by "***"; it works on
+ * malformed URLs too, and URL parse errors show only this form.
+ * sq_config_redact replaces, in err's message, every occurrence of cfg's
+ * password and secret extra parameters with "***": a safety net for text
+ * a client library wrote (the pool runs it on every failed connect). */
+void sq_url_redact(const char *url, char *out, size_t n);
+void sq_config_redact(const sq_config *cfg, sq_err *err);
 const char *sq_dialect_name(int dialect);
 int sq_ssl_mode_parse(const char *s); /* -1 when unknown */
 
@@ -623,7 +633,8 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
 /*
  * Converts v in place to the column's type when that loses nothing
  * ("1" -> 1 for an integer column, an epoch integer -> a DATETIME string,
- * true/false for BOOLEAN from 1/0), else SQ_EUSAGE naming the column.
+ * true/false for BOOLEAN from 1/0, a UUID to lower case), else SQ_EUSAGE
+ * naming the column.
  * Strings produced (dates) are written into buf (size >= 40), which the
  * caller keeps alive as long as v.
  */
@@ -775,12 +786,31 @@ void sq_sql_list_free(sq_sql_list *l);
 int sq_render_create(const sq_model *m, int dialect, int if_not_exists, sq_sql_list *out, sq_err *err);
 int sq_render_drop(const sq_model *m, int dialect, int if_exists, sq_sql_list *out, sq_err *err);
 /*
- * Model:sync{ alter = true }: reads the live table on c (columns and index
- * names), then returns the statements that make it match the model: ADD
- * missing columns, ALTER changed ones, DROP columns the model no longer
- * has, CREATE missing indexes (never one that exists). Creates the table
- * when it does not exist.
+ * Model:sync{ alter = true }: reads the live table on c (columns with
+ * their types, nullability, defaults and auto-increment; the primary
+ * key; unique keys and indexes), then returns the statements that make
+ * it match the model: ADD missing columns, ALTER changed ones (type,
+ * NULL, default, auto-increment), DROP columns the model no longer has,
+ * change the primary key, add the model's unique keys (single and
+ * composite, compared as sets of columns) and drop unique constraints it
+ * doesn't declare (indexes made by CREATE INDEX on SQLite and PostgreSQL
+ * stay; on MySQL every unique index counts as a constraint: declare it
+ * as a model index to keep it), CREATE missing indexes (never one that
+ * exists). SQLite rebuilds the table when its ALTER can't do it. Creates
+ * the table when it does not exist; an empty list means it matches.
+ *
+ * A column the model no longer has is dropped only when it holds no
+ * non-NULL value or flags has SQ_ALTER_DROP; else SQ_EUSAGE naming it,
+ * and nothing is planned (a rename looks like a drop and an add).
+ *
+ * Run the list in order; on SQLite and PostgreSQL inside one transaction
+ * (rolled back on failure, so a failed rebuild or a unique key over
+ * duplicates leaves the table as it was). A MySQL plan is one ALTER
+ * TABLE, applied whole or not at all, plus the drop of temporary fill
+ * defaults. sq_plan_alter is sq_plan_alter_ex with flags 0.
  */
+#define SQ_ALTER_DROP 1 /* drop columns the model no longer has even when they hold data */
+int sq_plan_alter_ex(sq_conn *c, const sq_model *m, int flags, sq_sql_list *out, sq_err *err);
 int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
 
 #ifdef __cplusplus

@@ -2,6 +2,9 @@
 #include "sqorm.h"
 #include "check.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static int parse(const char *url, sq_config *cfg, sq_err *err) {
   sq_config_init(cfg);
   sq_err_clear(err);
@@ -155,6 +158,84 @@ int main(void) {
   CHECK(sq_config_set(&c, "pool.min", "9", &e) == SQ_OK);
   CHECK(sq_config_set(&c, "storage", "x.db", &e) == SQ_OK);
   CHECK(sq_config_finish(&c, &e) == SQ_EUSAGE); /* min > max */
+  sq_config_free(&c);
+
+  /* Named pools: extra parameters compare as a set, whatever order a
+   * Lua table's traversal gave them in (issue 19). */
+  sq_config p1, p2;
+  CHECK(parse("postgres://h/db?application_name=a&keepalives=1&options=-c%20x%3Dy", &p1, &e) == SQ_OK);
+  CHECK(parse("postgres://h/db?options=-c%20x%3Dy&application_name=a&keepalives=1", &p2, &e) == SQ_OK);
+  CHECK(p1.nparams == 3 && p2.nparams == 3 && strcmp(p1.params[0].key, p2.params[0].key) != 0);
+  CHECK(sq_config_equal(&p1, &p2) && sq_config_equal(&p2, &p1));
+  CHECK(sq_config_set(&p1, "name", "set_order", &e) == SQ_OK);
+  CHECK(sq_config_set(&p2, "name", "set_order", &e) == SQ_OK);
+  sq_pool *pa = NULL, *pb = NULL;
+  CHECK(sq_global_init(&e) == SQ_OK);
+  CHECK(sq_pool_open_shared(&p1, &pa, &e) == SQ_OK);
+  CHECK(sq_pool_open_shared(&p2, &pb, &e) == SQ_OK); /* the same pool, no conflict */
+  if (!pb) fprintf(stderr, "shared pool: %s\n", e.msg);
+  CHECK(pa && pa == pb);
+  if (pb) sq_pool_close(pb);
+  CHECK(sq_config_set(&p2, "keepalives", "0", &e) == SQ_OK); /* a real difference still counts */
+  CHECK(!sq_config_equal(&p1, &p2));
+  pb = NULL;
+  CHECK(sq_pool_open_shared(&p2, &pb, &e) == SQ_EUSAGE && !pb);
+  CHECK(strstr(e.msg, "different settings") != NULL);
+  CHECK(sq_config_set(&p2, "keepalives", "1", &e) == SQ_OK);
+  CHECK(sq_config_set(&p2, "connect_timeout", "3", &e) == SQ_OK);
+  CHECK(!sq_config_equal(&p1, &p2));
+  if (pa) sq_pool_close(pa);
+  sq_config_free(&p1);
+  sq_config_free(&p2);
+
+  /* Secrets (issue 16): what URL errors show, and the net for library text */
+  static const char *const red[][2] = {
+      {"postgres://u:s3cret@h:5432/db", "postgres://u:***@h:5432/db"},
+      {"postgres://u:s3@cr@et@h/db", "postgres://u:***@h/db"},
+      {"postgres://u:pre/s3cret@h/db", "postgres://u:***@h/db"},
+      {"postgres://u:pre?s3cret@h/db", "postgres://u:***@h/db"},
+      {"postgres:/u:s3cret@h/db", "postgres:***@h/db"},
+      {"postgres//u:s3cret@h/db", "postgres//u:***@h/db"},
+      {"postgres://u:s3cret/db", "postgres://u:***/db"},
+      {"postgres://u@h/db", "postgres://u@h/db"},
+      {"mysql://h1:3306,h2:3307/db", "mysql://h1:3306,h2:3307/db"},
+      {"mysql://[::1]:3306/db", "mysql://[::1]:3306/db"},
+      {"postgres://h/db?sslmode=require&password=s3cret&x=1", "postgres://h/db?sslmode=require&password=***&x=1"},
+      {"postgres://h/db?sslpassword=s3cret", "postgres://h/db?sslpassword=***"},
+      {"postgres://h/db?s3cret", "postgres://h/db?***"},
+      {"sqlite::memory:", "sqlite::memory:"},
+  };
+  for (size_t i = 0; i < sizeof red / sizeof *red; i++) {
+    char out[128];
+    sq_url_redact(red[i][0], out, sizeof out);
+    CHECK_STR(out, red[i][1]);
+  }
+  char small[12];
+  sq_url_redact("postgres://u:s3cret@h/db", small, sizeof small);
+  CHECK_STR(small, "postgres...");
+  static const char *const bad[] = {
+      "postgres://u:s3cret@h:port/db", "postgres://u:s3cret%zz@h/db", "postgres://u:pre/s3cret@h/db",
+      "postgres://u:s3cret/db", "postgres:/u:s3cret@h/db", "postgres//u:s3cret@h/db", "postgres://u:s3cret@[h/db",
+      "postgres://h/db?password=s3cret%zz", "postgres://h/db?s3cret", "postgres://u:s3cret@h:99999/db"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    CHECK(parse(bad[i], &c, &e) == SQ_EUSAGE);
+    CHECK(strstr(e.msg, "s3cret") == NULL);
+    if (strstr(e.msg, "s3cret")) fprintf(stderr, "shows the password: %s\n", e.msg);
+    sq_config_free(&c);
+  }
+  CHECK(parse("postgres://u:p%40ss@h/db?sslpassword=k3y", &c, &e) == SQ_OK);
+  sq_err_set(&e, SQ_EAUTH, "bad password p@ss for u, key k3y; pass p@ss");
+  sq_config_redact(&c, &e);
+  CHECK_STR(e.msg, "bad password *** for u, key ***; pass ***");
+  CHECK(e.kind == SQ_EAUTH);
+  sq_config_free(&c);
+  CHECK(parse("postgres://u:ok@h/db", &c, &e) == SQ_OK); /* short: only where it stands alone */
+  sq_err_set(&e, SQ_EAUTH, "token ok, broken: ok");
+  sq_config_redact(&c, &e);
+  CHECK_STR(e.msg, "token ***, broken: ***");
+  sq_err_set(&e, SQ_EAUTH, "looks okay");
+  sq_config_redact(&c, &e);
+  CHECK_STR(e.msg, "looks okay");
   sq_config_free(&c);
 
   CHECK_STR(sq_kind_name(SQ_EUNIQUE), "unique_violation");

@@ -433,6 +433,9 @@ static void test_coerce(void) {
   bad(SQ_T_TEXT, sq_blob("\x00\x01", 2), "binary string");
   /* uuid */
   ok(SQ_T_UUID, S("123e4567-e89b-42d3-a456-426614174000"), "s:123e4567-e89b-42d3-a456-426614174000");
+  ok(SQ_T_UUID, S("123E4567-E89B-42D3-A456-426614174000"), "s:123e4567-e89b-42d3-a456-426614174000");
+  ok(SQ_T_UUID, S("123e4567-E89b-42d3-a456-42661417400F"), "s:123e4567-e89b-42d3-a456-42661417400f");
+  bad(SQ_T_UUID, S("123G4567-E89B-42D3-A456-426614174000"), "expects a UUID");
   bad(SQ_T_UUID, S("123e4567e89b42d3a456426614174000"), "expects a UUID");
   bad(SQ_T_UUID, sq_int(1), "expects a UUID");
   /* booleans */
@@ -507,6 +510,33 @@ static void test_datetime_uuid(void) {
   sq_value v = sq_text(u1, 36);
   char buf[40];
   CHECK(sq_coerce(&c, &v, buf, &e) == SQ_OK);
+
+  /* A default the coercion rewrote (lower case, a normalised datetime)
+   * is copied into the model, not left pointing at a dead stack buffer. */
+  sq_model *m = NULL;
+  sq_model_opts o = {"things", -1, NULL, NULL, 0, NULL};
+  CHECK(sq_model_new("thing", &o, &m, &e) == SQ_OK);
+  if (!m) return;
+  sq_coldef d;
+  memset(&d, 0, sizeof d);
+  d.name = "ref";
+  d.type = SQ_T_UUID;
+  d.allow_null = 1;
+  d.default_kind = SQ_DEFAULT_VALUE;
+  d.default_value = sq_text("123E4567-E89B-42D3-A456-426614174000", 36);
+  CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
+  d.name = "at";
+  d.type = SQ_T_DATETIME;
+  d.default_value = sq_int(86400);
+  CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
+  CHECK(sq_model_finish(m, &e) == SQ_OK);
+  const sq_col *ref = sq_model_col(m, sq_model_find(m, "ref", 3));
+  const sq_col *at = sq_model_col(m, sq_model_find(m, "at", 2));
+  CHECK(ref && ref->default_value.type == SQ_VTEXT && ref->default_value.u.s.n == 36 &&
+        !memcmp(ref->default_value.u.s.p, "123e4567-e89b-42d3-a456-426614174000", 36));
+  CHECK(at && at->default_value.type == SQ_VTEXT && at->default_value.u.s.n == 19 &&
+        !memcmp(at->default_value.u.s.p, "1970-01-02 00:00:00", 19));
+  sq_model_free(m);
 }
 
 /* ---- validation ---- */

@@ -77,9 +77,16 @@ function env.database_url(name)
 end
 
 function env.connect(opts)
+  if opts == env then fail("use sqorm.env.connect(...), not sqorm.env:connect(...)") end
   local sqorm = require "sqorm"
   local url = getenv("DATABASE_URL")
   if url and url ~= "" then return sqorm.connect(url, opts) end
+  local host = getenv("TIDB_HOST")
+  if not host or host == "" then
+    fail("sqorm.env.connect: neither DATABASE_URL nor TIDB_HOST is set; set DATABASE_URL "
+      .. "(e.g. postgres://user:password@host/db) or the TIDB_* variables (TIDB_HOST, TIDB_PORT, "
+      .. "TIDB_USER, TIDB_PASSWORD, TIDB_DB_NAME, TIDB_ENABLE_SSL, TIDB_CA_PATH)")
+  end
   return sqorm.connect(env.tidb(opts))
 end
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -188,9 +189,153 @@ int sq_config_set(sq_config *cfg, const char *key, const char *v, sq_err *err) {
   return add_param(cfg, key, v, err);
 }
 
+/* ------------------------------------------------------------------ */
+/* Secrets                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A query or connect parameter whose value is a secret (password=,
+ * sslpassword=, ...). */
+static int secret_key(const char *k, size_t n) {
+  static const char *const words[] = {"pass", "pwd", "secret", "token"};
+  for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+    size_t wn = strlen(words[w]);
+    for (size_t i = 0; i + wn <= n; i++)
+      if (!strncasecmp(k + i, words[w], wn)) return 1;
+  }
+  return 0;
+}
+
+static int scheme_char(char c) { return isalnum((unsigned char)c) || c == '+' || c == '-' || c == '.'; }
+
+/*
+ * Copies url into out with every place a password can hide replaced by
+ * "***": the password of the userinfo (everything from the first ':' up
+ * to the last '@', counted from after "scheme://", or from the start
+ * when the URL is too broken to have one), the second half of a
+ * "name:word" authority that has no '@' and whose word is not a port,
+ * and the values of secret query parameters. Works on malformed URLs
+ * (it is what their error messages show); may hide more than needed,
+ * never less. Truncates to n - 1 bytes, ending in "..." when it had to.
+ */
+void sq_url_redact(const char *url, char *out, size_t n) {
+  if (!out || !n) return;
+  out[0] = '\0';
+  if (!url) return;
+  size_t len = strlen(url), o = 0;
+  const char *start = url;
+  const char *sep = strstr(url, "://");
+  if (sep && sep > url) {
+    const char *p = url;
+    while (p < sep && scheme_char(*p)) p++;
+    if (p == sep) start = sep + 3;
+  }
+  const char *at = NULL;
+  for (const char *p = start; *p; p++)
+    if (*p == '@') at = p;
+  /* [hide_from, hide_to): the password part */
+  const char *hide_from = NULL, *hide_to = NULL;
+  if (at) {
+    const char *pc = memchr(start, ':', (size_t)(at - start));
+    if (pc) hide_from = pc + 1, hide_to = at;
+  } else if (start != url) { /* an authority with no '@': "host:port", or "user:password" */
+    const char *end = start + strcspn(start, "/?#");
+    const char *pc = memchr(start, ':', (size_t)(end - start));
+    if (pc && *start != '[') {
+      const char *last = pc;
+      for (const char *p = pc; p < end; p++)
+        if (*p == ':') last = p;
+      int digits = last + 1 < end;
+      for (const char *p = last + 1; p < end && digits; p++)
+        if (!isdigit((unsigned char)*p) && *p != ',') digits = 0;
+      /* "h1:3306,h2:3306" is hosts and ports; "u:word" may be a password */
+      if (!digits && !memchr(pc + 1, ',', (size_t)(end - pc - 1))) hide_from = pc + 1, hide_to = end;
+    }
+  }
+  const char *q = strchr(hide_to ? hide_to : start, '?');
+#define PUT(c)                          \
+  do {                                  \
+    if (o + 1 < n) out[o++] = (c);      \
+  } while (0)
+  for (const char *p = url; p < url + len;) {
+    if (p == hide_from && hide_to > hide_from) {
+      for (const char *s = "***"; *s; s++) PUT(*s);
+      p = hide_to;
+      continue;
+    }
+    if (q && p > q && (p[-1] == '?' || p[-1] == '&' || p[-1] == ';')) {
+      size_t seg = strcspn(p, "&;");
+      const char *eq = memchr(p, '=', seg);
+      if (eq && secret_key(p, (size_t)(eq - p))) {
+        for (; p <= eq; p++) PUT(*p);
+        for (const char *s = "***"; *s; s++) PUT(*s);
+        p += strcspn(p, "&;");
+        continue;
+      }
+      if (!eq && seg) { /* no key=value: who knows what it is */
+        for (const char *s = "***"; *s; s++) PUT(*s);
+        p += seg;
+        continue;
+      }
+    }
+    PUT(*p);
+    p++;
+  }
+#undef PUT
+  out[o] = '\0';
+  if (o + 1 >= n && n > 4) memcpy(out + n - 4, "...", 4);
+}
+
+/* Replaces whole occurrences of secret in msg with "***". A secret of
+ * fewer than 4 bytes is replaced only where it stands alone (not inside
+ * a longer word), so a one-letter password doesn't mangle the message. */
+static void scrub(char *msg, size_t cap, const char *secret) {
+  size_t sn = secret ? strlen(secret) : 0;
+  if (!sn || !cap || !strstr(msg, secret)) return;
+  char *out = malloc(cap);
+  if (!out) { /* can't rewrite: drop the message rather than show the secret */
+    snprintf(msg, cap, "(message withheld: it held a password)");
+    return;
+  }
+  size_t o = 0;
+  for (const char *p = msg; *p && o + 1 < cap;) {
+    if (!strncmp(p, secret, sn)) {
+      int alone = (p == msg || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[sn]);
+      if (sn >= 4 || alone) {
+        for (const char *r = "***"; *r && o + 1 < cap; r++) out[o++] = *r;
+        p += sn;
+        continue;
+      }
+    }
+    out[o++] = *p++;
+  }
+  out[o] = '\0';
+  memcpy(msg, out, o + 1);
+  free(out);
+}
+
+/* A safety net for messages a client library wrote (a connect error may
+ * echo what it was given): every occurrence of cfg's password and of the
+ * values of its secret extra parameters becomes "***". */
+void sq_config_redact(const sq_config *cfg, sq_err *err) {
+  if (!cfg || !err) return;
+  scrub(err->msg, sizeof err->msg, cfg->password);
+  for (int i = 0; i < cfg->nparams; i++)
+    if (cfg->params[i].key && secret_key(cfg->params[i].key, strlen(cfg->params[i].key)))
+      scrub(err->msg, sizeof err->msg, cfg->params[i].value);
+}
+
+/* What a URL's error messages show of it: sq_url_redact's copy, cut at
+ * 200 bytes. */
+typedef struct shown_url {
+  char s[208];
+} shown_url;
+
 /* Decodes %XX escapes (and '+' as space in query strings) into a new
- * string; NULL with err set on a malformed escape or embedded NUL. */
-static char *pct_decode(const char *s, size_t n, int plus_space, sq_err *err) {
+ * string; NULL with err set on a malformed escape or embedded NUL. The
+ * message names the part (`what`) and shows the redacted URL, never the
+ * undecoded text, which may be a password. */
+static char *pct_decode(const char *s, size_t n, int plus_space, const char *what, const shown_url *u,
+                        sq_err *err) {
   char *out = malloc(n + 1);
   if (!out) {
     sq_err_set(err, SQ_ENOMEM, "out of memory");
@@ -214,26 +359,34 @@ static char *pct_decode(const char *s, size_t n, int plus_space, sq_err *err) {
   return out;
 bad:
   free(out);
-  sq_err_set(err, SQ_EUSAGE, "malformed URL: bad percent-escape in '%.*s'", (int)(n > 200 ? 200 : n), s);
+  sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': bad percent-escape in %s (use %%XX with two hex digits, not %%00)",
+             u->s, what);
   return NULL;
 }
 
-/* Parses the query string "a=b&c=d" through sq_config_set. */
-static int parse_query(sq_config *cfg, const char *q, sq_err *err) {
+/* Parses the query string "a=b&c=d" through sq_config_set. A value is
+ * never shown in a message when its key names a secret. */
+static int parse_query(sq_config *cfg, const char *q, const shown_url *u, sq_err *err) {
   while (*q) {
     const char *amp = strchr(q, '&');
     size_t n = amp ? (size_t)(amp - q) : strlen(q);
     if (n) {
       const char *eq = memchr(q, '=', n);
-      if (!eq) return sq_err_set(err, SQ_EUSAGE, "malformed URL: query parameter '%.*s' has no value", (int)(n > 200 ? 200 : n), q);
-      char *k = pct_decode(q, (size_t)(eq - q), 1, err);
+      if (!eq) /* not shown: it may be anything, a password pasted in the wrong place included */
+        return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': a query parameter has no value (expected key=value)",
+                          u->s);
+      char *k = pct_decode(q, (size_t)(eq - q), 1, "a query parameter name", u, err);
       if (!k) return err->kind;
-      char *v = pct_decode(eq + 1, n - (size_t)(eq - q) - 1, 1, err);
+      char what[96];
+      snprintf(what, sizeof what, "the value of query parameter '%.64s'", k);
+      char *v = pct_decode(eq + 1, n - (size_t)(eq - q) - 1, 1, what, u, err);
       if (!v) {
         free(k);
         return err->kind;
       }
       int rc = sq_config_set(cfg, k, v, err);
+      if (rc && secret_key(k, strlen(k)))
+        rc = sq_err_set(err, rc, "malformed URL '%s': bad value for query parameter '%.64s'", u->s, k);
       free(k);
       free(v);
       if (rc) return rc;
@@ -245,8 +398,8 @@ static int parse_query(sq_config *cfg, const char *q, sq_err *err) {
 }
 
 /* Keeps `part` (not NUL-terminated) decoded in *dst. */
-static int take(char **dst, const char *part, size_t n, sq_err *err) {
-  char *d = pct_decode(part, n, 0, err);
+static int take(char **dst, const char *part, size_t n, const char *what, const shown_url *u, sq_err *err) {
+  char *d = pct_decode(part, n, 0, what, u, err);
   if (!d) return err->kind;
   free(*dst);
   *dst = d;
@@ -259,22 +412,25 @@ static int take(char **dst, const char *part, size_t n, sq_err *err) {
  *   sqlite://relative/path.db (as Sequelize writes it)
  *   mysql://user:pass@host:port/db?k=v   (mariadb://, tidb:// port 4000)
  *   postgres://user:pass@host:port/db?sslmode=require   (postgresql://)
+ * No message shows the password: they show the URL as sq_url_redact
+ * writes it, and never a decoded part of the userinfo.
  */
 int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
   if (!url || !*url) return sq_err_set(err, SQ_EUSAGE, "malformed URL: empty string");
   if (strlen(url) > 8192) return sq_err_set(err, SQ_EUSAGE, "malformed URL: longer than 8192 bytes");
+  shown_url u;
+  sq_url_redact(url, u.s, 204);
   const char *colon = strchr(url, ':');
   if (!colon || colon == url)
-    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': expected scheme:..., e.g. sqlite::memory: or postgres://host/db", url);
+    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': expected scheme:..., e.g. sqlite::memory: or postgres://host/db", u.s);
   for (const char *p = url; p < colon; p++)
-    if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
-      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': bad scheme", url);
+    if (!scheme_char(*p)) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': bad scheme", u.s);
   int d = dialect_from_name(url, (size_t)(colon - url));
   if (!d)
     return sq_err_set(err, SQ_EUSAGE, "unknown URL scheme '%.*s' (expected sqlite, mysql, mariadb, tidb, postgres or postgresql)",
                       (int)(colon - url > 64 ? 64 : colon - url), url);
   cfg->dialect = d;
-  if (take(&cfg->scheme, url, (size_t)(colon - url), err)) return err->kind;
+  if (take(&cfg->scheme, url, (size_t)(colon - url), "the scheme", &u, err)) return err->kind;
   for (char *p = cfg->scheme; *p; p++) *p = (char)tolower((unsigned char)*p);
   const char *rest = colon + 1;
 
@@ -284,32 +440,41 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
     if (!strncmp(path, "//", 2)) path += 2; /* sqlite:///abs -> /abs ; sqlite://rel -> rel */
     const char *q = strchr(path, '?');
     size_t n = q ? (size_t)(q - path) : strlen(path);
-    if (n == 0) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': no database path (use sqlite::memory: for memory)", url);
-    if (take(&cfg->storage, path, n, err)) return err->kind;
-    return q ? parse_query(cfg, q + 1, err) : SQ_OK;
+    if (n == 0) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': no database path (use sqlite::memory: for memory)", u.s);
+    if (take(&cfg->storage, path, n, "the path", &u, err)) return err->kind;
+    return q ? parse_query(cfg, q + 1, &u, err) : SQ_OK;
   }
 
   if (strncmp(rest, "//", 2))
-    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': expected %s://[user[:password]@]host[:port]/database", url, cfg->scheme);
+    return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': expected %s://[user[:password]@]host[:port]/database", u.s,
+                      cfg->scheme);
   rest += 2;
   const char *end = rest + strcspn(rest, "/?");
+  /* An '@' past the host means a password holding '/' or '?' unescaped:
+   * read as is, its pieces would land in the host, port, database or
+   * query (and in their error messages). */
+  if (strchr(end, '@'))
+    return sq_err_set(err, SQ_EUSAGE,
+                      "malformed URL '%s': '@' after the host; percent-encode '/' (%%2F) and '?' (%%3F) in a "
+                      "password, and '@' (%%40) in the database name or query",
+                      u.s);
   const char *at = NULL;
   for (const char *p = rest; p < end; p++)
     if (*p == '@') at = p; /* the last '@' ends the userinfo (passwords may hold '@' unescaped) */
   const char *hostp = rest;
   if (at) {
     const char *pc = memchr(rest, ':', (size_t)(at - rest));
-    if (take(&cfg->user, rest, (size_t)((pc ? pc : at) - rest), err)) return err->kind;
-    if (pc && take(&cfg->password, pc + 1, (size_t)(at - pc - 1), err)) return err->kind;
+    if (take(&cfg->user, rest, (size_t)((pc ? pc : at) - rest), "the user name", &u, err)) return err->kind;
+    if (pc && take(&cfg->password, pc + 1, (size_t)(at - pc - 1), "the password", &u, err)) return err->kind;
     hostp = at + 1;
   }
   const char *portp = NULL, *hend = end;
   if (*hostp == '[') {
     const char *rb = memchr(hostp, ']', (size_t)(end - hostp));
-    if (!rb) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': unterminated [ in host", url);
-    if (take(&cfg->host, hostp + 1, (size_t)(rb - hostp - 1), err)) return err->kind;
+    if (!rb) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': unterminated [ in host", u.s);
+    if (take(&cfg->host, hostp + 1, (size_t)(rb - hostp - 1), "the host", &u, err)) return err->kind;
     if (rb + 1 < end) {
-      if (rb[1] != ':') return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': junk after ]", url);
+      if (rb[1] != ':') return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': junk after ]", u.s);
       portp = rb + 2;
     }
   } else {
@@ -318,18 +483,18 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
       portp = pc + 1;
       hend = pc;
     }
-    if (hend > hostp && take(&cfg->host, hostp, (size_t)(hend - hostp), err)) return err->kind;
+    if (hend > hostp && take(&cfg->host, hostp, (size_t)(hend - hostp), "the host", &u, err)) return err->kind;
   }
   if (portp) {
-    if (portp == end) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': empty port", url);
+    if (portp == end) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': empty port", u.s);
     long port = 0;
     for (const char *p = portp; p < end; p++) {
       if (!isdigit((unsigned char)*p) || port > 65535)
-        return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': port must be a number from 1 to 65535", url);
+        return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': port must be a number from 1 to 65535", u.s);
       port = port * 10 + (*p - '0');
     }
     if (port < 1 || port > 65535)
-      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%.200s': port must be a number from 1 to 65535", url);
+      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': port must be a number from 1 to 65535", u.s);
     cfg->port = (int)port;
   }
   const char *q = NULL;
@@ -337,11 +502,11 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
     const char *db = end + 1;
     q = strchr(db, '?');
     size_t n = q ? (size_t)(q - db) : strlen(db);
-    if (n && take(&cfg->database, db, n, err)) return err->kind;
+    if (n && take(&cfg->database, db, n, "the database name", &u, err)) return err->kind;
   } else if (*end == '?') {
     q = end;
   }
-  return q ? parse_query(cfg, q + 1, err) : SQ_OK;
+  return q ? parse_query(cfg, q + 1, &u, err) : SQ_OK;
 }
 
 int sq_config_finish(sq_config *cfg, sq_err *err) {
@@ -425,7 +590,14 @@ int sq_config_equal(const sq_config *a, const sq_config *b) {
       !streq(a->ssl.ca, b->ssl.ca) || !streq(a->ssl.cert, b->ssl.cert) || !streq(a->ssl.key, b->ssl.key) ||
       !streq(a->ssl.min_version, b->ssl.min_version))
     return 0;
-  for (int i = 0; i < a->nparams; i++)
-    if (!streq(a->params[i].key, b->params[i].key) || !streq(a->params[i].value, b->params[i].value)) return 0;
+  /* Extra parameters are a set: keys are unique (add_param replaces), and
+   * their order is whatever a Lua table's traversal gave, which differs
+   * between states for the same options. */
+  for (int i = 0; i < a->nparams; i++) {
+    int found = 0;
+    for (int j = 0; j < b->nparams && !found; j++)
+      found = streq(a->params[i].key, b->params[j].key) && streq(a->params[i].value, b->params[j].value);
+    if (!found) return 0;
+  }
   return 1;
 }

@@ -321,7 +321,8 @@ static const char *fill_now_sql(const sq_col *c, int dialect) {
 
 enum {
   CD_KEYS = 1, /* inline PRIMARY KEY (sqlite/pg single key) and UNIQUE (unique = "") */
-  CD_FILL = 2  /* a temporary DEFAULT for a NOT NULL now-column added to a live table */
+  CD_FILL = 2, /* a temporary DEFAULT for a NOT NULL now-column added to a live table */
+  CD_NOPK = 4  /* no inline PRIMARY KEY: an alter adds the key on its own */
 };
 
 /*
@@ -350,7 +351,7 @@ static int col_def(sbuf *b, const sq_model *m, const sq_col *c, int dialect, int
     return rc;
   }
   if (dialect == SQ_DIALECT_MYSQL && c->auto_increment) sb_puts(b, " AUTO_INCREMENT");
-  if ((flags & CD_KEYS) && single_pk && dialect != SQ_DIALECT_MYSQL) {
+  if ((flags & CD_KEYS) && !(flags & CD_NOPK) && single_pk && dialect != SQ_DIALECT_MYSQL) {
     sb_puts(b, " PRIMARY KEY");
     if (dialect == SQ_DIALECT_SQLITE && c->auto_increment) sb_puts(b, " AUTOINCREMENT");
   }
@@ -717,13 +718,21 @@ typedef struct lcol {
   const char *type; /* as reported (for messages) */
   ltype t;
   int notnull;
+  const char *dflt; /* the default as the catalog reports it; NULL: none */
+  int pk;           /* part of the primary key */
+  int autoinc;      /* AUTO_INCREMENT, identity or serial (not read on SQLite) */
   int used;         /* matched by a model column */
 } lcol;
 
 typedef struct lidx {
   const char *name;
-  const char *sql;  /* sqlite: the CREATE INDEX text, NULL for automatic ones */
-  int keep;         /* sqlite rebuild: every column it covers survives */
+  const char *sql;   /* sqlite: the CREATE INDEX text, NULL for automatic ones */
+  int keep;          /* sqlite rebuild: every column it covers survives */
+  int unique;
+  char origin;       /* 'p' primary key, 'u' unique constraint, 'c' an index made by CREATE INDEX */
+  int partial;       /* partial, expression or prefix: not a plain key over columns */
+  const char **cols; /* its columns, in key order */
+  int ncols;
 } lidx;
 
 /* What the plan knows about the live table; strings point into rows. */
@@ -739,6 +748,7 @@ static void live_free(live *l) {
   srows_free(&l->crows);
   srows_free(&l->irows);
   free(l->cols);
+  for (int k = 0; k < l->nidx; k++) free(l->idx[k].cols);
   free(l->idx);
   memset(l, 0, sizeof *l);
 }
@@ -754,33 +764,60 @@ static int name_eq(int dialect, const char *a, const char *b) {
   return *a == *b;
 }
 
+/*
+ * The catalog queries. Columns: name, type, not null, default, in the
+ * primary key, auto-increment. Indexes, one row per (index, column) in
+ * key order: name, CREATE text (SQLite), column (NULL for an
+ * expression), unique, origin ('p', 'u', 'c'), partial.
+ */
 static const char SQL_SQLITE_COLS[] =
-    "SELECT name, type, \"notnull\" FROM pragma_table_info(?) ORDER BY cid";
+    "SELECT name, type, \"notnull\", dflt_value, pk > 0, 0 FROM pragma_table_info(?) ORDER BY cid";
 static const char SQL_SQLITE_IDX[] =
-    "SELECT m.name, m.sql, ii.name FROM sqlite_master AS m LEFT JOIN pragma_index_info(m.name) AS ii "
-    "WHERE m.type = 'index' AND m.tbl_name = ? COLLATE NOCASE";
+    "SELECT il.name, m.sql, ii.name, il.\"unique\", il.origin, il.partial "
+    "FROM pragma_index_list(?) AS il LEFT JOIN pragma_index_info(il.name) AS ii "
+    "LEFT JOIN sqlite_master AS m ON m.type = 'index' AND m.name = il.name ORDER BY il.seq, ii.seqno";
 static const char SQL_MYSQL_COLS[] =
-    "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'NO' FROM information_schema.COLUMNS "
+    "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'NO', COLUMN_DEFAULT, COLUMN_KEY = 'PRI', "
+    "EXTRA LIKE '%auto_increment%' FROM information_schema.COLUMNS "
     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
 static const char SQL_MYSQL_IDX[] =
-    "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
-    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+    "SELECT INDEX_NAME, NULL, COLUMN_NAME, NON_UNIQUE = 0, "
+    "CASE WHEN INDEX_NAME = 'PRIMARY' THEN 'p' WHEN NON_UNIQUE = 0 THEN 'u' ELSE 'c' END, "
+    "COLUMN_NAME IS NULL OR SUB_PART IS NOT NULL FROM information_schema.STATISTICS "
+    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX";
 static const char SQL_PG_COLS[] =
-    "SELECT column_name, CASE WHEN character_maximum_length IS NOT NULL "
-    "THEN data_type || '(' || character_maximum_length || ')' "
-    "WHEN data_type = 'numeric' AND numeric_precision IS NOT NULL "
-    "THEN data_type || '(' || numeric_precision || ',' || coalesce(numeric_scale, 0) || ')' "
-    "ELSE data_type END, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END "
-    "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 "
-    "ORDER BY ordinal_position";
+    "SELECT c.column_name, CASE WHEN c.character_maximum_length IS NOT NULL "
+    "THEN c.data_type || '(' || c.character_maximum_length || ')' "
+    "WHEN c.data_type = 'numeric' AND c.numeric_precision IS NOT NULL "
+    "THEN c.data_type || '(' || c.numeric_precision || ',' || coalesce(c.numeric_scale, 0) || ')' "
+    "ELSE c.data_type END, CASE WHEN c.is_nullable = 'NO' THEN 1 ELSE 0 END, c.column_default, "
+    "CASE WHEN EXISTS (SELECT 1 FROM pg_index ix JOIN pg_attribute a ON a.attrelid = ix.indrelid "
+    "AND a.attnum = ANY (ix.indkey) WHERE ix.indisprimary AND a.attname = c.column_name "
+    "AND ix.indrelid = (quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass) "
+    "THEN 1 ELSE 0 END, "
+    "CASE WHEN c.is_identity = 'YES' OR c.column_default LIKE 'nextval(%' THEN 1 ELSE 0 END "
+    "FROM information_schema.columns AS c WHERE c.table_schema = current_schema() AND c.table_name = $1 "
+    "ORDER BY c.ordinal_position";
 static const char SQL_PG_IDX[] =
-    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1";
+    "SELECT i.relname, NULL, a.attname, CASE WHEN ix.indisunique THEN 1 ELSE 0 END, "
+    "CASE WHEN ix.indisprimary THEN 'p' WHEN EXISTS (SELECT 1 FROM pg_constraint AS con "
+    "WHERE con.conindid = ix.indexrelid AND con.conrelid = t.oid AND con.contype = 'u') THEN 'u' ELSE 'c' END, "
+    "CASE WHEN ix.indpred IS NOT NULL OR a.attname IS NULL THEN 1 ELSE 0 END "
+    "FROM pg_index AS ix JOIN pg_class AS t ON t.oid = ix.indrelid "
+    "JOIN pg_namespace AS ns ON ns.oid = t.relnamespace JOIN pg_class AS i ON i.oid = ix.indexrelid "
+    "CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+    "LEFT JOIN pg_attribute AS a ON a.attrelid = t.oid AND a.attnum = k.attnum AND k.attnum > 0 "
+    "WHERE ns.nspname = current_schema() AND t.relname = $1 AND k.ord <= ix.indnkeyatts "
+    "ORDER BY i.relname, k.ord";
+
+static int flag(const char *s) { return s && s[0] && s[0] != '0'; }
 
 /*
- * Reads the live table's columns (name, type, not-null) and index names.
- * No columns means no table. On SQLite the index rows carry each index's
- * CREATE text and columns, so a rebuild can re-create the user's own
- * indexes whose columns survive (see plan_sqlite).
+ * Reads the live table: its columns (name, type, not-null, default, key,
+ * auto-increment) and its indexes with their columns, uniqueness and
+ * origin. No columns means no table. On SQLite the index rows carry each
+ * index's CREATE text, so a rebuild can re-create the user's own indexes
+ * whose columns survive (see plan_sqlite).
  */
 static int read_live(sq_conn *c, int dialect, const sq_model *m, live *l, sq_err *err) {
   const char *table = sq_model_table(m);
@@ -791,24 +828,27 @@ static int read_live(sq_conn *c, int dialect, const sq_model *m, live *l, sq_err
   int rc = catalog(c, csql, table, &l->crows, err);
   if (rc) return rc;
   if (l->crows.nrows == 0) return SQ_OK;
-  if (l->crows.ncols < 3) return sq_err_set(err, SQ_EINTERNAL, "column catalog returned %d columns", l->crows.ncols);
+  if (l->crows.ncols < 6) return sq_err_set(err, SQ_EINTERNAL, "column catalog returned %d columns", l->crows.ncols);
   l->cols = calloc((size_t)l->crows.nrows, sizeof *l->cols);
   if (!l->cols) return sq_err_set(err, SQ_ENOMEM, "out of memory reading the catalog");
   for (int i = 0; i < l->crows.nrows; i++) {
     lcol *lc_ = &l->cols[l->ncols++];
     lc_->name = cell(&l->crows, i, 0);
     lc_->type = cell(&l->crows, i, 1) ? cell(&l->crows, i, 1) : "";
-    const char *nn = cell(&l->crows, i, 2);
-    lc_->notnull = nn && nn[0] == '1';
+    lc_->notnull = flag(cell(&l->crows, i, 2));
+    lc_->dflt = cell(&l->crows, i, 3);
+    lc_->pk = flag(cell(&l->crows, i, 4));
+    lc_->autoinc = flag(cell(&l->crows, i, 5));
     classify(lc_->type, &lc_->t);
     if (!lc_->name) return sq_err_set(err, SQ_EINTERNAL, "column catalog returned a NULL name");
   }
   if ((rc = catalog(c, isql, table, &l->irows, err))) return rc;
   if (l->irows.nrows == 0) return SQ_OK;
+  if (l->irows.ncols < 6) return sq_err_set(err, SQ_EINTERNAL, "index catalog returned %d columns", l->irows.ncols);
   l->idx = calloc((size_t)l->irows.nrows, sizeof *l->idx);
   if (!l->idx) return sq_err_set(err, SQ_ENOMEM, "out of memory reading the catalog");
-  /* SQLite gives one row per (index, column): fold them, and mark an
-   * index kept only when every column it covers stays in the model. */
+  /* One row per (index, column): fold them. On SQLite an index is kept
+   * by a rebuild only when every column it covers stays in the model. */
   for (int i = 0; i < l->irows.nrows; i++) {
     const char *name = cell(&l->irows, i, 0);
     if (!name) continue;
@@ -820,9 +860,17 @@ static int read_live(sq_conn *c, int dialect, const sq_model *m, live *l, sq_err
       x->name = name;
       x->sql = cell(&l->irows, i, 1);
       x->keep = 1;
+      x->unique = flag(cell(&l->irows, i, 3));
+      const char *o = cell(&l->irows, i, 4);
+      x->origin = o && (o[0] == 'p' || o[0] == 'u') ? o[0] : 'c';
+      x->cols = calloc((size_t)l->irows.nrows, sizeof *x->cols);
+      if (!x->cols) return sq_err_set(err, SQ_ENOMEM, "out of memory reading the catalog");
     }
+    if (flag(cell(&l->irows, i, 5))) x->partial = 1;
+    const char *col = cell(&l->irows, i, 2);
+    if (!col) x->partial = 1;
+    else x->cols[x->ncols++] = col;
     if (dialect == SQ_DIALECT_SQLITE) {
-      const char *col = cell(&l->irows, i, 2);
       int found = 0;
       for (int j = 0; col && j < sq_model_ncols(m); j++)
         if (name_eq(dialect, sq_model_col(m, j)->name, col)) found = 1;
@@ -839,35 +887,270 @@ static int has_index(const live *l, int dialect, const char *name) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Defaults as the catalogs report them                                 */
+/* ------------------------------------------------------------------ */
+
+/* A default reduced to what it means: its kind and its text. */
+enum { DV_NONE = 0, DV_STR, DV_BLOB, DV_WORD };
+
+/*
+ * Reads a default as a catalog reports it, or as default_sql writes it:
+ * 'text' (MySQL and PostgreSQL E'' strings with backslash escapes),
+ * X'hex' and PostgreSQL's decode('hex', 'hex'), or a bare word or number.
+ * Outer parentheses and a PostgreSQL cast (::type) go; NULL is no
+ * default. Returns the kind; the text (lower case for words) in out.
+ */
+static int dflt_norm(const char *s, int dialect, sbuf *out) {
+  sb_reset(out);
+  if (!s) return DV_NONE;
+  size_t n = strlen(s);
+  while (n && (*s == ' ' || *s == '\t')) s++, n--;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  while (n >= 2 && s[0] == '(' && s[n - 1] == ')') s++, n -= 2;
+  int kind = DV_STR, esc = dialect == SQ_DIALECT_MYSQL;
+  if (n >= 7 && !strncmp(s, "decode(", 7)) {
+    s += 7, n -= 7;
+    kind = DV_BLOB;
+  } else if (n >= 2 && (s[0] == 'X' || s[0] == 'x') && s[1] == '\'') {
+    s++, n--;
+    kind = DV_BLOB;
+  } else if (n >= 2 && (s[0] == 'E' || s[0] == 'e') && s[1] == '\'') {
+    s++, n--;
+    esc = 1;
+  }
+  if (n && s[0] == '\'') {
+    for (size_t i = 1; i < n; i++) {
+      char ch = s[i];
+      if (ch == '\'') {
+        if (i + 1 < n && s[i + 1] == '\'') {
+          sb_putn(out, "'", 1);
+          i++;
+          continue;
+        }
+        break; /* the closing quote: a cast or decode's tail follows */
+      }
+      if (ch == '\\' && esc && i + 1 < n) {
+        ch = s[++i];
+        switch (ch) {
+        case 'n': ch = '\n'; break;
+        case 't': ch = '\t'; break;
+        case 'r': ch = '\r'; break;
+        case '0': ch = '\0'; break;
+        case 'Z': ch = 26; break;
+        default: break;
+        }
+      }
+      if (kind == DV_BLOB) ch = (char)lc((unsigned char)ch);
+      sb_putn(out, &ch, 1);
+    }
+    return kind;
+  }
+  if (kind != DV_STR) return DV_WORD; /* decode( of something else: compare as words */
+  size_t k = 0;
+  while (k < n && !(s[k] == ':' && k + 1 < n && s[k + 1] == ':')) k++;
+  while (k && s[k - 1] == ' ') k--;
+  for (size_t i = 0; i < k; i++) {
+    char ch = (char)lc((unsigned char)s[i]);
+    sb_putn(out, &ch, 1);
+  }
+  if (out->p && !strcmp(out->p, "null")) return DV_NONE;
+  return k ? DV_WORD : DV_NONE;
+}
+
+static int as_number(const char *s, double *d) {
+  char *end;
+  if (!s || !*s) return 0;
+  *d = strtod(s, &end);
+  return *end == '\0' && isfinite(*d);
+}
+
+/*
+ * 1 when the live default differs from the model's. Both sides are
+ * normalised (dflt_norm); numbers compare by value ('1.50' and 1.5, a
+ * DECIMAL default, are the same), words ignoring case (TRUE, true), a
+ * string and a bare word by text (MySQL 8 reports string defaults
+ * unquoted). Auto-increment columns have no default to compare.
+ */
+static int dflt_differs(const sq_col *c, const lcol *lv, int dialect, sq_err *err, int *rc) {
+  *rc = SQ_OK;
+  if (c->auto_increment || lv->autoinc) return 0;
+  sbuf want = {0}, a = {0}, b = {0};
+  int differs = 0;
+  if (c->default_kind == SQ_DEFAULT_VALUE) {
+    *rc = default_sql(&want, c, dialect, err);
+    if (!*rc && want.oom) *rc = sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+  }
+  if (!*rc) {
+    const char *w = want.p ? want.p : "";
+    if (!strncmp(w, " DEFAULT ", 9)) w += 9;
+    int ka = dflt_norm(*w ? w : NULL, dialect, &a);
+    int kb = dflt_norm(lv->dflt, dialect, &b);
+    const char *sa = a.p ? a.p : "", *sb_ = b.p ? b.p : "";
+    double da, db;
+    if (a.oom || b.oom) *rc = sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+    else if (ka == DV_NONE || kb == DV_NONE) differs = ka != kb;
+    else if (as_number(sa, &da) && as_number(sb_, &db)) differs = da != db;
+    else if (ka == DV_WORD && kb == DV_WORD) differs = strcmp(sa, sb_) != 0;
+    else if (ka == DV_BLOB || kb == DV_BLOB) differs = ka != kb || strcmp(sa, sb_) != 0;
+    else if (ka == DV_STR && kb == DV_STR) differs = a.n != b.n || memcmp(sa, sb_, a.n) != 0;
+    else {
+      /* a string and a word: the word as the catalog spelled it */
+      const char *raw = kb == DV_WORD ? lv->dflt : w;
+      const char *str = kb == DV_WORD ? sa : sb_;
+      differs = strcmp(raw, str) != 0;
+    }
+  }
+  sb_free(&want);
+  sb_free(&a);
+  sb_free(&b);
+  return *rc ? 0 : differs;
+}
+
+/* ------------------------------------------------------------------ */
 /* The alter plan                                                       */
 /* ------------------------------------------------------------------ */
 
 /* How each model column relates to the live table. */
 enum { C_SAME = 0, C_ADD, C_CHANGE };
 
+/* A unique key of the model: a column's unique = true, or the columns
+ * sharing unique = "name". */
+typedef struct mkey {
+  int *cols;
+  int n;
+  const char *name; /* the group's name; NULL for a single column */
+  int missing;      /* the live table has no unique index over these columns */
+} mkey;
+
 typedef struct diff {
   int *state;     /* per model column: C_* */
   int *live;      /* per model column: live column index or -1 */
   int *type_diff; /* per model column: 1 when the type (not only nullability) differs */
+  int *ai_diff;   /* per model column: auto-increment differs (MySQL, PostgreSQL) */
   int nadd, nchange, ndrop;
+  int pk_diff;    /* the live primary key is over other columns */
+  int live_pk;    /* live index of the primary key's index, or -1 */
+  mkey *keys;
+  int nkeys, nmissing;
+  int *drop_key;  /* per live index: a unique constraint the model doesn't declare */
+  int ndrop_keys;
 } diff;
 
 static void diff_free(diff *d) {
   free(d->state);
   free(d->live);
   free(d->type_diff);
+  free(d->ai_diff);
+  for (int k = 0; k < d->nkeys; k++) free(d->keys[k].cols);
+  free(d->keys);
+  free(d->drop_key);
 }
 
-/* Matches model columns to live ones by name and compares type family
- * and nullability. Primary keys are never null, whatever the catalog
- * says about an old SQLite key, so their nullability isn't compared. */
+/* The model's unique keys, as CREATE renders them: a single-column
+ * unique on the lone primary key is the key itself and is skipped. */
+static int model_keys(const sq_model *m, diff *d, sq_err *err) {
+  int n = sq_model_ncols(m);
+  const int *pk;
+  int npk = sq_model_pk(m, &pk);
+  d->keys = calloc((size_t)n + 1, sizeof *d->keys);
+  if (!d->keys) return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+  for (int i = 0; i < n; i++) {
+    const sq_col *c = sq_model_col(m, i);
+    if (!c->unique) continue;
+    int single = !c->unique[0];
+    if (single && c->primary_key && npk == 1) continue;
+    if (!single && !first_of_group(m, i)) continue;
+    mkey *k = &d->keys[d->nkeys++];
+    k->cols = calloc((size_t)n, sizeof *k->cols);
+    if (!k->cols) return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+    k->name = single ? NULL : c->unique;
+    for (int j = i; j < n; j++) {
+      const sq_col *o = sq_model_col(m, j);
+      if (j == i || (!single && o->unique && !strcmp(o->unique, c->unique))) k->cols[k->n++] = j;
+    }
+  }
+  return SQ_OK;
+}
+
+/* 1 when the live index is a plain unique key over exactly the key's
+ * columns (in any order: uniqueness doesn't depend on it). */
+static int key_matches(const sq_model *m, int dialect, const mkey *k, const lidx *x) {
+  if (!x->unique || x->partial || x->origin == 'p' || x->ncols != k->n) return 0;
+  for (int a = 0; a < k->n; a++) {
+    int found = 0;
+    for (int b = 0; b < x->ncols && !found; b++) found = name_eq(dialect, sq_model_col(m, k->cols[a])->name, x->cols[b]);
+    if (!found) return 0;
+  }
+  return 1;
+}
+
+static int model_index_named(const sq_model *m, int dialect, const char *name) {
+  for (int j = 0; j < sq_model_nindexes(m); j++) {
+    const char *iname;
+    int unique, ncols;
+    const int *cols;
+    sq_model_index(m, j, &iname, &unique, &cols, &ncols);
+    if (name_eq(dialect, iname, name)) return 1;
+  }
+  return 0;
+}
+
+/*
+ * Compares the primary key (as a set of columns), the unique keys (a
+ * model key is present when any live unique index covers exactly its
+ * columns; a live unique constraint no model key or index matches is to
+ * be dropped; indexes made by CREATE INDEX on SQLite and PostgreSQL are
+ * the user's and stay) after compute_diff matched the columns.
+ */
+static int compare_keys(const sq_model *m, int dialect, const live *l, diff *d, sq_err *err) {
+  const int *pk;
+  int npk = sq_model_pk(m, &pk), nlive_pk = 0;
+  d->live_pk = -1;
+  for (int k = 0; k < l->nidx; k++)
+    if (l->idx[k].origin == 'p') d->live_pk = k;
+  for (int j = 0; j < l->ncols; j++) nlive_pk += l->cols[j].pk;
+  if (nlive_pk != npk) d->pk_diff = 1;
+  for (int k = 0; k < npk && !d->pk_diff; k++) {
+    int j = d->live[pk[k]];
+    if (j < 0 || !l->cols[j].pk) d->pk_diff = 1;
+  }
+  int rc = model_keys(m, d, err);
+  if (rc) return rc;
+  for (int k = 0; k < d->nkeys; k++) {
+    mkey *key = &d->keys[k];
+    int found = 0;
+    for (int x = 0; x < l->nidx && !found; x++) found = key_matches(m, dialect, key, &l->idx[x]);
+    if (found) continue;
+    key->missing = 1;
+    d->nmissing++;
+  }
+  d->drop_key = calloc((size_t)l->nidx + 1, sizeof *d->drop_key);
+  if (!d->drop_key) return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+  for (int x = 0; x < l->nidx; x++) {
+    const lidx *ix = &l->idx[x];
+    if (!ix->unique || ix->origin != 'u' || model_index_named(m, dialect, ix->name)) continue;
+    int declared = 0;
+    for (int k = 0; k < d->nkeys && !declared; k++) declared = key_matches(m, dialect, &d->keys[k], ix);
+    if (declared) continue;
+    d->drop_key[x] = 1;
+    d->ndrop_keys++;
+  }
+  return SQ_OK;
+}
+
+/* Matches model columns to live ones by name and compares type family,
+ * nullability, default and (MySQL, PostgreSQL) auto-increment. Primary
+ * keys are never null, whatever the catalog says about an old SQLite
+ * key, so their nullability isn't compared. */
 static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err *err) {
   int n = sq_model_ncols(m);
   memset(d, 0, sizeof *d);
   d->state = calloc((size_t)n, sizeof *d->state);
   d->live = calloc((size_t)n, sizeof *d->live);
   d->type_diff = calloc((size_t)n, sizeof *d->type_diff);
-  if (!d->state || !d->live || !d->type_diff) return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+  d->ai_diff = calloc((size_t)n, sizeof *d->ai_diff);
+  if (!d->state || !d->live || !d->type_diff || !d->ai_diff)
+    return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
   sbuf b = {0};
   for (int i = 0; i < n; i++) {
     const sq_col *c = sq_model_col(m, i);
@@ -899,7 +1182,13 @@ static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err
     classify(b.p, &want);
     d->type_diff[i] = !same_type(&want, &lv->t);
     int null_diff = !c->primary_key && lv->notnull != !c->allow_null;
-    if (d->type_diff[i] || null_diff) {
+    d->ai_diff[i] = dialect != SQ_DIALECT_SQLITE && !c->auto_increment != !lv->autoinc;
+    int dflt_diff = dflt_differs(c, lv, dialect, err, &rc);
+    if (rc) {
+      sb_free(&b);
+      return rc;
+    }
+    if (d->type_diff[i] || null_diff || dflt_diff || d->ai_diff[i]) {
       d->state[i] = C_CHANGE;
       d->nchange++;
     }
@@ -907,6 +1196,57 @@ static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err
   sb_free(&b);
   for (int j = 0; j < l->ncols; j++)
     if (!l->cols[j].used) d->ndrop++;
+  return compare_keys(m, dialect, l, d, err);
+}
+
+/*
+ * A column the model no longer has is dropped only when it holds no
+ * data, or when the caller said so (SQ_ALTER_DROP): a renamed column
+ * looks exactly like one dropped and one added, and dropping it would
+ * lose its values. Refused with SQ_EUSAGE naming the columns.
+ */
+static int check_drops(sq_conn *conn, const sq_model *m, int dialect, const live *l, int flags, sq_err *err) {
+  if (flags & SQ_ALTER_DROP) return SQ_OK;
+  const char *table = sq_model_table(m);
+  char names[400];
+  size_t o = 0;
+  int held = 0, rc = SQ_OK;
+  names[0] = '\0';
+  sbuf b = {0};
+  for (int j = 0; j < l->ncols && !rc; j++) {
+    if (l->cols[j].used) continue;
+    sb_reset(&b);
+    sb_puts(&b, "SELECT 1 FROM ");
+    rc = sb_ident(&b, dialect, table, strlen(table), err);
+    sb_puts(&b, " WHERE ");
+    if (!rc) rc = sb_ident(&b, dialect, l->cols[j].name, strlen(l->cols[j].name), err);
+    sb_puts(&b, " IS NOT NULL LIMIT 1");
+    if (!rc && b.oom) rc = sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+    if (rc) break;
+    srows r = {0};
+    sq_row_sink sink = {&r, srows_columns, srows_row};
+    sq_result res;
+    rc = sq_conn_exec_native(conn, b.p, b.n, NULL, 0, &sink, &res, err);
+    int has = r.nrows > 0;
+    srows_free(&r);
+    if (rc || !has) continue;
+    if (held++ < 8 && o + strlen(l->cols[j].name) + 8 < sizeof names) {
+      int k = snprintf(names + o, sizeof names - o, "%s\"%.64s\"", o ? ", " : "", l->cols[j].name);
+      if (k > 0) o += (size_t)k;
+    }
+  }
+  sb_free(&b);
+  if (rc) return rc;
+  if (held == 1)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "sync alter: table \"%.64s\": column %s is not in the model but holds data; "
+                      "keep it in the model, or pass alter = { drop = true } (SQ_ALTER_DROP) to drop it",
+                      table, names);
+  if (held)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "sync alter: table \"%.64s\": columns %s%s are not in the model but hold data; "
+                      "keep them in the model, or pass alter = { drop = true } (SQ_ALTER_DROP) to drop them",
+                      table, names, held > 8 ? " (and more)" : "");
   return SQ_OK;
 }
 
@@ -954,18 +1294,22 @@ static int missing_indexes(sbuf *b, const sq_model *m, live *l, int dialect, sq_
 
 /*
  * SQLite can add simple columns but can't change or (portably) drop one,
- * nor add a keyed or NOT NULL-without-default column. Then the table is
- * rebuilt the way the SQLite manual's "12 steps" describe: create the new
- * shape under a temporary name, copy the common columns (plus a fill for
- * NOT NULL now-columns that are new) and the AUTOINCREMENT counter, drop
- * the old table, rename, and re-create the indexes: the model's, and the
- * user's own whose columns all survive. Run the plan inside a transaction
- * so a failed copy leaves the old table as it was; the leading DROP ...
- * IF EXISTS clears a leftover from a run that wasn't.
+ * nor add a keyed or NOT NULL-without-default column, nor change a key
+ * or a default. Then the table is rebuilt the way the SQLite manual's
+ * "12 steps" describe: create the new shape under a temporary name, copy
+ * the common columns (plus a fill for NOT NULL now-columns that are new)
+ * and the AUTOINCREMENT counter, drop the old table, rename, and
+ * re-create the indexes: the model's, and the user's own whose columns
+ * all survive. The caller runs the plan inside a transaction, so a copy
+ * that fails (a NULL into a NOT NULL column, duplicates under a new
+ * unique key) leaves the old table as it was and no temporary table
+ * behind; the leading DROP ... IF EXISTS clears a leftover from a run
+ * that wasn't.
  */
 static int plan_sqlite(const sq_model *m, live *l, const diff *d, sq_sql_list *out, sq_err *err) {
   const int D = SQ_DIALECT_SQLITE;
-  int n = sq_model_ncols(m), rc = SQ_OK, rebuild = d->nchange > 0 || d->ndrop > 0;
+  int n = sq_model_ncols(m), rc = SQ_OK;
+  int rebuild = d->nchange > 0 || d->ndrop > 0 || d->pk_diff || d->ndrop_keys > 0 || d->nmissing > 0;
   for (int i = 0; i < n && !rebuild; i++)
     if (d->state[i] == C_ADD && !sqlite_addable(sq_model_col(m, i))) rebuild = 1;
   sbuf b = {0};
@@ -1056,15 +1400,7 @@ static int plan_sqlite(const sq_model *m, live *l, const diff *d, sq_sql_list *o
   }
   for (int k = 0; !rc && k < l->nidx; k++) {
     const lidx *x = &l->idx[k];
-    int model_has = 0;
-    for (int j = 0; j < sq_model_nindexes(m); j++) {
-      const char *iname;
-      int unique, ncols;
-      const int *cols;
-      sq_model_index(m, j, &iname, &unique, &cols, &ncols);
-      if (name_eq(D, iname, x->name)) model_has = 1;
-    }
-    if (!x->sql || !x->keep || model_has) continue;
+    if (!x->sql || !x->keep || model_index_named(m, D, x->name)) continue;
     sb_puts(&b, x->sql);
     rc = list_push(out, &b, err);
   }
@@ -1089,19 +1425,48 @@ static int is_intish(int fam) {
 }
 
 /*
+ * An identity added to a live PostgreSQL column: NOT NULL first (an
+ * identity needs it), then the identity, whose sequence starts past the
+ * largest id already there.
+ */
+static int pg_add_identity(sbuf *b, const sq_model *m, const sq_col *c, sq_sql_list *out, sq_err *err) {
+  const int D = SQ_DIALECT_POSTGRES;
+  const char *table = sq_model_table(m);
+  int rc = alter_col(b, m, c, " DROP DEFAULT", out, err);
+  if (!rc) rc = alter_col(b, m, c, " SET NOT NULL", out, err);
+  if (!rc) rc = alter_col(b, m, c, " ADD GENERATED BY DEFAULT AS IDENTITY", out, err);
+  if (rc) return rc;
+  char q[QMAX];
+  if ((rc = sq_quote_ident(D, table, strlen(table), q, sizeof q, err))) return rc;
+  sb_puts(b, "SELECT setval(pg_get_serial_sequence(");
+  if (!rc) rc = sb_strlit(b, D, q, strlen(q), "table name", err);
+  sb_puts(b, ", ");
+  if (!rc) rc = sb_strlit(b, D, c->name, c->name_len, "column name", err);
+  sb_puts(b, "), COALESCE(MAX(");
+  if (!rc) rc = sb_col(b, D, c, err);
+  sb_puts(b, "), 0) + 1, false) FROM ");
+  sb_puts(b, q);
+  if (!rc) rc = list_push(out, b, err);
+  sb_reset(b);
+  return rc;
+}
+
+/*
  * A changed PostgreSQL column gets the model's whole definition, as
  * MySQL's MODIFY and the SQLite rebuild give it: the default is dropped
  * before a type change (an old default that doesn't cast would stop it)
  * and set again after; the USING cast goes through INTEGER between
  * BOOLEAN and the other numbers, the only casts PostgreSQL has for
- * booleans. Identity columns have no default to touch.
+ * booleans. An identity is added or dropped when auto_increment
+ * changed; identity columns have no default to touch.
  */
-static int pg_change(sbuf *b, const sq_model *m, const sq_col *c, const lcol *lv, int type_diff,
+static int pg_change(sbuf *b, const sq_model *m, const sq_col *c, const lcol *lv, int type_diff, int ai_diff,
                      sq_sql_list *out, sq_err *err) {
   const int D = SQ_DIALECT_POSTGRES;
   int rc = SQ_OK;
   sbuf def = {0};
-  if (!c->auto_increment) rc = default_sql(&def, c, D, err); /* " DEFAULT x" or nothing */
+  if (ai_diff && !c->auto_increment) rc = alter_col(b, m, c, " DROP IDENTITY IF EXISTS", out, err);
+  if (!rc && !c->auto_increment) rc = default_sql(&def, c, D, err); /* " DEFAULT x" or nothing */
   if (!rc && def.oom) rc = sq_err_set(err, SQ_ENOMEM, "out of memory rendering DDL");
   if (!rc && type_diff && !c->auto_increment) rc = alter_col(b, m, c, " DROP DEFAULT", out, err);
   if (!rc && type_diff) {
@@ -1121,6 +1486,7 @@ static int pg_change(sbuf *b, const sq_model *m, const sq_col *c, const lcol *lv
     sb_free(&ty);
     sb_free(&tail);
   }
+  if (!rc && ai_diff && c->auto_increment) rc = pg_add_identity(b, m, c, out, err);
   if (!rc && def.n) {
     sbuf set = {0};
     sb_puts(&set, " SET");
@@ -1137,68 +1503,173 @@ static int pg_change(sbuf *b, const sq_model *m, const sq_col *c, const lcol *lv
   return rc;
 }
 
+/* 1 when key k is rendered inline by an ADD COLUMN (a single-column
+ * unique on a new column). */
+static int key_inline(const diff *d, const mkey *k) { return !k->name && d->state[k->cols[0]] == C_ADD; }
+
+/* "(a, b)" for a model key. */
+static int key_cols_sql(sbuf *b, const sq_model *m, const mkey *k, int dialect, sq_err *err) {
+  return index_cols(b, m, k->cols, k->n, dialect, err);
+}
+
+/* "UNIQUE (a)" or "CONSTRAINT g UNIQUE (a, b)" for ALTER TABLE ... ADD. */
+static int add_key_sql(sbuf *b, const sq_model *m, const mkey *k, int dialect, sq_err *err) {
+  int rc = SQ_OK;
+  sb_puts(b, "ADD ");
+  if (k->name) {
+    sb_puts(b, "CONSTRAINT ");
+    rc = sb_ident(b, dialect, k->name, strlen(k->name), err);
+    sb_puts(b, " ");
+  }
+  sb_puts(b, "UNIQUE ");
+  if (!rc) rc = key_cols_sql(b, m, k, dialect, err);
+  return rc;
+}
+
 /*
- * MySQL and PostgreSQL alter in place: ADD COLUMN (a NOT NULL now-column
- * gets a temporary DEFAULT so existing rows are filled, dropped right
- * after), then the changed columns (MySQL: MODIFY COLUMN with the full
- * definition, which also keeps its COMMENT; PostgreSQL: TYPE ... USING
- * and SET/DROP NOT NULL), then DROP COLUMN, then the composite uniques
- * and indexes whose names the table doesn't have yet.
+ * MySQL alters in one ALTER TABLE statement, which the server applies
+ * whole or not at all (DDL there commits and can't be rolled back): the
+ * old primary key and undeclared unique keys go, columns are added
+ * (a NOT NULL now-column with a temporary DEFAULT that fills existing
+ * rows), changed (MODIFY COLUMN with the full definition, which also
+ * keeps the COMMENT) and dropped, then the primary key, the missing
+ * unique keys and indexes are added. A unique key over duplicates fails
+ * the whole statement. The temporary defaults are dropped after.
  */
-static int plan_server(const sq_model *m, int dialect, live *l, const diff *d, sq_sql_list *out,
-                       sq_err *err) {
-  int n = sq_model_ncols(m), rc = SQ_OK, pg = dialect == SQ_DIALECT_POSTGRES;
+static int plan_mysql(const sq_model *m, live *l, const diff *d, sq_sql_list *out, sq_err *err) {
+  const int D = SQ_DIALECT_MYSQL;
+  int n = sq_model_ncols(m), rc = SQ_OK, any = 0;
   sbuf b = {0};
+  rc = alter_head(&b, m, D, err);
+#define NEXT() (sb_puts(&b, any++ ? ", " : ""))
+  if (!rc && d->pk_diff && d->live_pk >= 0) {
+    NEXT();
+    sb_puts(&b, "DROP PRIMARY KEY");
+  }
+  for (int x = 0; !rc && x < l->nidx; x++) {
+    if (!d->drop_key[x]) continue;
+    NEXT();
+    sb_puts(&b, "DROP INDEX ");
+    rc = sb_ident(&b, D, l->idx[x].name, strlen(l->idx[x].name), err);
+  }
+  for (int i = 0; !rc && i < n; i++) {
+    if (d->state[i] != C_ADD) continue;
+    NEXT();
+    sb_puts(&b, "ADD COLUMN ");
+    rc = col_def(&b, m, sq_model_col(m, i), D, CD_KEYS | CD_FILL, err);
+  }
+  for (int i = 0; !rc && i < n; i++) {
+    if (d->state[i] != C_CHANGE) continue;
+    NEXT();
+    sb_puts(&b, "MODIFY COLUMN ");
+    rc = col_def(&b, m, sq_model_col(m, i), D, 0, err);
+  }
+  for (int j = 0; !rc && j < l->ncols; j++) {
+    if (l->cols[j].used) continue;
+    NEXT();
+    sb_puts(&b, "DROP COLUMN ");
+    rc = sb_ident(&b, D, l->cols[j].name, strlen(l->cols[j].name), err);
+  }
+  if (!rc && d->pk_diff) {
+    const int *pk;
+    int npk = sq_model_pk(m, &pk);
+    NEXT();
+    sb_puts(&b, "ADD PRIMARY KEY ");
+    rc = index_cols(&b, m, pk, npk, D, err);
+  }
+  for (int k = 0; !rc && k < d->nkeys; k++) {
+    if (!d->keys[k].missing || key_inline(d, &d->keys[k])) continue;
+    NEXT();
+    rc = add_key_sql(&b, m, &d->keys[k], D, err);
+  }
+  for (int k = 0; !rc && k < sq_model_nindexes(m); k++) {
+    const char *iname;
+    int unique, ncols;
+    const int *cols;
+    sq_model_index(m, k, &iname, &unique, &cols, &ncols);
+    if (has_index(l, D, iname)) continue;
+    NEXT();
+    sb_puts(&b, unique ? "ADD UNIQUE INDEX " : "ADD INDEX ");
+    rc = sb_ident(&b, D, iname, strlen(iname), err);
+    sb_puts(&b, " ");
+    if (!rc) rc = index_cols(&b, m, cols, ncols, D, err);
+  }
+#undef NEXT
+  if (!rc && any) rc = list_push(out, &b, err);
+  sb_reset(&b);
+  for (int i = 0; !rc && i < n; i++) {
+    const sq_col *c = sq_model_col(m, i);
+    if (d->state[i] != C_ADD || !fill_now_sql(c, D)) continue;
+    rc = alter_head(&b, m, D, err);
+    sb_puts(&b, "ALTER COLUMN ");
+    if (!rc) rc = sb_col(&b, D, c, err);
+    sb_puts(&b, " DROP DEFAULT");
+    if (!rc) rc = list_push(out, &b, err);
+  }
+  sb_free(&b);
+  return rc;
+}
+
+/*
+ * PostgreSQL alters statement by statement; the caller runs them in one
+ * transaction, so a failure (a unique key over duplicates, NOT NULL over
+ * NULLs) undoes them all. Order: the old primary key and undeclared
+ * unique constraints go, ADD COLUMN (a NOT NULL now-column gets a
+ * temporary DEFAULT so existing rows are filled, dropped right after),
+ * the changed columns (TYPE ... USING, defaults, identity, SET/DROP NOT
+ * NULL), DROP COLUMN, then the primary key, the missing unique keys and
+ * the indexes whose names the table doesn't have yet.
+ */
+static int plan_pg(const sq_model *m, live *l, const diff *d, sq_sql_list *out, sq_err *err) {
+  const int D = SQ_DIALECT_POSTGRES;
+  int n = sq_model_ncols(m), rc = SQ_OK;
+  sbuf b = {0};
+  for (int x = 0; !rc && x < l->nidx; x++) {
+    if (!d->drop_key[x] && !(d->pk_diff && x == d->live_pk)) continue;
+    rc = alter_head(&b, m, D, err);
+    sb_puts(&b, "DROP CONSTRAINT ");
+    if (!rc) rc = sb_ident(&b, D, l->idx[x].name, strlen(l->idx[x].name), err);
+    if (!rc) rc = list_push(out, &b, err);
+  }
   for (int i = 0; !rc && i < n; i++) {
     const sq_col *c = sq_model_col(m, i);
     if (d->state[i] != C_ADD) continue;
-    rc = alter_head(&b, m, dialect, err);
+    rc = alter_head(&b, m, D, err);
     sb_puts(&b, "ADD COLUMN ");
-    if (!rc) rc = col_def(&b, m, c, dialect, CD_KEYS | CD_FILL, err);
+    if (!rc) rc = col_def(&b, m, c, D, CD_KEYS | CD_FILL | CD_NOPK, err);
     if (!rc) rc = list_push(out, &b, err);
-    if (!rc && fill_now_sql(c, dialect)) {
-      rc = alter_head(&b, m, dialect, err);
-      sb_puts(&b, "ALTER COLUMN ");
-      if (!rc) rc = sb_col(&b, dialect, c, err);
-      sb_puts(&b, " DROP DEFAULT");
-      if (!rc) rc = list_push(out, &b, err);
-    }
-    if (!rc && pg && c->comment) {
+    if (!rc && fill_now_sql(c, D)) rc = alter_col(&b, m, c, " DROP DEFAULT", out, err);
+    if (!rc && c->comment) {
       rc = comment_sql(&b, m, c, err);
       if (!rc) rc = list_push(out, &b, err);
     }
   }
   for (int i = 0; !rc && i < n; i++) {
-    const sq_col *c = sq_model_col(m, i);
     if (d->state[i] != C_CHANGE) continue;
-    if (!pg) {
-      rc = alter_head(&b, m, dialect, err);
-      sb_puts(&b, "MODIFY COLUMN ");
-      if (!rc) rc = col_def(&b, m, c, dialect, 0, err);
-      if (!rc) rc = list_push(out, &b, err);
-      continue;
-    }
-    rc = pg_change(&b, m, c, &l->cols[d->live[i]], d->type_diff[i], out, err);
+    rc = pg_change(&b, m, sq_model_col(m, i), &l->cols[d->live[i]], d->type_diff[i], d->ai_diff[i], out, err);
   }
   for (int j = 0; !rc && j < l->ncols; j++) {
     if (l->cols[j].used) continue;
-    rc = alter_head(&b, m, dialect, err);
+    rc = alter_head(&b, m, D, err);
     sb_puts(&b, "DROP COLUMN ");
-    if (!rc) rc = sb_ident(&b, dialect, l->cols[j].name, strlen(l->cols[j].name), err);
+    if (!rc) rc = sb_ident(&b, D, l->cols[j].name, strlen(l->cols[j].name), err);
     if (!rc) rc = list_push(out, &b, err);
   }
-  for (int i = 0; !rc && i < n; i++) {
-    if (!first_of_group(m, i)) continue;
-    const char *name = sq_model_col(m, i)->unique;
-    if (has_index(l, dialect, name)) continue;
-    rc = alter_head(&b, m, dialect, err);
-    sb_puts(&b, "ADD CONSTRAINT ");
-    if (!rc) rc = sb_ident(&b, dialect, name, strlen(name), err);
-    sb_puts(&b, " UNIQUE ");
-    if (!rc) rc = group_cols(&b, m, i, dialect, err);
+  if (!rc && d->pk_diff) {
+    const int *pk;
+    int npk = sq_model_pk(m, &pk);
+    rc = alter_head(&b, m, D, err);
+    sb_puts(&b, "ADD PRIMARY KEY ");
+    if (!rc) rc = index_cols(&b, m, pk, npk, D, err);
     if (!rc) rc = list_push(out, &b, err);
   }
-  if (!rc) rc = missing_indexes(&b, m, l, dialect, out, err);
+  for (int k = 0; !rc && k < d->nkeys; k++) {
+    if (!d->keys[k].missing || key_inline(d, &d->keys[k])) continue;
+    rc = alter_head(&b, m, D, err);
+    if (!rc) rc = add_key_sql(&b, m, &d->keys[k], D, err);
+    if (!rc) rc = list_push(out, &b, err);
+  }
+  if (!rc) rc = missing_indexes(&b, m, l, D, out, err);
   sb_free(&b);
   return rc;
 }
@@ -1206,11 +1677,13 @@ static int plan_server(const sq_model *m, int dialect, live *l, const diff *d, s
 /*
  * Model:sync{ alter = true }. Reads the live table through c, then plans:
  * no table → the CREATE statements; otherwise the per-dialect steps
- * above. An empty list means the table already matches. Nothing is run
- * here: the caller runs the list in order (inside a transaction on SQLite
- * and PostgreSQL, whose DDL is transactional).
+ * above. An empty list means the table already matches. Refuses (with
+ * nothing planned) to drop a column that holds data unless flags has
+ * SQ_ALTER_DROP. Nothing is run here: the caller runs the list in order,
+ * inside a transaction on SQLite and PostgreSQL, whose DDL is
+ * transactional.
  */
-int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) {
+int sq_plan_alter_ex(sq_conn *c, const sq_model *m, int flags, sq_sql_list *out, sq_err *err) {
   const sq_driver *drv = sq_conn_driver(c);
   if (!drv) {
     if (out) {
@@ -1232,12 +1705,18 @@ int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) 
     return sq_render_create(m, dialect, 1, out, err);
   }
   if (!rc) rc = compute_diff(m, dialect, &l, &d, err);
+  if (!rc && d.ndrop) rc = check_drops(c, m, dialect, &l, flags, err);
   if (!rc) {
     if (dialect == SQ_DIALECT_SQLITE) rc = plan_sqlite(m, &l, &d, out, err);
-    else rc = plan_server(m, dialect, &l, &d, out, err);
+    else if (dialect == SQ_DIALECT_MYSQL) rc = plan_mysql(m, &l, &d, out, err);
+    else rc = plan_pg(m, &l, &d, out, err);
   }
   diff_free(&d);
   live_free(&l);
   if (rc) sq_sql_list_free(out);
   return rc;
+}
+
+int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) {
+  return sq_plan_alter_ex(c, m, 0, out, err);
 }

@@ -293,6 +293,7 @@ int sq_model_add_column(sq_model *m, const sq_coldef *def, sq_err *err) {
   c.has_max = def->has_max != 0; c.max = def->max;
   c.default_kind = def->default_kind;
   c.default_value = sq_null();
+  char buf[64]; /* a coerced default's text (a date, a lower-case UUID) lives here until it is copied */
   switch (def->default_kind) {
   case SQ_DEFAULT_NONE:
   case SQ_DEFAULT_CALLBACK:
@@ -306,7 +307,6 @@ int sq_model_add_column(sq_model *m, const sq_coldef *def, sq_err *err) {
       return sq_err_set(err, SQ_EUSAGE, "column '%s': a uuid default needs a UUID or string column", def->name);
     break;
   case SQ_DEFAULT_VALUE: {
-    char buf[64];
     sq_value v = def->default_value;
     c.name = (char *)def->name; /* for sq_coerce's messages only */
     c.name_len = nlen;

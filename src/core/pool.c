@@ -528,6 +528,7 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, s
   int rc = drv->open(&p->cfg, &h, err);
   if (rc == SQ_OK && !h) rc = sq_err_set(err, SQ_EINTERNAL, "driver %s: open returned no connection", drv->name);
   if (rc != SQ_OK && err->kind == SQ_OK) sq_err_set(err, rc, "driver %s: could not connect", drv->name);
+  if (rc != SQ_OK) sq_config_redact(&p->cfg, err); /* a client library may echo what it was given */
   pthread_mutex_lock(&p->mu);
   p->destroyed += closed_one;
   int gone = 0;

@@ -392,9 +392,20 @@ static int coerce(const sq_col *col, sq_value *v, char *buf, char *prob, size_t 
     *v = sq_text(buf, (size_t)k);
     return 0;
   }
-  case SQ_T_UUID:
+  case SQ_T_UUID: {
     if (v->type != SQ_VTEXT || !uuid_ok(v->u.s.p, v->u.s.n)) return wrong(col, v, prob, pn);
+    /* The canonical form is lower case (what PostgreSQL's uuid prints):
+     * stored and compared as text elsewhere, an upper-case spelling
+     * would be another key. */
+    const char *s = v->u.s.p;
+    size_t k = 0;
+    while (k < 36 && !(s[k] >= 'A' && s[k] <= 'F')) k++;
+    if (k == 36) return 0;
+    for (size_t i = 0; i < 36; i++) buf[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char)(s[i] - 'A' + 'a') : s[i];
+    buf[36] = '\0';
+    *v = sq_text(buf, 36);
     return 0;
+  }
   case SQ_T_BOOLEAN:
     if (v->type == SQ_VBOOL) return 0;
     if (v->type == SQ_VINT && (v->u.i == 0 || v->u.i == 1)) { *v = sq_bool((int)v->u.i); return 0; }

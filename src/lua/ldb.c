@@ -48,6 +48,36 @@ static const char *opt_text(lua_State *L, int idx, char *tmp, size_t tmpn) {
   }
 }
 
+/* Applies params = { key = value, ... }: client-library parameters,
+ * each a string, number or boolean. A table value is refused, so a
+ * self-referencing or deeply nested table can't recurse. Does not raise. */
+static int apply_params(lua_State *L, int idx, sq_config *cfg, sq_err *err) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char tmp[64];
+    int rc;
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params': keys must be strings");
+    } else {
+      const char *k = lua_tostring(L, -2);
+      const char *v = opt_text(L, -1, tmp, sizeof tmp);
+      if (!v)
+        rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params.%.64s' must be a string, number or boolean, got %s%s", k,
+                        luaL_typename(L, -1), lua_type(L, -1) == LUA_TTABLE ? " (params do not nest)" : "");
+      else if (strlen(k) != lua_rawlen(L, -2) || (lua_type(L, -1) == LUA_TSTRING && strlen(v) != lua_rawlen(L, -1)))
+        rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params.%.64s' contains a NUL byte", k);
+      else rc = sq_config_set(cfg, k, v, err);
+    }
+    lua_pop(L, 1);
+    if (rc) {
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  return SQ_OK;
+}
+
 /* Applies every key of the table at idx, prefixed ("ssl." / "pool."), to
  * cfg. Does not raise: returns an error kind with err filled. */
 static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg, sq_err *err) {
@@ -75,7 +105,7 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
       else rc = apply_table(L, -1, "pool.", cfg, err);
     } else if (!*prefix && !strcmp(k, "params")) {
       if (lua_type(L, -1) != LUA_TTABLE) rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params' must be a table");
-      else rc = apply_table(L, -1, "", cfg, err);
+      else rc = apply_params(L, -1, cfg, err);
     } else {
       const char *v = opt_text(L, -1, tmp, sizeof tmp);
       if (v && lua_type(L, -1) == LUA_TSTRING && strlen(v) != lua_rawlen(L, -1))
@@ -93,6 +123,15 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
     }
   }
   return SQ_OK;
+}
+
+/* The C function stored at t[k] (raw: no metamethod runs), or NULL. */
+static lua_CFunction raw_cfunction(lua_State *L, int t, const char *k) {
+  lua_pushstring(L, k);
+  lua_rawget(L, t);
+  lua_CFunction f = lua_tocfunction(L, -1);
+  lua_pop(L, 1);
+  return f;
 }
 
 /* Fills cfg from connect(url), connect(url, opts) or connect(table). */
@@ -134,6 +173,9 @@ static int build_config(lua_State *L, sq_config *cfg, int *opts_idx, sq_err *err
 int lsq_connect(lua_State *L) {
   sq_err err;
   sq_err_clear(&err);
+  /* sqorm:connect(...) passes the module itself first */
+  if (lua_type(L, 1) == LUA_TTABLE && raw_cfunction(L, 1, "connect") == lsq_connect)
+    return lsq_usage(L, "use sqorm.connect(...), not sqorm:connect(...)");
   lua_settop(L, 2); /* [1] = url or table, [2] = options or nil */
   /* The handle exists, closed, before anything is acquired. */
   lsq_db *db = lua_newuserdatauv(L, sizeof *db, 1);
@@ -175,6 +217,7 @@ int lsq_connect(lua_State *L) {
   sq_pool *pool = NULL;
   if (!rc) rc = cfg.name ? sq_pool_open_shared(&cfg, &pool, &err) : sq_pool_open(&cfg, &pool, &err);
   db->dialect = cfg.dialect;
+  if (rc) sq_config_redact(&cfg, &err); /* never show the password, whoever wrote the message */
   sq_config_free(&cfg);
   if (rc) return lsq_raise(L, &err);
   db->pool = pool;

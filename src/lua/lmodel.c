@@ -1169,7 +1169,7 @@ static int db_models(lua_State *L) {
 /* schema                                                             */
 /* ---------------------------------------------------------------- */
 
-enum { SYNC_CREATE = 0, SYNC_FORCE, SYNC_ALTER, SYNC_DROP };
+enum { SYNC_CREATE = 0, SYNC_FORCE, SYNC_ALTER, SYNC_DROP, SYNC_ALTER_DROP };
 
 typedef struct sync_ctx {
   lsq_scratch *s;
@@ -1195,9 +1195,24 @@ static int sync_model(lua_State *L, conn_ctx *c, int dbidx, const lsq_model *mod
     rc = sq_render_drop(mod->m, mod->dialect, 1, list, err);
     break;
   case SYNC_ALTER:
+  case SYNC_ALTER_DROP:
     c->in_stmt = 1;
-    rc = sq_plan_alter(c->conn, mod->m, list, err);
+    rc = sq_plan_alter_ex(c->conn, mod->m, how == SYNC_ALTER_DROP ? SQ_ALTER_DROP : 0, list, err);
     c->in_stmt = 0;
+    /* SQLite and PostgreSQL DDL is transactional: the plan runs as one
+     * transaction (a savepoint inside the caller's), so a failure (a
+     * rebuild's copy, a unique key over duplicates) leaves the table as
+     * it was. A MySQL plan is one atomic ALTER TABLE. */
+    if (!rc && list->n > 0 && mod->dialect != SQ_DIALECT_MYSQL) {
+      rc = tx_begin(L, c, dbidx, err);
+      if (!rc) rc = run_list(L, c, dbidx, list, err);
+      if (!rc) return tx_end(L, c, dbidx, 1, err);
+      sq_err ignored;
+      sq_err_clear(&ignored);
+      tx_end(L, c, dbidx, 0, &ignored);
+      sq_sql_list_free(list);
+      return rc;
+    }
     break;
   default:
     rc = sq_render_create(mod->m, mod->dialect, how == SYNC_CREATE, list, err);
@@ -1232,24 +1247,38 @@ static int sync_fn(lua_State *L) {
   return 0;
 }
 
+/* sync options: { force = bool } | { alter = bool | { drop = bool } }. */
 static int sync_how(lua_State *L, int oidx, int allow_alter) {
-  int how = SYNC_CREATE;
-  if (lua_isnoneornil(L, oidx)) return how;
+  if (lua_isnoneornil(L, oidx)) return SYNC_CREATE;
   if (lua_type(L, oidx) != LUA_TTABLE) lsq_usage(L, "sync: options must be a table");
+  int force = 0, alter = 0, drop = 0;
   lua_pushnil(L);
   while (lua_next(L, oidx)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     if (strcmp(k, "force") && !(allow_alter && !strcmp(k, "alter")))
       lsq_usage(L, "sync: unknown option '%s' (force%s)", k, allow_alter ? ", alter" : "");
-    if (lua_type(L, -1) != LUA_TBOOLEAN) lsq_usage(L, "sync: %s must be a boolean", k);
-    if (lua_toboolean(L, -1)) how = k[0] == 'f' ? SYNC_FORCE : SYNC_ALTER;
+    if (k[0] == 'a' && lua_type(L, -1) == LUA_TTABLE) {
+      alter = 1;
+      int t = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, t)) {
+        const char *ak = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        if (strcmp(ak, "drop")) lsq_usage(L, "sync: unknown alter option '%s' (drop)", ak);
+        if (lua_type(L, -1) != LUA_TBOOLEAN) lsq_usage(L, "sync: alter.drop must be a boolean");
+        drop = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+    } else if (lua_type(L, -1) != LUA_TBOOLEAN) {
+      lsq_usage(L, k[0] == 'a' ? "sync: alter must be a boolean or { drop = boolean }" : "sync: %s must be a boolean", k);
+    } else if (k[0] == 'f') {
+      force = lua_toboolean(L, -1);
+    } else {
+      alter = lua_toboolean(L, -1);
+    }
     lua_pop(L, 1);
   }
-  lua_getfield(L, oidx, "force");
-  lua_getfield(L, oidx, "alter");
-  if (lua_toboolean(L, -1) && lua_toboolean(L, -2)) lsq_usage(L, "sync: force and alter exclude each other");
-  lua_pop(L, 2);
-  return how;
+  if (force && alter) lsq_usage(L, "sync: force and alter exclude each other");
+  return force ? SYNC_FORCE : !alter ? SYNC_CREATE : drop ? SYNC_ALTER_DROP : SYNC_ALTER;
 }
 
 /* Runs a sync over the list of models at lidx for the db at dbidx. */
