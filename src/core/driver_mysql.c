@@ -424,40 +424,16 @@ static int sqtype_of(int kind, const MYSQL_FIELD *f) {
   }
 }
 
-/* Skips whitespace and comments; returns the position of the first token. */
-static size_t skip_space(const char *sql, size_t len, size_t i) {
-  while (i < len) {
-    char ch = sql[i];
-    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '(') {
-      i++;
-    } else if (ch == '#' || (ch == '-' && i + 2 < len && sql[i + 1] == '-' &&
-                             (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n'))) {
-      while (i < len && sql[i] != '\n') i++;
-    } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/')) i++;
-      i += 2;
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
 /* 1 when the statement only reads (so re-running it after the server
- * changed its result metadata is harmless). */
+ * changed its result metadata is harmless). The text is read with the
+ * core's MySQL lexer. */
 static int is_read_only(const char *sql, size_t len) {
-  static const char *const words[] = {"select", "with", "show", "values", "table",
-                                      "desc", "describe", "explain", NULL};
-  size_t i = skip_space(sql, len, 0);
-  for (int w = 0; words[w]; w++) {
-    size_t k = strlen(words[w]);
-    if (i + k > len) continue;
-    size_t j = 0;
-    while (j < k && (sql[i + j] | 0x20) == words[w][j]) j++;
-    if (j == k && (i + k == len || !((sql[i + k] | 0x20) >= 'a' && (sql[i + k] | 0x20) <= 'z')))
-      return 1;
-  }
+  static const char *const words[] = {"SELECT", "WITH", "SHOW", "VALUES", "TABLE",
+                                      "DESC", "DESCRIBE", "EXPLAIN", NULL};
+  size_t k;
+  const char *w = sq_sql_first_word(SQ_DIALECT_MYSQL, sql, len, &k);
+  for (int i = 0; w && words[i]; i++)
+    if (sq_word_is(w, k, words[i])) return 1;
   return 0;
 }
 
@@ -781,49 +757,28 @@ static int append_literal(my_conn *c, my_sbuf *b, const sq_value *v, int idx, sq
 }
 
 /* Builds the SQL text with each ? outside literals, quoted identifiers and
- * comments replaced by its value. The result (out->p) is malloc'd. */
+ * comments (as the core's MySQL lexer reads them, honouring the session's
+ * NO_BACKSLASH_ESCAPES) replaced by its value. The result (out->p) is
+ * malloc'd. */
 static int interpolate(my_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
                        my_sbuf *out, sq_err *err) {
   int nobs = (c->m->server_status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0;
-  int used = 0, rc;
-  size_t i = 0, from = 0;
-  while (i < len) {
-    char ch = sql[i];
-    if (ch == '\'' || ch == '"' || ch == '`') {
-      i++;
-      while (i < len) {
-        if (sql[i] == '\\' && ch != '`' && !nobs) {
-          i += 2;
-        } else if (sql[i] == ch) {
-          if (i + 1 < len && sql[i + 1] == ch) i += 2;
-          else break;
-        } else {
-          i++;
-        }
-      }
-      i++;
-    } else if (ch == '#' || (ch == '-' && i + 1 < len && sql[i + 1] == '-' &&
-                             (i + 2 == len || (unsigned char)sql[i + 2] <= ' '))) {
-      while (i < len && sql[i] != '\n') i++;
-    } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/')) i++;
-      i += 2;
-    } else if (ch == '?') {
-      if (used == nparams) break;
-      if (sbuf_add(out, sql + from, i - from)) return fail_nomem(err);
-      if ((rc = append_literal(c, out, &params[used], used, err))) return rc;
-      used++;
-      i++;
-      from = i;
-    } else {
-      i++;
+  int used = 0, extra = 0, rc;
+  size_t from = 0;
+  sq_lexer lx;
+  sq_token t;
+  sq_lex_init(&lx, SQ_DIALECT_MYSQL, nobs ? SQ_LEX_NO_BACKSLASH : 0, sql, len);
+  while (sq_lex_next(&lx, &t) != SQ_TK_EOF) {
+    if (t.type != SQ_TK_QMARK) continue;
+    if (used == nparams) { /* counted to report the mismatch */
+      extra++;
+      continue;
     }
+    if (sbuf_add(out, sql + from, t.pos - from)) return fail_nomem(err);
+    if ((rc = append_literal(c, out, &params[used], used, err))) return rc;
+    used++;
+    from = t.pos + t.len;
   }
-  if (i > len) i = len;
-  /* count any remaining placeholder to report the mismatch */
-  int extra = 0;
-  for (size_t j = i; j < len; j++) extra += sql[j] == '?';
   if (used != nparams || extra)
     return sq_err_set(err, SQ_EUSAGE, "mysql: statement has %d placeholders but %d values were given",
                       used + extra, nparams);

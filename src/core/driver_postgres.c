@@ -178,10 +178,6 @@ static int ci_streq(const char *a, const char *b) {
   return n == strlen(b) && ci_eq(a, b, n);
 }
 
-static int is_ident_char(int ch) {
-  return isalnum((unsigned char)ch) || ch == '_' || ch == '$' || (unsigned char)ch >= 0x80;
-}
-
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
 /* ------------------------------------------------------------------ */
@@ -314,98 +310,16 @@ static int simple(pg_conn *c, const char *sql, sq_err *err) {
 /* SQL scanning                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Skips whitespace and comments (-- and nested block comments). */
-static size_t skip_space(const char *s, size_t n, size_t i) {
-  while (i < n) {
-    if (isspace((unsigned char)s[i])) {
-      i++;
-    } else if (s[i] == '-' && i + 1 < n && s[i + 1] == '-') {
-      while (i < n && s[i] != '\n') i++;
-    } else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
-      int depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') { depth--; i += 2; }
-        else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') { depth++; i += 2; }
-        else i++;
-      }
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
-/* 1 when the text holds more than one statement: a ';' outside quotes,
- * dollar quotes and comments followed by more than space or ';'. Such
- * scripts cannot be prepared, so they go through the simple protocol.
- * A wrong guess costs only a server error, never a wrong result. */
-static int multi_statement(const char *s, size_t n) {
-  size_t i = 0;
-  int semi = 0;
-  while (i < n) {
-    size_t j = skip_space(s, n, i);
-    if (j != i) { i = j; continue; }
-    char ch = s[i];
-    if (semi && ch != ';') return 1;
-    if (ch == ';') {
-      semi = 1;
-      i++;
-    } else if (ch == '\'') {
-      int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !is_ident_char(s[i - 2]));
-      i++;
-      while (i < n) {
-        if (esc && s[i] == '\\') { i += 2; continue; }
-        if (s[i] == '\'') {
-          if (i + 1 < n && s[i + 1] == '\'') { i += 2; continue; }
-          break;
-        }
-        i++;
-      }
-      i++;
-    } else if (ch == '"') {
-      i++;
-      while (i < n) {
-        if (s[i] == '"') {
-          if (i + 1 < n && s[i + 1] == '"') { i += 2; continue; }
-          break;
-        }
-        i++;
-      }
-      i++;
-    } else if (ch == '$' && (i == 0 || !is_ident_char(s[i - 1])) && i + 1 < n &&
-               !isdigit((unsigned char)s[i + 1])) {
-      size_t t = i + 1;
-      while (t < n && s[t] != '$' && (isalnum((unsigned char)s[t]) || s[t] == '_' ||
-                                      (unsigned char)s[t] >= 0x80))
-        t++;
-      if (t >= n || s[t] != '$') { i++; continue; }
-      size_t taglen = t - i + 1; /* "$tag$" */
-      const char *tag = s + i;
-      i = t + 1;
-      while (i < n && !(s[i] == '$' && n - i >= taglen && !memcmp(s + i, tag, taglen))) i++;
-      i += taglen;
-    } else {
-      i++;
-    }
-  }
-  return 0;
-}
-
 /* 1 when the statement starts with a read-only keyword, so cancelling it
  * on an early cursor close cannot undo a write the caller expected. WITH
  * may hold a data-modifying CTE, EXPLAIN may be EXPLAIN ANALYZE: neither
- * counts. */
+ * counts. The text is read with the core's PostgreSQL lexer. */
 static int read_only_statement(const char *s, size_t n) {
-  static const char *const words[] = {"select", "values", "table", "show"};
-  size_t i = skip_space(s, n, 0);
-  while (i < n && s[i] == '(') i = skip_space(s, n, i + 1);
-  size_t w = i;
-  while (w < n && isalpha((unsigned char)s[w])) w++;
-  for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
-    size_t L = strlen(words[k]);
-    if (w - i == L && ci_eq(s + i, words[k], L)) return 1;
-  }
+  static const char *const words[] = {"SELECT", "VALUES", "TABLE", "SHOW"};
+  size_t k;
+  const char *w = sq_sql_first_word(SQ_DIALECT_POSTGRES, s, n, &k);
+  for (size_t i = 0; w && i < sizeof words / sizeof *words; i++)
+    if (sq_word_is(w, k, words[i])) return 1;
   return 0;
 }
 
@@ -1197,21 +1111,6 @@ static int check_sql(const char *sql, size_t len, sq_err *err) {
   return SQ_OK;
 }
 
-/* Runs a multi-statement script through the simple protocol; the last
- * statement's result is returned, as PQexec does. */
-static PGresult *exec_script(pg_conn *c, const char *sql, size_t len, sq_err *err) {
-  char *copy = malloc(len + 1);
-  if (!copy) {
-    nomem(err);
-    return NULL;
-  }
-  memcpy(copy, sql, len);
-  copy[len] = '\0';
-  PGresult *r = PQexec(c->pg, copy);
-  free(copy);
-  return r;
-}
-
 /* Executes through the statement cache, retrying once when the cached
  * statement turned out stale. Returns a result (maybe a failed one) or
  * NULL with err set; *sp is the statement behind a successful result, else
@@ -1263,9 +1162,9 @@ static int consume_result(pg_conn *c, PGresult *r, pg_stmt *s, const sq_row_sink
   return SQ_OK;
 }
 
-/* Runs one statement with bound values. Statements go through the
- * prepared-statement cache; a parameterless script of several statements
- * goes through the simple protocol. */
+/* Runs one statement with bound values, through the prepared-statement
+ * cache. The extended protocol never runs a second statement: a text
+ * holding several fails to prepare (the core refuses it before that). */
 static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *params, int nparams,
                    const sq_row_sink *sink, sq_result *res, sq_err *err) {
   pg_conn *c = (pg_conn *)dc;
@@ -1282,8 +1181,7 @@ static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   if (rc) return rc;
   PGresult *r;
   pg_stmt *s = NULL;
-  if (nparams == 0 && multi_statement(sql, len)) r = exec_script(c, sql, len, err);
-  else r = exec_cached(c, sql, len, nparams, &s, err);
+  r = exec_cached(c, sql, len, nparams, &s, err); /* a prepared statement is one statement */
   if (!r && err->kind != SQ_OK) rc = err->kind;
   else rc = consume_result(c, r, s, sink, res, err);
   PQclear(r);

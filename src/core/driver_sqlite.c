@@ -373,28 +373,11 @@ static void cache_clear(lite_conn *lc) {
   lc->ncached = 0;
 }
 
-/*
- * Skips what separates statements and carries no meaning: whitespace (as
- * SQLite's tokenizer defines it), semicolons and comments. Used to tell
- * whether a prepare left another statement in the tail.
- */
+/* Skips what separates statements and carries no meaning (whitespace,
+ * comments, semicolons, as the core's SQLite lexer reads them). Used to
+ * tell whether a prepare left another statement in the tail. */
 static const char *skip_blank(const char *p, const char *end) {
-  while (p < end) {
-    char ch = *p;
-    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == ';') {
-      p++;
-    } else if (ch == '-' && p + 1 < end && p[1] == '-') {
-      p += 2;
-      while (p < end && *p != '\n') p++;
-    } else if (ch == '/' && p + 1 < end && p[1] == '*') {
-      p += 2;
-      while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
-      p = (p + 1 < end) ? p + 2 : end;
-    } else {
-      break;
-    }
-  }
-  return p;
+  return p + sq_sql_skip_blank(SQ_DIALECT_SQLITE, p, (size_t)(end - p));
 }
 
 /*
@@ -809,12 +792,10 @@ static int cursor_busy(lite_conn *lc, sq_err *err) {
 }
 
 /*
- * exec: one statement, bound, possibly cached. A text with several
- * statements runs them in order when nparams == 0 (as sqlite3_exec would,
- * each in autocommit unless a transaction is open; a failure stops the
- * rest). Only the last statement's rows reach the sink, and res describes
- * it, except affected_rows, the sum over the statements that write (-1
- * when none does), and last_insert_id, the last one set.
+ * exec: one statement, bound, possibly cached. Empty statements (a
+ * leading ';', only comments) are skipped; a text holding a second
+ * statement is refused before anything runs (sqorm runs one statement per
+ * call; a caller runs several one by one).
  */
 static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *params,
                      int nparams, const sq_row_sink *sink, sq_result *res, sq_err *err) {
@@ -839,9 +820,9 @@ static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *p
     int rc = stmt_acquire(lc, p, (size_t)(end - p), first, &r, &next, err);
     if (rc != SQ_OK) return rc;
     int last = next >= end;
-    if (!last && nparams != 0) {
+    if (!last && r.stmt) {
       stmt_release(&r);
-      sq_err_set(err, SQ_EUSAGE, "sqlite: multiple statements with binds");
+      sq_err_set(err, SQ_EUSAGE, "sqlite: the SQL holds more than one statement; one call runs one");
       return SQ_EUSAGE;
     }
     if (!r.stmt) {
