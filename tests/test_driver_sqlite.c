@@ -639,9 +639,12 @@ static void test_transactions(sq_dconn *c) {
   CHECK(D->reset(c, 0, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
   CHECK(q_int(c, "SELECT count(*) FROM t WHERE x = 9") == 0,
         "row from the reset transaction is gone");
+  CHECK(!D->needs_reset(c), "a clean session needs no full reset");
   OK(c, "PRAGMA foreign_keys=OFF", NULL, 0);
-  CHECK(D->reset(c, 0, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
-        "reset turns foreign_keys back on");
+  CHECK(D->needs_reset(c), "foreign_keys off: the session needs a full reset");
+  CHECK(D->reset(c, 1, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
+        "full reset turns foreign_keys back on");
+  CHECK(!D->needs_reset(c), "... and the session is clean again");
   CHECK(D->reset(c, 0, &err) == SQ_OK, "reset on a clean connection");
 }
 

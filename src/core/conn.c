@@ -72,7 +72,10 @@ static int lex_dialect(const sq_driver *d) {
 /*
  * Runs a rewritten raw statement: one statement only, the value count
  * checked against the placeholders (a clear usage error beats a driver's
- * "bind index out of range").
+ * "bind index out of range"), and the connection marked dirty first when
+ * the statement may change its session (even if it then fails: a failed
+ * statement may have done part of its work). Rendered statements go
+ * straight to sq_conn_exec_native and pay nothing for this.
  */
 int sq_conn_exec_stmt(sq_conn *c, const sq_stmt_text *t, const sq_value *params, int nparams,
                       const sq_row_sink *sink, sq_result *res, sq_err *err) {
@@ -85,6 +88,7 @@ int sq_conn_exec_stmt(sq_conn *c, const sq_stmt_text *t, const sq_value *params,
   if (t->nparams != nparams)
     return sq_err_set(err, SQ_EUSAGE, "statement has %d placeholder%s but %d value%s given", t->nparams,
                       t->nparams == 1 ? "" : "s", nparams, nparams == 1 ? " was" : "s were");
+  if (t->session) sq_conn_mark_dirty(c);
   return sq_conn_exec_native(c, t->sql, t->len, params, nparams, sink, res, err);
 }
 

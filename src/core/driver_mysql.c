@@ -124,6 +124,7 @@ typedef struct my_conn {
   my_tcol *tcols;
   sq_column *tscols;
   sq_value *tvals;
+  char *db0;                   /* the database given at open (a full reset returns to it) */
 } my_conn;
 
 /* An executing statement whose result is being read, prepared or text. */
@@ -1202,6 +1203,7 @@ static int open_check_tls(MYSQL *m, int mode, sq_err *err) {
 static void conn_free(my_conn *c) {
   while (c->head) stmt_evict(c, c->head);
   if (c->m) mysql_close(c->m);
+  free(c->db0);
   free(c->tcols);
   free(c->tscols);
   free(c->tvals);
@@ -1257,6 +1259,10 @@ static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
   if ((rc = open_check_tls(m, mode, err))) {
     conn_free(c);
     return rc;
+  }
+  if (cfg->database && cfg->database[0] && !(c->db0 = sq_strdup(cfg->database))) {
+    conn_free(c);
+    return fail_nomem(err);
   }
   if ((rc = run_simple(c, "SET time_zone = '+00:00'", err))) {
     if (rc != SQ_EAUTH) err->kind = rc = SQ_ECONNECTION;
@@ -1493,18 +1499,50 @@ static int my_rollback_to(sq_dconn *dc, const char *name, sq_err *err) {
   return savepoint_sql((my_conn *)dc, "ROLLBACK TO SAVEPOINT", name, err);
 }
 
-/* Cheap reset for the pool: finish a forgotten cursor, roll back, and turn
- * autocommit back on if a user switched it off. mysql_reset_connection is
- * not used: it would deallocate every cached prepared statement. */
+/* The session settings my_open makes, applied again by a full reset
+ * (COM_RESET_CONNECTION puts every session variable back to its global
+ * value, the character set included). Keep in step with my_open. */
+static const char MY_SESSION_SETUP[] = "SET NAMES utf8mb4, time_zone = '+00:00'";
+
+/* Cheap reset for the pool (full = 0): finish a forgotten cursor, roll
+ * back, and turn autocommit back on if a user switched it off.
+ * full = 1 restores the session as my_open left it: COM_RESET_CONNECTION
+ * (mysql_reset_connection) rolls back, drops temporary tables, releases
+ * LOCK TABLES and GET_LOCK locks, clears user variables and server-side
+ * prepared statements and restores every session variable (autocommit
+ * included); the library invalidates our prepared statements, so the
+ * cache is emptied (closing them then only frees memory). The current
+ * database (which COM_RESET_CONNECTION keeps) and the open's session
+ * settings are then applied again. */
 static int my_reset(sq_dconn *dc, int full, sq_err *err) {
-  (void)full;
   my_conn *c = (my_conn *)dc;
   int rc;
   if (c->cur) cursor_detach(c);
   if ((rc = busy(c, err))) return rc;
+  if (full) {
+    if (mysql_reset_connection(c->m)) {
+      rc = fail_conn(c, err);
+      c->dead = 1; /* the session is in an unknown state */
+      return rc;
+    }
+    while (c->head) stmt_evict(c, c->head);
+    if (c->db0 && mysql_select_db(c->m, c->db0)) return fail_conn(c, err); /* USE is not reset */
+    return run_simple(c, MY_SESSION_SETUP, err);
+  }
   if ((c->m->server_status & SERVER_STATUS_IN_TRANS) && (rc = run_simple(c, "ROLLBACK", err))) return rc;
   if (!(c->m->server_status & SERVER_STATUS_AUTOCOMMIT) && mysql_autocommit(c->m, 1)) return fail_conn(c, err);
   return SQ_OK;
+}
+
+/* The server's own word that the session changed: the last statement's
+ * status says a tracked session variable changed
+ * (SERVER_SESSION_STATE_CHANGED, e.g. SET inside a stored procedure), or
+ * autocommit is off. Costs no round trip. */
+static int my_needs_reset(sq_dconn *dc) {
+  my_conn *c = (my_conn *)dc;
+  if (my_is_dead(dc)) return 0;
+  unsigned st = c->m->server_status;
+  return (st & SERVER_SESSION_STATE_CHANGED) || !(st & SERVER_STATUS_AUTOCOMMIT);
 }
 
 static const char *my_server_version(sq_dconn *dc) {
@@ -1533,5 +1571,6 @@ const sq_driver sq_driver_mysql = {
   .rollback_to = my_rollback_to,
   .in_transaction = my_in_transaction,
   .reset = my_reset,
+  .needs_reset = my_needs_reset,
   .server_version = my_server_version,
 };

@@ -1440,9 +1440,14 @@ static int pg_in_transaction(sq_dconn *dc) {
 
 /* Makes the connection clean for its next user: closes a forgotten
  * cursor's statement, rolls back an open or failed transaction, and frees
- * evicted statements. No reconnect, at most one round trip usually. */
+ * evicted statements. No reconnect, at most one round trip usually.
+ * full = 1 also restores the session as open left it: DISCARD ALL (every
+ * SET and SET ROLE / SESSION AUTHORIZATION undone, temporary tables,
+ * advisory locks, LISTENs, holdable cursors and prepared statements
+ * dropped: so the statement cache is forgotten), then the open's session
+ * settings again. Two more round trips: DISCARD ALL can't share a
+ * transaction block with them. */
 static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
-  (void)full;
   pg_conn *c = (pg_conn *)dc;
   sq_err_clear(err);
   if (c->cursor) {
@@ -1464,9 +1469,26 @@ static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
     sq_err_native(err, "08006", "08006");
     return SQ_ECONNECTION;
   }
+  if (full) {
+    rc = simple(c, "DISCARD ALL", err);
+    cache_forget_all(c); /* gone on the server, or the connection goes */
+    if (!rc) rc = simple(c, SESSION_SETUP, err);
+    if (rc) return rc;
+  }
   flush_pending(c);
   trim_scratch(c);
   return SQ_OK;
+}
+
+/* The settings the open made, as the server reports them (ParameterStatus,
+ * no round trip): a difference means the session was changed (e.g. by a
+ * function calling set_config), so the pool runs a full reset. */
+static int pg_needs_reset(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (c->dead) return 0;
+  const char *tz = PQparameterStatus(c->pg, "TimeZone");
+  const char *ds = PQparameterStatus(c->pg, "DateStyle");
+  return (tz && strcmp(tz, "UTC") != 0) || (ds && strcmp(ds, "ISO, MDY") != 0);
 }
 
 static const char *pg_server_version(sq_dconn *dc) {
@@ -1495,5 +1517,6 @@ const sq_driver sq_driver_postgres = {
   .rollback_to = pg_rollback_to,
   .in_transaction = pg_in_transaction,
   .reset = pg_reset,
+  .needs_reset = pg_needs_reset,
   .server_version = pg_server_version,
 };
