@@ -1527,7 +1527,10 @@ static int my_reset(sq_dconn *dc, int full, sq_err *err) {
     }
     while (c->head) stmt_evict(c, c->head);
     if (c->db0 && mysql_select_db(c->m, c->db0)) return fail_conn(c, err); /* USE is not reset */
-    return run_simple(c, MY_SESSION_SETUP, err);
+    if ((rc = run_simple(c, MY_SESSION_SETUP, err))) return rc;
+    /* the setup's own status says "session changed"; a ping's does not,
+     * so needs_reset does not ask for this reset again */
+    return mysql_ping(c->m) ? fail_conn(c, err) : SQ_OK;
   }
   if ((c->m->server_status & SERVER_STATUS_IN_TRANS) && (rc = run_simple(c, "ROLLBACK", err))) return rc;
   if (!(c->m->server_status & SERVER_STATUS_AUTOCOMMIT) && mysql_autocommit(c->m, 1)) return fail_conn(c, err);
