@@ -226,14 +226,58 @@ typedef struct sq_stmt_text {
   int nparams;
   int named;     /* 1 when :name binds were used */
   char **names;  /* nparams entries when named, else NULL */
+  int nstatements; /* statements in the text (0: only blanks and comments) */
+  int session;   /* sq_sql_session_effect of the text */
+  int is_read;   /* sq_sql_is_read_dialect of the text */
 } sq_stmt_text;
 
-/* Rewrites placeholders outside string literals, quoted identifiers,
- * comments and (for SQ_PH_DOLLAR) dollar-quoted strings. Mixing ? and
- * :name is SQ_EUSAGE. "::" (a PostgreSQL cast) and ":=" are left alone.
- * style is an sq_ph_style, optionally | SQ_PH_BACKSLASH. */
+/*
+ * Rewrites the placeholders of sql for a dialect, using that dialect's
+ * lexer (so placeholders inside string literals, quoted identifiers,
+ * comments and dollar quotes are text). Binds are `?` (positional) or
+ * `:name` (named); on PostgreSQL the native `$1, $2 ...` may be used
+ * instead (passed through; nparams is the highest number). Mixing two
+ * styles is SQ_EUSAGE, and so are SQLite's own ?NNN, @x, $x parameters.
+ * On PostgreSQL `??` stands for a literal `?` (the jsonb operators are
+ * written `??`, `??|`, `??&`); a bare `?|` or `?&` is SQ_EUSAGE.
+ * `::` and `:=` are operators; `:x` right after a word, and after an
+ * operand inside a PostgreSQL array subscript (`a[lo:hi]`), is text.
+ * Also fills nstatements, session and is_read.
+ */
+int sq_stmt_rewrite_dialect(int dialect, const char *sql, size_t len, sq_stmt_text *out, sq_err *err);
+/* As sq_stmt_rewrite_dialect, with the dialect picked from a placeholder
+ * style: SQ_PH_DOLLAR is PostgreSQL (with SQ_PH_BACKSLASH, backslashes
+ * escape inside '...' too), SQ_PH_QMARK | SQ_PH_BACKSLASH is MySQL,
+ * SQ_PH_QMARK is SQLite. */
 int sq_stmt_rewrite(const char *sql, size_t len, int style, sq_stmt_text *out, sq_err *err);
 void sq_stmt_text_free(sq_stmt_text *t);
+
+/*
+ * Statements in a text, split by the dialect's lexer at each ';' outside
+ * literals, comments, parentheses and routine bodies (SQLite CREATE
+ * TRIGGER ... BEGIN ... END, MySQL stored programs, PostgreSQL BEGIN
+ * ATOMIC). Start with *pos = 0; each call returns 1 with [*start, *end)
+ * the next non-empty statement (without its ';'), or 0 at the end.
+ */
+int sq_sql_next(int dialect, const char *sql, size_t len, size_t *pos, size_t *start, size_t *end);
+/* The number of non-empty statements in sql. */
+int sq_sql_count(int dialect, const char *sql, size_t len);
+/*
+ * 1 when a statement of sql may change session state that outlives it,
+ * so its connection needs a full reset before another caller gets it:
+ * SET (on PostgreSQL not SET LOCAL / SET TRANSACTION / SET CONSTRAINTS,
+ * which end with the transaction), PRAGMA with a value, ATTACH / DETACH,
+ * USE, LOCK / UNLOCK, BEGIN / START typed by the caller, PREPARE /
+ * DEALLOCATE, DECLARE, DISCARD / RESET, LISTEN, LOAD, FLUSH, HANDLER, XA,
+ * CALL, DO, CREATE TEMP(ORARY) / temp.x / pg_temp.x, SELECT INTO TEMP or
+ * INTO @var, @var := ..., and the lock and setting functions (GET_LOCK,
+ * RELEASE_LOCK, pg_advisory_lock and its family, set_config, setseed).
+ * Statements sqorm renders never do, and never pass through this.
+ */
+int sq_sql_session_effect(int dialect, const char *sql, size_t len);
+/* 1 when re-running sql can't change data (see sq_sql_is_read), read
+ * with the dialect's lexer. */
+int sq_sql_is_read_dialect(int dialect, const char *sql, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Rows                                                                 */
@@ -479,18 +523,26 @@ int sq_conn_exec_native(sq_conn *c, const char *sql, size_t len, const sq_value 
 
 /* 1 when re-running the statement can't change data: it starts with
  * SELECT, WITH, SHOW, VALUES, EXPLAIN or TABLE and holds no writing word
- * (INSERT, UPDATE, DELETE, INTO, CALL, ...), no second statement and
- * nothing the scanner is unsure of. Only such a statement is retried on a
- * fresh connection. */
+ * (INSERT, UPDATE, DELETE, INTO, CALL, ...), nothing that changes session
+ * state, no second statement and no unterminated literal or comment.
+ * Without a dialect it must be a read under every dialect's lexer. Only
+ * such a statement is retried on a fresh connection. */
 int sq_sql_is_read(const char *sql, size_t len);
 
 /*
- * Runs SQL written with ? or :name placeholders (rewritten to the driver's
- * style) with values in order (positional) or resolved by the caller from
- * names (see sq_stmt_rewrite). Rows go to sink.
+ * Runs one statement written with ? or :name placeholders (rewritten to
+ * the driver's style) with values in order (positional) or resolved by
+ * the caller from names (see sq_stmt_rewrite_dialect). Rows go to sink.
+ * SQL holding more than one statement is SQ_EUSAGE (nothing runs); a
+ * statement that may change session state (sq_sql_session_effect) marks
+ * the connection dirty, so release resets its session.
  */
 int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
                  const sq_row_sink *sink, sq_result *res, sq_err *err);
+/* As sq_conn_exec, for SQL already rewritten (t, e.g. cached by the
+ * caller from sq_stmt_rewrite_dialect for this connection's dialect). */
+int sq_conn_exec_stmt(sq_conn *c, const sq_stmt_text *t, const sq_value *params, int nparams,
+                      const sq_row_sink *sink, sq_result *res, sq_err *err);
 
 /*
  * Future: the asynchronous executor. A worker thread will take a job

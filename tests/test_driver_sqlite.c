@@ -480,22 +480,24 @@ static void test_results(sq_dconn *c) {
   OK(c, "DELETE FROM r WHERE id > 2", NULL, 0);
   CHECK(R.affected_rows == 2 && R.last_insert_id == 0, "DELETE: affected 2");
 
-  /* several statements without binds */
-  OK(c,
-     "CREATE TABLE m (x); INSERT INTO m VALUES (1); -- c\n INSERT INTO m VALUES (2);\n"
-     "/* trailing */ SELECT count(*) FROM m; ; -- done",
-     NULL, 0);
-  CHECK(R.affected_rows == 2 && R.last_insert_id == 2 && R.rows == 1 && C.rows[0][0].i == 2,
-        "multi-statement: all run, affected summed, last SELECT's rows delivered");
+  /* one statement per call: a second one is refused before anything runs */
+  OK(c, "CREATE TABLE m (x)", NULL, 0);
+  int rc = X(c, "INSERT INTO m VALUES (1); -- c\n INSERT INTO m VALUES (2);\n/* trailing */ SELECT 1; ; -- done",
+             NULL, 0);
+  CHECK(rc == SQ_EUSAGE && strstr(E.msg, "more than one statement"), "two statements -> usage (%s)", E.msg);
   sq_value one = sq_int(1);
-  int rc = X(c, "INSERT INTO m VALUES (?); INSERT INTO m VALUES (3)", &one, 1);
-  CHECK(rc == SQ_EUSAGE && strstr(E.msg, "multiple statements with binds"),
-        "multi-statement with binds -> usage (%s)", E.msg);
-  CHECK(q_int(c, "SELECT count(*) FROM m") == 2, "... and nothing of it ran");
-  rc = X(c, "INSERT INTO m VALUES (5); INSERT INTO nope VALUES (6); INSERT INTO m VALUES (7)", NULL,
-         0);
-  CHECK(rc == SQ_ESYNTAX && q_int(c, "SELECT count(*) FROM m") == 3,
-        "multi-statement stops at the failing one (first ran, third not)");
+  rc = X(c, "INSERT INTO m VALUES (?); INSERT INTO m VALUES (3)", &one, 1);
+  CHECK(rc == SQ_EUSAGE && strstr(E.msg, "more than one statement"), "two statements with binds -> usage (%s)",
+        E.msg);
+  rc = X(c, "UPDATE m SET x = 1; DELETE FROM m", NULL, 0);
+  CHECK(rc == SQ_EUSAGE, "UPDATE; DELETE -> usage");
+  OK(c, "INSERT INTO m VALUES (1)", NULL, 0);
+  OK(c, "INSERT INTO m VALUES (2)", NULL, 0);
+  CHECK(q_int(c, "SELECT count(*) FROM m") == 2, "... and nothing of the refused texts ran");
+  OK(c, "; ;SELECT count(*) FROM m -- c", NULL, 0);
+  CHECK(R.rows == 1 && C.rows[0][0].i == 2, "empty statements before one statement are skipped");
+  OK(c, "CREATE TRIGGER m_t AFTER INSERT ON m BEGIN SELECT 1; SELECT 2; END", NULL, 0);
+  OK(c, "DROP TRIGGER m_t", NULL, 0);
   OK(c, "INSERT INTO m VALUES (8);", NULL, 0);
   CHECK(R.affected_rows == 1, "one statement with a trailing ';' is a single statement");
   OK(c, "   -- nothing here\n  ", NULL, 0);
@@ -638,9 +640,12 @@ static void test_transactions(sq_dconn *c) {
   CHECK(D->reset(c, 0, &err) == SQ_OK && !D->in_transaction(c), "reset rolls back");
   CHECK(q_int(c, "SELECT count(*) FROM t WHERE x = 9") == 0,
         "row from the reset transaction is gone");
+  CHECK(!D->needs_reset(c), "a clean session needs no full reset");
   OK(c, "PRAGMA foreign_keys=OFF", NULL, 0);
-  CHECK(D->reset(c, 0, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
-        "reset turns foreign_keys back on");
+  CHECK(D->needs_reset(c), "foreign_keys off: the session needs a full reset");
+  CHECK(D->reset(c, 1, &err) == SQ_OK && q_int(c, "PRAGMA foreign_keys") == 1,
+        "full reset turns foreign_keys back on");
+  CHECK(!D->needs_reset(c), "... and the session is clean again");
   CHECK(D->reset(c, 0, &err) == SQ_OK, "reset on a clean connection");
 }
 
@@ -800,8 +805,8 @@ static void test_cache(sq_dconn *c) {
   OK(c, "SELECT 1 + 0", NULL, 0);
   CHECK(C.rows[0][0].i == 1 && sq_sqlite_cached_count((sq_dconn *)c) == n,
         "evicted statement re-prepared, count unchanged (LRU evicts another)");
-  OK(c, "SELECT 1; SELECT 2", NULL, 0);
-  CHECK(sq_sqlite_cached_count((sq_dconn *)c) == n, "multi-statement text is not cached");
+  CHECK(X(c, "SELECT 1; SELECT 2", NULL, 0) == SQ_EUSAGE, "multi-statement text is refused");
+  CHECK(sq_sqlite_cached_count((sq_dconn *)c) == n, "... and not cached");
 
   /* A cached statement remembers its result columns; a schema change
    * re-prepares it, and the columns must then be read again. */

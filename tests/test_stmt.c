@@ -100,14 +100,16 @@ int main(void) {
   CHECK(!sq_sql_is_read("SELECTx", 7));
   CHECK(!sq_sql_is_read("", 0));
   CHECK(sq_sql_is_read("SELECT * FROM t WHERE a = $1 AND b = $2", 40));
-  CHECK(!sq_sql_is_read("SELECT $$x$$", 12));
+  CHECK(sq_sql_is_read("SELECT $$x$$", 12));
+  /* a read only if every dialect reads it so: MySQL sees one string here */
+  { const char *q = "SELECT 'a\\' ; DELETE FROM t -- '"; CHECK(!sq_sql_is_read(q, strlen(q))); }
   CHECK(!sq_sql_is_read("SELECT 1; DELETE FROM t", 23));
   CHECK(sq_sql_is_read("SELECT 1;", 9));
   CHECK(!sq_sql_is_read("SELECT a INTO b FROM t", 22));
   CHECK(!sq_sql_is_read("EXPLAIN ANALYZE SELECT 1", 24));
   CHECK(sq_sql_is_read("(SELECT 1) UNION (SELECT 2)", 27));
   CHECK(sq_sql_is_read("SELECT 'it''s' AS x", 19));
-  CHECK(!sq_sql_is_read("SELECT 'a\\b'", 13));
+  CHECK(sq_sql_is_read("SELECT 'a\\b'", 12));
   CHECK(!sq_sql_is_read("PRAGMA journal_mode = WAL", 25));
   return CHECK_DONE();
 }

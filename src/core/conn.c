@@ -61,27 +61,46 @@ int sq_conn_exec_native(sq_conn *c, const char *sql, size_t len, const sq_value 
   return rc;
 }
 
+/* The dialect whose lexer reads a driver's SQL: its own, or for a
+ * driver of no known dialect (a test's fake), the one its placeholder
+ * style implies. */
+static int lex_dialect(const sq_driver *d) {
+  if (d->dialect == SQ_DIALECT_SQLITE || d->dialect == SQ_DIALECT_MYSQL || d->dialect == SQ_DIALECT_POSTGRES)
+    return d->dialect;
+  return (d->ph_style & 0xff) == SQ_PH_DOLLAR ? SQ_DIALECT_POSTGRES : SQ_DIALECT_SQLITE;
+}
+
 /*
- * Rewrites ? / :name placeholders to the driver's style, checks the value
- * count against the placeholders (a clear usage error beats a driver's
- * "bind index out of range"), then runs the statement.
+ * Runs a rewritten raw statement: one statement only, the value count
+ * checked against the placeholders (a clear usage error beats a driver's
+ * "bind index out of range"), and the connection marked dirty first when
+ * the statement may change its session (even if it then fails: a failed
+ * statement may have done part of its work). Rendered statements go
+ * straight to sq_conn_exec_native and pay nothing for this.
  */
+int sq_conn_exec_stmt(sq_conn *c, const sq_stmt_text *t, const sq_value *params, int nparams,
+                      const sq_row_sink *sink, sq_result *res, sq_err *err) {
+  sq_err_clear(err);
+  if (!c || !t || !t->sql) return sq_err_set(err, SQ_EUSAGE, "sq_conn_exec: bad arguments");
+  if (t->nstatements > 1)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "the SQL holds %d statements; one call runs one statement (split them, or pass multi = true)",
+                      t->nstatements);
+  if (t->nparams != nparams)
+    return sq_err_set(err, SQ_EUSAGE, "statement has %d placeholder%s but %d value%s given", t->nparams,
+                      t->nparams == 1 ? "" : "s", nparams, nparams == 1 ? " was" : "s were");
+  if (t->session) sq_conn_mark_dirty(c);
+  return sq_conn_exec_native(c, t->sql, t->len, params, nparams, sink, res, err);
+}
+
 int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
                  const sq_row_sink *sink, sq_result *res, sq_err *err) {
   sq_err_clear(err);
   if (!c || !sql) return sq_err_set(err, SQ_EUSAGE, "sq_conn_exec: bad arguments");
-  int style = c->drv->ph_style;
-  if (c->drv->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
   sq_stmt_text t;
-  int rc = sq_stmt_rewrite(sql, len, style, &t, err);
+  int rc = sq_stmt_rewrite_dialect(lex_dialect(c->drv), sql, len, &t, err);
   if (rc != SQ_OK) return rc;
-  if (t.nparams != nparams) {
-    rc = sq_err_set(err, SQ_EUSAGE, "statement has %d placeholder%s but %d value%s given", t.nparams,
-                    t.nparams == 1 ? "" : "s", nparams, nparams == 1 ? " was" : "s were");
-    sq_stmt_text_free(&t);
-    return rc;
-  }
-  rc = sq_conn_exec_native(c, t.sql, t.len, params, nparams, sink, res, err);
+  rc = sq_conn_exec_stmt(c, &t, params, nparams, sink, res, err);
   sq_stmt_text_free(&t);
   return rc;
 }

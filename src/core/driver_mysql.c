@@ -137,6 +137,7 @@ typedef struct my_conn {
   my_tcol *tcols;
   sq_column *tscols;
   sq_value *tvals;
+  char *db0;                   /* the database given at open (a full reset returns to it) */
 } my_conn;
 
 /* An executing statement whose result is being read, prepared or text. */
@@ -445,40 +446,16 @@ static int sqtype_of(int kind, const MYSQL_FIELD *f) {
   }
 }
 
-/* Skips whitespace and comments; returns the position of the first token. */
-static size_t skip_space(const char *sql, size_t len, size_t i) {
-  while (i < len) {
-    char ch = sql[i];
-    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '(') {
-      i++;
-    } else if (ch == '#' || (ch == '-' && i + 2 < len && sql[i + 1] == '-' &&
-                             (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n'))) {
-      while (i < len && sql[i] != '\n') i++;
-    } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/')) i++;
-      i += 2;
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
 /* 1 when the statement only reads (so re-running it after the server
- * changed its result metadata is harmless). */
+ * changed its result metadata is harmless). The text is read with the
+ * core's MySQL lexer. */
 static int is_read_only(const char *sql, size_t len) {
-  static const char *const words[] = {"select", "with", "show", "values", "table",
-                                      "desc", "describe", "explain", NULL};
-  size_t i = skip_space(sql, len, 0);
-  for (int w = 0; words[w]; w++) {
-    size_t k = strlen(words[w]);
-    if (i + k > len) continue;
-    size_t j = 0;
-    while (j < k && (sql[i + j] | 0x20) == words[w][j]) j++;
-    if (j == k && (i + k == len || !((sql[i + k] | 0x20) >= 'a' && (sql[i + k] | 0x20) <= 'z')))
-      return 1;
-  }
+  static const char *const words[] = {"SELECT", "WITH", "SHOW", "VALUES", "TABLE",
+                                      "DESC", "DESCRIBE", "EXPLAIN", NULL};
+  size_t k;
+  const char *w = sq_sql_first_word(SQ_DIALECT_MYSQL, sql, len, &k);
+  for (int i = 0; w && words[i]; i++)
+    if (sq_word_is(w, k, words[i])) return 1;
   return 0;
 }
 
@@ -802,49 +779,28 @@ static int append_literal(my_conn *c, my_sbuf *b, const sq_value *v, int idx, sq
 }
 
 /* Builds the SQL text with each ? outside literals, quoted identifiers and
- * comments replaced by its value. The result (out->p) is malloc'd. */
+ * comments (as the core's MySQL lexer reads them, honouring the session's
+ * NO_BACKSLASH_ESCAPES) replaced by its value. The result (out->p) is
+ * malloc'd. */
 static int interpolate(my_conn *c, const char *sql, size_t len, const sq_value *params, int nparams,
                        my_sbuf *out, sq_err *err) {
   int nobs = (c->m->server_status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) != 0;
-  int used = 0, rc;
-  size_t i = 0, from = 0;
-  while (i < len) {
-    char ch = sql[i];
-    if (ch == '\'' || ch == '"' || ch == '`') {
-      i++;
-      while (i < len) {
-        if (sql[i] == '\\' && ch != '`' && !nobs) {
-          i += 2;
-        } else if (sql[i] == ch) {
-          if (i + 1 < len && sql[i + 1] == ch) i += 2;
-          else break;
-        } else {
-          i++;
-        }
-      }
-      i++;
-    } else if (ch == '#' || (ch == '-' && i + 1 < len && sql[i + 1] == '-' &&
-                             (i + 2 == len || (unsigned char)sql[i + 2] <= ' '))) {
-      while (i < len && sql[i] != '\n') i++;
-    } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/')) i++;
-      i += 2;
-    } else if (ch == '?') {
-      if (used == nparams) break;
-      if (sbuf_add(out, sql + from, i - from)) return fail_nomem(err);
-      if ((rc = append_literal(c, out, &params[used], used, err))) return rc;
-      used++;
-      i++;
-      from = i;
-    } else {
-      i++;
+  int used = 0, extra = 0, rc;
+  size_t from = 0;
+  sq_lexer lx;
+  sq_token t;
+  sq_lex_init(&lx, SQ_DIALECT_MYSQL, nobs ? SQ_LEX_NO_BACKSLASH : 0, sql, len);
+  while (sq_lex_next(&lx, &t) != SQ_TK_EOF) {
+    if (t.type != SQ_TK_QMARK) continue;
+    if (used == nparams) { /* counted to report the mismatch */
+      extra++;
+      continue;
     }
+    if (sbuf_add(out, sql + from, t.pos - from)) return fail_nomem(err);
+    if ((rc = append_literal(c, out, &params[used], used, err))) return rc;
+    used++;
+    from = t.pos + t.len;
   }
-  if (i > len) i = len;
-  /* count any remaining placeholder to report the mismatch */
-  int extra = 0;
-  for (size_t j = i; j < len; j++) extra += sql[j] == '?';
   if (used != nparams || extra)
     return sq_err_set(err, SQ_EUSAGE, "mysql: statement has %d placeholders but %d values were given",
                       used + extra, nparams);
@@ -1368,6 +1324,7 @@ static int open_check_tls(MYSQL *m, int mode, sq_err *err) {
 static void conn_free(my_conn *c) {
   while (c->head) stmt_evict(c, c->head);
   if (c->m) mysql_close(c->m);
+  free(c->db0);
   free(c->tcols);
   free(c->tscols);
   free(c->tvals);
@@ -1423,6 +1380,10 @@ static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
   if ((rc = open_check_tls(m, mode, err))) {
     conn_free(c);
     return rc;
+  }
+  if (cfg->database && cfg->database[0] && !(c->db0 = sq_strdup(cfg->database))) {
+    conn_free(c);
+    return fail_nomem(err);
   }
   if ((rc = run_simple(c, "SET time_zone = '+00:00'", err))) {
     if (rc != SQ_EAUTH) err->kind = rc = SQ_ECONNECTION;
@@ -1695,15 +1656,39 @@ static int my_rollback_to(sq_dconn *dc, const char *name, sq_err *err) {
   return savepoint_sql((my_conn *)dc, "ROLLBACK TO SAVEPOINT", name, err);
 }
 
-/* Cheap reset for the pool: finish a forgotten cursor, roll back, and turn
- * autocommit back on if a user switched it off. mysql_reset_connection is
- * not used: it would deallocate every cached prepared statement. */
+/* The session settings my_open makes, applied again by a full reset
+ * (COM_RESET_CONNECTION puts every session variable back to its global
+ * value, the character set included). Keep in step with my_open. */
+static const char MY_SESSION_SETUP[] = "SET NAMES utf8mb4, time_zone = '+00:00'";
+
+/* Cheap reset for the pool (full = 0): finish a forgotten cursor, roll
+ * back, and turn autocommit back on if a user switched it off.
+ * full = 1 restores the session as my_open left it: COM_RESET_CONNECTION
+ * (mysql_reset_connection) rolls back, drops temporary tables, releases
+ * LOCK TABLES and GET_LOCK locks, clears user variables and server-side
+ * prepared statements and restores every session variable (autocommit
+ * included); the library invalidates our prepared statements, so the
+ * cache is emptied (closing them then only frees memory). The current
+ * database (which COM_RESET_CONNECTION keeps) and the open's session
+ * settings are then applied again. */
 static int my_reset(sq_dconn *dc, int full, sq_err *err) {
-  (void)full;
   my_conn *c = (my_conn *)dc;
   int rc;
   if (c->cur) cursor_detach(c);
   if ((rc = busy(c, err))) return rc;
+  if (full) {
+    if (mysql_reset_connection(c->m)) {
+      rc = fail_conn(c, err);
+      c->dead = 1; /* the session is in an unknown state */
+      return rc;
+    }
+    while (c->head) stmt_evict(c, c->head);
+    if (c->db0 && mysql_select_db(c->m, c->db0)) return fail_conn(c, err); /* USE is not reset */
+    if ((rc = run_simple(c, MY_SESSION_SETUP, err))) return rc;
+    /* the setup's own status says "session changed"; a ping's does not,
+     * so needs_reset does not ask for this reset again */
+    return mysql_ping(c->m) ? fail_conn(c, err) : SQ_OK;
+  }
   if ((c->m->server_status & SERVER_STATUS_IN_TRANS) && (rc = run_simple(c, "ROLLBACK", err))) return rc;
   if (!(c->m->server_status & SERVER_STATUS_AUTOCOMMIT) && mysql_autocommit(c->m, 1)) return fail_conn(c, err);
   return SQ_OK;
@@ -1716,6 +1701,17 @@ static int my_reset_conn(sq_dconn *dc, int full, sq_err *err) {
   int rc = my_reset(dc, full, err);
   c->tx = TX_NONE;
   return rc;
+}
+
+/* The server's own word that the session changed: the last statement's
+ * status says a tracked session variable changed
+ * (SERVER_SESSION_STATE_CHANGED, e.g. SET inside a stored procedure), or
+ * autocommit is off. Costs no round trip. */
+static int my_needs_reset(sq_dconn *dc) {
+  my_conn *c = (my_conn *)dc;
+  if (my_is_dead(dc)) return 0;
+  unsigned st = c->m->server_status;
+  return (st & SERVER_SESSION_STATE_CHANGED) || !(st & SERVER_STATUS_AUTOCOMMIT);
 }
 
 static const char *my_server_version(sq_dconn *dc) {
@@ -1744,5 +1740,6 @@ const sq_driver sq_driver_mysql = {
   .rollback_to = my_rollback_to,
   .in_transaction = my_in_transaction,
   .reset = my_reset_conn,
+  .needs_reset = my_needs_reset,
   .server_version = my_server_version,
 };

@@ -187,10 +187,6 @@ static int ci_streq(const char *a, const char *b) {
   return n == strlen(b) && ci_eq(a, b, n);
 }
 
-static int is_ident_char(int ch) {
-  return isalnum((unsigned char)ch) || ch == '_' || ch == '$' || (unsigned char)ch >= 0x80;
-}
-
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
 /* ------------------------------------------------------------------ */
@@ -340,98 +336,16 @@ static int simple(pg_conn *c, const char *sql, sq_err *err) {
 /* SQL scanning                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Skips whitespace and comments (-- and nested block comments). */
-static size_t skip_space(const char *s, size_t n, size_t i) {
-  while (i < n) {
-    if (isspace((unsigned char)s[i])) {
-      i++;
-    } else if (s[i] == '-' && i + 1 < n && s[i + 1] == '-') {
-      while (i < n && s[i] != '\n') i++;
-    } else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
-      int depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') { depth--; i += 2; }
-        else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') { depth++; i += 2; }
-        else i++;
-      }
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
-/* 1 when the text holds more than one statement: a ';' outside quotes,
- * dollar quotes and comments followed by more than space or ';'. Such
- * scripts cannot be prepared, so they go through the simple protocol.
- * A wrong guess costs only a server error, never a wrong result. */
-static int multi_statement(const char *s, size_t n) {
-  size_t i = 0;
-  int semi = 0;
-  while (i < n) {
-    size_t j = skip_space(s, n, i);
-    if (j != i) { i = j; continue; }
-    char ch = s[i];
-    if (semi && ch != ';') return 1;
-    if (ch == ';') {
-      semi = 1;
-      i++;
-    } else if (ch == '\'') {
-      int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !is_ident_char(s[i - 2]));
-      i++;
-      while (i < n) {
-        if (esc && s[i] == '\\') { i += 2; continue; }
-        if (s[i] == '\'') {
-          if (i + 1 < n && s[i + 1] == '\'') { i += 2; continue; }
-          break;
-        }
-        i++;
-      }
-      i++;
-    } else if (ch == '"') {
-      i++;
-      while (i < n) {
-        if (s[i] == '"') {
-          if (i + 1 < n && s[i + 1] == '"') { i += 2; continue; }
-          break;
-        }
-        i++;
-      }
-      i++;
-    } else if (ch == '$' && (i == 0 || !is_ident_char(s[i - 1])) && i + 1 < n &&
-               !isdigit((unsigned char)s[i + 1])) {
-      size_t t = i + 1;
-      while (t < n && s[t] != '$' && (isalnum((unsigned char)s[t]) || s[t] == '_' ||
-                                      (unsigned char)s[t] >= 0x80))
-        t++;
-      if (t >= n || s[t] != '$') { i++; continue; }
-      size_t taglen = t - i + 1; /* "$tag$" */
-      const char *tag = s + i;
-      i = t + 1;
-      while (i < n && !(s[i] == '$' && n - i >= taglen && !memcmp(s + i, tag, taglen))) i++;
-      i += taglen;
-    } else {
-      i++;
-    }
-  }
-  return 0;
-}
-
 /* 1 when the statement starts with a read-only keyword, so cancelling it
  * on an early cursor close cannot undo a write the caller expected. WITH
  * may hold a data-modifying CTE, EXPLAIN may be EXPLAIN ANALYZE: neither
- * counts. */
+ * counts. The text is read with the core's PostgreSQL lexer. */
 static int read_only_statement(const char *s, size_t n) {
-  static const char *const words[] = {"select", "values", "table", "show"};
-  size_t i = skip_space(s, n, 0);
-  while (i < n && s[i] == '(') i = skip_space(s, n, i + 1);
-  size_t w = i;
-  while (w < n && isalpha((unsigned char)s[w])) w++;
-  for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
-    size_t L = strlen(words[k]);
-    if (w - i == L && ci_eq(s + i, words[k], L)) return 1;
-  }
+  static const char *const words[] = {"SELECT", "VALUES", "TABLE", "SHOW"};
+  size_t k;
+  const char *w = sq_sql_first_word(SQ_DIALECT_POSTGRES, s, n, &k);
+  for (size_t i = 0; w && i < sizeof words / sizeof *words; i++)
+    if (sq_word_is(w, k, words[i])) return 1;
   return 0;
 }
 
@@ -1223,21 +1137,6 @@ static int check_sql(const char *sql, size_t len, sq_err *err) {
   return SQ_OK;
 }
 
-/* Runs a multi-statement script through the simple protocol; the last
- * statement's result is returned, as PQexec does. */
-static PGresult *exec_script(pg_conn *c, const char *sql, size_t len, sq_err *err) {
-  char *copy = malloc(len + 1);
-  if (!copy) {
-    nomem(err);
-    return NULL;
-  }
-  memcpy(copy, sql, len);
-  copy[len] = '\0';
-  PGresult *r = PQexec(c->pg, copy);
-  free(copy);
-  return r;
-}
-
 /* Executes through the statement cache, retrying once when the cached
  * statement turned out stale. Returns a result (maybe a failed one) or
  * NULL with err set; *sp is the statement behind a successful result, else
@@ -1289,9 +1188,9 @@ static int consume_result(pg_conn *c, PGresult *r, pg_stmt *s, const sq_row_sink
   return SQ_OK;
 }
 
-/* Runs one statement with bound values. Statements go through the
- * prepared-statement cache; a parameterless script of several statements
- * goes through the simple protocol. */
+/* Runs one statement with bound values, through the prepared-statement
+ * cache. The extended protocol never runs a second statement: a text
+ * holding several fails to prepare (the core refuses it before that). */
 static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *params, int nparams,
                    const sq_row_sink *sink, sq_result *res, sq_err *err) {
   pg_conn *c = (pg_conn *)dc;
@@ -1309,8 +1208,7 @@ static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   if (rc) return rc;
   PGresult *r;
   pg_stmt *s = NULL;
-  if (nparams == 0 && multi_statement(sql, len)) r = exec_script(c, sql, len, err);
-  else r = exec_cached(c, sql, len, nparams, &s, err);
+  r = exec_cached(c, sql, len, nparams, &s, err); /* a prepared statement is one statement */
   if (!r && err->kind != SQ_OK) rc = err->kind;
   else rc = consume_result(c, r, s, sink, res, err);
   PQclear(r);
@@ -1581,9 +1479,14 @@ static int pg_in_transaction(sq_dconn *dc) {
 
 /* Makes the connection clean for its next user: closes a forgotten
  * cursor's statement, rolls back an open or failed transaction, and frees
- * evicted statements. No reconnect, at most one round trip usually. */
+ * evicted statements. No reconnect, at most one round trip usually.
+ * full = 1 also restores the session as open left it: DISCARD ALL (every
+ * SET and SET ROLE / SESSION AUTHORIZATION undone, temporary tables,
+ * advisory locks, LISTENs, holdable cursors and prepared statements
+ * dropped: so the statement cache is forgotten), then the open's session
+ * settings again. Two more round trips: DISCARD ALL can't share a
+ * transaction block with them. */
 static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
-  (void)full;
   pg_conn *c = (pg_conn *)dc;
   sq_err_clear(err);
   if (c->cursor) {
@@ -1605,6 +1508,12 @@ static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
     sq_err_native(err, "08006", "08006");
     return SQ_ECONNECTION;
   }
+  if (full) {
+    rc = simple(c, "DISCARD ALL", err);
+    cache_forget_all(c); /* gone on the server, or the connection goes */
+    if (!rc) rc = simple(c, SESSION_SETUP, err);
+    if (rc) return rc;
+  }
   flush_pending(c);
   trim_scratch(c);
   return SQ_OK;
@@ -1617,6 +1526,17 @@ static int pg_reset_conn(sq_dconn *dc, int full, sq_err *err) {
   int rc = pg_reset(dc, full, err);
   c->tx_open = c->tx_lost = 0;
   return rc;
+}
+
+/* The settings the open made, as the server reports them (ParameterStatus,
+ * no round trip): a difference means the session was changed (e.g. by a
+ * function calling set_config), so the pool runs a full reset. */
+static int pg_needs_reset(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (c->dead) return 0;
+  const char *tz = PQparameterStatus(c->pg, "TimeZone");
+  const char *ds = PQparameterStatus(c->pg, "DateStyle");
+  return (tz && strcmp(tz, "UTC") != 0) || (ds && strcmp(ds, "ISO, MDY") != 0);
 }
 
 static const char *pg_server_version(sq_dconn *dc) {
@@ -1645,5 +1565,6 @@ const sq_driver sq_driver_postgres = {
   .rollback_to = pg_rollback_to,
   .in_transaction = pg_in_transaction,
   .reset = pg_reset_conn,
+  .needs_reset = pg_needs_reset,
   .server_version = pg_server_version,
 };

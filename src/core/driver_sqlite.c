@@ -58,6 +58,7 @@
 #include <sqlite3.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +116,7 @@ typedef struct lite_conn {
   lite_cursor *cursor;     /* the open cursor, if any */
   int in_tx;               /* a transaction was open when the last step or prepare began */
   int had_read;            /* ... and it held a read snapshot, but no write lock */
+  int busy_ms;             /* the busy timeout set at open (full reset restores it) */
   char version[64];
 } lite_conn;
 
@@ -455,28 +457,11 @@ static void cache_clear(lite_conn *lc) {
   lc->ncached = 0;
 }
 
-/*
- * Skips what separates statements and carries no meaning: whitespace (as
- * SQLite's tokenizer defines it), semicolons and comments. Used to tell
- * whether a prepare left another statement in the tail.
- */
+/* Skips what separates statements and carries no meaning (whitespace,
+ * comments, semicolons, as the core's SQLite lexer reads them). Used to
+ * tell whether a prepare left another statement in the tail. */
 static const char *skip_blank(const char *p, const char *end) {
-  while (p < end) {
-    char ch = *p;
-    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == ';') {
-      p++;
-    } else if (ch == '-' && p + 1 < end && p[1] == '-') {
-      p += 2;
-      while (p < end && *p != '\n') p++;
-    } else if (ch == '/' && p + 1 < end && p[1] == '*') {
-      p += 2;
-      while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
-      p = (p + 1 < end) ? p + 2 : end;
-    } else {
-      break;
-    }
-  }
-  return p;
+  return p + sq_sql_skip_blank(SQ_DIALECT_SQLITE, p, (size_t)(end - p));
 }
 
 /*
@@ -892,12 +877,10 @@ static int cursor_busy(lite_conn *lc, sq_err *err) {
 }
 
 /*
- * exec: one statement, bound, possibly cached. A text with several
- * statements runs them in order when nparams == 0 (as sqlite3_exec would,
- * each in autocommit unless a transaction is open; a failure stops the
- * rest). Only the last statement's rows reach the sink, and res describes
- * it, except affected_rows, the sum over the statements that write (-1
- * when none does), and last_insert_id, the last one set.
+ * exec: one statement, bound, possibly cached. Empty statements (a
+ * leading ';', only comments) are skipped; a text holding a second
+ * statement is refused before anything runs (sqorm runs one statement per
+ * call; a caller runs several one by one).
  */
 static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *params,
                      int nparams, const sq_row_sink *sink, sq_result *res, sq_err *err) {
@@ -922,9 +905,9 @@ static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *p
     int rc = stmt_acquire(lc, p, (size_t)(end - p), first, &r, &next, err);
     if (rc != SQ_OK) return rc;
     int last = next >= end;
-    if (!last && nparams != 0) {
+    if (!last && r.stmt) {
       stmt_release(&r);
-      sq_err_set(err, SQ_EUSAGE, "sqlite: multiple statements with binds");
+      sq_err_set(err, SQ_EUSAGE, "sqlite: the SQL holds more than one statement; one call runs one");
       return SQ_EUSAGE;
     }
     if (!r.stmt) {
@@ -1493,6 +1476,7 @@ static int lite_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     conn_free(lc);
     return err->kind;
   }
+  lc->busy_ms = ms;
   /* "" for memory and temporary databases, whatever name opened them */
   const char *file = sqlite3_db_filename(lc->db, "main");
   const char *setup[3];
@@ -1609,13 +1593,130 @@ static int lite_in_transaction(sq_dconn *c) {
 }
 
 /*
+ * The per-connection settings a caller can change with a PRAGMA, which a
+ * full reset puts back to what a fresh connection has. Those values are
+ * read once per process from a new memory database (so they follow this
+ * SQLite build's compile-time defaults) into one script. query_only comes
+ * first: the rest must be allowed to write.
+ */
+static const char *const session_pragmas[] = {
+  "query_only", "analysis_limit", "automatic_index", "cache_size", "cell_size_check",
+  "checkpoint_fullfsync", "count_changes", "defer_foreign_keys", "empty_result_callbacks",
+  "full_column_names", "fullfsync", "ignore_check_constraints", "journal_size_limit",
+  "legacy_alter_table", "locking_mode", "max_page_count", "read_uncommitted",
+  "recursive_triggers", "reverse_unordered_selects", "secure_delete", "short_column_names",
+  "synchronous", "temp_store", "threads", "trusted_schema", "wal_autocheckpoint",
+  "writable_schema", NULL};
+
+static pthread_once_t pristine_once = PTHREAD_ONCE_INIT;
+static char *pristine_sql; /* "PRAGMA x=v;..." or NULL when it could not be built */
+
+static void pristine_build(void) {
+  sqlite3 *db = NULL;
+  size_t cap = 4096, n = 0;
+  char *out = malloc(cap);
+  if (!out || sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    free(out);
+    sqlite3_close(db);
+    return;
+  }
+  /* write-only: it can't be read back, its default is off */
+  n += (size_t)snprintf(out + n, cap - n, "PRAGMA case_sensitive_like=0;");
+  for (int i = 0; session_pragmas[i]; i++) {
+    char q[64];
+    sqlite3_stmt *st = NULL;
+    snprintf(q, sizeof q, "PRAGMA %s", session_pragmas[i]);
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+      const unsigned char *v = sqlite3_column_text(st, 0);
+      if (v && strlen((const char *)v) < 32 && n + 128 < cap)
+        n += (size_t)snprintf(out + n, cap - n, "PRAGMA %s=%s;", session_pragmas[i], (const char *)v);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  pristine_sql = out;
+}
+
+/* Runs one statement that returns nothing we need, with sqlite3_exec (the
+ * core's one-statement rule is for callers' SQL, not for this). */
+static int reset_sql(lite_conn *lc, const char *sql, sq_err *err) {
+  int rc = sqlite3_exec(lc->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? SQ_OK : lite_fail(lc, rc, PH_STEP, err);
+}
+
+/* Appends name as a quoted identifier ("" doubled) to buf (cap bytes). */
+static int put_quoted(char *buf, size_t cap, const char *prefix, const char *name) {
+  size_t n = strlen(prefix);
+  if (n + 3 > cap) return -1;
+  memcpy(buf, prefix, n);
+  buf[n++] = '"';
+  for (; *name; name++) {
+    if (n + 4 > cap) return -1;
+    if (*name == '"') buf[n++] = '"';
+    buf[n++] = *name;
+  }
+  buf[n++] = '"';
+  buf[n] = '\0';
+  return 0;
+}
+
+/* Drops every temporary table, view and trigger, one at a time (the
+ * schema can't change under a running query). */
+static int drop_temp_objects(lite_conn *lc, sq_err *err) {
+  for (int guard = 0; guard < 100000; guard++) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(lc->db,
+                                "SELECT type, name FROM temp.sqlite_schema WHERE type IN ('table', 'view', 'trigger') "
+                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type = 'table' LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) return lite_fail(lc, rc, PH_PREPARE, err);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+      sqlite3_finalize(st);
+      return SQ_OK;
+    }
+    if (rc != SQLITE_ROW) {
+      sqlite3_finalize(st);
+      return lite_fail(lc, rc, PH_STEP, err);
+    }
+    const char *type = (const char *)sqlite3_column_text(st, 0);
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    char sql[1024];
+    const char *verb = !type ? "DROP TABLE temp." : !strcmp(type, "view") ? "DROP VIEW temp."
+                       : !strcmp(type, "trigger")                       ? "DROP TRIGGER temp."
+                                                                        : "DROP TABLE temp.";
+    int bad = !name || put_quoted(sql, sizeof sql, verb, name);
+    sqlite3_finalize(st);
+    if (bad) return sq_err_set(err, SQ_EINTERNAL, "sqlite: can't drop a temporary object with a long name");
+    if ((rc = reset_sql(lc, sql, err)) != SQ_OK) return rc;
+  }
+  return sq_err_set(err, SQ_EINTERNAL, "sqlite: too many temporary objects to drop");
+}
+
+/* Detaches every attached database. */
+static int detach_all(lite_conn *lc, sq_err *err) {
+  const char *name;
+  while ((name = sqlite3_db_name(lc->db, 2)) != NULL) {
+    char sql[1024];
+    if (put_quoted(sql, sizeof sql, "DETACH ", name))
+      return sq_err_set(err, SQ_EINTERNAL, "sqlite: can't detach a database with a long name");
+    int rc = reset_sql(lc, sql, err);
+    if (rc != SQ_OK) return rc;
+  }
+  return SQ_OK;
+}
+
+/*
  * Makes the connection clean for its next owner without reopening: an
  * open cursor is detached, any statement left mid-step is reset (it would
- * hold a read transaction), an open transaction is rolled back, and
- * foreign_keys is switched back on in case a user turned it off.
+ * hold a read transaction) and an open transaction is rolled back.
+ * full = 1 also restores the session lite_open made: every per-connection
+ * PRAGMA back to a fresh connection's value and then the open's own
+ * (foreign_keys, busy timeout, WAL and synchronous=NORMAL on writable
+ * files), temporary tables, views and triggers dropped, attached
+ * databases detached. Data in the main database (also :memory:) stays.
  */
 static int lite_reset(sq_dconn *c, int full, sq_err *err) {
-  (void)full;
   lite_conn *lc = (lite_conn *)c;
   sq_err local_err;
   if (!err) err = &local_err;
@@ -1624,8 +1725,31 @@ static int lite_reset(sq_dconn *c, int full, sq_err *err) {
   for (sqlite3_stmt *st = sqlite3_next_stmt(lc->db, NULL); st; st = sqlite3_next_stmt(lc->db, st))
     if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
   int rc = lite_rollback(c, err);
-  if (rc != SQ_OK) return rc;
-  return run_sql(lc, "PRAGMA foreign_keys=ON", err);
+  if (rc != SQ_OK || !full) return rc;
+  pthread_once(&pristine_once, pristine_build);
+  if (!pristine_sql) return sq_err_set(err, SQ_ENOMEM, "sqlite: out of memory resetting the session");
+  if ((rc = reset_sql(lc, pristine_sql, err)) != SQ_OK) return rc;
+  if ((rc = drop_temp_objects(lc, err)) != SQ_OK) return rc;
+  if ((rc = detach_all(lc, err)) != SQ_OK) return rc;
+  sqlite3_busy_timeout(lc->db, lc->busy_ms);
+  const char *file = sqlite3_db_filename(lc->db, "main");
+  if (file && file[0] && !sqlite3_db_readonly(lc->db, "main") &&
+      (rc = reset_sql(lc, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", err)) != SQ_OK)
+    return rc;
+  /* an exclusive lock from locking_mode=EXCLUSIVE goes at the next read */
+  if ((rc = reset_sql(lc, "PRAGMA foreign_keys=ON; SELECT count(*) FROM main.sqlite_schema", err)) != SQ_OK)
+    return rc;
+  return SQ_OK;
+}
+
+/* What the connection itself shows, with no SQL: foreign keys off or an
+ * attached database means the session changed. */
+static int lite_needs_reset(sq_dconn *c) {
+  lite_conn *lc = (lite_conn *)c;
+  int fk = 1;
+  if (lc->dead) return 0;
+  sqlite3_db_config(lc->db, SQLITE_DBCONFIG_ENABLE_FKEY, -1, &fk);
+  return !fk || sqlite3_db_name(lc->db, 2) != NULL;
 }
 
 static const char *lite_server_version(sq_dconn *c) {
@@ -1665,5 +1789,6 @@ const sq_driver sq_driver_sqlite = {
   .rollback_to = lite_rollback_to,
   .in_transaction = lite_in_transaction,
   .reset = lite_reset,
+  .needs_reset = lite_needs_reset,
   .server_version = lite_server_version,
 };

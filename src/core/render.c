@@ -185,57 +185,65 @@ static void quote_other(rb *r, const char *s) {
 /* where / having                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Index just past the quoted run starting at s[i] (quote q). */
-static size_t skip_quoted(const char *s, size_t n, size_t i, char q, int bs) {
-  for (i++; i < n; i++) {
-    if (bs && s[i] == '\\') { i++; continue; }
-    if (s[i] == q) {
-      if (i + 1 < n && s[i + 1] == q) { i++; continue; }
-      return i + 1;
-    }
-  }
-  return n;
-}
-
 /*
  * A raw fragment: copied as written, inside parentheses, with each ? that
- * is outside literals, quoted names and comments replaced by the
- * dialect's placeholder (continuing the statement's numbering on
- * postgres) and bound to the next value.
+ * the dialect's lexer sees outside literals, quoted names and comments
+ * replaced by the dialect's placeholder (continuing the statement's
+ * numbering on postgres) and bound to the next value; on postgres `??` is
+ * a literal `?`. A fragment can't end inside a literal or comment (the
+ * rest of the statement would silently become part of it), hold a ';',
+ * or use a dialect's own numbered or named parameters.
  */
 static void raw(rb *r, const sq_expr *e) {
   const char *s = e->raw;
-  size_t n = e->raw_len, i = 0, copied = 0;
-  int used = 0;
+  size_t n = e->raw_len, copied = 0;
+  int used = 0, line_comment = 0;
   if (!s) {
     fail(r, "sqorm.raw: no SQL fragment");
     return;
   }
+  sq_lexer lx;
+  sq_token t;
+  sq_lex_init(&lx, r->dialect, 0, s, n);
   put(r, "(", 1);
-  while (i < n) {
-    char c = s[i];
-    if (c == '\'' || c == '"' || c == '`') {
-      i = skip_quoted(s, n, i, c, r->bs && c != '`');
-    } else if (c == '-' && i + 1 < n && s[i + 1] == '-') {
-      while (i < n && s[i] != '\n') i++;
-    } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
-      size_t k = i + 2;
-      while (k + 1 < n && !(s[k] == '*' && s[k + 1] == '/')) k++;
-      i = k + 1 < n ? k + 2 : n;
-    } else if (c == '$' && r->dollar && i + 1 < n && s[i + 1] == '$') {
-      size_t k = i + 2;
-      while (k + 1 < n && !(s[k] == '$' && s[k + 1] == '$')) k++;
-      i = k + 1 < n ? k + 2 : n;
-    } else if (c == '?') {
-      put(r, s + copied, i - copied);
+  while (sq_lex_next(&lx, &t) != SQ_TK_EOF) {
+    line_comment = t.type == SQ_TK_COMMENT && (s[t.pos] == '-' || s[t.pos] == '#');
+    if (t.unterminated) {
+      fail(r, "sqorm.raw: the fragment ends inside a string, quoted name or comment");
+      return;
+    }
+    switch (t.type) {
+    case SQ_TK_QMARK:
+      put(r, s + copied, t.pos - copied);
       if (used < e->nvals) ph(r, e->vals[used]);
       used++;
-      copied = ++i;
-    } else {
-      i++;
+      copied = t.pos + t.len;
+      break;
+    case SQ_TK_QESC:
+      put(r, s + copied, t.pos + 1 - copied);
+      copied = t.pos + t.len;
+      break;
+    case SQ_TK_QAMBIG:
+      fail(r, "sqorm.raw: '%.2s' in the fragment: on postgres ? is a placeholder; write the operator as '?%.2s'",
+           s + t.pos, s + t.pos);
+      return;
+    case SQ_TK_NATIVE:
+      fail(r, "sqorm.raw: the fragment uses the parameter '%.*s'; use ? placeholders",
+           (int)(t.len > 32 ? 32 : t.len), s + t.pos);
+      return;
+    case SQ_TK_SEMI:
+      fail(r, "sqorm.raw: a fragment can't hold ';'");
+      return;
+    default:
+      break;
     }
   }
+  if (lx.exec_comment) {
+    fail(r, "sqorm.raw: the fragment ends inside an executable comment");
+    return;
+  }
   put(r, s + copied, n - copied);
+  if (line_comment) put(r, "\n", 1); /* the ')' must not be commented out */
   put(r, ")", 1);
   if (used != e->nvals)
     fail(r, "sqorm.raw: the fragment has %d placeholder%s but %d value%s were given", used, used == 1 ? "" : "s",

@@ -420,7 +420,7 @@ typedef struct lsq_stmt {
   char *key;      /* the SQL as given (owned); NULL: a free slot */
   size_t keylen;
   sq_stmt_text t;
-  int is_read;    /* sq_sql_is_read of the rewrite */
+  int is_read;    /* the rewrite's is_read */
   int busy;       /* statements using it now */
   unsigned stamp; /* last use */
 } lsq_stmt;
@@ -458,10 +458,8 @@ static lsq_stmt *stmt_get(lsq_db *db, const char *sql, size_t len, lsq_stmt *tmp
     }
   }
   memset(tmp, 0, sizeof *tmp);
-  int style = sq_driver_for(db->dialect)->ph_style;
-  if (db->dialect == SQ_DIALECT_MYSQL) style |= SQ_PH_BACKSLASH;
-  if (sq_stmt_rewrite(sql, len, style, &tmp->t, err)) return NULL;
-  tmp->is_read = sq_sql_is_read(tmp->t.sql, tmp->t.len);
+  if (sq_stmt_rewrite_dialect(db->dialect, sql, len, &tmp->t, err)) return NULL;
+  tmp->is_read = tmp->t.is_read;
   if (!c && !(c = db->stmts = calloc(1, sizeof *c))) return tmp;
   lsq_stmt *v = NULL; /* a free slot, else the least recently used idle one */
   for (int i = 0; i < STMT_CACHE; i++) {
@@ -490,7 +488,179 @@ static void stmt_put(lsq_stmt *s, lsq_stmt *tmp) {
   else s->busy--;
 }
 
-/* The shared body of db:query and db:exec. */
+/* ---------------------------------------------------------------- */
+/* options of db:query / db:exec                                      */
+/* ---------------------------------------------------------------- */
+
+/* The options table of db:query and db:exec. Strict: an unknown key is a
+ * usage error. A new option is one more entry in raw_opt_list. */
+typedef struct raw_opts {
+  int multi; /* run every statement of the SQL, in order */
+} raw_opts;
+
+static void opt_multi(lua_State *L, const char *method, raw_opts *o) {
+  if (lua_type(L, -1) != LUA_TBOOLEAN)
+    lsq_usage(L, "db:%s: option 'multi' must be a boolean, got %s", method, luaL_typename(L, -1));
+  o->multi = lua_toboolean(L, -1);
+}
+
+static const struct raw_opt {
+  const char *name;
+  void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
+} raw_opt_list[] = {
+  {"multi", opt_multi},
+  {NULL, NULL},
+};
+
+/* Reads the options table at idx (nil: defaults). Raises on a bad one;
+ * call it holding nothing. */
+static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o) {
+  memset(o, 0, sizeof *o);
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lsq_usage(L, "db:%s: options must be a table, got %s", method, luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const struct raw_opt *opt = NULL;
+    if (lua_type(L, -2) == LUA_TSTRING)
+      for (opt = raw_opt_list; opt->name && strcmp(opt->name, lua_tostring(L, -2)); opt++) {}
+    if (!opt || !opt->name) {
+      char known[128] = "";
+      for (const struct raw_opt *k = raw_opt_list; k->name; k++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == raw_opt_list ? "" : ", ", k->name);
+      if (lua_type(L, -2) == LUA_TSTRING)
+        lsq_usage(L, "db:%s: unknown option '%.64s' (known: %s)", method, lua_tostring(L, -2), known);
+      lsq_usage(L, "db:%s: option keys must be strings (known: %s)", method, known);
+    }
+    opt->set(L, method, o);
+    lua_pop(L, 1);
+  }
+}
+
+/* ---------------------------------------------------------------- */
+/* db:query / db:exec                                                 */
+/* ---------------------------------------------------------------- */
+
+/* x->run of a single raw statement: x->ud is its sq_stmt_text. */
+static int run_raw(lua_State *L, lsq_exec *x) {
+  if (x->want_rows) lua_createtable(L, 8, 0);
+  else lua_pushnil(L);
+  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
+  sq_row_sink sink;
+  lsq_rows_sink(&r, &sink);
+  x->rc = sq_conn_exec_stmt(x->conn, x->ud, x->params, x->nparams, x->want_rows ? &sink : NULL, &x->res, &x->err);
+  lua_settop(L, r.rows);
+  return 1;
+}
+
+/* One statement of a multi = true call. */
+typedef struct multi_stmt {
+  sq_stmt_text t;
+  int first; /* index of its first value in the call's values */
+} multi_stmt;
+
+typedef struct multi_run {
+  multi_stmt *st;
+  int n;
+} multi_run;
+
+static void multi_free(multi_run *m) {
+  for (int i = 0; i < m->n; i++) sq_stmt_text_free(&m->st[i].t);
+  free(m->st);
+  m->st = NULL;
+  m->n = 0;
+}
+
+/* Splits sql with the dialect's lexer and rewrites each statement. Does
+ * not raise. */
+static int multi_split(int dialect, const char *sql, size_t len, multi_run *m, sq_err *err) {
+  size_t pos = 0, a, b;
+  int cap = 0, named = -1, total = 0;
+  memset(m, 0, sizeof *m);
+  while (sq_sql_next(dialect, sql, len, &pos, &a, &b)) {
+    if (m->n == cap) {
+      int nc = cap ? cap * 2 : 8;
+      multi_stmt *ns = realloc(m->st, sizeof *ns * (size_t)nc);
+      if (!ns) {
+        multi_free(m);
+        return sq_err_set(err, SQ_ENOMEM, "out of memory");
+      }
+      m->st = ns;
+      cap = nc;
+    }
+    multi_stmt *st = &m->st[m->n];
+    if (sq_stmt_rewrite_dialect(dialect, sql + a, b - a, &st->t, err)) {
+      multi_free(m);
+      return err->kind;
+    }
+    m->n++;
+    st->first = total;
+    total += st->t.nparams;
+    if (st->t.nparams > 0) {
+      if (named >= 0 && named != st->t.named) {
+        multi_free(m);
+        return sq_err_set(err, SQ_EUSAGE, "SQL mixes ? and :name placeholders across its statements; use one style");
+      }
+      named = st->t.named;
+    }
+  }
+  return SQ_OK;
+}
+
+/* x->run of a multi = true call (x->ud is the multi_run): every statement
+ * in order on one connection, each with its own slice of the values. The
+ * result slot ends up holding the rows of the last statement that
+ * returned a result set (db:query); res sums affected_rows over the
+ * statements that report it and keeps the last non-zero insert id. The
+ * first failure stops the run. */
+static int run_multi(lua_State *L, lsq_exec *x) {
+  multi_run *m = x->ud;
+  int result;
+  if (x->want_rows) lua_createtable(L, 0, 0);
+  else lua_pushnil(L);
+  result = lua_gettop(L);
+  int64_t affected = 0, last_id = 0;
+  int wrote = 0;
+  for (int i = 0; i < m->n; i++) {
+    multi_stmt *st = &m->st[i];
+    sq_result one;
+    lua_settop(L, result);
+    if (x->want_rows) lua_createtable(L, 8, 0);
+    else lua_pushnil(L);
+    lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
+    sq_row_sink sink;
+    lsq_rows_sink(&r, &sink);
+    x->rc = sq_conn_exec_stmt(x->conn, &st->t, st->t.nparams ? x->params + st->first : NULL, st->t.nparams,
+                              x->want_rows ? &sink : NULL, &one, &x->err);
+    lua_settop(L, r.rows);
+    if (x->rc != SQ_OK) {
+      char pre[48];
+      int k = snprintf(pre, sizeof pre, "statement %d of %d: ", i + 1, m->n);
+      size_t n = strlen(x->err.msg);
+      if (k > 0 && n + (size_t)k >= sizeof x->err.msg) n = sizeof x->err.msg - (size_t)k - 1;
+      if (k > 0) {
+        memmove(x->err.msg + k, x->err.msg, n);
+        memcpy(x->err.msg, pre, (size_t)k);
+        x->err.msg[n + (size_t)k] = '\0';
+      }
+      break;
+    }
+    if (one.affected_rows >= 0) {
+      wrote = 1;
+      affected += one.affected_rows;
+    }
+    if (one.last_insert_id != 0) last_id = one.last_insert_id;
+    if (x->want_rows && one.has_result_set) lua_replace(L, result);
+  }
+  lua_settop(L, result);
+  x->res.affected_rows = wrote ? affected : -1;
+  x->res.last_insert_id = last_id;
+  x->res.rows = 0;
+  x->res.has_result_set = 0;
+  return 1;
+}
+
+/* The shared body of db:query and db:exec: (sql [, binds [, opts]]). */
 static int db_statement(lua_State *L, int want_rows, const char *method) {
   lsq_db *db = lsq_check_db(L, 1);
   if (lua_type(L, 2) != LUA_TSTRING)
@@ -501,7 +671,9 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
       return lsq_usage(L, "db:%s: binds must be a table, got %s", method, luaL_typename(L, 3));
     bidx = 3;
   }
-  lua_settop(L, 3);
+  lua_settop(L, 4);
+  raw_opts o;
+  read_raw_opts(L, 4, method, &o);
   size_t len;
   const char *sql = lua_tolstring(L, 2, &len);
   lsq_log_statement(L, 1, "Executing", sql, len, -1);
@@ -511,18 +683,53 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   lsq_stmt tmp, *st = stmt_get(db, sql, len, &tmp, &err);
   if (!st) return lsq_raise(L, &err);
   const sq_stmt_text *t = &st->t;
+  multi_run mr = {NULL, 0};
+  sq_stmt_text all; /* the placeholders of every statement, for convert_binds */
+  char **names = NULL;
+  memset(&all, 0, sizeof all);
+  if (t->nstatements > 1) {
+    if (!o.multi) {
+      stmt_put(st, &tmp);
+      sq_err_set(&err, SQ_EUSAGE,
+                 "db:%s: the SQL holds %d statements; db:query and db:exec run one (pass { multi = true } to run "
+                 "them in order)",
+                 method, t->nstatements);
+      return lsq_raise(L, &err);
+    }
+    int rc = multi_split(db->dialect, sql, len, &mr, &err);
+    stmt_put(st, &tmp);
+    st = NULL;
+    if (rc) return lsq_raise(L, &err);
+    for (int i = 0; i < mr.n; i++) {
+      all.nparams += mr.st[i].t.nparams;
+      all.named |= mr.st[i].t.named;
+    }
+    if (all.named && all.nparams > 0) {
+      names = malloc(sizeof *names * (size_t)all.nparams);
+      if (!names) {
+        multi_free(&mr);
+        sq_err_set(&err, SQ_ENOMEM, "out of memory");
+        return lsq_raise(L, &err);
+      }
+      for (int i = 0, k = 0; i < mr.n; i++)
+        for (int j = 0; j < mr.st[i].t.nparams; j++) names[k++] = mr.st[i].t.names[j];
+      all.names = names;
+    }
+    t = &all;
+  }
   sq_value local[LOCAL_PARAMS], *params = local;
   if (t->nparams > LOCAL_PARAMS) {
     params = malloc(sizeof *params * (size_t)t->nparams);
-    if (!params) {
-      stmt_put(st, &tmp);
-      sq_err_set(&err, SQ_ENOMEM, "out of memory");
-      return lsq_raise(L, &err);
-    }
+    if (!params) sq_err_set(&err, SQ_ENOMEM, "out of memory");
   }
-  if (convert_binds(L, bidx, t, params, &err)) {
-    stmt_put(st, &tmp);
+  if (params && convert_binds(L, bidx, t, params, &err)) {
     if (params != local) free(params);
+    params = NULL;
+  }
+  if (!params) {
+    if (st) stmt_put(st, &tmp);
+    multi_free(&mr);
+    free(names);
     return lsq_raise(L, &err);
   }
   /* From here on, errors must give st back and free params before raising. */
@@ -536,10 +743,19 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   x.params = params;
   x.nparams = t->nparams;
   x.want_rows = want_rows;
-  x.retry_read = st->is_read;
+  if (st) {
+    x.run = run_raw;
+    x.ud = &st->t;
+    x.retry_read = st->is_read;
+  } else {
+    x.run = run_multi;
+    x.ud = &mr;
+  }
   int failed = lsq_db_run(L, 1, &x);
   res = x.res;
-  stmt_put(st, &tmp);
+  if (st) stmt_put(st, &tmp);
+  multi_free(&mr);
+  free(names);
   if (params != local) free(params);
   if (failed) return lua_error(L);
   if (db->benchmark) {
@@ -556,10 +772,10 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   return 1;
 }
 
-/* db:query(sql [, binds]) -> { row, ... } */
+/* db:query(sql [, binds [, opts]]) -> { row, ... } */
 static int db_query(lua_State *L) { return db_statement(L, 1, "query"); }
 
-/* db:exec(sql [, binds]) -> { affected_rows = n, last_insert_id = id } */
+/* db:exec(sql [, binds [, opts]]) -> { affected_rows = n, last_insert_id = id } */
 static int db_exec(lua_State *L) { return db_statement(L, 0, "exec"); }
 
 /* db:authenticate(): connects (or reuses a pooled connection) and pings;
