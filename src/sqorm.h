@@ -539,6 +539,15 @@ int sq_conn_stopped(sq_conn *c);
  *     returns. It must not block on other jobs, and must not use the
  *     connection after returning. It may read and write its own fields
  *     of the job (ud, and whatever the enclosing struct holds).
+ *   - notify and discard callbacks run on whichever thread completes the
+ *     job (see the completion queues below). run, notify and discard may
+ *     drop the pool's last reference; the executor then finishes on its
+ *     own and the pool is freed after that thread is done with it.
+ *   - Jobs hold no pool reference. When the pool's last reference closes,
+ *     queued jobs complete with kind closed, running ones are cancelled
+ *     on the server, and sq_pool_close returns once they have finished
+ *     (so it may wait for a cancel's round trip). Pins keep their
+ *     connection until they are closed.
  *   - Cancellation cancels the statement on the server and makes the
  *     connection refuse further statements (sq_conn_stopped); after a
  *     cancelled run the connection goes back to the pool only if the
@@ -613,7 +622,9 @@ int sq_job_submit(sq_pool *p, sq_job *job, sq_err *err);
  * Running: the statement is cancelled on the server (by the canceller
  * thread; this call never waits for the server) and the job completes
  * when run returns, with kind canceled unless run succeeded anyway.
- * Also stops a blocking sq_job_run from another thread. Returns 1 when
+ * Also stops a blocking sq_job_run / sq_job_run_conn from another
+ * thread once the run has its connection (a cancel while it still waits
+ * for one is not seen; its deadline is). Returns 1 when
  * the cancel took hold, 0 when the job had already finished (or was
  * never submitted). */
 int sq_job_cancel(sq_job *job);
@@ -634,10 +645,10 @@ int sq_job_run_conn(sq_conn *c, sq_job *job);
  * time, on a worker of c's pool. All pin functions are thread-safe; one
  * owner closes the pin.
  *
- * sq_pin_submit: as sq_job_submit. SQ_ECLOSED when the pool closed, the
- * pin is closing, or a cancelled/timed-out job already ended its
- * transaction (sq_pin_tx_ended; jobs queued behind that one complete
- * with kind closed).
+ * sq_pin_submit: as sq_job_submit. SQ_ECLOSED when the pool closed, or
+ * when a cancelled or timed-out job already ended the pin's transaction
+ * (sq_pin_tx_ended; jobs queued behind that one complete with kind
+ * closed).
  * sq_pin_conn: the connection, for blocking use by the owner while no
  * job of the pin is in flight (sq_pin_pending == 0).
  * sq_pin_close: the owner lets go. With cancel, queued jobs complete with
@@ -674,8 +685,9 @@ int sq_pin_detach(sq_pin *pin, sq_conn **out, sq_err *err);
  * a message) and must not call sq_cq_close. sq_cq_close waits for calls
  * in progress, so ud may be freed after it returns.
  * sq_cq_set_discard: fn(job, ud) receives jobs that complete after the
- * consumer closed the queue (and those still waiting to be popped at
- * close), on whichever thread completes them: free the job there (any
+ * consumer closed the queue, on whichever thread completes them, and
+ * those still waiting to be popped at close, on the closing thread: free
+ * the job there (any
  * connection it kept has been released already). fn and ud must stay
  * valid until every job submitted with this queue has completed. Without
  * a discard callback such jobs are dropped (the owner must free them).

@@ -1037,6 +1037,17 @@ static void close_in_notify(void *ud) {
   if (p) sq_pool_close(p);
 }
 
+/* ... and inside run itself, while the job holds a connection. */
+static int close_in_run(sq_job *job, sq_conn *conn, sq_err *err) {
+  (void)job;
+  (void)conn;
+  (void)err;
+  sq_pool *p = self_close_pool;
+  self_close_pool = NULL;
+  sq_pool_close(p);
+  return SQ_OK;
+}
+
 static void test_close_from_callback(void) {
   sq_pool *p = open_pool(2, 30);
   sq_cq *cq = new_cq();
@@ -1051,7 +1062,20 @@ static void test_close_from_callback(void) {
   double end = sq_now() + 5;
   while (atomic_load(&f_gauge) && sq_now() < end) sleep_s(0.001);
   CHECK_EQ(atomic_load(&f_gauge), 0);
-  sleep_s(0.05); /* the detached worker finishes freeing the pool */
+
+  p = open_pool(2, 30);
+  cq = new_cq();
+  self_close_pool = p;
+  op_init(&o, cq, NULL, 2);
+  o.job.run = close_in_run;
+  submit(p, &o);
+  CHECK_EQ(drain(cq, 1, 5), 1);
+  CHECK_EQ(o.job.rc, SQ_OK);
+  end = sq_now() + 5;
+  while (atomic_load(&f_gauge) && sq_now() < end) sleep_s(0.001);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+  sq_cq_close(cq);
+  sleep_s(0.05); /* the detached workers finish freeing their pools */
 }
 
 /* Bad arguments are refused synchronously and the job never completes. */
