@@ -557,13 +557,14 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
   sq_pin *pin = x->pin;
   sq_pool *p = ex->pool;
   sq_conn *c = NULL, *give_back = NULL;
-  int rc = SQ_OK, ran = 0, kind;
+  int rc = SQ_OK, ran = 0, kind, why;
 
   pthread_mutex_lock(&ex->mu);
   if (x->stop == SQ_EPOOL_TIMEOUT) x->stop = 0; /* served right at its acquire deadline: it counts */
   if (!x->stop && job->deadline > 0 && sq_now() >= job->deadline) x->stop = SQ_ETIMEOUT;
   if (!x->stop && ex->stopping) x->stop = SQ_ECLOSED, x->why = WHY_POOL_CLOSED;
   kind = x->stop;
+  why = x->why;
   x->state = kind ? J_FINISHING : J_RUNNING;
   pthread_mutex_unlock(&ex->mu);
 
@@ -577,6 +578,7 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
     pthread_mutex_lock(&ex->mu);
     if (rc == SQ_OK) {
       kind = x->stop;
+      why = x->why;
       if (!kind) x->conn = c;
     }
     x->state = kind || rc ? J_FINISHING : J_RUNNING;
@@ -594,7 +596,7 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
       else sq_pool_slot_return(p);
       x->w.conn = NULL;
     }
-    set_unrun(ex, job, kind, x->why);
+    set_unrun(ex, job, kind, why);
   } else if (rc == SQ_OK) {
     int in_tx = pin && c->drv->in_transaction && c->drv->in_transaction(c->h);
     double t0 = sq_now();
