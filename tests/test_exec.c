@@ -81,6 +81,7 @@ typedef struct fconn {
   atomic_int busy;       /* a statement runs */
   atomic_int canceled;   /* the cancel hit the running statement */
   atomic_int unclean;    /* DIRTY was cancelled: a result is "pending" */
+  int dead;              /* DIE: the server went away */
 } fconn;
 
 static atomic_int f_opens, f_closes, f_gauge, f_gauge_max, f_busy_violations, f_next_id;
@@ -122,10 +123,7 @@ static int f_ping(sq_dconn *h, sq_err *err) {
   return SQ_OK;
 }
 
-static int f_is_dead(sq_dconn *h) {
-  (void)h;
-  return 0;
-}
+static int f_is_dead(sq_dconn *h) { return ((fconn *)h)->dead; }
 
 /* Waits up to ms, or until cancelled. */
 static int wait_or_cancel(fconn *c, double ms, int dirty, sq_err *err) {
@@ -158,7 +156,10 @@ static int f_exec(sq_dconn *h, const char *sql, size_t len, const sq_value *para
   if (!strncmp(sql, "SLEEP ", 6)) rc = wait_or_cancel(c, atof(sql + 6), 0, err);
   else if (!strcmp(sql, "BLOCK")) rc = wait_or_cancel(c, 10000, 0, err);
   else if (!strcmp(sql, "DIRTY")) rc = wait_or_cancel(c, 10000, 1, err);
-  else if (!strcmp(sql, "BEGIN")) c->in_tx = 1;
+  else if (!strcmp(sql, "DIE")) {
+    c->dead = 1;
+    rc = sq_err_set(err, SQ_ECONNECTION, "fake: server has gone away");
+  } else if (!strcmp(sql, "BEGIN")) c->in_tx = 1;
   else if (!strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK")) c->in_tx = 0;
   atomic_store(&c->busy, 0);
   return rc;
@@ -1078,6 +1079,40 @@ static void test_close_from_callback(void) {
   sleep_s(0.05); /* the detached workers finish freeing their pools */
 }
 
+/* The server dies mid-job: kind connection, the connection is discarded,
+ * and inside a pinned transaction the transaction is reported over. */
+static void test_server_dies(void) {
+  sq_pool *p = open_pool(2, 30);
+  sq_cq *cq = new_cq();
+  sq_err err;
+  op o;
+  op_init(&o, cq, "DIE", 1);
+  submit(p, &o);
+  CHECK_EQ(drain(cq, 1, 5), 1);
+  CHECK_EQ(o.job.rc, SQ_ECONNECTION);
+  CHECK_EQ(stats(p).size, 0);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+
+  op begin;
+  op_init(&begin, cq, "BEGIN", 2);
+  begin.job.flags = SQ_JOB_KEEP_CONN;
+  submit(p, &begin);
+  CHECK_EQ(drain(cq, 1, 5), 1);
+  sq_pin *pin = NULL;
+  CHECK_EQ(sq_pin_new(begin.job.conn, &pin, &err), SQ_OK);
+  op_init(&o, cq, "DIE", 3);
+  CHECK_EQ(sq_pin_submit(pin, &o.job, &err), SQ_OK);
+  CHECK_EQ(drain(cq, 1, 5), 1);
+  CHECK_EQ(o.job.rc, SQ_ECONNECTION);
+  CHECK(o.job.tx_ended);
+  CHECK(sq_pin_tx_ended(pin));
+  sq_pin_close(pin, 0);
+  CHECK_EQ(stats(p).in_use, 0);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+  sq_cq_close(cq);
+  sq_pool_close(p);
+}
+
 /* Bad arguments are refused synchronously and the job never completes. */
 static void test_usage(void) {
   sq_pool *p = open_pool(1, 30);
@@ -1114,6 +1149,7 @@ static const struct {
   {"two_consumers", test_two_consumers},
   {"inline", test_inline},
   {"close_in_cb", test_close_from_callback},
+  {"server_dies", test_server_dies},
   {"usage", test_usage},
 };
 
