@@ -8,7 +8,7 @@
 #   2. busted: every spec in spec/ on sqlite, mysql and postgres
 #   3. the examples, each checked for what it claims to print
 #   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
-#   5. the threaded pool test and the embedding example under TSan (build-tsan/)
+#   5. the threaded pool and executor tests and the embedding example under TSan (build-tsan/)
 #   6. a smoke run of the benchmark (SCALE=0.01)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -108,7 +108,7 @@ if [[ -d build-asan ]]; then
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 fi
 if [[ -d build-tsan ]]; then
-  ctest_step ctest-tsan build-tsan -R 'test_pool|embed'
+  ctest_step ctest-tsan build-tsan -R 'test_pool|test_exec|embed'
 fi
 check_step pool-bench-smoke build/bench/pool_bench 20000
 if [[ -x bench/run.sh ]]; then

@@ -401,6 +401,25 @@ typedef struct sq_driver {
 
   /* The server's version string (borrowed, valid while c is open). */
   const char *(*server_version)(sq_dconn *c);
+
+  /* Optional (may be NULL). Asks the server to stop the statement that
+   * is running on c. The one driver call that may be made from another
+   * thread while exec, cursor_open or cursor_fetch runs on c; the caller
+   * guarantees c is not closed before cancel returns. Best effort: when
+   * no statement runs, nothing happens (the next statement is not
+   * affected), so a caller that raced with a statement's start calls it
+   * again. The interrupted call then fails (kind timeout or database)
+   * and the connection normally stays usable. May block for a round trip
+   * on its own link (PostgreSQL: PQcancel to the postmaster; MySQL: a
+   * short side connection running KILL QUERY <thread id>; SQLite:
+   * sqlite3_interrupt, which also ends a busy wait). */
+  int (*cancel)(sq_dconn *c, sq_err *err);
+  /* Optional (may be NULL). 1 when no statement, result or cursor is
+   * pending on c and its protocol state is known, so it can take a new
+   * statement (a transaction may be open: reset rolls it back). Checked
+   * after a cancelled operation; a connection that is not clean is
+   * discarded instead of being pooled again. */
+  int (*is_clean)(sq_dconn *c);
 } sq_driver;
 
 /* The built-in drivers (present when built with SQ_WITH_<NAME>). */
@@ -422,7 +441,7 @@ typedef struct sq_pool_stats {
   int size;      /* open connections (idle + in use + being opened) */
   int idle;
   int in_use;
-  int waiting;   /* threads waiting in acquire */
+  int waiting;   /* waiting for a connection: blocking acquires and async jobs */
   int64_t created;
   int64_t destroyed;
   int64_t timeouts;
@@ -544,16 +563,235 @@ int sq_conn_exec(sq_conn *c, const char *sql, size_t len, const sq_value *params
 int sq_conn_exec_stmt(sq_conn *c, const sq_stmt_text *t, const sq_value *params, int nparams,
                       const sq_row_sink *sink, sq_result *res, sq_err *err);
 
+/* The kind (SQ_ETIMEOUT, SQ_ECANCELED, SQ_ECLOSED) with which the
+ * operation running on c was stopped, or 0. Once it is set,
+ * sq_conn_exec / sq_conn_exec_native refuse to start statements (they
+ * fail with that kind); a run callback that loops (cursor fetches,
+ * batches) should check it between steps. */
+int sq_conn_stopped(sq_conn *c);
+
+/* ------------------------------------------------------------------ */
+/* Operations: jobs, the executor, completion queues                    */
+/* ------------------------------------------------------------------ */
+
 /*
- * Future: the asynchronous executor. A worker thread will take a job
- * (pool, SQL, owned copies of the values, a completion callback) from a
- * queue, acquire from the same pool, run sq_conn_exec with a sink that
- * builds a C-side result (owned values), and post completion to the
- * originating Lua state's queue; the coroutine then resumes and converts
- * the C result to Lua values in its own state. Nothing in sq_pool or the
- * driver interface is tied to the calling thread or to Lua, which is what
- * makes this possible without changing them.
+ * A job is one operation: a run callback that executes all of its
+ * statements (and its own control flow) on one connection. The caller
+ * embeds an sq_job in its own operation struct (container_of gets it
+ * back) and picks where the job runs:
+ *
+ *   sq_job_submit(pool, job)  async. The job waits for a connection in
+ *       the pool's one FIFO queue, side by side with blocking
+ *       sq_pool_acquire callers, without occupying a thread. When it is
+ *       served, a worker thread of the pool opens or pings the
+ *       connection, calls run, and releases the connection (or hands it
+ *       over: SQ_JOB_KEEP_CONN). The pool starts its workers (pool.max of
+ *       them, plus a timer and a canceller thread) on the first submit
+ *       and joins them when its last reference closes.
+ *   sq_pin_submit(pin, job)  async, on a pinned connection (a
+ *       transaction's): the pin's jobs run one at a time in submission
+ *       order and never wait in the pool's queue, so a pool full of open
+ *       transactions can't deadlock.
+ *   sq_job_run(pool, job), sq_job_run_conn(conn, job)  blocking: run on
+ *       the calling thread, with the same deadline and cancellation (the
+ *       pool's timer cancels the statement on the server when the
+ *       deadline passes, and sq_job_cancel works from another thread).
+ *
+ * Completion. An async job that was accepted (submit returned SQ_OK)
+ * completes exactly once, through its completion queue: with run's
+ * result, or with kind timeout (its deadline passed: while queued it
+ * completes at once; while running the statement is cancelled on the
+ * server), pool_timeout (no connection within its acquire timeout),
+ * canceled (sq_job_cancel), closed (the pool's last reference closed,
+ * or its pinned transaction was already ended by a timeout) or
+ * connection (the server went away). A job whose run returned SQ_OK
+ * reports SQ_OK even if a cancel came too late to stop it: its effects
+ * happened.
+ *
+ * Threads and ownership.
+ *   - The caller owns the job's memory. From a successful submit until
+ *     the job is popped from its queue (or handed to the discard
+ *     callback) the executor uses it: don't touch, move or free it then,
+ *     except through sq_job_cancel. After the pop everything in it
+ *     belongs to the caller again and the executor never looks at it.
+ *   - run is called on a worker thread (async) or the calling thread
+ *     (blocking) with a connection that belongs to the job until run
+ *     returns. It must not block on other jobs, and must not use the
+ *     connection after returning. It may read and write its own fields
+ *     of the job (ud, and whatever the enclosing struct holds).
+ *   - notify and discard callbacks run on whichever thread completes the
+ *     job (see the completion queues below). run, notify and discard may
+ *     drop the pool's last reference; the executor then finishes on its
+ *     own and the pool is freed after that thread is done with it.
+ *   - Jobs hold no pool reference. When the pool's last reference closes,
+ *     queued jobs complete with kind closed, running ones are cancelled
+ *     on the server, and sq_pool_close returns once they have finished
+ *     (so it may wait for a cancel's round trip). Pins keep their
+ *     connection until they are closed.
+ *   - Cancellation cancels the statement on the server and makes the
+ *     connection refuse further statements (sq_conn_stopped); after a
+ *     cancelled run the connection goes back to the pool only if the
+ *     driver says it is clean (sq_driver.is_clean), else it is
+ *     discarded. On a pinned connection, or sq_job_run_conn, a run that
+ *     was cancelled or timed out while a transaction was open rolls the
+ *     transaction back and sets job->tx_ended (and sq_pin_tx_ended).
  */
+typedef struct sq_job sq_job;
+typedef struct sq_cq sq_cq;
+typedef struct sq_pin sq_pin;
+
+/* Runs the operation on conn; returns SQ_OK or an sq_kind with err
+ * filled (err is &job->err). */
+typedef int (*sq_job_fn)(sq_job *job, sq_conn *conn, sq_err *err);
+
+enum {
+  /* A pool job whose run succeeded keeps its connection: job->conn is
+   * then the caller's (sq_pool_release it, or make it an sq_pin); on
+   * failure it is released as usual. E.g. a transaction's BEGIN. */
+  SQ_JOB_KEEP_CONN = 1
+};
+
+struct sq_job {
+  /* Set by the caller before submit (sq_job_init fills defaults). */
+  sq_job_fn run;
+  void *ud;                /* free for the caller */
+  sq_cq *cq;               /* async: where it completes (required) */
+  void *tag;               /* free for the consumer, e.g. which coroutine */
+  double deadline;         /* absolute sq_clock() time; 0: none */
+  double acquire_timeout;  /* seconds to wait for a connection; < 0: the pool's */
+  int flags;               /* SQ_JOB_* */
+
+  /* Results, valid after completion (popped, discarded, or returned
+   * from sq_job_run). */
+  int rc;                  /* SQ_OK or err.kind */
+  sq_err err;
+  double queued;           /* seconds from submit until run started (queue wait,
+                            * connect or ping): "Elapsed time: 12ms (queued 3ms)" */
+  double elapsed;          /* seconds run took */
+  sq_conn *conn;           /* SQ_JOB_KEEP_CONN and rc == SQ_OK: the kept connection */
+  int tx_ended;            /* a cancel or timeout ended the transaction (rolled back),
+                            * or its connection was lost inside one */
+  int canceled_on_server;  /* a cancel was sent to the server while run ran */
+
+  /* Private to the executor. */
+  union {
+    uint64_t u[48];
+    void *p;
+    double d;
+  } priv_;
+};
+
+/* Seconds on the monotonic clock that deadlines use. */
+double sq_clock(void);
+
+/* Zeroes job and sets run, ud, deadline 0 (none), acquire_timeout -1. */
+void sq_job_init(sq_job *job, sq_job_fn run, void *ud);
+/* job->deadline = sq_clock() + seconds (seconds <= 0: no deadline). */
+void sq_job_set_timeout(sq_job *job, double seconds);
+
+/* Submits job to run on a connection of p. SQ_OK: accepted, it will
+ * complete exactly once through job->cq. Anything else (bad arguments,
+ * SQ_ECLOSED for a closed pool, SQ_ENOMEM, no thread could be started):
+ * not accepted, err says why, the job is the caller's again and will
+ * never complete. Never blocks on the database; callable from any
+ * thread. */
+int sq_job_submit(sq_pool *p, sq_job *job, sq_err *err);
+
+/* Cancels a job, from any thread, while it is in flight (submitted and
+ * not yet popped). Queued: it completes at once with kind canceled.
+ * Running: the statement is cancelled on the server (by the canceller
+ * thread; this call never waits for the server) and the job completes
+ * when run returns, with kind canceled unless run succeeded anyway.
+ * Also stops a blocking sq_job_run / sq_job_run_conn from another
+ * thread once the run has its connection (a cancel while it still waits
+ * for one is not seen; its deadline is). Returns 1 when
+ * the cancel took hold, 0 when the job had already finished (or was
+ * never submitted). */
+int sq_job_cancel(sq_job *job);
+
+/* Blocking mode: acquire from p (waiting at most job->acquire_timeout,
+ * and never past the deadline: then kind timeout), run on the calling
+ * thread with the deadline watched, release. Returns job->rc; job->cq
+ * is not used. */
+int sq_job_run(sq_pool *p, sq_job *job);
+/* Blocking mode on a connection the caller holds (a transaction's); the
+ * connection stays the caller's. */
+int sq_job_run_conn(sq_conn *c, sq_job *job);
+
+/*
+ * Pins: a connection held across many jobs. sq_pin_new takes over c (a
+ * connection acquired from a pool, e.g. kept by a SQ_JOB_KEEP_CONN job
+ * that ran BEGIN). The pin's jobs run in submission order, one at a
+ * time, on a worker of c's pool. All pin functions are thread-safe; one
+ * owner closes the pin.
+ *
+ * sq_pin_submit: as sq_job_submit. SQ_ECLOSED when the pool closed, or
+ * when a cancelled or timed-out job already ended the pin's transaction
+ * (sq_pin_tx_ended; jobs queued behind that one complete with kind
+ * closed).
+ * sq_pin_conn: the connection, for blocking use by the owner while no
+ * job of the pin is in flight (sq_pin_pending == 0).
+ * sq_pin_close: the owner lets go. With cancel, queued jobs complete with
+ * kind canceled and the running one is cancelled; without, they run.
+ * After the last job completes the connection is released to the pool
+ * (which rolls back an open transaction) and the pin freed; the pin must
+ * not be used after this call.
+ * sq_pin_detach: frees the pin and gives its connection back to the
+ * owner (*out), only while no job is in flight (else SQ_EUSAGE).
+ */
+int sq_pin_new(sq_conn *c, sq_pin **out, sq_err *err);
+int sq_pin_submit(sq_pin *pin, sq_job *job, sq_err *err);
+sq_conn *sq_pin_conn(sq_pin *pin);
+int sq_pin_pending(sq_pin *pin);
+int sq_pin_tx_ended(sq_pin *pin);
+void sq_pin_close(sq_pin *pin, int cancel);
+int sq_pin_detach(sq_pin *pin, sq_conn **out, sq_err *err);
+
+/*
+ * Completion queues: one per consumer (the Lua binding makes one per
+ * lua_State). Thread-safe. A job completes into the queue its submitter
+ * named, so consumers never see each other's completions, even on one
+ * shared pool.
+ *
+ * sq_cq_fd: a file descriptor (eventfd on Linux, a pipe elsewhere) that
+ * is readable exactly while completions wait to be popped; poll it with
+ * the host's loop, never read it. It is closed with the queue's memory,
+ * after sq_cq_close and the last in-flight job: remove it from your
+ * poller before sq_cq_close.
+ * sq_cq_set_notify: fn(ud) is called right after each completion is
+ * posted, on the thread that completed it (a worker, the timer, or the
+ * submitter for a job that completes at once), outside every sqorm lock.
+ * It must be cheap and thread-safe (write to a pipe, uv_async_send, post
+ * a message) and must not call sq_cq_close. sq_cq_close waits for calls
+ * in progress, so ud may be freed after it returns.
+ * sq_cq_set_discard: fn(job, ud) receives jobs that complete after the
+ * consumer closed the queue, on whichever thread completes them, and
+ * those still waiting to be popped at close, on the closing thread: free
+ * the job there (any
+ * connection it kept has been released already). fn and ud must stay
+ * valid until every job submitted with this queue has completed. Without
+ * a discard callback such jobs are dropped (the owner must free them).
+ * sq_cq_pop: the next completed job or NULL; never blocks. The job then
+ * belongs to the caller.
+ * sq_cq_wait: blocks until a completion waits (1) or timeout seconds
+ * passed (0); timeout < 0 waits forever.
+ * sq_cq_inflight: jobs submitted with this queue that were not popped
+ * yet (queued, running or waiting to be popped).
+ * sq_cq_close: the consumer is done (e.g. its lua_State is closing).
+ * Jobs still in flight keep running and are handed to the discard
+ * callback as they complete; nothing is ever posted to a closed queue.
+ * The queue must not be used after this call.
+ */
+typedef void (*sq_cq_notify_fn)(void *ud);
+typedef void (*sq_cq_discard_fn)(sq_job *job, void *ud);
+int sq_cq_new(sq_cq **out, sq_err *err);
+void sq_cq_set_notify(sq_cq *cq, sq_cq_notify_fn fn, void *ud);
+void sq_cq_set_discard(sq_cq *cq, sq_cq_discard_fn fn, void *ud);
+int sq_cq_fd(sq_cq *cq);
+sq_job *sq_cq_pop(sq_cq *cq);
+int sq_cq_wait(sq_cq *cq, double timeout);
+int sq_cq_inflight(sq_cq *cq);
+void sq_cq_close(sq_cq *cq);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                               */

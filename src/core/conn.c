@@ -34,6 +34,10 @@ void sq_conn_mark_dirty(sq_conn *c) {
   if (c) c->dirty = 1;
 }
 
+int sq_conn_stopped(sq_conn *c) {
+  return c ? atomic_load_explicit(&c->stop, memory_order_relaxed) : 0;
+}
+
 /*
  * Runs SQL already in the driver's placeholder style (the renderer and
  * the Lua binding produce it). A failure of kind SQ_ECONNECTION, or a
@@ -56,6 +60,10 @@ int sq_conn_exec_native(sq_conn *c, const char *sql, size_t len, const sq_value 
     return sq_err_set(err, SQ_EUSAGE, "sq_conn_exec: bad arguments");
   if (sq_conn_is_dead(c))
     return sq_err_set(err, SQ_ECONNECTION, "connection is dead (lost or closed by the server)");
+  int stop = atomic_load_explicit(&c->stop, memory_order_relaxed);
+  if (stop)
+    return sq_err_set(err, stop, "statement not started: the operation was %s",
+                      stop == SQ_ETIMEOUT ? "stopped by its timeout" : stop == SQ_ECLOSED ? "stopped because the pool closed" : "cancelled");
   int rc = c->drv->exec(c->h, sql, len, params, nparams, sink, res, err);
   if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(c->h))) c->dead = 1;
   return rc;

@@ -138,6 +138,11 @@ typedef struct my_conn {
   sq_column *tscols;
   sq_value *tvals;
   char *db0;                   /* the database given at open (a full reset returns to it) */
+  /* For my_cancel, which runs on another thread: the server's id of this
+   * session and a copy of the settings to open a side connection with. */
+  unsigned long thread_id;
+  sq_config cfg;
+  int has_cfg;
 } my_conn;
 
 /* An executing statement whose result is being read, prepared or text. */
@@ -1323,6 +1328,7 @@ static int open_check_tls(MYSQL *m, int mode, sq_err *err) {
 
 static void conn_free(my_conn *c) {
   while (c->head) stmt_evict(c, c->head);
+  if (c->has_cfg) sq_config_free(&c->cfg);
   if (c->m) mysql_close(c->m);
   free(c->db0);
   free(c->tcols);
@@ -1390,6 +1396,12 @@ static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     conn_free(c);
     return rc;
   }
+  c->thread_id = mysql_thread_id(m);
+  if (sq_config_copy(&c->cfg, cfg) != SQ_OK) {
+    conn_free(c);
+    return fail_nomem(err);
+  }
+  c->has_cfg = 1;
   *out = (sq_dconn *)c;
   return SQ_OK;
 }
@@ -1714,6 +1726,36 @@ static int my_needs_reset(sq_dconn *dc) {
   return (st & SERVER_SESSION_STATE_CHANGED) || !(st & SERVER_STATUS_AUTOCOMMIT);
 }
 
+/*
+ * Called from another thread while a statement runs (see
+ * sq_driver.cancel). The protocol has no out-of-band cancel, so a short
+ * side connection with the same settings (TLS included) runs KILL QUERY
+ * on this session's thread id: the statement fails with 1317 (query
+ * execution was interrupted) and the session stays open. An idle session
+ * ignores it: the server clears a pending KILL QUERY when the next
+ * command starts. Connecting waits at most 5 s.
+ */
+static int my_cancel(sq_dconn *dc, sq_err *err) {
+  my_conn *c = (my_conn *)dc;
+  if (!c->has_cfg || !c->thread_id) return sq_err_set(err, SQ_EINTERNAL, "mysql: nothing to cancel with");
+  sq_config cfg = c->cfg; /* shallow: my_open only reads it */
+  if (!(cfg.connect_timeout > 0) || cfg.connect_timeout > 5) cfg.connect_timeout = 5;
+  sq_dconn *side = NULL;
+  int rc = my_open(&cfg, &side, err);
+  if (rc) return rc;
+  char sql[48];
+  snprintf(sql, sizeof sql, "KILL QUERY %lu", c->thread_id);
+  rc = run_simple((my_conn *)side, sql, err);
+  my_close(side);
+  return rc;
+}
+
+/* Nothing in flight: no cursor, no unread result, the link up. */
+static int my_is_clean(sq_dconn *dc) {
+  my_conn *c = (my_conn *)dc;
+  return !my_is_dead(dc) && !c->cur && c->m->status == MYSQL_STATUS_READY;
+}
+
 static const char *my_server_version(sq_dconn *dc) {
   my_conn *c = (my_conn *)dc;
   const char *v = mysql_get_server_info(c->m);
@@ -1742,4 +1784,6 @@ const sq_driver sq_driver_mysql = {
   .reset = my_reset_conn,
   .needs_reset = my_needs_reset,
   .server_version = my_server_version,
+  .cancel = my_cancel,
+  .is_clean = my_is_clean,
 };

@@ -27,6 +27,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,11 @@ typedef struct pg_conn {
    * refused with SQ_EDEADLOCK until ROLLBACK (or the pool's reset). */
   int tx_open, tx_lost;
   char lost_state[6];
+  /* pg_cancel runs on another thread while a statement runs: the cancel
+   * object is made once at open (PQgetCancel must not race with the
+   * connection's own use) and guarded by its own small lock. */
+  pthread_mutex_t cancel_mu;
+  PGcancel *cancel;
 } pg_conn;
 
 typedef struct pg_cursor {
@@ -985,6 +991,11 @@ static int check_params(const sq_config *cfg, sq_err *err) {
 
 static void conn_free(pg_conn *c) {
   if (!c) return;
+  pthread_mutex_lock(&c->cancel_mu);
+  if (c->cancel) PQfreeCancel(c->cancel);
+  c->cancel = NULL;
+  pthread_mutex_unlock(&c->cancel_mu);
+  pthread_mutex_destroy(&c->cancel_mu);
   while (c->lru_head) cache_remove(c, c->lru_head, 0);
   if (c->pg) PQfinish(c->pg);
   free(c->pending);
@@ -1069,6 +1080,10 @@ static int pg_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
 
   pg_conn *c = calloc(1, sizeof *c);
   if (!c) return nomem(err);
+  if (pthread_mutex_init(&c->cancel_mu, NULL) != 0) {
+    free(c);
+    return sq_err_set(err, SQ_EINTERNAL, "postgres: could not create a lock");
+  }
   c->pg = PQconnectdbParams(kv.k, kv.v, 0);
   if (!c->pg) {
     conn_free(c);
@@ -1085,6 +1100,7 @@ static int pg_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     conn_free(c);
     return rc;
   }
+  c->cancel = PQgetCancel(c->pg); /* NULL only when out of memory: cancel then reports it */
   *out = (sq_dconn *)c;
   return SQ_OK;
 }
@@ -1539,6 +1555,36 @@ static int pg_needs_reset(sq_dconn *dc) {
   return (tz && strcmp(tz, "UTC") != 0) || (ds && strcmp(ds, "ISO, MDY") != 0);
 }
 
+/* Called from another thread while a statement runs (see sq_driver.cancel):
+ * PQcancel asks the postmaster to interrupt this backend's statement,
+ * which then fails with 57014 (query_canceled). An idle backend ignores
+ * the request, so it never hits a later statement. */
+static int pg_cancel(sq_dconn *dc, sq_err *err) {
+  pg_conn *c = (pg_conn *)dc;
+  char buf[256] = "";
+  int ok = 0;
+  pthread_mutex_lock(&c->cancel_mu);
+  if (c->cancel) ok = PQcancel(c->cancel, buf, sizeof buf);
+  else snprintf(buf, sizeof buf, "no cancel handle (out of memory at connect)");
+  pthread_mutex_unlock(&c->cancel_mu);
+  if (ok) {
+    sq_err_clear(err);
+    return SQ_OK;
+  }
+  char msg[256];
+  trim_copy(msg, sizeof msg, buf);
+  sq_err_set(err, SQ_ECONNECTION, "postgres: cancel request failed: %s", msg[0] ? msg : "unknown error");
+  return SQ_ECONNECTION;
+}
+
+/* Nothing in flight: no cursor, no command running, a known state. */
+static int pg_is_clean(sq_dconn *dc) {
+  pg_conn *c = (pg_conn *)dc;
+  if (c->dead || c->cursor || PQstatus(c->pg) != CONNECTION_OK) return 0;
+  PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+  return ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+}
+
 static const char *pg_server_version(sq_dconn *dc) {
   pg_conn *c = (pg_conn *)dc;
   const char *v = PQparameterStatus(c->pg, "server_version");
@@ -1567,4 +1613,6 @@ const sq_driver sq_driver_postgres = {
   .reset = pg_reset_conn,
   .needs_reset = pg_needs_reset,
   .server_version = pg_server_version,
+  .cancel = pg_cancel,
+  .is_clean = pg_is_clean,
 };

@@ -60,10 +60,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if SQLITE_VERSION_NUMBER < 3037000
 #error "driver_sqlite.c needs SQLite 3.37 or newer (sqlite3_changes64)"
@@ -116,8 +118,9 @@ typedef struct lite_conn {
   lite_cursor *cursor;     /* the open cursor, if any */
   int in_tx;               /* a transaction was open when the last step or prepare began */
   int had_read;            /* ... and it held a read snapshot, but no write lock */
-  int busy_ms;             /* the busy timeout set at open (full reset restores it) */
   char version[64];
+  int busy_ms;             /* how long a locked database is waited for (full reset restores it) */
+  atomic_int interrupted;  /* lite_cancel: stop waiting for locks too */
 } lite_conn;
 
 /* A statement in use: ent is its cache entry, or NULL when it is owned by
@@ -156,6 +159,7 @@ struct lite_cursor {
 };
 
 int sq_sqlite_cached_count(sq_dconn *c);
+int sq_sqlite_busy_ms(sq_dconn *c);
 
 /* ------------------------------------------------------------------ */
 /* Error mapping                                                        */
@@ -896,6 +900,7 @@ static int lite_exec(sq_dconn *c, const char *sql, size_t len, const sq_value *p
     return SQ_EUSAGE;
   }
   if (cursor_busy(lc, err)) return SQ_EUSAGE;
+  atomic_store_explicit(&lc->interrupted, 0, memory_order_relaxed); /* a cancel is for the running statement */
   const char *p = sql, *end = sql + len;
   int first = 1, wrote = 0;
   int64_t affected = 0, last_id = 0;
@@ -978,6 +983,7 @@ static int lite_cursor_open(sq_dconn *c, const char *sql, size_t len, const sq_v
     return SQ_EUSAGE;
   }
   if (cursor_busy(lc, err)) return SQ_EUSAGE;
+  atomic_store_explicit(&lc->interrupted, 0, memory_order_relaxed);
   lite_cursor *cur = calloc(1, sizeof *cur);
   if (!cur) return fail_nomem(err);
   const char *next;
@@ -1189,6 +1195,42 @@ static int open_name(const char *storage, const open_opts *o, const char **name,
   *name = *owned = buf;
   *uri = 1;
   return SQ_OK;
+}
+
+/*
+ * The busy handler: SQLite's own busy timeout (the same back-off, up to
+ * busy_ms in total), except that it gives up as soon as lite_cancel
+ * interrupted the connection. sqlite3_interrupt alone stops a running
+ * statement but not a wait for another connection's lock, which is the
+ * wait a timeout most needs to end. Sleeps in slices of at most 5 ms so
+ * a cancel is noticed quickly.
+ */
+static int lite_busy(void *ud, int count) {
+  static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+  const int n = (int)(sizeof delays / sizeof delays[0]);
+  lite_conn *lc = ud;
+  if (atomic_load_explicit(&lc->interrupted, memory_order_relaxed)) return 0;
+  int delay, prior;
+  if (count < n) {
+    delay = delays[count];
+    prior = 0;
+    for (int i = 0; i < count; i++) prior += delays[i];
+  } else {
+    delay = delays[n - 1];
+    prior = 228 + delay * (count - (n - 1)); /* 228: the sum of delays[] before the last */
+  }
+  if (prior + delay > lc->busy_ms) {
+    delay = lc->busy_ms - prior;
+    if (delay <= 0) return 0;
+  }
+  while (delay > 0) {
+    int ms = delay > 5 ? 5 : delay;
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+    delay -= ms;
+    if (atomic_load_explicit(&lc->interrupted, memory_order_relaxed)) return 0;
+  }
+  return 1;
 }
 
 static void conn_free(lite_conn *lc) {
@@ -1467,7 +1509,6 @@ static int lite_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     double t = cfg->connect_timeout * 1000.0;
     ms = t >= (double)INT_MAX ? INT_MAX : (t < 1.0 ? 1 : (int)t);
   }
-  sqlite3_busy_timeout(lc->db, ms);
   rc = setup_conn(lc->db);
   if (rc != SQLITE_OK) {
     lite_fail(lc, rc, PH_STEP, err);
@@ -1476,7 +1517,10 @@ static int lite_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     conn_free(lc);
     return err->kind;
   }
+  /* lite_busy waits like sqlite3_busy_timeout(ms) but can be cancelled
+   * (PRAGMA busy_timeout therefore reads 0; sq_sqlite_busy_ms tells) */
   lc->busy_ms = ms;
+  sqlite3_busy_handler(lc->db, lite_busy, lc);
   /* "" for memory and temporary databases, whatever name opened them */
   const char *file = sqlite3_db_filename(lc->db, "main");
   const char *setup[3];
@@ -1731,7 +1775,7 @@ static int lite_reset(sq_dconn *c, int full, sq_err *err) {
   if ((rc = reset_sql(lc, pristine_sql, err)) != SQ_OK) return rc;
   if ((rc = drop_temp_objects(lc, err)) != SQ_OK) return rc;
   if ((rc = detach_all(lc, err)) != SQ_OK) return rc;
-  sqlite3_busy_timeout(lc->db, lc->busy_ms);
+  sqlite3_busy_handler(lc->db, lite_busy, lc); /* the cancellable wait of lite_open */
   const char *file = sqlite3_db_filename(lc->db, "main");
   if (file && file[0] && !sqlite3_db_readonly(lc->db, "main") &&
       (rc = reset_sql(lc, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", err)) != SQ_OK)
@@ -1752,6 +1796,27 @@ static int lite_needs_reset(sq_dconn *c) {
   return !fk || sqlite3_db_name(lc->db, 2) != NULL;
 }
 
+/* Called from another thread while a statement runs (see
+ * sq_driver.cancel): ends a busy wait (lite_busy) and interrupts the
+ * statement (SQLITE_INTERRUPT). Both are cleared when the next statement
+ * starts, so a late cancel never hits it. */
+static int lite_cancel(sq_dconn *c, sq_err *err) {
+  lite_conn *lc = (lite_conn *)c;
+  atomic_store_explicit(&lc->interrupted, 1, memory_order_relaxed);
+  sqlite3_interrupt(lc->db);
+  sq_err_clear(err);
+  return SQ_OK;
+}
+
+/* Nothing in flight: no cursor and no statement left mid-step. */
+static int lite_is_clean(sq_dconn *c) {
+  lite_conn *lc = (lite_conn *)c;
+  if (lc->dead || lc->cursor) return 0;
+  for (sqlite3_stmt *st = sqlite3_next_stmt(lc->db, NULL); st; st = sqlite3_next_stmt(lc->db, st))
+    if (sqlite3_stmt_busy(st)) return 0;
+  return 1;
+}
+
 static const char *lite_server_version(sq_dconn *c) {
   return ((lite_conn *)c)->version;
 }
@@ -1768,6 +1833,9 @@ int sq_sqlite_cached_count(sq_dconn *c) {
     n++;
   return n;
 }
+
+/* Test hook: how long the connection waits for a locked database. */
+int sq_sqlite_busy_ms(sq_dconn *c) { return ((lite_conn *)c)->busy_ms; }
 
 const sq_driver sq_driver_sqlite = {
   .name = "sqlite",
@@ -1791,4 +1859,6 @@ const sq_driver sq_driver_sqlite = {
   .reset = lite_reset,
   .needs_reset = lite_needs_reset,
   .server_version = lite_server_version,
+  .cancel = lite_cancel,
+  .is_clean = lite_is_clean,
 };

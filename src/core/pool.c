@@ -141,14 +141,10 @@ typedef struct pconn {
   int suspect;      /* a sibling was found dead while this one sat idle: ping it first */
 } pconn;
 
-/* One thread blocked in acquire. Lives on that thread's stack; linked
- * into p's queue under p->mu. */
-typedef struct waiter {
-  pthread_cond_t cv;
-  struct waiter *prev, *next;
-  int granted;          /* set (under p->mu) when served */
-  struct sq_conn *conn; /* the connection handed over, or NULL: a bare slot to open */
-} waiter;
+/* One thread blocked in acquire (on that thread's stack), or one
+ * asynchronous job (embedded in it, see exec.c); linked into p's queue
+ * under p->mu. The type lives in internal.h, which the executor shares. */
+typedef sq_pwait waiter;
 
 struct sq_pool {
   pthread_mutex_t mu;
@@ -173,6 +169,8 @@ struct sq_pool {
   int nwait;
   double next_sweep;        /* sq_now() time of the next opportunistic eviction */
   int64_t created, destroyed, timeouts;
+  struct sq_exec *exec;     /* the executor (exec.c), created on first use */
+  int exec_hold;            /* an executor thread closed the pool and still runs */
 };
 
 /* ------------------------------------------------------------------ */
@@ -301,6 +299,7 @@ fail_cfg:
 }
 
 static void pool_free(sq_pool *p) {
+  if (p->exec) sq_exec_free(p->exec);
   pthread_condattr_destroy(&p->cattr);
   pthread_mutex_destroy(&p->mu);
   sq_config_free(&p->cfg);
@@ -339,6 +338,7 @@ const sq_driver *sq_pool_driver(const sq_pool *p) { return p ? p->drv : NULL; }
 
 static void wq_push(sq_pool *p, waiter *w) {
   w->next = NULL;
+  w->queued = 1;
   w->prev = p->wq_tail;
   if (p->wq_tail) p->wq_tail->next = w;
   else p->wq_head = w;
@@ -352,6 +352,7 @@ static void wq_remove(sq_pool *p, waiter *w) {
   if (w->next) w->next->prev = w->prev;
   else p->wq_tail = w->prev;
   w->prev = w->next = NULL;
+  w->queued = 0;
   p->nwait--;
 }
 
@@ -367,7 +368,8 @@ static int serve_first(sq_pool *p, struct sq_conn *c) {
   wq_remove(p, w);
   w->conn = c;
   w->granted = 1;
-  pthread_cond_signal(&w->cv);
+  if (w->served) w->served(w); /* an async job: pushed to its executor's run queue */
+  else pthread_cond_signal(&w->cv);
   return 1;
 }
 
@@ -378,7 +380,7 @@ static int serve_first(sq_pool *p, struct sq_conn *c) {
 static int drop_slots(sq_pool *p, int n) {
   for (; n > 0; n--)
     if (p->closed || !serve_first(p, NULL)) p->size--;
-  return p->closed && p->size == 0;
+  return p->closed && p->size == 0 && !p->exec_hold;
 }
 
 /* Unlinks idle connections past idle_timeout or max_lifetime, keeping at
@@ -594,6 +596,103 @@ int sq_pool_acquire(sq_pool *p, double timeout, sq_conn **out, sq_err *err) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Asynchronous waiters (the executor, exec.c)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The same decision as acquire, without waiting: an async job joins the
+ * one FIFO queue that blocking callers use, so neither kind can barge
+ * past the other. No sweep here: closing evicted connections is I/O, and
+ * this runs on the submitting (game) thread; blocking acquires and
+ * releases sweep often enough.
+ */
+int sq_pool_wait_async(sq_pool *p, sq_pwait *w, int queue, struct sq_conn **conn) {
+  int r;
+  *conn = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (p->closed) {
+    r = -1;
+  } else if (!p->wq_head && p->idle) {
+    struct sq_conn *c = p->idle;
+    p->idle = c->next;
+    p->nidle--;
+    *conn = c;
+    r = 1;
+  } else if (!p->wq_head && p->size < p->max) {
+    p->size++; /* reserved; the worker opens it (sq_pool_ready) */
+    r = 1;
+  } else if (queue) {
+    w->granted = 0;
+    w->conn = NULL;
+    wq_push(p, w);
+    r = 2;
+  } else {
+    p->timeouts++;
+    r = 0;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return r;
+}
+
+int sq_pool_wait_remove(sq_pool *p, sq_pwait *w, int count_timeout) {
+  pthread_mutex_lock(&p->mu);
+  int r = w->queued;
+  if (r) {
+    wq_remove(p, w);
+    if (count_timeout) p->timeouts++;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return r;
+}
+
+int sq_pool_ready(sq_pool *p, struct sq_conn *granted, sq_conn **out, sq_err *err) {
+  *out = NULL;
+  return make_ready(p, granted, 0, out, err);
+}
+
+void sq_pool_slot_return(sq_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  int gone = drop_slots(p, 1);
+  pthread_mutex_unlock(&p->mu);
+  if (gone) pool_free(p);
+}
+
+int sq_pool_timeout_error(sq_pool *p, double timeout, sq_err *err) {
+  pthread_mutex_lock(&p->mu);
+  int in_use = p->size - p->nidle - p->nclosing, size = p->size, nwait = p->nwait;
+  pthread_mutex_unlock(&p->mu);
+  const char *name = p->cfg.name;
+  return sq_err_set(err, SQ_EPOOL_TIMEOUT,
+                    "pool%s%s%s: no connection available within %.2f s (size %d, in use %d, "
+                    "waiting %d, max %d); raise pool.max or pool.acquire_timeout, or look for "
+                    "connections held too long (long transactions, unclosed cursors)",
+                    name ? " '" : "", name ? name : "", name ? "'" : "", timeout, size, in_use,
+                    nwait + 1, p->max);
+}
+
+struct sq_exec *sq_pool_executor(sq_pool *p, sq_err *err) {
+  pthread_mutex_lock(&p->mu);
+  struct sq_exec *ex = NULL;
+  if (p->closed) {
+    sq_err_set(err, SQ_ECLOSED, "pool is closed");
+  } else {
+    if (!p->exec) p->exec = sq_exec_new(p);
+    ex = p->exec;
+    if (!ex) sq_err_set(err, SQ_ENOMEM, "out of memory (executor)");
+  }
+  pthread_mutex_unlock(&p->mu);
+  return ex;
+}
+
+void sq_pool_exec_exited(sq_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  p->exec_hold = 0;
+  int gone = p->closed && p->size == 0;
+  pthread_mutex_unlock(&p->mu);
+  if (gone) pool_free(p);
+}
+
+/* ------------------------------------------------------------------ */
 /* Release, evict, close                                                */
 /* ------------------------------------------------------------------ */
 
@@ -791,13 +890,21 @@ void sq_pool_close(sq_pool *p) {
     last = atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1;
   }
   if (!last) return;
+  /* Async jobs first, while the pool still lends: queued ones complete
+   * with kind closed, running ones are cancelled, and the executor's
+   * threads are joined (their connections come back to the idle list). */
   pthread_mutex_lock(&p->mu);
+  struct sq_exec *ex = p->exec;
+  pthread_mutex_unlock(&p->mu);
+  int hold = ex ? sq_exec_shutdown(ex) : 0;
+  pthread_mutex_lock(&p->mu);
+  p->exec_hold = hold;
   p->closed = 1;
   struct sq_conn *victims = p->idle;
   p->idle = NULL;
   p->nclosing += p->nidle;
   p->nidle = 0;
-  int gone = p->size == 0;
+  int gone = p->size == 0 && !p->exec_hold;
   pthread_mutex_unlock(&p->mu);
   if (victims) close_victims(p, victims);
   else if (gone) pool_free(p);
