@@ -58,6 +58,7 @@ H.each_dialect(describe, function(d)
     invalid({ coins = "operator" }, function() P:create{ name = "a", coins = op.gt(1) } end)
     invalid({ created_at = "expects" }, function() P:build{ created_at = "yesterday" } end)
     invalid({ coins = "expects an integer" }, function() P:build{ coins = true } end)
+    invalid({ coins = "expects an integer" }, function() P:upsert{ id = 1, name = "a", coins = "x" } end)
     assert.are.equal(0, P:count())
   end)
 

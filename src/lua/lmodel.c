@@ -438,9 +438,10 @@ static int list_cols(const lsq_model *mod, const char *s, size_t n, unsigned cha
 static int unique_cols(const lsq_model *mod, const char *msg, unsigned char *flags) {
   const char *p, *q;
   switch (mod->dialect) {
-  case SQ_DIALECT_SQLITE: /* UNIQUE constraint failed: t.a, t.b */
+  case SQ_DIALECT_SQLITE: /* UNIQUE constraint failed: t.a, t.b (or: index 'name') */
     if (!(p = strstr(msg, "constraint failed: "))) return 0;
     p += 19;
+    if (!strncmp(p, "index '", 7) && (q = strchr(p + 7, '\''))) return key_cols(mod, p + 7, (size_t)(q - (p + 7)), flags);
     return list_cols(mod, p, strcspn(p, "\n"), flags);
   case SQ_DIALECT_POSTGRES: /* ... constraint "name"\nDETAIL:  Key (a, b)=(...) already exists. */
     if ((p = strstr(msg, "DETAIL:  Key (")) && (q = strstr(p, ")=("))) {
