@@ -1051,7 +1051,7 @@ static void add_indexes(lua_State *L, lsq_model *mod, int iidx) {
     while (lua_next(L, x)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
       if (strcmp(k, "fields") && strcmp(k, "columns") && strcmp(k, "unique") && strcmp(k, "name"))
-        lsq_usage(L, "define: index #%d: unknown key (fields, unique, name)", i);
+        lsq_usage(L, "define: index #%d: unknown option '%.64s' (fields, unique, name)", i, k);
       lua_pop(L, 1);
     }
     if (lua_getfield(L, x, "fields") == LUA_TNIL) {
