@@ -199,7 +199,7 @@ H.each_dialect(describe, function(d)
     M.clear(log)
     M.fails(log, "usage", "without a where", function() P:update({ goods = 1 }, {}) end)
     M.fails(log, "usage", "without a where", function() P:update({ goods = 1 }) end)
-    M.fails(log, "usage", "without a where", function() P:update({ goods = 1 }, { where = {} }) end)
+    M.fails(log, "usage", "where is empty", function() P:update({ goods = 1 }, { where = {} }) end)
     assert.are.same({}, M.statements(log))
     assert.are.equal(5, P:update({ goods = 77 }, { all = true }))
     -- updated_at comes along

@@ -41,9 +41,12 @@ H.each_dialect(describe, function(d)
     assert.are.equal("integer", math.type(p.coins))
     p.coins = 7.0
     assert.are.equal("integer", math.type(p.coins))
-    H.raises_kind("usage", "coins", function() p.coins = "lots" end)
-    H.raises_kind("usage", "coins", function() p.coins = 1.5 end)
-    H.raises_kind("usage", "coins", function() p.coins = {} end)
+    -- a value of the wrong type is form input that fails validation
+    local e = H.raises_kind("validation", "coins", function() p.coins = "lots" end)
+    assert.matches("expects an integer", e.fields.coins)
+    H.raises_kind("validation", "coins", function() p.coins = 1.5 end)
+    H.raises_kind("validation", "coins", function() p.coins = {} end)
+    assert.are.equal(7, p.coins) -- nothing was assigned
     H.raises_kind("usage", "no column 'coinz'", function() p.coinz = 1 end)
     assert.is_nil(p.coinz) -- reading an unknown name is nil
   end)
@@ -72,7 +75,7 @@ H.each_dialect(describe, function(d)
     H.raises_kind("usage", nil, function() p:update("coins") end)
   end)
 
-  it("destroy deletes the row; reload re-reads it (nil once gone)", function()
+  it("destroy deletes the row; reload re-reads it (stale once gone)", function()
     local p = P:create{ name = "ann", coins = 5 }
     db:exec(("UPDATE %s SET coins = 99 WHERE id = ?"):format(P.table_name), { p.id })
     p.goods = 3 -- pending change, dropped by reload
@@ -82,8 +85,8 @@ H.each_dialect(describe, function(d)
     assert.is_false(p:changed())
     assert.is_true(p:destroy())
     assert.is_nil(P:find_by_pk(p.id))
-    assert.is_nil(p:reload())
-    assert.is_false(p:destroy())
+    H.raises_kind("stale", "reload", function() p:reload() end)
+    H.raises_kind("stale", "destroy", function() p:destroy() end)
   end)
 
   it("to_table, tostring and pairs", function()

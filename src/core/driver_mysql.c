@@ -1373,7 +1373,8 @@ static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     return rc;
   }
   if (!mysql_real_connect(m, host, cfg->user, cfg->password, cfg->database,
-                          cfg->port > 0 ? (unsigned int)cfg->port : 0, host ? NULL : socket, 0)) {
+                          cfg->port > 0 ? (unsigned int)cfg->port : 0, host ? NULL : socket,
+                          CLIENT_FOUND_ROWS /* affected rows = matched rows, as on every dialect */)) {
     unsigned no = mysql_errno(m);
     int kind = kind_for(no) == SQ_EAUTH ? SQ_EAUTH : SQ_ECONNECTION;
     char code[16];

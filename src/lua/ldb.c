@@ -330,13 +330,29 @@ void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sq
   lua_pop(L, 1);
 }
 
+/* Keeps the bind value on the stack top alive for the statement: it
+ * stays on the stack (anchor 0) or goes into the anchor table. */
+static void keep_bind(lua_State *L, int anchor, int i) {
+  if (anchor) lua_rawseti(L, anchor, i + 1);
+}
+
 /* Converts the binds at bidx for the placeholders of t into params. Does
- * not raise. */
+ * not raise. The strings in params are anchored: every value fetched is
+ * left on the stack (or, past 256 of them, in a table left on the
+ * stack), so a binds table whose __index makes fresh strings, or any Lua
+ * that runs before the statement is sent (a finaliser), can't free them.
+ * The caller keeps what this leaves on the stack until the statement is
+ * done. */
 static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value *params, sq_err *err) {
   char what[96];
   if (bidx == 0) {
     if (t->nparams) return sq_err_set(err, SQ_EUSAGE, "SQL has %d placeholder(s) but no binds were given", t->nparams);
     return SQ_OK;
+  }
+  int anchor = 0;
+  if (t->nparams > 256 || !lua_checkstack(L, t->nparams + 8)) {
+    lua_createtable(L, t->nparams, 0);
+    anchor = lua_gettop(L);
   }
   /* `what` names the bind in a message, so it is only formatted for one */
   if (t->named) {
@@ -351,8 +367,11 @@ static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value
         snprintf(what, sizeof what, "bind ':%.64s'", t->names[i]);
         rc = lsq_to_value(L, -1, &params[i], what, err);
       }
-      lua_pop(L, 1); /* the string stays alive in the binds table */
-      if (rc) return rc;
+      if (rc) {
+        lua_pop(L, 1);
+        return rc;
+      }
+      keep_bind(L, anchor, i);
     }
     lua_pushnil(L);
     while (lua_next(L, bidx)) {
@@ -379,8 +398,11 @@ static int convert_binds(lua_State *L, int bidx, const sq_stmt_text *t, sq_value
       snprintf(what, sizeof what, "bind #%d", i + 1);
       rc = lsq_to_value(L, -1, &params[i], what, err);
     }
-    lua_pop(L, 1);
-    if (rc) return rc;
+    if (rc) {
+      lua_pop(L, 1);
+      return rc;
+    }
+    keep_bind(L, anchor, i);
   }
   /* Anything beyond the placeholders is a mistake worth reporting. */
   lua_pushnil(L);

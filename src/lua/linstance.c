@@ -19,6 +19,7 @@
  */
 #include "lmodel.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +50,19 @@ int lsq_is_now_text(const char *s, size_t n) {
 /* decoding                                                           */
 /* ---------------------------------------------------------------- */
 
-/* Parses an integer from text that need not be NUL-terminated. */
+/* Parses an integer from text that need not be NUL-terminated. 0 when
+ * it is no integer or does not fit 64 bits: the caller then delivers the
+ * exact text (as raw queries deliver a BIGINT UNSIGNED above 2^63),
+ * never a value clamped to the nearest limit. */
 static int text_int(const char *p, size_t n, lua_Integer *out) {
   char buf[32];
   if (n == 0 || n >= sizeof buf) return 0;
   memcpy(buf, p, n);
   buf[n] = '\0';
   char *end;
+  errno = 0;
   long long v = strtoll(buf, &end, 10);
-  if (*end) return 0;
+  if (*end || end == buf || errno == ERANGE) return 0;
   *out = (lua_Integer)v;
   return 1;
 }
@@ -387,6 +392,93 @@ static void state_set(lua_State *L, const lsq_model *mod, int iidx, int b) {
 
 static void mark_changed(lua_State *L, const lsq_model *mod, int iidx, int slot) { state_set(L, mod, iidx, slot); }
 
+/* Pushes the original-key table of the instance at iidx ({ [slot] =
+ * value }, see IMT_ORIG), or nil. */
+static int push_orig(lua_State *L, int iidx) {
+  iidx = lua_absindex(L, iidx);
+  int t = LUA_TNIL;
+  if (lua_getmetatable(L, iidx)) {
+    if (lua_rawgeti(L, -1, IMT_ORIG) == LUA_TTABLE) {
+      lua_pushvalue(L, iidx);
+      t = lua_rawget(L, -2);
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return t;
+    }
+    lua_pop(L, 2);
+  }
+  lua_pushnil(L);
+  return t;
+}
+
+/*
+ * Before key column `slot` of the saved instance at iidx first changes:
+ * keeps the value its row has now, so the UPDATE (and DELETE, reload)
+ * still finds that row, and a changed key is written as a new key value
+ * instead of addressing another row.
+ */
+static void keep_orig(lua_State *L, int iidx, int slot) {
+  iidx = lua_absindex(L, iidx);
+  if (push_state(L, iidx) != LUA_TNIL && state_has(L, lua_gettop(L), STATE_NEW)) {
+    lua_pop(L, 1);
+    return; /* not inserted yet: no row to address */
+  }
+  lua_pop(L, 1);
+  if (lua_rawgeti(L, iidx, slot) == LUA_TNIL || !lua_getmetatable(L, iidx)) {
+    lua_pop(L, 1);
+    return; /* no key value to keep */
+  }
+  if (lua_rawgeti(L, -1, IMT_ORIG) != LUA_TTABLE) {
+    lua_pop(L, 3);
+    return;
+  }
+  int origs = lua_gettop(L);
+  lua_pushvalue(L, iidx);
+  if (lua_rawget(L, origs) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, iidx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, origs);
+  }
+  if (lua_rawgeti(L, -1, slot) == LUA_TNIL) {
+    lua_pushvalue(L, origs - 2); /* the current value */
+    lua_rawseti(L, -3, slot);
+  }
+  lua_settop(L, origs - 3);
+}
+
+/* Forgets the original keys of the instance at iidx (its row has the
+ * instance's key now): all of them, or those of the n columns cols. */
+static void drop_orig(lua_State *L, int iidx, const int *cols, int n, int all) {
+  iidx = lua_absindex(L, iidx);
+  if (!lua_getmetatable(L, iidx)) return;
+  if (lua_rawgeti(L, -1, IMT_ORIG) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return;
+  }
+  int origs = lua_gettop(L);
+  lua_pushvalue(L, iidx);
+  if (lua_rawget(L, origs) == LUA_TTABLE) {
+    int left = 0;
+    if (!all) {
+      for (int i = 0; i < n; i++) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, cols[i] + 1);
+      }
+      lua_pushnil(L);
+      left = lua_next(L, -2);
+      if (left) lua_pop(L, 2);
+    }
+    if (!left) {
+      lua_pushvalue(L, iidx);
+      lua_pushnil(L);
+      lua_rawset(L, origs);
+    }
+  }
+  lua_settop(L, origs - 2);
+}
+
 void lsq_instance_saved(lua_State *L, int iidx) {
   iidx = lua_absindex(L, iidx);
   int st = push_states(L, iidx);
@@ -395,8 +487,44 @@ void lsq_instance_saved(lua_State *L, int iidx) {
     lua_pushvalue(L, iidx);
     lua_pushnil(L);
     lua_rawset(L, st);
+    drop_orig(L, iidx, NULL, 0, 1);
   }
   lua_pop(L, 2);
+}
+
+/* After a save that wrote only the n columns cols (save{ fields = ... }):
+ * those are no longer pending, the other changes still are. */
+static void saved_cols(lua_State *L, const lsq_model *mod, int iidx, const int *cols, int n) {
+  iidx = lua_absindex(L, iidx);
+  int st = push_states(L, iidx);
+  lua_pushvalue(L, iidx);
+  int t = lua_rawget(L, st);
+  int left = 0;
+  if (t == LUA_TNUMBER) {
+    lua_Unsigned m = (lua_Unsigned)lua_tointeger(L, -1);
+    for (int i = 0; i < n; i++) m &= ~((lua_Unsigned)1 << (cols[i] + 1));
+    left = m != 0;
+    lua_pushvalue(L, iidx);
+    if (left) lua_pushinteger(L, (lua_Integer)m);
+    else lua_pushnil(L);
+    lua_rawset(L, st);
+  } else if (t == LUA_TTABLE) {
+    for (int i = 0; i < n; i++) {
+      lua_pushnil(L);
+      lua_rawseti(L, -2, cols[i] + 1);
+    }
+    lua_pushnil(L);
+    left = lua_next(L, -2);
+    if (left) lua_pop(L, 2);
+    else {
+      lua_pushvalue(L, iidx);
+      lua_pushnil(L);
+      lua_rawset(L, st);
+    }
+  }
+  (void)mod;
+  lua_settop(L, st - 1);
+  if (t != LUA_TNIL) drop_orig(L, iidx, cols, n, !left);
 }
 
 /*
@@ -428,6 +556,7 @@ static int set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int 
       lua_pop(L, 1);
       return SQ_OK;
     }
+    if (mod->cols[slot - 1]->primary_key) keep_orig(L, iidx, slot);
     mark_changed(L, mod, iidx, slot);
   }
   lua_rawseti(L, iidx, slot);
@@ -532,8 +661,10 @@ void lsq_instance_prepare_insert(lua_State *L, int midx, int iidx, const char *n
   if (nowidx) lua_remove(L, nowidx);
 }
 
-int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int isnew, sq_err *err) {
+int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int isnew, const unsigned char *fields, int bad,
+                      sq_err *err) {
   const lsq_model *mod = lua_touserdata(L, midx);
+  if (bad) bad = lua_absindex(L, bad);
   lua_createtable(L, mod->ncols, 0);
   lua_pushvalue(L, imtidx);
   lua_setmetatable(L, -2);
@@ -545,7 +676,12 @@ int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int isnew, s
     lua_pushnil(L);
     while (lua_next(L, vidx)) {
       int slot = lua_type(L, -2) == LUA_TSTRING ? slot_of(L, nidx, lua_gettop(L) - 1) : 0;
-      int rc = slot ? set_slot(L, mod, iidx, slot, -1, 0, err) : no_column(L, mod, lua_gettop(L) - 1, err);
+      int rc;
+      if (!slot) rc = no_column(L, mod, lua_gettop(L) - 1, err);
+      else if (fields && !fields[slot - 1]) rc = SQ_OK; /* not to be written: as if not given */
+      else if ((rc = set_slot(L, mod, iidx, slot, -1, 0, err)) && bad &&
+               (rc = lsq_bad_value(L, bad, mod->cols[slot - 1], err)) == SQ_OK)
+        sq_err_clear(err);
       if (rc) {
         lua_settop(L, iidx - 1);
         return rc;
@@ -725,66 +861,36 @@ static int validate_quick(const lsq_model *mod, const int *cols, const sq_value 
   return sq_model_validate(mod->m, qc, qv, k, 1, &e) == SQ_OK ? 0 : -1;
 }
 
-int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, const sq_value *vals, int n,
-                 int partial, int inst) {
-  if (!mod->has_lua_checks && validate_quick(mod, cols, vals, n, partial) == 0) return 0;
-  sq_err e;
-  sq_err_clear(&e);
-  int rc = sq_model_validate(mod->m, cols, vals, n, partial, &e);
-  if (rc == SQ_OK && !mod->has_lua_checks) return 0;
-  if (rc && rc != SQ_EVALIDATION) {
-    lsq_push_error(L, &e);
-    return 1;
+/* The problem of a conversion message ("column 'coins' expects an
+ * integer ..., got ...") without its "column 'coins' " head. */
+static const char *conv_problem(const char *msg, const sq_col *c) {
+  static const char head[] = "column '";
+  if (!strncmp(msg, head, sizeof head - 1)) {
+    const char *p = msg + sizeof head - 1;
+    if (!strncmp(p, c->name, c->name_len) && p[c->name_len] == '\'' && p[c->name_len + 1] == ' ')
+      return p + c->name_len + 2;
   }
-  /* Field by field: which failed and why. */
-  lua_createtable(L, 0, 4);
-  int fields = lua_gettop(L);
-  int nfail = 0;
-  unsigned char given_small[256], *given = given_small;
-  if (mod->ncols > (int)sizeof given_small) given = lua_newuserdatauv(L, (size_t)mod->ncols, 0);
-  memset(given, 0, (size_t)mod->ncols);
-  for (int i = 0; i < n; i++) {
-    int c = cols[i];
-    const sq_col *col = sq_model_col(mod->m, c);
-    given[c] = 1;
-    sq_err e1;
-    sq_err_clear(&e1);
-    if (rc && sq_model_validate(mod->m, &c, &vals[i], 1, 1, &e1) == SQ_EVALIDATION) {
-      lua_pushstring(L, strip_problem(e1.msg, col->name));
-      lua_setfield(L, fields, col->name);
-      nfail++;
-      continue;
-    }
-    if ((mod->cflags[c] & CF_LUA_VALIDATE) && vals[i].type != SQ_VNULL) {
-      lsq_push_colval(L, col, &vals[i]);
-      int vidx = lua_gettop(L);
-      if (lua_checks(L, midx, c, vidx, inst)) {
-        lua_setfield(L, fields, col->name);
-        nfail++;
-      }
-      lua_settop(L, vidx - 1);
-    }
+  return msg;
+}
+
+int lsq_bad_value(lua_State *L, int bad, const sq_col *c, const sq_err *err) {
+  if (err->kind != SQ_EUSAGE) return err->kind; /* out of memory: not the value's fault */
+  if (lua_type(L, bad) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_replace(L, bad);
   }
-  if (rc && !partial) {
-    for (int c = 0; c < mod->ncols; c++) {
-      const sq_col *col = sq_model_col(mod->m, c);
-      if (given[c] || col->allow_null || col->default_kind != SQ_DEFAULT_NONE || col->auto_increment ||
-          col->role == SQ_ROLE_CREATED_AT || col->role == SQ_ROLE_UPDATED_AT || (col->primary_key && col->type == SQ_T_UUID))
-        continue;
-      lua_pushliteral(L, "cannot be null");
-      lua_setfield(L, fields, col->name);
-      nfail++;
-    }
-  }
-  if (nfail == 0) {
-    lua_settop(L, fields - 1);
-    return 0;
-  }
-  /* message in column order */
+  lua_pushstring(L, conv_problem(err->msg, c));
+  lua_setfield(L, bad, c->name);
+  return SQ_OK;
+}
+
+/* Replaces the fields table at fields (name -> problem) with the
+ * validation error listing them, in column order. */
+static void push_invalid(lua_State *L, const lsq_model *mod, int fields) {
   lua_pushliteral(L, "validation failed: ");
   int k = 0;
   for (int c = 0; c < mod->ncols; c++) {
-    const sq_col *col = sq_model_col(mod->m, c);
+    const sq_col *col = mod->cols[c];
     if (lua_getfield(L, fields, col->name) == LUA_TNIL) {
       lua_pop(L, 1);
       continue;
@@ -804,12 +910,100 @@ int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, 
   lua_setfield(L, -2, "fields");
   lua_replace(L, fields);
   lua_settop(L, fields);
+}
+
+int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, const sq_value *vals, int n,
+                 int flags, int inst, int bad) {
+  int partial = (flags & LSQ_V_PARTIAL) != 0, lua = mod->has_lua_checks && !(flags & LSQ_V_CORE);
+  if (bad) bad = lua_absindex(L, bad);
+  int has_bad = bad && lua_type(L, bad) == LUA_TTABLE;
+  if (!has_bad && !lua && validate_quick(mod, cols, vals, n, partial) == 0) return 0;
+  sq_err e;
+  sq_err_clear(&e);
+  int rc = sq_model_validate(mod->m, cols, vals, n, partial, &e);
+  if (rc == SQ_OK && !lua && !has_bad) return 0;
+  if (rc && rc != SQ_EVALIDATION) {
+    lsq_push_error(L, &e);
+    return 1;
+  }
+  /* Field by field: which failed and why. Values that could not even be
+   * converted (bad) are listed with the rest. */
+  int nfail = 0;
+  unsigned char given_small[256], *given;
+  if (mod->ncols > (int)sizeof given_small) given = lua_newuserdatauv(L, (size_t)mod->ncols, 0);
+  else given = given_small;
+  memset(given, 0, (size_t)mod->ncols);
+  if (has_bad) {
+    lua_pushvalue(L, bad);
+    lua_pushnil(L);
+    while (lua_next(L, bad)) {
+      lua_pop(L, 1);
+      size_t kn;
+      const char *k = lua_tolstring(L, -1, &kn);
+      int c = sq_model_find(mod->m, k, kn);
+      if (c >= 0) given[c] = 1;
+      nfail++;
+    }
+  } else {
+    lua_createtable(L, 0, 4);
+  }
+  int fields = lua_gettop(L);
+  for (int i = 0; i < n; i++) {
+    int c = cols[i];
+    const sq_col *col = mod->cols[c];
+    given[c] = 1;
+    sq_err e1;
+    sq_err_clear(&e1);
+    if (rc && sq_model_validate(mod->m, &c, &vals[i], 1, 1, &e1) == SQ_EVALIDATION) {
+      if ((mod->cflags[c] & CF_NOT_EMPTY) && (vals[i].type == SQ_VTEXT || vals[i].type == SQ_VBLOB) &&
+          vals[i].u.s.n == 0)
+        lua_pushliteral(L, "must not be empty");
+      else lua_pushstring(L, strip_problem(e1.msg, col->name));
+      lua_setfield(L, fields, col->name);
+      nfail++;
+      continue;
+    }
+    if (lua && (mod->cflags[c] & CF_LUA_VALIDATE) && vals[i].type != SQ_VNULL) {
+      lsq_push_colval(L, col, &vals[i]);
+      int vidx = lua_gettop(L);
+      if (lua_checks(L, midx, c, vidx, inst)) {
+        lua_setfield(L, fields, col->name);
+        nfail++;
+      }
+      lua_settop(L, vidx - 1);
+    }
+  }
+  if (rc && !partial) {
+    for (int c = 0; c < mod->ncols; c++) {
+      if (given[c] || !(mod->cflags[c] & CF_REQUIRED)) continue;
+      lua_pushliteral(L, "cannot be null");
+      lua_setfield(L, fields, mod->cols[c]->name);
+      nfail++;
+    }
+  }
+  if (nfail == 0) {
+    lua_settop(L, fields - 1 - (given != given_small));
+    return 0;
+  }
+  push_invalid(L, mod, fields);
+  if (given != given_small) lua_remove(L, -2);
   return 1;
 }
 
 /* ---------------------------------------------------------------- */
 /* metamethods                                                        */
 /* ---------------------------------------------------------------- */
+
+/* Raises the failed conversion err of a value for column c as a
+ * validation error naming the field (form input of the wrong type). */
+static int raise_bad_value(lua_State *L, const lsq_model *mod, const sq_col *c, const sq_err *err) {
+  if (err->kind != SQ_EUSAGE) return lsq_raise(L, err);
+  lua_pushnil(L);
+  int bad = lua_gettop(L);
+  lsq_bad_value(L, bad, c, err);
+  push_invalid(L, mod, bad);
+  return lua_error(L);
+}
 
 /* __index(t, k): upvalue 1 = instance methods, upvalue 2 = name -> slot. */
 static int inst_index(lua_State *L) {
@@ -836,7 +1030,7 @@ static int inst_newindex(lua_State *L) {
     no_column(L, mod, 2, &e);
     return lsq_raise(L, &e);
   }
-  if (set_slot(L, mod, 1, slot, 3, 1, &e)) return lsq_raise(L, &e);
+  if (set_slot(L, mod, 1, slot, 3, 1, &e)) return raise_bad_value(L, mod, mod->cols[slot - 1], &e);
   return 0;
 }
 
@@ -954,26 +1148,71 @@ static int inst_get(lua_State *L) {
   return 1;
 }
 
-/* Sets every name = value of the table at vidx on the instance at 1,
- * tracked. Raises on unknown names or values that don't convert. */
-static void set_many(lua_State *L, int midx, lsq_model *mod, int vidx) {
+/*
+ * Sets every name = value of the table at vidx on the instance at 1,
+ * tracked; with fields (a flag per column), only those columns (the
+ * other names must still be columns). Every name and value is checked
+ * first, so a bad one changes nothing: an unknown name raises usage, a
+ * value that does not convert raises validation (for p:update, `update`,
+ * listed with the rule failures of the other values).
+ */
+static void set_many(lua_State *L, int midx, lsq_model *mod, int vidx, const unsigned char *fields, int update) {
   sq_err e;
   sq_err_clear(&e);
   lua_getiuservalue(L, midx, MUV_NAMES);
   int nidx = lua_gettop(L);
-  /* check every name first, so a bad one changes nothing */
+  lua_pushnil(L);
+  int bad = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, vidx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING || !slot_of(L, nidx, lua_gettop(L))) {
-      no_column(L, mod, lua_gettop(L), &e);
+    int slot = lua_type(L, -2) == LUA_TSTRING ? slot_of(L, nidx, lua_gettop(L) - 1) : 0;
+    if (!slot) {
+      no_column(L, mod, lua_gettop(L) - 1, &e);
       lsq_raise(L, &e);
     }
+    sq_value v;
+    char buf[48];
+    if ((!fields || fields[slot - 1]) && lsq_col_value(L, -1, mod->cols[slot - 1], &v, buf, NULL, &e)) {
+      if (lsq_bad_value(L, bad, mod->cols[slot - 1], &e)) lsq_raise(L, &e);
+      sq_err_clear(&e);
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_type(L, bad) == LUA_TTABLE) {
+    if (!update) {
+      push_invalid(L, mod, bad);
+      lua_error(L);
+    }
+    /* the rule failures of the values that did convert, in one error */
+    lsq_scratch *s = lsq_scratch_get(L);
+    int *cols = lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &e);
+    sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &e) : NULL;
+    int n = 0;
+    if (!vals) {
+      lsq_scratch_done(s);
+      lsq_raise(L, &e);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, vidx)) {
+      int slot = slot_of(L, nidx, lua_gettop(L) - 1);
+      lua_pushstring(L, mod->cols[slot - 1]->name);
+      int isbad = lua_rawget(L, bad) != LUA_TNIL;
+      lua_pop(L, 1);
+      char buf[48];
+      if ((!fields || fields[slot - 1]) && !isbad && n < mod->ncols &&
+          lsq_col_value(L, -1, mod->cols[slot - 1], &vals[n], buf, s->arena, &e) == SQ_OK)
+        cols[n++] = slot - 1;
+      lua_pop(L, 1);
+    }
+    lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL, 1, bad);
+    lsq_scratch_done(s);
+    lua_error(L);
   }
   lua_pushnil(L);
   while (lua_next(L, vidx)) {
     int slot = slot_of(L, nidx, lua_gettop(L) - 1);
-    if (set_slot(L, mod, 1, slot, -1, 1, &e)) lsq_raise(L, &e);
+    if ((!fields || fields[slot - 1]) && set_slot(L, mod, 1, slot, -1, 1, &e))
+      raise_bad_value(L, mod, mod->cols[slot - 1], &e);
     lua_pop(L, 1);
   }
   lua_settop(L, nidx - 1);
@@ -985,12 +1224,12 @@ static int inst_set(lua_State *L) {
   int midx;
   lsq_model *mod = check_instance(L, &midx);
   if (lua_type(L, 2) == LUA_TTABLE) {
-    set_many(L, midx, mod, 2);
+    set_many(L, midx, mod, 2, NULL, 0);
   } else {
     int slot = column_slot(L, midx, mod, 2);
     sq_err e;
     sq_err_clear(&e);
-    if (set_slot(L, mod, 1, slot, 3, 1, &e)) return lsq_raise(L, &e);
+    if (set_slot(L, mod, 1, slot, 3, 1, &e)) return raise_bad_value(L, mod, mod->cols[slot - 1], &e);
   }
   lua_settop(L, 1);
   return 1;
@@ -1039,26 +1278,34 @@ static int inst_to_table(lua_State *L) {
   return 1;
 }
 
-/* The primary key condition of the instance at iidx (pk values from its
- * slots). */
+/* The primary key condition of the instance at iidx: the key its row
+ * was loaded with (IMT_ORIG) where a key column changed since, else the
+ * values of its slots. The values are copied into a. */
 static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, sq_expr **out, sq_err *err) {
   sq_expr *kids = sq_arena_alloc(a, sizeof *kids * (size_t)mod->npk);
   sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)mod->npk);
   sq_expr **pkids = sq_arena_alloc(a, sizeof *pkids * (size_t)mod->npk);
   sq_expr *and = sq_arena_alloc(a, sizeof *and);
   if (!kids || !vals || !pkids || !and) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  iidx = lua_absindex(L, iidx);
+  int orig = push_orig(L, iidx) == LUA_TTABLE ? lua_gettop(L) : 0;
   for (int i = 0; i < mod->npk; i++) {
     int c = mod->pk[i];
     const sq_col *col = sq_model_col(mod->m, c);
-    if (lua_rawgeti(L, iidx, c + 1) == LUA_TNIL) {
-      lua_pop(L, 1);
+    int t = LUA_TNIL;
+    if (orig && (t = lua_rawgeti(L, orig, c + 1)) == LUA_TNIL) lua_pop(L, 1);
+    if (t == LUA_TNIL && lua_rawgeti(L, iidx, c + 1) == LUA_TNIL) {
+      lua_pop(L, 2);
       return sq_err_set(err, SQ_EUSAGE, "this %s instance has no primary key value ('%s'): load it with its key",
                         sq_model_name(mod->m), col->name);
     }
     char buf[48];
     int rc = lsq_col_value(L, -1, col, &vals[i], buf, a, err);
     lua_pop(L, 1);
-    if (rc) return rc;
+    if (rc) {
+      lua_pop(L, 1);
+      return rc;
+    }
     memset(&kids[i], 0, sizeof kids[i]);
     kids[i].op = SQ_OP_EQ;
     kids[i].col = c;
@@ -1066,6 +1313,7 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
     kids[i].nvals = 1;
     pkids[i] = &kids[i];
   }
+  lua_pop(L, 1); /* the original keys or nil */
   if (mod->npk == 1) {
     *out = &kids[0];
     return SQ_OK;
@@ -1079,9 +1327,60 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
 }
 
 
-/* p:save() -> p. INSERT for a built instance; else an UPDATE of the
- * changed columns only, plus updated_at; nothing when nothing changed. */
-static int save_instance(lua_State *L, int midx, lsq_model *mod) {
+/* An instance write that matched no row: its row was deleted, or its
+ * key changed, by someone else since it was loaded. */
+static int raise_stale(lua_State *L, const lsq_model *mod, const char *method) {
+  sq_err err;
+  sq_err_clear(&err);
+  sq_err_set(&err, SQ_ESTALE, "%s: no %s row has this instance's key any more (deleted or re-keyed since it was loaded)%s",
+             method, sq_model_name(mod->m), strcmp(method, "reload") ? "; nothing was written" : "");
+  return lsq_raise(L, &err);
+}
+
+/*
+ * The columns p:save() writes for the saved instance at 1: changed ones
+ * (only those flagged in fields, when given), plus updated_at (now) when
+ * stamp. Values are converted and copied into a. Returns how many, or -1
+ * with err filled.
+ */
+static int save_values(lua_State *L, const lsq_model *mod, const unsigned char *fields, int stamp, const char *now,
+                       sq_arena *a, int *cols, sq_value *vals, sq_err *err) {
+  push_state(L, 1);
+  int ch = lua_gettop(L), n = 0;
+  for (int i = 0; i < mod->ncols; i++) {
+    if (i == mod->updated_col && stamp) {
+      const sq_col *c = mod->cols[i];
+      vals[n] = sq_text(now, c->type == SQ_T_DATE ? 10 : strlen(now)); /* the caller's buffer */
+      cols[n++] = i;
+      continue;
+    }
+    if (!state_has(L, ch, i + 1) || (fields && !fields[i])) continue;
+    lua_rawgeti(L, 1, i + 1);
+    int rc = SQ_OK;
+    if (lua_isnil(L, -1)) vals[n] = sq_null();
+    else {
+      char buf[48];
+      rc = lsq_col_value(L, -1, mod->cols[i], &vals[n], buf, a, err);
+    }
+    lua_pop(L, 1);
+    if (rc) {
+      lua_settop(L, ch - 1);
+      return -1;
+    }
+    cols[n++] = i;
+  }
+  lua_settop(L, ch - 1);
+  return n;
+}
+
+/*
+ * p:save([{ fields = {...} }]) -> p. INSERT for a built instance; else an
+ * UPDATE of the changed columns only (those in fields, when given), plus
+ * updated_at, addressed by the key the row was loaded with; nothing when
+ * nothing changed. An UPDATE that matches no row raises kind stale.
+ * fields: a flag per column, or NULL.
+ */
+static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned char *fields, const char *method) {
   push_state(L, 1);
   int ch = lua_gettop(L);
   /* the usual narrow model: the state as a mask, tested here in C */
@@ -1089,25 +1388,31 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
   lua_Unsigned mask = lua_type(L, ch) == LUA_TNUMBER ? (lua_Unsigned)lua_tointeger(L, ch) : 0;
 #define CHANGED(b) (wide ? state_has(L, ch, (b)) : (int)((mask >> (b)) & 1))
   if (CHANGED(STATE_NEW)) {
+    if (fields) {
+      /* given values of other columns are not written: those columns get
+       * what an insert that leaves them out gives them (defaults,
+       * generated keys, timestamps) */
+      for (int i = 0; i < mod->ncols; i++)
+        if (!fields[i]) {
+          lua_pushnil(L);
+          lua_rawseti(L, 1, i + 1);
+        }
+    }
     lua_settop(L, midx);
-    return lsq_instance_insert(L, midx, 1);
+    return lsq_instance_insert(L, midx, 1, 0);
   }
   int any = 0;
-  for (int i = 1; i <= mod->ncols && !any; i++) any = CHANGED(i);
+  for (int i = 1; i <= mod->ncols && !any; i++) any = CHANGED(i) && (!fields || fields[i - 1]);
   if (!any) {
     lua_settop(L, 1);
     return 1;
   }
+  /* updated_at goes with every UPDATE (unless set by hand and written) */
+  int stamp = mod->updated_col >= 0 && !(CHANGED(mod->updated_col + 1) && (!fields || fields[mod->updated_col]));
+#undef CHANGED
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
-  /* updated_at goes with every UPDATE (unless set by hand) */
-  int stamp = mod->updated_col >= 0 && !CHANGED(mod->updated_col + 1);
-  if (stamp) {
-    const sq_col *c = sq_model_col(mod->m, mod->updated_col);
-    lua_pushlstring(L, now, c->type == SQ_T_DATE ? 10 : strlen(now));
-    lua_rawseti(L, 1, mod->updated_col + 1);
-  }
   lua_settop(L, dbidx);
   sq_err err;
   sq_err_clear(&err);
@@ -1117,31 +1422,33 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
   /* room for the key values after the set ones: the parameters of a
    * cached UPDATE */
   sq_value *vals = a ? sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk)) : NULL;
-  int n = 0;
   if (!cols || !vals) {
     if (!err.kind) sq_err_set(&err, SQ_ENOMEM, "out of memory");
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  for (int i = 0; i < mod->ncols; i++) {
-    if (!(stamp && i == mod->updated_col) && !CHANGED(i + 1)) continue;
-    lua_rawgeti(L, 1, i + 1);
-    int rc = SQ_OK;
-    if (lua_isnil(L, -1)) vals[n] = sq_null();
-    else {
-      char buf[48];
-      rc = lsq_col_value(L, -1, sq_model_col(mod->m, i), &vals[n], buf, a, &err);
-    }
-    lua_pop(L, 1);
-    if (rc) {
+  int n = save_values(L, mod, fields, stamp, now, a, cols, vals, &err);
+  if (n < 0) {
+    lsq_scratch_done(s);
+    return lsq_raise(L, &err);
+  }
+  if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL, 1, 0)) {
+    lsq_scratch_done(s);
+    return lua_error(L);
+  }
+  if (mod->has_lua_checks) {
+    /* Validators may normalise the instance (p.email = v:lower()): what
+     * is written is the instance as they left it, checked again by the
+     * built-in rules. */
+    n = save_values(L, mod, fields, stamp, now, a, cols, vals, &err);
+    if (n < 0) {
       lsq_scratch_done(s);
       return lsq_raise(L, &err);
     }
-    cols[n++] = i;
-  }
-  if (lsq_validate(L, midx, mod, cols, vals, n, 1, 1)) {
-    lsq_scratch_done(s);
-    return lua_error(L);
+    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL | LSQ_V_CORE, 1, 0)) {
+      lsq_scratch_done(s);
+      return lua_error(L);
+    }
   }
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
@@ -1158,60 +1465,87 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod) {
   const sq_expr *w = q.where;
   for (int i = 0; i < mod->npk; i++) vals[n + i] = mod->npk == 1 ? w->vals[0] : w->kids[i]->vals[0];
   const lsq_shape *sh = lsq_shape_find(mod, SHAPE_UPDATE_PK, cols, n, 1);
-  if (!sh) {
+  const char *sql;
+  size_t len;
+  if (sh) {
+    /* the operation's own copy: the logging function may evict the
+     * cached shape (by running other statements) before it is sent */
+    char *copy = sq_arena_alloc(a, sh->len + 1);
+    if (!copy) {
+      lsq_scratch_done(s);
+      sq_err_set(&err, SQ_ENOMEM, "out of memory");
+      return lsq_raise(L, &err);
+    }
+    memcpy(copy, sh->sql, sh->len + 1);
+    sql = copy;
+    len = sh->len;
+  } else {
     if (sq_render(&q, mod->dialect, &s->sql, &err)) {
       lsq_scratch_done(s);
       return lsq_raise(L, &err);
     }
     lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &s->sql, vals, n + mod->npk);
+    sql = s->sql.sql;
+    len = s->sql.len;
   }
   sq_result res;
-  int failed = sh ? lsq_model_run_sql(L, dbidx, mod, sh->sql, sh->len, vals, n + mod->npk, &res)
-                  : lsq_model_run_sql(L, dbidx, mod, s->sql.sql, s->sql.len, s->sql.params, s->sql.nparams, &res);
+  int failed = sh ? lsq_model_run_sql(L, dbidx, mod, sql, len, vals, n + mod->npk, &res)
+                  : lsq_model_run_sql(L, dbidx, mod, sql, len, s->sql.params, s->sql.nparams, &res);
   lsq_scratch_done(s);
   if (failed) return lua_error(L);
-  lsq_instance_saved(L, 1);
+  if (res.affected_rows == 0) return raise_stale(L, mod, method);
+  if (stamp) {
+    const sq_col *c = mod->cols[mod->updated_col];
+    lua_pushlstring(L, now, c->type == SQ_T_DATE ? 10 : strlen(now));
+    lua_rawseti(L, 1, mod->updated_col + 1);
+  }
+  if (fields) saved_cols(L, mod, 1, cols, n);
+  else lsq_instance_saved(L, 1);
   lua_settop(L, 1);
   return 1;
-#undef CHANGED
 }
+
+static const char *const save_opts[] = {"fields", NULL};
 
 static int inst_save(lua_State *L) {
-  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "save: options must be a table");
-  lua_settop(L, 1);
-  int midx;
-  lsq_model *mod = check_instance(L, &midx);
-  return save_instance(L, midx, mod);
-}
-
-/* p:update{ name = value, ... } -> p: sets them and saves every pending
- * change. */
-static int inst_update(lua_State *L) {
   lua_settop(L, 2);
   int midx;
   lsq_model *mod = check_instance(L, &midx);
-  if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "update expects a table of column values, got %s", luaL_typename(L, 2));
-  set_many(L, midx, mod, 2);
-  return save_instance(L, midx, mod);
+  lsq_check_opts(L, 2, "save", save_opts);
+  /* the mask stays on the stack above the model */
+  const unsigned char *fields = lsq_fields_opt(L, mod, 2, "save");
+  return save_instance(L, midx, mod, fields, "save");
 }
 
-/* p:destroy([{ force = true }]) -> true when a row was deleted (soft on
- * paranoid models: sets deleted_at). */
+/* p:update({ name = value, ... } [, { fields = {...} }]) -> p: sets them
+ * (only those in fields, when given) and saves every pending change (in
+ * fields). */
+static int inst_update(lua_State *L) {
+  lua_settop(L, 3);
+  int midx;
+  lsq_model *mod = check_instance(L, &midx);
+  if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "update expects a table of column values, got %s", luaL_typename(L, 2));
+  lsq_check_opts(L, 3, "update", save_opts);
+  const unsigned char *fields = lsq_fields_opt(L, mod, 3, "update");
+  set_many(L, midx, mod, 2, fields, 1);
+  return save_instance(L, midx, mod, fields, "update");
+}
+
+static const char *const destroy_opts[] = {"force", NULL};
+
+/* p:destroy([{ force = true }]) -> true once its row is deleted (soft on
+ * paranoid models: sets deleted_at); stale when no row has its key. */
 static int inst_destroy(lua_State *L) {
   lua_settop(L, 2);
   int midx;
   lsq_model *mod = check_instance(L, &midx);
+  lsq_check_opts(L, 2, "destroy", destroy_opts);
   int force = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "destroy: options must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "force"))
-        return lsq_usage(L, "destroy: unknown option (only force)");
-      if (lua_type(L, -1) != LUA_TBOOLEAN) return lsq_usage(L, "destroy: force must be a boolean");
-      force = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-    }
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    int t = lua_getfield(L, 2, "force");
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN) return lsq_usage(L, "destroy: force must be a boolean");
+    force = lua_toboolean(L, -1);
+    lua_pop(L, 1);
   }
   int dbidx = lsq_model_db(L, midx);
   char now[32];
@@ -1240,20 +1574,23 @@ static int inst_destroy(lua_State *L) {
   }
   sq_result res;
   if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
+  if (res.affected_rows == 0) return raise_stale(L, mod, "destroy");
   if (soft) {
     lua_pushlstring(L, dval.u.s.p, dval.u.s.n);
     lua_rawseti(L, 1, dcol + 1);
   }
-  lua_pushboolean(L, res.affected_rows > 0);
+  lua_pushboolean(L, 1);
   return 1;
 }
 
-/* p:reload() -> p with every column read again (nil when the row is
- * gone). Pending changes are dropped. */
+/* p:reload() -> p with every column read again, found by the key its
+ * row was loaded with; stale when the row is gone. Pending changes are
+ * dropped. */
 static int inst_reload(lua_State *L) {
-  lua_settop(L, 1);
+  lua_settop(L, 2);
   int midx;
   lsq_model *mod = check_instance(L, &midx);
+  lsq_check_opts(L, 2, "reload", NULL);
   int dbidx = lsq_model_db(L, midx);
   sq_err err;
   sq_err_clear(&err);
@@ -1268,7 +1605,7 @@ static int inst_reload(lua_State *L) {
   }
   sq_result res;
   if (lsq_model_run(L, dbidx, mod, s, SINK_ONE, LSQ_RUN_BARE | LSQ_RUN_READ | LSQ_RUN_ALLCOLS, &res)) return lua_error(L);
-  if (lua_isnil(L, -1)) return 1;
+  if (lua_isnil(L, -1)) return raise_stale(L, mod, "reload");
   lsq_instance_fill(L, mod, 1, lua_gettop(L));
   lsq_instance_saved(L, 1);
   lua_settop(L, 1);
@@ -1290,24 +1627,34 @@ static int incr(lua_State *L, int sign) {
   /* normalise to a table { name = amount } at index fidx */
   lua_newtable(L);
   int fidx = lua_gettop(L);
+  /* the amount for named columns: a number, { by = n } or 1 */
+  static const char *const incr_opts[] = {"by", NULL};
+  const char *method = sign > 0 ? "increment" : "decrement";
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lsq_check_opts(L, 3, method, incr_opts);
+    lua_getfield(L, 3, "by");
+  } else if (lua_isnil(L, 3)) {
+    lua_pushnil(L);
+  } else if (lua_type(L, 3) == LUA_TNUMBER) {
+    lua_pushvalue(L, 3);
+  } else {
+    return lsq_usage(L, "%s: the amount must be a number or { by = n }", method);
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushinteger(L, 1);
+  }
+  lua_replace(L, 3);
   if (lua_type(L, 2) == LUA_TSTRING) {
     lua_pushvalue(L, 2);
-    if (lua_type(L, 3) == LUA_TNUMBER) lua_pushvalue(L, 3);
-    else if (lua_type(L, 3) == LUA_TTABLE) lua_getfield(L, 3, "by");
-    else if (lua_isnil(L, 3)) lua_pushinteger(L, 1);
-    else return lsq_usage(L, "increment: the amount must be a number");
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushinteger(L, 1);
-    }
+    lua_pushvalue(L, 3);
     lua_rawset(L, fidx);
   } else if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING) { /* { "coins", "goods" } */
         lua_pushvalue(L, -1);
-        if (lua_type(L, 3) == LUA_TNUMBER) lua_pushvalue(L, 3);
-        else lua_pushinteger(L, 1);
+        lua_pushvalue(L, 3);
         lua_rawset(L, fidx);
       } else {
         lua_pushvalue(L, -2);
@@ -1393,6 +1740,7 @@ static int incr(lua_State *L, int sign) {
   }
   sq_result res;
   if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
+  if (res.affected_rows == 0) return raise_stale(L, mod, sign > 0 ? "increment" : "decrement");
   /* move the instance's values along */
   lua_pushnil(L);
   while (lua_next(L, fidx)) {
@@ -1454,7 +1802,7 @@ void lsq_instance_setup(lua_State *L, int midx, lsq_model *mod) {
   lua_getiuservalue(L, midx, MUV_NAMES);
   int names = lua_gettop(L);
 
-  lua_createtable(L, 2, 6);
+  lua_createtable(L, 4, 6);
   int imt = lua_gettop(L);
   lua_pushvalue(L, midx);
   lua_rawseti(L, imt, IMT_MODEL);
@@ -1470,6 +1818,12 @@ void lsq_instance_setup(lua_State *L, int midx, lsq_model *mod) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_rawseti(L, imt, IMT_STATE);
+  lua_createtable(L, 0, 0); /* IMT_ORIG: weak keys too */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawseti(L, imt, IMT_ORIG);
   lua_pushvalue(L, methods);
   lua_pushvalue(L, names);
   lua_pushcclosure(L, inst_index, 2);

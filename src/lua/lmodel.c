@@ -364,6 +364,133 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* ---- unique_violation: which columns ---- */
+
+/* Flags the columns of the key or constraint called name[0..n); returns
+ * how many. MySQL names a primary key PRIMARY and a one-column unique
+ * key after its column; PostgreSQL <table>_pkey and <table>_<col>_key;
+ * composite keys and indexes carry the model's own names. */
+static int key_cols(const lsq_model *mod, const char *name, size_t n, unsigned char *flags) {
+  const char *t = sq_model_table(mod->m);
+  size_t tn = strlen(t);
+  int k = 0;
+  if ((n == 7 && !memcmp(name, "PRIMARY", 7)) || (n == tn + 5 && !memcmp(name, t, tn) && !memcmp(name + tn, "_pkey", 5))) {
+    for (int i = 0; i < mod->npk; i++, k++) flags[mod->pk[i]] = 1;
+    return k;
+  }
+  for (int c = 0; c < mod->ncols; c++) {
+    const sq_col *col = mod->cols[c];
+    if (!col->unique) continue;
+    int hit;
+    if (col->unique[0]) hit = strlen(col->unique) == n && !memcmp(col->unique, name, n);
+    else hit = (n == col->name_len && !memcmp(name, col->name, n)) ||
+               (n == tn + 1 + col->name_len + 4 && !memcmp(name, t, tn) && name[tn] == '_' &&
+                !memcmp(name + tn + 1, col->name, col->name_len) && !memcmp(name + n - 4, "_key", 4));
+    if (hit) flags[c] = 1, k++;
+  }
+  if (k) return k;
+  for (int i = 0; i < sq_model_nindexes(mod->m); i++) {
+    const char *iname;
+    int unique, ncols;
+    const int *cols;
+    sq_model_index(mod->m, i, &iname, &unique, &cols, &ncols);
+    if (!unique || strlen(iname) != n || memcmp(iname, name, n)) continue;
+    for (int j = 0; j < ncols; j++) flags[cols[j]] = 1, k++;
+    return k;
+  }
+  return 0;
+}
+
+/* Flags the columns listed in s[0..n) ("a, b" or "t.a, t.b", names
+ * double-quoted where PostgreSQL needs it); 0 unless every one is a
+ * column. */
+static int list_cols(const lsq_model *mod, const char *s, size_t n, unsigned char *flags) {
+  const char *t = sq_model_table(mod->m), *end = s + n;
+  size_t tn = strlen(t);
+  int k = 0;
+  while (s < end) {
+    char name[128];
+    size_t o = 0;
+    if (*s == '"') { /* "we""ird" */
+      for (s++; s < end && o < sizeof name; s++) {
+        if (*s == '"' && s + 1 < end && s[1] == '"') name[o++] = '"', s++;
+        else if (*s == '"') { s++; break; }
+        else name[o++] = *s;
+      }
+    } else {
+      const char *e = s;
+      while (e < end && !(e[0] == ',' && e + 1 < end && e[1] == ' ')) e++;
+      if ((size_t)(e - s) > tn + 1 && !memcmp(s, t, tn) && s[tn] == '.') s += tn + 1;
+      for (; s < e && o < sizeof name; s++) name[o++] = *s;
+      s = e;
+    }
+    int c = sq_model_find(mod->m, name, o);
+    if (c < 0) return 0;
+    flags[c] = 1;
+    k++;
+    if (s < end && *s == ',') s++;
+    while (s < end && *s == ' ') s++;
+  }
+  return k;
+}
+
+/* The columns a unique_violation message of the model's dialect names. */
+static int unique_cols(const lsq_model *mod, const char *msg, unsigned char *flags) {
+  const char *p, *q;
+  switch (mod->dialect) {
+  case SQ_DIALECT_SQLITE: /* UNIQUE constraint failed: t.a, t.b (or: index 'name') */
+    if (!(p = strstr(msg, "constraint failed: "))) return 0;
+    p += 19;
+    if (!strncmp(p, "index '", 7) && (q = strchr(p + 7, '\''))) return key_cols(mod, p + 7, (size_t)(q - (p + 7)), flags);
+    return list_cols(mod, p, strcspn(p, "\n"), flags);
+  case SQ_DIALECT_POSTGRES: /* ... constraint "name"\nDETAIL:  Key (a, b)=(...) already exists. */
+    if ((p = strstr(msg, "DETAIL:  Key (")) && (q = strstr(p, ")=("))) {
+      int k = list_cols(mod, p + 14, (size_t)(q - (p + 14)), flags);
+      if (k) return k;
+      memset(flags, 0, (size_t)mod->ncols); /* an expression index: by its name, then */
+    }
+    if (!(p = strstr(msg, "constraint \"")) || !(q = strchr(p + 12, '"'))) return 0;
+    return key_cols(mod, p + 12, (size_t)(q - (p + 12)), flags);
+  default: { /* Duplicate entry '...' for key 'name' (MySQL 8: 'table.name') */
+    const char *k = NULL;
+    for (p = msg; (p = strstr(p, "for key '")); p++) k = p + 9;
+    if (!k || !(q = strrchr(k, '\'')) || q < k) return 0;
+    size_t n = (size_t)(q - k), tn = strlen(sq_model_table(mod->m));
+    int hit = key_cols(mod, k, n, flags);
+    if (!hit && n > tn + 1 && !memcmp(k, sq_model_table(mod->m), tn) && k[tn] == '.')
+      hit = key_cols(mod, k + tn + 1, n - tn - 1, flags);
+    return hit;
+  }
+  }
+}
+
+/* When the error on the stack top is a unique_violation, sets its
+ * err.fields to { column = "must be unique" } for the columns of the
+ * violated key, where the server's message names them. */
+static void unique_fields(lua_State *L, const lsq_model *mod) {
+  if (lua_type(L, -1) != LUA_TTABLE) return;
+  int e = lua_gettop(L);
+  lua_getfield(L, e, "kind");
+  lua_getfield(L, e, "message");
+  lua_getfield(L, e, "fields");
+  int uniq = lua_type(L, e + 1) == LUA_TSTRING && !strcmp(lua_tostring(L, e + 1), "unique_violation") &&
+             lua_type(L, e + 2) == LUA_TSTRING && lua_isnil(L, e + 3);
+  if (uniq) {
+    unsigned char *flags = lua_newuserdatauv(L, (size_t)mod->ncols, 0);
+    memset(flags, 0, (size_t)mod->ncols);
+    if (unique_cols(mod, lua_tostring(L, e + 2), flags) > 0) {
+      lua_createtable(L, 0, 2);
+      for (int c = 0; c < mod->ncols; c++) {
+        if (!flags[c]) continue;
+        lua_pushliteral(L, "must be unique");
+        lua_setfield(L, -2, mod->cols[c]->name);
+      }
+      lua_setfield(L, e, "fields");
+    }
+  }
+  lua_settop(L, e);
+}
+
 int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x) {
   lsq_db *db = lua_touserdata(L, dbidx);
   lsq_log_statement(L, dbidx, "Executing", x->sql, x->len, -1);
@@ -434,6 +561,7 @@ static int run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sq
   if (flags & RUN_MODEL1) x.argidx = 1;
   int failed = lsq_model_exec(L, dbidx, &x);
   if (res) *res = x.res;
+  if (failed) unique_fields(L, mod);
   return failed;
 }
 
@@ -453,6 +581,7 @@ static int run_sql_fill(lua_State *L, int dbidx, const lsq_model *mod, int iidx,
   x.argidx = iidx;
   int failed = lsq_model_exec(L, dbidx, &x);
   if (res) *res = x.res;
+  if (failed) unique_fields(L, mod);
   return failed;
 }
 
@@ -673,11 +802,12 @@ static int optbool(lua_State *L, int idx, const char *col, const char *opt) {
  * The core checks go into d; a pattern and functions into the Lua table
  * at luav (built here: { pattern = p, {name, fn}, ... }).
  */
-static void parse_validate(lua_State *L, int vidx, sq_coldef *d, int *lua_checks) {
+static void parse_validate(lua_State *L, int vidx, sq_coldef *d, int *lua_checks, int *not_empty) {
   lua_newtable(L);
   int luav = lua_gettop(L);
   int nfn = 0;
   *lua_checks = 0;
+  *not_empty = 0;
   if (lua_isfunction(L, vidx)) {
     lua_createtable(L, 2, 0);
     lua_pushliteral(L, "validate");
@@ -721,11 +851,7 @@ static void parse_validate(lua_State *L, int vidx, sq_coldef *d, int *lua_checks
         lsq_usage(L, "column '%s': validate.len must be a maximum or {min, max}", d->name);
       }
     } else if (!strcmp(k, "not_empty")) {
-      if (optbool(L, -1, d->name, "validate.not_empty") && !d->has_len) {
-        d->has_len = 1;
-        d->len_min = 1;
-        d->len_max = INT64_MAX;
-      }
+      *not_empty = optbool(L, -1, d->name, "validate.not_empty");
     } else if (!strcmp(k, "pattern")) {
       if (lua_type(L, -1) != LUA_TSTRING) lsq_usage(L, "column '%s': validate.pattern must be a Lua pattern string", d->name);
       lua_pushvalue(L, -1);
@@ -736,7 +862,15 @@ static void parse_validate(lua_State *L, int vidx, sq_coldef *d, int *lua_checks
     }
     lua_pop(L, 1);
   }
-  if (d->has_len && d->len_min == 1 && d->len_max == INT64_MAX) d->len_max = INT32_MAX;
+  /* not_empty: at least one character, whatever order the keys of the
+   * table come in (with len, its maximum stays) */
+  if (*not_empty) {
+    if (!d->has_len) {
+      d->has_len = 1;
+      d->len_max = INT32_MAX;
+    }
+    if (d->len_min < 1) d->len_min = 1;
+  }
 }
 
 /*
@@ -745,7 +879,8 @@ static void parse_validate(lua_State *L, int vidx, sq_coldef *d, int *lua_checks
  * opt = ... }); name is given for the map form. Lua validators and
  * default functions are recorded by name in the tables at vtab / dtab.
  */
-static void add_column(lua_State *L, lsq_model *mod, int sidx, const char *name, int list, int vtab, int dtab) {
+static void add_column(lua_State *L, lsq_model *mod, int sidx, const char *name, int list, int vtab, int dtab,
+                       int netab) {
   sq_coldef d;
   memset(&d, 0, sizeof d);
   d.allow_null = 1;
@@ -823,10 +958,14 @@ static void add_column(lua_State *L, lsq_model *mod, int sidx, const char *name,
             lsq_usage(L, "column '%.64s': %.900s", name, err.msg);
         }
       } else if (!strcmp(k, "validate")) {
-        int lc;
-        parse_validate(L, v, &d, &lc);
+        int lc, ne;
+        parse_validate(L, v, &d, &lc, &ne);
         if (lc) lua_setfield(L, vtab, name);
         else lua_pop(L, 1);
+        if (ne) {
+          lua_pushboolean(L, 1);
+          lua_setfield(L, netab, name);
+        }
       } else {
         lsq_usage(L, "column '%s': unknown option '%s'", name, k);
       }
@@ -884,7 +1023,7 @@ static void add_indexes(lua_State *L, lsq_model *mod, int iidx) {
     while (lua_next(L, x)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
       if (strcmp(k, "fields") && strcmp(k, "columns") && strcmp(k, "unique") && strcmp(k, "name"))
-        lsq_usage(L, "define: index #%d: unknown key (fields, unique, name)", i);
+        lsq_usage(L, "define: index #%d: unknown option '%.64s' (fields, unique, name)", i, k);
       lua_pop(L, 1);
     }
     if (lua_getfield(L, x, "fields") == LUA_TNIL) {
@@ -956,6 +1095,8 @@ static int db_define(lua_State *L) {
   int vtab = lua_gettop(L);
   lua_newtable(L); /* default functions by name */
   int dtab = lua_gettop(L);
+  lua_newtable(L); /* names of not_empty columns */
+  int netab = lua_gettop(L);
 
   sq_model_opts mo;
   memset(&mo, 0, sizeof mo);
@@ -981,7 +1122,7 @@ static int db_define(lua_State *L) {
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, 3, i);
       if (lua_type(L, -1) != LUA_TTABLE) return lsq_usage(L, "define: column #%d must be a table { \"name\", type, ... }", (int)i);
-      add_column(L, mod, lua_gettop(L), NULL, 1, vtab, dtab);
+      add_column(L, mod, lua_gettop(L), NULL, 1, vtab, dtab, netab);
       lua_pop(L, 1);
     }
   } else {
@@ -1010,7 +1151,7 @@ static int db_define(lua_State *L) {
     qsort(keys, (size_t)count, sizeof *keys, colkey_cmp);
     for (int i = 0; i < count; i++) {
       lua_getfield(L, 3, keys[i].name);
-      add_column(L, mod, lua_gettop(L), keys[i].name, 0, vtab, dtab);
+      add_column(L, mod, lua_gettop(L), keys[i].name, 0, vtab, dtab, netab);
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -1076,6 +1217,8 @@ static int db_define(lua_State *L) {
     } else {
       lua_pop(L, 1);
     }
+    if (lua_getfield(L, netab, cn) != LUA_TNIL) mod->cflags[i] |= CF_NOT_EMPTY;
+    lua_pop(L, 1);
   }
   lua_pushvalue(L, names);
   lua_setiuservalue(L, midx, MUV_NAMES);
@@ -1149,6 +1292,8 @@ static int db_model(lua_State *L) {
 /* db:models() -> { name = Model, ... } (a copy) */
 static int db_models(lua_State *L) {
   lsq_check_db(L, 1);
+  if (!lua_isnone(L, 2)) return lsq_usage(L, "db:models takes no arguments (db:model(name) finds one model)");
+  lua_settop(L, 1);
   lua_newtable(L);
   lua_getiuservalue(L, 1, 1);
   if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
@@ -1315,6 +1460,7 @@ static int model_sync(lua_State *L) {
 /* Model:drop() -> true (DROP TABLE IF EXISTS) */
 static int model_drop(lua_State *L) {
   lsq_check_model(L, 1);
+  lsq_check_opts(L, 2, "drop", NULL);
   lua_settop(L, 1);
   int dbidx = lsq_model_db(L, 1);
   lua_createtable(L, 1, 0);
@@ -1350,6 +1496,7 @@ static int db_sync(lua_State *L) {
 /* db:drop_all() -> true: drops every model's table, in reverse order. */
 static int db_drop_all(lua_State *L) {
   lsq_check_db(L, 1);
+  lsq_check_opts(L, 2, "drop_all", NULL);
   lua_settop(L, 1);
   push_model_list(L, 1);
   do_sync(L, 1, 2, SYNC_DROP);
@@ -1586,24 +1733,47 @@ static int model_avg(lua_State *L) { return aggregate(L, SQ_FN_AVG, "avg"); }
 /* writes                                                             */
 /* ---------------------------------------------------------------- */
 
-/* Model:build([values]) -> an unsaved instance (defaults applied) */
+static const char *const fields_only[] = {"fields", NULL};
+
+/* Model:build([values [, { fields = {...} }]]) -> an unsaved instance
+ * (defaults applied). A value that does not convert to its column's type
+ * raises kind validation. */
 static int model_build(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE)
     return lsq_usage(L, "build expects a table of column values, got %s", luaL_typename(L, 2));
-  lua_settop(L, 2);
-  (void)mod;
+  lua_settop(L, 3);
+  lsq_check_opts(L, 3, "build", fields_only);
+  const unsigned char *fields = lsq_fields_opt(L, mod, 3, "build");
   lua_getiuservalue(L, 1, MUV_IMT);
+  int imt = lua_gettop(L);
+  lua_pushnil(L); /* conversion failures */
+  int bad = imt + 1;
   sq_err err;
   sq_err_clear(&err);
-  if (lsq_instance_from(L, 1, 3, lua_isnil(L, 2) ? 0 : 2, 1, &err)) return lsq_raise(L, &err);
-  lsq_instance_defaults(L, 1, 4);
+  if (lsq_instance_from(L, 1, imt, lua_isnil(L, 2) ? 0 : 2, 1, fields, bad, &err)) return lsq_raise(L, &err);
+  if (lsq_validate(L, 1, mod, NULL, NULL, 0, LSQ_V_PARTIAL | LSQ_V_CORE, 0, bad)) return lua_error(L);
+  lsq_instance_defaults(L, 1, -1);
   return 1;
 }
 
-int lsq_instance_insert(lua_State *L, int midx, int iidx) {
+/* The statement text of a cached shape, copied into the call's arena:
+ * the logging function runs before it is sent and may evict the cache
+ * entry (by running other statements of the model). */
+static const char *shape_sql(const lsq_shape *sh, sq_arena *a, sq_err *err) {
+  char *copy = sq_arena_alloc(a, sh->len + 1);
+  if (!copy) {
+    sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
+  memcpy(copy, sh->sql, sh->len + 1);
+  return copy;
+}
+
+int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad) {
   lsq_model *mod = lua_touserdata(L, midx);
   iidx = lua_absindex(L, iidx);
+  if (bad) bad = lua_absindex(L, bad);
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
@@ -1618,9 +1788,22 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  if (lsq_validate(L, midx, mod, cols, vals, n, 0, iidx)) {
+  if (lsq_validate(L, midx, mod, cols, vals, n, 0, iidx, bad)) {
     lsq_scratch_done(s);
     return lua_error(L);
+  }
+  if (mod->has_lua_checks) {
+    /* Validators may normalise the instance: what is inserted is the
+     * instance as they left it, checked again by the built-in rules. */
+    n = lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err);
+    if (n < 0) {
+      lsq_scratch_done(s);
+      return lsq_raise(L, &err);
+    }
+    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_CORE, iidx, 0)) {
+      lsq_scratch_done(s);
+      return lua_error(L);
+    }
   }
   const lsq_shape *sh = lsq_shape_find(mod, SHAPE_INSERT, cols, n, 1);
   if (!sh) {
@@ -1641,7 +1824,11 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
   }
   int returning = sh ? sh->returns_rows : s->sql.returns_rows;
   sq_result res;
-  const char *sql = sh ? sh->sql : s->sql.sql;
+  const char *sql = sh ? shape_sql(sh, s->arena, &err) : s->sql.sql;
+  if (!sql) {
+    lsq_scratch_done(s);
+    return lsq_raise(L, &err);
+  }
   size_t len = sh ? sh->len : s->sql.len;
   const sq_value *params = sh ? vals : s->sql.params;
   int np = sh ? n : s->sql.nparams;
@@ -1663,19 +1850,27 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx) {
   return 1;
 }
 
-/* Model:create(values) -> instance (inserted; ids and defaults filled) */
+/*
+ * Model:create(values [, { fields = {...} }]) -> instance (inserted; ids
+ * and defaults filled). With fields, only those of the given values are
+ * written: the other columns get what an insert that leaves them out
+ * gives them (the mass-assignment guard for form input).
+ */
 static int model_create(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "create expects a table of column values, got %s", luaL_typename(L, 2));
-  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE) return lsq_usage(L, "create: options must be a table");
-  lua_settop(L, 2);
+  lua_settop(L, 3);
+  lsq_check_opts(L, 3, "create", fields_only);
+  const unsigned char *fields = lsq_fields_opt(L, mod, 3, "create");
   lua_getiuservalue(L, 1, MUV_IMT);
+  int imt = lua_gettop(L);
+  lua_pushnil(L); /* conversion failures */
   sq_err err;
   sq_err_clear(&err);
   /* The instance is inserted at once and never seen unsaved, except by
    * Lua validators (which get it): only then is it marked new. */
-  if (lsq_instance_from(L, 1, 3, 2, mod->has_lua_checks, &err)) return lsq_raise(L, &err);
-  return lsq_instance_insert(L, 1, 4);
+  if (lsq_instance_from(L, 1, imt, 2, mod->has_lua_checks, fields, imt + 1, &err)) return lsq_raise(L, &err);
+  return lsq_instance_insert(L, 1, -1, imt + 1);
 }
 
 /* The values of a where-less write: refused unless all = true. */
@@ -1686,8 +1881,10 @@ static int refuse_all(lsq_qb *b, const lsq_qopts *o) {
                     b->method);
 }
 
-/* Converts the table at vidx (name = value) into cols/vals (arena). */
-static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n) {
+/* Converts the table at vidx (name = value) into cols/vals (arena).
+ * With bad (a stack index), a value that does not convert is recorded
+ * there (lsq_bad_value) and left out; else it is an error. */
+static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n, int bad) {
   lua_State *L = b->L;
   *n = 0;
   lua_pushnil(L);
@@ -1700,6 +1897,10 @@ static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n) {
     char buf[48];
     int rc = lsq_col_value(L, -1, sq_model_col(b->mod->m, c), &vals[*n], buf, b->scratch->arena, b->err);
     lua_pop(L, 1);
+    if (rc && bad && (rc = lsq_bad_value(L, bad, b->mod->cols[c], b->err)) == SQ_OK) {
+      sq_err_clear(b->err);
+      continue;
+    }
     if (rc) {
       lua_pop(L, 1);
       return rc;
@@ -1733,19 +1934,21 @@ static int model_update(lua_State *L) {
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
   lsq_qopts o;
+  lua_pushnil(L); /* conversion failures of the values */
+  int bad = lua_gettop(L);
   int rc = lsq_build_options(&b, 3, QO_WHERE | QO_ALL | QO_PARANOID, &q, &o);
   if (!rc) rc = refuse_all(&b, &o);
   int *cols = rc ? NULL : lsq_alloc(s, sizeof *cols * (size_t)(mod->ncols + 1), &err);
   sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)(mod->ncols + 1), &err) : NULL;
   int n = 0;
   if (!rc && !vals) rc = err.kind;
-  if (!rc) rc = values_of(&b, 2, cols, vals, &n);
-  if (!rc && n == 0) rc = sq_err_set(&err, SQ_EUSAGE, "update: no values given");
+  if (!rc) rc = values_of(&b, 2, cols, vals, &n, bad);
+  if (!rc && n == 0 && lua_isnil(L, bad)) rc = sq_err_set(&err, SQ_EUSAGE, "update: no values given");
   if (rc) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  if (lsq_validate(L, 1, mod, cols, vals, n, 1, 0)) {
+  if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_PARTIAL, 0, bad)) {
     lsq_scratch_done(s);
     return lua_error(L);
   }
@@ -1884,7 +2087,7 @@ static int class_incr(lua_State *L, int sign, const char *method) {
       lua_pop(L, 1);
     }
   }
-  if (!rc) rc = values_of(&b, tidx, cols, vals, &n);
+  if (!rc) rc = values_of(&b, tidx, cols, vals, &n, 0);
   for (int i = 0; !rc && i < n; i++) {
     int t = sq_model_col(mod->m, cols[i])->type;
     if (t != SQ_T_INTEGER && t != SQ_T_BIGINT && t != SQ_T_SMALLINT && t != SQ_T_FLOAT && t != SQ_T_DOUBLE && t != SQ_T_DECIMAL)
@@ -2040,6 +2243,12 @@ static int bulk_fn(lua_State *L) {
       if ((rc = sq_render(&q, mod->dialect, sql, &err))) break;
       lsq_shape_store(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k, sql, q.values, np);
     }
+    /* the batch's own copy of a cached statement (see shape_sql) */
+    const char *shsql = sh ? shape_sql(sh, bc->s->arena, &err) : NULL;
+    if (sh && !shsql) {
+      rc = err.kind;
+      break;
+    }
     int returns_rows = sh ? sh->returns_rows : sql->returns_rows;
     /* RETURNING rows go straight into their instances (list at 4) */
     lsq_isink s;
@@ -2051,7 +2260,7 @@ static int bulk_fn(lua_State *L) {
     sq_row_sink sink;
     lsq_isink_sink(&s, &sink);
     sq_result res;
-    rc = sh ? conn_exec(L, c, 2, sh->sql, sh->len, q.values, np, returns_rows ? &sink : NULL, &res, &err)
+    rc = sh ? conn_exec(L, c, 2, shsql, sh->len, q.values, np, returns_rows ? &sink : NULL, &res, &err)
             : conn_exec(L, c, 2, sql->sql, sql->len, sql->params, sql->nparams, returns_rows ? &sink : NULL, &res, &err);
     if (rc) break;
     if (!returns_rows && mod->auto_col >= 0 && !bc->auto_given && res.last_insert_id) {
@@ -2107,18 +2316,23 @@ static int model_bulk_create(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "bulk_create expects a list of records, got %s", luaL_typename(L, 2));
   lua_settop(L, 3);
+  static const char *const bulk_opts[] = {"batch_size", NULL};
+  lsq_check_opts(L, 3, "bulk_create", bulk_opts);
   int batch = 0;
-  if (!lua_isnil(L, 3)) {
-    if (lua_type(L, 3) != LUA_TTABLE) return lsq_usage(L, "bulk_create: options must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "batch_size"))
-        return lsq_usage(L, "bulk_create: unknown option (batch_size)");
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) return lsq_usage(L, "bulk_create: batch_size must be a positive integer");
-      batch = lua_tointeger(L, -1) > 1000000 ? 1000000 : (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
+  if (lua_type(L, 3) == LUA_TTABLE && lua_getfield(L, 3, "batch_size") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) return lsq_usage(L, "bulk_create: batch_size must be a positive integer");
+    batch = lua_tointeger(L, -1) > 1000000 ? 1000000 : (int)lua_tointeger(L, -1);
   }
+  lua_settop(L, 3);
+  /* a list: a record past a hole must not be left out silently */
+  lua_Integer count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  if (count != (lua_Integer)lua_rawlen(L, 2) || count > INT32_MAX)
+    return lsq_usage(L, "bulk_create expects a list of records (keys 1..n, no holes)");
   int dbidx = lsq_model_db(L, 1);          /* 4 */
   lua_getiuservalue(L, 1, MUV_IMT);        /* 5 */
   int nrec = (int)lua_rawlen(L, 2);
@@ -2141,6 +2355,8 @@ static int model_bulk_create(lua_State *L) {
   if (!present) return bulk_fail(L, s, 0, &err);
   memset(rows, 0, sizeof *rows * (size_t)nrec * (size_t)ncols); /* SQ_VNULL */
   memset(present, 0, (size_t)ncols);
+  lua_pushnil(L);                          /* 12: record -> its conversion failures */
+  int bads = 12;
   int top = lua_gettop(L);
 
   /* pass 1: instances and their rows */
@@ -2155,6 +2371,8 @@ static int model_bulk_create(lua_State *L) {
     lua_pushvalue(L, 5);
     lua_setmetatable(L, -2);
     int iidx = top + 2;
+    lua_pushnil(L);
+    int bad = top + 3;
     lua_pushnil(L);
     while (lua_next(L, ridx)) {
       int slot = 0;
@@ -2175,12 +2393,21 @@ static int model_bulk_create(lua_State *L) {
       if (!lsq_is_null(L, -1)) {
         char buf[48];
         sq_value *v = &row[c];
-        if (lsq_col_value(L, -1, mod->cols[c], v, buf, s->arena, &err)) return bulk_fail(L, s, i, &err);
+        if (lsq_col_value(L, -1, mod->cols[c], v, buf, NULL, &err)) {
+          /* form input of the wrong type: listed with the rule failures */
+          if (lsq_bad_value(L, bad, mod->cols[c], &err)) return bulk_fail(L, s, i, &err);
+          sq_err_clear(&err);
+          *v = sq_null();
+          lua_pop(L, 1);
+          continue;
+        }
         if ((v->type == SQ_VTEXT || v->type == SQ_VBLOB) && lua_type(L, -1) == LUA_TSTRING && v->u.s.p == lua_tostring(L, -1) &&
             mod->cols[c]->type != SQ_T_DECIMAL)
           lua_pushvalue(L, -1);
         else lsq_push_colval(L, mod->cols[c], v);
         lua_rawseti(L, iidx, slot);
+        /* the operation's own copy of what it sends */
+        if (lsq_own_value(s->arena, v, &err)) return bulk_fail(L, s, i, &err);
       }
       lua_pop(L, 1);
     }
@@ -2223,6 +2450,15 @@ static int model_bulk_create(lua_State *L) {
       present[c] = 1;
       lua_rawseti(L, iidx, c + 1);
     }
+    if (lua_type(L, bad) == LUA_TTABLE) {
+      if (lua_type(L, bads) != LUA_TTABLE) {
+        lua_newtable(L);
+        lua_replace(L, bads);
+      }
+      lua_pushvalue(L, bad);
+      lua_rawseti(L, bads, i);
+    }
+    lua_settop(L, iidx);
     lua_rawseti(L, lidx, i);
     lua_settop(L, top);
   }
@@ -2250,7 +2486,32 @@ static int model_bulk_create(lua_State *L) {
   /* pass 2: validate every record before any SQL */
   for (int i = 0; i < nrec; i++) {
     lua_rawgeti(L, lidx, i + 1);
-    int failed = lsq_validate(L, 1, mod, cols, rows + (size_t)i * (size_t)nins, nins, 0, lua_gettop(L));
+    int inst = lua_gettop(L);
+    if (lua_type(L, bads) == LUA_TTABLE) lua_rawgeti(L, bads, i + 1);
+    else lua_pushnil(L);
+    sq_value *row = rows + (size_t)i * (size_t)nins;
+    int failed = lsq_validate(L, 1, mod, cols, row, nins, 0, inst, inst + 1);
+    if (!failed && mod->has_lua_checks) {
+      /* Validators may normalise the instance: what is inserted is the
+       * instance as they left it, checked again by the built-in rules. */
+      int k = 0;
+      for (int c = 0; c < ncols && !failed; c++) {
+        int t = lua_rawgeti(L, inst, c + 1);
+        if (k < nins && cols[k] == c) {
+          char buf[48];
+          if (t == LUA_TNIL) row[k] = sq_null();
+          else if (lsq_col_value(L, -1, mod->cols[c], &row[k], buf, s->arena, &err)) failed = 2;
+          k++;
+        } else if (t != LUA_TNIL) {
+          sq_err_set(&err, SQ_EUSAGE, "a validator set column '%s', which the records of this bulk_create leave out",
+                     mod->cols[c]->name);
+          failed = 2;
+        }
+        lua_pop(L, 1);
+      }
+      if (failed) return bulk_fail(L, s, i + 1, &err);
+      failed = lsq_validate(L, 1, mod, cols, row, nins, LSQ_V_CORE, inst, 0);
+    }
     if (failed) {
       lsq_scratch_done(s);
       lua_pushinteger(L, i + 1);
@@ -2261,7 +2522,7 @@ static int model_bulk_create(lua_State *L) {
       lua_pop(L, 1);
       return lua_error(L);
     }
-    lua_pop(L, 1);
+    lua_settop(L, inst - 1);
   }
 
   bulk_ctx bc;
@@ -2285,7 +2546,10 @@ static int model_bulk_create(lua_State *L) {
   lua_pushvalue(L, lidx);
   int failed = with_conn(L, dbidx, &c, 3);
   lsq_scratch_done(s);
-  if (failed) return lua_error(L);
+  if (failed) {
+    unique_fields(L, mod);
+    return lua_error(L);
+  }
   lua_pushvalue(L, lidx);
   return 1;
 }
@@ -2373,10 +2637,109 @@ static int foc_fn(lua_State *L) {
   return 2;
 }
 
+/* What the where of a find_or_create fixes by equality (the values a new
+ * row gets) and what else it constrains. */
+typedef struct foc_walk {
+  const sq_value **fixed; /* per column: the value where fixes, or NULL */
+  unsigned char *constrained; /* per column: an operator constrains it */
+  int raw;                /* a sqorm.raw condition: what it needs is unknown */
+  int conflict;           /* a column fixed to two values, or -1 */
+} foc_walk;
+
+static const sq_value foc_null = {SQ_VNULL, {0}};
+
+static void foc_mark(const sq_expr *e, foc_walk *w) {
+  if (e->op == SQ_OP_RAW) w->raw = 1;
+  if (e->col >= 0) w->constrained[e->col] = 1;
+  for (int i = 0; i < e->nkids; i++) foc_mark(e->kids[i], w);
+}
+
+/* Equality (a plain value, op.eq, sqorm.null) at the top level of the
+ * where or inside and_ (at any depth of ANDs) fixes a column; anything
+ * else only constrains the columns it names. */
+static void foc_scan(const sq_expr *e, foc_walk *w) {
+  if (e->op == SQ_OP_AND) {
+    for (int i = 0; i < e->nkids; i++) foc_scan(e->kids[i], w);
+    return;
+  }
+  const sq_value *v = NULL;
+  if (e->col >= 0 && e->op == SQ_OP_EQ && e->nvals == 1) v = &e->vals[0];
+  else if (e->col >= 0 && e->op == SQ_OP_IS_NULL) v = &foc_null;
+  if (!v) {
+    foc_mark(e, w);
+    return;
+  }
+  if (w->fixed[e->col] && !same_value(w->fixed[e->col], v)) w->conflict = e->col;
+  w->fixed[e->col] = v;
+}
+
+/*
+ * The values of find_or_create's new row into a table pushed on the
+ * stack: what the where at q fixes by equality, plus the defaults table
+ * at didx (0: none). A column an operator constrains that neither gives
+ * is an error (usage), and so is a defaults value that contradicts the
+ * where: the new row must be one the where finds.
+ */
+static int foc_values(lua_State *L, const lsq_model *mod, const sq_expr *where, int didx, sq_arena *a, sq_err *err) {
+  foc_walk w;
+  w.fixed = sq_arena_alloc(a, sizeof *w.fixed * (size_t)mod->ncols);
+  w.constrained = sq_arena_alloc(a, (size_t)mod->ncols);
+  if (!w.fixed || !w.constrained) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  memset(w.fixed, 0, sizeof *w.fixed * (size_t)mod->ncols);
+  memset(w.constrained, 0, (size_t)mod->ncols);
+  w.raw = 0;
+  w.conflict = -1;
+  foc_scan(where, &w);
+  if (w.raw)
+    return sq_err_set(err, SQ_EUSAGE, "find_or_create: a sqorm.raw condition can't tell what to insert; "
+                                      "use column conditions in where");
+  if (w.conflict >= 0)
+    return sq_err_set(err, SQ_EUSAGE, "find_or_create: where fixes '%s' to two different values", mod->cols[w.conflict]->name);
+  lua_createtable(L, 0, mod->ncols);
+  int vt = lua_gettop(L);
+  for (int c = 0; c < mod->ncols; c++) {
+    if (!w.fixed[c]) continue;
+    if (w.fixed[c]->type == SQ_VNULL) lsq_push_null(L);
+    else lsq_push_colval(L, mod->cols[c], w.fixed[c]);
+    lua_setfield(L, vt, mod->cols[c]->name);
+  }
+  if (didx) {
+    lua_pushnil(L);
+    while (lua_next(L, didx)) {
+      int c = lua_type(L, -2) == LUA_TSTRING ? sq_model_find(mod->m, lua_tostring(L, -2), lua_rawlen(L, -2)) : -1;
+      if (c >= 0 && w.fixed[c]) {
+        /* given twice: only when it says the same */
+        sq_value v;
+        char buf[48];
+        sq_err e2;
+        sq_err_clear(&e2);
+        if (lsq_col_value(L, -1, mod->cols[c], &v, buf, NULL, &e2) == SQ_OK && !same_value(&v, w.fixed[c])) {
+          lua_settop(L, vt - 1);
+          return sq_err_set(err, SQ_EUSAGE, "find_or_create: defaults give '%s' a value other than where's",
+                            mod->cols[c]->name);
+        }
+      }
+      if (c >= 0) w.constrained[c] = 0;
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, vt); /* names are checked when the instance is built */
+    }
+  }
+  for (int c = 0; c < mod->ncols; c++)
+    if (w.constrained[c] && !w.fixed[c]) {
+      lua_settop(L, vt - 1);
+      return sq_err_set(err, SQ_EUSAGE,
+                        "find_or_create: where constrains '%s' with an operator but fixes no value for it; give it "
+                        "in defaults (nothing was sent)",
+                        mod->cols[c]->name);
+    }
+  return SQ_OK;
+}
+
 /*
  * Model:find_or_create{ where = {...} [, defaults = {...}] } -> instance, created
- * The SELECT and, when nothing matched, the INSERT (of the where's plain
- * column = value pairs plus defaults) run on one connection, so a pool of
+ * The SELECT and, when nothing matched, the INSERT (of what the where
+ * fixes by equality, plus defaults) run on one connection, so a pool of
  * one can't deadlock and a transaction sees both.
  */
 static int model_find_or_create(lua_State *L) {
@@ -2385,35 +2748,9 @@ static int model_find_or_create(lua_State *L) {
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);     /* 3 */
   lua_getiuservalue(L, 1, MUV_IMT);   /* 4 */
-  /* the values of a new row: plain column = value pairs of the where,
-   * then the defaults */
-  lua_newtable(L);                    /* 5 */
-  lua_getfield(L, 2, "where");        /* 6 */
-  if (lua_type(L, 6) == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, 6)) {
-      int t = lua_type(L, -1);
-      if (lua_type(L, -2) == LUA_TSTRING && (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)) {
-        lua_pushvalue(L, -2);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, 5);
-      }
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-  if (lua_getfield(L, 2, "defaults") == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, 6)) {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, 5);
-    }
-  }
-  lua_pop(L, 1);
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, "find_or_create");
+  QB_INIT(b, s, err, mod, "find_or_create"); /* 5 */
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;
@@ -2421,7 +2758,11 @@ static int model_find_or_create(lua_State *L) {
   if (!rc && !o.has_where) rc = sq_err_set(&err, SQ_EUSAGE, "find_or_create needs a where");
   q.limit = 1;
   if (!rc) rc = sq_render(&q, mod->dialect, &s->sql, &err);
-  if (!rc) rc = lsq_instance_from(L, 1, 4, 5, 1, &err); /* 7 (6 is the scratch) */
+  if (!rc) rc = foc_values(L, mod, q.where, o.defaults_idx, s->arena, &err);
+  int vt = lua_gettop(L);
+  lua_pushnil(L); /* conversion failures of the values */
+  int bad = vt + 1;
+  if (!rc) rc = lsq_instance_from(L, 1, 4, vt, 1, NULL, bad, &err);
   if (rc) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
@@ -2437,7 +2778,18 @@ static int model_find_or_create(lua_State *L) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  if (!lsq_validate(L, 1, mod, cols, vals, n, 0, iidx)) lua_pushnil(L);
+  /* a validation failure matters only when nothing is found */
+  int invalid = lsq_validate(L, 1, mod, cols, vals, n, 0, iidx, bad);
+  if (!invalid && mod->has_lua_checks) {
+    /* what validators left in the instance, checked by the built-in rules */
+    n = lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err);
+    if (n < 0) {
+      lsq_scratch_done(s);
+      return lsq_raise(L, &err);
+    }
+    invalid = lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_CORE, iidx, 0);
+  }
+  if (!invalid) lua_pushnil(L);
   int verr = lua_gettop(L);
   sq_query qi;
   sq_query_init(&qi, SQ_Q_INSERT, mod->m);
@@ -2464,7 +2816,10 @@ static int model_find_or_create(lua_State *L) {
   int failed = with_conn(L, dbidx, &c, 5);
   sq_sql_free(&ins);
   lsq_scratch_done(s);
-  if (failed) return lua_error(L);
+  if (failed) {
+    unique_fields(L, mod);
+    return lua_error(L);
+  }
   return lua_gettop(L) - top;
 }
 
@@ -2496,22 +2851,35 @@ static int model_upsert(lua_State *L) {
   if (!rc && o.conflict_idx) rc = lsq_build_cols(&b, o.conflict_idx, "conflict", &conf, &nconf);
   if (!rc && o.fields_idx) rc = lsq_build_cols(&b, o.fields_idx, "fields", &upd, &nupd);
   lua_settop(L, 6);
-  if (!rc) rc = lsq_instance_from(L, 1, 5, 2, 1, &err); /* 7 */
+  lua_pushnil(L); /* 7: conversion failures of the values */
+  if (!rc) rc = lsq_instance_from(L, 1, 5, 2, 1, NULL, 7, &err); /* 8 */
   if (rc) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  lsq_instance_prepare_insert(L, 1, 7, now);
+  lsq_instance_prepare_insert(L, 1, 8, now);
   int *cols = lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &err);
   sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &err) : NULL;
-  int n = vals ? lsq_instance_values(L, mod, 7, cols, vals, s->arena, &err) : -1;
+  int n = vals ? lsq_instance_values(L, mod, 8, cols, vals, s->arena, &err) : -1;
   if (n < 0) {
     lsq_scratch_done(s);
     return lsq_raise(L, &err);
   }
-  if (lsq_validate(L, 1, mod, cols, vals, n, 0, 7)) {
+  if (lsq_validate(L, 1, mod, cols, vals, n, 0, 8, 7)) {
     lsq_scratch_done(s);
     return lua_error(L);
+  }
+  if (mod->has_lua_checks) {
+    /* what validators left in the instance, checked by the built-in rules */
+    n = lsq_instance_values(L, mod, 8, cols, vals, s->arena, &err);
+    if (n < 0) {
+      lsq_scratch_done(s);
+      return lsq_raise(L, &err);
+    }
+    if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_CORE, 8, 0)) {
+      lsq_scratch_done(s);
+      return lua_error(L);
+    }
   }
   q.cols = cols;
   q.ncols = n;
@@ -2530,32 +2898,32 @@ static int model_upsert(lua_State *L) {
   sq_result res;
   if (lsq_model_run(L, dbidx, mod, s, returning ? SINK_ONE : 0, RUN_BARE | RUN_ALLCOLS, &res)) return lua_error(L);
   if (returning) {
-    if (!lua_isnil(L, -1)) lsq_instance_fill(L, mod, 7, lua_gettop(L));
-    lsq_instance_saved(L, 7);
-    lua_settop(L, 7);
+    if (!lua_isnil(L, -1)) lsq_instance_fill(L, mod, 8, lua_gettop(L));
+    lsq_instance_saved(L, 8);
+    lua_settop(L, 8);
     return 1;
   }
   /* MySQL: read the row back by its key when the key is known */
   if (mod->auto_col >= 0 && res.affected_rows == 1 && res.last_insert_id) {
-    if (lua_rawgeti(L, 7, mod->auto_col + 1) == LUA_TNIL) {
+    if (lua_rawgeti(L, 8, mod->auto_col + 1) == LUA_TNIL) {
       lua_pushinteger(L, (lua_Integer)res.last_insert_id);
-      lua_rawseti(L, 7, mod->auto_col + 1);
+      lua_rawseti(L, 8, mod->auto_col + 1);
     }
     lua_pop(L, 1);
   }
   int known = 1;
   for (int i = 0; i < mod->npk; i++) {
-    known &= lua_rawgeti(L, 7, mod->pk[i] + 1) != LUA_TNIL;
+    known &= lua_rawgeti(L, 8, mod->pk[i] + 1) != LUA_TNIL;
     lua_pop(L, 1);
   }
   if (!known) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  lsq_instance_saved(L, 7);
-  lua_settop(L, 7);
-  lua_getfield(L, 7, "reload");
-  lua_pushvalue(L, 7);
+  lsq_instance_saved(L, 8);
+  lua_settop(L, 8);
+  lua_getfield(L, 8, "reload");
+  lua_pushvalue(L, 8);
   lua_call(L, 1, 1);
   if (lua_isnil(L, -1)) lua_pushboolean(L, 1);
   return 1;

@@ -39,8 +39,11 @@ enum {
 };
 
 /* Keys of the instance metatable (integer keys, so no name can clash).
- * IMT_STATE: weak-keyed instance -> pending state (see linstance.c). */
-enum { IMT_MODEL = 1, IMT_COLNAMES = 2, IMT_STATE = 3 };
+ * IMT_STATE: weak-keyed instance -> pending state (see linstance.c).
+ * IMT_ORIG: weak-keyed instance -> { [slot] = the key value the row was
+ * loaded with }, for a saved instance whose key columns were changed:
+ * its UPDATE, DELETE and reload address the row by those values. */
+enum { IMT_MODEL = 1, IMT_COLNAMES = 2, IMT_STATE = 3, IMT_ORIG = 4 };
 
 /* Per-column flags of lsq_model.cflags. CF_RULES: the core checks more
  * than the type (a length, min or max): a value already converted to the
@@ -48,7 +51,8 @@ enum { IMT_MODEL = 1, IMT_COLNAMES = 2, IMT_STATE = 3 };
  * text the core checks against n characters (no more bytes than that
  * always passes). CF_REQUIRED: NOT NULL and nothing fills it when an
  * insert leaves it out (the core's "cannot be null"). */
-enum { CF_LUA_VALIDATE = 1, CF_DEFAULT_FN = 2, CF_PATTERN = 4, CF_RULES = 8, CF_REQUIRED = 16, CF_MAXLEN = 32 };
+enum { CF_LUA_VALIDATE = 1, CF_DEFAULT_FN = 2, CF_PATTERN = 4, CF_RULES = 8, CF_REQUIRED = 16, CF_MAXLEN = 32,
+       CF_NOT_EMPTY = 64 /* validate.not_empty: an empty value "must not be empty" */ };
 
 /* A statement whose SQL depends only on which columns it writes: the
  * INSERT of one instance, the multi-row INSERT of a bulk_create batch,
@@ -177,14 +181,19 @@ lsq_opv *lsq_test_op(lua_State *L, int idx);
 /* Parses the options table at idx (0: none) into q; keys not in `allowed`
  * are an error. Does not raise (except on memory errors). */
 int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qopts *o);
-/* Builds a where from the table/op value at idx; *out is NULL for an
- * empty where. */
+/* Builds a where from the table/op value at idx (never NULL on success:
+ * an empty where table is refused, also nested inside an operator). */
 int lsq_build_where(lsq_qb *b, int idx, sq_expr **out);
-/* Converts the Lua value at idx to column c's type. Strings are borrowed
- * from Lua or, when produced by the conversion, copied into the arena
- * (a may be NULL when the caller copies them itself before the next
- * call; then buf must be >= 48 bytes and stay alive). nil is an error. */
+/* Converts the Lua value at idx to column c's type. With an arena a, a
+ * string value is copied into it: the operation owns what it will send,
+ * so user Lua running before it is sent (validators, the logging
+ * function, metamethods, finalisers) can't free it. With a NULL, the
+ * string is borrowed from Lua or points into buf (>= 48 bytes), for a
+ * caller that uses it at once. nil is an error. */
 int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err);
+/* Copies the string of a TEXT / BLOB value into a (other values are left
+ * alone). */
+int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err);
 /* The column slot for the name at idx, or an error naming method. */
 int lsq_col_index(lsq_qb *b, int idx, const char *what);
 /* A list of column names (or one name) into an arena array. */
@@ -239,10 +248,23 @@ void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v);
 /* Creates the instance metatable and methods of the model at midx. */
 void lsq_instance_setup(lua_State *L, int midx, lsq_model *mod);
 /* Pushes a new instance of the model at midx (with imt at imtidx) whose
- * column values are set from the table at vidx (strict names, coerced),
- * defaults applied; is_new marks it unsaved. Does not raise on bad
- * input: returns an error kind with err filled (and pushes nothing). */
-int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int is_new, sq_err *err);
+ * column values are set from the table at vidx (strict names, coerced);
+ * is_new marks it unsaved. fields (NULL: all): a flag per column, the
+ * given values of other columns are left out. A value that does not
+ * convert is left out too and recorded at bad (see lsq_bad_value). Does
+ * not raise on bad input: returns an error kind with err filled (an
+ * unknown name, usage) and pushes nothing. */
+int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int is_new, const unsigned char *fields, int bad,
+                      sq_err *err);
+/* The `fields` option (a list of column names, or one name) of the
+ * options table at oidx as a flag per column, in a userdata pushed on the
+ * stack (keep it there while the flags are used); NULL, with nothing
+ * pushed, when not given. Raises usage when it names no column. */
+const unsigned char *lsq_fields_opt(lua_State *L, const lsq_model *mod, int oidx, const char *method);
+/* Checks the options table at idx (nil or none: no options) against the
+ * NULL-terminated list of allowed keys; raises usage naming an unknown
+ * key and the method. */
+void lsq_check_opts(lua_State *L, int idx, const char *method, const char *const *allowed);
 /* The model of the instance at idx, or NULL. */
 lsq_model *lsq_test_instance(lua_State *L, int idx);
 /* Fills defaults, timestamps and UUID keys of the instance at iidx before
@@ -255,11 +277,24 @@ void lsq_instance_prepare_insert(lua_State *L, int midx, int iidx, const char *n
  * (coerced, strings borrowed from the instance). Returns the count, or
  * -1 with err filled. */
 int lsq_instance_values(lua_State *L, const lsq_model *mod, int iidx, int *cols, sq_value *vals, sq_arena *a, sq_err *err);
-/* Runs the C checks and the Lua validators; on failure pushes a
- * validation error object and returns 1. inst: the instance at that
- * index (0: none). */
+/*
+ * Runs the C checks and the Lua validators; on failure pushes a
+ * validation error object (err.fields: name -> problem) and returns 1.
+ * flags: LSQ_V_*. inst: the instance at that index (0: none), handed to
+ * Lua validators. bad: the index of a table { name = problem } of values
+ * that could not be converted to their column's type (see lsq_bad_value),
+ * listed with the rule failures, or 0 / nil for none. vals must be owned
+ * by the caller (not borrowed Lua strings): validators run Lua.
+ */
+enum { LSQ_V_PARTIAL = 1, /* an update: only the given columns matter */
+       LSQ_V_CORE = 2     /* the C checks only, no Lua validators */ };
 int lsq_validate(lua_State *L, int midx, const lsq_model *mod, const int *cols, const sq_value *vals, int n,
-                 int partial, int inst);
+                 int flags, int inst, int bad);
+/* Records that the value for column c failed to convert (err, of kind
+ * usage, from lsq_col_value) in the table at stack index bad, which holds
+ * nil until the first failure. Returns err's kind when it is not a
+ * conversion failure (out of memory), else SQ_OK. */
+int lsq_bad_value(lua_State *L, int bad, const sq_col *c, const sq_err *err);
 /* Marks the instance at iidx as saved: not new, nothing changed. */
 void lsq_instance_saved(lua_State *L, int iidx);
 /* Copies the values of the bare array at aidx into the instance at iidx. */
@@ -270,8 +305,10 @@ void lsq_now(char buf[32]);
  * it needs no parsing to be bound to a DATETIME column. */
 int lsq_is_now_text(const char *s, size_t n);
 /* Inserts the instance at iidx (defaults, timestamps, validation,
- * RETURNING or last_insert_id); pushes it. Raises on failure. */
-int lsq_instance_insert(lua_State *L, int midx, int iidx);
+ * RETURNING or last_insert_id); pushes it. Raises on failure. bad: the
+ * index of the conversion failures of its values (lsq_bad_value), listed
+ * with the rule failures, or 0. */
+int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad);
 /* Runs the SQL rendered into s->sql for mod through lsq_db_run, then
  * frees the scratch. mode: 0 (no rows), SINK_LIST or SINK_ONE (pushes the
  * list / the row or nil); flags: LSQ_RUN_*. Returns 1 with the error on

@@ -253,6 +253,16 @@ static int fn_tostring(lua_State *L) {
 /* values                                                             */
 /* ---------------------------------------------------------------- */
 
+int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err) {
+  if (v->type != SQ_VTEXT && v->type != SQ_VBLOB) return SQ_OK;
+  char *p = sq_arena_alloc(a, v->u.s.n + 1);
+  if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  if (v->u.s.n) memcpy(p, v->u.s.p, v->u.s.n);
+  p[v->u.s.n] = '\0';
+  v->u.s.p = p;
+  return SQ_OK;
+}
+
 int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err) {
   switch (lua_type(L, idx)) {
   case LUA_TNUMBER:
@@ -265,7 +275,7 @@ int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf
     if (c->type == SQ_T_DATETIME && lsq_is_now_text(str, n)) {
       /* a timestamp sqorm wrote itself: already in the canonical form */
       *v = sq_text(str, n);
-      return SQ_OK;
+      return a ? lsq_own_value(a, v, err) : SQ_OK;
     }
     if (lsq_to_value(L, idx, v, "value", err)) return err->kind;
     break;
@@ -286,14 +296,10 @@ int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf
                       c->name, luaL_typename(L, idx));
   }
   if (sq_coerce(c, v, buf, err)) return err->kind;
-  if ((v->type == SQ_VTEXT || v->type == SQ_VBLOB) && a && v->u.s.p >= buf && v->u.s.p < buf + 48) {
-    char *p = sq_arena_alloc(a, v->u.s.n + 1);
-    if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-    memcpy(p, v->u.s.p, v->u.s.n);
-    p[v->u.s.n] = '\0';
-    v->u.s.p = p;
-  }
-  return SQ_OK;
+  /* With an arena, the value is the operation's own: user Lua that runs
+   * before it is sent (validators, the logging function, finalisers) can
+   * change or collect the Lua string without touching it. */
+  return a ? lsq_own_value(a, v, err) : SQ_OK;
 }
 
 /* ---------------------------------------------------------------- */
@@ -429,11 +435,21 @@ static int logical(lsq_qb *b, int opidx, lsq_opv *o, int c, sq_expr **out) {
       list = is_plain_table(L, -1);
       lua_pop(L, 1);
       if (list) {
-        /* a list of where tables only: no string keys */
+        /* a list of where tables only: no string keys, and every
+         * integer key is 1..n (an item past a hole must not vanish) */
+        lua_Integer count = 0, len = (lua_Integer)lua_rawlen(L, -1);
+        int holes = 0;
         lua_pushnil(L);
         while (lua_next(L, -2)) {
           lua_pop(L, 1);
+          count++;
           if (!lua_isinteger(L, -1)) list = 0;
+          else if (lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > len) holes = 1;
+        }
+        if (list && (holes || count != len)) {
+          lua_pop(L, 1);
+          return sq_err_set(b->err, SQ_EUSAGE, "%s: sqorm.op.%s got a list of conditions with holes", b->method,
+                            op_name(o->op));
         }
       }
     }
@@ -468,8 +484,12 @@ static int raw_expr(lsq_qb *b, int opidx, sq_expr **out) {
   sq_expr *e = new_expr(b, SQ_OP_RAW, -1);
   if (!e) return b->err->kind;
   lua_getiuservalue(L, opidx, 1);
-  e->raw = lua_tolstring(L, -1, &e->raw_len); /* anchored by the op value */
+  const char *frag = lua_tolstring(L, -1, &e->raw_len);
+  char *own = sq_arena_alloc(b->scratch->arena, e->raw_len + 1);
+  if (own) memcpy(own, frag, e->raw_len + 1);
+  e->raw = own;
   lua_pop(L, 1);
+  if (!own) return nomem(b);
   lua_getiuservalue(L, opidx, 2);
   int n = (int)lua_rawlen(L, -1);
   sq_value *vals = sq_arena_alloc(b->scratch->arena, sizeof *vals * (size_t)(n ? n : 1));
@@ -480,6 +500,7 @@ static int raw_expr(lsq_qb *b, int opidx, sq_expr **out) {
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
     int rc = lsq_to_value(L, -1, &vals[i - 1], "sqorm.raw bind", b->err);
+    if (!rc) rc = lsq_own_value(b->scratch->arena, &vals[i - 1], b->err);
     lua_pop(L, 1);
     if (rc) {
       lua_pop(L, 1);
@@ -528,8 +549,9 @@ static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
       lua_getiuservalue(L, vidx, 1);
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
-      lua_pop(L, 1);
       *v = sq_text(s, n);
+      rc = lsq_own_value(b->scratch->arena, v, b->err);
+      lua_pop(L, 1);
       e->vals = v;
       e->nvals = 1;
       break;
@@ -567,13 +589,23 @@ static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
   return rc;
 }
 
+/* A kid of a where table, sorted by (list, key): columns first in column
+ * order, then list items in key order (any integer key, so no sum of
+ * the two can overflow). */
 typedef struct kid_entry {
-  int key;
+  int list;
+  lua_Integer key;
   sq_expr *e;
 } kid_entry;
 
+static int kid_after(const kid_entry *a, int list, lua_Integer key) {
+  return a->list != list ? a->list > list : a->key > key;
+}
+
 /* A where table: column keys (ANDed, in column order so equal shapes
- * render the same SQL) and list items (logical operators and raw). */
+ * render the same SQL) and list items (logical operators and raw). An
+ * empty one is refused at any depth: in Lua { token = nil } arrives as
+ * {}, and a condition that vanished must not match every row. */
 static int where_table(lsq_qb *b, int idx, sq_expr **out) {
   lua_State *L = b->L;
   idx = lua_absindex(L, idx);
@@ -584,15 +616,26 @@ static int where_table(lsq_qb *b, int idx, sq_expr **out) {
     n++;
   }
   *out = NULL;
-  if (n == 0) return SQ_OK;
+  if (n == 0) {
+    if (b->depth <= 1)
+      return sq_err_set(b->err, SQ_EUSAGE,
+                        "%s: where is empty (a nil value such as { token = nil } leaves it empty); omit where to "
+                        "mean every row",
+                        b->method);
+    return sq_err_set(b->err, SQ_EUSAGE,
+                      "%s: where has an empty condition table inside an operator (a nil value such as "
+                      "{ token = nil } leaves it empty)",
+                      b->method);
+  }
   kid_entry *kids = sq_arena_alloc(b->scratch->arena, sizeof *kids * (size_t)n);
   if (!kids) return nomem(b);
-  int k = 0, rc = SQ_OK, ncols = b->mod->ncols;
+  int k = 0, rc = SQ_OK;
   lua_pushnil(L);
   while (!rc && lua_next(L, idx)) {
     int vidx = lua_gettop(L);
     sq_expr *e = NULL;
-    int key = 0;
+    int list = 0;
+    lua_Integer key = 0;
     if (lua_type(L, -2) == LUA_TSTRING) {
       size_t kn;
       const char *ks = lua_tolstring(L, -2, &kn);
@@ -611,19 +654,21 @@ static int where_table(lsq_qb *b, int idx, sq_expr **out) {
                         (long long)lua_tointeger(L, -2), luaL_typename(L, vidx));
       } else {
         rc = build_cond(b, vidx, &e);
-        key = ncols + (int)lua_tointeger(L, -2);
+        list = 1;
+        key = lua_tointeger(L, -2);
       }
     } else {
       rc = sq_err_set(b->err, SQ_EUSAGE, "where: keys must be column names, got a %s key", luaL_typename(L, -2));
     }
     lua_pop(L, 1);
     if (!rc && e) {
-      /* insertion sort by key */
+      /* insertion sort by (list, key) */
       int j = k++;
-      while (j > 0 && kids[j - 1].key > key) {
+      while (j > 0 && kid_after(&kids[j - 1], list, key)) {
         kids[j] = kids[j - 1];
         j--;
       }
+      kids[j].list = list;
       kids[j].key = key;
       kids[j].e = e;
     }
@@ -944,7 +989,11 @@ int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qop
       q->ngroup = ng;
       break;
     }
-    case QO_HAVING: rc = lsq_build_where(b, v, &q->having); break;
+    case QO_HAVING:
+      if (lua_type(L, v) == LUA_TTABLE && !lsq_test_op(L, v) && list_len(L, v) == 0)
+        rc = sq_err_set(b->err, SQ_EUSAGE, "%s: having is empty; omit having when it has no condition", b->method);
+      else rc = lsq_build_where(b, v, &q->having);
+      break;
     case QO_LOCK:
       if (lua_type(L, v) == LUA_TBOOLEAN) q->lock = lua_toboolean(L, v) ? SQ_LOCK_UPDATE : SQ_LOCK_NONE;
       else if (lua_type(L, v) == LUA_TSTRING && !strcmp(lua_tostring(L, v), "update")) q->lock = SQ_LOCK_UPDATE;
@@ -1001,6 +1050,65 @@ int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qop
 
 int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout) {
   return col_list(b, idx, what, out, nout);
+}
+
+void lsq_check_opts(lua_State *L, int idx, const char *method, const char *const *allowed) {
+  if (lua_isnoneornil(L, idx)) return;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) lsq_usage(L, "%s: options must be a table, got %s", method, luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      lsq_usage(L, "%s: option keys must be names, got a %s key", method, luaL_typename(L, -1));
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (int i = 0; allowed && allowed[i] && !ok; i++) ok = !strcmp(k, allowed[i]);
+    if (!ok) lsq_usage(L, "%s: unknown option '%.64s'", method, k);
+  }
+}
+
+/* Parses a `fields` option (a list of column names, or one name) at idx
+ * into mask (a flag per column). */
+static int fields_mask(lua_State *L, const lsq_model *mod, int idx, const char *method, unsigned char *mask, sq_err *err) {
+  idx = lua_absindex(L, idx);
+  memset(mask, 0, (size_t)mod->ncols);
+  int one = lua_type(L, idx) == LUA_TSTRING; /* fields = "name" */
+  if (!one && (lua_type(L, idx) != LUA_TTABLE || list_len(L, idx) <= 0))
+    return sq_err_set(err, SQ_EUSAGE, "%s: fields must be a non-empty list of column names", method);
+  int n = one ? 1 : (int)lua_rawlen(L, idx);
+  for (int i = 1; i <= n; i++) {
+    if (one) lua_pushvalue(L, idx);
+    else lua_rawgeti(L, idx, i);
+    int c = -1;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t kn;
+      const char *k = lua_tolstring(L, -1, &kn);
+      if ((c = sq_model_find(mod->m, k, kn)) < 0)
+        sq_err_set(err, SQ_EUSAGE, "%s: fields: %s has no column '%.64s'", method, sq_model_name(mod->m), k);
+    } else {
+      sq_err_set(err, SQ_EUSAGE, "%s: fields must be column names, got a %s", method, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    if (c < 0) return err->kind;
+    mask[c] = 1;
+  }
+  return SQ_OK;
+}
+
+const unsigned char *lsq_fields_opt(lua_State *L, const lsq_model *mod, int oidx, const char *method) {
+  if (lua_type(L, oidx) != LUA_TTABLE) return NULL;
+  oidx = lua_absindex(L, oidx);
+  if (lua_getfield(L, oidx, "fields") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  unsigned char *mask = lua_newuserdatauv(L, (size_t)mod->ncols, 0);
+  sq_err err;
+  sq_err_clear(&err);
+  if (fields_mask(L, mod, -2, method, mask, &err)) lsq_raise(L, &err);
+  lua_remove(L, -2);
+  return mask;
 }
 
 /* ---------------------------------------------------------------- */
