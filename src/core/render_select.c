@@ -1038,6 +1038,10 @@ static void attr_cols(R *r, const level *L, ocols *os, const sq_xattr *attrs, in
     x.attr_idx = i;
     x.col = -1;
     x.node = L->base;
+    if (a->x.kind == SQ_X_ALIAS) {
+      fail(r, "attributes: an attribute can't be an alias ('%s')", a->x.name ? a->x.name : "");
+      return;
+    }
     if (a->x.kind == SQ_X_COL) {
       int j = a->x.inc ? find_node(L, a->x.inc) : L->base;
       if (j < 0) {
