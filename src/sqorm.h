@@ -1190,10 +1190,16 @@ int sq_schema_order(sq_model *const *models, int n, const sq_model ***out, int *
 int sq_render_create_all(sq_model *const *models, int n, int dialect, int if_not_exists, sq_sql_list *out,
                          sq_err *err);
 /* DROP for a set of models, in reverse dependency order: one DROP TABLE
- * per table on SQLite, one DROP TABLE a, b, ... on MySQL/PostgreSQL
- * (which also drops keys between them, deferred ones included). */
+ * per table on SQLite, one DROP TABLE a, b, ... on MySQL/PostgreSQL.
+ * A deferred key between two of them (a cycle) is dropped first on MySQL
+ * (ALTER TABLE ... DROP FOREIGN KEY: MariaDB won't drop a referenced
+ * table even in the same statement); with if_exists that needs the live
+ * schema, so MySQL then refuses (SQ_EUSAGE): use sq_plan_drop_all. */
 int sq_render_drop_all(sq_model *const *models, int n, int dialect, int if_exists, sq_sql_list *out,
                        sq_err *err);
+/* sq_render_drop_all with IF EXISTS, reading on c which of those deferred
+ * keys exist (works on every dialect; for sync{ force = true }). */
+int sq_plan_drop_all(sq_conn *c, sq_model *const *models, int n, sq_sql_list *out, sq_err *err);
 /* ALTER TABLE t ADD CONSTRAINT name FOREIGN KEY ... for one key
  * (MySQL/PostgreSQL; SQ_EUSAGE on SQLite, which can't add one). */
 int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_list *out, sq_err *err);

@@ -342,6 +342,51 @@ int sq_render_create_all(sq_model *const *models, int n, int dialect, int if_not
   return rc;
 }
 
+/* ALTER TABLE t DROP FOREIGN KEY name (MySQL). */
+static int drop_fk_sql(const sq_model *m, const sq_fk *fk, sq_sql_list *out, sq_err *err) {
+  sbuf b = {0};
+  sb_puts(&b, "ALTER TABLE ");
+  int rc = sb_ident(&b, SQ_DIALECT_MYSQL, sq_model_table(m), err);
+  sb_puts(&b, " DROP FOREIGN KEY ");
+  if (!rc) rc = sb_ident(&b, SQ_DIALECT_MYSQL, fk->name, err);
+  if (!rc) rc = push(out, &b, err);
+  free(b.p);
+  return rc;
+}
+
+/* A deferred key between two models of the set: the one kind of key
+ * that can close a cycle among them. */
+static int deferred_inside(const sq_model **v, int n, const sq_model *m, const sq_fk *fk) {
+  int cons;
+  sq_fk_actions(m, fk, NULL, NULL, &cons);
+  return cons == SQ_CONSTRAINTS_DEFERRED && fk->target != m && index_of(v, n, fk->target) >= 0;
+}
+
+/* The DROP TABLE statements of an ordered set (live: which deferred keys
+ * to drop first on MySQL, NULL to drop them all). */
+static int drop_tables(const sq_model **order, int cnt, int dialect, int if_exists, const char *live_fks, sq_sql_list *out,
+                       sq_err *err) {
+  int rc = SQ_OK;
+  /* MariaDB refuses to drop a table another one references, even in the
+   * same DROP: a cycle (only deferred keys make one) is cut first. */
+  for (int i = 0, f = 0; !rc && dialect == SQ_DIALECT_MYSQL && i < cnt; i++)
+    for (int k = 0; !rc && k < sq_model_nfks(order[i]); k++) {
+      const sq_fk *fk = sq_model_fk(order[i], k);
+      if (!deferred_inside(order, cnt, order[i], fk)) continue;
+      if (!live_fks || live_fks[f]) rc = drop_fk_sql(order[i], fk, out, err);
+      f++;
+    }
+  sbuf b = {0};
+  for (int i = cnt - 1; !rc && i >= 0; i--) {
+    if (dialect == SQ_DIALECT_SQLITE || i == cnt - 1) sb_puts(&b, if_exists ? "DROP TABLE IF EXISTS " : "DROP TABLE ");
+    else sb_puts(&b, ", ");
+    rc = sb_ident(&b, dialect, sq_model_table(order[i]), err);
+    if (!rc && (dialect == SQ_DIALECT_SQLITE || i == 0)) rc = push(out, &b, err);
+  }
+  free(b.p);
+  return rc;
+}
+
 int sq_render_drop_all(sq_model *const *models, int n, int dialect, int if_exists, sq_sql_list *out, sq_err *err) {
   if (out) {
     out->sql = NULL;
@@ -352,14 +397,16 @@ int sq_render_drop_all(sq_model *const *models, int n, int dialect, int if_exist
   const sq_model **order;
   int cnt, rc = sq_schema_order(models, n, &order, &cnt, err);
   if (rc) return rc;
-  sbuf b = {0};
-  for (int i = cnt - 1; !rc && i >= 0; i--) {
-    if (dialect == SQ_DIALECT_SQLITE || i == cnt - 1) sb_puts(&b, if_exists ? "DROP TABLE IF EXISTS " : "DROP TABLE ");
-    else sb_puts(&b, ", ");
-    rc = sb_ident(&b, dialect, sq_model_table(order[i]), err);
-    if (!rc && (dialect == SQ_DIALECT_SQLITE || i == 0)) rc = push(out, &b, err);
-  }
-  free(b.p);
+  for (int i = 0; if_exists && dialect == SQ_DIALECT_MYSQL && i < cnt && !rc; i++)
+    for (int k = 0; k < sq_model_nfks(order[i]); k++)
+      if (deferred_inside(order, cnt, order[i], sq_model_fk(order[i], k))) {
+        rc = sq_err_set(err, SQ_EUSAGE,
+                        "DROP IF EXISTS of tables that reference each other (deferred key %s) needs the live schema on "
+                        "MySQL: use sq_plan_drop_all",
+                        sq_model_fk(order[i], k)->name);
+        break;
+      }
+  if (!rc) rc = drop_tables(order, cnt, dialect, if_exists, NULL, out, err);
   free(order);
   if (rc) sq_sql_list_free(out);
   return rc;
@@ -512,6 +559,45 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
   srows_free(&has);
   srows_free(&fks);
   if (!rc && missing && dialect == SQ_DIALECT_SQLITE) rc = sq_plan_sqlite_rebuild(c, m, out, err);
+  if (rc) sq_sql_list_free(out);
+  return rc;
+}
+
+int sq_plan_drop_all(sq_conn *c, sq_model *const *models, int n, sq_sql_list *out, sq_err *err) {
+  if (out) {
+    out->sql = NULL;
+    out->n = 0;
+  }
+  const sq_driver *drv = sq_conn_driver(c);
+  if (!drv || !out) return sq_err_set(err, SQ_EUSAGE, "sq_plan_drop_all: bad arguments");
+  int dialect = drv->dialect;
+  const sq_model **order;
+  int cnt, rc = sq_schema_order(models, n, &order, &cnt, err);
+  if (rc) return rc;
+  /* Which deferred keys inside the set exist (MySQL drops them first). */
+  int nd = 0;
+  for (int i = 0; i < cnt; i++)
+    for (int k = 0; k < sq_model_nfks(order[i]); k++) nd += deferred_inside(order, cnt, order[i], sq_model_fk(order[i], k));
+  char *live = calloc((size_t)nd + 1, 1);
+  if (!live) rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+  for (int i = 0, f = 0; !rc && dialect == SQ_DIALECT_MYSQL && i < cnt; i++) {
+    int any = 0;
+    for (int k = 0; k < sq_model_nfks(order[i]); k++) any |= deferred_inside(order, cnt, order[i], sq_model_fk(order[i], k));
+    if (!any) continue;
+    srows fks = {0};
+    rc = catalog(c, SQL_MYSQL_FKS, sq_model_table(order[i]), &fks, err);
+    for (int k = 0; !rc && k < sq_model_nfks(order[i]); k++) {
+      const sq_fk *fk = sq_model_fk(order[i], k);
+      if (!deferred_inside(order, cnt, order[i], fk)) continue;
+      for (int r = 0; r < fks.nrows; r++)
+        if (name_eq(dialect, cell(&fks, r, 3), fk->name)) live[f] = 1;
+      f++;
+    }
+    srows_free(&fks);
+  }
+  if (!rc) rc = drop_tables(order, cnt, dialect, 1, live, out, err);
+  free(live);
+  free(order);
   if (rc) sq_sql_list_free(out);
   return rc;
 }
