@@ -1010,7 +1010,14 @@ typedef struct sq_xorder {
  * statement per include (sq_render_include_batch) with `limit`, `offset`
  * and `order` per parent (ROW_NUMBER() window); with required, the
  * parent statement keeps only parents with a matching child (EXISTS).
- * Build with sq_include_init; kids are nested includes.
+ * Build with sq_include_init; kids are nested includes. A has_one join
+ * assumes at most one row per parent (make its key unique to be sure):
+ * two would repeat the parent row.
+ *
+ * Lifetimes: like the rest of the tree, includes, their arrays and
+ * values are borrowed until rendering returns; sq_select_sql refers to
+ * includes by pointer (sq_rcol.inc, sq_batch_ref.inc), so keep the tree
+ * alive while reading results and rendering batches.
  */
 typedef struct sq_include {
   const sq_assoc *assoc;
@@ -1127,7 +1134,10 @@ int sq_render_select(const sq_select *s, int dialect, sq_select_sql *out, sq_err
  *
  * out->parent_col is the result column holding the parent key (for
  * belongs_to_many the join model's key, aliased "<join model>.<column>").
- * n must be at least 1 and at most sq_include_batch_max.
+ * n must be at least 1 and at most sq_include_batch_max. The window needs
+ * SQLite >= 3.25, MariaDB >= 10.2, MySQL >= 8.0 (PostgreSQL: any).
+ * out->batches are this level's nested to-many includes, keyed by
+ * columns of this statement.
  */
 int sq_render_include_batch(const sq_include *inc, int dialect, const sq_value *keys, int nkeys,
                             sq_select_sql *out, sq_err *err);

@@ -580,6 +580,16 @@ static void test_refused_assocs(void) {
     CHECK_STR(sq_model_col(ia->through, 0)->name, "invoice_id");
     CHECK_STR(sq_model_col(ia->through, 1)->name, "friend_id");
   }
+  /* A key column that is unique already needs no index of its own. */
+  sq_model *pass = model("passport", 0, 0);
+  sq_coldef hd = coldef("holder_id", SQ_T_INTEGER);
+  hd.unique = "";
+  sq_model_append_column(pass, &hd, &E);
+  sq_assoc_opts_init(&o);
+  o.as = "passport";
+  o.foreign_key = "holder_id";
+  CHECK(sq_model_associate(users, SQ_ASSOC_HAS_ONE, pass, &o, &ia, &E) == SQ_OK);
+  CHECK(sq_model_nindexes(pass) == 0 && sq_model_nfks(pass) == 1);
   /* With timestamps on the join model, when asked. */
   sq_assoc_opts_init(&o);
   o.as = "stamped";
@@ -588,6 +598,7 @@ static void test_refused_assocs(void) {
   CHECK(sq_model_associate(inv, SQ_ASSOC_BELONGS_TO_MANY, tags, &o, &ia, &E) == SQ_OK);
   if (ia) CHECK(sq_model_ncols(ia->through) == 4 && sq_model_role_col(ia->through, SQ_ROLE_CREATED_AT) == 2);
   sq_model_free(inv);
+  sq_model_free(pass);
   /* posts keeps a key to cm until both go; the fixtures free posts first. */
   sq_model_free(cm); /* posts.pair_a's fk now dangles but is never read again in this test */
 
@@ -1554,6 +1565,8 @@ static void test_resolve(void) {
   CHECK(sq_select_resolve(&s, "editor.name", 11, &i, &c, &E) == SQ_EUSAGE && strstr(E.msg, "not an include"));
   CHECK(sq_select_resolve(&s, "", 0, &i, &c, &E) == SQ_EUSAGE);
   CHECK(sq_select_resolve(&s, "author.", 7, &i, &c, &E) == SQ_EUSAGE);
+  CHECK(sq_select_resolve(&s, "author\0.name", 12, &i, &c, &E) == SQ_EUSAGE && strstr(E.msg, "\\x00"));
+  CHECK(sq_select_resolve(&s, "title\0x", 7, &i, &c, &E) == SQ_EUSAGE);
 }
 
 /* ------------------------------------------------------------------ */
