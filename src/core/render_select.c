@@ -723,7 +723,7 @@ static void render_parts(R *r, const level *L, const parts *ps, const keyset *ks
       expr(r, L, p->node, p->e, parent, OM_WHERE, depth);
       break;
     case P_DELETED:
-      colref(r, L, p->node, p->node >= 0 ? L->nodes[p->node].m->roles[SQ_ROLE_DELETED_AT] : 0);
+      colref(r, L, p->node, L->nodes[p->node].m->roles[SQ_ROLE_DELETED_AT]);
       PUTS(r, " IS NULL");
       break;
     case P_EXISTS:
@@ -755,11 +755,9 @@ static void render_parts(R *r, const level *L, const parts *ps, const keyset *ks
 static int paranoid_on(const sq_model *m, int flag) { return flag && m->roles[SQ_ROLE_DELETED_AT] >= 0; }
 
 /* The filters of an include's own table: scope, where, soft delete. */
-static void include_filters(R *r, parts *ps, int k, const sq_include *inc, const sq_assoc *a, const sq_expr *where,
-                            int paranoid) {
+static void include_filters(R *r, parts *ps, int k, const sq_assoc *a, const sq_expr *where, int paranoid) {
   if (a->scope) add_part(r, ps, (part){P_EXPR, k, a->scope, NULL, 0, 0, 0, NULL});
   if (where) add_part(r, ps, (part){P_EXPR, k, where, NULL, 0, 0, 0, NULL});
-  (void)inc;
   if (paranoid_on(a->target, paranoid)) add_part(r, ps, (part){P_DELETED, k, NULL, NULL, 0, 0, 0, NULL});
 }
 
@@ -791,7 +789,7 @@ static void joins(R *r, const level *L, int depth) {
     PUTS(r, " ON ");
     parts ps = {0};
     add_part(r, &ps, (part){P_JOIN, k, NULL, NULL, x->parent, a->source_col, a->target_col, NULL});
-    include_filters(r, &ps, k, inc, a, inc->where, inc->paranoid);
+    include_filters(r, &ps, k, a, inc->where, inc->paranoid);
     render_parts(r, L, &ps, NULL, depth);
     free(ps.v);
   }
@@ -850,7 +848,7 @@ static void exists_body(R *r, const level *outer, int k, const sq_assoc *a, cons
     add_part(r, &ps, (part){P_CORR, S.base, NULL, NULL, k, a->source_col, a->target_col, outer});
   }
   joins(r, &S, 0);
-  include_filters(r, &ps, S.base, inc, a, where, inc ? inc->paranoid : 1);
+  include_filters(r, &ps, S.base, a, where, inc ? inc->paranoid : 1);
   if (S.through >= 0 && paranoid_on(a->through, 1))
     add_part(r, &ps, (part){P_DELETED, S.through, NULL, NULL, 0, 0, 0, NULL});
   if (inc) required_exists(r, &S, &ps);
@@ -1515,7 +1513,7 @@ static void batch_stmt(R *r, const sq_include *inc, const keyset *ks) {
   parts ps = {0};
   if (L.through >= 0) add_part(r, &ps, (part){P_KEYS, L.through, NULL, NULL, 0, 0, a->through_source_col, NULL});
   else add_part(r, &ps, (part){P_KEYS, L.base, NULL, NULL, 0, 0, a->target_col, NULL});
-  include_filters(r, &ps, L.base, inc, a, inc->where, inc->paranoid);
+  include_filters(r, &ps, L.base, a, inc->where, inc->paranoid);
   if (L.through >= 0 && paranoid_on(a->through, 1))
     add_part(r, &ps, (part){P_DELETED, L.through, NULL, NULL, 0, 0, 0, NULL});
   required_exists(r, &L, &ps);
