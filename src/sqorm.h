@@ -1233,7 +1233,17 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
  * it: cascade deletes, set_null), BEGIN, the plan, PRAGMA
  * foreign_key_check (a violation rolls back: SQ_ECONSTRAINT), COMMIT,
  * PRAGMA foreign_keys = ON (always restored). Refused (SQ_EUSAGE) inside
- * a transaction, where SQLite ignores the pragma.
+ * a transaction, where SQLite ignores the pragma. Any SQLite plan of
+ * sq_plan_alter or sq_plan_alter_fks can (and, once tables reference
+ * each other, should) run this way: a rebuild run inside BEGIN/COMMIT
+ * with foreign keys on empties or nulls the referencing tables.
+ *
+ * sync in one picture (what an operation runs, c outside a transaction):
+ *   force:  sq_plan_drop_all, then sq_render_create_all(..., 0, ...)
+ *   else:   for m in sq_schema_order: run sq_plan_alter(c, m)
+ *           for m in the same order:  run sq_plan_alter_fks(c, m)
+ *   where "run" is sq_sqlite_run_rebuild on SQLite, the statements in
+ *   order elsewhere.
  */
 int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
 
