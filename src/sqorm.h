@@ -960,18 +960,39 @@ typedef enum sq_op {
   SQ_OP_LIKE, SQ_OP_NOT_LIKE,
   SQ_OP_IS_NULL, SQ_OP_NOT_NULL,     /* no value */
   SQ_OP_AND, SQ_OP_OR, SQ_OP_NOT,    /* kids */
-  SQ_OP_RAW                          /* raw fragment with ? binds (sqorm.raw) */
+  SQ_OP_RAW,                         /* raw fragment with ? binds (sqorm.raw) */
+  /* Rendered by sq_render_select only (see "Associations and includes"): */
+  SQ_OP_EXISTS, SQ_OP_NOT_EXISTS,    /* sub: [NOT] EXISTS (subquery) */
+  SQ_OP_HAS                          /* assoc: EXISTS (a related row [matching kids[0]]) */
 } sq_op;
 
+struct sq_operand;
+struct sq_select;
+struct sq_assoc;
+
+/*
+ * A where / having node. The fields after raw_len are part 2's
+ * expressions; builders must zero them (memset the node) when they don't
+ * use them. Only sq_render_select renders a node that sets lhs, rhs, sub
+ * or assoc; sq_render refuses it (SQ_EUSAGE), never ignores it.
+ */
 typedef struct sq_expr {
   int op;                  /* sq_op */
   int col;                 /* column index for comparisons */
   const sq_value *vals;    /* operands */
   int nvals;
-  struct sq_expr **kids;   /* AND / OR / NOT (NOT has 1 kid) */
+  struct sq_expr **kids;   /* AND / OR / NOT (NOT has 1 kid); SQ_OP_HAS: 0 or 1 kid, a where on the target */
   int nkids;
   const char *raw;         /* SQ_OP_RAW: SQL fragment with ? placeholders for vals */
   size_t raw_len;
+  const struct sq_operand *lhs; /* instead of col: a column of a joined include (col("author.name")),
+                                 * a function call, an attribute alias (having) */
+  const struct sq_operand *rhs; /* instead of vals: nrhs operands (columns for column-to-column
+                                 * comparisons, function calls, values) */
+  int nrhs;
+  const struct sq_select *sub;  /* SQ_OP_IN / SQ_OP_NOT_IN: a subquery instead of a list (exactly one
+                                 * attribute); SQ_OP_EXISTS / SQ_OP_NOT_EXISTS: the subquery */
+  const struct sq_assoc *assoc; /* SQ_OP_HAS: an association of the model the node is about */
 } sq_expr;
 
 typedef enum sq_qkind {
@@ -1102,6 +1123,468 @@ int sq_render_drop(const sq_model *m, int dialect, int if_exists, sq_sql_list *o
 #define SQ_ALTER_DROP 1 /* drop columns the model no longer has even when they hold data */
 int sq_plan_alter_ex(sq_conn *c, const sq_model *m, int flags, sq_sql_list *out, sq_err *err);
 int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Associations and includes                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Associations are model metadata, defined after the models involved are
+ * finished and before any query uses them (define every model, then every
+ * association, then run queries: like columns, they are not changed while
+ * other threads read the model). An association belongs to its source
+ * model and is freed with it; target and through models are borrowed and
+ * must outlive it (free all the models of a db together). A join model
+ * that the core builds for belongs_to_many with a table name is owned by
+ * the association that built it (and shared, borrowed, by the reverse
+ * association through the same table).
+ */
+
+typedef enum sq_assoc_kind {
+  SQ_ASSOC_BELONGS_TO = 1, /* source holds the foreign key (to-one) */
+  SQ_ASSOC_HAS_ONE,        /* target holds the foreign key (to-one) */
+  SQ_ASSOC_HAS_MANY,       /* target holds the foreign key (to-many) */
+  SQ_ASSOC_BELONGS_TO_MANY /* a join model holds two foreign keys (to-many) */
+} sq_assoc_kind;
+
+/* Referential actions. SQ_FK_DEFAULT resolves (sq_fk_actions) to: on
+ * update cascade; on delete set_null for a nullable key, cascade for a
+ * NOT NULL one and for a join table's keys. */
+typedef enum sq_fk_action {
+  SQ_FK_DEFAULT = 0, SQ_FK_CASCADE, SQ_FK_SET_NULL, SQ_FK_RESTRICT, SQ_FK_NO_ACTION
+} sq_fk_action;
+
+/* Whether a foreign key gets a constraint in the schema. */
+enum {
+  SQ_CONSTRAINTS_DEFAULT = -1, /* = ON */
+  SQ_CONSTRAINTS_OFF = 0,      /* constraints = false: a column and an index, no FOREIGN KEY */
+  SQ_CONSTRAINTS_ON = 1,       /* FOREIGN KEY in CREATE TABLE; a dependency for table order */
+  SQ_CONSTRAINTS_DEFERRED = 2  /* FOREIGN KEY, but not a dependency: added after both tables
+                                * exist (ALTER TABLE on MySQL/PostgreSQL; inline on SQLite,
+                                * which checks references only when rows are written). Breaks
+                                * a cycle while keeping the constraint. */
+};
+
+/* Options of sq_model_associate; sq_assoc_opts_init sets every field to
+ * "not given". Strings are copied. */
+typedef struct sq_assoc_opts {
+  const char *as;           /* name; default: target model name (to-one) or its plural (to-many) */
+  const char *foreign_key;  /* default: belongs_to "<as>_<target_key>"; has_one/has_many
+                             * "<source name>_<source_key>" on the target; belongs_to_many
+                             * "<source name>_<source_key>" on the join model */
+  const char *source_key;   /* has_one/has_many/belongs_to_many: source column referenced (default: its pk) */
+  const char *target_key;   /* belongs_to/belongs_to_many: target column referenced (default: its pk) */
+  const char *through;      /* belongs_to_many: the join table's name (the core builds its model) ... */
+  sq_model *through_model;  /* ... or a join model of the caller (finished; key columns added if missing) */
+  const char *other_key;    /* belongs_to_many: join column referencing the target (default
+                             * "<target name>_<target_key>", or "<singular of as>_<target_key>" for a
+                             * model associated with itself) */
+  int on_delete, on_update; /* sq_fk_action */
+  int constraints;          /* SQ_CONSTRAINTS_* */
+  int fk_allow_null;        /* -1 default: a new belongs_to/has_* key column allows null; 0: NOT NULL */
+  const sq_expr *scope;     /* a where on the target's columns, ANDed into every read of the
+                             * association (deep-copied; no subqueries) */
+  const char *singular;     /* singular of as (create_<singular>); default: as singularized */
+  int lazy_raise;           /* lazy = "raise": a mark for the binding (the core only stores it) */
+  int through_timestamps;   /* a join model built by the core gets timestamps (default off) */
+  /* Names an association may not take (the binding's method names); the
+   * model's columns and other associations are refused as well. */
+  const char *const *reserved;
+  int nreserved;
+} sq_assoc_opts;
+
+/*
+ * An association, read-only (owned by its source model). The join
+ * condition is source.source_col = target.target_col, or for
+ * belongs_to_many source.source_col = through.through_source_col AND
+ * through.through_target_col = target.target_col.
+ */
+typedef struct sq_assoc {
+  int kind;                  /* sq_assoc_kind */
+  char *as;
+  char *singular;
+  sq_model *source, *target; /* target borrowed */
+  sq_model *through;         /* belongs_to_many: the join model; else NULL */
+  int owns_through;          /* 1 when freed with this association */
+  int source_col;            /* belongs_to: the foreign key; else the referenced source key */
+  int target_col;            /* belongs_to/belongs_to_many: the referenced target key; has_*: the foreign key */
+  int through_source_col;    /* belongs_to_many: join column referencing source (foreign_key) */
+  int through_target_col;    /* belongs_to_many: join column referencing target (other_key) */
+  int on_delete, on_update;  /* as given (sq_fk_action) */
+  int constraints;           /* as given */
+  int lazy_raise;
+  sq_expr *scope;            /* NULL or a where on the target (owned) */
+  sq_arena *scope_arena_;    /* internal */
+} sq_assoc;
+
+void sq_assoc_opts_init(sq_assoc_opts *o);
+
+/*
+ * Defines source.<as> -> target. Both models must be finished. Adds the
+ * foreign-key column to the model that holds it when it is missing
+ * (appended, typed like the key it references) and records the foreign
+ * key (sq_model_fk) with an index when no key or index already starts
+ * with it. SQ_EUSAGE, with no model changed, for: a name that is not a
+ * valid identifier, holds '.', or clashes with a column, an association
+ * or opts->reserved; a composite key where one column is needed; a key
+ * column of another type than the key it references; a column that is
+ * already a foreign key to something else; conflicting actions or
+ * constraints for one key; set_null on a NOT NULL key; belongs_to_many
+ * without through. *out (may be NULL) is borrowed from source.
+ */
+int sq_model_associate(sq_model *source, int kind, sq_model *target, const sq_assoc_opts *opts,
+                       const sq_assoc **out, sq_err *err);
+int sq_model_nassocs(const sq_model *m);
+const sq_assoc *sq_model_assoc(const sq_model *m, int i);
+/* The association named name, or NULL. */
+const sq_assoc *sq_model_find_assoc(const sq_model *m, const char *name, size_t len);
+/* 1 for has_many and belongs_to_many. */
+int sq_assoc_to_many(const sq_assoc *a);
+const char *sq_assoc_kind_name(int kind); /* "belongs_to", ... */
+
+/* A foreign key recorded on the model holding it (borrowed). */
+typedef struct sq_fk {
+  int col;                   /* the key column */
+  const sq_model *target;    /* referenced model (borrowed) */
+  int target_col;
+  int on_delete, on_update;  /* as given; SQ_FK_DEFAULT until resolved by sq_fk_actions */
+  int constraints;           /* SQ_CONSTRAINTS_* as given */
+  int join;                  /* a join model's key (on delete defaults to cascade) */
+  char *name;                /* constraint name "<table>_<col>_fkey" (shortened with a hash past 63 bytes) */
+} sq_fk;
+
+int sq_model_nfks(const sq_model *m);
+const sq_fk *sq_model_fk(const sq_model *m, int i);
+/* The effective actions and constraint mode of fk (defaults resolved). */
+void sq_fk_actions(const sq_model *m, const sq_fk *fk, int *on_delete, int *on_update, int *constraints);
+const char *sq_fk_action_sql(int action); /* "CASCADE", "SET NULL", "RESTRICT", "NO ACTION" */
+
+/*
+ * Appends a column to a model, before or after finish (after: at the end,
+ * so existing column indexes stay valid; not a key, not auto-increment).
+ * sq_model_associate uses it for foreign keys. Every change after finish
+ * bumps sq_model_generation, so a caller caching SQL per model knows to
+ * drop it.
+ */
+int sq_model_append_column(sq_model *m, const sq_coldef *def, sq_err *err);
+/* Adds an index after finish (name NULL: generated). */
+int sq_model_append_index(sq_model *m, const char *name, const char *const *cols, int ncols, int unique,
+                          sq_err *err);
+unsigned sq_model_generation(const sq_model *m);
+
+/* The singular of an English plural ("posts" -> "post", "people" ->
+ * "person", "categories" -> "category"), on the last snake_case word. */
+void sq_singularize(const char *word, char *out, size_t outn);
+
+/* ---- expressions ---- */
+
+typedef enum sq_xkind {
+  SQ_X_COL = 1, /* column col of inc's target (inc NULL: the model the expression is about) */
+  SQ_X_VAL,     /* a bound value */
+  SQ_X_FN,      /* name(args...): name is checked like an identifier ([A-Za-z_][A-Za-z0-9_]*,
+                 * at most 63 bytes) and written bare */
+  SQ_X_STAR,    /* "*", only as count(*)'s argument */
+  SQ_X_ALIAS    /* an attribute alias of the same select (order, group, having) */
+} sq_xkind;
+
+struct sq_include;
+
+/* An operand of an expression. Strings and arrays are borrowed (like the
+ * rest of the query tree). */
+typedef struct sq_operand {
+  int kind;                      /* sq_xkind */
+  const struct sq_include *inc;  /* SQ_X_COL: a to-one include joined in the same statement, or NULL */
+  int col;                       /* SQ_X_COL */
+  sq_value val;                  /* SQ_X_VAL */
+  const char *name;              /* SQ_X_FN: the function; SQ_X_ALIAS: the alias */
+  const struct sq_operand *args; /* SQ_X_FN */
+  int nargs;
+  int distinct;                  /* SQ_X_FN: name(DISTINCT args) */
+} sq_operand;
+
+static inline sq_operand sq_x_col(const struct sq_include *inc, int col) {
+  sq_operand o = {SQ_X_COL, inc, col, {SQ_VNULL, {0}}, NULL, NULL, 0, 0};
+  return o;
+}
+static inline sq_operand sq_x_val(sq_value v) {
+  sq_operand o = {SQ_X_VAL, NULL, -1, v, NULL, NULL, 0, 0};
+  return o;
+}
+static inline sq_operand sq_x_fn(const char *name, const sq_operand *args, int nargs) {
+  sq_operand o = {SQ_X_FN, NULL, -1, {SQ_VNULL, {0}}, name, args, nargs, 0};
+  return o;
+}
+static inline sq_operand sq_x_star(void) {
+  sq_operand o = {SQ_X_STAR, NULL, -1, {SQ_VNULL, {0}}, NULL, NULL, 0, 0};
+  return o;
+}
+static inline sq_operand sq_x_alias(const char *alias) {
+  sq_operand o = {SQ_X_ALIAS, NULL, -1, {SQ_VNULL, {0}}, alias, NULL, 0, 0};
+  return o;
+}
+
+/* A selected attribute: an operand AS alias. alias NULL: a column keeps
+ * its name, a function call is named after the function. Aliases are
+ * checked like identifiers and quoted; with includes they may not hold
+ * '.', which joined columns use ("author.name"). */
+typedef struct sq_xattr {
+  sq_operand x;
+  const char *alias;
+} sq_xattr;
+
+typedef struct sq_xorder {
+  sq_operand x;  /* a column (of a joined to-one include too: "author.name"), an alias, a call */
+  int desc;
+} sq_xorder;
+
+/* ---- includes ---- */
+
+/*
+ * An include: load assoc (an association of the parent's model: the
+ * select's model, or the parent include's target) with the rows. to-one
+ * (belongs_to, has_one) is a LEFT JOIN (INNER with required) in the
+ * parent's statement, with the include's where, scope and paranoid
+ * filter in its ON clause; a required nested to-one makes the joins
+ * above it INNER too. to-many (has_many, belongs_to_many) is one batched
+ * statement per include (sq_render_include_batch) with `limit`, `offset`
+ * and `order` per parent (ROW_NUMBER() window); with required, the
+ * parent statement keeps only parents with a matching child (EXISTS).
+ * Build with sq_include_init; kids are nested includes. A has_one join
+ * assumes at most one row per parent (make its key unique to be sure):
+ * two would repeat the parent row.
+ *
+ * Lifetimes: like the rest of the tree, includes, their arrays and
+ * values are borrowed until rendering returns; sq_select_sql refers to
+ * includes by pointer (sq_rcol.inc, sq_batch_ref.inc), so keep the tree
+ * alive while reading results and rendering batches.
+ */
+typedef struct sq_include {
+  const sq_assoc *assoc;
+  sq_expr *where;             /* on the target's columns, or NULL */
+  const int *attrs;           /* target columns to load (NULL: all); keys are added */
+  int nattrs;
+  const sq_xorder *order;     /* to-many: order within each parent (columns of the target or of
+                               * its joined to-one includes) */
+  int norder;
+  int64_t limit, offset;      /* to-many: per parent; -1 none */
+  int required;
+  int paranoid;               /* 1 (default): skip the target's soft-deleted rows */
+  struct sq_include **kids;
+  int nkids;
+} sq_include;
+
+void sq_include_init(sq_include *inc, const sq_assoc *a);
+
+/*
+ * A read: rows (kind SQ_Q_SELECT) or a count (SQ_Q_COUNT) of model, with
+ * expressions and includes. Build with sq_select_init; fields as in
+ * sq_query where they share a name.
+ *
+ *   SELECT [DISTINCT] attrs | every column   FROM t [joins]
+ *     WHERE where [AND EXISTS (required to-many)] [AND deleted_at IS NULL]
+ *     GROUP BY group HAVING having ORDER BY order LIMIT OFFSET lock
+ *
+ * COUNT renders "[group operands or attrs, ]count(*) AS count", or
+ * count(DISTINCT count_col) with distinct; with distinct and no
+ * count_col, or with a has_one join (which could repeat a parent), it
+ * counts distinct primary keys. A statement with joins, EXISTS or
+ * op.has qualifies every column with a table alias: "t0" for its model,
+ * then t1, t2... in the order tables appear; otherwise the SQL is what
+ * sq_render writes for the same query.
+ */
+typedef struct sq_select {
+  int kind;                    /* SQ_Q_SELECT or SQ_Q_COUNT */
+  const sq_model *model;
+  sq_expr *where;
+  int paranoid;                /* 1 (default): deleted_at IS NULL on paranoid models */
+  const sq_xattr *attrs;       /* NULL: every column of the model */
+  int nattrs;
+  int distinct;
+  const sq_operand *count_col; /* SQ_Q_COUNT with distinct: what is counted */
+  const sq_operand *group;     /* columns, calls, aliases (an alias groups by its expression) */
+  int ngroup;
+  sq_expr *having;             /* an alias operand stands for its expression */
+  const sq_xorder *order;
+  int norder;
+  int64_t limit, offset;       /* -1: none; with includes they count parents */
+  int lock;                    /* SQ_LOCK_*; PostgreSQL with joins: FOR UPDATE OF "t0" */
+  sq_include **includes;
+  int nincludes;
+} sq_select;
+
+void sq_select_init(sq_select *s, int kind, const sq_model *m);
+
+/* Where each result column comes from, so rows can be split and stitched
+ * without looking at names. */
+typedef struct sq_rcol {
+  const sq_include *inc;  /* NULL: the statement's base model (the select's, or the batched
+                           * include's target) */
+  int through;            /* 1: a column of inc's join model (the parent key of a
+                           * belongs_to_many batch) */
+  int col;                /* column index in that model; -1: an expression attribute */
+  int attr;               /* index in sq_select.attrs, or -1 */
+  int key_only;           /* 1: not asked for; selected because stitching needs it */
+} sq_rcol;
+
+/* A to-many include to load after this statement: its keys are the
+ * distinct non-null values of result column key_col. */
+typedef struct sq_batch_ref {
+  const sq_include *inc;
+  int key_col;
+} sq_batch_ref;
+
+/*
+ * A rendered read (owned; free with sq_select_sql_free, also after an
+ * error). Result columns: the base model's attributes (or every column),
+ * then the keys stitching needs, then per joined to-one include (in
+ * pre-order) its attributes and keys, aliased "<path>.<column>" ("author.
+ * name", "author.company.id"; "t<k>.<column>" when that passes 63 bytes).
+ */
+typedef struct sq_select_sql {
+  sq_sql sql;                 /* text and ordered parameters, as sq_render */
+  sq_rcol *cols;
+  int ncols;
+  int parent_col;             /* a batch: the result column holding each row's parent key; else -1 */
+  sq_batch_ref *batches;      /* to-many includes whose parents are in this statement */
+  int nbatches;
+} sq_select_sql;
+
+/*
+ * Renders a read. Checks everything the tree can get wrong: column
+ * indexes, association owners, aliases and function names, an include
+ * used where it isn't joined, order on a to-many column, group, distinct
+ * or a non-required to-many include inside a subquery... Every value is
+ * a parameter. Nothing is rendered on error (SQ_EUSAGE).
+ */
+int sq_render_select(const sq_select *s, int dialect, sq_select_sql *out, sq_err *err);
+
+/*
+ * The batch statement of a to-many include for parent keys keys[0..n):
+ *
+ *   SELECT cols FROM target t0 [JOIN through t1] [to-one joins]
+ *     WHERE <fk> IN (?, ...) AND scope AND where [AND EXISTS ...] [AND deleted_at IS NULL]
+ *     [ORDER BY order]
+ *
+ * and with limit / offset, per parent:
+ *
+ *   SELECT cols FROM (SELECT cols, ROW_NUMBER() OVER (PARTITION BY <fk>
+ *     ORDER BY order, pk) AS "__sq_rn" FROM ... WHERE ...) AS "__sq_w"
+ *     WHERE "__sq_rn" > ? AND "__sq_rn" <= ? ORDER BY <fk>, "__sq_rn"
+ *
+ * out->parent_col is the result column holding the parent key (for
+ * belongs_to_many the join model's key, aliased "<join model>.<column>").
+ * n must be at least 1 and at most sq_include_batch_max. The window needs
+ * SQLite >= 3.25, MariaDB >= 10.2, MySQL >= 8.0 (PostgreSQL: any).
+ * out->batches are this level's nested to-many includes, keyed by
+ * columns of this statement.
+ */
+int sq_render_include_batch(const sq_include *inc, int dialect, const sq_value *keys, int nkeys,
+                            sq_select_sql *out, sq_err *err);
+/* How many keys one batch of inc can take under the dialect's limit on
+ * bound values (65535 on MySQL/PostgreSQL, 32766 on SQLite), counting
+ * the include's other values. */
+int sq_include_batch_max(const sq_include *inc, int dialect, int *max, sq_err *err);
+void sq_select_sql_free(sq_select_sql *s);
+
+/* Resolves "col", "assoc.col", "assoc.assoc.col" against s: a column of
+ * s's model, or of a to-one include in s->includes (nested through
+ * kids). SQ_EUSAGE when a name is unknown or names a to-many include. */
+int sq_select_resolve(const sq_select *s, const char *path, size_t len, const sq_include **inc, int *col,
+                      sq_err *err);
+
+/* ---- stitching ---- */
+
+/*
+ * Groups child rows under parent rows by key value, for a worker thread
+ * as well as the Lua thread (no globals, no Lua). pkeys holds np keys of
+ * nkey values each (row-major), ckeys nc keys. Integer, text, blob, float
+ * and boolean values compare by value; a text that spells an integer
+ * canonically ("42") equals that integer; a key holding NULL matches
+ * nothing. Parents with equal keys share one group.
+ *
+ *   group_of_parent[p]     group of parent p, or -1 (null key)
+ *   group_parent[g]        first parent of group g (its keys are the distinct keys, for batches)
+ *   child[first[g] .. first[g+1])   children of group g, in row order
+ *   nunmatched             children whose key matched no parent
+ */
+typedef struct sq_stitch {
+  int ngroups;
+  int *group_of_parent;
+  int *group_parent;
+  int *first;
+  int *child;
+  int nchild;
+  int nunmatched;
+} sq_stitch;
+
+int sq_stitch_build(const sq_value *pkeys, int np, const sq_value *ckeys, int nc, int nkey, sq_stitch *out,
+                    sq_err *err);
+void sq_stitch_free(sq_stitch *s);
+
+/* ---- schema ---- */
+
+/*
+ * Orders models for CREATE: every model after the models its foreign keys
+ * (SQ_CONSTRAINTS_ON) reference, input order kept otherwise; join models
+ * built by the core for these models' associations are included. A
+ * cycle is SQ_EUSAGE naming it (set constraints = false, or deferred, on
+ * one of its associations). *out is malloc'ed (free it); drop in reverse.
+ */
+int sq_schema_order(sq_model *const *models, int n, const sq_model ***out, int *nout, sq_err *err);
+
+/* CREATE for a set of models in dependency order (each as sq_render_create,
+ * with its FOREIGN KEY constraints inline), then on MySQL/PostgreSQL
+ * ALTER TABLE ... ADD CONSTRAINT for deferred keys (only without
+ * if_not_exists: an idempotent sync adds them with sq_plan_alter_fks). */
+int sq_render_create_all(sq_model *const *models, int n, int dialect, int if_not_exists, sq_sql_list *out,
+                         sq_err *err);
+/* DROP for a set of models, in reverse dependency order: one DROP TABLE
+ * per table on SQLite, one DROP TABLE a, b, ... on MySQL/PostgreSQL.
+ * A deferred key between two of them (a cycle) is dropped first on MySQL
+ * (ALTER TABLE ... DROP FOREIGN KEY: MariaDB won't drop a referenced
+ * table even in the same statement); with if_exists that needs the live
+ * schema, so MySQL then refuses (SQ_EUSAGE): use sq_plan_drop_all. */
+int sq_render_drop_all(sq_model *const *models, int n, int dialect, int if_exists, sq_sql_list *out,
+                       sq_err *err);
+/* sq_render_drop_all with IF EXISTS, reading on c which of those deferred
+ * keys exist (works on every dialect; for sync{ force = true }). */
+int sq_plan_drop_all(sq_conn *c, sq_model *const *models, int n, sq_sql_list *out, sq_err *err);
+/* ALTER TABLE t ADD CONSTRAINT name FOREIGN KEY ... for one key
+ * (MySQL/PostgreSQL; SQ_EUSAGE on SQLite, which can't add one). */
+int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_list *out, sq_err *err);
+
+/*
+ * sync{ alter = true }'s foreign keys, run after the statements of
+ * sq_plan_alter: reads the live keys (information_schema on MySQL,
+ * pg_catalog on PostgreSQL, pragma_foreign_key_list on SQLite) and
+ * returns what adds the model's missing ones (constraints on or deferred;
+ * one that exists on the same column and referenced column, or under the
+ * same name, is never added again). MySQL/PostgreSQL: ALTER TABLE ADD
+ * CONSTRAINT. SQLite can't add a key to a table: the plan is a rebuild
+ * (as sq_plan_alter's), to run with sq_sqlite_run_rebuild. Empty when
+ * nothing is missing or the table doesn't exist.
+ */
+int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
+/*
+ * Runs a SQLite table rebuild plan the way SQLite's manual requires once
+ * foreign keys exist: PRAGMA foreign_keys = OFF (else DROP TABLE of the
+ * old table would fire the ON DELETE actions of every table referencing
+ * it: cascade deletes, set_null), BEGIN, the plan, PRAGMA
+ * foreign_key_check (a violation rolls back: SQ_ECONSTRAINT), COMMIT,
+ * PRAGMA foreign_keys = ON (always restored). Refused (SQ_EUSAGE) inside
+ * a transaction, where SQLite ignores the pragma. Any SQLite plan of
+ * sq_plan_alter or sq_plan_alter_fks can (and, once tables reference
+ * each other, should) run this way: a rebuild run inside BEGIN/COMMIT
+ * with foreign keys on empties or nulls the referencing tables.
+ *
+ * sync in one picture (what an operation runs, c outside a transaction):
+ *   force:  sq_plan_drop_all, then sq_render_create_all(..., 0, ...)
+ *   else:   for m in sq_schema_order: run sq_plan_alter(c, m)
+ *           for m in the same order:  run sq_plan_alter_fks(c, m)
+ *   where "run" is sq_sqlite_run_rebuild on SQLite, the statements in
+ *   order elsewhere.
+ */
+int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
  * Only sqorm.h is used: the model is read through its public accessors.
  */
 #include "sqorm.h"
+#include "ddl_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -405,6 +406,15 @@ static int index_cols(sbuf *b, const sq_model *m, const int *cols, int ncols, in
   return SQ_OK;
 }
 
+/* The model's inline FOREIGN KEY constraints (ddl_fk.c). */
+static int fk_clauses(sbuf *b, const sq_model *m, int dialect, sq_err *err) {
+  char *fks = NULL;
+  int rc = sq_ddl_fk_inline(m, dialect, &fks, err);
+  if (fks) sb_puts(b, fks);
+  free(fks);
+  return rc;
+}
+
 /*
  * CREATE TABLE for the model under the name `table` (the model's, or the
  * temporary name of a SQLite rebuild). MySQL's indexes go inside the
@@ -446,8 +456,10 @@ static int table_sql(sbuf *b, const sq_model *m, const char *table, int dialect,
       sb_puts(b, " ");
       if ((rc = index_cols(b, m, cols, ncols, dialect, err))) return rc;
     }
+    if ((rc = fk_clauses(b, m, dialect, err))) return rc;
     sb_puts(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
   } else {
+    if ((rc = fk_clauses(b, m, dialect, err))) return rc;
     sb_puts(b, ")");
   }
   return SQ_OK;
@@ -1719,4 +1731,32 @@ int sq_plan_alter_ex(sq_conn *c, const sq_model *m, int flags, sq_sql_list *out,
 
 int sq_plan_alter(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) {
   return sq_plan_alter_ex(c, m, 0, out, err);
+}
+
+/*
+ * For ddl_fk.c: SQLite's rebuild of the live table whatever the diff
+ * says, because SQLite adds a foreign key to a table only by rebuilding
+ * it (table_sql writes the model's keys). Forcing nchange takes
+ * plan_sqlite's rebuild branch; nothing else reads it.
+ */
+int sq_plan_sqlite_rebuild(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) {
+  int rc = check_args(m, SQ_DIALECT_SQLITE, out, err);
+  if (rc) return rc;
+  const sq_driver *drv = sq_conn_driver(c);
+  if (!drv || drv->dialect != SQ_DIALECT_SQLITE)
+    return sq_err_set(err, SQ_EUSAGE, "sq_plan_sqlite_rebuild: not a SQLite connection");
+  live l;
+  diff d;
+  memset(&l, 0, sizeof l);
+  memset(&d, 0, sizeof d);
+  rc = read_live(c, SQ_DIALECT_SQLITE, m, &l, err);
+  if (!rc && l.ncols > 0) {
+    rc = compute_diff(m, SQ_DIALECT_SQLITE, &l, &d, err);
+    d.nchange++;
+    if (!rc) rc = plan_sqlite(m, &l, &d, out, err);
+  }
+  diff_free(&d);
+  live_free(&l);
+  if (rc) sq_sql_list_free(out);
+  return rc;
 }

@@ -115,3 +115,73 @@ void sq_pluralize(const char *word, char *out, size_t outn) {
   put(out, outn, &n, res, rn);
   out[n] = '\0';
 }
+
+/* 1 when w (length n) ends with suffix. */
+static int ends(const char *w, size_t n, const char *suffix) {
+  size_t k = strlen(suffix);
+  return n > k && !memcmp(w + n - k, suffix, k);
+}
+
+/*
+ * The singular of the lower-cased word w into res (the inverse of
+ * plural_lower for the words it makes); *keep is how many leading bytes
+ * of the original stay. An association's name gives its singular this
+ * way ("posts" -> create_post).
+ */
+static size_t singular_lower(const char *w, size_t n, char *res, size_t resn, size_t *keep) {
+  size_t r = 0;
+  *keep = n;
+  for (int i = 0; uncountable[i]; i++)
+    if (strlen(uncountable[i]) == n && !memcmp(uncountable[i], w, n)) return 0;
+  for (int i = 0; irregular[i][0]; i++) {
+    const char *s = irregular[i][0], *p = irregular[i][1];
+    if (strlen(p) == n && !memcmp(p, w, n)) {
+      size_t k = 0;
+      while (s[k] && p[k] == s[k]) k++;
+      *keep = k;
+      put(res, resn, &r, s + k, strlen(s) - k);
+      return r;
+    }
+  }
+  if (ends(w, n, "ies") && n > 4) {
+    *keep = n - 3;
+    put(res, resn, &r, "y", 1);
+  } else if (ends(w, n, "sses") || ends(w, n, "uses") || ends(w, n, "xes") || ends(w, n, "zes") ||
+             ends(w, n, "ches") || ends(w, n, "shes")) {
+    *keep = n - 2;
+  } else if (ends(w, n, "s") && !ends(w, n, "ss") && !ends(w, n, "us") && !ends(w, n, "is")) {
+    *keep = n - 1;
+  }
+  return r;
+}
+
+void sq_singularize(const char *word, char *out, size_t outn) {
+  if (!out || outn == 0) return;
+  out[0] = '\0';
+  if (!word) return;
+  size_t len = strlen(word), n = 0;
+  size_t start = len;
+  while (start > 0 && word[start - 1] != '_') start--;
+  size_t wn = len - start;
+  const char *w = word + start;
+  if (wn == 0 || wn > 64) {
+    put(out, outn, &n, word, len);
+    out[n] = '\0';
+    return;
+  }
+  char lower[65], res[16];
+  int upper = wn > 1;
+  for (size_t i = 0; i < wn; i++) {
+    unsigned char c = (unsigned char)w[i];
+    lower[i] = (char)tolower(c);
+    if (isalpha(c) && !isupper(c)) upper = 0;
+  }
+  size_t keep;
+  size_t rn = singular_lower(lower, wn, res, sizeof res, &keep);
+  if (upper)
+    for (size_t i = 0; i < rn; i++) res[i] = (char)toupper((unsigned char)res[i]);
+  put(out, outn, &n, word, start + keep);
+  if (keep == 0 && rn > 0 && isupper((unsigned char)w[0])) res[0] = (char)toupper((unsigned char)res[0]);
+  put(out, outn, &n, res, rn);
+  out[n] = '\0';
+}

@@ -161,6 +161,7 @@ static void col_free(sq_col *c) {
 
 void sq_model_free(sq_model *m) {
   if (!m) return;
+  sq_model_free_assocs(m);
   for (int i = 0; i < m->ncols; i++) col_free(&m->cols[i]);
   for (int i = 0; i < m->nidx; i++) {
     free(m->idx[i].name);
@@ -606,4 +607,79 @@ void sq_model_index(const sq_model *m, int i, const char **name, int *unique, co
   if (unique) *unique = x ? x->unique : 0;
   if (cols) *cols = x ? x->cols : NULL;
   if (ncols) *ncols = x ? x->ncols : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Changes after finish (associations add foreign keys)                 */
+/* ------------------------------------------------------------------ */
+
+unsigned sq_model_generation(const sq_model *m) { return m ? m->generation : 0; }
+
+/*
+ * Appends a column to a finished model. It goes last, so every column
+ * index a caller holds stays valid; keys can't be added this way (the
+ * primary key is fixed at finish). The quoted names are rebuilt; when
+ * that runs out of memory the model is left unfinished, so the renderer
+ * refuses it instead of reading a half-built table.
+ */
+int sq_model_append_column(sq_model *m, const sq_coldef *def, sq_err *err) {
+  if (!m || !def) return sq_err_set(err, SQ_EUSAGE, "sq_model_append_column: bad arguments");
+  if (!m->finished) return sq_model_add_column(m, def, err);
+  if (def->primary_key || def->auto_increment)
+    return sq_err_set(err, SQ_EUSAGE, "model '%s' is finished; a key column can't be added to it", m->name);
+  m->finished = 0;
+  int rc = sq_model_add_column(m, def, err);
+  m->finished = 1;
+  if (rc) return rc;
+  const sq_col *c = &m->cols[m->ncols - 1];
+  if (!m->mysql_bad && !sq_ident_mysql_ok(c->name, c->name_len)) m->mysql_bad = c->name;
+  m->generation++;
+  if (build_quoted(m)) {
+    m->finished = 0;
+    return nomem(err);
+  }
+  return SQ_OK;
+}
+
+/* Adds an index to a finished model: resolved and named at once, as
+ * finish does for the others. */
+int sq_model_append_index(sq_model *m, const char *name, const char *const *cols, int ncols, int unique,
+                          sq_err *err) {
+  if (!m) return sq_err_set(err, SQ_EUSAGE, "sq_model_append_index: bad arguments");
+  if (!m->finished) return sq_model_add_index(m, name, cols, ncols, unique, err);
+  m->finished = 0;
+  int rc = sq_model_add_index(m, name, cols, ncols, unique, err);
+  m->finished = 1;
+  if (rc) return rc;
+  sq_midx *x = &m->idx[m->nidx - 1];
+  if (!(x->cols = malloc(sizeof *x->cols * (size_t)x->ncols))) {
+    rc = nomem(err);
+    goto undo;
+  }
+  for (int k = 0; k < x->ncols; k++) {
+    int c = sq_model_find(m, x->colnames[k], strlen(x->colnames[k]));
+    if (c < 0) {
+      rc = sq_err_set(err, SQ_EUSAGE, "an index of model '%s' names unknown column '%s'", m->name, x->colnames[k]);
+      goto undo;
+    }
+    x->cols[k] = c;
+  }
+  if (!x->name && !(x->name = index_name(m, x))) {
+    rc = nomem(err);
+    goto undo;
+  }
+  for (int k = 0; k < m->nidx - 1; k++)
+    if (!strcmp(m->idx[k].name, x->name)) {
+      rc = sq_err_set(err, SQ_EUSAGE, "model '%s' has two indexes named '%s'", m->name, x->name);
+      goto undo;
+    }
+  m->generation++;
+  return SQ_OK;
+undo:
+  free(x->name);
+  for (int k = 0; k < x->ncols; k++) free(x->colnames[k]);
+  free(x->colnames);
+  free(x->cols);
+  m->nidx--;
+  return rc;
 }

@@ -49,7 +49,17 @@ struct sq_model {
   /* A name MySQL refuses even quoted (trailing space, a character outside
    * the BMP), or NULL. */
   const char *mysql_bad;
+  /* Associations defined on this model and foreign keys it holds
+   * (assoc.c); changes after finish bump generation. */
+  sq_assoc **assocs;
+  int nassocs, capassocs;
+  sq_fk *fks;
+  int nfks, capfks;
+  unsigned generation;
 };
+
+/* Frees m's associations and foreign keys (assoc.c; sq_model_free calls it). */
+void sq_model_free_assocs(sq_model *m);
 
 /* Checks an identifier: 1..63 bytes, no NUL, valid UTF-8 without control
  * characters. what names it in the message ("column name"). */

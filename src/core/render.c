@@ -11,6 +11,7 @@
  */
 #include "model_int.h"
 #include "internal.h"
+#include "render_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ typedef struct rb {
   const sq_model *m;
   int fail;     /* sticky: once set, writes are ignored */
   sq_err *err;
+  const char *qual; /* sq_render_leaf: a table alias and '.' before each column, or NULL */
+  size_t qual_n;
 } rb;
 
 static void fail_nomem(rb *r) {
@@ -103,6 +106,7 @@ static int col_ok(rb *r, int c, const char *where) {
 
 static void col(rb *r, int c) {
   const sq_qname *q = &r->m->qcol[r->qs][c];
+  if (r->qual_n) put(r, r->qual, r->qual_n);
   put(r, q->p, q->n);
 }
 
@@ -328,6 +332,11 @@ static void expr(rb *r, const sq_expr *e, int parent, int depth) {
     return;
   default:
     break;
+  }
+  if (e->lhs || e->rhs || e->sub || e->assoc || (e->op >= SQ_OP_EXISTS && e->op <= SQ_OP_HAS)) {
+    /* Part 2's expressions are sq_render_select's; never ignore them. */
+    fail(r, "where: this expression (a column reference, function, subquery or op.has) needs sq_render_select");
+    return;
   }
   if (!col_ok(r, e->col, "where")) return;
   switch (e->op) {
@@ -882,4 +891,43 @@ const char *sq_ctype_name(int type) {
   };
   if (type <= 0 || type >= SQ_T_COUNT) return "UNKNOWN";
   return names[type];
+}
+
+/* ------------------------------------------------------------------ */
+/* For render_select.c                                                  */
+/* ------------------------------------------------------------------ */
+
+int sq_dialect_max_params(int dialect) { return max_params(dialect); }
+
+/*
+ * One leaf of a where, rendered by expr() above into another renderer's
+ * buffer: the buffer's pointers move into an rb and back, so the text
+ * and parameters continue where the caller left them.
+ */
+int sq_render_leaf(sq_rbuf *b, const sq_model *m, int dialect, const char *qual, size_t qual_n, const sq_expr *e,
+                   sq_err *err) {
+  rb r;
+  memset(&r, 0, sizeof r);
+  r.p = b->p;
+  r.n = b->n;
+  r.cap = b->cap;
+  r.pv = b->pv;
+  r.np = b->np;
+  r.pcap = b->pcap;
+  r.dialect = dialect;
+  r.qs = dialect == SQ_DIALECT_MYSQL ? SQ_QSTYLE_BACKTICK : SQ_QSTYLE_DOUBLE;
+  r.dollar = dialect == SQ_DIALECT_POSTGRES;
+  r.bs = dialect == SQ_DIALECT_MYSQL;
+  r.m = m;
+  r.err = err;
+  r.qual = qual;
+  r.qual_n = qual ? qual_n : 0;
+  expr(&r, e, 0, 0);
+  b->p = r.p;
+  b->n = r.n;
+  b->cap = r.cap;
+  b->pv = r.pv;
+  b->np = r.np;
+  b->pcap = r.pcap;
+  return r.fail ? err->kind : SQ_OK;
 }
