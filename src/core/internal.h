@@ -19,6 +19,7 @@ struct sq_conn {
   double last_used;       /* monotonic seconds of the last release */
   int dead;               /* set by the core on SQ_ECONNECTION failures */
   int dirty;              /* the session may have changed: full reset on release */
+  struct sq_tx *tx;       /* the transaction holding it (tx.c), or NULL */
   struct sq_conn *next;   /* idle list link (pool lock) */
 };
 
