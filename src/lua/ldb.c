@@ -294,8 +294,17 @@ void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sq
     lua_pop(L, 2);
     return;
   }
-  if (ms >= 0) lua_pushfstring(L, "%s (default): %s Elapsed time: %dms", verb, sql, (int)(ms + 0.5));
-  else {
+  if (ms >= 0) {
+    /* Hundredths of a millisecond, formatted by hand: "%.2f" would
+     * follow the C locale's decimal point. */
+    char t[48];
+    long long h = (long long)(ms * 100 + 0.5);
+    snprintf(t, sizeof t, " Elapsed time: %lld.%02lldms", h / 100, h % 100);
+    lua_pushfstring(L, "%s (default): ", verb);
+    lua_pushlstring(L, sql, len);
+    lua_pushstring(L, t);
+    lua_concat(L, 3);
+  } else {
     lua_pushfstring(L, "%s (default): ", verb);
     lua_pushlstring(L, sql, len);
     lua_concat(L, 2);
