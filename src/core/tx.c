@@ -157,7 +157,7 @@ static void release_conn(sq_tx *tx) {
  * ended it, the error that ended it when it failed. */
 static int not_open(const sq_tx *tx, const char *what, sq_err *err) {
   if (tx->state == SQ_TX_FAILED) {
-    int rc = sq_err_set(err, tx->fail.kind, "%s was ended by an earlier error (nothing of it was committed): %s",
+    int rc = sq_err_set(err, tx->fail.kind, "%s was ended by an earlier error; nothing was committed: %s",
                         what, tx->fail.msg);
     sq_err_native(err, tx->fail.code, tx->fail.sqlstate);
     return rc;
