@@ -578,7 +578,9 @@ sq_pool *sq_tx_pool(const sq_tx *tx);
 sq_tx *sq_conn_tx(const sq_conn *c);
 
 /* The connection for one statement of the transaction (see above);
- * closes cursors abandoned since the last call first. */
+ * closes cursors abandoned since the last call first. The caller holds
+ * a reference to tx until sq_tx_conn_done; an sq_tx_abandon meanwhile
+ * takes effect at that sq_tx_conn_done. */
 int sq_tx_conn(sq_tx *tx, sq_conn **out, sq_err *err);
 /* Ends the use begun by sq_tx_conn. result: the statement's error, or
  * NULL / kind SQ_OK when it succeeded or the caller doesn't know. */

@@ -1457,6 +1457,17 @@ static void test_tx(void) {
   CHECK_EQ(((fconn *)sq_conn_handle(c))->in_tx, 0);
   sq_pool_release(p, c);
 
+  /* Abandoned while a statement runs on it: it ends when that one is done. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(sq_tx_conn(tx, &c, &err), SQ_OK);
+  sq_tx_abandon(tx);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_OPEN);
+  CHECK_EQ(stats(p).in_use, 1);
+  sq_tx_conn_done(tx, NULL);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_DONE);
+  CHECK_EQ(stats(p).in_use, 0);
+  sq_tx_free(tx);
+
   /* A cursor abandoned inside an open transaction is closed by the
    * transaction's next statement, not by the finaliser. */
   CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);

@@ -39,6 +39,7 @@ struct sq_tx {
   sq_conn *conn;        /* NULL once it holds no connection */
   int pins;             /* sq_tx_conn uses not yet done */
   int release_pending;  /* failed while pinned: release when the last pin goes */
+  int abandon_pending;  /* abandoned while pinned: abandon when the last pin goes */
   unsigned next_sp;     /* savepoint ids: 1, 2, ... never reused */
   sp_entry *sps;        /* the savepoint stack, innermost last */
   int nsp, capsp;
@@ -321,6 +322,12 @@ int sq_tx_rollback(sq_tx *tx, sq_err *err) {
 
 void sq_tx_abandon(sq_tx *tx) {
   if (!tx || tx->state != SQ_TX_OPEN) return;
+  if (tx->pins > 0) {
+    /* A statement is using the connection right now: the last
+     * sq_tx_conn_done abandons it. */
+    tx->abandon_pending = 1;
+    return;
+  }
   tx->state = SQ_TX_DONE;
   tx->nsp = 0;
   /* Every driver cursor goes back with the connection: the pool closes
@@ -404,7 +411,13 @@ void sq_tx_conn_done(sq_tx *tx, const sq_err *result) {
     if (!result) result = &none;
     note_result(tx, result->kind, result);
   }
-  if (tx->release_pending && tx->pins == 0) release_conn(tx);
+  if (tx->pins == 0) {
+    if (tx->abandon_pending) {
+      tx->abandon_pending = 0;
+      sq_tx_abandon(tx);
+    }
+    if (tx->release_pending) release_conn(tx);
+  }
 }
 
 sq_tx *sq_conn_tx(const sq_conn *c) { return c ? c->tx : NULL; }
