@@ -18,7 +18,9 @@
  *   sq_global_init() must run once before threads start (it is idempotent
  *   and guarded, but the client libraries' own init is not thread-safe).
  *   An sq_pool may be shared by any number of threads. An sq_conn has one
- *   owner at a time: whoever acquired it from the pool.
+ *   owner at a time: whoever acquired it from the pool. An sq_tx (and the
+ *   sq_cursors opened on it) likewise has one user at a time; it owns its
+ *   connection until it ends (see "Transactions and cursors").
  */
 #ifndef SQORM_H
 #define SQORM_H
@@ -444,9 +446,28 @@ typedef struct sq_pool_stats {
   int waiting;   /* waiting for a connection: blocking acquires and async jobs */
   int64_t created;
   int64_t destroyed;
-  int64_t timeouts;
+  int64_t timeouts;  /* acquires that failed with SQ_EPOOL_TIMEOUT (self-deadlocks included) */
   int max, min;
+  int64_t waited;    /* acquires that had to queue for a connection (cumulative) */
 } sq_pool_stats;
+
+/*
+ * Who asks for a connection, for sq_pool_acquire_as. A caller that blocks
+ * in acquire and can give nothing back while it waits (one Lua state
+ * running one coroutine at a time, one C thread) names itself with the
+ * same non-NULL `owner` on every acquire. When every connection of the
+ * pool is lent to that same owner, the wait could only end by timing
+ * out, so acquire fails at once with SQ_EPOOL_TIMEOUT and a message that
+ * lists what each connection is held for. Connections lent to other
+ * owners (other states or threads sharing a named pool), being opened or
+ * closed, or lent without an owner mean an ordinary wait.
+ */
+typedef struct sq_holder {
+  const void *owner;      /* the caller's identity, or NULL (no self-deadlock check) */
+  const char *owner_name; /* names the owner in that message ("this Lua state"); NULL: "this caller" */
+  const char *what;       /* what the connection is held for ("a transaction opened by ..."),
+                           * copied (up to 95 bytes); NULL: "a statement in progress" */
+} sq_holder;
 
 /* One-time process init of the client libraries; idempotent, thread-safe.
  * If sqorm is the first user of SQLite in the process, it turns SQLite's
@@ -483,9 +504,21 @@ const sq_driver *sq_pool_driver(const sq_pool *p);
  * The returned connection belongs to the caller until sq_pool_release.
  */
 int sq_pool_acquire(sq_pool *p, double timeout, sq_conn **out, sq_err *err);
+/* The same, naming the holder (h may be NULL): see sq_holder. */
+int sq_pool_acquire_as(sq_pool *p, double timeout, const sq_holder *h, sq_conn **out, sq_err *err);
 /* Returns a connection. An open transaction is rolled back and the
  * connection reset; a dead connection is discarded. Never fails. */
 void sq_pool_release(sq_pool *p, sq_conn *c);
+/*
+ * Returns c without any I/O, for finalisers (a Lua __gc may run in the
+ * middle of any other statement, where no SQL may run): c goes back as
+ * it is, with open_cursor (a driver cursor still open on c, or NULL),
+ * and the pool closes that cursor, rolls back and resets the connection
+ * when it lends it next - or closes it, when it is evicted or the pool
+ * closes. The only I/O it may do is closing the connection when the pool
+ * is already closed.
+ */
+void sq_pool_release_later(sq_pool *p, sq_conn *c, sq_dcursor *open_cursor);
 /* size counts connections being opened or closed too; in_use includes
  * ones being opened for a caller. */
 void sq_pool_stats_get(sq_pool *p, sq_pool_stats *st);
@@ -573,6 +606,147 @@ int sq_conn_stopped(sq_conn *c);
 /* ------------------------------------------------------------------ */
 /* Operations: jobs, the executor, completion queues                    */
 /* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* Transactions and cursors                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An sq_tx is one transaction: it owns the pooled connection it runs on
+ * (from sq_tx_begin until it ends), its stack of savepoints and the
+ * cursors opened on it.
+ *
+ * States: open; done (committed or rolled back by its owner); failed
+ * (ended by an error of one of its statements: a deadlock or
+ * serialization failure the server resolved by rolling it back
+ * (SQ_EDEADLOCK), or a lost connection). Once it is no longer open it
+ * holds no connection; every call that would use it fails: SQ_ECLOSED
+ * when done, the kind of the error that ended it when failed (a rollback
+ * of a failed transaction succeeds and makes it done).
+ *
+ * Ending the transaction (commit, rollback, failure) first closes every
+ * cursor opened on it - a later sq_cursor_fetch fails with SQ_ECLOSED
+ * saying why - and ends every savepoint: a savepoint still open when its
+ * transaction commits is committed with it, as SQL does.
+ *
+ * Savepoints nest: sq_tx_savepoint pushes one (SAVEPOINT sq_sp_<id>) and
+ * returns its id. Releasing or rolling back a savepoint also ends every
+ * savepoint above it and closes the cursors opened inside it. A
+ * savepoint that its owner drops unfinished (sq_tx_savepoint_forget, from
+ * a finaliser) runs no SQL and is never rolled back on its own: on the
+ * server, everything run after it - the enclosing transaction's later
+ * work included - is inside it, so rolling it back later would undo that
+ * work too. It stays part of its parent: the parent's commit keeps its
+ * statements, the parent's rollback undoes them.
+ *
+ * Statements: sq_tx_conn gives the connection for one statement and pins
+ * the transaction until sq_tx_conn_done; ending a pinned transaction is
+ * SQ_EUSAGE (a callback tried to end the transaction in the middle of one
+ * of its statements). sq_tx_conn_done with a result of kind SQ_EDEADLOCK
+ * or SQ_ECONNECTION (or a connection found dead) fails the transaction:
+ * it is rolled back and its connection returned at that point.
+ *
+ * Finalisers: sq_tx_abandon and sq_cursor_abandon do no I/O (no SQL, no
+ * reads); the connection goes back to the pool with sq_pool_release_later
+ * and is rolled back when the pool lends it next.
+ *
+ * Lifetimes: sq_tx_begin returns one reference; sq_tx_retain adds one
+ * (a savepoint handle, a cursor holds one each); sq_tx_free drops one and
+ * the last one abandons a transaction still open, then frees it.
+ *
+ * Threads: like an sq_conn, an sq_tx and its cursors have one user at a
+ * time (calls on them are not synchronised); references may be dropped
+ * from any thread. Nothing here calls back into the caller except row
+ * sinks.
+ */
+typedef struct sq_tx sq_tx;
+typedef struct sq_cursor sq_cursor;
+
+enum { SQ_TX_OPEN = 1, SQ_TX_DONE, SQ_TX_FAILED };
+
+/* Acquires a connection from p as h (may be NULL) and runs BEGIN with the
+ * isolation level (an sq_isolation). On failure nothing is held. */
+int sq_tx_begin(sq_pool *p, const sq_holder *h, int isolation, sq_tx **out, sq_err *err);
+/* The statement sq_tx_begin sends for an isolation level on a dialect,
+ * for logs ("BEGIN", "START TRANSACTION", "BEGIN ISOLATION LEVEL ..."). */
+const char *sq_tx_begin_sql(int dialect, int isolation);
+/* Ends the transaction (see above). A commit that fails rolls back; the
+ * transaction is then failed with that error. */
+int sq_tx_commit(sq_tx *tx, sq_err *err);
+int sq_tx_rollback(sq_tx *tx, sq_err *err);
+/* For finalisers: ends an open transaction with no I/O (rolled back by
+ * the pool later). Idempotent. */
+void sq_tx_abandon(sq_tx *tx);
+int sq_tx_state(const sq_tx *tx); /* SQ_TX_* */
+void sq_tx_retain(sq_tx *tx);
+void sq_tx_free(sq_tx *tx);
+/* The pool the transaction's connection came from (borrowed), or NULL
+ * once it holds none. */
+sq_pool *sq_tx_pool(const sq_tx *tx);
+
+/* The transaction c belongs to (lent to by sq_tx_begin), or NULL. */
+sq_tx *sq_conn_tx(const sq_conn *c);
+
+/* The connection for one statement of the transaction (see above);
+ * closes cursors abandoned since the last call first. The caller holds
+ * a reference to tx until sq_tx_conn_done; an sq_tx_abandon meanwhile
+ * takes effect at that sq_tx_conn_done. */
+int sq_tx_conn(sq_tx *tx, sq_conn **out, sq_err *err);
+/* Ends the use begun by sq_tx_conn. result: the statement's error, or
+ * NULL / kind SQ_OK when it succeeded or the caller doesn't know. */
+void sq_tx_conn_done(sq_tx *tx, const sq_err *result);
+/* The transaction's connection without pinning it (NULL when not open):
+ * for callers that only look. */
+sq_conn *sq_tx_peek_conn(const sq_tx *tx);
+
+/* Savepoints (names sq_sp_<id>). */
+int sq_tx_savepoint(sq_tx *tx, unsigned *id, sq_err *err);
+/* The id the next sq_tx_savepoint will use (to log its name before). */
+unsigned sq_tx_next_savepoint(const sq_tx *tx);
+int sq_tx_savepoint_release(sq_tx *tx, unsigned id, sq_err *err);
+int sq_tx_savepoint_rollback(sq_tx *tx, unsigned id, sq_err *err); /* ROLLBACK TO, then RELEASE */
+void sq_tx_savepoint_forget(sq_tx *tx, unsigned id);               /* finalisers: no SQL */
+int sq_tx_savepoint_is_open(const sq_tx *tx, unsigned id);
+/* Writes the savepoint's name ("sq_sp_<id>") into buf (>= 24 bytes). */
+void sq_tx_savepoint_name(unsigned id, char *buf, size_t n);
+
+/*
+ * Streaming cursors with bounded memory (libpq single-row mode,
+ * unbuffered MySQL reads, SQLite stepping): on a transaction's connection
+ * (tx != NULL; the transaction keeps track of it and closes it when it
+ * ends or when the savepoint it was opened in ends), or on a connection
+ * acquired from p as h and held until the cursor closes.
+ *
+ * *out is set as soon as the cursor exists, before the connection is
+ * acquired and before the first sink call, so a caller whose sink may
+ * longjmp (a Lua error while building a row) still has it to free: a
+ * cursor left in the middle of a driver call marks its connection dead
+ * when it is closed. sink must stay valid until the cursor is closed.
+ */
+int sq_cursor_open(sq_pool *p, const sq_holder *h, sq_tx *tx, const char *sql, size_t len,
+                   const sq_value *params, int nparams, const sq_row_sink *sink, sq_cursor **out,
+                   sq_err *err);
+/* Delivers one row to the sink (*has_row = 1) or reports the end
+ * (*has_row = 0, the cursor stays open until closed). SQ_ECLOSED, with
+ * the reason, once closed (by sq_cursor_close or by its transaction). */
+int sq_cursor_fetch(sq_cursor *c, int *has_row, sq_err *err);
+/* 1 while the cursor can still deliver rows. */
+int sq_cursor_is_open(const sq_cursor *c);
+/* Why the cursor was closed (borrowed, valid until it is freed), or NULL
+ * while it is open or when its owner closed it. */
+const char *sq_cursor_closed_reason(const sq_cursor *c);
+/* Marks the connection dead (the caller abandoned a statement midway),
+ * then closes. */
+void sq_cursor_fail(sq_cursor *c);
+/* Ends the statement (unread rows are discarded) and gives a pooled
+ * connection back. Idempotent; the cursor stays allocated. */
+void sq_cursor_close(sq_cursor *c);
+/* For finalisers: closes with no I/O (the driver cursor goes back with
+ * its connection, see sq_pool_release_later, or to the transaction,
+ * which closes it before its next statement) and frees the cursor. */
+void sq_cursor_abandon(sq_cursor *c);
+/* Closes (with I/O) and frees. */
+void sq_cursor_free(sq_cursor *c);
 
 /*
  * A job is one operation: a run callback that executes all of its

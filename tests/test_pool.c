@@ -81,13 +81,24 @@ static void sleep_s(double s) {
 /* The fake driver                                                      */
 /* ------------------------------------------------------------------ */
 
+typedef struct fcursor fcursor;
+
 typedef struct fconn {
   int id;
   int gen;   /* f_kill_gen when opened; differs once the "server" killed it */
   int dead;  /* the driver noticed */
   int in_tx;
+  int nsp;   /* savepoints open */
+  fcursor *cur; /* the open cursor, if any (one per connection, as real drivers) */
   atomic_int busy;
 } fconn;
+
+/* A cursor yields `left` rows (the connection id), like a long SELECT. */
+struct fcursor {
+  fconn *c; /* NULL once detached (connection reset or closed) */
+  const sq_row_sink *sink;
+  int left;
+};
 
 static atomic_int f_opens, f_open_attempts, f_closes, f_pings, f_execs, f_resets;
 static atomic_int f_gauge, f_gauge_max, f_busy_violations, f_next_id, f_kill_gen;
@@ -96,6 +107,7 @@ static atomic_int f_down;       /* every open fails */
 static atomic_int f_open_delay_us;
 static atomic_int f_reset_fail;
 static atomic_int f_exec_fail_all;
+static atomic_int f_cursor_opens, f_cursor_closes, f_commits, f_rollbacks, f_sp_ops;
 
 static void fake_reset_counters(void) {
   atomic_store(&f_opens, 0);
@@ -111,6 +123,11 @@ static void fake_reset_counters(void) {
   atomic_store(&f_open_delay_us, 0);
   atomic_store(&f_reset_fail, 0);
   atomic_store(&f_exec_fail_all, 0);
+  atomic_store(&f_cursor_opens, 0);
+  atomic_store(&f_cursor_closes, 0);
+  atomic_store(&f_commits, 0);
+  atomic_store(&f_rollbacks, 0);
+  atomic_store(&f_sp_ops, 0);
 }
 
 /* The server drops every connection open now (restart, idle kill). */
@@ -154,6 +171,8 @@ static int f_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
 }
 
 static void f_close(sq_dconn *h) {
+  fconn *c = (fconn *)h;
+  if (c->cur) c->cur->c = NULL; /* the cursor keeps its memory until cursor_close */
   atomic_fetch_add(&f_closes, 1);
   atomic_fetch_sub(&f_gauge, 1);
   free(h);
@@ -188,8 +207,18 @@ static int f_exec(sq_dconn *h, const char *sql, size_t len, const sq_value *para
   if (atomic_exchange(&c->busy, 1)) atomic_fetch_add(&f_busy_violations, 1);
   atomic_fetch_add(&f_execs, 1);
   int rc = SQ_OK;
+  if (c->cur) {
+    rc = sq_err_set(err, SQ_EUSAGE, "fake: a cursor is open on this connection");
+    goto out;
+  }
   if (c->dead || killed(c) || atomic_load(&f_exec_fail_all)) {
     rc = gone_away(c, err);
+    goto out;
+  }
+  if (strstr(sql, "deadlock")) { /* the server picks this transaction as the victim */
+    c->in_tx = 0;
+    rc = sq_err_set(err, SQ_EDEADLOCK, "fake: deadlock found when trying to get lock");
+    sq_err_native(err, "1213", "40001");
     goto out;
   }
   if (strstr(sql, "BEGIN")) c->in_tx = 1;
@@ -227,12 +256,120 @@ static int f_reset(sq_dconn *h, int full, sq_err *err) {
   (void)full;
   fconn *c = (fconn *)h;
   atomic_fetch_add(&f_resets, 1);
+  if (c->cur) { /* a forgotten cursor: finished and detached, as real drivers do */
+    c->cur->c = NULL;
+    c->cur = NULL;
+  }
   if (atomic_load(&f_reset_fail) || killed(c)) return gone_away(c, err);
   c->in_tx = 0;
+  c->nsp = 0;
   return SQ_OK;
 }
 
-static int f_rollback(sq_dconn *h, sq_err *err) { return f_reset(h, 0, err); }
+static int f_rollback(sq_dconn *h, sq_err *err) {
+  atomic_fetch_add(&f_rollbacks, 1);
+  return f_reset(h, 0, err);
+}
+
+/* Transaction control refuses to run under an open cursor, like MySQL
+ * and PostgreSQL do. */
+static int f_control(fconn *c, sq_err *err) {
+  if (c->cur) return sq_err_set(err, SQ_EUSAGE, "fake: a cursor is open on this connection");
+  if (c->dead || killed(c)) return gone_away(c, err);
+  return SQ_OK;
+}
+
+static int f_begin(sq_dconn *h, int iso, sq_err *err) {
+  (void)iso;
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  c->in_tx = 1;
+  return SQ_OK;
+}
+
+static int f_commit(sq_dconn *h, sq_err *err) {
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  atomic_fetch_add(&f_commits, 1);
+  c->in_tx = 0;
+  c->nsp = 0;
+  return SQ_OK;
+}
+
+static int f_savepoint(sq_dconn *h, const char *name, sq_err *err) {
+  (void)name;
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  atomic_fetch_add(&f_sp_ops, 1);
+  c->nsp++;
+  return SQ_OK;
+}
+
+static int f_release(sq_dconn *h, const char *name, sq_err *err) {
+  (void)name;
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  atomic_fetch_add(&f_sp_ops, 1);
+  if (c->nsp > 0) c->nsp--;
+  return SQ_OK;
+}
+
+static int f_rollback_to(sq_dconn *h, const char *name, sq_err *err) {
+  (void)name;
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  atomic_fetch_add(&f_sp_ops, 1);
+  return SQ_OK;
+}
+
+static int f_cursor_open(sq_dconn *h, const char *sql, size_t len, const sq_value *params, int nparams,
+                         const sq_row_sink *sink, sq_dcursor **out, sq_err *err) {
+  (void)sql;
+  (void)len;
+  (void)params;
+  (void)nparams;
+  fconn *c = (fconn *)h;
+  int rc = f_control(c, err);
+  if (rc) return rc;
+  fcursor *cur = calloc(1, sizeof *cur);
+  if (!cur) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  cur->c = c;
+  cur->sink = sink;
+  cur->left = 100;
+  c->cur = cur;
+  atomic_fetch_add(&f_cursor_opens, 1);
+  if (sink && sink->columns) {
+    sq_column col = {"id", 2, SQ_VINT};
+    sink->columns(sink->ud, 1, &col, err);
+  }
+  *out = (sq_dcursor *)cur;
+  return SQ_OK;
+}
+
+static int f_cursor_fetch(sq_dcursor *dc, int *has_row, sq_err *err) {
+  fcursor *cur = (fcursor *)dc;
+  *has_row = 0;
+  if (!cur->c) return sq_err_set(err, SQ_ECLOSED, "fake: the cursor's connection was reset or closed");
+  if (cur->left == 0) return SQ_OK;
+  cur->left--;
+  sq_value v = sq_int(cur->c->id);
+  if (cur->sink && cur->sink->row) cur->sink->row(cur->sink->ud, 1, &v, err);
+  *has_row = 1;
+  return SQ_OK;
+}
+
+static void f_cursor_close(sq_dcursor *dc) {
+  fcursor *cur = (fcursor *)dc;
+  if (!cur) return;
+  atomic_fetch_add(&f_cursor_closes, 1);
+  if (cur->c) cur->c->cur = NULL;
+  free(cur);
+}
 
 static const sq_driver fake = {
   .name = "fake",
@@ -243,7 +380,15 @@ static const sq_driver fake = {
   .ping = f_ping,
   .is_dead = f_is_dead,
   .exec = f_exec,
+  .cursor_open = f_cursor_open,
+  .cursor_fetch = f_cursor_fetch,
+  .cursor_close = f_cursor_close,
+  .begin = f_begin,
+  .commit = f_commit,
   .rollback = f_rollback,
+  .savepoint = f_savepoint,
+  .release = f_release,
+  .rollback_to = f_rollback_to,
   .in_transaction = f_in_tx,
   .reset = f_reset,
 };
@@ -519,19 +664,22 @@ static void test_threads(void) {
     pthread_t th[T];
     hammer_ctx ctx[T];
     atomic_int done = 0;
+    /* The test must exercise waiting, whatever the machine's load: every
+     * connection is held while the threads start, so their first
+     * acquires queue, and only then handed back. The pool counts the
+     * acquires that had to wait (st.waited), so nothing here depends on
+     * sampling the queue at the right moment. */
+    sq_conn *held[4];
+    for (int i = 0; i < 4; i++) held[i] = must_acquire(p);
     for (int i = 0; i < T; i++) {
       ctx[i] = (hammer_ctx){p, 12345u + (unsigned)i * 7919u + (unsigned)round, 0, &done};
       pthread_create(&th[i], NULL, hammer, &ctx[i]);
     }
-    /* Watch the queue, to be sure the test exercised waiting. */
-    int peak_waiting = 0;
-    while (atomic_load(&done) < T) {
-      int w = stats(p).waiting;
-      if (w > peak_waiting) peak_waiting = w;
-      sleep_s(0.0001);
-    }
+    for (int i = 0; i < 10000 && stats(p).waiting == 0; i++) sleep_s(0.001);
+    int peak_waiting = stats(p).waiting;
+    for (int i = 0; i < 4; i++) sq_pool_release(p, held[i]);
     for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    CHECK(peak_waiting > 0);
+    CHECK(stats(p).waited > 0);
     for (int i = 0; i < T; i++) CHECK_EQ(ctx[i].errors, 0);
     sq_pool_stats st = stats(p);
     if (getenv("VERBOSE"))
@@ -1019,6 +1167,344 @@ static void test_no_leaks(void) {
   CHECK_EQ(atomic_load(&f_gauge), 0);
 }
 
+/* --- a caller that holds every connection fails at once ----------- */
+
+typedef struct owner_ctx {
+  sq_pool *p;
+  const sq_holder *h;
+  double timeout;
+  int rc;
+  double took;
+  sq_conn *got;
+} owner_ctx;
+
+static void *acquire_as_thread(void *arg) {
+  owner_ctx *x = arg;
+  sq_err err;
+  double t0 = sq_now();
+  x->rc = sq_pool_acquire_as(x->p, x->timeout, x->h, &x->got, &err);
+  x->took = sq_now() - t0;
+  return NULL;
+}
+
+static void test_self_deadlock(void) {
+  int a_id, b_id; /* any distinct addresses name two owners (two Lua states) */
+  sq_holder a_tx = {&a_id, "state A", "a transaction opened by coroutine 0x1"};
+  sq_holder a_cur = {&a_id, "state A", "an each() cursor of model 'player'"};
+  sq_holder a_stmt = {&a_id, "state A", NULL};
+  sq_holder b = {&b_id, "state B", NULL};
+  sq_pool *p = open_pool(2, 0, 30, 10, 0, 0);
+  sq_err err;
+  sq_conn *c1, *c2, *c3 = NULL;
+  CHECK_EQ(sq_pool_acquire_as(p, -1, &a_tx, &c1, &err), SQ_OK);
+
+  /* A holds one of two: another acquire of A opens the second. */
+  CHECK_EQ(sq_pool_acquire_as(p, -1, &a_cur, &c2, &err), SQ_OK);
+
+  /* A holds both: A would wait for itself (30 s): it fails at once. */
+  double t0 = sq_now();
+  CHECK_EQ(sq_pool_acquire_as(p, -1, &a_stmt, &c3, &err), SQ_EPOOL_TIMEOUT);
+  CHECK(sq_now() - t0 < 0.5);
+  CHECK(c3 == NULL);
+  CHECK(strstr(err.msg, "every connection of this pool (max 2) is held by state A") != NULL);
+  CHECK(strstr(err.msg, "a transaction opened by coroutine 0x1") != NULL);
+  CHECK(strstr(err.msg, "an each() cursor of model 'player'") != NULL);
+  CHECK(strstr(err.msg, "wait for itself") != NULL);
+  if (!strstr(err.msg, "held by state A")) fprintf(stderr, "  message: %s\n", err.msg);
+  CHECK_EQ(stats(p).timeouts, 1);
+  CHECK_EQ(stats(p).waited, 0);
+
+  /* B (another state, sharing the pool) just waits: A may release. */
+  owner_ctx x = {p, &b, 5.0, -1, 0, NULL};
+  pthread_t th;
+  pthread_create(&th, NULL, acquire_as_thread, &x);
+  wait_waiting(p, 1);
+  /* A, while B waits in front: still only A can free a slot: at once. */
+  t0 = sq_now();
+  CHECK_EQ(sq_pool_acquire_as(p, -1, &a_stmt, &c3, &err), SQ_EPOOL_TIMEOUT);
+  CHECK(sq_now() - t0 < 0.5);
+  sleep_s(0.05);
+  sq_pool_release(p, c2); /* handed to B */
+  pthread_join(th, NULL);
+  CHECK_EQ(x.rc, SQ_OK);
+  CHECK(x.took >= 0.04);
+  CHECK_EQ(stats(p).waited, 1);
+
+  /* A and B hold one each: A waits like anyone (B may release), and
+   * times out with the ordinary message. */
+  t0 = sq_now();
+  CHECK_EQ(sq_pool_acquire_as(p, 0.2, &a_stmt, &c3, &err), SQ_EPOOL_TIMEOUT);
+  double dt = sq_now() - t0;
+  CHECK(dt >= 0.15);
+  CHECK(strstr(err.msg, "no connection available within") != NULL);
+
+  /* Without an owner there is no self-deadlock check: the plain wait. */
+  sq_pool_release(p, x.got);
+  CHECK_EQ(sq_pool_acquire(p, 0.1, &c2, &err), SQ_OK);
+  t0 = sq_now();
+  CHECK_EQ(sq_pool_acquire(p, 0.1, &c3, &err), SQ_EPOOL_TIMEOUT);
+  CHECK(sq_now() - t0 >= 0.08);
+  sq_pool_release(p, c1);
+  sq_pool_release(p, c2);
+
+  /* Named pools: two handles, two owners. A holds the only connection
+   * through one handle; B's acquire through the other waits, A's fails. */
+  sq_config cfg;
+  base_cfg(&cfg);
+  cfg.name = sq_strdup("self_deadlock");
+  cfg.pool.max = 1;
+  sq_pool *pa, *pb;
+  CHECK_EQ(sq_pool_open_shared_driver(&cfg, &fake, &pa, &err), SQ_OK);
+  CHECK_EQ(sq_pool_open_shared_driver(&cfg, &fake, &pb, &err), SQ_OK);
+  CHECK(pa == pb);
+  sq_config_free(&cfg);
+  CHECK_EQ(sq_pool_acquire_as(pa, -1, &a_tx, &c1, &err), SQ_OK);
+  CHECK_EQ(sq_pool_acquire_as(pb, -1, &a_stmt, &c3, &err), SQ_EPOOL_TIMEOUT);
+  CHECK(strstr(err.msg, "pool 'self_deadlock': every connection") != NULL);
+  t0 = sq_now();
+  CHECK_EQ(sq_pool_acquire_as(pb, 0.1, &b, &c3, &err), SQ_EPOOL_TIMEOUT);
+  CHECK(sq_now() - t0 >= 0.08);
+  sq_pool_release(pa, c1);
+  sq_pool_close(pa);
+  sq_pool_close(pb);
+  sq_pool_close(p);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+}
+
+/* --- release_later: no I/O now, cleanup when lent next -------------- */
+
+static int no_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
+  (void)ud;
+  (void)ncols;
+  (void)vals;
+  (void)err;
+  return 0;
+}
+
+static void test_release_later(void) {
+  sq_pool *p = open_pool(1, 0, 5, 10, 0, 0);
+  sq_err err;
+  sq_conn *c = must_acquire(p);
+  int id = conn_id(c);
+  CHECK_EQ(run(c, "BEGIN"), SQ_OK);
+  sq_row_sink sink = {NULL, NULL, no_row};
+  sq_dcursor *dc = NULL;
+  CHECK_EQ(fake.cursor_open(sq_conn_handle(c), "SELECT", 6, NULL, 0, &sink, &dc, &err), SQ_OK);
+  int execs = atomic_load(&f_execs), resets = atomic_load(&f_resets), closes = atomic_load(&f_cursor_closes);
+  sq_pool_release_later(p, c, dc); /* as a finaliser would: nothing may run now */
+  CHECK_EQ(atomic_load(&f_execs), execs);
+  CHECK_EQ(atomic_load(&f_resets), resets);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes);
+  CHECK_EQ(stats(p).idle, 1);
+  CHECK_EQ(stats(p).in_use, 0);
+  /* The next borrower gets it clean: cursor closed, rolled back. */
+  c = must_acquire(p);
+  CHECK_EQ(conn_id(c), id);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes + 1);
+  CHECK_EQ(atomic_load(&f_resets), resets + 1);
+  CHECK_EQ(((fconn *)sq_conn_handle(c))->in_tx, 0);
+  CHECK(((fconn *)sq_conn_handle(c))->cur == NULL);
+  /* A reset that fails: the connection is replaced. */
+  CHECK_EQ(run(c, "BEGIN"), SQ_OK);
+  sq_pool_release_later(p, c, NULL);
+  atomic_store(&f_reset_fail, 1);
+  c = must_acquire(p);
+  atomic_store(&f_reset_fail, 0);
+  CHECK(conn_id(c) != id);
+  sq_pool_release(p, c);
+  /* Closing the pool with one waiting for its cleanup: closed, cursor freed. */
+  c = must_acquire(p);
+  CHECK_EQ(fake.cursor_open(sq_conn_handle(c), "SELECT", 6, NULL, 0, &sink, &dc, &err), SQ_OK);
+  sq_pool_release_later(p, c, dc);
+  sq_pool_close(p);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+}
+
+/* --- transactions: one owner for connection, savepoints, cursors ---- */
+
+static sq_holder tx_holder = {NULL, NULL, "a transaction"};
+
+static int count_rows(void *ud, int ncols, const sq_value *vals, sq_err *err) {
+  (void)ncols;
+  (void)vals;
+  (void)err;
+  (*(int *)ud)++;
+  return 0;
+}
+
+static int tx_run(sq_tx *tx, const char *sql, sq_err *err) {
+  sq_conn *c;
+  int rc = sq_tx_conn(tx, &c, err);
+  if (rc) return rc;
+  sq_result res;
+  rc = sq_conn_exec(c, sql, strlen(sql), NULL, 0, NULL, &res, err);
+  sq_tx_conn_done(tx, rc ? err : NULL);
+  return rc;
+}
+
+static void test_tx(void) {
+  sq_pool *p = open_pool(2, 0, 5, 10, 0, 0);
+  sq_err err;
+  sq_tx *tx;
+
+  /* Begin, a statement, commit: the connection goes back. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(stats(p).in_use, 1);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_OPEN);
+  CHECK(sq_conn_tx(sq_tx_peek_conn(tx)) == tx);
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 1", &err), SQ_OK);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_OK);
+  CHECK_EQ(atomic_load(&f_commits), 1);
+  CHECK_EQ(stats(p).in_use, 0);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_DONE);
+  CHECK(sq_tx_peek_conn(tx) == NULL);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_ECLOSED);
+  CHECK_EQ(sq_tx_rollback(tx, &err), SQ_ECLOSED);
+  CHECK_EQ(tx_run(tx, "SELECT 1", &err), SQ_ECLOSED);
+  sq_tx_free(tx);
+
+  /* A cursor on the transaction is closed when it commits, with why. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  int rows = 0;
+  sq_row_sink sink = {&rows, NULL, count_rows};
+  sq_cursor *cur;
+  CHECK_EQ(sq_cursor_open(NULL, NULL, tx, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  int has;
+  CHECK_EQ(sq_cursor_fetch(cur, &has, &err), SQ_OK);
+  CHECK_EQ(has, 1);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_OK);
+  CHECK_EQ(atomic_load(&f_cursor_closes), 1);
+  CHECK(!sq_cursor_is_open(cur));
+  CHECK_EQ(sq_cursor_fetch(cur, &has, &err), SQ_ECLOSED);
+  CHECK(strstr(err.msg, "committed") != NULL);
+  CHECK(sq_cursor_closed_reason(cur) != NULL);
+  sq_tx_free(tx); /* the cursor still holds the transaction */
+  sq_cursor_close(cur);
+  sq_cursor_free(cur);
+  CHECK_EQ(atomic_load(&f_cursor_closes), 1);
+
+  /* Savepoints: ending one ends those above it and the cursors inside. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  unsigned s1, s2, s3;
+  CHECK_EQ(sq_tx_savepoint(tx, &s1, &err), SQ_OK);
+  CHECK_EQ(sq_tx_savepoint(tx, &s2, &err), SQ_OK);
+  CHECK(s1 != s2);
+  CHECK_EQ(sq_tx_next_savepoint(tx), s2 + 1);
+  CHECK_EQ(sq_cursor_open(NULL, NULL, tx, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  CHECK_EQ(sq_tx_savepoint_rollback(tx, s1, &err), SQ_OK);
+  CHECK(!sq_tx_savepoint_is_open(tx, s1));
+  CHECK(!sq_tx_savepoint_is_open(tx, s2));
+  CHECK_EQ(sq_cursor_fetch(cur, &has, &err), SQ_ECLOSED);
+  CHECK(strstr(err.msg, "savepoint") != NULL);
+  sq_cursor_free(cur);
+  CHECK_EQ(sq_tx_savepoint_release(tx, s2, &err), SQ_ECLOSED);
+  CHECK_EQ(sq_tx_savepoint_release(tx, 999, &err), SQ_ECLOSED);
+  /* A forgotten savepoint runs no SQL and stays part of its parent. */
+  CHECK_EQ(sq_tx_savepoint(tx, &s3, &err), SQ_OK);
+  int sp_ops = atomic_load(&f_sp_ops);
+  sq_tx_savepoint_forget(tx, s3);
+  CHECK_EQ(atomic_load(&f_sp_ops), sp_ops);
+  CHECK(!sq_tx_savepoint_is_open(tx, s3));
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 2", &err), SQ_OK);
+  CHECK_EQ(atomic_load(&f_sp_ops), sp_ops);
+  /* Pinned: a statement is running; the transaction can't end under it. */
+  sq_conn *c;
+  CHECK_EQ(sq_tx_conn(tx, &c, &err), SQ_OK);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_EUSAGE);
+  CHECK_EQ(sq_tx_rollback(tx, &err), SQ_EUSAGE);
+  sq_tx_conn_done(tx, NULL);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_OK);
+  CHECK(!sq_tx_savepoint_is_open(tx, s3));
+  CHECK_EQ(sq_tx_savepoint_release(tx, s3, &err), SQ_ECLOSED);
+  CHECK(strstr(err.msg, "belongs to") != NULL);
+  sq_tx_free(tx);
+
+  /* A deadlock ends the transaction where it happens. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(tx_run(tx, "UPDATE deadlock", &err), SQ_EDEADLOCK);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_FAILED);
+  CHECK_EQ(stats(p).in_use, 0);
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 3", &err), SQ_EDEADLOCK);
+  CHECK(strstr(err.msg, "earlier error") != NULL);
+  CHECK(!strcmp(err.code, "1213"));
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_EDEADLOCK);
+  CHECK_EQ(sq_tx_rollback(tx, &err), SQ_OK);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_DONE);
+  sq_tx_free(tx);
+
+  /* A lost connection ends it too. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  fake_kill_all();
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 4", &err), SQ_ECONNECTION);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_FAILED);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_ECONNECTION);
+  sq_tx_free(tx); /* never rolled back by its owner: freed anyway */
+  CHECK_EQ(stats(p).in_use, 0);
+
+  /* Abandoned (a finaliser): no I/O; the pool rolls it back when lent. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  int id = conn_id(sq_tx_peek_conn(tx));
+  CHECK_EQ(sq_cursor_open(NULL, NULL, tx, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  int execs = atomic_load(&f_execs), resets = atomic_load(&f_resets);
+  int closes = atomic_load(&f_cursor_closes), rollbacks = atomic_load(&f_rollbacks);
+  sq_cursor_abandon(cur); /* the cursor's finaliser */
+  sq_tx_free(tx);         /* the transaction's: the last reference */
+  CHECK_EQ(atomic_load(&f_execs), execs);
+  CHECK_EQ(atomic_load(&f_resets), resets);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes);
+  CHECK_EQ(atomic_load(&f_rollbacks), rollbacks);
+  CHECK_EQ(stats(p).in_use, 0);
+  c = must_acquire(p);
+  CHECK_EQ(conn_id(c), id);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes + 1);
+  CHECK_EQ(((fconn *)sq_conn_handle(c))->in_tx, 0);
+  sq_pool_release(p, c);
+
+  /* Abandoned while a statement runs on it: it ends when that one is done. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(sq_tx_conn(tx, &c, &err), SQ_OK);
+  sq_tx_abandon(tx);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_OPEN);
+  CHECK_EQ(stats(p).in_use, 1);
+  sq_tx_conn_done(tx, NULL);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_DONE);
+  CHECK_EQ(stats(p).in_use, 0);
+  sq_tx_free(tx);
+
+  /* A cursor abandoned inside an open transaction is closed by the
+   * transaction's next statement, not by the finaliser. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(sq_cursor_open(NULL, NULL, tx, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  closes = atomic_load(&f_cursor_closes);
+  sq_cursor_abandon(cur);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes);
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 5", &err), SQ_OK); /* would fail under an open cursor */
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes + 1);
+  CHECK_EQ(sq_tx_rollback(tx, &err), SQ_OK);
+  sq_tx_free(tx);
+
+  /* Pooled cursors: hold a connection; abandoned, give it back later. */
+  CHECK_EQ(sq_cursor_open(p, NULL, NULL, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  CHECK_EQ(stats(p).in_use, 1);
+  CHECK_EQ(sq_cursor_fetch(cur, &has, &err), SQ_OK);
+  closes = atomic_load(&f_cursor_closes);
+  sq_cursor_abandon(cur);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes);
+  CHECK_EQ(stats(p).in_use, 0);
+  c = must_acquire(p);
+  CHECK_EQ(atomic_load(&f_cursor_closes), closes + 1);
+  sq_pool_release(p, c);
+  CHECK_EQ(sq_cursor_open(p, NULL, NULL, "SELECT", 6, NULL, 0, &sink, &cur, &err), SQ_OK);
+  sq_cursor_free(cur);
+  CHECK_EQ(stats(p).in_use, 0);
+
+  CHECK(!strcmp(sq_tx_begin_sql(SQ_DIALECT_MYSQL, SQ_ISO_DEFAULT), "START TRANSACTION"));
+  CHECK(!strcmp(sq_tx_begin_sql(SQ_DIALECT_POSTGRES, SQ_ISO_SERIALIZABLE), "BEGIN ISOLATION LEVEL SERIALIZABLE"));
+  CHECK(!strcmp(sq_tx_begin_sql(SQ_DIALECT_SQLITE, SQ_ISO_DEFAULT), "BEGIN"));
+  sq_pool_close(p);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -1037,6 +1523,9 @@ static const struct {
   {"exec_retry", test_exec_retry},
   {"shared", test_shared},
   {"no_leaks", test_no_leaks},
+  {"self_deadlock", test_self_deadlock},
+  {"release_later", test_release_later},
+  {"tx", test_tx},
 };
 
 int main(int argc, char **argv) {

@@ -21,6 +21,7 @@ struct sq_conn {
   double last_used;       /* monotonic seconds of the last release */
   int dead;               /* set by the core on SQ_ECONNECTION failures */
   int dirty;              /* the session may have changed: full reset on release */
+  struct sq_tx *tx;       /* the transaction holding it (tx.c), or NULL */
   struct sq_conn *next;   /* idle list link (pool lock) */
   /* Set by the executor (exec.c) from another thread when the operation
    * using this connection was cancelled or timed out: an sq_kind, and
@@ -237,6 +238,7 @@ typedef struct sq_pwait {
   int queued;                          /* linked into the queue (pool lock) */
   struct sq_conn *conn;                /* handed over, or NULL: a slot to open */
   void (*served)(struct sq_pwait *w);  /* async waiters; NULL: signal cv */
+  const sq_holder *h;                  /* who waits (may be NULL): a connection handed over is lent to it */
 } sq_pwait;
 
 struct sq_exec;

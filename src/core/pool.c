@@ -42,6 +42,21 @@
  *   never letting the pool shrink - while leaving each one idle for the
  *   longest possible time, which is what serverless hosts punish.
  *
+ *   Knows its holders. Each lent connection records who holds it (an
+ *   opaque owner, e.g. one Lua state) and what for (a label). A caller
+ *   that must wait while every slot is a connection lent to itself
+ *   would wait for itself - it can release nothing while it blocks - so
+ *   it fails at once, naming the holders (sq_pool_acquire_as). Slots
+ *   lent to other owners, or being opened or closed, are an ordinary
+ *   wait. st.waited counts the acquires that queued.
+ *
+ *   No I/O for finalisers. sq_pool_release_later takes a connection back
+ *   as it is - an open transaction, an unfinished cursor - and marks it
+ *   reset_later; make_ready (the next borrower, outside the lock) closes
+ *   the cursor and rolls back before lending it, and eviction or close
+ *   just close it. A Lua __gc may run in the middle of any statement, so
+ *   it must never wait on the network or run SQL.
+ *
  * Lifetimes: a pool is reference-counted (open/retain/close). When the
  * last reference goes, idle connections are closed at once; connections
  * still lent out keep the struct alive until they come back (the header
@@ -139,6 +154,17 @@ typedef struct pconn {
   struct sq_conn c; /* first: an sq_conn * is a pconn * */
   int reused;       /* this checkout came from the idle list (not just opened) */
   int suspect;      /* a sibling was found dead while this one sat idle: ping it first */
+  /* While lent (p->mu): linked on p->lent with the holder that has it,
+   * so an acquire can tell that every connection is held by its own
+   * caller (a self-deadlock) and say what holds them. */
+  int lent;
+  struct pconn *lprev, *lnext;
+  const void *owner;
+  char what[96];
+  /* Given back by sq_pool_release_later: whoever takes it next closes
+   * the orphaned driver cursor and runs the reset first. */
+  int reset_later;
+  sq_dcursor *orphan;
 } pconn;
 
 /* One thread blocked in acquire (on that thread's stack), or one
@@ -168,7 +194,8 @@ struct sq_pool {
   waiter *wq_head, *wq_tail;
   int nwait;
   double next_sweep;        /* sq_now() time of the next opportunistic eviction */
-  int64_t created, destroyed, timeouts;
+  int64_t created, destroyed, timeouts, waited;
+  pconn *lent;              /* connections lent out (pconn.lnext) */
   struct sq_exec *exec;     /* the executor (exec.c), created on first use */
   int exec_hold;            /* an executor thread closed the pool and still runs */
 };
@@ -356,6 +383,37 @@ static void wq_remove(sq_pool *p, waiter *w) {
   p->nwait--;
 }
 
+/* Records (under p->mu) that c is lent to h; what it is held for is
+ * copied, so the caller's string may go. */
+static void lend(sq_pool *p, struct sq_conn *c, const sq_holder *h) {
+  pconn *pc = (pconn *)c;
+  if (pc->lent) return;
+  pc->owner = h ? h->owner : NULL;
+  pc->what[0] = 0;
+  if (h && h->what) {
+    size_t n = strlen(h->what);
+    if (n >= sizeof pc->what) n = sizeof pc->what - 1;
+    memcpy(pc->what, h->what, n);
+    pc->what[n] = 0;
+  }
+  pc->lprev = NULL;
+  pc->lnext = p->lent;
+  if (p->lent) p->lent->lprev = pc;
+  p->lent = pc;
+  pc->lent = 1;
+}
+
+static void unlend(sq_pool *p, struct sq_conn *c) {
+  pconn *pc = (pconn *)c;
+  if (!pc->lent) return;
+  if (pc->lprev) pc->lprev->lnext = pc->lnext;
+  else p->lent = pc->lnext;
+  if (pc->lnext) pc->lnext->lprev = pc->lprev;
+  pc->lprev = pc->lnext = NULL;
+  pc->lent = 0;
+  pc->owner = NULL;
+}
+
 /* Serves the head of the queue with c (a live connection) or with a bare
  * slot (c == NULL; the slot stays counted in p->size and now belongs to
  * the waiter, who opens a connection in it). Returns 0 when nobody waits.
@@ -367,6 +425,7 @@ static int serve_first(sq_pool *p, struct sq_conn *c) {
   if (!w) return 0;
   wq_remove(p, w);
   w->conn = c;
+  if (c) lend(p, c, w->h);
   w->granted = 1;
   if (w->served) w->served(w); /* an async job: pushed to its executor's run queue */
   else pthread_cond_signal(&w->cv);
@@ -381,6 +440,18 @@ static int drop_slots(sq_pool *p, int n) {
   for (; n > 0; n--)
     if (p->closed || !serve_first(p, NULL)) p->size--;
   return p->closed && p->size == 0 && !p->exec_hold;
+}
+
+/* Closes c's driver connection (no lock held), then frees a driver
+ * cursor left open on it by sq_pool_release_later: once the connection
+ * is closed, closing that cursor only frees its memory. */
+static void close_handle(sq_pool *p, struct sq_conn *c) {
+  pconn *pc = (pconn *)c;
+  if (c->h) p->drv->close(c->h);
+  c->h = NULL;
+  if (pc->orphan) p->drv->cursor_close(pc->orphan);
+  pc->orphan = NULL;
+  pc->reset_later = 0;
 }
 
 /* Unlinks idle connections past idle_timeout or max_lifetime, keeping at
@@ -428,7 +499,7 @@ static void close_victims(sq_pool *p, struct sq_conn *victims) {
   while (victims) {
     struct sq_conn *c = victims;
     victims = c->next;
-    if (c->h) p->drv->close(c->h);
+    close_handle(p, c);
     free(c);
     n++;
   }
@@ -447,13 +518,15 @@ static void close_victims(sq_pool *p, struct sq_conn *victims) {
 /* Waits (p->mu held) until the head of the queue is served or the
  * deadline passes. On success *got is the connection handed over, or NULL
  * for a bare slot. */
-static int wait_turn(sq_pool *p, double timeout, struct sq_conn **got, sq_err *err) {
+static int wait_turn(sq_pool *p, double timeout, const sq_holder *h, struct sq_conn **got, sq_err *err) {
   if (timeout > 0) {
     waiter w;
     memset(&w, 0, sizeof w);
+    w.h = h;
     if (pthread_cond_init(&w.cv, &p->cattr) != 0)
       return sq_err_set(err, SQ_EINTERNAL, "pool: could not create a condition variable");
     wq_push(p, &w);
+    p->waited++;
     struct timespec dl;
     int forever = timeout >= 1e9;
     if (!forever) {
@@ -486,6 +559,42 @@ static int wait_turn(sq_pool *p, double timeout, struct sq_conn **got, sq_err *e
                     p->nwait + 1, p->max);
 }
 
+/* How many connections are lent to owner (p->mu held). */
+static int held_by(const sq_pool *p, const void *owner) {
+  int n = 0;
+  for (const pconn *c = p->lent; c; c = c->lnext) n += c->owner == owner;
+  return n;
+}
+
+/* The caller would wait for a connection that only it can give back
+ * (p->mu held): every slot of the pool is a connection lent to it. Fails
+ * at once, naming what holds them. */
+static int self_deadlock(sq_pool *p, const sq_holder *h, sq_err *err) {
+  p->timeouts++;
+  char list[640];
+  size_t n = 0;
+  int listed = 0, more = 0;
+  list[0] = 0;
+  for (const pconn *c = p->lent; c; c = c->lnext) {
+    if (c->owner != h->owner) continue;
+    const char *what = c->what[0] ? c->what : "a statement in progress";
+    size_t need = strlen(what) + 2;
+    if (listed >= 6 || n + need + 16 >= sizeof list) {
+      more++;
+      continue;
+    }
+    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", listed ? ", " : "", what);
+    listed++;
+  }
+  if (more) snprintf(list + n, sizeof list - n, " and %d more", more);
+  const char *name = p->cfg.name;
+  return sq_err_set(err, SQ_EPOOL_TIMEOUT,
+                    "pool%s%s%s: every connection of this pool (max %d) is held by %s: %s; the call "
+                    "would wait for itself, so it fails now instead of after acquire_timeout",
+                    name ? " '" : "", name ? name : "", name ? "'" : "", p->max,
+                    h->owner_name ? h->owner_name : "this caller", list);
+}
+
 /* Turns what acquire got - an idle connection c or, when c is NULL, a
  * reserved slot - into a usable connection. Runs without the lock: this
  * is where the pool pings, closes and connects. An idle connection that
@@ -493,12 +602,28 @@ static int wait_turn(sq_pool *p, double timeout, struct sq_conn **got, sq_err *e
  * a sibling was found dead while it sat idle), or any idle connection
  * when fresh is set, is closed and a new one opened in the same slot -
  * once; if that open fails, the slot is given up and the error returned. */
-static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, sq_err *err) {
+static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, const sq_holder *hold, sq_conn **out,
+                      sq_err *err) {
   const sq_driver *drv = p->drv;
   int closed_one = 0;
   if (c) {
     int stale = fresh || c->dead || !c->h || (drv->is_dead && drv->is_dead(c->h)) ||
                 (p->max_lifetime > 0 && sq_now() - c->created_at >= p->max_lifetime);
+    if (!stale && ((pconn *)c)->reset_later) {
+      /* Given back by a finaliser: finish what it left (an open cursor,
+       * an open transaction, a changed session) before lending it. */
+      pconn *pc = (pconn *)c;
+      if (pc->orphan) drv->cursor_close(pc->orphan);
+      pc->orphan = NULL;
+      pc->reset_later = 0;
+      int full = c->dirty || (drv->needs_reset && drv->needs_reset(c->h));
+      if (full || (drv->in_transaction && drv->in_transaction(c->h))) {
+        sq_err rerr;
+        sq_err_clear(&rerr);
+        stale = !drv->reset || drv->reset(c->h, full, &rerr) != SQ_OK || (drv->is_dead && drv->is_dead(c->h));
+        c->dirty = 0;
+      }
+    }
     if (!stale && (p->pre_ping || ((pconn *)c)->suspect) && drv->ping) {
       sq_err perr;
       sq_err_clear(&perr);
@@ -512,8 +637,7 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, s
       sq_err_clear(err);
       return SQ_OK;
     }
-    if (c->h) drv->close(c->h);
-    c->h = NULL;
+    close_handle(p, c);
     closed_one = 1;
   } else {
     c = calloc(1, sizeof(pconn));
@@ -534,8 +658,13 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, s
   pthread_mutex_lock(&p->mu);
   p->destroyed += closed_one;
   int gone = 0;
-  if (rc == SQ_OK) p->created++;
-  else gone = drop_slots(p, 1);
+  if (rc == SQ_OK) {
+    p->created++;
+    lend(p, c, hold); /* a no-op for a reopened connection, lent already */
+  } else {
+    unlend(p, c);
+    gone = drop_slots(p, 1);
+  }
   pthread_mutex_unlock(&p->mu);
   if (rc != SQ_OK) {
     free(c);
@@ -558,7 +687,7 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, sq_conn **out, s
 /* fresh: the caller wants a newly opened connection (sq_pool_exec's retry
  * after a reused one proved dead). It prefers a free slot; failing that
  * it takes an idle connection's slot, closing that connection. */
-static int acquire(sq_pool *p, double timeout, int fresh, sq_conn **out, sq_err *err) {
+static int acquire(sq_pool *p, double timeout, int fresh, const sq_holder *h, sq_conn **out, sq_err *err) {
   if (!(timeout >= 0)) timeout = p->acquire_timeout;
   double now = sq_now();
   struct sq_conn *c = NULL, *victims = NULL;
@@ -579,20 +708,29 @@ static int acquire(sq_pool *p, double timeout, int fresh, sq_conn **out, sq_err 
     c = p->idle;
     p->idle = c->next;
     p->nidle--;
+    lend(p, c, h);
   } else if (!p->wq_head && p->size < p->max) {
     p->size++; /* reserved; connected below, outside the lock */
+  } else if (h && h->owner && held_by(p, h->owner) >= p->size) {
+    rc = self_deadlock(p, h, err);
   } else {
-    rc = wait_turn(p, timeout, &c, err);
+    rc = wait_turn(p, timeout, h, &c, err);
   }
   pthread_mutex_unlock(&p->mu);
   if (rc != SQ_OK) return rc;
-  return make_ready(p, c, fresh, out, err);
+  return make_ready(p, c, fresh, h, out, err);
 }
 
 int sq_pool_acquire(sq_pool *p, double timeout, sq_conn **out, sq_err *err) {
   if (out) *out = NULL;
   if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
-  return acquire(p, timeout, 0, out, err);
+  return acquire(p, timeout, 0, NULL, out, err);
+}
+
+int sq_pool_acquire_as(sq_pool *p, double timeout, const sq_holder *h, sq_conn **out, sq_err *err) {
+  if (out) *out = NULL;
+  if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
+  return acquire(p, timeout, 0, h, out, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -616,6 +754,7 @@ int sq_pool_wait_async(sq_pool *p, sq_pwait *w, int queue, struct sq_conn **conn
     struct sq_conn *c = p->idle;
     p->idle = c->next;
     p->nidle--;
+    lend(p, c, w->h);
     *conn = c;
     r = 1;
   } else if (!p->wq_head && p->size < p->max) {
@@ -647,7 +786,7 @@ int sq_pool_wait_remove(sq_pool *p, sq_pwait *w, int count_timeout) {
 
 int sq_pool_ready(sq_pool *p, struct sq_conn *granted, sq_conn **out, sq_err *err) {
   *out = NULL;
-  return make_ready(p, granted, 0, out, err);
+  return make_ready(p, granted, 0, NULL, out, err);
 }
 
 void sq_pool_slot_return(sq_pool *p) {
@@ -726,6 +865,7 @@ void sq_pool_release(sq_pool *p, sq_conn *c) {
     struct sq_conn *victims = NULL;
     c->last_used = now;
     pthread_mutex_lock(&p->mu);
+    unlend(p, c);
     if (!p->closed) {
       if (!serve_first(p, c)) {
         c->next = p->idle;
@@ -739,10 +879,10 @@ void sq_pool_release(sq_pool *p, sq_conn *c) {
     }
     pthread_mutex_unlock(&p->mu); /* closed meanwhile: fall through and close it */
   }
-  if (c->h) drv->close(c->h);
+  close_handle(p, c);
   int died_idle = ((pconn *)c)->reused && discard && c->dead;
-  free(c);
   pthread_mutex_lock(&p->mu);
+  unlend(p, c);
   /* A connection that was alive when it went idle and is dead now says
    * the server dropped its sessions (restart, KILL, an idle limit): its
    * idle siblings are probably gone too, so each is pinged on its next
@@ -752,6 +892,41 @@ void sq_pool_release(sq_pool *p, sq_conn *c) {
   p->destroyed++;
   int gone = drop_slots(p, 1);
   pthread_mutex_unlock(&p->mu);
+  free(c);
+  if (gone) pool_free(p);
+}
+
+/*
+ * The finaliser's release: no ping, no reset, no close. The connection
+ * (with whatever it had open) goes to the first waiter or on top of the
+ * idle stack marked reset_later; make_ready runs the cleanup for whoever
+ * takes it, and eviction or pool close just close it.
+ */
+void sq_pool_release_later(sq_pool *p, sq_conn *c, sq_dcursor *open_cursor) {
+  if (!c) return;
+  p = c->pool;
+  pconn *pc = (pconn *)c;
+  pc->orphan = open_cursor;
+  pc->reset_later = 1;
+  c->last_used = sq_now();
+  pthread_mutex_lock(&p->mu);
+  unlend(p, c);
+  if (!p->closed) {
+    if (!serve_first(p, c)) {
+      c->next = p->idle;
+      p->idle = c;
+      p->nidle++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return;
+  }
+  pthread_mutex_unlock(&p->mu);
+  close_handle(p, c);
+  pthread_mutex_lock(&p->mu);
+  p->destroyed++;
+  int gone = drop_slots(p, 1);
+  pthread_mutex_unlock(&p->mu);
+  free(c);
   if (gone) pool_free(p);
 }
 
@@ -775,6 +950,7 @@ void sq_pool_stats_get(sq_pool *p, sq_pool_stats *st) {
   st->created = p->created;
   st->destroyed = p->destroyed;
   st->timeouts = p->timeouts;
+  st->waited = p->waited;
   st->max = p->max;
   st->min = p->min;
   pthread_mutex_unlock(&p->mu);
@@ -941,7 +1117,7 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
   sq_row_sink ts = {&t, sink && sink->columns ? tap_columns : NULL, sink && sink->row ? tap_row : NULL};
   const sq_row_sink *use = sink ? &ts : NULL;
   sq_conn *c;
-  int rc = acquire(p, -1, 0, &c, err);
+  int rc = acquire(p, -1, 0, NULL, &c, err);
   if (rc != SQ_OK) return rc;
   int reused = ((pconn *)c)->reused;
   rc = sq_conn_exec(c, sql, len, params, nparams, use, res, err);
@@ -949,7 +1125,7 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
   sq_pool_release(p, c); /* first: with max 1 the retry needs this slot */
   if (rc != SQ_ECONNECTION || !reused || t.delivered || !sq_sql_is_read(sql, len)) return rc;
 
-  rc = acquire(p, -1, 1, &c, err);
+  rc = acquire(p, -1, 1, NULL, &c, err);
   if (rc != SQ_OK) return rc;
   rc = sq_conn_exec(c, sql, len, params, nparams, sink, res, err);
   if (rc == SQ_ECONNECTION) c->dead = 1;

@@ -6,13 +6,21 @@
  * each() returns an iterator, nil, nil and the sqorm.Cursor itself as the
  * generic for's closing value, so a `break` (or an error) out of the loop
  * closes the driver cursor and gives the connection back at once. The
- * cursor holds one connection for the whole loop: a pooled one (released
- * at the end, on break, on error, or by __gc when a coroutine abandons
- * the loop), or the running coroutine's transaction connection (never
- * released here). Rows come through the driver's cursor interface
+ * statement is a core sq_cursor (src/core/tx.c) holding one connection
+ * for the whole loop: a pooled one (released at the end, on break, on
+ * error), or the running coroutine's transaction's - then the
+ * transaction owns the cursor and closes it when it ends (or when the
+ * savepoint it was opened in ends), and the next iteration raises kind
+ * closed saying so. Rows come through the driver's cursor interface
  * (libpq single-row mode, unbuffered mysql, sqlite stepping), a few dozen
  * per protected call, and are built into instances by the model's row
  * sink.
+ *
+ * __gc only marks (sq_cursor_abandon): a coroutine abandoned mid-loop
+ * gives its pooled connection back to the pool, which closes the
+ * statement before lending it again; inside a transaction the
+ * transaction closes it before its next statement. No I/O runs in the
+ * collector.
  *
  * The cursor owns its arena and rendered SQL (the bound values borrow
  * strings from the options table, which its user value keeps alive)
@@ -20,20 +28,16 @@
  */
 #include "lmodel.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct lsq_cursor {
-  sq_pool *pool;          /* a reference held while a pooled connection is out */
-  sq_conn *conn;
-  int pooled;
-  const sq_driver *drv;
-  sq_dcursor *cur;
+  sq_cursor *cur;         /* the core cursor (owns the connection's use); NULL once freed */
   sq_arena *arena;
   sq_sql sql;
   lsq_isink sink;
   sq_row_sink rs;
   const lsq_model *mod;
-  int open;               /* a statement is open */
   int done;
   /* Rows are fetched FETCH_BATCH at a time into the buffer (the
    * iterator's upvalue 2), so the protected call and its setup are paid
@@ -51,51 +55,63 @@ typedef struct lsq_cursor {
  * results), 4 the column map when it does not fit the sink */
 enum { CUV_MODEL = 1, CUV_OPTS, CUV_EXTRAS, CUV_MAP, CUV_COUNT = CUV_MAP };
 
-/* Closes the driver cursor and gives a pooled connection back; frees the
- * SQL and arena. Idempotent: __gc, __close, break and the end of the
- * loop all come here. */
-static void cursor_close(lsq_cursor *c) {
-  if (c->cur) {
-    c->drv->cursor_close(c->cur);
-    c->cur = NULL;
-  }
-  if (c->conn) {
-    if (c->pooled) sq_pool_release(c->pool, c->conn);
-    c->conn = NULL;
-  }
-  if (c->pool) {
-    sq_pool_close(c->pool);
-    c->pool = NULL;
-  }
+/* Frees the SQL and the arena (memory only). */
+static void cursor_free_mem(lsq_cursor *c) {
   sq_sql_free(&c->sql);
   if (c->arena) {
     sq_arena_free(c->arena);
     c->arena = NULL;
   }
-  c->open = 0;
   c->done = 1;
 }
 
+/* Closes the statement and gives a pooled connection back (I/O: unread
+ * rows are discarded); frees the SQL and arena. Idempotent: __close,
+ * break, errors and the end of the loop all come here. */
+static void cursor_close(lsq_cursor *c) {
+  if (c->cur) {
+    sq_cursor *cur = c->cur;
+    c->cur = NULL;
+    sq_cursor_free(cur);
+  }
+  cursor_free_mem(c);
+}
+
+/* __gc: marks only; see the top of the file. */
 static int cursor_gc(lua_State *L) {
+  lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  if (c->cur) {
+    sq_cursor *cur = c->cur;
+    c->cur = NULL;
+    sq_cursor_abandon(cur);
+  }
+  cursor_free_mem(c);
+  return 0;
+}
+
+/* cursor:close() and __close: ends the loop early (also what `break` does). */
+static int cursor_m_close(lua_State *L) {
   lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
   cursor_close(c);
   return 0;
 }
 
-/* cursor:close(): ends the loop early (also what `break` does). */
-static int cursor_m_close(lua_State *L) { return cursor_gc(L); }
+/* What each() opens its cursor with (open_p's light userdata [2]). */
+typedef struct open_ctx {
+  sq_pool *pool;
+  sq_tx *tx;
+  sq_holder h;
+} open_ctx;
 
-/* Protected: opens the driver cursor ([1] = the cursor). */
+/* Protected: opens the cursor ([1] = the cursor, [2] = open_ctx). A Lua
+ * error out of the sink leaves c->cur set, for the caller to fail. */
 static int open_p(lua_State *L) {
   lsq_cursor *c = lua_touserdata(L, 1);
+  open_ctx *o = lua_touserdata(L, 2);
   c->sink.L = L;
-  c->open = 1;
-  int rc = c->drv->cursor_open(sq_conn_handle(c->conn), c->sql.sql, c->sql.len, c->sql.params, c->sql.nparams, &c->rs,
-                               &c->cur, &c->err);
-  c->open = 0;
+  int rc = sq_cursor_open(o->pool, &o->h, o->tx, c->sql.sql, c->sql.len, c->sql.params, c->sql.nparams, &c->rs,
+                          &c->cur, &c->err);
   if (rc) {
-    c->cur = NULL;
-    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
     lua_pushinteger(L, rc);
     return 1;
   }
@@ -125,11 +141,8 @@ static int fetch_p(lua_State *L) {
   int n = 0;
   while (n < FETCH_BATCH) {
     int has = 0;
-    c->open = 1;
-    int rc = c->drv->cursor_fetch(c->cur, &has, &c->err);
-    c->open = 0;
+    int rc = sq_cursor_fetch(c->cur, &has, &c->err);
     if (rc) {
-      if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn)))) sq_conn_mark_dead(c->conn);
       c->fetch_rc = rc;
       break;
     }
@@ -150,6 +163,16 @@ static int fetch_p(lua_State *L) {
 static int cursor_iter(lua_State *L) {
   lsq_cursor *c = lua_touserdata(L, lua_upvalueindex(1));
   if (c->done) return 0;
+  const char *why = sq_cursor_closed_reason(c->cur);
+  if (why) {
+    /* Its transaction (or savepoint) ended: the rows still buffered
+     * belong to a transaction that is over, so none is handed out. */
+    sq_err err;
+    sq_err_clear(&err);
+    sq_err_set(&err, SQ_ECLOSED, "each(): the cursor was closed: %s", why);
+    cursor_close(c);
+    return lsq_raise(L, &err);
+  }
   if (c->bufi < c->bufn) {
     lua_rawgeti(L, lua_upvalueindex(2), ++c->bufi);
     return 1;
@@ -170,7 +193,7 @@ static int cursor_iter(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(2));
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
     /* a Lua error while building a row: the statement is half read */
-    if (c->conn) sq_conn_mark_dead(c->conn);
+    sq_cursor_fail(c->cur);
     cursor_close(c);
     return lua_error(L);
   }
@@ -232,24 +255,23 @@ int lsq_model_each(lua_State *L) {
   lsq_isink_sink(&c->sink, &c->rs);
 
   lsq_log_statement(L, dbidx, "Executing", c->sql.sql, c->sql.len, -1);
-  if (lsq_db_conn(L, dbidx, db, &c->conn, &c->pooled, &err)) {
-    cursor_close(c);
-    return lsq_raise(L, &err);
+  open_ctx oc;
+  oc.pool = db->pool;
+  oc.tx = lsq_tx_current_tx(L, dbidx);
+  char what[96];
+  if (!oc.tx) {
+    int main = lua_pushthread(L);
+    if (main) snprintf(what, sizeof what, "an each() cursor of model '%.32s' opened by the main thread", sq_model_name(mod->m));
+    else snprintf(what, sizeof what, "an each() cursor of model '%.32s' opened by coroutine %p", sq_model_name(mod->m),
+                  lua_topointer(L, -1));
+    lua_pop(L, 1);
   }
-  if (c->pooled) {
-    c->pool = db->pool;
-    sq_pool_retain(c->pool);
-  }
-  c->drv = sq_conn_driver(c->conn);
-  if (sq_conn_is_dead(c->conn)) {
-    sq_err_set(&err, SQ_ECONNECTION, "connection is dead (lost or closed by the server)");
-    cursor_close(c);
-    return lsq_raise(L, &err);
-  }
+  lsq_db_holder(db, &oc.h, oc.tx ? NULL : what);
   lua_pushcfunction(L, open_p);
   lua_pushvalue(L, cidx);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    if (c->conn) sq_conn_mark_dead(c->conn);
+  lua_pushlightuserdata(L, &oc);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    sq_cursor_fail(c->cur);
     cursor_close(c);
     return lua_error(L);
   }
@@ -278,7 +300,7 @@ void lsq_cursor_open(lua_State *L) {
   if (luaL_newmetatable(L, LSQ_CURSOR_MT)) {
     lua_pushcfunction(L, cursor_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, cursor_gc);
+    lua_pushcfunction(L, cursor_m_close);
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, cursor_tostring);
     lua_setfield(L, -2, "__tostring");

@@ -183,6 +183,9 @@ int lsq_connect(lua_State *L) {
   lsq_tag_init(&db->tag, lsq_kind_db);
   luaL_setmetatable(L, LSQ_DB_MT);
   int dbidx = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  db->owner = lua_tothread(L, -1);
+  lua_pop(L, 1);
   lua_createtable(L, 0, 4);
   lua_setiuservalue(L, dbidx, 1);
 
@@ -258,14 +261,27 @@ static int run_rows(lua_State *L, lsq_exec *x) {
  * Does not raise: returns an error kind with err filled.
  */
 int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err) {
-  sq_conn *tx = lsq_tx_current(L, dbidx);
+  sq_tx *tx = lsq_tx_current_tx(L, dbidx);
   if (tx) {
-    *out = tx;
     *pooled = 0;
-    return SQ_OK;
+    return sq_tx_conn(tx, out, err);
   }
   *pooled = 1;
-  return sq_pool_acquire(db->pool, -1, out, err);
+  sq_holder h;
+  lsq_db_holder(db, &h, NULL);
+  return sq_pool_acquire_as(db->pool, -1, &h, out, err);
+}
+
+void lsq_db_conn_done(sq_conn *c, int pooled, const sq_err *result) {
+  if (!c) return;
+  if (pooled) sq_pool_release(NULL, c); /* the connection knows its pool */
+  else sq_tx_conn_done(sq_conn_tx(c), result);
+}
+
+void lsq_db_holder(lsq_db *db, sq_holder *h, const char *what) {
+  h->owner = db->owner;
+  h->owner_name = "this Lua state";
+  h->what = what;
 }
 
 int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
@@ -287,14 +303,15 @@ int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x) {
     if (x->argidx) lua_pushvalue(L, x->argidx);
     if (lua_pcall(L, x->argidx ? 2 : 1, LUA_MULTRET, 0) != LUA_OK) {
       /* A Lua error (memory) midway through the rows: the statement may
-       * be half read, so this connection must not be reused. */
+       * be half read, so this connection must not be reused (inside a
+       * transaction, that ends the transaction). */
       sq_conn_mark_dead(x->conn);
-      if (pooled) sq_pool_release(db->pool, x->conn);
+      lsq_db_conn_done(x->conn, pooled, NULL);
       x->conn = NULL;
       return 1;
     }
     int dead = sq_conn_is_dead(x->conn);
-    if (pooled) sq_pool_release(db->pool, x->conn);
+    lsq_db_conn_done(x->conn, pooled, x->rc ? &x->err : NULL);
     x->conn = NULL;
     if (x->rc == SQ_OK) break;
     if (attempt == 0 && pooled && x->rc == SQ_ECONNECTION && dead && x->retry_read) continue;
@@ -320,8 +337,17 @@ void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sq
     lua_pop(L, 2);
     return;
   }
-  if (ms >= 0) lua_pushfstring(L, "%s (default): %s Elapsed time: %dms", verb, sql, (int)(ms + 0.5));
-  else {
+  if (ms >= 0) {
+    /* Hundredths of a millisecond, formatted by hand: "%.2f" would
+     * follow the C locale's decimal point. */
+    char t[48];
+    long long h = (long long)(ms * 100 + 0.5);
+    snprintf(t, sizeof t, " Elapsed time: %lld.%02lldms", h / 100, h % 100);
+    lua_pushfstring(L, "%s (default): ", verb);
+    lua_pushlstring(L, sql, len);
+    lua_pushstring(L, t);
+    lua_concat(L, 3);
+  } else {
     lua_pushfstring(L, "%s (default): ", verb);
     lua_pushlstring(L, sql, len);
     lua_concat(L, 2);
@@ -807,7 +833,9 @@ static int db_authenticate(lua_State *L) {
   sq_err err;
   sq_err_clear(&err);
   sq_conn *c;
-  if (sq_pool_acquire(db->pool, -1, &c, &err)) return lsq_raise(L, &err);
+  sq_holder h;
+  lsq_db_holder(db, &h, NULL);
+  if (sq_pool_acquire_as(db->pool, -1, &h, &c, &err)) return lsq_raise(L, &err);
   int rc = sq_conn_driver(c)->ping(sq_conn_handle(c), &err);
   if (rc) sq_conn_mark_dead(c);
   sq_pool_release(db->pool, c);
@@ -822,23 +850,25 @@ static int db_server_version(lua_State *L) {
   sq_err err;
   sq_err_clear(&err);
   sq_conn *c;
-  if (sq_pool_acquire(db->pool, -1, &c, &err)) return lsq_raise(L, &err);
+  sq_holder h;
+  lsq_db_holder(db, &h, NULL);
+  if (sq_pool_acquire_as(db->pool, -1, &h, &c, &err)) return lsq_raise(L, &err);
   const char *v = sq_conn_driver(c)->server_version(sq_conn_handle(c));
   lua_pushstring(L, v ? v : "");
   sq_pool_release(db->pool, c);
   return 1;
 }
 
-/* db:pool_stats() -> { size, idle, in_use, waiting, created, destroyed, timeouts, max, min } */
+/* db:pool_stats() -> { size, idle, in_use, waiting, created, destroyed, timeouts, waited, max, min } */
 static int db_pool_stats(lua_State *L) {
   lsq_db *db = lsq_check_db(L, 1);
   sq_pool_stats st;
   sq_pool_stats_get(db->pool, &st);
-  lua_createtable(L, 0, 9);
+  lua_createtable(L, 0, 10);
 #define F(name)                                 \
   lua_pushinteger(L, (lua_Integer)st.name);     \
   lua_setfield(L, -2, #name)
-  F(size); F(idle); F(in_use); F(waiting); F(created); F(destroyed); F(timeouts); F(max); F(min);
+  F(size); F(idle); F(in_use); F(waiting); F(created); F(destroyed); F(timeouts); F(waited); F(max); F(min);
 #undef F
   return 1;
 }

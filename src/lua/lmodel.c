@@ -725,7 +725,7 @@ static int with_conn(lua_State *L, int dbidx, conn_ctx *c, int nargs) {
   lua_insert(L, -(nargs + 2));
   int st = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
   if (st != LUA_OK && c->in_stmt) sq_conn_mark_dead(c->conn);
-  if (c->pooled) sq_pool_release(db->pool, c->conn);
+  lsq_db_conn_done(c->conn, c->pooled, NULL);
   c->conn = NULL;
   return st != LUA_OK;
 }

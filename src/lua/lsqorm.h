@@ -56,6 +56,9 @@ typedef struct lsq_db {
    * thread is never collected, so statements in it can find their
    * transaction without the txs lookup. */
   void *tx_main;
+  /* This Lua state (its main thread): the pool's holder identity, so an
+   * acquire that only this state could satisfy fails at once. */
+  const void *owner;
   struct lsq_stmts *stmts; /* db:query / db:exec rewrites (ldb.c), or NULL */
 } lsq_db;
 
@@ -126,15 +129,31 @@ typedef struct lsq_exec {
  * except on memory errors before acquiring.
  */
 int lsq_db_run(lua_State *L, int dbidx, lsq_exec *x);
-/* The connection the running coroutine must use for db (see lsq_db_run). */
+/*
+ * The connection the running coroutine must use for db (see lsq_db_run):
+ * its transaction's (*pooled = 0; the transaction is pinned: it can't be
+ * ended until lsq_db_conn_done), or one acquired from the pool
+ * (*pooled = 1). Every success must be followed by lsq_db_conn_done.
+ * Fails (does not raise) when the transaction has ended (kind closed, or
+ * the kind of the error that ended it) or no connection is available.
+ */
 int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err);
+/* Ends a use begun by lsq_db_conn: a pooled connection goes back to the
+ * pool, a transaction's is unpinned. result: the error of what ran on it
+ * (a deadlock or a lost connection ends the transaction), or NULL. */
+void lsq_db_conn_done(sq_conn *c, int pooled, const sq_err *result);
+/* The holder the db's statements acquire as (what: NULL or a label). */
+void lsq_db_holder(lsq_db *db, sq_holder *h, const char *what);
 /* The connection of the transaction the running coroutine has open on
- * the db at dbidx, or NULL. (ltx.c) */
+ * the db at dbidx, or NULL (borrowed: prefer lsq_db_conn). (ltx.c) */
 sq_conn *lsq_tx_current(lua_State *L, int dbidx);
+/* The core transaction the running coroutine has open on the db at
+ * dbidx (open, or failed: using it raises), or NULL. (ltx.c) */
+sq_tx *lsq_tx_current_tx(lua_State *L, int dbidx);
 
 /* Calls the db's logging function, if any, with "<verb> (default): <sql>"
- * (ms >= 0 adds " Elapsed time: Nms"). May raise; call it holding nothing
- * that a raise would leak. (ldb.c) */
+ * (ms >= 0 adds " Elapsed time: 0.42ms", two decimals). May raise; call
+ * it holding nothing that a raise would leak. (ldb.c) */
 void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms);
 
 lsq_db *lsq_check_db(lua_State *L, int idx);

@@ -1,41 +1,69 @@
 /*
  * ltx.c - transactions: db:transaction(fn [, opts]), db:begin([opts]) and
- * the sqorm.Tx object.
+ * the sqorm.Tx object, over the core's sq_tx (src/core/tx.c), which owns
+ * the connection, the savepoints and the cursors of a transaction.
  *
- * A transaction holds one pooled connection from begin to commit or
- * rollback. Every sqorm call made by the coroutine that opened it runs on
- * that connection: the db's user-value table has a `txs` table mapping
- * coroutine -> Tx with weak keys, so an abandoned coroutine does not keep
- * its Tx alive; the Tx's finaliser then rolls back and returns the
- * connection. A transaction opened inside another (same coroutine) is a
- * savepoint on the same connection.
+ * Routing. Every sqorm call made by the coroutine that opened a
+ * transaction runs on its connection: the db's user-value table has a
+ * `txs` table mapping coroutine -> root Tx with weak keys (an ephemeron:
+ * the Tx keeps its coroutine in a user value, and the pair is collected
+ * together when the coroutine is abandoned). A transaction opened inside
+ * another one (same coroutine) is a savepoint of the same sq_tx. The root
+ * stays registered until its owner ends it, so after a deadlock or a lost
+ * connection ended it, the coroutine's statements raise instead of
+ * running outside it.
  *
- * db:transaction runs fn through lua_pcallk, so fn may yield (the
- * asynchronous executor will rely on that) and the commit or rollback
- * still happens when it finishes.
+ * Ownership. Only the coroutine that opened a transaction may commit or
+ * roll it back (or a savepoint of it): from any other it is kind usage
+ * and nothing changes - unless that coroutine is dead, and then anyone
+ * may end it.
+ *
+ * Finalisers only mark: a collected root is abandoned (its connection
+ * goes back to the pool, which rolls it back before lending it again); a
+ * collected savepoint is forgotten (it stays part of its parent, see
+ * sqorm.h). No SQL runs from a finaliser.
+ *
+ * Logging: BEGIN, COMMIT, ROLLBACK and the savepoint statements go to
+ * the db's logging function like any statement. When ending a
+ * transaction, the logging function runs protected: if it raises, the
+ * transaction still ends, and its error is raised afterwards.
+ *
+ * db:transaction runs fn through lua_pcallk, so fn may yield and the
+ * commit or rollback still happens when it finishes.
  */
 #include "lsqorm.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define LSQ_TX_MT "sqorm.Tx"
 
 const char lsq_kind_tx[] = LSQ_TX_MT;
 
+/* user values: 1 the parent (the db for a root, the root Tx for a
+ * savepoint), 2 the owning coroutine */
+enum { TUV_PARENT = 1, TUV_OWNER, TUV_COUNT = TUV_OWNER };
+
 typedef struct lsq_tx {
   lsq_tag tag;
-  sq_pool *pool;       /* a reference of our own (retained); NULL when done */
-  sq_conn *conn;       /* root: owned until done; savepoint: borrowed from the root */
-  struct lsq_tx *root; /* NULL for a root transaction */
-  int depth;           /* root: savepoints opened so far (names sq_sp_<n>) */
-  char sp[24];         /* savepoint name, for a savepoint Tx */
-  int done;
-  /* root: the db whose ntx counts this transaction while it is open. The
-   * Tx's user value keeps the db alive, and a finaliser that runs in the
-   * same cycle as the db's still finds its memory. */
+  sq_tx *tx;     /* the core transaction (a reference); NULL until opened, and after __gc */
+  unsigned sp;   /* 0: the root; else the savepoint's id */
+  /* root, while registered in the db's txs table: the db whose ntx
+   * counts it. The Tx's user value keeps the db alive, and a finaliser
+   * that runs in the same cycle as the db's still finds its memory. */
   lsq_db *db;
 } lsq_tx;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---------------------------------------------------------------- */
+/* the coroutine -> transaction table                                 */
+/* ---------------------------------------------------------------- */
 
 /* The txs table of the db at dbidx (pushed), created on first use. */
 static void push_txs(lua_State *L, int dbidx) {
@@ -53,11 +81,11 @@ static void push_txs(lua_State *L, int dbidx) {
   lua_remove(L, -2);
 }
 
-/* The open root Tx of the running coroutine on the db at dbidx, pushed,
- * or nothing pushed and NULL. */
-static lsq_tx *current_tx(lua_State *L, int dbidx) {
-  /* The common case, no transaction open on this db: no table lookups. */
-  if (((lsq_db *)lua_touserdata(L, dbidx))->ntx == 0) return NULL;
+/* The registered root Tx of the running coroutine on the db at dbidx,
+ * pushed, or nothing pushed and NULL. */
+static lsq_tx *current_root(lua_State *L, int dbidx) {
+  lsq_db *db = lua_touserdata(L, dbidx);
+  if (db->ntx == 0) return NULL; /* the common case: no lookups */
   dbidx = lua_absindex(L, dbidx);
   lua_getiuservalue(L, dbidx, 1);
   if (lua_getfield(L, -1, "txs") != LUA_TTABLE) {
@@ -67,7 +95,7 @@ static lsq_tx *current_tx(lua_State *L, int dbidx) {
   lua_pushthread(L);
   lua_rawget(L, -2);
   lsq_tx *tx = lsq_toudata(L, -1, lsq_kind_tx, sizeof *tx);
-  if (!tx || tx->done) {
+  if (!tx || !tx->tx || !tx->db) {
     lua_pop(L, 3);
     return NULL;
   }
@@ -76,39 +104,94 @@ static lsq_tx *current_tx(lua_State *L, int dbidx) {
   return tx;
 }
 
-sq_conn *lsq_tx_current(lua_State *L, int dbidx) {
+sq_tx *lsq_tx_current_tx(lua_State *L, int dbidx) {
   lsq_db *db = lua_touserdata(L, dbidx);
   if (db->ntx == 0) return NULL;
   if (db->tx_main) {
     int main = lua_pushthread(L);
     lua_pop(L, 1);
-    if (main) return ((lsq_tx *)db->tx_main)->conn;
+    if (main) return ((lsq_tx *)db->tx_main)->tx;
   }
-  lsq_tx *tx = current_tx(L, dbidx);
+  lsq_tx *tx = current_root(L, dbidx);
   if (!tx) return NULL;
   lua_pop(L, 1);
-  return tx->conn;
+  return tx->tx;
 }
 
-static void set_current(lua_State *L, int dbidx, int txidx) {
+sq_conn *lsq_tx_current(lua_State *L, int dbidx) { return sq_tx_peek_conn(lsq_tx_current_tx(L, dbidx)); }
+
+/* Registers the root Tx at txidx as the running coroutine's on the db at
+ * dbidx. */
+static void register_root(lua_State *L, int dbidx, int txidx, lsq_tx *tx) {
+  lsq_db *db = lua_touserdata(L, dbidx);
   txidx = lua_absindex(L, txidx);
   push_txs(L, dbidx);
-  lua_pushthread(L);
-  if (txidx) lua_pushvalue(L, txidx);
-  else lua_pushnil(L);
+  int main = lua_pushthread(L);
+  lua_pushvalue(L, txidx);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+  tx->db = db;
+  db->ntx++;
+  if (main) db->tx_main = tx;
 }
 
-static int parse_isolation(lua_State *L, int opts, int *iso) {
-  *iso = SQ_ISO_DEFAULT;
-  if (lua_isnoneornil(L, opts)) return 0;
-  if (lua_type(L, opts) != LUA_TTABLE) return lsq_usage(L, "transaction options must be a table, got %s", luaL_typename(L, opts));
-  int t = lua_getfield(L, opts, "isolation");
-  if (t == LUA_TNIL) {
+/* Unregisters the root Tx at txidx (from its owner's entry, which need
+ * not be the running coroutine's). */
+static void unregister_root(lua_State *L, int txidx, lsq_tx *tx) {
+  if (tx->sp || !tx->db) return;
+  lsq_db *db = tx->db;
+  tx->db = NULL;
+  db->ntx--;
+  if (db->tx_main == tx) db->tx_main = NULL;
+  txidx = lua_absindex(L, txidx);
+  lua_getiuservalue(L, txidx, TUV_PARENT); /* the db */
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, "txs") == LUA_TTABLE) {
+    lua_getiuservalue(L, txidx, TUV_OWNER);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    int mine = lua_rawequal(L, -1, txidx);
     lua_pop(L, 1);
-    return 0;
+    if (mine) {
+      lua_pushnil(L);
+      lua_rawset(L, -3);
+    } else {
+      lua_pop(L, 1);
+    }
   }
+  lua_pop(L, 3);
+}
+
+/* Pushes the db a Tx belongs to. */
+static void push_tx_db(lua_State *L, int txidx, const lsq_tx *tx) {
+  lua_getiuservalue(L, txidx, TUV_PARENT);
+  if (tx->sp) {
+    lua_getiuservalue(L, -1, TUV_PARENT);
+    lua_remove(L, -2);
+  }
+}
+
+/* ---------------------------------------------------------------- */
+/* options                                                            */
+/* ---------------------------------------------------------------- */
+
+/* Reads { isolation = ... } at opts strictly: an unknown key is usage. */
+static void parse_opts(lua_State *L, int opts, const char *method, int *iso) {
+  *iso = SQ_ISO_DEFAULT;
+  if (lua_isnoneornil(L, opts)) return;
+  if (lua_type(L, opts) != LUA_TTABLE)
+    lsq_usage(L, "%s: options must be a table, got %s", method, luaL_typename(L, opts));
+  opts = lua_absindex(L, opts);
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "isolation") != 0) {
+      if (lua_type(L, -1) == LUA_TSTRING)
+        lsq_usage(L, "%s: unknown option '%s' (the only option is isolation)", method, lua_tostring(L, -1));
+      lsq_usage(L, "%s: option names must be strings, got a %s key", method, luaL_typename(L, -1));
+    }
+  }
+  int t = lua_getfield(L, opts, "isolation");
   const char *s = lua_tostring(L, -1);
   static const struct { const char *a, *b; int iso; } names[] = {
     {"read_uncommitted", "READ UNCOMMITTED", SQ_ISO_READ_UNCOMMITTED},
@@ -120,123 +203,115 @@ static int parse_isolation(lua_State *L, int opts, int *iso) {
     if (!strcmp(s, names[i].a) || !strcmp(s, names[i].b)) {
       *iso = names[i].iso;
       lua_pop(L, 1);
-      return 0;
+      return;
     }
-  return lsq_usage(L, "unknown isolation level %s (expected read_uncommitted, read_committed, repeatable_read or serializable)",
-                   luaL_tolstring(L, -1, NULL));
+  lsq_usage(L, "unknown isolation level %s (expected read_uncommitted, read_committed, repeatable_read or serializable)",
+            luaL_tolstring(L, -1, NULL));
 }
 
-/*
- * Ends tx: commit (commit = 1) or rollback. A root gives its connection
- * back (marked dead when the rollback failed, so it is never reused in an
- * unknown state). Returns SQ_OK or the error of the commit (in which case
- * a rollback was attempted and the connection is gone too).
- */
-static int tx_finish(lsq_tx *tx, int commit, sq_err *err) {
-  if (tx->done) return SQ_OK;
-  tx->done = 1;
-  if (tx->db) {
-    tx->db->ntx--;
-    if (tx->db->tx_main == tx) tx->db->tx_main = NULL;
-    tx->db = NULL;
-  }
-  const sq_driver *drv = sq_conn_driver(tx->conn);
-  sq_dconn *h = sq_conn_handle(tx->conn);
-  sq_err e2;
-  sq_err_clear(&e2);
-  int rc = SQ_OK;
-  if (tx->root) {
-    if (tx->root->done) return SQ_OK; /* the whole transaction is over already */
-    if (sq_conn_is_dead(tx->conn)) return sq_err_set(err, SQ_ECONNECTION, "the transaction's connection was lost");
-    if (commit) {
-      rc = drv->release(h, tx->sp, err);
-    } else {
-      rc = drv->rollback_to(h, tx->sp, err);
-      if (!rc) drv->release(h, tx->sp, &e2);
-    }
-    if (rc && (rc == SQ_ECONNECTION || sq_conn_is_dead(tx->conn))) sq_conn_mark_dead(tx->conn);
-    return rc;
-  }
-  if (sq_conn_is_dead(tx->conn)) {
-    rc = commit ? sq_err_set(err, SQ_ECONNECTION, "the transaction's connection was lost; nothing was committed") : SQ_OK;
-  } else if (commit) {
-    rc = drv->commit(h, err);
-    if (rc && drv->rollback(h, &e2)) sq_conn_mark_dead(tx->conn);
-  } else if (drv->rollback(h, &e2)) {
-    sq_conn_mark_dead(tx->conn);
-  }
-  sq_pool *pool = tx->pool;
-  sq_conn *c = tx->conn;
-  tx->pool = NULL;
-  tx->conn = NULL;
-  sq_pool_release(pool, c);
-  sq_pool_close(pool);
-  return rc;
-}
+/* ---------------------------------------------------------------- */
+/* logging                                                            */
+/* ---------------------------------------------------------------- */
 
-/* __gc / __close: an unfinished transaction rolls back. */
-static int tx_gc(lua_State *L) {
-  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
-  sq_err e;
-  sq_err_clear(&e);
-  if (tx->conn && !tx->done) tx_finish(tx, 0, &e);
+/* [1] the db, [2] verb, [3] sql, [4] ms */
+static int log_p(lua_State *L) {
+  size_t len;
+  const char *sql = lua_tolstring(L, 3, &len);
+  lsq_log_statement(L, 1, lua_tostring(L, 2), sql, len, lua_tonumber(L, 4));
   return 0;
 }
 
-/* Unregisters the root tx (at txidx) of db (at dbidx) from the coroutine. */
-static void unregister(lua_State *L, int dbidx, lsq_tx *tx) {
-  if (tx->root) return;
-  set_current(L, dbidx, 0);
+/* Logs like lsq_log_statement (db at dbidx) without raising: returns 0,
+ * or 1 with the logging function's error on the stack top. */
+static int log_quiet(lua_State *L, int dbidx, const char *verb, const char *sql, double ms) {
+  if (!((lsq_db *)lua_touserdata(L, dbidx))->logging) return 0;
+  dbidx = lua_absindex(L, dbidx);
+  lua_pushcfunction(L, log_p);
+  lua_pushvalue(L, dbidx);
+  lua_pushstring(L, verb);
+  lua_pushstring(L, sql);
+  lua_pushnumber(L, ms);
+  return lua_pcall(L, 4, 0, 0) != LUA_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* opening                                                            */
+/* ---------------------------------------------------------------- */
+
+/* Describes the thread at idx for messages: "coroutine 0x..." or "the
+ * main thread". */
+static void describe_thread(lua_State *L, int idx, char *buf, size_t n) {
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  int main = lua_rawequal(L, -1, idx);
+  lua_pop(L, 1);
+  if (main) snprintf(buf, n, "the main thread");
+  else snprintf(buf, n, "coroutine %p", lua_topointer(L, idx));
 }
 
 /*
- * Opens a transaction (or a savepoint when one is open in this coroutine)
- * and pushes its Tx. Raises on failure with nothing held.
+ * Opens a transaction (or a savepoint when one is open in this
+ * coroutine) and pushes its Tx. Raises on failure with nothing held.
  */
 static lsq_tx *tx_open(lua_State *L, int dbidx, int iso) {
   lsq_db *db = lsq_check_db(L, dbidx);
+  dbidx = lua_absindex(L, dbidx);
   sq_err err;
   sq_err_clear(&err);
-  lsq_tx *root = current_tx(L, dbidx); /* pushes it when found */
-  /* The object exists, done, before anything is acquired. */
-  lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, 1);
+  lsq_tx *root = current_root(L, dbidx); /* pushes it when found */
+  /* The object exists, closed, before anything is acquired. */
+  lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, TUV_COUNT);
   memset(tx, 0, sizeof *tx);
   lsq_tag_init(&tx->tag, lsq_kind_tx);
-  tx->done = 1;
   luaL_setmetatable(L, LSQ_TX_MT);
+  int txidx = lua_gettop(L);
   lua_pushvalue(L, root ? -2 : dbidx); /* a savepoint keeps its root alive; a root its db */
-  lua_setiuservalue(L, -2, 1);
+  lua_setiuservalue(L, txidx, TUV_PARENT);
+  lua_pushthread(L);
+  lua_setiuservalue(L, txidx, TUV_OWNER);
   if (root) {
     lua_remove(L, -2);
-    if (iso != SQ_ISO_DEFAULT) return (lsq_tx *)(intptr_t)lsq_usage(L, "a nested transaction (savepoint) cannot set an isolation level");
-    snprintf(tx->sp, sizeof tx->sp, "sq_sp_%d", ++root->depth);
-    const sq_driver *drv = sq_conn_driver(root->conn);
-    if (drv->savepoint(sq_conn_handle(root->conn), tx->sp, &err)) {
-      if (err.kind == SQ_ECONNECTION) sq_conn_mark_dead(root->conn);
-      lsq_raise(L, &err);
+    txidx = lua_gettop(L);
+    if (iso != SQ_ISO_DEFAULT) lsq_usage(L, "a nested transaction (savepoint) cannot set an isolation level");
+    char name[24], sql[48];
+    sq_tx_savepoint_name(sq_tx_next_savepoint(root->tx), name, sizeof name);
+    snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
+    if (sq_tx_state(root->tx) == SQ_TX_OPEN) lsq_log_statement(L, dbidx, "Executing", sql, strlen(sql), -1);
+    double t0 = db->benchmark ? now_ms() : 0;
+    unsigned id;
+    if (sq_tx_savepoint(root->tx, &id, &err)) lsq_raise(L, &err);
+    sq_tx_retain(root->tx);
+    tx->tx = root->tx;
+    tx->sp = id;
+    if (db->benchmark && log_quiet(L, dbidx, "Executed", sql, now_ms() - t0)) {
+      /* the logging function raised: undo the savepoint, then raise */
+      sq_err e2;
+      sq_tx_savepoint_rollback(tx->tx, tx->sp, &e2);
+      lua_error(L);
     }
-    tx->root = root;
-    tx->conn = root->conn;
-    tx->done = 0;
     return tx;
   }
-  sq_conn *c;
-  if (sq_pool_acquire(db->pool, -1, &c, &err)) lsq_raise(L, &err);
-  const sq_driver *drv = sq_conn_driver(c);
-  if (drv->begin(sq_conn_handle(c), iso, &err)) {
-    if (err.kind == SQ_ECONNECTION) sq_conn_mark_dead(c);
-    sq_pool_release(db->pool, c);
-    lsq_raise(L, &err);
-  }
-  sq_pool_retain(db->pool);
-  tx->pool = db->pool;
-  tx->conn = c;
-  tx->done = 0;
-  tx->db = db;
-  db->ntx++;
-  if (lua_pushthread(L)) db->tx_main = tx;
+  const char *begin = sq_tx_begin_sql(db->dialect, iso);
+  lsq_log_statement(L, dbidx, "Executing", begin, strlen(begin), -1);
+  char who[48], what[96];
+  lua_pushthread(L);
+  describe_thread(L, -1, who, sizeof who);
   lua_pop(L, 1);
-  set_current(L, dbidx, -1);
+  snprintf(what, sizeof what, "a transaction opened by %s", who);
+  sq_holder h;
+  lsq_db_holder(db, &h, what);
+  double t0 = db->benchmark ? now_ms() : 0;
+  if (sq_tx_begin(db->pool, &h, iso, &tx->tx, &err)) lsq_raise(L, &err);
+  register_root(L, dbidx, txidx, tx);
+  if (db->benchmark && log_quiet(L, dbidx, "Executed", begin, now_ms() - t0)) {
+    /* the logging function raised: nothing may stay open behind it */
+    sq_err e2;
+    sq_tx_rollback(tx->tx, &e2);
+    lua_pushvalue(L, txidx);
+    unregister_root(L, -1, tx);
+    lua_pop(L, 1);
+    lua_error(L);
+  }
   return tx;
 }
 
@@ -244,54 +319,163 @@ static lsq_tx *tx_open(lua_State *L, int dbidx, int iso) {
 static int db_begin(lua_State *L) {
   int iso;
   lsq_check_db(L, 1);
-  parse_isolation(L, 2, &iso);
+  parse_opts(L, 2, "db:begin", &iso);
   lua_settop(L, 1);
   tx_open(L, 1, iso);
   return 1;
 }
 
-/* Finishes the tx at index 1 on behalf of tx:commit / tx:rollback. */
+/* ---------------------------------------------------------------- */
+/* ending                                                             */
+/* ---------------------------------------------------------------- */
+
+/* 1 when the coroutine co has finished (returned or raised). */
+static int thread_dead(lua_State *co) {
+  int st = lua_status(co);
+  if (st == LUA_YIELD) return 0;
+  if (st != LUA_OK) return 1;
+  lua_Debug ar;
+  return lua_getstack(co, 0, &ar) == 0 && lua_gettop(co) == 0;
+}
+
+/* Raises usage unless the running coroutine owns the Tx at txidx (or its
+ * owner has finished). */
+static void check_owner(lua_State *L, int txidx, const char *verb) {
+  lua_getiuservalue(L, txidx, TUV_OWNER);
+  lua_State *owner = lua_tothread(L, -1);
+  if (!owner || owner == L || thread_dead(owner)) {
+    lua_pop(L, 1);
+    return;
+  }
+  char who[48], me[48];
+  describe_thread(L, -1, who, sizeof who);
+  lua_pushthread(L);
+  describe_thread(L, -1, me, sizeof me);
+  lsq_usage(L, "cannot %s this transaction from %s: it belongs to %s, which opened it, and only that coroutine "
+               "may end it", verb, me, who);
+}
+
+/*
+ * Ends the Tx at txidx: commit (commit = 1) or rollback, logging the
+ * statements. A root is unregistered from its coroutine. The stack is
+ * left as it was. Returns SQ_OK, or the error kind with err filled; when
+ * the logging function raised, *logerr is set and its error is left on
+ * the stack top (above what was there). quiet: ignore logging errors.
+ */
+static int tx_finish(lua_State *L, int txidx, int commit, int quiet, sq_err *err, int *logerr) {
+  lsq_tx *tx = lua_touserdata(L, txidx);
+  txidx = lua_absindex(L, txidx);
+  *logerr = 0;
+  sq_err_clear(err);
+  int top = lua_gettop(L);
+  push_tx_db(L, txidx, tx);
+  int dbidx = lua_gettop(L);
+  lsq_db *db = lua_touserdata(L, dbidx);
+  /* Log only what will really run. */
+  int runs = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN;
+  char name[24], sql1[64], sql2[64];
+  sql1[0] = sql2[0] = 0;
+  if (tx->sp) {
+    sq_tx_savepoint_name(tx->sp, name, sizeof name);
+    if (commit) snprintf(sql1, sizeof sql1, "RELEASE SAVEPOINT %s", name);
+    else {
+      snprintf(sql1, sizeof sql1, "ROLLBACK TO SAVEPOINT %s", name);
+      snprintf(sql2, sizeof sql2, "RELEASE SAVEPOINT %s", name);
+    }
+  } else {
+    snprintf(sql1, sizeof sql1, "%s", commit ? "COMMIT" : "ROLLBACK");
+  }
+  int lerr = 0;
+  if (runs) {
+    lerr = log_quiet(L, dbidx, "Executing", sql1, -1);
+    if (!lerr && sql2[0]) lerr = log_quiet(L, dbidx, "Executing", sql2, -1);
+  }
+  double t0 = db->benchmark ? now_ms() : 0;
+  int rc;
+  if (tx->sp) rc = commit ? sq_tx_savepoint_release(tx->tx, tx->sp, err) : sq_tx_savepoint_rollback(tx->tx, tx->sp, err);
+  else rc = commit ? sq_tx_commit(tx->tx, err) : sq_tx_rollback(tx->tx, err);
+  double ms = db->benchmark ? now_ms() - t0 : 0;
+  if (!tx->sp && sq_tx_state(tx->tx) != SQ_TX_OPEN) unregister_root(L, txidx, tx);
+  if (runs && !rc && !lerr && db->benchmark) {
+    lerr = log_quiet(L, dbidx, "Executed", sql1, ms);
+    if (!lerr && sql2[0]) lerr = log_quiet(L, dbidx, "Executed", sql2, ms);
+  }
+  if (lerr && !quiet) {
+    lua_replace(L, top + 1); /* the logging function's error, over the db */
+    lua_settop(L, top + 1);
+    *logerr = 1;
+  } else {
+    lua_settop(L, top);
+  }
+  return rc;
+}
+
+/* Finishes the Tx at index 1 on behalf of tx:commit / tx:rollback. */
 static int tx_end(lua_State *L, int commit) {
   lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
-  if (tx->done) {
-    sq_err e;
-    sq_err_clear(&e);
-    sq_err_set(&e, SQ_ECLOSED, "the transaction is already %s", "finished");
-    return lsq_raise(L, &e);
-  }
+  lua_settop(L, 1);
+  if (!tx->tx) return lsq_usage(L, "the transaction was never opened");
+  check_owner(L, 1, commit ? "commit" : "roll back");
   sq_err err;
-  sq_err_clear(&err);
-  int rc = tx_finish(tx, commit, &err);
-  if (!tx->root) {
-    /* The db is the Tx's user value: unregister from its txs table. */
-    lua_getiuservalue(L, 1, 1);
-    unregister(L, lua_gettop(L), tx);
-    lua_pop(L, 1);
-  }
+  int logerr;
+  int rc = tx_finish(L, 1, commit, 0, &err, &logerr);
   if (rc) return lsq_raise(L, &err);
+  if (logerr) return lua_error(L);
   return 0;
 }
 
 static int tx_commit(lua_State *L) { return tx_end(L, 1); }
 static int tx_rollback(lua_State *L) { return tx_end(L, 0); }
 
+/* __close: an unfinished transaction (or savepoint) rolls back. */
 static int tx_close(lua_State *L) {
   lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
-  if (!tx->done) return tx_end(L, 0);
+  lua_settop(L, 1);
+  if (!tx->tx) return 0;
+  int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : (tx->db != NULL);
+  if (!open) return 0;
+  return tx_end(L, 0);
+}
+
+/* __gc: marks only. A root is abandoned (the pool rolls its connection
+ * back before lending it again), a savepoint forgotten (it stays part of
+ * its parent). No SQL runs here. */
+static int tx_gc(lua_State *L) {
+  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
+  if (!tx->tx) return 0;
+  if (tx->sp) {
+    sq_tx_savepoint_forget(tx->tx, tx->sp);
+  } else {
+    if (tx->db) {
+      tx->db->ntx--;
+      if (tx->db->tx_main == tx) tx->db->tx_main = NULL;
+      tx->db = NULL;
+    }
+    sq_tx_abandon(tx->tx);
+  }
+  sq_tx *t = tx->tx;
+  tx->tx = NULL;
+  sq_tx_free(t);
   return 0;
 }
 
 static int tx_is_open(lua_State *L) {
   lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
-  lua_pushboolean(L, !tx->done && !(tx->root && tx->root->done));
+  int open = tx->tx && (tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN);
+  lua_pushboolean(L, open);
   return 1;
 }
 
 static int tx_tostring(lua_State *L) {
   lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
-  lua_pushfstring(L, "sqorm.Tx (%s%s): %p", tx->root ? "savepoint" : "transaction", tx->done ? ", finished" : "", (void *)tx);
+  int open = tx->tx && (tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN);
+  lua_pushfstring(L, "sqorm.Tx (%s%s): %p", tx->sp ? "savepoint" : "transaction", open ? "" : ", finished", (void *)tx);
   return 1;
 }
+
+/* ---------------------------------------------------------------- */
+/* db:transaction                                                     */
+/* ---------------------------------------------------------------- */
 
 /*
  * db:transaction(fn [, opts]) -> what fn returns
@@ -301,16 +485,23 @@ static int transaction_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   lsq_tx *tx = luaL_checkudata(L, 4, LSQ_TX_MT);
   sq_err err;
-  sq_err_clear(&err);
+  int logerr;
   if (status == LUA_OK || status == LUA_YIELD) {
-    int rc = tx_finish(tx, 1, &err);
-    if (!tx->root) unregister(L, 1, tx);
-    if (rc) return lsq_raise(L, &err);
+    /* fn may have ended the transaction itself: nothing left to do then
+     * (a failed one still raises the error that ended it). */
+    int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) || sq_tx_state(tx->tx) == SQ_TX_FAILED
+                      : tx->db != NULL;
+    if (open) {
+      int rc = tx_finish(L, 4, 1, 0, &err, &logerr);
+      if (rc) return lsq_raise(L, &err);
+      if (logerr) return lua_error(L);
+    }
     return lua_gettop(L) - 4;
   }
-  /* fn raised: roll back (or to the savepoint) and re-raise its error. */
-  tx_finish(tx, 0, &err);
-  if (!tx->root) unregister(L, 1, tx);
+  /* fn raised: roll back (or to the savepoint) and re-raise its error;
+   * nothing that happens here replaces that error. */
+  int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : tx->db != NULL;
+  if (open) tx_finish(L, 4, 0, 1, &err, &logerr);
   return lua_error(L);
 }
 
@@ -319,7 +510,7 @@ static int db_transaction(lua_State *L) {
   lsq_check_db(L, 1);
   if (lua_type(L, 2) != LUA_TFUNCTION)
     return lsq_usage(L, "db:transaction expects a function, got %s", luaL_typename(L, 2));
-  parse_isolation(L, 3, &iso);
+  parse_opts(L, 3, "db:transaction", &iso);
   lua_settop(L, 3);
   tx_open(L, 1, iso); /* [4] */
   lua_pushvalue(L, 2);
