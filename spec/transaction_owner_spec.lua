@@ -146,7 +146,10 @@ H.each_dialect(describe, function(d)
       local sp = db:begin()
       set(1, 5)
       assert.is_true(sp:is_open())
-      tx:commit()
+      -- a commit with a savepoint still open inside is refused, changing nothing
+      H.raises_kind("usage", "savepoint", function() tx:commit() end)
+      assert.is_true(sp:is_open())
+      tx:rollback()
       assert.is_false(sp:is_open())
       db:close() -- the connection is freed: the savepoint must not reach for it
       H.raises_kind("closed", "transaction", function() sp:commit() end)
@@ -170,9 +173,9 @@ H.each_dialect(describe, function(d)
       assert.are.equal(3, coins(3))
     end)
 
-    it("a dropped savepoint never undoes the outer transaction's later work", function()
+    it("a dropped savepoint never undoes later work, and its parent refuses to commit", function()
       setup_db(false)
-      db:transaction(function()
+      local err = H.raises_kind("usage", "dropped without commit or rollback", db.transaction, db, function()
         do
           local sp = db:begin() -- luacheck: ignore (dropped without commit or rollback)
           set(1, 1)
@@ -181,12 +184,29 @@ H.each_dialect(describe, function(d)
         collectgarbage()
         collectgarbage() -- the savepoint's finaliser runs here: it must run no SQL
         set(3, 3)
+        assert.are.equal(2, coins(2)) -- not undone by the finaliser
       end)
+      assert.truthy(err.message:find("roll back", 1, true))
       assert.is_false(logged("ROLLBACK TO"))
-      -- the dropped savepoint was merged into its parent, which committed
+      -- nobody can say whether the dropped savepoint's work should be kept:
+      -- the commit was refused and db:transaction rolled everything back
+      assert.are.equal(100, coins(1))
+      assert.are.equal(100, coins(2))
+      assert.are.equal(100, coins(3))
+    end)
+
+    it("releasing a savepoint with an inner one still open is refused", function()
+      setup_db(false)
+      db:transaction(function()
+        local sp1 = db:begin()
+        local sp2 = db:begin()
+        set(1, 1)
+        H.raises_kind("usage", "savepoint", function() sp1:commit() end)
+        assert.is_true(sp2:is_open())
+        sp2:commit()
+        sp1:commit()
+      end)
       assert.are.equal(1, coins(1))
-      assert.are.equal(2, coins(2))
-      assert.are.equal(3, coins(3))
     end)
 
     it("a dropped savepoint's work is undone when its parent rolls back", function()

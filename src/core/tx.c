@@ -158,8 +158,15 @@ static void release_conn(sq_tx *tx) {
  * ended it, the error that ended it when it failed. */
 static int not_open(const sq_tx *tx, const char *what, sq_err *err) {
   if (tx->state == SQ_TX_FAILED) {
-    int rc = sq_err_set(err, tx->fail.kind, "%s was ended by an earlier error; nothing was committed: %s",
-                        what, tx->fail.msg);
+    /* "deadlock" promises the caller the server rolled it back: say so */
+    int rc = tx->fail.kind == SQ_EDEADLOCK
+                 ? sq_err_set(err, tx->fail.kind,
+                              "%s was rolled back by the server (%s); nothing was committed: roll it back and "
+                              "retry it (%s)",
+                              what, !strcmp(tx->fail.code, "40001") ? "serialization failure" : "deadlock",
+                              tx->fail.msg)
+                 : sq_err_set(err, tx->fail.kind, "%s was ended by an earlier error; nothing was committed: %s",
+                              what, tx->fail.msg);
     sq_err_native(err, tx->fail.code, tx->fail.sqlstate);
     return rc;
   }
@@ -270,6 +277,33 @@ static int pinned(const sq_tx *tx, const char *verb, sq_err *err) {
                     "inside that statement); end it after the statement returns", verb);
 }
 
+static int open_savepoints_from(const sq_tx *tx, int from, const char *verb, sq_err *err) {
+  int n = 0, dropped = 0;
+  for (int i = from; i < tx->nsp; i++) {
+    n++;
+    dropped += tx->sps[i].forgotten != 0;
+  }
+  return sq_err_set(err, SQ_EUSAGE,
+                    "cannot %s: %d savepoint%s opened inside it (a nested db:begin()) %s still open%s; "
+                    "commit or roll back the savepoint first, or roll back the transaction",
+                    verb, n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                    dropped ? (dropped == n ? ", dropped without commit or rollback"
+                                            : ", some dropped without commit or rollback")
+                            : "");
+}
+
+/*
+ * A commit (or a savepoint's release) while a savepoint opened inside it
+ * is still open is refused: that savepoint's work may be half done (its
+ * owner may have caught an error and dropped it), and nothing but its
+ * owner can say whether it should be kept. Rolling back is always
+ * allowed. Nothing changes; the caller commits or rolls back the inner
+ * savepoint first, or rolls the whole transaction back.
+ */
+static int open_savepoints(const sq_tx *tx, const char *verb, sq_err *err) {
+  return open_savepoints_from(tx, 0, verb, err);
+}
+
 int sq_tx_commit(sq_tx *tx, sq_err *err) {
   sq_err_clear(err);
   if (!tx) return sq_err_set(err, SQ_EUSAGE, "sq_tx_commit: bad arguments");
@@ -282,8 +316,8 @@ int sq_tx_commit(sq_tx *tx, sq_err *err) {
     tx_fail(tx, &e);
     return not_open(tx, "the transaction", err);
   }
+  if (tx->nsp > 0) return open_savepoints(tx, "commit the transaction", err);
   close_cursors(tx, -1, "the transaction it was opened in was committed");
-  tx->nsp = 0; /* savepoints still open are committed with it */
   const sq_driver *drv = sq_conn_driver(tx->conn);
   int rc = drv->commit(sq_conn_handle(tx->conn), err);
   if (rc) {
@@ -479,6 +513,7 @@ static int end_savepoint(sq_tx *tx, unsigned id, int rollback, sq_err *err) {
   if (pinned(tx, rollback ? "roll back a savepoint of" : "release a savepoint of", err)) return err->kind;
   int rc = ready(tx, "the transaction this savepoint belongs to", err);
   if (rc) return rc;
+  if (!rollback && k < tx->nsp - 1) return open_savepoints_from(tx, k + 1, "release the savepoint", err);
   close_cursors(tx, k, rollback ? "the savepoint it was opened in was rolled back"
                                 : "the savepoint it was opened in was released");
   tx->nsp = k; /* it and every savepoint above it end here */

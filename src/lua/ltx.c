@@ -493,7 +493,18 @@ static int transaction_k(lua_State *L, int status, lua_KContext ctx) {
                       : tx->db != NULL;
     if (open) {
       int rc = tx_finish(L, 4, 1, 0, &err, &logerr);
-      if (rc) return lsq_raise(L, &err);
+      if (rc) {
+        /* a refused commit (an inner savepoint still open) leaves it
+         * open: roll it back, then raise why */
+        int still = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : tx->db != NULL;
+        if (still) {
+          sq_err e2;
+          int lerr2;
+          lua_settop(L, 4);
+          tx_finish(L, 4, 0, 1, &e2, &lerr2);
+        }
+        return lsq_raise(L, &err);
+      }
       if (logerr) return lua_error(L);
     }
     return lua_gettop(L) - 4;
