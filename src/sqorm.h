@@ -1864,8 +1864,11 @@ int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
  * the calling thread; its sink is called on that thread, from inside
  * sq_oper_run. Deadlines (sq_oper_set_timeout) are enforced by the
  * pool's executor in blocking mode too: the statement is cancelled on
- * the server and the op fails with kind timeout; sq_oper_cancel may be
- * called from another thread while sq_oper_run runs.
+ * the server and the op fails with kind timeout. An op with a timeout,
+ * or flagged SQ_OPER_WATCH, runs under the executor's watch, and
+ * sq_oper_cancel may stop it from another thread while sq_oper_run
+ * runs; any other op runs its job directly on the calling thread (the
+ * executor's bookkeeping would be pure cost: nothing could stop it).
  */
 typedef struct sq_oper sq_oper;
 typedef struct sq_rowset sq_rowset;
@@ -1922,7 +1925,12 @@ enum {
 
 /* Op flags (sq_oper_set_flags). */
 enum {
-  SQ_OPER_RECORD = 1       /* results go into the op's rowset, for sq_oper_replay */
+  SQ_OPER_RECORD = 1,      /* results go into the op's rowset, for sq_oper_replay */
+  SQ_OPER_TIMED = 2,       /* measure elapsed and queued times for the log records (an op
+                            * with a timeout, or watched, is always timed) */
+  SQ_OPER_WATCH = 4,       /* run under the executor's watch even without a timeout, so
+                            * sq_oper_cancel can stop it from another thread */
+  SQ_OPER_QUIET = 8        /* keep no log records (nothing logs this op) */
 };
 
 /* Targets (sq_oper_target). */
@@ -1933,7 +1941,8 @@ typedef struct sq_oper_log {
   const char *sql;  /* the text to log (owned by the op; NUL-terminated) */
   size_t len;
   double elapsed;   /* seconds on the connection: the statement(s), and connecting or pinging
-                     * when the op had to; < 0 when it did not run */
+                     * when the op had to (0 unless the op was timed, see SQ_OPER_TIMED);
+                     * < 0 when it did not run */
   double queued;    /* seconds the op waited in the pool's queue for a connection (0: none) */
   int rc;           /* SQ_OK, or the kind the op failed with */
 } sq_oper_log;
@@ -1975,6 +1984,7 @@ void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink);
 /* A deadline, timeout seconds after the op starts running (<= 0: none). */
 void sq_oper_set_timeout(sq_oper *op, double seconds);
 void sq_oper_set_flags(sq_oper *op, unsigned flags); /* SQ_OPER_* */
+unsigned sq_oper_flags(const sq_oper *op);
 void sq_oper_set_isolation(sq_oper *op, int isolation); /* BEGIN: an sq_isolation */
 void sq_oper_set_savepoint(sq_oper *op, unsigned id);   /* RELEASE, ROLLBACK_TO */
 void sq_oper_set_batch(sq_oper *op, int rows);          /* CURSOR_FETCH: rows per fetch (default 32) */
@@ -1994,8 +2004,9 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err);
  * sq_kind; sq_oper_err says why). Every op run completes: resources
  * are given back on every path. */
 int sq_oper_run(sq_oper *op);
-/* From any thread while sq_oper_run runs: stops it (kind canceled; the
- * statement is cancelled on the server). 1 when it took hold. */
+/* From any thread while sq_oper_run runs an op with a timeout or
+ * SQ_OPER_WATCH: stops it (kind canceled; the statement is cancelled on
+ * the server). 1 when it took hold. */
 int sq_oper_cancel(sq_oper *op);
 
 /* ---- results (valid until the next reset) ---- */
@@ -2026,9 +2037,10 @@ const sq_oper_log *sq_oper_log_at(const sq_oper *op, int i);
 /* A unique_violation of an op with a model: the columns of the violated
  * key, where the server's message names them (*cols borrowed). */
 int sq_oper_fields(const sq_oper *op, const int **cols);
-/* SQ_OPER_RECORD: the rowset, and its replay into the op's sink (or
- * into sink when not NULL). Replay calls no protect: the caller runs it
- * where a non-local exit is safe. */
+/* SQ_OPER_RECORD: the rowset of the last run (NULL when it recorded
+ * nothing: no sink, or no SQ_OPER_RECORD), and its replay into the op's
+ * sink (or into sink when not NULL). Replay calls no protect: the caller
+ * runs it where a non-local exit is safe. */
 sq_rowset *sq_oper_rowset(sq_oper *op);
 int sq_oper_replay(sq_oper *op, const sq_oper_sink *sink, sq_err *err);
 

@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "sqorm.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,15 @@ static void trace_sink(trace *t, sq_oper_sink *s) {
 
 static char dbpath[256];
 
+/* Every op of a pass runs with these flags too: 0 (the direct path), or
+ * watched and timed (the executor's blocking path). */
+static unsigned g_flags;
+
+static int run_op(sq_oper *op) {
+  sq_oper_set_flags(op, sq_oper_flags(op) | g_flags);
+  return sq_oper_run(op);
+}
+
 static sq_pool *open_pool(int max) {
   sq_config cfg;
   sq_err err;
@@ -134,7 +144,7 @@ static int raw(sq_oper *op, sq_pool *p, const char *sql) {
   sq_oper_reset(op, SQ_OPER_RAW);
   if (sq_oper_add_sql(op, sql, strlen(sql), NULL, 0, 0, &err)) return err.kind;
   sq_oper_target_pool(op, p, NULL);
-  int rc = sq_oper_run(op);
+  int rc = run_op(op);
   if (rc) fprintf(stderr, "raw(%s): %s\n", sql, sq_oper_err(op)->msg);
   return rc;
 }
@@ -151,7 +161,7 @@ static int select_into(sq_oper *op, sq_pool *p, sq_tx *tx, const char *sql, cons
   else sq_oper_target_pool(op, p, NULL);
   sq_oper_set_sink(op, &s);
   sq_oper_set_flags(op, flags);
-  int rc = sq_oper_run(op);
+  int rc = run_op(op);
   if (rc == SQ_OK && (flags & SQ_OPER_RECORD)) {
     CHECK(t->n == 0); /* nothing reached the sink yet */
     rc = sq_oper_replay(op, NULL, &err);
@@ -178,12 +188,13 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, ins, strlen(ins), v, 3, 0, &err) == SQ_OK);
   strcpy(name, "XXXXX");
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(sq_oper_result(op)->affected_rows == 1);
   CHECK(sq_oper_result(op)->last_insert_id == 1);
   CHECK(sq_oper_nlogs(op) == 1);
   CHECK_STR(sq_oper_log_at(op, 0)->sql, ins);
   CHECK(sq_oper_log_at(op, 0)->elapsed >= 0);
+  CHECK(g_flags == 0 || sq_oper_log_at(op, 0)->elapsed > 0);
 
   /* several statements: results add up, one record with the given text */
   sq_oper_reset(op, SQ_OPER_RAW);
@@ -192,7 +203,7 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, b, strlen(b), NULL, 0, 0, &err) == SQ_OK);
   CHECK(sq_oper_log_as(op, "both; of them", 13, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(sq_oper_result(op)->affected_rows == 2);
   CHECK(sq_oper_result(op)->last_insert_id == 3);
   CHECK(sq_oper_nlogs(op) == 1);
@@ -203,7 +214,7 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, a, strlen(a), NULL, 0, 0, &err) == SQ_OK);
   CHECK(sq_oper_add_sql(op, "SELECT nope FROM t", 18, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) != SQ_OK);
+  CHECK(run_op(op) != SQ_OK);
   CHECK(strncmp(sq_oper_err(op)->msg, "statement 2 of 2: ", 18) == 0);
   CHECK(sq_oper_log_at(op, 0)->rc != SQ_OK);
 
@@ -247,7 +258,7 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, "SELECT id FROM t", 16, NULL, 0, SQ_STMT_READ, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
   sq_oper_set_sink(op, &s);
-  CHECK(sq_oper_run(op) == SQ_EUSAGE);
+  CHECK(run_op(op) == SQ_EUSAGE);
   CHECK_STR(sq_oper_err(op)->msg, "stopped by the test");
 
   /* a non-local exit out of the sink: the op fails, the connection goes */
@@ -259,7 +270,7 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, "SELECT id FROM t", 16, NULL, 0, SQ_STMT_READ, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
   sq_oper_set_sink(op, &s);
-  CHECK(sq_oper_run(op) == SQ_EINTERNAL);
+  CHECK(run_op(op) == SQ_EINTERNAL);
   CHECK(sq_oper_interrupted(op) == 1);
   sq_pool_stats_get(p, &st1);
   CHECK(st1.destroyed == st0.destroyed + 1);
@@ -286,7 +297,7 @@ static void test_raw_and_select(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, dup, strlen(dup), NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
   sq_oper_set_model(op, m);
-  CHECK(sq_oper_run(op) == SQ_EUNIQUE);
+  CHECK(run_op(op) == SQ_EUNIQUE);
   const int *fc;
   CHECK(sq_oper_fields(op, &fc) == 1 && fc[0] == 1);
   sq_model_free(m);
@@ -294,18 +305,18 @@ static void test_raw_and_select(sq_pool *p) {
   /* ping, version */
   sq_oper_reset(op, SQ_OPER_PING);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_oper_reset(op, SQ_OPER_VERSION);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(strncmp(sq_oper_text(op), "SQLite 3", 8) == 0);
 
   /* a build mistake is usage, nothing runs */
   sq_oper_reset(op, SQ_OPER_SELECT);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_EUSAGE);
+  CHECK(run_op(op) == SQ_EUSAGE);
   sq_oper_reset(op, SQ_OPER_COMMIT);
-  CHECK(sq_oper_run(op) == SQ_EUSAGE);
+  CHECK(run_op(op) == SQ_EUSAGE);
   CHECK(in_use(p) == 0);
   sq_oper_free(op);
 }
@@ -324,7 +335,7 @@ static void test_tx(sq_pool *p) {
   CHECK(sq_oper_prepare(op, SQ_DIALECT_SQLITE, &err) == SQ_OK);
   CHECK(sq_oper_nlogs(op) == 1);
   CHECK_STR(sq_oper_log_at(op, 0)->sql, "BEGIN");
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_tx *tx = sq_oper_take_tx(op);
   CHECK(tx && sq_tx_state(tx) == SQ_TX_OPEN);
   CHECK(in_use(p) == 1);
@@ -333,7 +344,7 @@ static void test_tx(sq_pool *p) {
   sq_oper_reset(op, SQ_OPER_RAW);
   CHECK(sq_oper_add_sql(op, "UPDATE acc SET n = n + 1", 24, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(sq_oper_result(op)->affected_rows == 2);
 
   /* a savepoint, rolled back */
@@ -341,14 +352,14 @@ static void test_tx(sq_pool *p) {
   sq_oper_target_tx(op, tx);
   CHECK(sq_oper_prepare(op, -1, &err) == SQ_OK);
   CHECK_STR(sq_oper_log_at(op, 0)->sql, "SAVEPOINT sq_sp_1");
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   unsigned sp = sq_oper_savepoint_id(op);
   CHECK(sp == 1 && sq_tx_savepoint_is_open(tx, sp));
   CHECK(raw(op, p, "SELECT 1") == SQ_OK || 1); /* another connection: fine */
   sq_oper_reset(op, SQ_OPER_RAW);
   CHECK(sq_oper_add_sql(op, "UPDATE acc SET n = 0", 20, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_oper_reset(op, SQ_OPER_ROLLBACK_TO);
   sq_oper_target_tx(op, tx);
   sq_oper_set_savepoint(op, sp);
@@ -356,13 +367,13 @@ static void test_tx(sq_pool *p) {
   CHECK(sq_oper_nlogs(op) == 2);
   CHECK_STR(sq_oper_log_at(op, 0)->sql, "ROLLBACK TO SAVEPOINT sq_sp_1");
   CHECK_STR(sq_oper_log_at(op, 1)->sql, "RELEASE SAVEPOINT sq_sp_1");
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(!sq_tx_savepoint_is_open(tx, sp));
   /* releasing it again: closed, nothing ran */
   sq_oper_reset(op, SQ_OPER_RELEASE);
   sq_oper_target_tx(op, tx);
   sq_oper_set_savepoint(op, sp);
-  CHECK(sq_oper_run(op) == SQ_ECLOSED);
+  CHECK(run_op(op) == SQ_ECLOSED);
 
   /* a cursor inside the transaction, fetched in batches, then commit
    * (which closes it) */
@@ -373,32 +384,32 @@ static void test_tx(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, "SELECT id, n FROM acc ORDER BY id", 33, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_tx(op, tx);
   sq_oper_set_sink(op, &s);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_cursor *cur = sq_oper_take_cursor(op);
   CHECK(cur != NULL);
   sq_oper_reset(op2, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op2, cur);
   sq_oper_set_sink(op2, &s);
   sq_oper_set_batch(op2, 1);
-  CHECK(sq_oper_run(op2) == SQ_OK);
+  CHECK(run_op(op2) == SQ_OK);
   CHECK(sq_oper_rows(op2) == 1 && !sq_oper_eof(op2));
   CHECK_STR(t.buf, "C0:id,n,\nR0/-1:1,11,\n");
 
   sq_oper_reset(op, SQ_OPER_COMMIT);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(sq_tx_state(tx) == SQ_TX_DONE);
   CHECK(in_use(p) == 0);
   sq_oper_reset(op2, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op2, cur);
   sq_oper_set_sink(op2, &s);
-  CHECK(sq_oper_run(op2) == SQ_ECLOSED);
+  CHECK(run_op(op2) == SQ_ECLOSED);
   CHECK(strstr(sq_oper_err(op2)->msg, "committed") != NULL);
   sq_cursor_free(cur);
   /* ending it again */
   sq_oper_reset(op, SQ_OPER_ROLLBACK);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_ECLOSED);
+  CHECK(run_op(op) == SQ_ECLOSED);
   CHECK(sq_oper_log_at(op, 0)->elapsed < 0);
   sq_oper_reset(op, SQ_OPER_NONE); /* drops the op's reference */
   sq_tx_free(tx);
@@ -410,7 +421,7 @@ static void test_tx(sq_pool *p) {
   /* a sink that exits midway inside a transaction fails the transaction */
   sq_oper_reset(op, SQ_OPER_BEGIN);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   tx = sq_oper_take_tx(op);
   trace_sink(&t, &s);
   t.jump_at = 1;
@@ -418,12 +429,12 @@ static void test_tx(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, "SELECT id FROM acc", 18, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_tx(op, tx);
   sq_oper_set_sink(op, &s);
-  CHECK(sq_oper_run(op) == SQ_EINTERNAL);
+  CHECK(run_op(op) == SQ_EINTERNAL);
   CHECK(sq_tx_state(tx) == SQ_TX_FAILED);
   CHECK(in_use(p) == 0);
   sq_oper_reset(op, SQ_OPER_ROLLBACK);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_OK); /* the owner acknowledges it */
+  CHECK(run_op(op) == SQ_OK); /* the owner acknowledges it */
   CHECK(sq_tx_state(tx) == SQ_TX_DONE);
   sq_oper_reset(op, SQ_OPER_NONE);
   sq_tx_free(tx);
@@ -431,7 +442,7 @@ static void test_tx(sq_pool *p) {
   /* an untaken transaction is abandoned by the next reset */
   sq_oper_reset(op, SQ_OPER_BEGIN);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   CHECK(in_use(p) == 1);
   sq_oper_reset(op, SQ_OPER_NONE);
   CHECK(in_use(p) == 0);
@@ -455,7 +466,7 @@ static void test_cursor(sq_pool *p) {
     sq_oper_target_pool(op, p, &h);
     sq_oper_set_sink(op, &s);
     sq_oper_set_flags(op, record ? SQ_OPER_RECORD : 0);
-    CHECK(sq_oper_run(op) == SQ_OK);
+    CHECK(run_op(op) == SQ_OK);
     if (record) CHECK(sq_oper_replay(op, NULL, &err) == SQ_OK);
     sq_cursor *cur = sq_oper_take_cursor(op);
     CHECK(cur && in_use(p) == 1);
@@ -465,7 +476,7 @@ static void test_cursor(sq_pool *p) {
       sq_oper_target_cursor(op2, cur);
       sq_oper_set_sink(op2, &s);
       sq_oper_set_flags(op2, record ? SQ_OPER_RECORD : 0);
-      CHECK(sq_oper_run(op2) == SQ_OK);
+      CHECK(run_op(op2) == SQ_OK);
       if (record) CHECK(sq_oper_replay(op2, NULL, &err) == SQ_OK);
       batches++;
       rows += (int)sq_oper_rows(op2);
@@ -475,7 +486,7 @@ static void test_cursor(sq_pool *p) {
     CHECK(strncmp(t.buf, "C0:i,\nR0/-1:1,\nR0/-1:2,\n", 24) == 0);
     sq_oper_reset(op2, SQ_OPER_CURSOR_CLOSE);
     sq_oper_target_cursor(op2, cur);
-    CHECK(sq_oper_run(op2) == SQ_OK);
+    CHECK(run_op(op2) == SQ_OK);
     CHECK(in_use(p) == 0);
     sq_cursor_free(cur);
   }
@@ -483,14 +494,14 @@ static void test_cursor(sq_pool *p) {
   sq_oper_reset(op, SQ_OPER_CURSOR_OPEN);
   CHECK(sq_oper_add_sql(op, "SELECT i FROM big", 17, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_cursor *cur = sq_oper_take_cursor(op);
   sq_oper_reset(op2, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op2, cur);
-  CHECK(sq_oper_run(op2) == SQ_OK && sq_oper_rows(op2) == 32);
+  CHECK(run_op(op2) == SQ_OK && sq_oper_rows(op2) == 32);
   sq_oper_reset(op2, SQ_OPER_CURSOR_CLOSE);
   sq_oper_target_cursor(op2, cur);
-  CHECK(sq_oper_run(op2) == SQ_OK);
+  CHECK(run_op(op2) == SQ_OK);
   CHECK(in_use(p) == 0);
   sq_cursor_free(cur);
   /* a sink that exits midway through a fetch: the cursor fails */
@@ -501,13 +512,13 @@ static void test_cursor(sq_pool *p) {
   CHECK(sq_oper_add_sql(op, "SELECT i FROM big", 17, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
   sq_oper_set_sink(op, &s);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   cur = sq_oper_take_cursor(op);
   t.jump_at = 5;
   sq_oper_reset(op2, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op2, cur);
   sq_oper_set_sink(op2, &s);
-  CHECK(sq_oper_run(op2) == SQ_EINTERNAL);
+  CHECK(run_op(op2) == SQ_EINTERNAL);
   CHECK(!sq_cursor_is_open(cur));
   CHECK(in_use(p) == 0);
   sq_cursor_free(cur);
@@ -515,7 +526,7 @@ static void test_cursor(sq_pool *p) {
   sq_oper_reset(op, SQ_OPER_CURSOR_OPEN);
   CHECK(sq_oper_add_sql(op, "SELECT i FROM big", 17, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_oper_reset(op, SQ_OPER_NONE);
   CHECK(in_use(p) == 0);
   sq_oper_free(op);
@@ -535,29 +546,87 @@ static void test_timeout(sq_pool *p) {
   sq_oper_target_pool(op, p, NULL);
   sq_oper_set_timeout(op, 0.2);
   double t0 = sq_clock();
-  CHECK(sq_oper_run(op) == SQ_ETIMEOUT);
+  CHECK(run_op(op) == SQ_ETIMEOUT);
   CHECK(sq_clock() - t0 < 5);
   CHECK(in_use(p) == 0);
   CHECK(raw(op, p, "SELECT 1") == SQ_OK);
 
   sq_oper_reset(op, SQ_OPER_BEGIN);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_OK);
+  CHECK(run_op(op) == SQ_OK);
   sq_tx *tx = sq_oper_take_tx(op);
   sq_oper_reset(op, SQ_OPER_SELECT);
   CHECK(sq_oper_add_sql(op, slow, strlen(slow), NULL, 0, SQ_STMT_READ, &err) == SQ_OK);
   sq_oper_target_tx(op, tx);
   sq_oper_set_timeout(op, 0.2);
-  CHECK(sq_oper_run(op) == SQ_ETIMEOUT);
+  CHECK(run_op(op) == SQ_ETIMEOUT);
   CHECK(sq_tx_state(tx) == SQ_TX_FAILED);
   CHECK(in_use(p) == 0);
   sq_oper_reset(op, SQ_OPER_COMMIT);
   sq_oper_target_tx(op, tx);
-  CHECK(sq_oper_run(op) == SQ_ETIMEOUT);
+  CHECK(run_op(op) == SQ_ETIMEOUT);
   sq_oper_reset(op, SQ_OPER_NONE);
   sq_tx_free(tx);
   CHECK(raw(op, p, "SELECT 1") == SQ_OK);
   sq_oper_free(op);
+}
+
+/* The log records of an op that waited for the pool's only connection:
+ * queued is the wait, elapsed the rest. */
+typedef struct holder_arg {
+  sq_pool *p;
+  sq_conn *c;
+} holder_arg;
+
+static void *release_later(void *arg) {
+  holder_arg *a = arg;
+  struct timespec ts = {0, 150 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  sq_pool_release(a->p, a->c);
+  return NULL;
+}
+
+static void test_queued(void) {
+  char path[300];
+  snprintf(path, sizeof path, "%s.q", dbpath);
+  sq_config cfg;
+  sq_err err;
+  char url[320];
+  snprintf(url, sizeof url, "sqlite:%s", path);
+  sq_config_init(&cfg);
+  CHECK(sq_config_parse_url(&cfg, url, &err) == SQ_OK);
+  CHECK(sq_config_set(&cfg, "pool.max", "1", &err) == SQ_OK);
+  CHECK(sq_config_finish(&cfg, &err) == SQ_OK);
+  sq_pool *p;
+  CHECK(sq_pool_open(&cfg, &p, &err) == SQ_OK);
+  sq_config_free(&cfg);
+  sq_oper *op;
+  CHECK(sq_oper_new(&op, &err) == SQ_OK);
+  for (int watched = 0; watched <= 1; watched++) {
+    holder_arg a = {p, NULL};
+    CHECK(sq_pool_acquire(p, -1, &a.c, &err) == SQ_OK);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, release_later, &a) == 0);
+    sq_oper_reset(op, SQ_OPER_SELECT);
+    CHECK(sq_oper_add_sql(op, "SELECT 1", 8, NULL, 0, SQ_STMT_READ, &err) == SQ_OK);
+    sq_oper_target_pool(op, p, NULL);
+    sq_oper_set_flags(op, SQ_OPER_TIMED | (watched ? SQ_OPER_WATCH : 0));
+    CHECK(sq_oper_run(op) == SQ_OK);
+    pthread_join(t, NULL);
+    const sq_oper_log *l = sq_oper_log_at(op, 0);
+    CHECK(l && l->queued > 0.05 && l->queued < 5);
+    CHECK(l && l->elapsed >= 0 && l->elapsed < l->queued);
+    /* no wait: no queue time */
+    sq_oper_reset(op, SQ_OPER_SELECT);
+    CHECK(sq_oper_add_sql(op, "SELECT 1", 8, NULL, 0, SQ_STMT_READ, &err) == SQ_OK);
+    sq_oper_target_pool(op, p, NULL);
+    sq_oper_set_flags(op, SQ_OPER_TIMED | (watched ? SQ_OPER_WATCH : 0));
+    CHECK(sq_oper_run(op) == SQ_OK);
+    CHECK(sq_oper_log_at(op, 0)->queued == 0);
+  }
+  sq_oper_free(op);
+  sq_pool_close(p);
+  unlink(path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -621,6 +690,7 @@ static const sq_driver fake = {
 };
 
 static void test_retry(void) {
+  fake_opens = 0, fake_die_on = 1, fake_rows_first = 0;
   sq_config cfg;
   sq_err err;
   sq_config_init(&cfg);
@@ -641,7 +711,7 @@ static void test_retry(void) {
   sq_oper_reset(op, SQ_OPER_RAW);
   CHECK(sq_oper_add_sql(op, "UPDATE x", 8, NULL, 0, 0, &err) == SQ_OK);
   sq_oper_target_pool(op, p, NULL);
-  CHECK(sq_oper_run(op) == SQ_ECONNECTION);
+  CHECK(run_op(op) == SQ_ECONNECTION);
   CHECK(fake_opens == 2);
   /* something reached the sink: no retry */
   fake_die_on = 3;
@@ -657,6 +727,9 @@ int main(void) {
   sq_err err;
   if (sq_global_init(&err)) return 1;
   test_retry();
+  g_flags = SQ_OPER_WATCH | SQ_OPER_TIMED;
+  test_retry();
+  g_flags = 0;
   if (!sq_driver_for(SQ_DIALECT_SQLITE)) {
     printf("sqlite driver not built: skipping the rest\n");
     return CHECK_DONE();
@@ -665,11 +738,20 @@ int main(void) {
   unlink(dbpath);
   sq_pool *p = open_pool(3);
   CHECK(p != NULL);
+  sq_oper *op_drop;
+  CHECK(sq_oper_new(&op_drop, &err) == SQ_OK);
   if (p) {
-    test_raw_and_select(p);
-    test_tx(p);
-    test_cursor(p);
+    for (int pass = 0; pass < 2; pass++) {
+      g_flags = pass ? SQ_OPER_WATCH | SQ_OPER_TIMED : 0;
+      test_raw_and_select(p);
+      test_tx(p);
+      test_cursor(p);
+      CHECK(raw(op_drop, p, "DROP TABLE t") == SQ_OK && raw(op_drop, p, "DROP TABLE big") == SQ_OK &&
+            raw(op_drop, p, "DROP TABLE things") == SQ_OK && raw(op_drop, p, "DROP TABLE acc") == SQ_OK);
+    }
     test_timeout(p);
+    test_queued();
+    sq_oper_free(op_drop);
     CHECK(in_use(p) == 0);
     sq_pool_close(p);
   }

@@ -44,6 +44,15 @@ struct sq_oper {
   sq_job job;            /* job.err is the op's error */
   sq_arena *arena;
   sq_rowset *rowset;     /* SQ_OPER_RECORD; kept (cleared) across resets */
+  /* Valid only while the field that says so is set (has_holder, nst,
+   * nlogs, has_sink, a run): not zeroed by sq_oper_reset. */
+  sq_holder holder;
+  char what[96];
+  op_stmt st1;           /* the first statement and log record: no */
+  sq_oper_log log1;      /* allocation for the common op of one statement */
+  sq_oper_sink sink;
+  sq_oper_sink out;      /* where rows go now: sink, or the recorder */
+  sq_row_sink rsink;     /* what drivers call */
 
   /* Everything from here on is zeroed by sq_oper_reset. */
   int kind;
@@ -52,9 +61,7 @@ struct sq_oper {
   /* target */
   int target;
   sq_pool *pool;
-  sq_holder holder;
   int has_holder;
-  char what[96];
   sq_tx *tx;             /* a reference, for a tx target */
   sq_cursor *cursor;     /* borrowed, for a cursor target */
   /* build */
@@ -70,12 +77,9 @@ struct sq_oper {
   unsigned sp;
   int batch;
   const sq_model *model;
-  sq_oper_sink sink;
   int has_sink;
   /* running */
-  sq_oper_sink out;      /* where rows go now: sink, or the recorder */
   int has_out;
-  sq_row_sink rsink;     /* what drivers call */
   int set;
   int64_t parent;
   int delivered;         /* something reached out: a retry would repeat it */
@@ -99,6 +103,9 @@ struct sq_oper {
   int nfcols;
 };
 
+static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err);
+static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err);
+
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
 /* ------------------------------------------------------------------ */
@@ -112,6 +119,9 @@ int sq_oper_new(sq_oper **out, sq_err *err) {
     return sq_err_set(err, SQ_ENOMEM, "out of memory");
   }
   sq_job_init(&op->job, NULL, op);
+  op->rsink.ud = op;
+  op->rsink.columns = w_columns;
+  op->rsink.row = w_row;
   *out = op;
   return SQ_OK;
 }
@@ -157,8 +167,10 @@ sq_arena *sq_oper_arena(sq_oper *op) { return op ? op->arena : NULL; }
 /* Building                                                             */
 /* ------------------------------------------------------------------ */
 
+/* A bigger array for n items in a: cap 0 means the one inline item (at
+ * old when n is 1). */
 static void *grow(sq_arena *a, void *old, int n, int *cap, size_t size) {
-  int nc = *cap ? *cap * 2 : 4;
+  int nc = *cap > 1 ? *cap * 2 : 4;
   void *p = sq_arena_alloc(a, size * (size_t)nc);
   if (!p) return NULL;
   if (n) memcpy(p, old, size * (size_t)n);
@@ -182,27 +194,37 @@ int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *pa
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes no statements");
   if (op->kind != SQ_OPER_RAW && op->nst > 0)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes one statement");
-  if (op->nst == op->capst) {
+  if (op->nst == 0 && op->capst == 0) {
+    op->st = &op->st1;
+    op->capst = 1;
+  } else if (op->nst == op->capst) {
     op_stmt *n = grow(op->arena, op->st, op->nst, &op->capst, sizeof *n);
     if (!n) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     op->st = n;
   }
   op_stmt *st = &op->st[op->nst];
-  char *text = copy_text(op->arena, sql, len);
-  sq_value *vals = nparams ? sq_arena_alloc(op->arena, sizeof *vals * (size_t)nparams) : NULL;
-  if (!text || (nparams && !vals)) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  /* one block: the values, then the SQL text, then the strings */
+  int copy = !(flags & SQ_STMT_ARENA_VALUES);
+  size_t need = sizeof(sq_value) * (size_t)nparams + len + 1;
+  for (int i = 0; copy && i < nparams; i++)
+    if (params[i].type == SQ_VTEXT || params[i].type == SQ_VBLOB) need += params[i].u.s.n + 1;
+  sq_value *vals = sq_arena_alloc(op->arena, need);
+  if (!vals) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  char *text = (char *)(vals + nparams), *bytes = text + len + 1;
+  if (len) memcpy(text, sql, len);
+  text[len] = '\0';
   if (nparams) memcpy(vals, params, sizeof *vals * (size_t)nparams);
-  if (!(flags & SQ_STMT_ARENA_VALUES)) {
-    for (int i = 0; i < nparams; i++) {
-      if (vals[i].type != SQ_VTEXT && vals[i].type != SQ_VBLOB) continue;
-      char *p = copy_text(op->arena, vals[i].u.s.p, vals[i].u.s.n);
-      if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-      vals[i].u.s.p = p;
-    }
+  for (int i = 0; copy && i < nparams; i++) {
+    if (vals[i].type != SQ_VTEXT && vals[i].type != SQ_VBLOB) continue;
+    size_t n = vals[i].u.s.n;
+    if (n) memcpy(bytes, vals[i].u.s.p, n);
+    bytes[n] = '\0';
+    vals[i].u.s.p = bytes;
+    bytes += n + 1;
   }
   st->sql = text;
   st->len = len;
-  st->params = vals;
+  st->params = nparams ? vals : NULL;
   st->nparams = nparams;
   st->flags = flags;
   op->nst++;
@@ -265,13 +287,17 @@ void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink) {
 
 void sq_oper_set_timeout(sq_oper *op, double seconds) { op->timeout = seconds > 0 ? seconds : 0; }
 void sq_oper_set_flags(sq_oper *op, unsigned flags) { op->flags = flags; }
+unsigned sq_oper_flags(const sq_oper *op) { return op->flags; }
 void sq_oper_set_isolation(sq_oper *op, int isolation) { op->isolation = isolation; op->prepared = 0; }
 void sq_oper_set_savepoint(sq_oper *op, unsigned id) { op->sp = id; op->prepared = 0; }
 void sq_oper_set_batch(sq_oper *op, int rows) { op->batch = rows; }
 void sq_oper_set_model(sq_oper *op, const sq_model *m) { op->model = m; }
 
 static int add_log(sq_oper *op, const char *text, size_t len, int copy, sq_err *err) {
-  if (op->nlogs == op->caplogs) {
+  if (op->nlogs == 0 && op->caplogs == 0) {
+    op->logs = &op->log1;
+    op->caplogs = 1;
+  } else if (op->nlogs == op->caplogs) {
     sq_oper_log *n = grow(op->arena, op->logs, op->nlogs, &op->caplogs, sizeof *n);
     if (!n) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     op->logs = n;
@@ -297,27 +323,30 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
   if (op->prepared) return SQ_OK;
   op->nlogs = 0;
   int k = op->kind, t = op->target, rc = SQ_OK;
+  if (op->flags & SQ_OPER_QUIET) {
+    /* no records: only the checks that need none */
+    if ((k == SQ_OPER_RAW || k == SQ_OPER_SELECT || k == SQ_OPER_CURSOR_OPEN) && op->nst == 0)
+      return sq_err_set(err, SQ_EUSAGE, "operation has no statement");
+    if (k <= SQ_OPER_NONE || k >= SQ_OPER_KIND_COUNT) return sq_err_set(err, SQ_EUSAGE, "unknown kind of operation (%d)", k);
+    op->prepared = 1;
+    return SQ_OK;
+  }
   switch (k) {
   case SQ_OPER_RAW:
   case SQ_OPER_SELECT:
   case SQ_OPER_CURSOR_OPEN:
     if (op->nst == 0) return sq_err_set(err, SQ_EUSAGE, "operation has no statement");
-    if (t != SQ_OPER_TARGET_POOL && t != SQ_OPER_TARGET_TX)
-      return sq_err_set(err, SQ_EUSAGE, "operation needs a pool or a transaction to run on");
     if (op->has_log_text) rc = add_log(op, op->log_text, op->log_len, 0, err);
     else
       for (int i = 0; i < op->nst && !rc; i++) rc = add_log(op, op->st[i].sql, op->st[i].len, 0, err);
     break;
   case SQ_OPER_CURSOR_FETCH:
   case SQ_OPER_CURSOR_CLOSE:
-    if (t != SQ_OPER_TARGET_CURSOR || !op->cursor) return sq_err_set(err, SQ_EUSAGE, "operation needs a cursor");
-    break;
   case SQ_OPER_PING:
   case SQ_OPER_VERSION:
-    if (t != SQ_OPER_TARGET_POOL || !op->pool) return sq_err_set(err, SQ_EUSAGE, "operation needs a pool to run on");
     break;
   case SQ_OPER_BEGIN:
-    if (t != SQ_OPER_TARGET_POOL || !op->pool)
+    if (dialect < 0 && (t != SQ_OPER_TARGET_POOL || !op->pool))
       return sq_err_set(err, SQ_EUSAGE, "BEGIN needs a pool (a savepoint is SQ_OPER_SAVEPOINT on the transaction)");
     if (dialect < 0) dialect = sq_pool_driver(op->pool)->dialect;
     rc = add_log(op, sq_tx_begin_sql(dialect, op->isolation), strlen(sq_tx_begin_sql(dialect, op->isolation)), 0, err);
@@ -523,7 +552,8 @@ static int op_run(sq_job *job, sq_conn *c, sq_err *err) {
   }
   default: rc = sq_err_set(err, SQ_EINTERNAL, "operation of unknown kind %d", op->kind); break;
   }
-  op->conn_dead = sq_conn_is_dead(c);
+  /* (only a lost connection can make a read worth retrying) */
+  if (rc == SQ_ECONNECTION) op->conn_dead = sq_conn_is_dead(c);
   return rc;
 }
 
@@ -548,8 +578,51 @@ static void account(sq_oper *op) {
   op->elapsed += op->job.elapsed;
 }
 
+/*
+ * An op with no deadline, not asked to be cancellable (SQ_OPER_WATCH),
+ * runs its job directly: nothing would ever stop it, so the executor's
+ * bookkeeping (its lock, its list of live jobs, the clock) would be pure
+ * cost on the hottest paths (a primary-key lookup is a few microseconds).
+ * What the executor does after a run that was not stopped is done here
+ * the same way: the connection is released, or kept (SQ_JOB_KEEP_CONN)
+ * when the run succeeded and it is alive.
+ */
+static int direct(sq_oper *op, sq_conn *held, int flags) {
+  sq_job *j = &op->job;
+  int timed = (op->flags & SQ_OPER_TIMED) != 0;
+  double t0 = timed ? sq_clock() : 0, waited = 0;
+  sq_conn *c = held;
+  if (j->err.kind) sq_err_clear(&j->err); /* a retry's second run */
+  j->conn = NULL;
+  j->tx_ended = 0;
+  j->canceled_on_server = 0;
+  op->conn_dead = 0;
+  int rc = SQ_OK;
+  if (!c)
+    rc = sq_pool_acquire_job(op->pool, -1, op->has_holder ? &op->holder : NULL, (flags & SQ_JOB_FRESH_CONN) != 0,
+                             timed ? &waited : NULL, &c, &j->err);
+  double t1 = timed ? sq_clock() : 0;
+  if (rc == SQ_OK) {
+    rc = op_run(j, c, &j->err);
+    if (rc != SQ_OK && j->err.kind == SQ_OK) sq_err_set(&j->err, rc, "operation failed (%s)", sq_kind_name(rc));
+    if (!held) {
+      if ((flags & SQ_JOB_KEEP_CONN) && rc == SQ_OK && !sq_conn_is_dead(c)) j->conn = c;
+      else sq_pool_release(op->pool, c);
+    }
+  }
+  if (timed) {
+    op->queued += t1 - t0;
+    op->waited += waited;
+    op->elapsed += sq_clock() - t1;
+  }
+  return j->rc = rc;
+}
+
+static int watched(const sq_oper *op, double deadline) { return deadline > 0 || (op->flags & SQ_OPER_WATCH); }
+
 /* One job on a connection of the target pool. */
 static int on_pool(sq_oper *op, double deadline, int flags) {
+  if (!watched(op, deadline)) return direct(op, NULL, flags);
   job_setup(op, deadline, flags);
   int rc = sq_job_run(op->pool, &op->job);
   account(op);
@@ -558,6 +631,7 @@ static int on_pool(sq_oper *op, double deadline, int flags) {
 
 /* One job on a connection the op (or its cursor) holds. */
 static int on_conn(sq_oper *op, sq_conn *c, double deadline) {
+  if (!watched(op, deadline)) return direct(op, c, 0);
   job_setup(op, deadline, 0);
   int rc = sq_job_run_conn(c, &op->job);
   account(op);
@@ -592,9 +666,35 @@ static int is_read(const sq_oper *op) {
   return op->kind == SQ_OPER_SELECT || (op->kind == SQ_OPER_RAW && op->nst == 1 && (op->st[0].flags & SQ_STMT_READ));
 }
 
+/* The target the kind runs on is set. */
+static int check_target(sq_oper *op, sq_err *err) {
+  int t = op->target;
+  switch (op->kind) {
+  case SQ_OPER_RAW:
+  case SQ_OPER_SELECT:
+  case SQ_OPER_CURSOR_OPEN:
+    if ((t == SQ_OPER_TARGET_POOL && op->pool) || (t == SQ_OPER_TARGET_TX && op->tx)) return SQ_OK;
+    return sq_err_set(err, SQ_EUSAGE, "operation needs a pool or a transaction to run on");
+  case SQ_OPER_CURSOR_FETCH:
+  case SQ_OPER_CURSOR_CLOSE:
+    if (t == SQ_OPER_TARGET_CURSOR && op->cursor) return SQ_OK;
+    return sq_err_set(err, SQ_EUSAGE, "operation needs a cursor");
+  case SQ_OPER_PING:
+  case SQ_OPER_VERSION:
+  case SQ_OPER_BEGIN:
+    if (t == SQ_OPER_TARGET_POOL && op->pool) return SQ_OK;
+    return sq_err_set(err, SQ_EUSAGE, "operation needs a pool to run on%s",
+                      op->kind == SQ_OPER_BEGIN ? " (a savepoint is SQ_OPER_SAVEPOINT on the transaction)" : "");
+  default:
+    if (t == SQ_OPER_TARGET_TX && op->tx) return SQ_OK;
+    return sq_err_set(err, SQ_EUSAGE, "operation needs a transaction");
+  }
+}
+
 static int run_kind(sq_oper *op, double dl) {
   sq_err *err = &op->job.err;
-  int rc;
+  int rc = check_target(op, err);
+  if (rc) return rc;
   switch (op->kind) {
   case SQ_OPER_RAW:
   case SQ_OPER_SELECT:
@@ -709,9 +809,6 @@ int sq_oper_run(sq_oper *op) {
     }
   }
   if (rc == SQ_OK) {
-    op->rsink.ud = op;
-    op->rsink.columns = w_columns;
-    op->rsink.row = w_row;
     op->parent = -1;
     rc = run_kind(op, op->timeout > 0 ? sq_clock() + op->timeout : 0);
   }
@@ -774,9 +871,9 @@ int sq_oper_fields(const sq_oper *op, const int **cols) {
   return op->nfcols;
 }
 
-sq_rowset *sq_oper_rowset(sq_oper *op) { return op->rowset; }
+sq_rowset *sq_oper_rowset(sq_oper *op) { return op->has_out && (op->flags & SQ_OPER_RECORD) ? op->rowset : NULL; }
 
 int sq_oper_replay(sq_oper *op, const sq_oper_sink *sink, sq_err *err) {
-  if (!op->rowset) return SQ_OK;
+  if (!sq_oper_rowset(op)) return SQ_OK;
   return sq_rowset_replay(op->rowset, sink ? sink : &op->sink, err);
 }
