@@ -801,7 +801,8 @@ int sq_oper_run(sq_oper *op) {
   int rc = op->prepared ? SQ_OK : sq_oper_prepare(op, -1, err);
   if (rc == SQ_OK) {
     op->has_out = op->has_sink;
-    op->out = op->sink;
+    if (op->has_sink) op->out = op->sink;
+    else memset(&op->out, 0, sizeof op->out); /* a cursor's statement may still call it */
     if (op->has_sink && (op->flags & SQ_OPER_RECORD)) {
       if (!op->rowset) rc = sq_rowset_new(&op->rowset, err);
       else sq_rowset_clear(op->rowset);

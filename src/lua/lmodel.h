@@ -6,7 +6,12 @@
  * lvalidate.c (defaults and validation), lsink.c (row sinks) and
  * lcursor.c (Model:each).
  *
- * The pipeline of every class method: check arguments (raising is free:
+ * Reads (lfind.c, lcursor.c) are operations: see lop.h / lop.c for
+ * their pipeline (arguments, the op built in its own arena, lsq_op_run,
+ * a continuation that builds the results).
+ *
+ * The writes still follow the pipeline from before operations (until
+ * they become operations too): check arguments (raising is free:
  * nothing is held), build the query tree in a scratch arena, render it
  * once, log it, run it through lsq_db_run (which picks the transaction's
  * connection or a pooled one and always gives it back), free the scratch,
