@@ -1022,10 +1022,12 @@ static int render_mysql_group(sq_sql_list *out, const sq_sop *ops, int n, int fl
  * that can share an ALTER TABLE or a rebuild. */
 static int group_end(const sq_sop *ops, int n, int i, int dialect) {
   if (ops[i].kind == SQ_SOP_NOTE || standalone(ops[i].kind)) return i + 1;
+  /* notes in between render nothing and don't split a group */
   int j = i + 1;
-  while (j < n && ops[j].kind != SQ_SOP_NOTE && !standalone(ops[j].kind) &&
-         sq_ddl_name_eq(dialect, ops[j].table, ops[i].table))
+  while (j < n && (ops[j].kind == SQ_SOP_NOTE ||
+                   (!standalone(ops[j].kind) && sq_ddl_name_eq(dialect, ops[j].table, ops[i].table))))
     j++;
+  while (j > i + 1 && ops[j - 1].kind == SQ_SOP_NOTE) j--;
   return j;
 }
 
@@ -1260,8 +1262,11 @@ int sq_schema_apply(sq_conn *c, const sq_sop *ops, int n, int flags, sq_schema_l
     rc = run_sql(c, "PRAGMA foreign_keys", &k, err);
     fk_on = k.first != 0;
   }
+  /* op by op, except where ops share a statement (MySQL's one ALTER
+   * TABLE) or a rebuild (SQLite) */
+  int grouped = dialect == SQ_DIALECT_SQLITE || (dialect == SQ_DIALECT_MYSQL && (flags & SQ_SCHEMA_ONE_ALTER));
   for (int i = 0; !rc && i < n;) {
-    int j = group_end(ops, n, i, dialect), rebuilt = 0;
+    int j = grouped ? group_end(ops, n, i, dialect) : i + 1, rebuilt = 0;
     sq_sql_list l = {0};
     rc = render_group(c, 0, dialect, flags, ops + i, j - i, &l, &rebuilt, err);
     if (!rc && rebuilt && fk_on) {
@@ -1273,6 +1278,7 @@ int sq_schema_apply(sq_conn *c, const sq_sop *ops, int n, int flags, sq_schema_l
     for (int k = 0; !rc && k < l.n; k++) {
       if (on_sql) on_sql(ud, l.sql[k]);
       rc = run_sql(c, l.sql[k], NULL, err);
+      if (rc) sq_schema_op_err(&ops[i], err); /* the group's first op */
     }
     sq_sql_list_free(&l);
     i = j;

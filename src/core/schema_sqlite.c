@@ -248,8 +248,18 @@ static int piece_parse(piece *p, sq_err *err) {
   else if (i > 0) p->kind = P_OTHER;
   else {
     p->kind = P_COL;
+    int generated = 0;
+    for (int j = 1; j < k.n && !generated;) {
+      if (is_op(&k, j, '(')) {
+        j = skip_parens(&k, j); /* AS inside CAST(... AS ...) is not the column's */
+        continue;
+      }
+      generated = is_kw(&k, j, "GENERATED") || is_kw(&k, j, "AS");
+      j++;
+    }
     if (!(p->name = unquote(k.s, &k.t[0]))) rc = sq_ddl_nomem(err);
-    if (!rc && !(p->source = sq_strdup(p->name))) rc = sq_ddl_nomem(err);
+    /* a generated column computes itself: nothing is copied into it */
+    if (!rc && !generated && !(p->source = sq_strdup(p->name))) rc = sq_ddl_nomem(err);
   }
   if (!rc && (p->kind == P_PK || p->kind == P_UNIQUE || p->kind == P_FK)) {
     int j = i;
@@ -260,34 +270,41 @@ static int piece_parse(piece *p, sq_err *err) {
   return rc;
 }
 
-/* Splits CREATE TABLE text into its pieces. */
+/* Splits CREATE TABLE text into its pieces: each from its first token
+ * to its last, so comments around it (a trailing "-- ..." above all)
+ * never swallow what follows it. */
 static int tdef_parse(const char *sql, tdef *t, sq_err *err) {
   toks k = {0};
   int rc = toks_read(&k, sql, strlen(sql), err);
   if (rc) return rc;
+  if (is_kw(&k, 1, "VIRTUAL")) {
+    toks_free(&k);
+    return sq_err_set(err, SQ_EUSAGE, "a virtual table can't be altered or rebuilt");
+  }
   int i = 0;
   while (i < k.n && !is_op(&k, i, '(')) i++;
   if (i >= k.n) {
     toks_free(&k);
-    return sq_err_set(err, SQ_EUSAGE, "the table is not a plain CREATE TABLE (AS SELECT or virtual): not rebuilt");
+    return sq_err_set(err, SQ_EUSAGE, "the table is not a plain CREATE TABLE: not rebuilt");
   }
-  int end = skip_parens(&k, i);
-  size_t start = tok_end(&k, i);
+  int end = skip_parens(&k, i); /* just past the closing ')' */
+  int first = i + 1;
   for (int j = i + 1; !rc && j < end; j++) {
-    int last = j == end - 1;
-    if (!last && !is_op(&k, j, ',')) {
-      if (is_op(&k, j, '(')) j = skip_parens(&k, j) - 1;
+    if (is_op(&k, j, '(')) {
+      j = skip_parens(&k, j) - 1;
       continue;
     }
-    size_t stop = k.t[j].pos;
-    while (start < stop && (sql[start] == ' ' || sql[start] == '\n' || sql[start] == '\t' || sql[start] == '\r')) start++;
-    while (stop > start && (sql[stop - 1] == ' ' || sql[stop - 1] == '\n' || sql[stop - 1] == '\t' || sql[stop - 1] == '\r'))
-      stop--;
+    if (j != end - 1 && !is_op(&k, j, ',')) continue;
+    if (j == first) {
+      rc = sq_err_set(err, SQ_EUSAGE, "an empty part in the table's CREATE TABLE");
+      break;
+    }
+    size_t start = k.t[first].pos, stop = tok_end(&k, j - 1);
     piece *p = tdef_insert(t, t->n, err);
     if (!p) rc = SQ_ENOMEM;
     else if (!(p->text = dupn(sql + start, stop - start))) rc = sq_ddl_nomem(err);
     else rc = piece_parse(p, err);
-    start = tok_end(&k, j);
+    first = j + 1;
   }
   if (!rc) {
     size_t s = end - 1 < k.n ? tok_end(&k, end - 1) : strlen(sql);
@@ -509,6 +526,7 @@ static const char SQL_USERS[] = "SELECT sql FROM sqlite_master WHERE type IN ('v
 
 static int parse_version(const char *v) {
   int a = 0, b = 0, c = 0;
+  while (v && *v && (*v < '0' || *v > '9')) v++; /* "SQLite 3.40.1" */
   if (!v || sscanf(v, "%d.%d.%d", &a, &b, &c) < 2) return 0;
   return a * 1000000 + b * 1000 + c;
 }
