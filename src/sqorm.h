@@ -1274,7 +1274,8 @@ int sq_render_drop(const sq_model *m, int dialect, int if_exists, sq_sql_list *o
  * Model:sync{ alter = true }: reads the live table on c (columns with
  * their types, nullability, defaults and auto-increment; the primary
  * key; unique keys and indexes), then returns the statements that make
- * it match the model: ADD missing columns, ALTER changed ones (type,
+ * it match the model (the table part of sq_schema_diff, rendered by
+ * sq_schema_plan with SQ_SCHEMA_ONE_ALTER): ADD missing columns, ALTER changed ones (type,
  * NULL, default, auto-increment), DROP columns the model no longer has,
  * change the primary key, add the model's unique keys (single and
  * composite, compared as sets of columns) and drop unique constraints it
@@ -1733,10 +1734,12 @@ int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_lis
  * pg_catalog on PostgreSQL, pragma_foreign_key_list on SQLite) and
  * returns what adds the model's missing ones (constraints on or deferred;
  * one that exists on the same column and referenced column, or under the
- * same name, is never added again). MySQL/PostgreSQL: ALTER TABLE ADD
- * CONSTRAINT. SQLite can't add a key to a table: the plan is a rebuild
- * (as sq_plan_alter's), to run with sq_sqlite_run_rebuild. Empty when
- * nothing is missing or the table doesn't exist.
+ * same name, is never added again): the add_foreign_key ops of
+ * sq_schema_diff, rendered. MySQL/PostgreSQL: one ALTER TABLE ADD
+ * CONSTRAINT per key. SQLite can't add a key to a table: the plan is a
+ * rebuild of the live table with the keys added, to run with
+ * sq_sqlite_run_rebuild. Empty when nothing is missing or the table
+ * doesn't exist.
  */
 int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
 /*
@@ -1745,8 +1748,9 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
  * old table would fire the ON DELETE actions of every table referencing
  * it: cascade deletes, set_null), BEGIN, the plan, PRAGMA
  * foreign_key_check (a violation rolls back: SQ_ECONSTRAINT), COMMIT,
- * PRAGMA foreign_keys = ON (always restored). Refused (SQ_EUSAGE) inside
- * a transaction, where SQLite ignores the pragma. Any SQLite plan of
+ * PRAGMA foreign_keys = ON (always restored): sq_schema_begin, the plan,
+ * sq_schema_commit. Refused (SQ_EUSAGE) inside a transaction, where
+ * SQLite ignores the pragma. Any SQLite plan of
  * sq_plan_alter or sq_plan_alter_fks can (and, once tables reference
  * each other, should) run this way: a rebuild run inside BEGIN/COMMIT
  * with foreign keys on empties or nulls the referencing tables.
@@ -1998,9 +2002,10 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  * old_type set), remove_column, add_primary_key, add_unique and
  * add_index (names the table lacks). Then the missing foreign keys
  * (add_foreign_key; on SQLite right after the table's other ops, so one
- * rebuild does both). Rendering the list with SQ_SCHEMA_ONE_ALTER
- * (sq_schema_plan) gives sq_plan_alter_ex's statements followed by
- * sq_plan_alter_fks's.
+ * rebuild does both). Rendered with SQ_SCHEMA_ONE_ALTER (sq_schema_plan,
+ * sq_schema_apply), that is what sq_plan_alter_ex and sq_plan_alter_fks
+ * plan for each model (MySQL may fold a table's keys into its one
+ * ALTER TABLE, SQLite its keys into its one rebuild).
  *
  * A column holding data that the model lacks is SQ_EUSAGE naming it,
  * unless flags has SQ_ALTER_DROP (dropped) or SQ_DIFF_NOTES (a note).
