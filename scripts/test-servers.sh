@@ -88,6 +88,7 @@
 #   SQORM_TEST_SERVERS        families to start, default "all"; e.g.
 #                             "mysql,postgres" for the quick pair only
 #   SQORM_TEST_START_TIMEOUT  seconds to wait for each server (default 60)
+#   SQORM_TEST_GALERA_TIMEOUT seconds for a Galera node to be Synced (3 x that)
 #   SQORM_TEST_STOP_TIMEOUT   seconds before SIGKILL on stop (default 10)
 #   SQORM_TEST_KEEP=1         `stop` leaves the directory (logs) in place
 #   SQORM_PG_BIN              PostgreSQL bin dir (/usr/lib/postgresql/15/bin)
@@ -135,6 +136,7 @@ GALERA_PROVIDER="${SQORM_GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}"
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 readonly SELF
 START_TIMEOUT="${SQORM_TEST_START_TIMEOUT:-60}"
+GALERA_TIMEOUT="${SQORM_TEST_GALERA_TIMEOUT:-$((3 * START_TIMEOUT))}"
 STOP_TIMEOUT="${SQORM_TEST_STOP_TIMEOUT:-10}"
 
 # Our admin connections must not be steered by the caller's client settings
@@ -1015,6 +1017,9 @@ galera_seqno() {
 galera_launch() {
   local node=$1 dir="$SQORM_TEST_DIR/$1" rc pos extra=()
   shift
+  # A joiner may need a state transfer before it answers: the waits below
+  # (and in mysql_launch) get GALERA_TIMEOUT.
+  local START_TIMEOUT=$GALERA_TIMEOUT
   if [[ $(galera_seqno "$node") == -1 ]]; then
     if (cd "$dir" && "$MARIADBD" --defaults-file="$dir/my.cnf" --wsrep-recover \
       --log-error="$dir/recover.log" </dev/null >/dev/null 2>&1); then

@@ -100,14 +100,7 @@ function H.galera_url(i)
     getenv("SQORM_TEST_GALERA_PASSWORD"), ports[i], getenv("SQORM_TEST_GALERA_DB"))
 end
 
--- H.test_servers(...): runs scripts/test-servers.sh with these arguments
--- against this run's servers and returns its output; raises when it fails.
---   H.test_servers("kill", "galera2")       SIGKILL a server
---   H.test_servers("restart", "galera2")    start it again (a Galera node
---                                           rejoins and is Synced on return)
---   H.test_servers("replication", "pause"|"resume"|"sync"|"status",
---                  "mysql"|"postgres")      the replica / standby
-function H.test_servers(...)
+local function shell_words(...)
   local script = getenv("SQORM_TEST_SCRIPT")
   if not script or not getenv("SQORM_TEST_DIR") then
     error("SQORM_TEST_SCRIPT/SQORM_TEST_DIR not set (run under scripts/with-test-servers.sh)")
@@ -117,11 +110,55 @@ function H.test_servers(...)
     if i > 2 and not tostring(w):match("^[%w_%-]+$") then error("bad test-servers.sh argument: " .. tostring(w)) end
     words[i] = "'" .. tostring(w):gsub("'", "'\\''") .. "'"
   end
-  local f = assert(io.popen(table.concat(words, " ") .. " 2>&1"))
+  return table.concat(words, " ")
+end
+
+-- H.test_servers(...): runs scripts/test-servers.sh with these arguments
+-- against this run's servers and returns its output; raises when it fails.
+--   H.test_servers("kill", "galera2")       SIGKILL a server
+--   H.test_servers("restart", "galera2")    start it again (a Galera node
+--                                           rejoins and is Synced on return)
+--   H.test_servers("replication", "pause"|"resume"|"sync"|"status",
+--                  "mysql"|"postgres")      the replica / standby
+function H.test_servers(...)
+  local f = assert(io.popen(shell_words(...) .. " 2>&1"))
   local out = f:read("a")
   local ok = f:close()
   if not ok then error(("test-servers.sh %s failed:\n%s"):format(table.concat({ ... }, " "), out)) end
   return out
+end
+
+-- H.test_servers_bg(...): the same, in the background (e.g. a restart while
+-- a load keeps running in this process). Returns a handle: h:done() is true
+-- once it has finished (does not block); h:wait() blocks until then and
+-- returns the output, or raises as H.test_servers does.
+function H.test_servers_bg(...)
+  local what = table.concat({ ... }, " ")
+  local out = os.tmpname()
+  local rc = out .. ".rc"
+  local cmd = ("( %s >'%s' 2>&1; echo $? >'%s.tmp' && mv '%s.tmp' '%s' ) </dev/null >/dev/null 2>&1 &")
+    :format(shell_words(...), out, rc, rc, rc)
+  assert(os.execute(cmd), "could not start test-servers.sh " .. what)
+  local h = {}
+  function h:done()
+    local f = io.open(rc)
+    if f then f:close() end
+    return f ~= nil
+  end
+  function h:wait()
+    while not self:done() do os.execute("sleep 0.1") end
+    local f = assert(io.open(rc))
+    local status = f:read("l")
+    f:close()
+    f = assert(io.open(out))
+    local text = f:read("a")
+    f:close()
+    os.remove(out)
+    os.remove(rc)
+    if status ~= "0" then error(("test-servers.sh %s failed (exit %s):\n%s"):format(what, status, text)) end
+    return text
+  end
+  return h
 end
 
 -- Every dialect this run covers: { name = "sqlite", url = ... }.

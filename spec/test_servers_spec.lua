@@ -129,12 +129,20 @@ if H.need_servers("galera") then
       H.test_servers("kill", "galera2")
       g1:exec(("INSERT INTO %s VALUES (2, 'two')"):format(t))
       g3:exec(("INSERT INTO %s VALUES (3, 'three')"):format(t))
-      H.test_servers("restart", "galera2")
+      -- Writes go on while galera2 recovers and rejoins.
+      local restart = H.test_servers_bg("restart", "galera2")
+      local n = 3
+      repeat
+        n = n + 1
+        g1:exec(("INSERT INTO %s VALUES (?, 'during')"):format(t), { n })
+        os.execute("sleep 0.2")
+      until restart:done()
+      restart:wait()
       local g2 = sqorm.connect(H.galera_url(2))
-      assert.are.equal(3, count(g2, t))
+      assert.are.equal(n, count(g2, t))
       assert.are.equal("3", g2:query("SHOW STATUS LIKE 'wsrep_cluster_size'")[1].Value)
-      g2:exec(("INSERT INTO %s VALUES (4, 'four')"):format(t))
-      assert.are.equal(4, count(g1, t))
+      g2:exec(("INSERT INTO %s VALUES (?, 'after')"):format(t), { n + 1 })
+      assert.are.equal(n + 1, count(g1, t))
 
       g1:exec(("DROP TABLE %s"):format(t))
       for _, db in ipairs { g1, g2, g3 } do db:close() end
