@@ -1704,8 +1704,8 @@ stop_all() {
 # Subcommands
 # ---------------------------------------------------------------------------
 
-# parse_families: the families SQORM_TEST_SERVERS asks for, with what they
-# need, one per line in start order.
+# parse_families: FAMILIES = the families SQORM_TEST_SERVERS asks for, with
+# what they need, in start order.
 parse_families() {
   local -A want=()
   local fam f list
@@ -1727,8 +1727,9 @@ parse_families() {
       *) die "SQORM_TEST_SERVERS: unknown family '$fam' (use all, or some of: ${ALL_FAMILIES[*]}, replicas)" ;;
     esac
   done
+  FAMILIES=()
   for f in "${ALL_FAMILIES[@]}"; do
-    if [[ -n ${want[$f]:-} ]]; then echo "$f"; fi
+    if [[ -n ${want[$f]:-} ]]; then FAMILIES+=("$f"); fi
   done
 }
 
@@ -1843,7 +1844,7 @@ on_start_exit() {
 
 cmd_start() {
   local t0=$SECONDS fam
-  mapfile -t FAMILIES < <(parse_families)
+  parse_families
   ((${#FAMILIES[@]})) || die "SQORM_TEST_SERVERS names no family"
   has_family mysql-replica && WANT_MYSQL_REPLICA=1
   find_tools "${FAMILIES[@]}"
