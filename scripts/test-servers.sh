@@ -946,10 +946,12 @@ mysql_replica_setup() {
 # ---------------------------------------------------------------------------
 # Layout of $SQORM_TEST_DIR/galeraN/: as for mysql, plus `ports` (client,
 # group communication, IST and SST ports) and recover.log. The cluster is
-# seeded without any state transfer: galera1 bootstraps alone, gets the
+# seeded without a full state transfer: galera1 bootstraps alone, gets the
 # test database and user, stops cleanly; its data directory is copied to
 # galera2 and galera3; then all three start (galera1 bootstrapping the
-# primary component) with identical state, so no SST is needed.
+# primary component) from the same state, so the joiners only need an IST
+# of the membership changes since (through wsrep_sst_rsync's IST path,
+# which costs most of the cluster's start-up time: ~15s).
 
 # galera_write_cnf NODE NAME ADDRESS: my.cnf of one node; its ports come
 # from $dir/ports.
@@ -1091,7 +1093,7 @@ galera_setup() {
   done
 
   # The cluster: galera1 bootstraps the primary component, the others join
-  # it with the same state (no transfer).
+  # it from the same state (IST only).
   local pids=() failed=0 pid
   galera_launch galera1 --wsrep-new-cluster &
   pids+=($!)
