@@ -105,9 +105,10 @@ local function shell_words(...)
   if not script or not getenv("SQORM_TEST_DIR") then
     error("SQORM_TEST_SCRIPT/SQORM_TEST_DIR not set (run under scripts/with-test-servers.sh)")
   end
-  local words = { "bash", script, ... }
+  -- Without the sanitizer runtime the ASan run preloads (psql hangs with it).
+  local words = { "env", "-u", "LD_PRELOAD", "bash", script, ... }
   for i, w in ipairs(words) do
-    if i > 2 and not tostring(w):match("^[%w_%-]+$") then error("bad test-servers.sh argument: " .. tostring(w)) end
+    if i > 5 and not tostring(w):match("^[%w_%-]+$") then error("bad test-servers.sh argument: " .. tostring(w)) end
     words[i] = "'" .. tostring(w):gsub("'", "'\\''") .. "'"
   end
   return table.concat(words, " ")
