@@ -1961,6 +1961,33 @@ cmd_start() {
   echo "$SQORM_TEST_DIR"
 }
 
+# subcommand_pids: other runs of this script (restart, kill, replication)
+# working on this SQORM_TEST_DIR.
+subcommand_pids() {
+  local f p comm arg sub env=() args=()
+  for f in /proc/[0-9]*/comm; do
+    { read -r comm <"$f"; } 2>/dev/null || continue
+    [[ $comm == bash || $comm == test-servers.sh ]] || continue
+    p=${f#/proc/}
+    p=${p%/comm}
+    ((p != $$ && p != BASHPID)) || continue
+    { mapfile -d '' -t args <"/proc/$p/cmdline"; } 2>/dev/null || continue
+    sub=""
+    for arg in "${args[@]}"; do
+      if [[ -n $sub ]]; then sub=$arg; break; fi
+      [[ $arg == */test-servers.sh || $arg == test-servers.sh ]] && sub=next
+    done
+    [[ $sub == restart || $sub == kill || $sub == replication ]] || continue
+    { mapfile -d '' -t env <"/proc/$p/environ"; } 2>/dev/null || continue
+    for arg in "${env[@]}"; do
+      if [[ $arg == "SQORM_TEST_DIR=$SQORM_TEST_DIR" ]]; then
+        pid_alive "$p" && echo "$p"
+        break
+      fi
+    done
+  done
+}
+
 cmd_stop() {
   require_dir
   if [[ ! -d $SQORM_TEST_DIR ]]; then
@@ -1972,6 +1999,15 @@ cmd_stop() {
     rmdir "$SQORM_TEST_DIR" 2>/dev/null ||
       die "$SQORM_TEST_DIR was not created by this script; not removing it"
     return 0
+  fi
+  # A restart still running (say a test started one in the background and
+  # was interrupted) must not bring a server back behind our back.
+  local others
+  others=$(subcommand_pids)
+  if [[ -n $others ]]; then
+    log "ending test-servers.sh subcommands still running here: ${others//$'\n'/ }"
+    # shellcheck disable=SC2086
+    terminate $others || true
   fi
   stop_all
   cd /
