@@ -43,7 +43,9 @@
 #   galera            galera1, galera2, galera3: a MariaDB Galera cluster
 #                     (galera-4) with TLS for clients, rsync state transfer,
 #                     wsrep_sync_wait = 1 (reads see every write committed
-#                     anywhere before them).
+#                     anywhere before them). Galera's default timeouts: after
+#                     a node is killed the others stall commits for ~5s
+#                     (evs.suspect_timeout) before going on without it.
 #   replicas          = mysql-replica,postgres-standby;  all = every family.
 # A family needing another (pgbouncer, postgres-standby: postgres;
 # mysql-replica: mysql) brings it along.
