@@ -50,6 +50,8 @@ if [[ -z ${SQORM_TEST_MYSQL_PORT:-} && -z ${SQORM_BENCH_WRAPPED:-} ]]; then
   fi
   log "starting throwaway servers (scripts/with-test-servers.sh)"
   export SQORM_BENCH_WRAPPED=1
+  # Only the MariaDB and PostgreSQL pairs: no pooler, replicas or cluster.
+  export SQORM_TEST_SERVERS=${SQORM_TEST_SERVERS:-mysql,postgres}
   exec bash scripts/with-test-servers.sh bash "$here/run.sh" "$@"
 fi
 
