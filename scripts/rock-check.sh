@@ -10,6 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/src"
 (cd "$root" && git ls-files -z -co --exclude-standard | xargs -0 tar -cf - 2>/dev/null) | (cd "$tmp/src" && tar -xf -)
 rockspec=$(cd "$tmp/src" && ls sqorm-*.rockspec)
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 (cd "$tmp/src" && luarocks --lua-version=5.4 make --tree "$tmp/tree" "$rockspec") >"$tmp/make.log" 2>&1 ||
   { tail -n 40 "$tmp/make.log" >&2; echo "rock-check: luarocks make failed" >&2; exit 1; }
 LUA_PATH="$tmp/tree/share/lua/5.4/?.lua;$tmp/tree/share/lua/5.4/?/init.lua" \

@@ -1253,7 +1253,7 @@ int sq_schema_apply(sq_conn *c, const sq_sop *ops, int n, int flags, sq_schema_l
   int dialect = conn_dialect(c, err);
   if (!dialect) return SQ_EUSAGE;
   int rc = check_all(ops, n, dialect, err);
-  if (rc) return rc;
+  if (rc || n == 0) return rc;
   int own = dialect != SQ_DIALECT_MYSQL && !in_tx(c);
   int fk_on = 0;
   if (own) rc = sq_schema_begin(c, err);
