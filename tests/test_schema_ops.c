@@ -1036,6 +1036,30 @@ static void sqlite_rebuild(sq_conn *c) {
   CHECK(count(c, "SELECT count(*) FROM lr_c WHERE a = 1 AND b = 'y'") == 1);
   CHECK(col_notnull(c, LITE, "lr_c", "b") == 0);
   CHECK(runq(c, "INSERT INTO lr_c VALUES (2, 'no')", NULL, 0, NULL, 1) == SQ_ECONSTRAINT);
+  /* names and literals holding commas, parentheses and quotes split right */
+  CHECK(run(c, "CREATE TABLE \"lr,w(\" (\"a,(b\" INTEGER PRIMARY KEY, [c,d] TEXT DEFAULT 'x,(y'')', "
+               "`e)f` TEXT, CONSTRAINT \"k,1\" UNIQUE ([c,d], `e)f`), CHECK (\"a,(b\" > 0)) WITHOUT ROWID") == 0);
+  CHECK(run(c, "INSERT INTO \"lr,w(\" (\"a,(b\", `e)f`) VALUES (1, 'z')") == 0);
+  sq_scol ef;
+  sq_scol_init(&ef, "e)f", SQ_T_STRING);
+  ef.length = 5;
+  ef.allow_null = 0;
+  ef.default_kind = SQ_DEFAULT_VALUE;
+  ef.default_value = sq_text("d", 1);
+  sq_sop_init(&ops[0], SQ_SOP_CHANGE_COLUMN, "lr,w(");
+  ops[0].name = "e)f";
+  ops[0].col = &ef;
+  CHECK(sq_schema_plan(c, ops, 1, 0, &l, &E) == SQ_OK && l.n >= 2);
+  if (l.n >= 2)
+    CHECK_STR(l.sql[1], "CREATE TABLE \"lr,w(__sqorm_new\" (\"a,(b\" INTEGER PRIMARY KEY, [c,d] TEXT DEFAULT "
+                        "'x,(y'')', \"e)f\" VARCHAR(5) NOT NULL DEFAULT 'd', CONSTRAINT \"k,1\" UNIQUE ([c,d], "
+                        "`e)f`), CHECK (\"a,(b\" > 0)) WITHOUT ROWID");
+  sq_sql_list_free(&l);
+  APPLY_OK(c, ops, 1);
+  CHECK(count(c, "SELECT count(*) FROM \"lr,w(\" WHERE [c,d] = 'x,(y'')' AND `e)f` = 'z'") == 1);
+  CHECK(runq(c, "INSERT INTO \"lr,w(\" (\"a,(b\", `e)f`) VALUES (2, 'z')", NULL, 0, NULL, 1) == SQ_EUNIQUE);
+  CHECK(runq(c, "INSERT INTO \"lr,w(\" (\"a,(b\") VALUES (-1)", NULL, 0, NULL, 1) == SQ_ECONSTRAINT);
+  CHECK(run(c, "DROP TABLE \"lr,w(\"") == 0);
   CHECK(run(c, "CREATE VIRTUAL TABLE lr_v USING rtree(id, x0, x1)") == 0);
   sq_sop_init(&ops[0], SQ_SOP_CHANGE_COLUMN, "lr_v");
   bc.name = "x0";
