@@ -1814,7 +1814,8 @@ int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
  * 'b'); PostgreSQL: the named type enum_type (default "enum_<table>_<col>",
  * shortened with a hash past 63 bytes), created before its first use
  * when missing (a DO block, so a dropped and re-created table reuses
- * it); SQLite: TEXT with CHECK ("col" IN ('a', 'b')).
+ * it as it is: add values with add_enum_values); SQLite: TEXT with
+ * CHECK ("col" IN ('a', 'b')).
  *
  * Lifetimes: every pointer in an op is borrowed for the call that reads
  * it; ops built by the core (sq_sop_list) own theirs.
@@ -1986,8 +1987,17 @@ int sq_schema_apply(sq_conn *c, const sq_sop *ops, int n, int flags, sq_schema_l
  * SQ_ECONSTRAINT naming the table) and turns foreign keys back on, as
  * does rollback. PostgreSQL: BEGIN / COMMIT / ROLLBACK (its DDL is
  * transactional). MySQL: nothing (each DDL statement commits by
- * itself); begin returns SQ_OK. A migration runs its ops and its
- * bookkeeping row between these.
+ * itself); begin returns SQ_OK.
+ *
+ * A migration, on the connection that holds the migrator's lock:
+ *   sq_schema_begin(c)
+ *   for each op its `up` asks for: sq_schema_apply(c, &op, 1, 0, log, ud)
+ *       (planned against the schema the ops before it left; an error
+ *        names the op: "add_column \"players\".\"x\": ...")
+ *   the bookkeeping row (sq_conn_exec)
+ *   sq_schema_commit(c), or sq_schema_rollback(c) after a failure
+ * PostgreSQL and SQLite keep nothing of a failed migration; on MySQL what
+ * ran before the failing op stays (report it as partially applied).
  */
 int sq_schema_begin(sq_conn *c, sq_err *err);
 int sq_schema_commit(sq_conn *c, sq_err *err);
