@@ -493,8 +493,11 @@ for i, db in ipairs(panels) do
   local plots = {}
   for j, c in ipairs(clients) do
     local color = colors[c] or fallback[(j - 1) % #fallback + 1]
-    plots[#plots + 1] = ("'%s.dat' index %d using %d:xtic(1) title '%s' "
-      .. "noenhanced lc rgb '%s'"):format(prefix, i - 1, j + 1, label(c), color)
+    -- A client with no figure on this database would only draw a warning.
+    local any = false
+    for _, w in ipairs(WORKLOADS) do any = any or get(w, db, c) ~= nil end
+    if any then plots[#plots + 1] = ("'%s.dat' index %d using %d:xtic(1) title '%s' "
+      .. "noenhanced lc rgb '%s'"):format(prefix, i - 1, j + 1, label(c), color) end
   end
   g("plot %s", table.concat(plots, ", \\\n     "))
 end

@@ -32,6 +32,13 @@
 #   ROWS        comma-separated sizes: run the size sweep instead
 #   BENCH_CPU   the CPU everything is pinned to (default 0)
 #   BENCH_TIMEOUT  seconds one client process may take (default 3600)
+#   PEER_PROCESS   each | all: a peer process per workload (as every other
+#               client), or one per database running all seven workloads
+#               (default each when SCALE=1, else all: Python's and Node's
+#               start-up would dominate a smoke run)
+#   PEER_INSTALL   full | lite: Sequelize with or without the sqlite3 npm
+#               package (default full when SCALE=1 or already installed so,
+#               else lite; see below)
 
 set -uo pipefail
 
@@ -95,6 +102,13 @@ txn_transfer stream}
 BENCH_CPU=${BENCH_CPU:-0}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
 PEERS_STRICT=${PEERS_STRICT:-0}
+PEER_PROCESS=${PEER_PROCESS:-}
+if [[ -z $PEER_PROCESS ]]; then
+  PEER_PROCESS=all
+  ((full)) && PEER_PROCESS=each
+fi
+[[ $PEER_PROCESS == each || $PEER_PROCESS == all ]] ||
+  { log "PEER_PROCESS must be each or all"; exit 2; }
 PY=${BENCH_PYTHON:-/usr/bin/python3}   # Debian's, which sees Debian's packages
 
 # The test-server script also runs TLS-less twins of its servers; the
@@ -169,15 +183,17 @@ setup_sequelize() {
   fi
   want=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
   have=$(cat "$dir/node_modules/.sqorm-installed" 2>/dev/null)
-  if [[ $have == "$want full" ]] || { ((!full)) && [[ $have == "$want lite" ]]; }; then
+  mode=${PEER_INSTALL:-}
+  if [[ -z $mode ]]; then
+    mode=lite
+    ((full)) && mode=full
+  fi
+  [[ $mode == full || $mode == lite ]] || { log "PEER_INSTALL must be full or lite"; exit 2; }
+  if [[ $have == "$want full" ]] || [[ $mode == lite && $have == "$want lite" ]]; then
     return
   fi
   local args=(ci --no-audit --no-fund)
-  mode=full
-  if ((!full)); then
-    args+=(--omit=optional)
-    mode=lite
-  fi
+  [[ $mode == lite ]] && args+=(--omit=optional)
   log "installing Sequelize: npm ${args[*]} in bench/peers/sequelize ($mode)"
   if (cd "$dir" && timeout 1200 npm "${args[@]}") >>"$errlog" 2>&1; then
     echo "$want $mode" >"$dir/node_modules/.sqorm-installed"
@@ -335,15 +351,31 @@ run_one() {
   fi
 }
 
+# Peers in one process per database (PEER_PROCESS=all) only when every
+# workload is selected, since a client runs one workload or all of them.
+peers_all=0
+if [[ $PEER_PROCESS == all && $(echo $WORKLOADS) == \
+      "insert_single bulk_insert pk_lookup scan update txn_transfer stream" ]]; then
+  peers_all=1
+fi
+
 sizes=("")
 [[ -n $ROWS ]] && read -r -a sizes <<<"$ROWS"
 for rows in "${sizes[@]}"; do
   for db in $DBS; do
+    if ((peers_all)); then
+      for ((rep = 1; rep <= REPEAT; rep++)); do
+        for c in "${clients[@]}"; do
+          is_peer "$c" && run_one "$c" "$db" all "$rows"
+        done
+      done
+    fi
     for w in $WORKLOADS; do
       # Repeats next to each other, clients interleaved within a repeat, so
       # a slow minute on the shared machine hits every client alike.
       for ((rep = 1; rep <= REPEAT; rep++)); do
         for c in "${clients[@]}"; do
+          ((peers_all)) && is_peer "$c" && continue
           run_one "$c" "$db" "$w" "$rows"
         done
       done
