@@ -19,6 +19,10 @@
 // - stream: Sequelize has no streaming read, so the table is walked with
 //   keyset pages of 1,000 rows (findAll where id > last order by id limit
 //   1000), the usual Sequelize idiom for big tables; memory stays bounded.
+// - warm-up: V8 compiles hot code only after thousands of calls, so each
+//   workload first runs once untimed and smaller (up to 1,000 round trips,
+//   2,000 bulk rows, one scan, a 20,000-row stream), then measured; Lua
+//   and CPython have no JIT to warm. BENCH_WARMUP=0 turns it off.
 // - SQLite: Sequelize opens a new sqlite3 connection per transaction and
 //   closes it at the end (its own behaviour, kept); each new connection is
 //   given PRAGMA synchronous=NORMAL, the setting every other client uses
@@ -83,6 +87,13 @@ function resetPeakRss() {
   if (global.gc) global.gc();
   try { fs.writeFileSync('/proc/self/clear_refs', '5'); } catch (e) { /* best effort */ }
 }
+
+// Warm-up (see the top): the counts of the untimed first pass.
+const WARMUP = process.env.BENCH_WARMUP !== '0';
+let warm = false;
+const WARM_OPS = 1000;
+const WARM_BULK = 2000;
+const count = (n, cap = WARM_OPS) => (warm ? Math.min(n, cap) : n);
 
 function check(cond, msg) {
   if (!cond) throw new Error(msg);
@@ -177,7 +188,7 @@ const W = {};
 W.insert_single = async (ctx) => {
   const { Player } = ctx;
   await resetTable(ctx, 0);
-  const n = S.n_insert_single;
+  const n = count(S.n_insert_single);
   clockStart();
   for (let i = 0; i < n; i++) {
     // timestamps: true fills created_at / updated_at
@@ -192,7 +203,7 @@ W.insert_single = async (ctx) => {
 W.bulk_insert = async (ctx) => {
   const { Player } = ctx;
   await resetTable(ctx, 0);
-  const n = S.n_bulk;
+  const n = count(S.n_bulk, WARM_BULK);
   const batch = Math.min(S.bulk_batch, n);
   clockStart();
   for (let done = 0; done < n;) {
@@ -215,7 +226,7 @@ W.pk_lookup = async (ctx) => {
   const { Player } = ctx;
   const seed = S.seed_rows;
   await resetTable(ctx, seed, S.seed_sql);
-  const n = S.n_pk_lookup;
+  const n = count(S.n_pk_lookup);
   const random = rng(42);
   let sink = 0;
   clockStart();
@@ -235,7 +246,7 @@ W.scan = async (ctx) => {
   const want = S.scan_expected;
   let total = 0;
   clockStart();
-  for (let r = 0; r < S.scan_repeat; r++) {
+  for (let r = 0; r < (warm ? 1 : S.scan_repeat); r++) {
     const list = await Player.findAll({ where: { coins: { [Op.gt]: S.scan_threshold } } });
     if (list.length !== want) throw new Error(`scan returned ${list.length} rows, expected ${want}`);
     total += list.length;
@@ -249,7 +260,7 @@ W.update = async (ctx) => {
   const seed = S.seed_rows;
   await resetTable(ctx, seed, S.seed_sql);
   const before = Number(await Player.sum('coins'));
-  const n = S.n_update;
+  const n = count(S.n_update);
   const random = rng(42);
   clockStart();
   for (let i = 0; i < n; i++) {
@@ -269,7 +280,7 @@ W.txn_transfer = async (ctx) => {
   const seed = S.seed_rows_transfer;
   await resetTable(ctx, seed, S.seed_sql_transfer);
   const before = Number(await Player.sum('coins'));
-  const n = S.n_transfer;
+  const n = count(S.n_transfer);
   const random = rng(42);
   // SQLite: BEGIN IMMEDIATE instead of SELECT ... FOR UPDATE, as the others.
   const txOpts = dialect === 'sqlite' ? { type: Transaction.TYPES.IMMEDIATE } : {};
@@ -301,8 +312,8 @@ W.txn_transfer = async (ctx) => {
 
 W.stream = async (ctx) => {
   const { Player } = ctx;
-  const n = S.n_stream;
-  await resetTable(ctx, n, S.seed_sql_stream);
+  const n = warm ? S.warm_rows : S.n_stream;
+  await resetTable(ctx, n, warm ? S.seed_sql_warm : S.seed_sql_stream);
   let sink = 0;
   let rows = 0;
   let last = 0;
@@ -331,6 +342,11 @@ W.stream = async (ctx) => {
     ctx = await open();
     for (const w of selected) {
       process.stderr.write(`# ${CLIENT} ${dialect} ${w} (SCALE=${S.scale})\n`);
+      if (WARMUP) {
+        warm = true;
+        await W[w](ctx);
+        warm = false;
+      }
       resetPeakRss();
       const ops = await W[w](ctx);
       const secs = tStop - tStart;
