@@ -6,7 +6,8 @@
 #   --all       also busted, the MariaDB and PostgreSQL servers, PgBouncer,
 #               the Galera wsrep provider (galera-4) with what its rsync
 #               state transfer needs (rsync, ss from iproute2), openssl,
-#               LuaSQL and gnuplot for the test suite and the benchmarks,
+#               LuaSQL, gnuplot, lua-socket and SQLAlchemy (python3-sqlalchemy
+#               with PyMySQL and psycopg2: a peer of the benchmarks),
 #               luarocks (the rock check), LDoc with markdown (the API
 #               reference) and luacheck
 #
@@ -23,7 +24,8 @@ runtime=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libsqlite3-dev
          libmariadb-dev libpq-dev libssl-dev ca-certificates)
 extra=(lua-busted mariadb-server mariadb-client postgresql postgresql-client openssl
        lua-sql-mysql lua-sql-postgres lua-sql-sqlite3 gnuplot-nox util-linux procps
-       python3 valgrind pgbouncer galera-4 rsync iproute2 luarocks lua-ldoc lua-markdown lua-check)
+       python3 valgrind pgbouncer galera-4 rsync iproute2 luarocks lua-ldoc lua-markdown lua-check
+       lua-socket python3-sqlalchemy python3-sqlalchemy-ext python3-pymysql python3-psycopg2)
 
 case "$mode" in
   --runtime) pkgs=("${runtime[@]}") ;;
