@@ -154,6 +154,12 @@ typedef struct sq_pool_opts {
   int pre_ping;           /* -1 not given, default 0 (off) */
 } sq_pool_opts;
 
+/* One host of a multi-host configuration (owned by its config). */
+typedef struct sq_host {
+  char *host;
+  int port;              /* 0: the config's port (sq_config_finish fills it) */
+} sq_host;
+
 /* A parsed connection configuration. Every string is owned by the config
  * (malloc'd) and freed by sq_config_free. NULL means "not given". */
 typedef struct sq_config {
@@ -174,7 +180,34 @@ typedef struct sq_config {
   sq_pool_opts pool;
   sq_param *params;      /* extra driver parameters */
   int nparams;
+  /*
+   * Several hosts ("h1:3306,h2:3306" in a URL's authority, host =
+   * "h1,h2", hosts = "h1:3306,h2:3306"): hosts[0..nhosts) in order of
+   * preference, nhosts >= 2; NULL / 0 for one host. After
+   * sq_config_finish every entry has its port and host / port hold
+   * hosts[0]. MySQL family: a new connection goes to the first host that
+   * answers, skipping for host_backoff seconds (doubling per further
+   * failure, at most 12 times that) a host that failed to connect
+   * (sq_host_state). PostgreSQL: passed to libpq as host=a,b port=p,q,
+   * which tries them in order (see target_session_attrs).
+   */
+  sq_host *hosts;
+  int nhosts;
+  double host_backoff;   /* seconds, > 0; 0 not given (default 5) */
+  /*
+   * PostgreSQL statements (an sq_prepare): SQ_PREPARE_ON, named
+   * server-side prepared statements kept in a per-connection cache (the
+   * default); SQ_PREPARE_OFF, pooler mode, for PgBouncer / Neon's pooler
+   * / Supabase in transaction mode: unnamed statements only and no
+   * reliance on session state (see sq_config_pooler_mode).
+   * SQ_PREPARE_AUTO (0, not given): sq_config_finish picks OFF when a
+   * host contains "-pooler." or pgbouncer is set, else ON.
+   */
+  int prepare;
+  int pgbouncer;         /* 1: pgbouncer=true was given (a hint for prepare); never passed to libpq */
 } sq_config;
+
+enum sq_prepare { SQ_PREPARE_AUTO = 0, SQ_PREPARE_ON = 1, SQ_PREPARE_OFF = 2 };
 
 void sq_config_init(sq_config *cfg);
 void sq_config_free(sq_config *cfg);
@@ -204,6 +237,30 @@ void sq_url_redact(const char *url, char *out, size_t n);
 void sq_config_redact(const sq_config *cfg, sq_err *err);
 const char *sq_dialect_name(int dialect);
 int sq_ssl_mode_parse(const char *s); /* -1 when unknown */
+/* 1 when cfg's PostgreSQL connections run in pooler mode: prepare OFF,
+ * or prepare not given and pgbouncer = true or a host containing
+ * "-pooler." (Neon's pooled endpoints). 0 for other dialects. */
+int sq_config_pooler_mode(const sq_config *cfg);
+
+/*
+ * Host health, process-wide, for multi-host failover (MySQL family). A
+ * host whose connect failed (kind connection or timeout) is "down": new
+ * connections skip it for host_backoff seconds after the first failure,
+ * twice that after the second, ... at most 12 x host_backoff; a
+ * successful connect forgets it. When every host of a list is down, they
+ * are all tried anyway, soonest retry first, so a connect never fails
+ * without trying. sq_host_state_get fills st for host:port (all zero when
+ * it is up) and returns st->down; sq_host_state_reset forgets every host
+ * (tests, or a host that knows the cluster is back).
+ */
+typedef struct sq_host_state {
+  int down;          /* skipped by new connections now */
+  double retry_in;   /* seconds until it is tried again (0 when up) */
+  int failures;      /* consecutive failed connects */
+  char last_error[160]; /* the last failure's message (no password), or "" */
+} sq_host_state;
+int sq_host_state_get(const char *host, int port, sq_host_state *st);
+void sq_host_state_reset(void);
 
 /* ------------------------------------------------------------------ */
 /* Statements: placeholders                                             */
