@@ -540,10 +540,12 @@ static void test_named(void) {
   o.backoff = 5;
   o.sticky = 2;
   CHECK(sq_replset_open_driver(&w, r, 2, &o, &fake, &c, &e) == SQ_EUSAGE && strstr(e.msg, "sticky"));
+  sq_config_free(&r[1]);
   server_cfg(&r[1], "r3", 4);
   o.sticky = 0;
   CHECK(sq_replset_open_driver(&w, r, 2, &o, &fake, &c, &e) == SQ_EUSAGE && strstr(e.msg, "read replica 2"));
   /* a read config's own name is ignored */
+  sq_config_free(&r[1]);
   server_cfg(&r[1], "r2", 4);
   sq_config_set(&r[0], "name", "whatever", &e);
   CHECK(sq_replset_open_driver(&w, r, 2, &o, &fake, &c, &e) == SQ_OK && c == a);
@@ -560,6 +562,7 @@ static void test_named(void) {
   sq_config_finish(&w, &e);
   CHECK(sq_replset_open_driver(&w, NULL, 0, NULL, &fake, &c, &e) == SQ_EUSAGE && strstr(e.msg, "mysql or postgres"));
   o.backoff = -1;
+  sq_config_free(&w);
   server_cfg(&w, "primary", 4);
   CHECK(sq_replset_open_driver(&w, NULL, 0, &o, &fake, &c, &e) == SQ_EUSAGE);
   sq_config_free(&w);
