@@ -318,6 +318,7 @@ static int pick(sq_replset *s, double last_write, uint64_t skip, int *index, sq_
                                i ? "; " : "", i + 1, w, r->why[0] ? ": " : "", r->why);
   }
   pthread_mutex_unlock(&s->mu);
+  *pool = NULL;
   sq_err_set(err, SQ_ECONNECTION, "no read replica available (fallback is off): %s", list);
   sq_err_native(err, "", "08001");
   return SQ_ECONNECTION;
