@@ -308,9 +308,9 @@ static int fail(pg_conn *c, const PGresult *r, sq_err *err) {
   return kind;
 }
 
-/* Checks a connection before a call: dead or busy connections refuse. */
 static void pipeline_end(pg_conn *c);
 
+/* Checks a connection before a call: dead or busy connections refuse. */
 static int usable(pg_conn *c, sq_err *err) {
   if (c->pipeline && !c->cursor) pipeline_end(c); /* a safety net: every path ends it already */
   if (c->dead || PQstatus(c->pg) == CONNECTION_BAD) {
