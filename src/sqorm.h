@@ -154,6 +154,12 @@ typedef struct sq_pool_opts {
   int pre_ping;           /* -1 not given, default 0 (off) */
 } sq_pool_opts;
 
+/* One host of a multi-host configuration (owned by its config). */
+typedef struct sq_host {
+  char *host;
+  int port;              /* 0: the config's port (sq_config_finish fills it) */
+} sq_host;
+
 /* A parsed connection configuration. Every string is owned by the config
  * (malloc'd) and freed by sq_config_free. NULL means "not given". */
 typedef struct sq_config {
@@ -174,7 +180,34 @@ typedef struct sq_config {
   sq_pool_opts pool;
   sq_param *params;      /* extra driver parameters */
   int nparams;
+  /*
+   * Several hosts ("h1:3306,h2:3306" in a URL's authority, host =
+   * "h1,h2", hosts = "h1:3306,h2:3306"): hosts[0..nhosts) in order of
+   * preference, nhosts >= 2; NULL / 0 for one host. After
+   * sq_config_finish every entry has its port and host / port hold
+   * hosts[0]. MySQL family: a new connection goes to the first host that
+   * answers, skipping for host_backoff seconds (doubling per further
+   * failure, at most 12 times that) a host that failed to connect
+   * (sq_host_state). PostgreSQL: passed to libpq as host=a,b port=p,q,
+   * which tries them in order (see target_session_attrs).
+   */
+  sq_host *hosts;
+  int nhosts;
+  double host_backoff;   /* seconds, > 0; 0 not given (default 5) */
+  /*
+   * PostgreSQL statements (an sq_prepare): SQ_PREPARE_ON, named
+   * server-side prepared statements kept in a per-connection cache (the
+   * default); SQ_PREPARE_OFF, pooler mode, for PgBouncer / Neon's pooler
+   * / Supabase in transaction mode: unnamed statements only and no
+   * reliance on session state (see sq_config_pooler_mode).
+   * SQ_PREPARE_AUTO (0, not given): sq_config_finish picks OFF when a
+   * host contains "-pooler." or pgbouncer is set, else ON.
+   */
+  int prepare;
+  int pgbouncer;         /* 1: pgbouncer=true was given (a hint for prepare); never passed to libpq */
 } sq_config;
+
+enum sq_prepare { SQ_PREPARE_AUTO = 0, SQ_PREPARE_ON = 1, SQ_PREPARE_OFF = 2 };
 
 void sq_config_init(sq_config *cfg);
 void sq_config_free(sq_config *cfg);
@@ -204,6 +237,30 @@ void sq_url_redact(const char *url, char *out, size_t n);
 void sq_config_redact(const sq_config *cfg, sq_err *err);
 const char *sq_dialect_name(int dialect);
 int sq_ssl_mode_parse(const char *s); /* -1 when unknown */
+/* 1 when cfg's PostgreSQL connections run in pooler mode: prepare OFF,
+ * or prepare not given and pgbouncer = true or a host containing
+ * "-pooler." (Neon's pooled endpoints). 0 for other dialects. */
+int sq_config_pooler_mode(const sq_config *cfg);
+
+/*
+ * Host health, process-wide, for multi-host failover (MySQL family). A
+ * host whose connect failed (kind connection or timeout) is "down": new
+ * connections skip it for host_backoff seconds after the first failure,
+ * twice that after the second, ... at most 12 x host_backoff; a
+ * successful connect forgets it. When every host of a list is down, they
+ * are all tried anyway, soonest retry first, so a connect never fails
+ * without trying. sq_host_state_get fills st for host:port (all zero when
+ * it is up) and returns st->down; sq_host_state_reset forgets every host
+ * (tests, or a host that knows the cluster is back).
+ */
+typedef struct sq_host_state {
+  int down;          /* skipped by new connections now */
+  double retry_in;   /* seconds until it is tried again (0 when up) */
+  int failures;      /* consecutive failed connects */
+  char last_error[160]; /* the last failure's message (no password), or "" */
+} sq_host_state;
+int sq_host_state_get(const char *host, int port, sq_host_state *st);
+void sq_host_state_reset(void);
 
 /* ------------------------------------------------------------------ */
 /* Statements: placeholders                                             */
@@ -966,6 +1023,152 @@ sq_job *sq_cq_pop(sq_cq *cq);
 int sq_cq_wait(sq_cq *cq, double timeout);
 int sq_cq_inflight(sq_cq *cq);
 void sq_cq_close(sq_cq *cq);
+
+/* ------------------------------------------------------------------ */
+/* Read replicas: the replica set                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A replica set owns one pool for the primary (writes) and one per read
+ * replica, each an ordinary sq_pool (its own max, min, timeouts, stats).
+ * It picks the replica for a read: round robin over the healthy ones.
+ * A replica that failed to connect (or, as its user reports, lost its
+ * connections) is skipped for `backoff` seconds, twice that after the
+ * next failure, ... at most 12 x backoff, then tried again; a successful
+ * acquire makes it healthy. When no replica is healthy, reads go to the
+ * primary with fallback, else fail with SQ_ECONNECTION naming every
+ * replica, how long it stays skipped and its last error.
+ *
+ * Read-your-writes: the set keeps nothing per caller. A caller (the Lua
+ * binding: per coroutine) remembers when it last wrote, as
+ * sq_replset_now() then, and passes that as last_write to the picks:
+ * within `sticky` seconds of it, reads go to the primary. 0 means never
+ * wrote.
+ *
+ * Named sets: with write->name set, sq_replset_open returns the process-
+ * wide set of that name (made on first use), so every Lua state sharing
+ * the name shares the primary pool, every replica pool, the health of the
+ * replicas and the round robin. A later open with different settings
+ * (any config, in order, or an option) is SQ_EUSAGE. Names of sets and
+ * of plain pools (sq_pool_open_shared) are separate registries.
+ *
+ * How the binding routes (DESIGN.md, "Read replicas"):
+ *   replica (sq_replset_pick_read / _acquire_read / _exec_read):
+ *     ORM reads outside a transaction: find_all, find_one, find_by_pk,
+ *     count, find_and_count_all, each, aggregates; the to-many include
+ *     batches of a read go to the replica its parent statement ran on
+ *     (one operation, one connection); raw db:query / db:exec whose SQL
+ *     is a read (sq_sql_is_read) and has no session effect.
+ *   primary (sq_replset_primary):
+ *     every write (create, bulk_create, save, update, destroy, upsert,
+ *     increment, restore, raw statements that are not reads), reads
+ *     with lock = "update" / "share", reload, find_or_create,
+ *     transactions and everything inside them, sync / DDL / migrations,
+ *     any call with use_primary = true, and every read of a caller whose
+ *     last write is less than sticky seconds old (pass last_write).
+ *   replica transactions: db:transaction(fn, { read_only = true }) ->
+ *     sq_replset_begin_read.
+ * After a write on the primary, the binding sets the caller's last_write
+ * to sq_replset_now(). In async mode, pick with sq_replset_pick_read
+ * and submit to that pool's executor; when the job ends with kind
+ * connection or timeout before any row was delivered, call
+ * sq_replset_mark_failed and submit again with a new pick (the failed
+ * replica is skipped now); on success sq_replset_mark_ok.
+ *
+ * Threads: every function may be called from any thread; the set is
+ * reference-counted like a pool. Pools and indexes: index -1 is the
+ * primary, 0..nreads-1 the replicas, in the order given.
+ */
+typedef struct sq_replset sq_replset;
+
+/* Start from sq_replset_opts_init (fallback's default is 1). */
+typedef struct sq_replset_opts {
+  double sticky;   /* seconds a caller reads from the primary after its write; 0 (default): off */
+  int fallback;    /* 1 (default): reads go to the primary when no replica is healthy; 0: they fail */
+  double backoff;  /* seconds a failed replica is skipped at first, > 0; 0: the default, 5 */
+} sq_replset_opts;
+
+/* The defaults: sticky 0, fallback 1, backoff 5. */
+void sq_replset_opts_init(sq_replset_opts *o);
+
+/*
+ * Opens a set (no I/O: the pools connect on first use). write and
+ * reads[0..nreads) are copied; all must have the same dialect (MySQL
+ * family or PostgreSQL); nreads may be 0 (everything goes to the
+ * primary) and at most 64. opts NULL means the defaults. A read config's
+ * name is ignored: member pools are private to the set (their messages
+ * name them "<name>" and "<name> read <i+1>").
+ */
+int sq_replset_open(const sq_config *write, const sq_config *reads, int nreads, const sq_replset_opts *opts,
+                    sq_replset **out, sq_err *err);
+/* As sq_replset_open with an explicit driver for every pool (tests). */
+int sq_replset_open_driver(const sq_config *write, const sq_config *reads, int nreads,
+                           const sq_replset_opts *opts, const sq_driver *drv, sq_replset **out, sq_err *err);
+void sq_replset_retain(sq_replset *s);
+/* Drops a reference; the last one closes every pool of the set. */
+void sq_replset_close(sq_replset *s);
+
+/* The primary's pool and the replicas' (borrowed: valid while the caller
+ * holds its reference to the set). sq_replset_read_pool(s, -1) is the
+ * primary; NULL for an index out of range. */
+sq_pool *sq_replset_primary(sq_replset *s);
+int sq_replset_nreads(const sq_replset *s);
+sq_pool *sq_replset_read_pool(sq_replset *s, int i);
+const sq_replset_opts *sq_replset_options(const sq_replset *s);
+
+/* The clock of last_write (monotonic seconds). */
+double sq_replset_now(void);
+
+/*
+ * Where a read goes: *index and *pool (borrowed) of the next healthy
+ * replica in round robin, or -1 and the primary (sticky, no replicas, or
+ * none healthy with fallback). With none healthy and no fallback:
+ * SQ_ECONNECTION, "no read replica available (fallback is off):
+ * replica 1 (host:port) skipped for 3.2 s more after 2 failures: <its
+ * last error>; ...". No I/O.
+ */
+int sq_replset_pick_read(sq_replset *s, double last_write, int *index, sq_pool **pool, sq_err *err);
+/* Replica i failed to connect or lost its connection: skip it for the
+ * next backoff step. why (may be NULL) is kept for the messages; a
+ * failure while it is already skipped doesn't lengthen the wait. */
+void sq_replset_mark_failed(sq_replset *s, int i, const sq_err *why);
+/* Replica i answered: healthy again. */
+void sq_replset_mark_ok(sq_replset *s, int i);
+
+/* What sq_replset_state reports for one member (index -1: the primary,
+ * which is never skipped). */
+typedef struct sq_replica_state {
+  int down;              /* skipped by reads now */
+  double retry_in;       /* seconds until it is tried again (0 when up) */
+  int failures;          /* consecutive failures */
+  int64_t picks;         /* reads routed to it */
+  int64_t failed;        /* failures reported (cumulative) */
+  char last_error[160];  /* the last failure's message, or "" */
+} sq_replica_state;
+int sq_replset_state(sq_replset *s, int i, sq_replica_state *st);
+
+/*
+ * The blocking forms, for callers that run a read on the calling thread.
+ * sq_replset_acquire_read: pick, then sq_pool_acquire_as on that pool
+ * (timeout as there); a replica whose connect fails (kind connection or
+ * timeout) is marked failed and the next one tried, then the primary
+ * (fallback). *index says where the connection comes from; give it back
+ * with sq_pool_release.
+ * sq_replset_exec_read: the same, then sq_conn_exec (? or :name binds);
+ * when the statement loses its connection before a row reached the sink
+ * and the SQL is a read (sq_sql_is_read), it runs again on a fresh pick.
+ * sq_replset_begin_read: a read-only transaction on a replica (the
+ * primary as above); on PostgreSQL it is also SET TRANSACTION READ ONLY,
+ * so a write fails with SQLSTATE 25006 wherever it runs. MySQL-family
+ * replicas refuse writes by themselves when read_only is on (error 1290);
+ * a fallback transaction on a MySQL primary is not read-only.
+ */
+int sq_replset_acquire_read(sq_replset *s, double last_write, double timeout, const sq_holder *h, sq_conn **out,
+                            int *index, sq_err *err);
+int sq_replset_exec_read(sq_replset *s, double last_write, const char *sql, size_t len, const sq_value *params,
+                         int nparams, const sq_row_sink *sink, sq_result *res, int *index, sq_err *err);
+int sq_replset_begin_read(sq_replset *s, double last_write, const sq_holder *h, int isolation, sq_tx **out,
+                          int *index, sq_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                               */
