@@ -1399,7 +1399,8 @@ static void test_tx(void) {
   sq_cursor_free(cur);
   CHECK_EQ(sq_tx_savepoint_release(tx, s2, &err), SQ_ECLOSED);
   CHECK_EQ(sq_tx_savepoint_release(tx, 999, &err), SQ_ECLOSED);
-  /* A forgotten savepoint runs no SQL and stays part of its parent. */
+  /* A forgotten savepoint runs no SQL and stays open: its parent can't
+   * commit (nobody can say whether its work should be kept). */
   CHECK_EQ(sq_tx_savepoint(tx, &s3, &err), SQ_OK);
   int sp_ops = atomic_load(&f_sp_ops);
   sq_tx_savepoint_forget(tx, s3);

@@ -33,6 +33,40 @@ struct sq_conn {
 /* Monotonic clock in seconds. */
 double sq_now(void);
 
+/* ------------------------------------------------------------------ */
+/* Backoff and host health (hosts.c)                                    */
+/* ------------------------------------------------------------------ */
+
+#define SQ_HOST_BACKOFF_DEFAULT 5.0 /* seconds a failed host or replica is skipped at first */
+#define SQ_BACKOFF_MAX_FACTOR 12    /* ... doubling per further failure, at most 12 times that */
+
+/* A thing that failed and is skipped for a while: down while sq_now() <
+ * until. Zero-initialised means up. Not synchronised: the owner locks. */
+typedef struct sq_backoff {
+  int failures;   /* consecutive */
+  double until;   /* sq_now() time it is tried again */
+} sq_backoff;
+
+/* The wait after the n-th consecutive failure (n >= 1): base, 2 base,
+ * 4 base, ... at most SQ_BACKOFF_MAX_FACTOR x base. */
+double sq_backoff_delay(double base, int failures);
+void sq_backoff_fail(sq_backoff *b, double base, double now);
+static inline void sq_backoff_ok(sq_backoff *b) { b->failures = 0; b->until = 0; }
+static inline int sq_backoff_down(const sq_backoff *b, double now) { return b->failures > 0 && now < b->until; }
+
+/*
+ * The order in which to try hosts[0..n) for a new connection: the hosts
+ * that are up in list order, then the down ones, soonest retry first.
+ * Fills order[0..n) with indexes and returns how many are up.
+ */
+int sq_hosts_order(const sq_host *hosts, int n, int *order);
+/* A connect to host:port failed (kind connection or timeout): it is down
+ * for the next backoff step (base seconds, doubling). why: the error's
+ * message (already free of passwords), kept for sq_host_state. */
+void sq_hosts_failed(const char *host, int port, double base, const char *why);
+/* A connect to host:port succeeded: it is up again. */
+void sq_hosts_ok(const char *host, int port);
+
 /* strdup that returns NULL on NULL. */
 char *sq_strdup(const char *s);
 

@@ -983,7 +983,7 @@ static void describe_difference(const sq_config *a, const sq_config *b, char *bu
 #define STR_DIFF(f) (!(a->f == b->f || (a->f && b->f && !strcmp(a->f, b->f))))
   if (a->dialect != b->dialect)
     snprintf(buf, n, "dialect %s vs %s", sq_dialect_name(a->dialect), sq_dialect_name(b->dialect));
-  else if (STR_DIFF(host) || a->port != b->port) snprintf(buf, n, "host/port");
+  else if (STR_DIFF(host) || a->port != b->port || a->nhosts != b->nhosts) snprintf(buf, n, "host/port");
   else if (STR_DIFF(database) || STR_DIFF(storage)) snprintf(buf, n, "database");
   else if (STR_DIFF(user) || STR_DIFF(password)) snprintf(buf, n, "user/password");
   else if (a->pool.max != b->pool.max) snprintf(buf, n, "pool.max %d vs %d", a->pool.max, b->pool.max);

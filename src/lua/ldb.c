@@ -77,6 +77,30 @@ static int apply_params(lua_State *L, int idx, sq_config *cfg, sq_err *err) {
   return SQ_OK;
 }
 
+/* Applies host = { "h1:3306", "h2:3306" } (or hosts = ...): the list,
+ * joined with commas, as sq_config_set's "hosts". Does not raise. */
+static int apply_hosts(lua_State *L, int idx, sq_config *cfg, sq_err *err) {
+  char buf[4096];
+  size_t used = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (n < 1) return sq_err_set(err, SQ_EUSAGE, "connect option 'hosts' must be a non-empty list of \"host[:port]\" strings");
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    const char *h = lua_rawgeti(L, idx, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    int bad = !h || !len || strlen(h) != len || strchr(h, ',') || used + len + 2 > sizeof buf;
+    if (!bad) {
+      if (used) buf[used++] = ',';
+      memcpy(buf + used, h, len);
+      used += len;
+    }
+    lua_pop(L, 1);
+    if (bad)
+      return sq_err_set(err, SQ_EUSAGE, "connect option 'hosts': entry %d must be a \"host[:port]\" string", (int)i);
+  }
+  buf[used] = '\0';
+  return sq_config_set(cfg, "hosts", buf, err);
+}
+
 /* Applies every key of the table at idx, prefixed ("ssl." / "pool."), to
  * cfg. Does not raise: returns an error kind with err filled. */
 static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg, sq_err *err) {
@@ -105,6 +129,8 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
     } else if (!*prefix && !strcmp(k, "params")) {
       if (lua_type(L, -1) != LUA_TTABLE) rc = sq_err_set(err, SQ_EUSAGE, "connect option 'params' must be a table");
       else rc = apply_params(L, -1, cfg, err);
+    } else if (!*prefix && (!strcmp(k, "host") || !strcmp(k, "hosts")) && lua_type(L, -1) == LUA_TTABLE) {
+      rc = apply_hosts(L, -1, cfg, err);
     } else {
       const char *v = opt_text(L, -1, tmp, sizeof tmp);
       if (v && lua_type(L, -1) == LUA_TSTRING && strlen(v) != lua_rawlen(L, -1))
