@@ -683,8 +683,10 @@ int sq_conn_stopped(sq_conn *c);
  *
  * Ending the transaction (commit, rollback, failure) first closes every
  * cursor opened on it - a later sq_cursor_fetch fails with SQ_ECLOSED
- * saying why - and ends every savepoint: a savepoint still open when its
- * transaction commits is committed with it, as SQL does.
+ * saying why - and ends every savepoint. A commit (or a savepoint's
+ * release) with a savepoint still open inside it, dropped ones included,
+ * is refused (SQ_EUSAGE, nothing changes): that savepoint's work is never
+ * committed by guess; a rollback is always allowed.
  *
  * Savepoints nest: sq_tx_savepoint pushes one (SAVEPOINT sq_sp_<id>) and
  * returns its id. Releasing or rolling back a savepoint also ends every
@@ -693,8 +695,8 @@ int sq_conn_stopped(sq_conn *c);
  * a finaliser) runs no SQL and is never rolled back on its own: on the
  * server, everything run after it - the enclosing transaction's later
  * work included - is inside it, so rolling it back later would undo that
- * work too. It stays part of its parent: the parent's commit keeps its
- * statements, the parent's rollback undoes them.
+ * work too. It stays on the stack: the parent's commit is refused while
+ * it is there (see above), the parent's rollback undoes it.
  *
  * Statements: sq_tx_conn gives the connection for one statement and pins
  * the transaction until sq_tx_conn_done; ending a pinned transaction is
@@ -879,7 +881,11 @@ enum {
   /* A pool job whose run succeeded keeps its connection: job->conn is
    * then the caller's (sq_pool_release it, or make it an sq_pin); on
    * failure it is released as usual. E.g. a transaction's BEGIN. */
-  SQ_JOB_KEEP_CONN = 1
+  SQ_JOB_KEEP_CONN = 1,
+  /* sq_job_run only: acquire a newly opened connection (the retry of a
+   * read whose pooled connection proved dead: the others that were idle
+   * as long may be dead too). */
+  SQ_JOB_FRESH_CONN = 2
 };
 
 struct sq_job {
@@ -891,6 +897,9 @@ struct sq_job {
   double deadline;         /* absolute sq_clock() time; 0: none */
   double acquire_timeout;  /* seconds to wait for a connection; < 0: the pool's */
   int flags;               /* SQ_JOB_* */
+  const sq_holder *holder; /* who the connection is acquired for (self-deadlock check and
+                            * the message naming holders, see sq_holder), or NULL; must
+                            * stay valid until the job has its connection */
 
   /* Results, valid after completion (popped, discarded, or returned
    * from sq_job_run). */
@@ -899,6 +908,8 @@ struct sq_job {
   double queued;           /* seconds from submit until run started (queue wait,
                             * connect or ping): "Elapsed time: 12ms (queued 3ms)" */
   double elapsed;          /* seconds run took */
+  double waited;           /* the part of queued spent waiting in the pool's queue for a
+                            * connection or slot (0: one was free at once) */
   sq_conn *conn;           /* SQ_JOB_KEEP_CONN and rc == SQ_OK: the kept connection */
   int tx_ended;            /* a cancel or timeout ended the transaction (rolled back),
                             * or its connection was lost inside one */
@@ -1966,6 +1977,297 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
  *   order elsewhere.
  */
 int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An sq_oper is one operation: everything one API call sends to the
+ * database, run by the core on one connection with its own control flow,
+ * with no caller code in its middle (DESIGN.md, "one call, one
+ * operation"). The Lua binding builds one per database-touching call; a
+ * C host gets the same operations. An operation runs inline (blocking,
+ * sq_oper_run, on the calling thread) or - later - on a worker thread of
+ * its pool, unchanged: it is an sq_job (see the executor above).
+ *
+ * Life cycle
+ *   sq_oper_new (once) -> sq_oper_reset(op, kind) -> build: statements,
+ *   target, sink, options -> [sq_oper_prepare] -> sq_oper_run -> read the
+ *   results -> sq_oper_reset for the next one (the op's arena keeps one
+ *   block, so a reused op stops calling malloc once warm) ... -> 
+ *   sq_oper_free.
+ *
+ * Kinds (SQ_OPER_*) of this version; later ones (INSERT, BULK_INSERT,
+ * UPDATE/DELETE with expected rows, RELOAD, FIND_OR_CREATE, UPSERT,
+ * INCREMENT, DDL) add their own builders and run functions without
+ * changing the rest:
+ *   SQ_OPER_RAW          statements given as SQL (sq_oper_add_sql), in
+ *                        order; with more than one, results add up
+ *                        (affected rows summed, the last insert id kept)
+ *                        and a failure names "statement i of n".
+ *   SQ_OPER_SELECT       one rendered read (rows, a count, an aggregate).
+ *   SQ_OPER_CURSOR_OPEN  one statement opened for streaming; its cursor
+ *                        is a result (sq_oper_take_cursor).
+ *   SQ_OPER_CURSOR_FETCH up to sq_oper_set_batch rows from a cursor.
+ *   SQ_OPER_CURSOR_CLOSE ends a cursor's statement and gives its
+ *                        connection back.
+ *   SQ_OPER_BEGIN        BEGIN on a pooled connection that becomes a
+ *                        transaction (sq_oper_take_tx).
+ *   SQ_OPER_COMMIT, SQ_OPER_ROLLBACK, SQ_OPER_SAVEPOINT, SQ_OPER_RELEASE,
+ *   SQ_OPER_ROLLBACK_TO  on a transaction (sq_oper_target_tx), with the
+ *                        sq_tx_* semantics (SAVEPOINT's id:
+ *                        sq_oper_savepoint_id; RELEASE / ROLLBACK_TO take
+ *                        it from sq_oper_set_savepoint).
+ *   SQ_OPER_PING         a round trip (connecting when needed).
+ *   SQ_OPER_VERSION      the server's version string (sq_oper_text).
+ *
+ * Targets
+ *   pool   (sq_oper_target_pool) a connection is acquired for the op (as
+ *          the given holder) and released after it, on every path.
+ *   tx     (sq_oper_target_tx) the transaction's connection, pinned for
+ *          the op; a deadlock or a lost connection fails the transaction,
+ *          and so does a timeout or cancel (the executor rolls it back).
+ *   cursor (sq_oper_target_cursor) the cursor's connection.
+ *   A read outside a transaction (SQ_OPER_SELECT, or SQ_OPER_RAW of one
+ *   statement flagged SQ_STMT_READ) that failed with kind connection on
+ *   a connection found dead, before any row reached the sink, runs once
+ *   more on a newly opened connection.
+ *
+ * Ownership
+ *   - The op owns an arena (sq_oper_arena) and a copy of everything it
+ *     sends: sq_oper_add_sql copies the SQL text and the values, strings
+ *     included (unless SQ_STMT_ARENA_VALUES says they already live in the
+ *     op's arena), so the caller's buffers may change or go away as soon
+ *     as the call returns - user code running between building and
+ *     running (validators, loggers, finalisers) can't change what is
+ *     sent. Log texts (sq_oper_log_as) are copied too.
+ *   - Targets are borrowed: the pool must stay open and the cursor alive
+ *     until the op completed; the op holds a reference to a target tx.
+ *   - The sink's ud must stay valid until the op completed (and until
+ *     sq_oper_replay returned).
+ *   - Results (logs, text, rowset) are owned by the op and valid until
+ *     its next reset or free. A cursor or transaction the op produced is
+ *     the caller's once taken; one not taken is abandoned (no I/O) at
+ *     reset or free.
+ *
+ * Results leave through the row-sink seam (sq_oper_sink), which knows
+ * result sets: set 0 holds the main rows; operations that load related
+ * rows (includes) deliver one more set per level, each child row tagged
+ * with the index of its parent row in the set above, in C. Inline, the
+ * sink is called directly by the driver's row callbacks (no copy). With
+ * SQ_OPER_RECORD (what a worker thread does, and what tests ask for) the
+ * op deep-copies everything into an owned sq_rowset instead, and
+ * sq_oper_replay later drives the same sink with the same calls in the
+ * same order.
+ *
+ * Logging: the op keeps one record (sq_oper_log) per logged statement -
+ * its text, the time it took and how long the op waited for a
+ * connection - so a caller logs after completion, never from inside
+ * (the records exist after sq_oper_prepare, so "Executing" lines can be
+ * written before the run).
+ *
+ * Threads: an op is used by one thread at a time. sq_oper_run runs it on
+ * the calling thread; its sink is called on that thread, from inside
+ * sq_oper_run. Deadlines (sq_oper_set_timeout) are enforced by the
+ * pool's executor in blocking mode too: the statement is cancelled on
+ * the server and the op fails with kind timeout. An op with a timeout,
+ * or flagged SQ_OPER_WATCH, runs under the executor's watch, and
+ * sq_oper_cancel may stop it from another thread while sq_oper_run
+ * runs; any other op runs its job directly on the calling thread (the
+ * executor's bookkeeping would be pure cost: nothing could stop it).
+ */
+typedef struct sq_oper sq_oper;
+typedef struct sq_rowset sq_rowset;
+
+enum {
+  SQ_OPER_NONE = 0,
+  SQ_OPER_RAW,
+  SQ_OPER_SELECT,
+  SQ_OPER_CURSOR_OPEN,
+  SQ_OPER_CURSOR_FETCH,
+  SQ_OPER_CURSOR_CLOSE,
+  SQ_OPER_BEGIN,
+  SQ_OPER_COMMIT,
+  SQ_OPER_ROLLBACK,
+  SQ_OPER_SAVEPOINT,
+  SQ_OPER_RELEASE,
+  SQ_OPER_ROLLBACK_TO,
+  SQ_OPER_PING,
+  SQ_OPER_VERSION,
+  SQ_OPER_KIND_COUNT
+};
+
+/* What an op reports to its caller's sink. columns: a result set begins
+ * (set 0: the main rows); called once per statement that returns rows,
+ * before its first row, also when it has none. row: one row of set;
+ * parent is the index (0-based) of its parent row in the set above, -1
+ * for set 0. Strings in cols and vals are valid only during the call.
+ * Returning non-zero stops the op with the error put in err (or "row
+ * callback stopped").
+ *
+ * protect (optional, may be NULL): the op calls every driver call that
+ * may call columns or row through protect(ud, fn, arg), which must call
+ * fn(arg) and return its result - or return -1 when fn did not return
+ * because columns or row left it by a non-local exit (a Lua error raised
+ * while building a value, caught by the binding's lua_pcall). The op then
+ * treats the statement as abandoned midway: its connection is discarded
+ * (inside a transaction that ends the transaction), and the op fails
+ * with kind internal, "the row sink stopped the operation". So no
+ * longjmp ever crosses the core. A sink that can't exit that way leaves
+ * protect NULL. */
+typedef struct sq_oper_sink {
+  void *ud;
+  int (*columns)(void *ud, int set, int ncols, const sq_column *cols, sq_err *err);
+  int (*row)(void *ud, int set, int64_t parent, int ncols, const sq_value *vals, sq_err *err);
+  int (*protect)(void *ud, int (*fn)(void *arg), void *arg);
+} sq_oper_sink;
+
+/* Statement flags (sq_oper_add_sql). */
+enum {
+  SQ_STMT_READ = 1,        /* re-running it can't change data (sq_sql_is_read): may be retried */
+  SQ_STMT_SESSION = 2,     /* may change session state: the connection is reset on release */
+  SQ_STMT_ARENA_VALUES = 4 /* the values' strings already live in this op's arena: not copied */
+};
+
+/* Op flags (sq_oper_set_flags). */
+enum {
+  SQ_OPER_RECORD = 1,      /* results go into the op's rowset, for sq_oper_replay */
+  SQ_OPER_TIMED = 2,       /* measure elapsed and queued times for the log records (an op
+                            * with a timeout, or watched, is always timed) */
+  SQ_OPER_WATCH = 4,       /* run under the executor's watch even without a timeout, so
+                            * sq_oper_cancel can stop it from another thread */
+  SQ_OPER_QUIET = 8        /* keep no log records (nothing logs this op) */
+};
+
+/* Targets (sq_oper_target). */
+enum { SQ_OPER_TARGET_NONE = 0, SQ_OPER_TARGET_POOL, SQ_OPER_TARGET_TX, SQ_OPER_TARGET_CURSOR };
+
+/* One logged statement of an op. */
+typedef struct sq_oper_log {
+  const char *sql;  /* the text to log (owned by the op; NUL-terminated) */
+  size_t len;
+  double elapsed;   /* seconds on the connection: the statement(s), and connecting or pinging
+                     * when the op had to (0 unless the op was timed, see SQ_OPER_TIMED);
+                     * < 0 when it did not run */
+  double queued;    /* seconds the op waited in the pool's queue for a connection (0: none) */
+  int rc;           /* SQ_OK, or the kind the op failed with */
+} sq_oper_log;
+
+int sq_oper_new(sq_oper **out, sq_err *err);
+/* Starts a new operation of kind on op: forgets the previous build and
+ * results (an untaken cursor or transaction is abandoned, no I/O), keeps
+ * one arena block. */
+void sq_oper_reset(sq_oper *op, int kind);
+void sq_oper_free(sq_oper *op);
+int sq_oper_kind(const sq_oper *op);
+/* The op's arena: memory freed at the next reset. Values whose strings
+ * the caller puts here need no copy (SQ_STMT_ARENA_VALUES). */
+sq_arena *sq_oper_arena(sq_oper *op);
+
+/* ---- building ---- */
+
+/* Adds a statement (RAW, SELECT, CURSOR_OPEN) written in the driver's
+ * native placeholders (as sq_render and sq_stmt_rewrite make them), with
+ * its values in placeholder order; flags SQ_STMT_*. Copies sql and the
+ * values (see Ownership). SQ_ENOMEM, or SQ_EUSAGE for a kind that takes
+ * no statements or a second statement where one is taken. */
+int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *params, int nparams,
+                    unsigned flags, sq_err *err);
+/* Logs the op as one statement with this text (e.g. the SQL as the user
+ * wrote it, placeholders and all, for a RAW op of several statements)
+ * instead of one record per statement. Copied. */
+int sq_oper_log_as(sq_oper *op, const char *text, size_t len, sq_err *err);
+
+/* Where it runs (see Targets). holder (may be NULL) is copied, its
+ * `what` text too. A tx target takes a reference to tx until reset. */
+void sq_oper_target_pool(sq_oper *op, sq_pool *p, const sq_holder *h);
+void sq_oper_target_tx(sq_oper *op, sq_tx *tx);
+void sq_oper_target_cursor(sq_oper *op, sq_cursor *c);
+int sq_oper_target(const sq_oper *op); /* SQ_OPER_TARGET_* */
+
+/* The sink (copied; NULL: rows are discarded). */
+void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink);
+/* A deadline, timeout seconds after the op starts running (<= 0: none). */
+void sq_oper_set_timeout(sq_oper *op, double seconds);
+void sq_oper_set_flags(sq_oper *op, unsigned flags); /* SQ_OPER_* */
+unsigned sq_oper_flags(const sq_oper *op);
+void sq_oper_set_isolation(sq_oper *op, int isolation); /* BEGIN: an sq_isolation */
+void sq_oper_set_savepoint(sq_oper *op, unsigned id);   /* RELEASE, ROLLBACK_TO */
+void sq_oper_set_batch(sq_oper *op, int rows);          /* CURSOR_FETCH: rows per fetch (default 32) */
+/* The model the op reads or writes (borrowed, must outlive the op): a
+ * unique_violation then names the columns of the violated key
+ * (sq_oper_fields). */
+void sq_oper_set_model(sq_oper *op, const sq_model *m);
+
+/* Checks the build and makes the log records (dialect: for BEGIN's text;
+ * < 0: the target pool's). sq_oper_run calls it when the caller did not.
+ * Then sq_oper_nlogs / sq_oper_log_at give the texts to announce. */
+int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err);
+
+/* ---- running ---- */
+
+/* Runs the op on the calling thread and returns its result (SQ_OK or an
+ * sq_kind; sq_oper_err says why). Every op run completes: resources
+ * are given back on every path. */
+int sq_oper_run(sq_oper *op);
+/* From any thread while sq_oper_run runs an op with a timeout or
+ * SQ_OPER_WATCH: stops it (kind canceled; the statement is cancelled on
+ * the server). 1 when it took hold. */
+int sq_oper_cancel(sq_oper *op);
+
+/* ---- results (valid until the next reset) ---- */
+
+int sq_oper_rc(const sq_oper *op);
+const sq_err *sq_oper_err(const sq_oper *op);
+/* What the statements did (RAW: affected rows summed over those that
+ * report them, -1 when none did; the last non-zero insert id). */
+const sq_result *sq_oper_result(const sq_oper *op);
+/* 1 when the sink was stopped by a non-local exit (see protect). */
+int sq_oper_interrupted(const sq_oper *op);
+/* BEGIN: the transaction, handed to the caller (who frees it with
+ * sq_tx_free after ending it); NULL when the op failed or it was taken. */
+sq_tx *sq_oper_take_tx(sq_oper *op);
+/* SAVEPOINT: the new savepoint's id. */
+unsigned sq_oper_savepoint_id(const sq_oper *op);
+/* CURSOR_OPEN: the cursor, handed to the caller (sq_cursor_free /
+ * sq_cursor_abandon, or a CURSOR_CLOSE op); NULL when the op failed. */
+sq_cursor *sq_oper_take_cursor(sq_oper *op);
+/* CURSOR_FETCH: 1 once the cursor has no more rows; rows delivered. */
+int sq_oper_eof(const sq_oper *op);
+int64_t sq_oper_rows(const sq_oper *op);
+/* VERSION: the server's version string. */
+const char *sq_oper_text(const sq_oper *op);
+/* Log records (see Logging). */
+int sq_oper_nlogs(const sq_oper *op);
+const sq_oper_log *sq_oper_log_at(const sq_oper *op, int i);
+/* A unique_violation of an op with a model: the columns of the violated
+ * key, where the server's message names them (*cols borrowed). */
+int sq_oper_fields(const sq_oper *op, const int **cols);
+/* SQ_OPER_RECORD: the rowset of the last run (NULL when it recorded
+ * nothing: no sink, or no SQ_OPER_RECORD), and its replay into the op's
+ * sink (or into sink when not NULL). Replay calls no protect: the caller
+ * runs it where a non-local exit is safe. */
+sq_rowset *sq_oper_rowset(sq_oper *op);
+int sq_oper_replay(sq_oper *op, const sq_oper_sink *sink, sq_err *err);
+
+/*
+ * Rowsets: an owned copy of a sink's calls (columns and rows of every
+ * set, values deep-copied into 64 KiB chunks), replayed in order. Not
+ * thread-safe; an op fills its own on whatever thread runs it.
+ */
+int sq_rowset_new(sq_rowset **out, sq_err *err);
+void sq_rowset_clear(sq_rowset *rs); /* keeps one chunk */
+void sq_rowset_free(sq_rowset *rs);
+/* A sink (no protect) that records into rs. */
+void sq_rowset_sink(sq_rowset *rs, sq_oper_sink *out);
+int sq_rowset_replay(const sq_rowset *rs, const sq_oper_sink *sink, sq_err *err);
+int64_t sq_rowset_rows(const sq_rowset *rs);
+
+/* The columns of model m that a unique_violation message of the dialect
+ * names (a flag per column in flags, m's column count long); returns how
+ * many, 0 when the message names none that sqorm can place. */
+int sq_model_unique_cols(const sq_model *m, int dialect, const char *msg, unsigned char *flags);
 
 /* ------------------------------------------------------------------ */
 /* Schema operations (migrations, sync's difference)                    */

@@ -1414,6 +1414,8 @@ static void test_tx(void) {
   CHECK_EQ(sq_tx_commit(tx, &err), SQ_EUSAGE);
   CHECK_EQ(sq_tx_rollback(tx, &err), SQ_EUSAGE);
   sq_tx_conn_done(tx, NULL);
+  /* The dropped savepoint is still open inside: a commit is refused
+   * (its work is never committed by guess); a rollback is allowed. */
   CHECK_EQ(sq_tx_commit(tx, &err), SQ_EUSAGE);
   CHECK(strstr(err.msg, "dropped without commit or rollback") != NULL);
   CHECK_EQ(sq_tx_state(tx), SQ_TX_OPEN);
