@@ -111,6 +111,9 @@ sq_oper *lsq_op_begin(lsq_op *h, int kind) {
   h->raised = 0;
   h->lflags = 0;
   h->what[0] = '\0';
+  h->route = LSQ_ROUTE_PRIMARY;
+  h->rindex = -1;
+  h->rtries = 0;
   return h->op;
 }
 
@@ -238,13 +241,18 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
     } else {
       sq_holder hd;
       lsq_db_holder(db, &hd, h->what[0] ? h->what : NULL);
-      sq_oper_target_pool(op, db->pool, &hd);
+      /* replication (lroute.c): the primary, or a replica for a read */
+      if (!db->route) sq_oper_target_pool(op, db->pool, &hd);
+      else if (lsq_route_target(L, h, &hd, &err)) return lsq_op_fail(L, h, &err);
     }
   }
   h->L = L;
   h->hidx = h->base;
   /* Async mode (later): submit here and return lua_yieldk(L, 0, (lua_KContext)h, op_k). */
   sq_oper_run(op);
+  /* replication (lroute.c): a replica found unreachable -> the next one
+   * (async mode: submit again); a write -> read-your-writes */
+  while (db->route && lsq_route_after(L, h)) sq_oper_run(op);
   return op_k(L, LUA_OK, (lua_KContext)h);
 }
 

@@ -11,6 +11,7 @@
  * write kinds of sq_oper); then this file goes away.
  */
 #include "lmodel.h"
+#include "lroute.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ static int run_rows(lua_State *L, lsq_exec *x) {
  * Does not raise: returns an error kind with err filled.
  */
 int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err) {
+  if (db->route) lsq_route_wrote(L, dbidx); /* the writes run here: read-your-writes (lroute.c) */
   sq_tx *tx = lsq_tx_current_tx(L, dbidx);
   if (tx) {
     *pooled = 0;
