@@ -206,6 +206,16 @@ for _, f in ipairs(families) do
         local tx = db:begin{ read_only = true }
         assert.is_true(on_replica(db))
         tx:commit()
+        -- a transaction belongs to its coroutine: others keep reading from replicas
+        local co = coroutine.wrap(function()
+          local t <close> = db:begin()
+          coroutine.yield(on_replica(db))
+          coroutine.yield(on_replica(db))
+        end)
+        assert.is_false(co())
+        assert.is_true(on_replica(db))
+        assert.is_false(co())
+        co()
         -- a nested one can't be read-only
         H.raises_kind("usage", "read_only", function()
           db:transaction(function() db:transaction(function() end, { read_only = true }) end)
