@@ -316,3 +316,36 @@ for _, f in ipairs(families) do
     end)
   end
 end
+
+-- Without servers: the options, and what happens when nothing answers
+-- (127.0.0.1:1: connection refused).
+describe("replication options", function()
+  local P, R = "postgres://u:s3cret_pw@127.0.0.1:1/db", "postgres://u:s3cret_pw@127.0.0.1:1/db2"
+
+  it("refuses bad options with kind usage, never showing a password", function()
+    H.raises_kind("usage", "unknown key 'reads'", function() sqorm.connect{ replication = { write = P, reads = { R } } } end)
+    H.raises_kind("usage", "replication.read[1]", function() sqorm.connect{ replication = { write = P, read = { 1 } } } end)
+    H.raises_kind("usage", "replication.backoff", function()
+      sqorm.connect{ replication = { write = P, read = { R }, backoff = 0 } }
+    end)
+    local err = H.raises_kind("usage", "replication.read[2]", function()
+      sqorm.connect{ replication = { write = P, read = { R, "postgres://u:s3cret_pw@h:port/db" } } }
+    end)
+    assert.falsy(tostring(err):find("s3cret_pw", 1, true))
+    H.raises_kind("usage", "read replica 1 is mysql", function()
+      sqorm.connect{ replication = { write = P, read = { "mysql://u:p@127.0.0.1:1/db" } } }
+    end)
+  end)
+
+  it("reads raise kind connection when neither a replica nor the primary answers", function()
+    local db = sqorm.connect{ replication = { write = P, read = { R } } }
+    local err = H.raises_kind("connection", nil, function() db:query("SELECT 1") end)
+    assert.falsy(tostring(err):find("s3cret_pw", 1, true))
+    local st = db:pool_stats()
+    assert.is_true(st.replicas[1].down)
+    assert.are.equal(0, st.size)
+    assert.falsy(st.replicas[1].last_error:find("s3cret_pw", 1, true))
+    db:close()
+    assert.is_true(db:is_closed())
+  end)
+end)
