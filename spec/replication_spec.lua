@@ -209,6 +209,7 @@ for _, f in ipairs(families) do
         -- a transaction belongs to its coroutine: others keep reading from replicas
         local co = coroutine.wrap(function()
           local t <close> = db:begin()
+          assert.is_true(t:is_open())
           coroutine.yield(on_replica(db))
           coroutine.yield(on_replica(db))
         end)
