@@ -95,7 +95,15 @@ for _, f in ipairs(families) do
          "find_or_create to the primary", function()
         local db = connect{ write = P_URL, read = { R_URL } }
         local Pl = players(db)
+        plain:exec("INSERT INTO " .. tname .. " (name, coins) VALUES (?, ?)", { "old", 7 })
+        sync()
         paused(function()
+          -- a row present only on the replica (deleted on the primary since)
+          plain:exec("DELETE FROM " .. tname .. " WHERE name = ?", { "old" })
+          assert.are.equal(7, Pl:find_one{ where = { name = "old" } }.coins)
+          assert.are.equal(1, #db:query("SELECT id FROM " .. tname .. " WHERE name = ?", { "old" }))
+          assert.is_nil(Pl:find_one{ where = { name = "old" }, use_primary = true })
+          -- a row present only on the primary
           plain:exec("INSERT INTO " .. tname .. " (name, coins) VALUES (?, ?)", { "fresh", 5 })
           local id = math.tointeger(plain:query("SELECT id FROM " .. tname .. " WHERE name = ?", { "fresh" })[1].id)
           -- the replica has not got it

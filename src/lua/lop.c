@@ -186,6 +186,10 @@ void lsq_op_log(lua_State *L, int dbidx, const sq_oper *op, int i, int executed)
 static int op_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   sq_oper *op = h->op;
+  /* replication (lroute.c), once the op completed: a replica found
+   * unreachable -> the op runs again on the next one (async mode: submit
+   * it again and yield); a write -> read-your-writes */
+  while (h->db->route && lsq_route_after(L, h)) sq_oper_run(op);
   int rc = sq_oper_rc(op);
   if (rc == SQ_OK && h->sink != LSINK_NONE && sq_oper_rowset(op)) {
     int top = lua_gettop(L);
@@ -250,9 +254,6 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
   h->hidx = h->base;
   /* Async mode (later): submit here and return lua_yieldk(L, 0, (lua_KContext)h, op_k). */
   sq_oper_run(op);
-  /* replication (lroute.c): a replica found unreachable -> the next one
-   * (async mode: submit again); a write -> read-your-writes */
-  while (db->route && lsq_route_after(L, h)) sq_oper_run(op);
   return op_k(L, LUA_OK, (lua_KContext)h);
 }
 
