@@ -151,14 +151,14 @@ for _, f in ipairs(families) do
       end)
 
       it("reads your writes from the primary for `sticky` seconds, per coroutine", function()
-        local db = connect{ write = P_URL, read = { R_URL }, sticky = 1 }
+        local db = connect{ write = P_URL, read = { R_URL }, sticky = 2 }
         local Pl = players(db)
         paused(function()
           local co_writer = coroutine.wrap(function()
             Pl:create{ name = "mine", coins = 1 }
             -- read back at once: from the primary
             coroutine.yield(Pl:find_one{ where = { name = "mine" } } ~= nil, on_replica(db))
-            os.execute("sleep 1.2")
+            os.execute("sleep 2.2")
             -- sticky has run out: from the replica, which has not got it
             coroutine.yield(Pl:find_one{ where = { name = "mine" } } ~= nil, on_replica(db))
           end)
@@ -180,7 +180,7 @@ for _, f in ipairs(families) do
           -- a raw write and a transaction's commit make the main thread sticky
           db:exec("UPDATE " .. tname .. " SET coins = 2 WHERE name = ?", { "mine" })
           assert.is_false(on_replica(db))
-          os.execute("sleep 1.2")
+          os.execute("sleep 2.2")
           assert.is_true(on_replica(db))
           db:transaction(function() Pl:update({ coins = 3 }, { where = { name = "mine" } }) end)
           assert.is_false(on_replica(db))
