@@ -260,6 +260,26 @@ for _, f in ipairs(families) do
         assert.is_false(st.replicas[2].down)
         assert.are.equal(9, st.replicas[2].picks)
         db:close()
+        -- the first read of a handle finding the dead one: a cursor, a key
+        -- lookup, a read-only transaction each go on to the live replica
+        local firsts = {
+          function(h)
+            local n = 0
+            for _ in players(h):each() do n = n + 1 end
+            return n == 0
+          end,
+          function(h) return players(h):find_by_pk(-1) == nil end,
+          function(h) return h:transaction(function() return on_replica(h) end, { read_only = true }) end,
+        }
+        for _, first in ipairs(firsts) do
+          local h = connect{ write = P_URL, read = { DEAD, R_URL } }
+          assert.is_true(first(h))
+          local s = h:pool_stats()
+          assert.is_true(s.replicas[1].down)
+          assert.are.equal(1, s.replicas[2].picks)
+          assert.are.equal(0, s.primary.created)
+          h:close()
+        end
       end)
 
       it("falls back to the primary when no replica answers, or raises with fallback = false", function()
