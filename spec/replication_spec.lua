@@ -182,6 +182,9 @@ for _, f in ipairs(families) do
           assert.is_false(on_replica(db))
           os.execute("sleep 2.2")
           assert.is_true(on_replica(db))
+          -- a transaction that only read is no write
+          db:transaction(function() return Pl:count() end)
+          assert.is_true(on_replica(db))
           db:transaction(function() Pl:update({ coins = 3 }, { where = { name = "mine" } }) end)
           assert.is_false(on_replica(db))
         end)

@@ -302,6 +302,13 @@ static double last_write(lua_State *L, int dbidx, lsq_route *r) {
   return t;
 }
 
+double lsq_route_last_write(lua_State *L, int dbidx) {
+  lsq_db *db = lua_touserdata(L, dbidx);
+  lsq_route *r = db ? db->route : NULL;
+  if (!r || r->sticky <= 0) return 0;
+  return last_write(L, dbidx, r);
+}
+
 void lsq_route_wrote(lua_State *L, int dbidx) {
   lsq_db *db = lua_touserdata(L, dbidx);
   lsq_route *r = db ? db->route : NULL;

@@ -64,6 +64,11 @@ int lsq_route_after(lua_State *L, struct lsq_op *h);
 /* The running coroutine wrote on the db at dbidx now (no-op without
  * replication or sticky). */
 void lsq_route_wrote(lua_State *L, int dbidx);
+/* When the running coroutine last wrote on the db at dbidx
+ * (sq_replset_now's clock), 0: never, or no replication or sticky. A
+ * transaction's COMMIT counts as a write only when its coroutine wrote
+ * since BEGIN (ltx.c). */
+double lsq_route_last_write(lua_State *L, int dbidx);
 
 /* Sets the hint of a read: LSQ_ROUTE_READ, or LSQ_ROUTE_NOWRITE when it
  * must see the primary (use_primary, a lock). */

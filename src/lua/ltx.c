@@ -59,6 +59,7 @@ typedef struct lsq_tx {
    * that runs in the same cycle as the db's still finds its memory. */
   lsq_db *db;
   int ro;        /* read_only = true (a root: on a replica; PostgreSQL: READ ONLY) */
+  double began;  /* a root with replication: when it began (sq_replset_now), for read-your-writes */
 } lsq_tx;
 
 /* ---------------------------------------------------------------- */
@@ -340,7 +341,8 @@ static int finish_start(lua_State *L, int txidx, int commit, int quiet, int nolo
   sq_oper_target_tx(op, tx->tx);
   sq_oper_set_savepoint(op, tx->sp);
   h->lflags = LOP_NOLOG; /* logged here, protected */
-  if (tx->ro) h->route = LSQ_ROUTE_NOWRITE; /* a read-only transaction wrote nothing (lroute.h) */
+  /* read replicas (lroute.h): a COMMIT is a write when its coroutine wrote since BEGIN */
+  if (tx->ro || (!tx->sp && lsq_route_last_write(L, dbidx) < tx->began)) h->route = LSQ_ROUTE_NOWRITE;
   /* Log only what will really run. */
   int runs = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN;
   lsq_db *db = lua_touserdata(L, dbidx);
@@ -540,6 +542,7 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
   } else {
     tx->tx = sq_oper_take_tx(h->op);
     register_root(L, 1, 4, tx);
+    if (db->route) tx->began = sq_replset_now(); /* read replicas (lroute.h) */
   }
   int lerr = db->benchmark && db->logging && log_records(L, 1, h->op, 1);
   if (lerr) lua_replace(L, 5); /* the logging error over the holder */
