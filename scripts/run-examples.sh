@@ -72,6 +72,14 @@ if true; then
     "COMMENT 'The unique ID of the player\.'"
 fi
 
+# Read replicas: the PostgreSQL streaming standby of the test servers.
+if [[ -n ${SQORM_TEST_PG_STANDBY_URL:-} ]]; then
+  run read_replicas env DATABASE_URL="$SQORM_TEST_PG_URL" REPLICA_URL="$SQORM_TEST_PG_STANDBY_URL" \
+    lua5.4 examples/read_replicas.lua
+  expect read_replicas '^read on: replica$' '^use_primary read on: primary$' '^transaction on: primary$' \
+    '^read-only transaction on: replica$' '^after a write, read on: primary$' '^replica picks: 2$'
+fi
+
 for f in examples/sqlalchemy_style.lua; do
   for url in "sqlite::memory:" "$SQORM_TEST_MYSQL_URL" "$SQORM_TEST_PG_URL"; do
     run sqlalchemy_style env DATABASE_URL="$url" lua5.4 "$f"

@@ -25,7 +25,8 @@ local Db = {}
 -- @tparam string sql the statement
 -- @tparam[opt] table binds values (`sqorm.null` for NULL)
 -- @tparam[opt] table opts `timeout` (seconds), `multi` (run every
--- statement; returns the last rows)
+-- statement; returns the last rows), `use_primary` (with read replicas:
+-- a read goes to the primary, not a replica)
 -- @treturn {table,...} the rows, each keyed by column name
 -- @usage
 -- local rows = db:query("SELECT id, coins FROM players WHERE coins > ?", { 300 })
@@ -56,7 +57,10 @@ function Db:server_version() end
 
 --- The pool's counters.
 -- @treturn table `size`, `idle`, `in_use`, `waiting`, `created`,
--- `destroyed`, `timeouts`, `waited`, `max`, `min`
+-- `destroyed`, `timeouts`, `waited`, `max`, `min`; with `replication`
+-- those of the primary, plus `primary` and `replicas` (a list): each
+-- pool's counters and `down`, `retry_in`, `failures`, `picks`, `failed`,
+-- `last_error`
 -- @usage print(db:pool_stats().in_use)
 function Db:pool_stats() end
 
@@ -80,7 +84,9 @@ function Db:is_closed() end
 -- `deadlock` (retry the whole function).
 -- @tparam function fn called with the `Tx`
 -- @tparam[opt] table opts `isolation`: `read_uncommitted`,
--- `read_committed`, `repeatable_read`, `serializable`
+-- `read_committed`, `repeatable_read`, `serializable`; `read_only =
+-- true`: on a read replica (with `replication`), and READ ONLY on
+-- PostgreSQL (a write raises SQLSTATE 25006)
 -- @return what `fn` returns
 -- @usage
 -- local total = db:transaction(function(tx)
@@ -93,7 +99,7 @@ function Db:transaction(fn, opts) end
 --- Opens a transaction (a savepoint inside another one) and returns it:
 -- the unmanaged form of `Db:transaction`. Closing it uncommitted (a
 -- `<close>` variable, `__gc`) rolls back.
--- @tparam[opt] table opts `isolation`, as `Db:transaction`
+-- @tparam[opt] table opts `isolation`, `read_only`, as `Db:transaction`
 -- @treturn Tx the transaction
 -- @usage
 -- do

@@ -5,7 +5,8 @@
 -- `usage` naming it, and nothing is sent. Query options: `where`,
 -- `attributes`, `order` (`{ {"coins", "desc"}, "id" }`), `limit`,
 -- `offset`, `group`, `having`, `lock` (`"update"` / `"share"`),
--- `paranoid = false`, `raw = true` (plain row tables, fastest).
+-- `paranoid = false`, `raw = true` (plain row tables, fastest),
+-- `use_primary = true` (with read replicas: read from the primary).
 --
 -- `where`: a value means `=`, a list means IN, `sqorm.null` IS NULL,
 -- operators come from `sqorm.op`; a key that is not a column is kind
@@ -60,7 +61,8 @@ function Model:bulk_create(list, opts) end
 
 --- Finds a row by primary key.
 -- @param key the key's value, or `{ a = 1, b = 2 }` for a composite key
--- @tparam[opt] table opts `attributes`, `lock`, `raw`, `paranoid`
+-- @tparam[opt] table opts `attributes`, `lock`, `raw`, `paranoid`,
+-- `use_primary`
 -- @treturn ?Instance the instance, or nil when there is none
 -- @usage local one = Player:find_by_pk(6)
 function Model:find_by_pk(key, opts) end

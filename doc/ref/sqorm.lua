@@ -51,7 +51,11 @@ local sqorm = {}
 -- `pool = { max, min, acquire_timeout, idle_timeout, max_lifetime,
 -- pre_ping }` (seconds), `logging` (a function such as `print`, or
 -- `false`), `benchmark`, `name` (a named pool shared by every state of
--- the process), `params` (extra driver parameters), `connect_timeout`.
+-- the process), `params` (extra driver parameters), `connect_timeout`,
+-- `replication = { write = url_or_opts, read = { url_or_opts, ... },
+-- sticky = seconds, fallback = bool, backoff = seconds }` (read replicas:
+-- reads to a replica in round robin, writes and transactions to the
+-- primary; see docs/api.md "Read replicas from Lua").
 -- An unknown key is kind `usage`.
 -- @tparam string|table url a URL, or the options table
 -- @tparam[opt] table opts options merged over the URL's
@@ -62,6 +66,8 @@ local sqorm = {}
 -- local db = sqorm.connect("mysql://root@127.0.0.1:4000/test")
 -- local db = sqorm.connect("postgres://u:p@host/neondb?sslmode=require")
 -- local db = sqorm.connect(url, { pool = { max = 10 }, logging = false })
+-- local db = sqorm.connect{ replication = { write = primary_url,
+--   read = { replica_url }, sticky = 5 } }
 -- local db = sqorm.connect{
 --   dialect = "mysql", host = "127.0.0.1", port = 4000, user = "root",
 --   password = "", database = "test",

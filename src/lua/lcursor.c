@@ -247,6 +247,7 @@ int lsq_model_each(lua_State *L) {
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
   int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
+  h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary || q.lock); /* replicas (lroute.h) */
   if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
   if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
   sq_sql_free(&sql);

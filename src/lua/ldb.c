@@ -119,7 +119,8 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
     }
     snprintf(key, sizeof key, "%s%s", prefix, k);
     int rc = SQ_OK;
-    if (!*prefix && (!strcmp(k, "logging") || !strcmp(k, "benchmark") || !strcmp(k, "url") || !strcmp(k, "_replay"))) {
+    if (!*prefix && (!strcmp(k, "logging") || !strcmp(k, "benchmark") || !strcmp(k, "url") || !strcmp(k, "_replay") ||
+                     !strcmp(k, "replication"))) {
       /* handled by the caller */
     } else if (!*prefix && !strcmp(k, "ssl") && lua_type(L, -1) == LUA_TTABLE) {
       rc = apply_table(L, -1, "ssl.", cfg, err);
@@ -149,6 +150,10 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
   }
   return SQ_OK;
 }
+
+/* Every connect option of the table at idx into cfg (lroute.c builds
+ * the config of each member of a replica set with it). */
+int lsq_conn_options(lua_State *L, int idx, sq_config *cfg, sq_err *err) { return apply_table(L, idx, "", cfg, err); }
 
 /* The C function stored at t[k] (raw: no metamethod runs), or NULL. */
 static lua_CFunction raw_cfunction(lua_State *L, int t, const char *k) {
@@ -243,6 +248,12 @@ int lsq_connect(lua_State *L) {
     lua_pop(L, 1);
   }
 
+  /* replication = { write, read = {...}, ... }: a replica set (lroute.c) */
+  if (lsq_route_wanted(L, opts)) {
+    if (lsq_route_connect(L, db, lua_type(L, 1) == LUA_TSTRING ? 1 : 0, opts, &err)) return lsq_raise(L, &err);
+    lua_settop(L, dbidx);
+    return 1;
+  }
   sq_config cfg;
   sq_config_init(&cfg);
   int opts_idx;
@@ -335,6 +346,7 @@ static int db_server_version(lua_State *L) {
 /* db:pool_stats() -> { size, idle, in_use, waiting, created, destroyed, timeouts, waited, max, min } */
 static int db_pool_stats(lua_State *L) {
   lsq_db *db = lsq_check_db(L, 1);
+  if (db->route) return lsq_route_pool_stats(L, db); /* per pool (lroute.c) */
   sq_pool_stats st;
   sq_pool_stats_get(db->pool, &st);
   lua_createtable(L, 0, 10);
@@ -362,6 +374,7 @@ static int db_close(lua_State *L) {
     db->pool = NULL;
     sq_pool_close(p);
   }
+  lsq_route_close(db); /* the replica set, if any (lroute.c) */
   lsq_stmts_free(db, 0);
   return 0;
 }

@@ -69,6 +69,7 @@ static int find_rows(lua_State *L, int mode, const char *method) {
   lsq_qopts o;
   int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
   if (!rc && mode == SINK_ONE) q.limit = 1;
+  h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary || q.lock); /* replicas (lroute.h) */
   return run_select(L, dbidx, h, mod, &q, o.raw, mode, rc, &err);
 }
 
@@ -194,6 +195,7 @@ static int model_find_by_pk(lua_State *L) {
     sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
     /* the op copies the SQL and the key (the key may borrow Lua's string) */
     if (sq_oper_add_sql(op, mod->pk_sql, mod->pk_sql_len, &v, 1, SQ_STMT_READ, &err)) return lsq_op_fail(L, h, &err);
+    h->route = LSQ_ROUTE_READ; /* replicas (lroute.h) */
     lsq_op_sink_model(L, h, 1, SINK_ONE)->identity = 1;
     return lsq_op_run(L, dbidx, h, rows_k, (lua_KContext)h);
   }
@@ -203,8 +205,9 @@ static int model_find_by_pk(lua_State *L) {
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;
-  int rc = lsq_build_options(&b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID, &q, &o);
+  int rc = lsq_build_options(&b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID | QO_PRIMARY, &q, &o);
   if (!rc) rc = pk_cond(&b, 2, &q.where);
+  h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary || q.lock); /* replicas (lroute.h) */
   return run_select(L, dbidx, h, mod, &q, o.raw, SINK_ONE, rc, &err);
 }
 
@@ -245,7 +248,8 @@ static int aggregate(lua_State *L, int fn, const char *method) {
     q.agg_fn = fn;
     q.agg_col = col;
   }
-  if (!rc) rc = lsq_build_options(&b, oidx, QO_WHERE | QO_PARANOID, &q, &o);
+  if (!rc) rc = lsq_build_options(&b, oidx, QO_WHERE | QO_PARANOID | QO_PRIMARY, &q, &o);
+  h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary); /* replicas (lroute.h) */
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
   if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);

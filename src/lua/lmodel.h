@@ -227,9 +227,10 @@ enum {
   QO_OFFSET = 1 << 4, QO_GROUP = 1 << 5, QO_HAVING = 1 << 6, QO_LOCK = 1 << 7,
   QO_RAW = 1 << 8, QO_PARANOID = 1 << 9, QO_ALL = 1 << 10, QO_FORCE = 1 << 11,
   QO_BY = 1 << 12, QO_DEFAULTS = 1 << 13, QO_BATCH = 1 << 14, QO_CONFLICT = 1 << 15,
-  QO_FIELDS = 1 << 16
+  QO_FIELDS = 1 << 16,
+  QO_PRIMARY = 1 << 24 /* use_primary (read replicas, lroute.c) */
 };
-#define QO_FIND (QO_WHERE | QO_ATTRIBUTES | QO_ORDER | QO_LIMIT | QO_OFFSET | QO_GROUP | QO_HAVING | QO_LOCK | QO_RAW | QO_PARANOID)
+#define QO_FIND (QO_WHERE | QO_ATTRIBUTES | QO_ORDER | QO_LIMIT | QO_OFFSET | QO_GROUP | QO_HAVING | QO_LOCK | QO_RAW | QO_PARANOID | QO_PRIMARY)
 
 /* What lsq_build_options found besides the sq_query fields. */
 typedef struct lsq_qopts {
@@ -240,6 +241,7 @@ typedef struct lsq_qopts {
   int by_idx;     /* stack index of `by`, 0 when absent */
   int defaults_idx, fields_idx, conflict_idx;
   int batch;      /* batch_size, 0 = default */
+  int use_primary; /* use_primary = true: the read goes to the primary */
 } lsq_qopts;
 
 lsq_opv *lsq_test_op(lua_State *L, int idx);

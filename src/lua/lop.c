@@ -111,6 +111,9 @@ sq_oper *lsq_op_begin(lsq_op *h, int kind) {
   h->raised = 0;
   h->lflags = 0;
   h->what[0] = '\0';
+  h->route = LSQ_ROUTE_PRIMARY;
+  h->rindex = -1;
+  h->rtries = 0;
   return h->op;
 }
 
@@ -183,6 +186,10 @@ void lsq_op_log(lua_State *L, int dbidx, const sq_oper *op, int i, int executed)
 static int op_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   sq_oper *op = h->op;
+  /* replication (lroute.c), once the op completed: a replica found
+   * unreachable -> the op runs again on the next one (async mode: submit
+   * it again and yield); a write -> read-your-writes */
+  while (h->db->route && lsq_route_after(L, h)) sq_oper_run(op);
   int rc = sq_oper_rc(op);
   if (rc == SQ_OK && h->sink != LSINK_NONE && sq_oper_rowset(op)) {
     int top = lua_gettop(L);
@@ -238,7 +245,9 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
     } else {
       sq_holder hd;
       lsq_db_holder(db, &hd, h->what[0] ? h->what : NULL);
-      sq_oper_target_pool(op, db->pool, &hd);
+      /* replication (lroute.c): the primary, or a replica for a read */
+      if (!db->route) sq_oper_target_pool(op, db->pool, &hd);
+      else if (lsq_route_target(L, h, &hd, &err)) return lsq_op_fail(L, h, &err);
     }
   }
   h->L = L;

@@ -8,6 +8,7 @@
 #define LOP_H
 
 #include "lmodel.h"
+#include "lroute.h"
 
 #define LSQ_OPH_MT "sqorm.Operation"
 
@@ -53,6 +54,10 @@ typedef struct lsq_op {
   int raised;        /* a Lua error escaped the sink: OUV_ERR holds it */
   int sink;          /* LSINK_* */
   char what[96];     /* what a pooled connection is held for (sq_holder.what), or "" */
+  /* replication (lroute.h): the route hint (LSQ_ROUTE_*, set after
+   * lsq_op_begin), the replica the op was sent to (-1: none) and how many
+   * replicas it was sent to again */
+  int route, rindex, rtries;
   lsq_rows rows;     /* LSINK_ROWS */
   lsq_isink isink;   /* LSINK_MODEL */
   struct {

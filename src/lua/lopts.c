@@ -25,7 +25,7 @@ static const struct {
   {"offset", QO_OFFSET}, {"group", QO_GROUP}, {"having", QO_HAVING}, {"lock", QO_LOCK},
   {"raw", QO_RAW}, {"paranoid", QO_PARANOID}, {"all", QO_ALL}, {"force", QO_FORCE},
   {"by", QO_BY}, {"defaults", QO_DEFAULTS}, {"batch_size", QO_BATCH}, {"conflict", QO_CONFLICT},
-  {"fields", QO_FIELDS},
+  {"fields", QO_FIELDS}, {"use_primary", QO_PRIMARY},
   {NULL, 0},
 };
 
@@ -307,6 +307,7 @@ int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qop
       o->defaults_idx = v;
       break;
     case QO_FIELDS: o->fields_idx = v; break;
+    case QO_PRIMARY: rc = boolopt(b, v, "use_primary", &o->use_primary); break;
     case QO_CONFLICT: o->conflict_idx = v; break;
     case QO_BATCH: {
       int64_t n = 0;

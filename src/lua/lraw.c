@@ -203,6 +203,7 @@ static void stmt_put(lsq_stmt *s, lsq_stmt *tmp) {
 typedef struct raw_opts {
   int multi;      /* run every statement of the SQL, in order */
   double timeout; /* seconds; 0: none (no Lua option sets it yet: async mode adds `timeout`) */
+  int use_primary; /* a read goes to the primary, not a replica (lroute.h) */
 } raw_opts;
 
 static void opt_multi(lua_State *L, const char *method, raw_opts *o) {
@@ -211,11 +212,18 @@ static void opt_multi(lua_State *L, const char *method, raw_opts *o) {
   o->multi = lua_toboolean(L, -1);
 }
 
+static void opt_use_primary(lua_State *L, const char *method, raw_opts *o) {
+  if (lua_type(L, -1) != LUA_TBOOLEAN)
+    lsq_usage(L, "db:%s: option 'use_primary' must be a boolean, got %s", method, luaL_typename(L, -1));
+  o->use_primary = lua_toboolean(L, -1);
+}
+
 static const struct raw_opt {
   const char *name;
   void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
 } raw_opt_list[] = {
   {"multi", opt_multi},
+  {"use_primary", opt_use_primary},
   {NULL, NULL},
 };
 
@@ -408,6 +416,9 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   lsq_op *h = lsq_op_get(L);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_RAW);
   if (!rc) rc = build_raw(op, st, &mr, params, &err);
+  /* replicas (lroute.h): one read statement with no session effect */
+  if (st && st->is_read && !st->t.session && !o.use_primary) h->route = LSQ_ROUTE_READ;
+  else if (st && st->is_read) h->route = LSQ_ROUTE_NOWRITE;
   if (!rc && db->logging) rc = sq_oper_log_as(op, sql, len, &err);
   if (st) stmt_put(st, &tmp);
   multi_free(&mr);

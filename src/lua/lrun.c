@@ -11,6 +11,7 @@
  * write kinds of sq_oper); then this file goes away.
  */
 #include "lmodel.h"
+#include "lroute.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,14 +52,19 @@ static int run_rows(lua_State *L, lsq_exec *x) {
  */
 int lsq_db_conn(lua_State *L, int dbidx, lsq_db *db, sq_conn **out, int *pooled, sq_err *err) {
   sq_tx *tx = lsq_tx_current_tx(L, dbidx);
+  int rc;
   if (tx) {
     *pooled = 0;
-    return sq_tx_conn(tx, out, err);
+    rc = sq_tx_conn(tx, out, err);
+  } else {
+    *pooled = 1;
+    sq_holder h;
+    lsq_db_holder(db, &h, NULL);
+    rc = sq_pool_acquire_as(db->pool, -1, &h, out, err);
   }
-  *pooled = 1;
-  sq_holder h;
-  lsq_db_holder(db, &h, NULL);
-  return sq_pool_acquire_as(db->pool, -1, &h, out, err);
+  /* the writes run here: read-your-writes from now (lroute.c) */
+  if (!rc && db->route) lsq_route_wrote(L, dbidx);
+  return rc;
 }
 
 void lsq_db_conn_done(sq_conn *c, int pooled, const sq_err *result) {

@@ -63,6 +63,9 @@ typedef struct lsq_db {
   /* Operations record their rows and replay them into their sink (what
    * async mode does), inline too: a test switch (lop.c). */
   int replay;
+  /* Read replicas (lroute.c): the replica set, or NULL. With it, pool is
+   * the set's primary (a reference of the db's own). */
+  struct lsq_route *route;
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */

@@ -58,6 +58,8 @@ typedef struct lsq_tx {
    * counts it. The Tx's user value keeps the db alive, and a finaliser
    * that runs in the same cycle as the db's still finds its memory. */
   lsq_db *db;
+  int ro;        /* read_only = true (a root: on a replica; PostgreSQL: READ ONLY) */
+  double began;  /* a root with replication: when it began (sq_replset_now), for read-your-writes */
 } lsq_tx;
 
 /* ---------------------------------------------------------------- */
@@ -174,9 +176,11 @@ static void push_tx_db(lua_State *L, int txidx, const lsq_tx *tx) {
 /* options                                                            */
 /* ---------------------------------------------------------------- */
 
-/* Reads { isolation = ... } at opts strictly: an unknown key is usage. */
-static void parse_opts(lua_State *L, int opts, const char *method, int *iso) {
+/* Reads { isolation = ..., read_only = ... } at opts strictly: an
+ * unknown key is usage. */
+static void parse_opts(lua_State *L, int opts, const char *method, int *iso, int *ro) {
   *iso = SQ_ISO_DEFAULT;
+  *ro = 0;
   if (lua_isnoneornil(L, opts)) return;
   if (lua_type(L, opts) != LUA_TTABLE)
     lsq_usage(L, "%s: options must be a table, got %s", method, luaL_typename(L, opts));
@@ -184,13 +188,24 @@ static void parse_opts(lua_State *L, int opts, const char *method, int *iso) {
   lua_pushnil(L);
   while (lua_next(L, opts)) {
     lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "isolation") != 0) {
+    if (lua_type(L, -1) != LUA_TSTRING ||
+        (strcmp(lua_tostring(L, -1), "isolation") != 0 && strcmp(lua_tostring(L, -1), "read_only") != 0)) {
       if (lua_type(L, -1) == LUA_TSTRING)
-        lsq_usage(L, "%s: unknown option '%s' (the only option is isolation)", method, lua_tostring(L, -1));
+        lsq_usage(L, "%s: unknown option '%s' (the options are isolation and read_only)", method, lua_tostring(L, -1));
       lsq_usage(L, "%s: option names must be strings, got a %s key", method, luaL_typename(L, -1));
     }
   }
+  /* read_only (read replicas, lroute.h) */
+  int rt = lua_getfield(L, opts, "read_only");
+  if (rt != LUA_TNIL && rt != LUA_TBOOLEAN)
+    lsq_usage(L, "%s: option 'read_only' must be a boolean, got %s", method, luaL_typename(L, -1));
+  *ro = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   int t = lua_getfield(L, opts, "isolation");
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
   const char *s = lua_tostring(L, -1);
   static const struct { const char *a, *b; int iso; } names[] = {
     {"read_uncommitted", "READ UNCOMMITTED", SQ_ISO_READ_UNCOMMITTED},
@@ -326,6 +341,8 @@ static int finish_start(lua_State *L, int txidx, int commit, int quiet, int nolo
   sq_oper_target_tx(op, tx->tx);
   sq_oper_set_savepoint(op, tx->sp);
   h->lflags = LOP_NOLOG; /* logged here, protected */
+  /* read replicas (lroute.h): a COMMIT is a write when its coroutine wrote since BEGIN */
+  if (tx->ro || (!tx->sp && lsq_route_last_write(L, dbidx) < tx->began)) h->route = LSQ_ROUTE_NOWRITE;
   /* Log only what will really run. */
   int runs = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN;
   lsq_db *db = lua_touserdata(L, dbidx);
@@ -452,6 +469,58 @@ static int tx_tostring(lua_State *L) {
 /* opening                                                            */
 /* ---------------------------------------------------------------- */
 
+/* The transaction at 4 is open: [1] db [2] fn or nil [3] opts [4] the Tx.
+ * ctx as for opened_k. */
+static int opened_go(lua_State *L, lua_KContext ctx) {
+  if (!ctx) return 1;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 4);
+  return transaction_done(L, lua_pcallk(L, 1, LUA_MULTRET, 0, 0, transaction_done), 0);
+}
+
+/*
+ * read_only = true on PostgreSQL (read replicas, lroute.h): SET
+ * TRANSACTION READ ONLY as the transaction's first statement, so a write
+ * fails with SQLSTATE 25006 wherever it runs (a replica or, with
+ * fallback, the primary). One more operation (not logged: a logging
+ * error could not leave the transaction behind); when it fails the
+ * transaction is rolled back and its error raised. Stack as for
+ * opened_go, [5] the holder.
+ */
+static int read_only_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lsq_op *h = lua_touserdata(L, 5);
+  if (lsq_op_failed(h)) {
+    sq_err e = *sq_oper_err(h->op);
+    lsq_op_done(L, h);
+    lua_settop(L, 4);
+    lsq_push_error(L, &e); /* 5 */
+    return finish_start(L, 4, 0, 1, 1, NEXT_RAISE, 5);
+  }
+  lsq_op_done(L, h);
+  lua_settop(L, 4);
+  return opened_go(L, ctx);
+}
+
+static int read_only_start(lua_State *L, lua_KContext ctx) {
+  static const char sql[] = "SET TRANSACTION READ ONLY";
+  lsq_tx *tx = lua_touserdata(L, 4);
+  lsq_op *h = lsq_op_get(L); /* 5 */
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_RAW);
+  sq_err err;
+  sq_err_clear(&err);
+  if (sq_oper_add_sql(op, sql, sizeof sql - 1, NULL, 0, 0, &err)) {
+    lsq_op_done(L, h);
+    lua_settop(L, 4);
+    lsq_push_error(L, &err);
+    return finish_start(L, 4, 0, 1, 1, NEXT_RAISE, 5);
+  }
+  sq_oper_target_tx(op, tx->tx);
+  h->lflags = LOP_NOLOG;
+  h->route = LSQ_ROUTE_NOWRITE;
+  return lsq_op_run(L, 1, h, read_only_k, ctx);
+}
+
 /*
  * After BEGIN or SAVEPOINT: [1] db [2] fn or nil [3] opts [4] the Tx
  * [5] the holder. ctx: 1 for db:transaction (fn runs next), 0 for
@@ -473,6 +542,7 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
   } else {
     tx->tx = sq_oper_take_tx(h->op);
     register_root(L, 1, 4, tx);
+    if (db->route) tx->began = sq_replset_now(); /* read replicas (lroute.h) */
   }
   int lerr = db->benchmark && db->logging && log_records(L, 1, h->op, 1);
   if (lerr) lua_replace(L, 5); /* the logging error over the holder */
@@ -481,10 +551,8 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
   /* the logging function raised: nothing may stay open behind it */
   if (lerr) return finish_start(L, 4, 0, 1, 1, NEXT_RAISE, 5);
   lua_settop(L, 4);
-  if (!ctx) return 1;
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 4);
-  return transaction_done(L, lua_pcallk(L, 1, LUA_MULTRET, 0, 0, transaction_done), 0);
+  if (tx->ro && !tx->sp && db->dialect == SQ_DIALECT_POSTGRES) return read_only_start(L, ctx);
+  return opened_go(L, ctx);
 }
 
 /*
@@ -492,7 +560,7 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
  * coroutine) for the stack [1] db [2] fn or nil [3] opts, as an
  * operation; then opened_k(ctx).
  */
-static int tx_open(lua_State *L, int iso, lua_KContext ctx) {
+static int tx_open(lua_State *L, int iso, int ro, lua_KContext ctx) {
   lsq_db *db = lsq_check_db(L, 1);
   lua_settop(L, 3);
   lsq_tx *root = current_root(L, 1); /* pushes it when found */
@@ -500,6 +568,7 @@ static int tx_open(lua_State *L, int iso, lua_KContext ctx) {
   lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, TUV_COUNT);
   memset(tx, 0, sizeof *tx);
   lsq_tag_init(&tx->tag, lsq_kind_tx);
+  tx->ro = ro;
   luaL_setmetatable(L, LSQ_TX_MT);
   lua_pushvalue(L, root ? -2 : 1); /* a savepoint keeps its root alive; a root its db */
   lua_setiuservalue(L, -2, TUV_PARENT);
@@ -512,6 +581,12 @@ static int tx_open(lua_State *L, int iso, lua_KContext ctx) {
       sq_err err;
       sq_err_clear(&err);
       sq_err_set(&err, SQ_EUSAGE, "a nested transaction (savepoint) cannot set an isolation level");
+      return lsq_op_fail(L, h, &err);
+    }
+    if (ro) {
+      sq_err err;
+      sq_err_clear(&err);
+      sq_err_set(&err, SQ_EUSAGE, "a nested transaction (savepoint) cannot be read_only: it is part of the outer one");
       return lsq_op_fail(L, h, &err);
     }
     sq_oper *op = lsq_op_begin(h, SQ_OPER_SAVEPOINT);
@@ -529,19 +604,20 @@ static int tx_open(lua_State *L, int iso, lua_KContext ctx) {
   lua_pop(L, 1);
   snprintf(h->what, sizeof h->what, "a transaction opened by %s", who);
   h->lflags = LOP_NOLOG_AFTER;
+  if (ro) h->route = LSQ_ROUTE_READ; /* on a replica (lroute.h) */
   (void)db;
   return lsq_op_run(L, 1, h, opened_k, ctx);
 }
 
 /* db:begin([opts]) -> tx. Use with <close>: closing uncommitted rolls back. */
 static int db_begin(lua_State *L) {
-  int iso;
+  int iso, ro;
   lsq_check_db(L, 1);
-  parse_opts(L, 2, "db:begin", &iso);
+  parse_opts(L, 2, "db:begin", &iso, &ro);
   lua_settop(L, 2);
   lua_pushnil(L);
   lua_insert(L, 2); /* [1] db [2] nil [3] opts */
-  return tx_open(L, iso, 0);
+  return tx_open(L, iso, ro, 0);
 }
 
 /* ---------------------------------------------------------------- */
@@ -571,13 +647,13 @@ static int transaction_done(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int db_transaction(lua_State *L) {
-  int iso;
+  int iso, ro;
   lsq_check_db(L, 1);
   if (lua_type(L, 2) != LUA_TFUNCTION)
     return lsq_usage(L, "db:transaction expects a function, got %s", luaL_typename(L, 2));
-  parse_opts(L, 3, "db:transaction", &iso);
+  parse_opts(L, 3, "db:transaction", &iso, &ro);
   lua_settop(L, 3);
-  return tx_open(L, iso, 1);
+  return tx_open(L, iso, ro, 1);
 }
 
 static const luaL_Reg tx_methods[] = {
