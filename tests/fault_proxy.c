@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -45,7 +46,8 @@ struct fp_proxy {
   fp_stats st;
   atomic_int faults_on;
   atomic_int stopping;
-  char pattern[32];      /* armed reply loss ("" when not armed) */
+  char pattern[32];      /* armed one-shot fault ("" when not armed) */
+  int armed_kind;        /* FP_REPLY_LOSS or FP_BLACKHOLE */
   int loss_fired;
 };
 
@@ -128,7 +130,7 @@ static void *conn_main(void *arg) {
   fp_conn *c = arg;
   fp_proxy *p = c->p;
   char buf[16384];
-  int reads = 0, delaying = 0, blackholed = 0, drop_reply = 0, rst = 0;
+  int reads = 0, delaying = 0, blackholed = 0, armed_hole = 0, drop_reply = 0, rst = 0;
   double hold_until = 0;
   for (;;) {
     if (atomic_load(&c->kill)) {
@@ -137,7 +139,7 @@ static void *conn_main(void *arg) {
     }
     int on = atomic_load(&p->faults_on);
     if (blackholed) {
-      if (!on || (p->cfg.blackhole_hold > 0 && now_s() >= hold_until)) {
+      if ((!on && !armed_hole) || (p->cfg.blackhole_hold > 0 && now_s() >= hold_until)) {
         rst = 1;
         break;
       }
@@ -166,13 +168,21 @@ static void *conn_main(void *arg) {
         break;
       }
       if (i == 0) {
+        int hit = 0;
         pthread_mutex_lock(&p->mu);
         if (p->pattern[0] && memmem(buf, (size_t)r, p->pattern, strlen(p->pattern))) {
           p->pattern[0] = '\0';
           p->loss_fired = 1;
-          drop_reply = 1;
+          hit = p->armed_kind;
         }
         pthread_mutex_unlock(&p->mu);
+        if (hit == FP_REPLY_LOSS) drop_reply = 1;
+        if (hit == FP_BLACKHOLE) { /* the request goes nowhere */
+          count(p, FP_BLACKHOLE, 0);
+          blackholed = armed_hole = 1;
+          hold_until = now_s() + p->cfg.blackhole_hold;
+          break;
+        }
       }
       on = atomic_load(&p->faults_on);
       if (on && reads >= c->trigger) {
@@ -248,7 +258,7 @@ static void reap(fp_proxy *p, int all) {
 }
 
 static int connect_target(const fp_proxy *p) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
@@ -271,7 +281,7 @@ static void *accept_main(void *arg) {
     int n = poll(pf, 2, 200);
     reap(p, 0);
     if (n <= 0 || !(pf[0].revents & POLLIN)) continue;
-    int cfd = accept(p->lfd, NULL, NULL);
+    int cfd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
     if (cfd < 0) continue;
     int one = 1;
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -322,8 +332,10 @@ int fp_start(const fp_config *cfg, fp_proxy **out) {
   atomic_init(&p->faults_on, 1);
   atomic_init(&p->stopping, 0);
   pthread_mutex_init(&p->mu, NULL);
-  p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-  if (p->lfd < 0 || pipe(p->wake) != 0) goto fail;
+  /* close-on-exec everywhere: the test restarts servers with system(),
+   * and a server that inherited a proxied socket would keep it open */
+  p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (p->lfd < 0 || pipe2(p->wake, O_CLOEXEC) != 0) goto fail;
   int one = 1;
   setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a;
@@ -348,8 +360,11 @@ int fp_port(const fp_proxy *p) { return p->port; }
 
 void fp_set_faults(fp_proxy *p, int on) { atomic_store(&p->faults_on, on ? 1 : 0); }
 
-void fp_arm_reply_loss(fp_proxy *p, const char *pattern) {
+void fp_arm_reply_loss(fp_proxy *p, const char *pattern) { fp_arm(p, pattern, FP_REPLY_LOSS); }
+
+void fp_arm(fp_proxy *p, const char *pattern, int kind) {
   pthread_mutex_lock(&p->mu);
+  p->armed_kind = kind;
   size_t n = strlen(pattern);
   if (n >= sizeof p->pattern) n = sizeof p->pattern - 1;
   memcpy(p->pattern, pattern, n);

@@ -60,9 +60,14 @@ int fp_port(const fp_proxy *p);
 /* Faults on (the initial state) or off: off, no planned fault fires,
  * delays end, black-holed connections are reset. */
 void fp_set_faults(fp_proxy *p, int on);
-/* See above; pattern is copied (up to 31 bytes). */
+/* See above; pattern is copied (up to 31 bytes); "" disarms. */
 void fp_arm_reply_loss(fp_proxy *p, const char *pattern);
-/* 1 once the armed reply loss has fired. */
+/* The same for kind FP_REPLY_LOSS; FP_BLACKHOLE: the client read
+ * containing pattern is dropped and the connection black-holed (for
+ * blackhole_hold seconds, or until faults go off). Faults off do not
+ * disarm it; it fires even then. */
+void fp_arm(fp_proxy *p, const char *pattern, int kind);
+/* 1 once the armed fault has fired. */
 int fp_reply_loss_fired(fp_proxy *p);
 /* Resets every open connection (the faults in flight included). */
 void fp_reset_all(fp_proxy *p);

@@ -56,8 +56,11 @@
 #include "fault_proxy.h"
 #include "live.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define THREADS 4
 #define ACCOUNTS 40
@@ -85,6 +88,7 @@ typedef struct run_t {
   atomic_int committed, raised, unknown, at_commit;
   atomic_int by_kind[SQ_KIND_COUNT], by_stage[ST_N];
   int session_kills, restarts, crashes;
+  double deadline_took;
 } run_t;
 
 static run_t *cur;
@@ -308,6 +312,64 @@ static void reply_loss_check(run_t *r) {
   CHECK(st.in_use == 0, "%s: its connection went back (in use %d)", r->name, st.in_use);
 }
 
+/* Every socket of the process (the pools' connections, the proxy's) is
+ * close-on-exec: the servers are restarted from here with system(), and
+ * a restarted server that inherited a client socket would hold it open
+ * - the connection then never ends, neither for the server nor for the
+ * proxy's close. Returns the number of sockets without it. */
+static int sockets_without_cloexec(int *nsock) {
+  int bad = 0;
+  *nsock = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    int fd = atoi(de->d_name);
+    struct stat st;
+    if (de->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) || !S_ISSOCK(st.st_mode)) continue;
+    (*nsock)++;
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || !(fl & FD_CLOEXEC)) bad++;
+  }
+  closedir(d);
+  return bad;
+}
+
+/* A statement whose connection is black-holed (its request goes
+ * nowhere, the socket stays open), run as an operation with a 0.5 s
+ * deadline. The executor cancels it on the server at the deadline -
+ * which cannot help: the server never got it - so the call returns
+ * when the proxy ends the blackhole (blackhole_hold). The time it took
+ * is a figure (see the report); what is checked is that it fails and
+ * leaves the pool clean. */
+static double deadline_check(run_t *r) {
+  sq_oper *op;
+  sq_err e;
+  if (sq_oper_new(&op, &e)) {
+    CHECK(0, "%s: sq_oper_new: %s", r->name, e.msg);
+    return -1;
+  }
+  sq_oper_reset(op, SQ_OPER_RAW);
+  const char *sql = "SELECT 'sq_faults_blackhole'";
+  int rc = sq_oper_add_sql(op, sql, strlen(sql), NULL, 0, 0, &e);
+  sq_oper_target_pool(op, r->work, NULL);
+  sq_oper_set_timeout(op, 0.5);
+  fp_arm(r->proxy, "sq_faults_blackhole", FP_BLACKHOLE);
+  double t0 = sq_clock();
+  if (!rc) rc = sq_oper_run(op);
+  double took = sq_clock() - t0;
+  CHECK(fp_reply_loss_fired(r->proxy), "%s: the proxy black-holed a statement", r->name);
+  fp_arm(r->proxy, "", FP_BLACKHOLE);
+  const sq_err *oe = sq_oper_err(op);
+  CHECK(rc != SQ_OK, "%s: that statement, with a 0.5 s deadline, failed: kind %s after %.1f s: %s", r->name,
+        sq_kind_name(rc), took, rc ? oe->msg : "");
+  sq_oper_free(op);
+  sq_pool_stats st;
+  sq_pool_stats_get(r->work, &st);
+  CHECK(st.in_use == 0, "%s: and its connection went back (in use %d)", r->name, st.in_use);
+  return took;
+}
+
 static void print_figures(run_t *r, double secs, int attempted, int lost, int phantom, int dup, int applied,
                           int not_applied) {
   fp_stats fs;
@@ -333,6 +395,8 @@ static void print_figures(run_t *r, double secs, int attempted, int lost, int ph
          fs.injected[FP_REPLY_LOSS], fs.accepted, fs.refused, r->session_kills, r->restarts, r->crashes);
   printf("  pool: created %lld, destroyed %lld, pool timeouts %lld\n", (long long)ps.created,
          (long long)ps.destroyed, (long long)ps.timeouts);
+  printf("  a statement with a 0.5 s deadline on a black-holed connection returned after %.1f s (blackhole "
+         "held %.0f s)\n", r->deadline_took, 2.0);
   fflush(stdout);
 }
 
@@ -391,6 +455,15 @@ static void run_dialect(run_t *r, double budget) {
   }
 
   reply_loss_check(r);
+  sq_conn *held = NULL;
+  int nsock = 0, bad = -1;
+  if (sq_pool_acquire(r->work, -1, &held, &e) == SQ_OK) { /* its socket and the proxy's two */
+    bad = sockets_without_cloexec(&nsock);
+    sq_pool_release(r->work, held);
+  }
+  CHECK(bad == 0 && nsock >= 5, "%s: all %d sockets of the process are close-on-exec (%d are not)", r->name, nsock,
+        bad);
+  r->deadline_took = deadline_check(r);
 
   /* the load */
   fp_set_faults(r->proxy, 1);
