@@ -14,6 +14,13 @@
  *      resets the connection before its reply; sq_tx_commit must report
  *      kind connection with sqlstate 08007 ("outcome unknown"), and the
  *      transfer must be in the ledger (the server did commit).
+ *      Then, with a connection held: every socket of the process is
+ *      close-on-exec (the servers are restarted from here by system()).
+ *      Then a statement on a black-holed connection with a 0.5 s
+ *      deadline (sq_oper_set_timeout): it must fail and leave the pool
+ *      clean; how long it took is printed (the executor's cancel goes to
+ *      the server, which never saw the statement: the call ends only
+ *      when the proxy drops the connection, after blackhole_hold).
  *   3. Load: THREADS blocking threads on one pool (pool.max 3) through
  *      the proxy, for SQORM_FAULTS_SECONDS (default 20) per dialect, each
  *      transfer
