@@ -730,7 +730,13 @@ int sq_tx_begin(sq_pool *p, const sq_holder *h, int isolation, sq_tx **out, sq_e
  * for logs ("BEGIN", "START TRANSACTION", "BEGIN ISOLATION LEVEL ..."). */
 const char *sq_tx_begin_sql(int dialect, int isolation);
 /* Ends the transaction (see above). A commit that fails rolls back; the
- * transaction is then failed with that error. */
+ * transaction is then failed with that error. A commit whose connection
+ * was lost after COMMIT was sent (its reply lost, or read timed out) has
+ * an unknown outcome - the server may have committed it: kind
+ * SQ_ECONNECTION with sqlstate SQ_SQLSTATE_COMMIT_UNKNOWN ("08007",
+ * transaction resolution unknown) and a message saying so; the driver's
+ * native code is kept. Later calls on it repeat that error. */
+#define SQ_SQLSTATE_COMMIT_UNKNOWN "08007"
 int sq_tx_commit(sq_tx *tx, sq_err *err);
 int sq_tx_rollback(sq_tx *tx, sq_err *err);
 /* For finalisers: ends an open transaction with no I/O (rolled back by

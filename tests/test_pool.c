@@ -1447,6 +1447,26 @@ static void test_tx(void) {
   sq_tx_free(tx); /* never rolled back by its owner: freed anyway */
   CHECK_EQ(stats(p).in_use, 0);
 
+  /* A connection lost during COMMIT: the outcome is unknown (the server
+   * may have committed), never "nothing was committed" - sqlstate 08007,
+   * the driver's code kept; later calls repeat it. */
+  CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
+  CHECK_EQ(tx_run(tx, "UPDATE t SET a = 5", &err), SQ_OK);
+  fake_kill_all();
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_ECONNECTION);
+  CHECK(!strcmp(err.sqlstate, SQ_SQLSTATE_COMMIT_UNKNOWN));
+  CHECK(!strcmp(err.code, "2006"));
+  CHECK(strstr(err.msg, "whether the transaction was committed is unknown") != NULL);
+  CHECK(strstr(err.msg, "server has gone away") != NULL);
+  CHECK_EQ(sq_tx_state(tx), SQ_TX_FAILED);
+  CHECK_EQ(stats(p).in_use, 0);
+  CHECK_EQ(sq_tx_commit(tx, &err), SQ_ECONNECTION);
+  CHECK(!strcmp(err.sqlstate, SQ_SQLSTATE_COMMIT_UNKNOWN));
+  CHECK(strstr(err.msg, "is unknown") != NULL);
+  CHECK(strstr(err.msg, "nothing was committed") == NULL);
+  CHECK_EQ(sq_tx_rollback(tx, &err), SQ_OK);
+  sq_tx_free(tx);
+
   /* Abandoned (a finaliser): no I/O; the pool rolls it back when lent. */
   CHECK_EQ(sq_tx_begin(p, &tx_holder, SQ_ISO_DEFAULT, &tx, &err), SQ_OK);
   int id = conn_id(sq_tx_peek_conn(tx));

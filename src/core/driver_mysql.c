@@ -28,6 +28,7 @@
 #include <mysql/plugin_auth.h>
 #include <errmsg.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 
 #include <locale.h>
@@ -1383,6 +1384,17 @@ static int open_one(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     sq_err_native(err, code, mysql_sqlstate(m));
     conn_free(c);
     return kind;
+  }
+  /* Connector/C opens its socket without close-on-exec (libpq sets it):
+   * a child the host forks and execs (system(), os.execute, a server it
+   * restarts) would inherit the connection and hold it open on the
+   * server after sqorm closed it - a session that never ends, a close
+   * the peer never sees. (A fork in another thread during the connect
+   * can still inherit it; the library gives no earlier hook.) */
+  {
+    int fd = (int)mysql_get_socket(m);
+    int fl = fd >= 0 ? fcntl(fd, F_GETFD) : -1;
+    if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
   }
   if ((rc = open_check_tls(m, mode, err))) {
     conn_free(c);

@@ -161,6 +161,11 @@ static void release_conn(sq_tx *tx) {
 /* The error of a transaction that can't be used: closed when its owner
  * ended it, the error that ended it when it failed. */
 static int not_open(const sq_tx *tx, const char *what, sq_err *err) {
+  if (tx->state == SQ_TX_FAILED && !strcmp(tx->fail.sqlstate, SQ_SQLSTATE_COMMIT_UNKNOWN)) {
+    int rc = sq_err_set(err, tx->fail.kind, "%s has already ended: %s", what, tx->fail.msg);
+    sq_err_native(err, tx->fail.code, tx->fail.sqlstate);
+    return rc;
+  }
   if (tx->state == SQ_TX_FAILED) {
     /* "deadlock" promises the caller the server rolled it back: say so */
     int rc = tx->fail.kind == SQ_EDEADLOCK
@@ -308,6 +313,34 @@ static int open_savepoints(const sq_tx *tx, const char *verb, sq_err *err) {
   return open_savepoints_from(tx, 0, verb, err);
 }
 
+/*
+ * A COMMIT whose connection was lost after it was sent (the link broke
+ * while its reply was awaited, or the client gave up waiting) may have
+ * been committed by the server or not: nobody on this side can know.
+ * That is SQLSTATE 08007, "transaction resolution unknown": the error
+ * keeps kind connection (and the driver's code) and says so, so that a
+ * caller never takes it for "nothing was committed" and retries a
+ * transfer that went through. A driver that refused before sending
+ * (08003, "connection does not exist") did send nothing.
+ */
+static int commit_outcome_unknown(sq_tx *tx, int rc, const sq_err *err) {
+  if (!strcmp(err->sqlstate, "08003")) return 0;
+  return rc == SQ_ECONNECTION || (rc == SQ_ETIMEOUT && sq_conn_is_dead(tx->conn));
+}
+
+static void mark_unknown(sq_err *err) {
+  char was[sizeof err->msg - 200];
+  size_t n = strnlen(err->msg, sizeof was - 1);
+  memcpy(was, err->msg, n);
+  was[n] = '\0';
+  char code[sizeof err->code];
+  snprintf(code, sizeof code, "%s", err->code);
+  sq_err_set(err, SQ_ECONNECTION,
+             "the connection was lost during COMMIT: whether the transaction was committed is unknown "
+             "(check before retrying it): %s", was);
+  sq_err_native(err, code, SQ_SQLSTATE_COMMIT_UNKNOWN);
+}
+
 /* own: pins held by the caller itself (an operation running the commit
  * on the transaction's connection holds one): they don't count as a
  * statement in progress, and the release waits for their end. */
@@ -329,6 +362,7 @@ static int tx_commit(sq_tx *tx, int own, sq_err *err) {
   int rc = drv->commit(sq_conn_handle(tx->conn), err);
   if (rc) {
     if (rc == SQ_ECONNECTION) sq_conn_mark_dead(tx->conn);
+    if (commit_outcome_unknown(tx, rc, err)) mark_unknown(err);
     sq_err e = *err;
     tx_fail(tx, &e); /* rolls back what is left, gives the connection back */
     return rc;
