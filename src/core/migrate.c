@@ -96,7 +96,7 @@ static int take_lock(sq_migrator *m, double timeout, sq_err *err) {
     for (;;) {
       first_int f = {-1, 0};
       sq_row_sink s = {&f, NULL, first_row};
-      rc = run(m, "SELECT pg_try_advisory_lock(?, ?)", p, 2, &s, err);
+      rc = run(m, "SELECT pg_try_advisory_lock(CAST(? AS integer), CAST(? AS integer))", p, 2, &s, err);
       if (rc) return rc;
       if (f.v == 1) break;
       if (now_s() - t0 >= timeout) return lock_timeout_err(m, now_s() - t0, err);
@@ -119,6 +119,12 @@ static int take_lock(sq_migrator *m, double timeout, sq_err *err) {
      * transaction; each migration is a savepoint in it). Foreign keys
      * off first: PRAGMA foreign_keys is ignored inside a transaction. */
     rc = run(m, "PRAGMA foreign_keys = OFF", NULL, 0, NULL, err);
+    if (!rc && m->own) {
+      /* a private connection: wait for the write lock up to the lock timeout at once */
+      char sql[64];
+      snprintf(sql, sizeof sql, "PRAGMA busy_timeout = %d", timeout > 3600 ? 3600000 : (int)(timeout * 1000) + 1);
+      rc = run(m, sql, NULL, 0, NULL, err);
+    }
     for (; !rc;) {
       rc = run(m, "BEGIN IMMEDIATE", NULL, 0, NULL, err);
       if (!rc) break;
@@ -140,7 +146,7 @@ static void give_lock(sq_migrator *m) {
   sq_err_clear(&e);
   if (m->dialect == SQ_DIALECT_POSTGRES) {
     sq_value p[2] = {sq_int(PG_CLASS), sq_int(m->lockkey)};
-    run(m, "SELECT pg_advisory_unlock(?, ?)", p, 2, NULL, &e);
+    run(m, "SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))", p, 2, NULL, &e);
   } else if (m->dialect == SQ_DIALECT_MYSQL) {
     sq_value p[1] = {sq_text(m->lockname, strlen(m->lockname))};
     run(m, "SELECT RELEASE_LOCK(?)", p, 1, NULL, &e);
