@@ -25,14 +25,16 @@ end
 -- Each migration notes itself in the ledger table (made by the test, so a
 -- MySQL run killed mid-way leaves no half-made DDL behind), after waiting
 -- a little so that two runs overlap. With MIG_HOLD set, the first one
--- writes that file and sleeps (the run to be killed).
+-- writes that file and spins (the run to be killed).
 local MIG = [[
 return {
   up = function(m)
     local hold = os.getenv("MIG_HOLD")
     if hold and "$N" == "001" then
       local f = assert(io.open(hold, "w")); f:write("holding"); f:close()
-      os.execute("sleep 30")
+      -- spin (no child process: a child would inherit the connection's socket)
+      local t = os.time()
+      while os.time() - t < 60 do end
     end
     os.execute("sleep 0.3")
     m:exec("INSERT INTO $P_ledger (name) VALUES (?)", { "$N" })

@@ -45,7 +45,11 @@ return {
                                   { "name", T.STRING(32), allow_null = false, unique = true } })
     m:add_column("$P_players", "guild_id", { T.INTEGER, references = { "$P_guilds", "id" }, on_delete = "set_null" })
   end,
-  down = function(m) m:remove_column("$P_players", "guild_id"); m:drop_table("$P_guilds") end,
+  down = function(m)
+    m:remove_foreign_key("$P_players", { "guild_id" })
+    m:remove_column("$P_players", "guild_id")
+    m:drop_table("$P_guilds")
+  end,
 }
 ]]
 

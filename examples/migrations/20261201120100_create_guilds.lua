@@ -11,6 +11,8 @@ return {
     m:add_column("players", "guild_id", { T.INTEGER, references = { "guilds", "id" }, on_delete = "set_null" })
   end,
   down = function(m)
+    -- the key first: MySQL won't drop a column its foreign key uses
+    m:remove_foreign_key("players", { "guild_id" })
     m:remove_column("players", "guild_id")
     m:drop_table("guilds")
   end,

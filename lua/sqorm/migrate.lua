@@ -109,6 +109,7 @@ end
 
 local Ctx = {}
 Ctx.__index = Ctx
+M.Migration = Ctx -- the class of a migration's `m` (documented as Migration)
 
 function Ctx:_run(op)
   local stmts = self._s:apply(op)
@@ -303,8 +304,8 @@ function Migrator:_say(fmt, ...)
 end
 
 -- The migration files: { { name, path }, ... } ordered by name.
-function Migrator:files()
-  local list, err = core.migrate_listdir(self.dir)
+function Migrator:_files()
+  local list, err = core._migrate_listdir(self.dir)
   if not list then
     -- a directory that doesn't exist yet holds no migrations
     return {}, err
@@ -343,7 +344,7 @@ end
 
 -- Runs fn(session) holding the lock; the session is closed on every path.
 function Migrator:_session(fn)
-  local s = core.migrator_open(self.db, self.table, self.lock_timeout)
+  local s = core._migrator_open(self.db, self.table, self.lock_timeout)
   local ok, res = pcall(fn, s)
   local cok, cerr = pcall(s.close, s)
   if not ok then error(res, 0) end
@@ -370,7 +371,7 @@ local function status_of(files, rows)
     local r = by[f.name]
     local state = "pending"
     if r then
-      state = r.checksum == core.migrate_checksum(read(f.path)) and "applied" or "changed"
+      state = r.checksum == core._migrate_checksum(read(f.path)) and "applied" or "changed"
     end
     out[#out + 1] = { name = f.name, state = state, batch = r and r.batch or nil,
       applied_at = r and r.applied_at or nil }
@@ -387,7 +388,7 @@ end
 -- migrator:status() -> { { name, state, batch, applied_at }, ... }
 function Migrator:status(opts)
   check_opts("status", opts, {})
-  return self:_session(function(s) return status_of(self:files(), s:rows()) end)
+  return self:_session(function(s) return status_of(self:_files(), s:rows()) end)
 end
 
 -- migrator:executed() -> { { name, batch, applied_at }, ... }
@@ -406,7 +407,7 @@ function Migrator:pending(opts)
   return self:_session(function(s)
     local by = index_rows(s:rows())
     local out = {}
-    for _, f in ipairs(self:files()) do
+    for _, f in ipairs(self:_files()) do
       if not by[f.name] then out[#out + 1] = f.name end
     end
     return out
@@ -428,14 +429,14 @@ function Migrator:_run_one(s, name, fn, after)
   return ctx._sent
 end
 
-local clock = core.migrate_now
+local clock = core._migrate_now
 
 -- migrator:up{ to = NAME } -> { names applied }
 function Migrator:up(opts)
   opts = check_opts("up", opts, { to = true })
   if opts.to ~= nil and not is_name(opts.to) then usage("up: to must be a migration name") end
   return self:_session(function(s)
-    local files = self:files()
+    local files = self:_files()
     local by, newest, batch = index_rows(s:rows())
     if opts.to then
       local found = false
@@ -455,7 +456,7 @@ function Migrator:up(opts)
     -- every file loads before anything runs
     for _, f in ipairs(todo) do
       f.mod = self:_load(f)
-      f.sum = core.migrate_checksum(read(f.path))
+      f.sum = core._migrate_checksum(read(f.path))
     end
     local done = {}
     batch = batch + 1
@@ -506,7 +507,7 @@ function Migrator:down(opts)
       end
     end
     local files = {}
-    for _, f in ipairs(self:files()) do files[f.name] = f end
+    for _, f in ipairs(self:_files()) do files[f.name] = f end
     -- every one must be revertible before anything is sent
     for _, r in ipairs(todo) do
       local f = files[r.name]
@@ -552,7 +553,7 @@ function Migrator:_write(name, text)
   if not (type(name) == "string" and name:match("^[%w_]+$")) then
     usage("create: the name must be letters, digits and _")
   end
-  core.migrate_mkdir(self.dir)
+  core._migrate_mkdir(self.dir)
   local base = stamp() .. "_" .. name
   local path = dir_join(self.dir, base .. ".lua")
   local f = io.open(path, "r")

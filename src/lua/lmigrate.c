@@ -98,7 +98,7 @@ static lsq_mig *check_mig(lua_State *L) {
   return s;
 }
 
-/* core.migrator_open(db, table, lock_timeout) -> session */
+/* core._migrator_open(db, table, lock_timeout) -> session */
 static int mig_open(lua_State *L) {
   lsq_db *db = lsq_check_db(L, 1);
   const char *table = luaL_optstring(L, 2, "sqorm_migrations");
@@ -758,7 +758,7 @@ static int mig_diff(lua_State *L) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* core.migrate_listdir(dir) -> sorted list of "*.lua" names | nil, message */
+/* core._migrate_listdir(dir) -> sorted list of "*.lua" names | nil, message */
 static int mig_listdir(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   DIR *d = opendir(dir);
@@ -805,7 +805,7 @@ static int mig_listdir(lua_State *L) {
   return 1;
 }
 
-/* core.migrate_checksum(text) -> 16 hex digits (FNV-1a 64 of the text with
+/* core._migrate_checksum(text) -> 16 hex digits (FNV-1a 64 of the text with
  * "\r\n" read as "\n") */
 static int mig_checksum(lua_State *L) {
   size_t n;
@@ -821,7 +821,7 @@ static int mig_checksum(lua_State *L) {
   return 1;
 }
 
-/* core.migrate_mkdir(dir): creates dir (one level) when missing */
+/* core._migrate_mkdir(dir): creates dir (one level) when missing */
 static int mig_mkdir(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -832,7 +832,7 @@ static int mig_mkdir(lua_State *L) {
   return 0;
 }
 
-/* core.migrate_now() -> seconds (monotonic) */
+/* core._migrate_now() -> seconds (monotonic) */
 static int mig_now(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -848,11 +848,11 @@ static const luaL_Reg session_methods[] = {
 };
 
 static const luaL_Reg funcs[] = {
-  {"migrator_open", mig_open},
-  {"migrate_listdir", mig_listdir},
-  {"migrate_checksum", mig_checksum},
-  {"migrate_mkdir", mig_mkdir},
-  {"migrate_now", mig_now},
+  {"_migrator_open", mig_open},
+  {"_migrate_listdir", mig_listdir},
+  {"_migrate_checksum", mig_checksum},
+  {"_migrate_mkdir", mig_mkdir},
+  {"_migrate_now", mig_now},
   {NULL, NULL},
 };
 
