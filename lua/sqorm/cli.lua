@@ -88,7 +88,9 @@ function cli.main(argv, out, errout, getenv)
   local verb = words[2]
   local arity = { up = 2, down = 2, status = 2, create = 3, generate = 3 }
   if not verb or not arity[verb] then return bad(verb and ("unknown migrate command " .. verb) or "migrate what?") end
-  if #words ~= arity[verb] then return bad(verb .. ": " .. (#words < arity[verb] and "needs a NAME" or "too many arguments")) end
+  if #words ~= arity[verb] then
+    return bad(verb .. ": " .. (#words < arity[verb] and "needs a NAME" or "too many arguments"))
+  end
   -- which options go with which verb
   local allowed = {
     up = { to = true }, down = { to = true, step = true }, status = {}, create = {}, generate = { models = true },

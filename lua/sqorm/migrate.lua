@@ -326,7 +326,7 @@ local function read(path)
   return text
 end
 
-function Migrator:_load(file)
+function Migrator._load(_, file)
   local text = read(file.path)
   local chunk, err = load(text, "@" .. file.path, "t")
   if not chunk then usage("migration %s: %s", file.name, err) end
@@ -672,7 +672,8 @@ local function op_source(op, later)
   elseif k == "add_unique" then
     local up = ("m:add_unique(%s, %s%s)"):format(lit(t), list_lit(op.index.cols),
       op.index.name and ", { name = " .. lit(op.index.name) .. " }" or "")
-    return up, ("m:remove_unique(%s, %s)"):format(lit(t), op.index.name and lit(op.index.name) or list_lit(op.index.cols))
+    return up, ("m:remove_unique(%s, %s)"):format(lit(t),
+      op.index.name and lit(op.index.name) or list_lit(op.index.cols))
   elseif k == "remove_unique" then
     return ("m:remove_unique(%s, %s)"):format(lit(t), op.name and lit(op.name) or list_lit(op.index.cols)),
       ("-- re-create unique constraint %s on %s by hand"):format(op.name or "?", t)
@@ -711,7 +712,9 @@ function Migrator:_models(models)
       for _, m in pairs(self.db:models()) do models[#models + 1] = m end
     end
   end
-  if type(models) ~= "table" then usage("generate: models must be a list of models, a function(db) or a module name") end
+  if type(models) ~= "table" then
+    usage("generate: models must be a list of models, a function(db) or a module name")
+  end
   local list = {}
   for k, m in pairs(models) do
     if type(k) == "number" or type(k) == "string" then list[#list + 1] = m end
