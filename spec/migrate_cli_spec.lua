@@ -115,6 +115,18 @@ H.each_dialect(describe, function(d)
     assert.matches("nothing to revert", out, 1, true)
   end)
 
+  if d.name == "mysql" then
+    it("reads the TIDB_* variables when there is no --url or DATABASE_URL", function()
+      local m = H.mysql_url()
+      local user, pw, host, port, name = m:match("^mysql://([^:]+):([^@]+)@([^:/]+):(%d+)/(.+)$")
+      assert.truthy(user, m)
+      local rc, out, err = run("migrate status --dir examples/migrations --table " .. P .. "_migs",
+        { TIDB_HOST = host, TIDB_PORT = port, TIDB_USER = user, TIDB_PASSWORD = pw, TIDB_DB_NAME = name })
+      assert.equal(0, rc, err)
+      assert.matches("pending  20261201120000_create_players", out, 1, true)
+    end)
+  end
+
   it("a failing migration exits 1 naming it", function()
     os.execute("mkdir -p " .. q(dir))
     local f = assert(io.open(dir .. "/001_bad.lua", "w"))

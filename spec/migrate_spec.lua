@@ -317,5 +317,8 @@ return {
     assert.is_function(mod.up)
     assert.is_function(mod.down)
     assert.same({ (path:match("([^/]+)%.lua$")) }, migrator():pending())
+    -- made in the same second, the next one still sorts after it
+    local path2 = migrator():create("more_things")
+    assert.is_true(path2:match("([^/]+)$") > path:match("([^/]+)$"))
   end)
 end)

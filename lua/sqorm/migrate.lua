@@ -554,7 +554,13 @@ function Migrator:_write(name, text)
     usage("create: the name must be letters, digits and _")
   end
   core._migrate_mkdir(self.dir)
-  local base = stamp() .. "_" .. name
+  -- a new file sorts after every file there (two made in one second too)
+  local st = stamp()
+  for _, f in ipairs(self:_files()) do
+    local s = f.name:match("^(%d%d%d%d%d%d%d%d%d%d%d%d%d%d)_")
+    if s and s >= st then st = ("%014d"):format(math.tointeger(tonumber(s)) + 1) end
+  end
+  local base = st .. "_" .. name
   local path = dir_join(self.dir, base .. ".lua")
   local f = io.open(path, "r")
   if f then
