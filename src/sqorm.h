@@ -2573,14 +2573,19 @@ int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop
  *   sq_migrator_record / _unrecord  the bookkeeping row (up / down)
  *   sq_migrator_commit(m)           SQLite runs PRAGMA foreign_key_check
  *                                   first (a violation rolls back)
- *   or sq_migrator_rollback(m, err) after a failure: rolls back and
- *                                   rewrites err's message to name the
+ *   or sq_migrator_rollback(m, err) after a failure (a failed commit
+ *                                   has rolled back already): rolls back
+ *                                   and rewrites err's message to name the
  *                                   migration: PostgreSQL / SQLite
  *                                   'migration "N" failed and was rolled
  *                                   back (nothing of it remains): ...';
- *                                   MySQL 'migration "N" failed at
- *                                   statement: <sql>: <error>; partially
- *                                   applied: ...'. Its kind stays.
+ *                                   MySQL, a server error (err->code set):
+ *                                   'migration "N" failed at statement:
+ *                                   <sql>: <error>; partially applied:
+ *                                   ...', else 'migration "N" failed:
+ *                                   <error> (the last statement it sent:
+ *                                   <sql>); partially applied: ...'. Its
+ *                                   kind, code and sqlstate stay.
  * sq_migrator_close gives the lock and the connection back (SQLite:
  * COMMIT of the run first); sq_migrator_abandon does no I/O (finalisers):
  * the private connection is closed, which ends the lock and rolls back.

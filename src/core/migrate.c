@@ -353,7 +353,7 @@ int sq_migrator_commit(sq_migrator *m, sq_err *err) {
   if (!m->in_mig) return sq_err_set(err, SQ_EUSAGE, "migrator: no migration in progress");
   int rc = SQ_OK;
   if (m->dialect == SQ_DIALECT_POSTGRES) {
-    rc = run(m, "COMMIT", NULL, 0, NULL, err);
+    rc = run(m, "COMMIT", NULL, 0, NULL, err); /* a failed COMMIT ends the transaction too */
   } else if (m->dialect == SQ_DIALECT_SQLITE) {
     first_int f = {0, 0};
     sq_row_sink s = {&f, NULL, first_row};
@@ -364,10 +364,7 @@ int sq_migrator_commit(sq_migrator *m, sq_err *err) {
     }
     if (!rc) rc = run(m, "RELEASE sqorm_migration", NULL, 0, NULL, err);
     if (rc) {
-      m->in_mig = 1;
-      sq_err keep = *err;
-      sq_migrator_rollback(m, &keep);
-      *err = keep;
+      sq_migrator_rollback(m, NULL); /* only rolls back: the caller names the error */
       return rc;
     }
   }
@@ -376,25 +373,34 @@ int sq_migrator_commit(sq_migrator *m, sq_err *err) {
 }
 
 int sq_migrator_rollback(sq_migrator *m, sq_err *err) {
-  if (!m->in_mig) return SQ_OK;
+  int was = m->in_mig;
   m->in_mig = 0;
   sq_err scratch;
   sq_err_clear(&scratch);
-  if (m->dialect == SQ_DIALECT_POSTGRES) {
+  if (!was) {
+    /* already over (a failed commit rolled back): only name the error */
+  } else if (m->dialect == SQ_DIALECT_POSTGRES) {
     if (run(m, "ROLLBACK", NULL, 0, NULL, &scratch)) sq_conn_mark_dead(m->c);
   } else if (m->dialect == SQ_DIALECT_SQLITE) {
     if (run(m, "ROLLBACK TO sqorm_migration", NULL, 0, NULL, &scratch) ||
         run(m, "RELEASE sqorm_migration", NULL, 0, NULL, &scratch))
       sq_conn_mark_dead(m->c);
   }
-  if (!err || err->kind == SQ_OK) return SQ_OK;
+  if (!err || err->kind == SQ_OK || !m->name[0]) return SQ_OK;
   /* name the migration, and what remains of it */
   char msg[sizeof err->msg + 1024];
-  if (m->dialect == SQ_DIALECT_MYSQL) {
+  if (m->dialect == SQ_DIALECT_MYSQL && err->code[0] && m->last_sql) {
+    /* the server refused a statement: the last one sent */
     snprintf(msg, sizeof msg,
              "migration \"%s\" failed at statement: %.300s: %.400s; partially applied: the statements before it "
              "stay (MySQL commits each DDL statement) and no row was recorded for it",
-             m->name, m->last_sql ? m->last_sql : "(none)", err->msg);
+             m->name, m->last_sql, err->msg);
+  } else if (m->dialect == SQ_DIALECT_MYSQL) {
+    snprintf(msg, sizeof msg,
+             "migration \"%s\" failed: %.400s%s%.300s%s; partially applied: the statements it sent stay (MySQL "
+             "commits each DDL statement) and no row was recorded for it",
+             m->name, err->msg, m->last_sql ? " (the last statement it sent: " : "", m->last_sql ? m->last_sql : "",
+             m->last_sql ? ")" : "");
   } else {
     snprintf(msg, sizeof msg, "migration \"%s\" failed and was rolled back (nothing of it remains): %.600s%s%.300s",
              m->name, err->msg, m->last_sql ? "; statement: " : "", m->last_sql ? m->last_sql : "");
@@ -403,6 +409,7 @@ int sq_migrator_rollback(sq_migrator *m, sq_err *err) {
   if (n >= sizeof err->msg) n = sizeof err->msg - 1;
   memcpy(err->msg, msg, n);
   err->msg[n] = '\0';
+  m->name[0] = '\0';
   return err->kind;
 }
 

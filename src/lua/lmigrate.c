@@ -203,6 +203,12 @@ static int mig_rollback(lua_State *L) {
     lua_getfield(L, 2, "message");
     snprintf(err.msg, sizeof err.msg, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
     lua_pop(L, 1);
+    lua_getfield(L, 2, "code");
+    if (lua_type(L, -1) == LUA_TSTRING) snprintf(err.code, sizeof err.code, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "sqlstate");
+    if (lua_type(L, -1) == LUA_TSTRING) snprintf(err.sqlstate, sizeof err.sqlstate, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
   } else {
     const char *m = luaL_tolstring(L, 2, NULL);
     snprintf(err.msg, sizeof err.msg, "%s", m);
