@@ -795,7 +795,7 @@ static int mig_listdir(lua_State *L) {
     n++;
   }
   closedir(d);
-  if (!oom) qsort(names, n, sizeof *names, cmp_str);
+  if (!oom && n > 1) qsort(names, n, sizeof *names, cmp_str);
   /* into Lua only after every C resource is accounted for */
   lua_createtable(L, oom ? 0 : n, 0);
   int t = lua_gettop(L);
