@@ -59,16 +59,22 @@ function Migration:rename_column(table, name, new_name) end
 function Migration:change_column(table, name, spec) end
 
 --- Adds an index (name: `"<table>_<col>_<col>"` unless given).
+-- @tparam string table
+-- @tparam {string,...} cols
 -- @tparam[opt] table opts `name`, `unique`, `if_not_exists`
 -- @usage m:add_index("players", { "guild_id" })
 function Migration:add_index(table, cols, opts) end
 
 --- Removes an index by name, or by its columns (the name models give it).
+-- @tparam string table
+-- @tparam string|{string,...} name_or_cols
 -- @tparam[opt] table opts `if_exists`
 -- @usage m:remove_index("players", { "guild_id" })
 function Migration:remove_index(table, name_or_cols, opts) end
 
 --- Adds a unique constraint.
+-- @tparam string table
+-- @tparam {string,...} cols
 -- @tparam[opt] table opts `name`
 -- @usage m:add_unique("players", { "guild_id", "name" })
 function Migration:add_unique(table, cols, opts) end
@@ -86,6 +92,8 @@ function Migration:add_primary_key(table, cols) end
 function Migration:drop_primary_key(table, name) end
 
 --- Adds a foreign key.
+-- @tparam string table
+-- @tparam {string,...} cols
 -- @tparam table opts `references = { "table", "column" }`, `name`, `on_delete`, `on_update`
 -- @usage m:add_foreign_key("players", { "guild_id" }, { references = { "guilds", "id" }, on_delete = "cascade" })
 function Migration:add_foreign_key(table, cols, opts) end
