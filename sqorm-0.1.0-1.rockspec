@@ -44,6 +44,6 @@ build = {
     SQORM_BUILD_BENCH = "OFF",
     SQORM_INSTALL_C = "OFF",           -- C hosts: cmake --install (README.md, "Install")
   },
-  -- The `sqorm` command (migrations) will be installed from here too:
-  -- install = { bin = { sqorm = "bin/sqorm" } },
+  -- The `sqorm` command (migrations; its code is lua/sqorm/cli.lua):
+  install = { bin = { sqorm = "bin/sqorm" } },
 }

@@ -90,6 +90,9 @@ tx:rollback()
 local it, _, _, closing = Player:each()
 methods("Cursor", closing or it)
 if closing then closing:close() end
+-- the migrator (sqorm.migrator) and a migration's `m` (sqorm.migrate)
+methods("Migrator", sqorm.migrator(db))
+methods("Migration", setmetatable({}, require("sqorm.migrate").Migration))
 db:close()
 
 if list_only then

@@ -21,3 +21,10 @@ LUA_CPATH="$tmp/tree/lib/lua/5.4/?.so" \
     local db = s.connect("sqlite::memory:")
     assert(db:query("SELECT 1 AS x")[1].x == 1)
     print("rock-check: sqorm " .. s.VERSION .. " from the rock works")'
+# The `sqorm` command the rock installed: --help, then a status and an up
+# of the example migrations against a scratch SQLite file.
+"$tmp/tree/bin/sqorm" --help | grep -q '^usage: sqorm migrate up' ||
+  { echo "rock-check: the sqorm command's --help failed" >&2; exit 1; }
+(cd "$root" && "$tmp/tree/bin/sqorm" migrate up --quiet --dir examples/migrations --url "sqlite://$tmp/rock.db") |
+  grep -q '^applied 3 migrations$' || { echo "rock-check: sqorm migrate up failed" >&2; exit 1; }
+echo "rock-check: the sqorm command from the rock works"

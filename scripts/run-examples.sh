@@ -94,3 +94,18 @@ if [[ -x $build/examples/embed_server ]]; then
     '^pool "main": size [1-3], idle [0-3], in_use 0, waiting 0, created [0-9]+, destroyed [0-9]+, timeouts 0, max 3$' \
     '^coins: 2200 = 1000 at start \+ 1200 earned$' '^embed_server: ok$'
 fi
+
+# The migrations of examples/migrations through the `sqorm` command, on
+# every dialect: applied, reported, reverted (table names of their own).
+mig_db=$(mktemp /tmp/sqorm-migrations.XXXXXX.db)
+for url in "sqlite://$mig_db" "$SQORM_TEST_MYSQL_URL" "$SQORM_TEST_PG_URL"; do
+  name="migrations (${url%%:*})"
+  run "$name" bin/sqorm migrate up --dir examples/migrations --table examples_migrations --url "$url"
+  expect "$name up" '^migrated  20261201120000_create_players \(' '^migrated  20261201120200_index_players_coins \(' \
+    '^applied 3 migrations$'
+  run "$name" bin/sqorm migrate status --dir examples/migrations --table examples_migrations --url "$url"
+  expect "$name status" '^applied  20261201120100_create_guilds  \(batch 1, '
+  run "$name" bin/sqorm migrate down --to 0 --dir examples/migrations --table examples_migrations --url "$url"
+  expect "$name down" '^reverted 3 migrations$'
+done
+rm -f "$mig_db"

@@ -93,7 +93,10 @@ install_check() {
     LUA_PATH="$prefix/share/lua/5.4/?.lua;$prefix/share/lua/5.4/?/init.lua" \
     LUA_CPATH="$prefix/lib/lua/5.4/?.so" \
     lua5.4 -e 'local s = require "sqorm"; local db = s.connect("sqlite::memory:")
-      assert(db:query("SELECT 1 AS x")[1].x == 1); print("installed sqorm " .. s.VERSION .. " works")'
+      assert(db:query("SELECT 1 AS x")[1].x == 1); print("installed sqorm " .. s.VERSION .. " works")' &&
+    LUA_PATH="$prefix/share/lua/5.4/?.lua;$prefix/share/lua/5.4/?/init.lua" \
+    LUA_CPATH="$prefix/lib/lua/5.4/?.so" "$prefix/bin/sqorm" --help | grep -q '^usage: sqorm migrate' &&
+    echo "installed sqorm command works"
   local rc=$?
   rm -rf "$prefix"
   return $rc

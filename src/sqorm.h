@@ -2539,6 +2539,106 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
 #define SQ_DIFF_NOTES 2
 int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop_list *out, sq_err *err);
 
+/* ------------------------------------------------------------------ */
+/* Migrations (the migrator's session)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A migrator session is one run of the migrator (`up`, `down`, `status`,
+ * ...): a dedicated connection that holds the migration lock from open to
+ * close, the bookkeeping table, and the migrations run on it one by one.
+ *
+ *   connection  a private pool of one connection over the pool's config
+ *               (not counted in the pool, not shared); an in-memory SQLite
+ *               database uses a connection of the pool itself (acquired
+ *               as h), since no other connection sees it.
+ *   lock        PostgreSQL pg_try_advisory_lock(0x5351, hash(db.table)),
+ *               retried until lock_timeout; MySQL family GET_LOCK(
+ *               "sqorm_migrate:<hash(db.table)>"); SQLite BEGIN IMMEDIATE
+ *               (the database's write lock) for the whole run, foreign
+ *               keys off, each migration a SAVEPOINT in it, committed at
+ *               close. The lock belongs to the session: a process killed
+ *               mid-run loses its connection and with it the lock (SQLite:
+ *               the journal is rolled back by the next opener), so there
+ *               is never a lock row to clear. Waiting longer than
+ *               lock_timeout seconds (< 0: 60) is SQ_ETIMEOUT.
+ *   table       `table` (NULL: "sqorm_migrations"), created when missing
+ *               (a create_table schema op, IF NOT EXISTS): name
+ *               VARCHAR(255) primary key, batch INTEGER, applied_at
+ *               DATETIME (UTC), checksum VARCHAR(64).
+ *
+ * One migration:
+ *   sq_migrator_begin(m, name)      PostgreSQL BEGIN, SQLite SAVEPOINT,
+ *                                   MySQL nothing (each DDL commits)
+ *   sq_migrator_apply(m, ops, n)    schema ops, planned and run one call at
+ *                                   a time against the schema as the ops
+ *                                   before left it (sq_schema_apply); every
+ *                                   statement goes to the log function
+ *   sq_migrator_exec(m, sql, ...)   a raw statement (a migration's exec /
+ *                                   query: ? placeholders, values bound)
+ *   sq_migrator_record / _unrecord  the bookkeeping row (up / down)
+ *   sq_migrator_commit(m)           SQLite runs PRAGMA foreign_key_check
+ *                                   first (a violation rolls back)
+ *   or sq_migrator_rollback(m, err) after a failure (a failed commit
+ *                                   has rolled back already): rolls back
+ *                                   and rewrites err's message to name the
+ *                                   migration: PostgreSQL / SQLite
+ *                                   'migration "N" failed and was rolled
+ *                                   back (nothing of it remains): ...';
+ *                                   MySQL, a server error (err->code set):
+ *                                   'migration "N" failed at statement:
+ *                                   <sql>: <error>; partially applied:
+ *                                   ...', else 'migration "N" failed:
+ *                                   <error> (the last statement it sent:
+ *                                   <sql>); partially applied: ...'. Its
+ *                                   kind, code and sqlstate stay.
+ * sq_migrator_close gives the lock and the connection back (SQLite:
+ * COMMIT of the run first); sq_migrator_abandon does no I/O (finalisers):
+ * the private connection is closed, which ends the lock and rolls back.
+ *
+ * Why these are plain calls and not sq_oper kinds: every call of a
+ * session runs on the session's own connection, which is no pool,
+ * transaction or cursor target, and a run is a deploy-time tool whose
+ * caller waits for it (the `sqorm` command, a test, a host's start-up).
+ * When async mode needs it, the whole run becomes one job on a worker.
+ *
+ * Threads: a session is used by one thread at a time.
+ */
+typedef struct sq_migrator sq_migrator;
+
+typedef struct sq_migration_row {
+  const char *name;        /* valid during the callback */
+  int64_t batch;
+  const char *applied_at;  /* "YYYY-MM-DD HH:MM:SS" UTC */
+  const char *checksum;
+} sq_migration_row;
+typedef int (*sq_migrator_row_fn)(void *ud, const sq_migration_row *row, sq_err *err);
+
+int sq_migrator_open(sq_pool *p, const sq_holder *h, const char *table, double lock_timeout, sq_migrator **out,
+                     sq_err *err);
+int sq_migrator_dialect(const sq_migrator *m);
+int sq_migrator_transactional(const sq_migrator *m); /* 1: PostgreSQL, SQLite */
+sq_conn *sq_migrator_conn(sq_migrator *m);           /* borrowed, for the session's own use */
+/* on_sql (may be NULL) sees every statement a migration sends, before it runs. */
+void sq_migrator_set_log(sq_migrator *m, sq_schema_log_fn on_sql, void *ud);
+/* The applied rows, ordered by name. */
+int sq_migrator_rows(sq_migrator *m, sq_migrator_row_fn fn, void *ud, sq_err *err);
+int sq_migrator_begin(sq_migrator *m, const char *name, sq_err *err);
+int sq_migrator_apply(sq_migrator *m, const sq_sop *ops, int n, sq_err *err);
+int sq_migrator_exec(sq_migrator *m, const char *sql, size_t len, const sq_value *params, int nparams,
+                     const sq_row_sink *sink, sq_result *res, sq_err *err);
+int sq_migrator_record(sq_migrator *m, const char *name, int64_t batch, const char *checksum, sq_err *err);
+int sq_migrator_unrecord(sq_migrator *m, const char *name, sq_err *err);
+int sq_migrator_commit(sq_migrator *m, sq_err *err);
+int sq_migrator_rollback(sq_migrator *m, sq_err *err);
+/* The last statement the current migration sent (NULL: none yet). */
+const char *sq_migrator_last_sql(const sq_migrator *m);
+/* sq_schema_diff(models) on the session's connection, notes included
+ * (SQ_DIFF_NOTES): what `generate` writes. */
+int sq_migrator_diff(sq_migrator *m, sq_model *const *models, int n, sq_sop_list *out, sq_err *err);
+int sq_migrator_close(sq_migrator *m, sq_err *err);
+void sq_migrator_abandon(sq_migrator *m);
+
 #ifdef __cplusplus
 }
 #endif

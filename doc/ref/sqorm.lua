@@ -119,4 +119,19 @@ function sqorm.raw(fragment, binds) end
 -- prefer `sqorm.is_error`.
 -- @field Error
 
+--- A migrator over the migration files in `opts.dir` (see `Migrator`,
+-- and docs/api.md, "Migrations"). No I/O until a verb runs.
+-- @tparam Db db the database to migrate
+-- @tparam[opt] table opts `dir` (default `"migrations"`), `table` (the
+-- bookkeeping table, default `"sqorm_migrations"`), `allow_out_of_order`
+-- (apply a pending migration older than the newest applied one),
+-- `lock_timeout` (seconds to wait for another run's lock, default 60),
+-- `log` (a function receiving progress lines)
+-- @treturn Migrator
+-- @usage
+-- local mg = sqorm.migrator(db, { dir = "migrations" })
+-- mg:up()                         --> { "20261201120000_create_guilds", ... }
+-- for _, s in ipairs(mg:status()) do print(s.state, s.name) end
+function sqorm.migrator(db, opts) end
+
 return sqorm

@@ -8,4 +8,7 @@ for k, v in pairs(core) do sqorm[k] = v end
 
 sqorm.env = require "sqorm.env"
 
+-- sqorm.migrator(db, { dir = "migrations", table = "sqorm_migrations", ... })
+function sqorm.migrator(db, opts) return require("sqorm.migrate").new(db, opts) end
+
 return sqorm

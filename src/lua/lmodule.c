@@ -42,6 +42,8 @@ static int m_error(lua_State *L) {
   return 1;
 }
 
+void lsq_migrate_open(lua_State *L, int modidx); /* lmigrate.c */
+
 static const luaL_Reg funcs[] = {
   {"connect", lsq_connect},
   {"is_error", m_is_error},
@@ -79,5 +81,7 @@ int luaopen_sqorm_core(lua_State *L) {
   lua_setfield(L, -2, "Error");
   /* models: sqorm.types, op, fn, raw; db:define and friends */
   lsq_model_open(L, -1);
+  /* the migrator's C half: core.migrator_open, ... */
+  lsq_migrate_open(L, -1);
   return 1;
 }
