@@ -1,18 +1,16 @@
 /*
- * lbulk.c - the writes of several statements on one connection:
- * bulk_create (one multi-row INSERT per batch, all batches in one
- * transaction or savepoint) and find_or_create (SELECT, then INSERT, and
- * on a unique violation the re-select), both through lsq_with_conn.
+ * lbulk.c - the writes of several statements, each one operation whose
+ * statements the core runs on one connection: bulk_create (BULK_INSERT:
+ * one multi-row INSERT per batch, all batches in one transaction or
+ * savepoint, the keys the server assigned) and find_or_create
+ * (FIND_OR_CREATE: SELECT, then INSERT, and on a unique violation the
+ * re-select).
  */
 #include "lwop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Bound values per multi-row INSERT: below every dialect's limit
- * (sqlite 32766 as the renderer counts it, mysql and postgres 65535). */
-#define PARAM_BUDGET 30000
 
 /* ---------------------------------------------------------------- */
 /* bulk_create                                                        */

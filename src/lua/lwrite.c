@@ -3,11 +3,12 @@
  * instance, shared with save), class-level update / destroy / restore /
  * increment / decrement, and upsert.
  *
- * Every statement: arguments checked (raising is still free), values
- * converted, validated (Lua validators run here, before any SQL), query
- * built in the scratch arena, rendered (or taken from the model's shape
- * cache), logged and run through lsq_run_sql / lsq_model_run (lrun.c),
- * scratch freed, then results or the error.
+ * Every write is one operation (lwop.h): arguments checked (raising is
+ * still free), values converted into the op's arena and validated (Lua
+ * validators run here, before the op is built), the query rendered (or
+ * taken from the model's shape cache) and given to the op, run through
+ * lsq_op_run; a continuation turns ids, returned rows and affected rows
+ * into Lua values, or raises the op's error.
  */
 #include "lwop.h"
 
@@ -55,19 +56,6 @@ static int model_build(lua_State *L) {
   if (lsq_validate(L, 1, mod, NULL, NULL, 0, LSQ_V_PARTIAL | LSQ_V_CORE, 0, bad)) return lua_error(L);
   lsq_instance_defaults(L, 1, -1);
   return 1;
-}
-
-/* The statement text of a cached shape, copied into the call's arena:
- * the logging function runs before it is sent and may evict the cache
- * entry (by running other statements of the model). */
-const char *lsq_shape_sql(const lsq_shape *sh, sq_arena *a, sq_err *err) {
-  char *copy = sq_arena_alloc(a, sh->len + 1);
-  if (!copy) {
-    sq_err_set(err, SQ_ENOMEM, "out of memory");
-    return NULL;
-  }
-  memcpy(copy, sh->sql, sh->len + 1);
-  return copy;
 }
 
 typedef struct ins_ctx {
