@@ -446,6 +446,7 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
     rc = wexec(op, c, sql.sql, sql.len, params, np, 0, sql.returns_rows, 1, &res, err);
     if (rc) break;
     if (res.affected_rows > 0) op->res.affected_rows += res.affected_rows;
+    else if (res.affected_rows < 0 && sql.returns_rows) op->res.affected_rows += res.rows; /* RETURNING */
     if (res.last_insert_id) op->res.last_insert_id = res.last_insert_id;
     if (op->ids && !sql.returns_rows && res.last_insert_id) {
       /* MySQL reports the first key, and k > 1 only where the keys are
