@@ -82,6 +82,7 @@ void sq_oper_reset(sq_oper *op, int kind) {
 void sq_oper_free(sq_oper *op) {
   if (!op) return;
   let_go(op);
+  sq_oper__free_write(op);
   sq_rowset_free(op->rowset);
   sq_arena_free(op->arena);
   free(op);

@@ -31,6 +31,18 @@ struct sq_oper {
   sq_oper_sink sink;
   sq_oper_sink out;      /* where rows go now: sink, or the recorder */
   sq_row_sink rsink;     /* what drivers call */
+  /* BULK_INSERT's last full-batch statement, kept across resets (a
+   * holder's op runs the same bulk insert again and again): reused when
+   * model, generation, columns, rows, dialect and caps are the same. */
+  struct {
+    const sq_model *m;
+    unsigned gen;
+    int dialect, caps, returning, k, ncols;
+    int *cols;
+    char *sql;
+    size_t len;
+    int returns_rows;
+  } bcache;
 
   /* Everything from here on is zeroed by sq_oper_reset. */
   int kind;
@@ -104,6 +116,7 @@ int sq_oper__add_log(sq_oper *op, const char *text, size_t len, int copy, sq_err
 int sq_oper__run_write(sq_oper *op, sq_conn *c, sq_err *err);
 int sq_oper__prepare_write(sq_oper *op, int dialect, sq_err *err);
 int sq_oper__is_write(int kind);
+void sq_oper__free_write(sq_oper *op);
 
 
 #endif

@@ -385,6 +385,48 @@ static int params_are(const sq_sql *sql, const sq_value *vals, int n) {
   return 1;
 }
 
+void sq_oper__free_write(sq_oper *op) {
+  free(op->bcache.cols);
+  free(op->bcache.sql);
+  memset(&op->bcache, 0, sizeof op->bcache);
+}
+
+/* The cached statement for k rows of this op's shape, or NULL. */
+static const char *bcache_get(sq_oper *op, int dialect, int caps, int returning, int k, size_t *len, int *rr) {
+  if (!op->bcache.sql || op->bcache.m != op->model || op->bcache.gen != sq_model_generation(op->model) ||
+      op->bcache.dialect != dialect || op->bcache.caps != caps || op->bcache.returning != returning ||
+      op->bcache.k != k || op->bcache.ncols != op->nbcols ||
+      (op->nbcols && memcmp(op->bcache.cols, op->bcols, sizeof(int) * (size_t)op->nbcols)))
+    return NULL;
+  *len = op->bcache.len;
+  *rr = op->bcache.returns_rows;
+  return op->bcache.sql;
+}
+
+static void bcache_put(sq_oper *op, int dialect, int caps, int returning, int k, const sq_sql *sql) {
+  int *cols = malloc(sizeof(int) * (size_t)(op->nbcols + 1));
+  char *text = malloc(sql->len + 1);
+  if (!cols || !text) {
+    free(cols);
+    free(text);
+    return;
+  }
+  sq_oper__free_write(op);
+  if (op->nbcols) memcpy(cols, op->bcols, sizeof(int) * (size_t)op->nbcols);
+  memcpy(text, sql->sql, sql->len + 1);
+  op->bcache.m = op->model;
+  op->bcache.gen = sq_model_generation(op->model);
+  op->bcache.dialect = dialect;
+  op->bcache.caps = caps;
+  op->bcache.returning = returning;
+  op->bcache.k = k;
+  op->bcache.ncols = op->nbcols;
+  op->bcache.cols = cols;
+  op->bcache.sql = text;
+  op->bcache.len = sql->len;
+  op->bcache.returns_rows = sql->returns_rows;
+}
+
 static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
   const sq_model *m = op->model;
   const sq_driver *d = sq_conn_driver(c);
@@ -417,12 +459,26 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
   int sql_rows = 0; /* rows of the statement in sql that can be reused with other values */
+  int borrowed = 0; /* sql.sql is the cache's */
   for (int from = 0; !rc && from < n; from += per) {
     int k = n - from < per ? n - from : per;
     const sq_value *vals = op->brows + (size_t)from * (size_t)ncols;
     int np = k * ncols;
     const sq_value *params = vals;
-    if (sql_rows != k) {
+    size_t clen;
+    int crr;
+    const char *ctext = sql_rows != k ? bcache_get(op, dialect, caps, returning, k, &clen, &crr) : NULL;
+    if (ctext) {
+      /* the statement of an earlier run of this op (its parameters are
+       * the values in order: only such statements are kept) */
+      if (!borrowed) sq_sql_free(&sql);
+      memset(&sql, 0, sizeof sql);
+      sql.sql = (char *)ctext;
+      sql.len = clen;
+      sql.returns_rows = crr;
+      sql_rows = k;
+      borrowed = 1;
+    } else if (sql_rows != k) {
       sq_query q;
       sq_query_init(&q, SQ_Q_INSERT, m);
       q.cols = op->bcols;
@@ -431,12 +487,16 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
       q.nrows = k;
       q.returning = returning;
       q.caps = caps;
+      if (borrowed) memset(&sql, 0, sizeof sql);
+      borrowed = 0;
       sq_sql_free(&sql);
       memset(&sql, 0, sizeof sql);
       if ((rc = sq_render(&q, dialect, &sql, err))) break;
       /* batches of one size share one statement (and its prepared form) */
-      if (params_are(&sql, vals, np)) sql_rows = k;
-      else {
+      if (params_are(&sql, vals, np)) {
+        sql_rows = k;
+        if (k == per) bcache_put(op, dialect, caps, returning, k, &sql); /* a full batch */
+      } else {
         sql_rows = 0;
         params = sql.params;
         np = sql.nparams;
@@ -457,6 +517,7 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
       for (int r = 0; r < k; r++) op->ids[from + r] = first + r;
     }
   }
+  if (borrowed) memset(&sql, 0, sizeof sql);
   sq_sql_free(&sql);
   if (multi) {
     if (rc) tx_abort(op, c);
