@@ -38,3 +38,10 @@ endif()
 add_executable(c_query examples/c_query.c)
 target_link_libraries(c_query PRIVATE sqorm_core)
 set_target_properties(c_query PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+
+# c_ops: operations (sq_oper) from C with no Lua: define a model, sync it,
+# create, find, update, reload and destroy rows (run by
+# scripts/run-examples.sh on SQLite and on each test server).
+add_executable(c_ops examples/c_ops.c)
+target_link_libraries(c_ops PRIVATE sqorm_core)
+set_target_properties(c_ops PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)

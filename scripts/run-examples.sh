@@ -46,6 +46,14 @@ run c_query-postgres "$build/examples/c_query" "$SQORM_TEST_PG_URL"
 expect c_query-postgres '^row: 3 cy 750$'
 run c_query-mysql "$build/examples/c_query" "$SQORM_TEST_MYSQL_URL"
 expect c_query-mysql '^row: 3 cy 750$'
+# Operations from C with no Lua (examples/c_ops.c): SQLite, then each server.
+run c_ops env -u DATABASE_URL "$build/examples/c_ops"
+expect c_ops '^synced c_ops_players' '^created: id=1$' '^found: id=1 name=ada coins=10$' '^updated: 1 row$' \
+  '^reloaded: coins=25$' '^destroyed: 1 row$' '^destroyed again: stale$' '^c_ops: ok$'
+run c_ops-postgres "$build/examples/c_ops" "$SQORM_TEST_PG_URL"
+expect c_ops-postgres '^found: id=[0-9]+ name=ada coins=10$' '^reloaded: coins=25$' '^destroyed again: stale$' '^c_ops: ok$'
+run c_ops-mysql "$build/examples/c_ops" "$SQORM_TEST_MYSQL_URL"
+expect c_ops-mysql '^found: id=[0-9]+ name=ada coins=10$' '^reloaded: coins=25$' '^destroyed again: stale$' '^c_ops: ok$'
 
 
 # Neon-style: TLS with sslmode=require from DATABASE_URL.

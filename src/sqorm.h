@@ -2101,6 +2101,16 @@ enum {
   SQ_OPER_ROLLBACK_TO,
   SQ_OPER_PING,
   SQ_OPER_VERSION,
+  /* writes and schema: see "Write and schema operations" below */
+  SQ_OPER_INSERT,
+  SQ_OPER_UPDATE,
+  SQ_OPER_DELETE,
+  SQ_OPER_RELOAD,
+  SQ_OPER_INCREMENT,
+  SQ_OPER_UPSERT,
+  SQ_OPER_BULK_INSERT,
+  SQ_OPER_FIND_OR_CREATE,
+  SQ_OPER_SYNC,
   SQ_OPER_KIND_COUNT
 };
 
@@ -2256,6 +2266,130 @@ int sq_oper_fields(const sq_oper *op, const int **cols);
  * runs it where a non-local exit is safe. */
 sq_rowset *sq_oper_rowset(sq_oper *op);
 int sq_oper_replay(sq_oper *op, const sq_oper_sink *sink, sq_err *err);
+
+/*
+ * Write and schema operations. Each is still one statement list run on
+ * one connection by the core, with its control flow (batches and their
+ * transaction, the race re-select, the re-select of an upsert, alter
+ * planning against the live table) inside the run: nothing of the
+ * caller's runs in its middle. Values are converted and validated by the
+ * caller before building; the op owns copies of everything it sends
+ * (as sq_oper_add_sql), borrows the models (which must not change while
+ * it is in flight) and runs on a pool or a transaction (sq_oper_target_*),
+ * inline with sq_oper_run on the calling thread (threads: as above).
+ *
+ *   SQ_OPER_INSERT       one INSERT (sq_oper_add_sql, or sq_oper_build of
+ *                        an SQ_Q_INSERT). Rows it returns (RETURNING, where
+ *                        the dialect has it) go to the sink; the generated
+ *                        key where it has none: sq_oper_result's
+ *                        last_insert_id.
+ *   SQ_OPER_UPDATE, SQ_OPER_DELETE, SQ_OPER_INCREMENT
+ *                        one UPDATE / DELETE (a soft delete is an UPDATE)
+ *                        / UPDATE ... SET c = c + ?. Affected rows in
+ *                        sq_oper_result. With sq_oper_expect(op, n, what)
+ *                        (an instance's write by the key it was loaded
+ *                        with: n = 1) fewer rows than n fail with kind
+ *                        stale ("<what>: no <Model> row has this
+ *                        instance's key any more ...; nothing was
+ *                        written").
+ *   SQ_OPER_RELOAD       one SELECT of a row by its key into the sink; no
+ *                        row fails with kind stale ("reload: ..."). A read:
+ *                        retried once on a fresh connection like SELECT.
+ *   SQ_OPER_UPSERT       one upsert statement in the dialect's form
+ *                        (sq_render of an SQ_Q_UPSERT: ON CONFLICT ... DO
+ *                        UPDATE ... RETURNING, ON DUPLICATE KEY UPDATE).
+ *                        Where it returns no row (MySQL), with a model
+ *                        (sq_oper_set_model) and the key values known
+ *                        before (sq_oper_set_key; SQ_VNULL for unknown):
+ *                        an auto-increment key unknown is taken from
+ *                        LAST_INSERT_ID() when one row was inserted, and
+ *                        when the whole key is known the row is read
+ *                        back by it into the sink (a second statement,
+ *                        logged). sq_oper_rows says whether a row came.
+ *   SQ_OPER_BULK_INSERT  sq_oper_bulk_rows: rows of values for the same
+ *                        columns, sent as multi-row INSERTs of at most
+ *                        `per` rows (and under every dialect's bind
+ *                        limit), rendered by the run for the connection
+ *                        (RETURNING on PostgreSQL and MariaDB >= 10.5,
+ *                        whose rows go to the sink, in row order). With
+ *                        more than one statement they run in their own
+ *                        transaction (BEGIN ... COMMIT on a pool target, a
+ *                        savepoint sq_bulk_sp inside a transaction): all
+ *                        or nothing. Where no rows come back, the keys
+ *                        the server assigned are sq_oper_ids (SQLite: the
+ *                        last rowid of each statement backwards; MySQL:
+ *                        LAST_INSERT_ID() onwards, only where
+ *                        @@auto_increment_increment = 1 and
+ *                        innodb_autoinc_lock_mode <= 1, read first - else
+ *                        one row per INSERT, each key exact).
+ *   SQ_OPER_FIND_OR_CREATE  two statements (sq_oper_add_sql): the SELECT
+ *                        (LIMIT 1) and the INSERT. The select's row goes
+ *                        to the sink (result set 0); when none came, the
+ *                        insert runs (its RETURNING row is result set 1)
+ *                        unless sq_oper_set_no_insert was called (the
+ *                        caller's values failed validation: the op then
+ *                        succeeds with no row and created 0); when the
+ *                        insert fails with unique_violation (another
+ *                        session inserted the row meanwhile) the select
+ *                        runs again (set 0), and only when it finds
+ *                        nothing does the unique_violation stand (it
+ *                        also stands inside an aborted PostgreSQL
+ *                        transaction). sq_oper_created: 1 when inserted.
+ *   SQ_OPER_SYNC         sq_oper_sync: models in order (drops in reverse
+ *                        order first for SQ_SYNC_FORCE and SQ_SYNC_DROP):
+ *                        CREATE TABLE IF NOT EXISTS (SQ_SYNC_CREATE;
+ *                        FORCE creates without IF NOT EXISTS), DROP TABLE
+ *                        IF EXISTS (SQ_SYNC_DROP), or the alter plan of
+ *                        sq_plan_alter_ex read from the live table
+ *                        (SQ_SYNC_ALTER, SQ_SYNC_ALTER_DROP: with
+ *                        SQ_ALTER_DROP). A plan runs as one transaction
+ *                        on SQLite and PostgreSQL (a savepoint inside the
+ *                        caller's transaction); on SQLite outside a
+ *                        transaction it runs with foreign keys off
+ *                        (sq_schema_begin / sq_schema_commit: PRAGMA
+ *                        foreign_keys = OFF, BEGIN, the plan, PRAGMA
+ *                        foreign_key_check, COMMIT, foreign keys on), so
+ *                        a table rebuild never fires the ON DELETE
+ *                        actions of the tables referencing it. MySQL's
+ *                        plan is one ALTER TABLE.
+ *
+ * Logging: INSERT, UPDATE, DELETE, RELOAD, INCREMENT and UPSERT have
+ * their statement's record after sq_oper_prepare; what the run decides
+ * (BULK_INSERT's batches and their BEGIN / COMMIT, FIND_OR_CREATE's
+ * statements, SYNC's DDL, an upsert's read back) gets its records as it
+ * runs, each with its own elapsed time: sq_oper_nlogs grows, records past
+ * the prepared ones are to be written after the run.
+ */
+
+/* Renders q for dialect (< 0: the target pool's driver's) and adds it as
+ * the op's statement (values copied); q->model becomes the op's model
+ * (sq_oper_set_model). For the single-statement kinds above, SELECT and
+ * RAW. */
+int sq_oper_build(sq_oper *op, const sq_query *q, int dialect, sq_err *err);
+/* UPDATE / DELETE / INCREMENT: fewer affected rows than rows is kind
+ * stale, the message starting with what (copied; NULL: "update"). */
+void sq_oper_expect(sq_oper *op, int64_t rows, const char *what);
+/* UPSERT: the key values (in sq_model_pk order; SQ_VNULL where unknown),
+ * copied. */
+int sq_oper_set_key(sq_oper *op, const sq_value *key, int n, sq_err *err);
+/* BULK_INSERT: nrows rows of ncols values each (row-major), for the
+ * columns cols (ascending) of m, at most per rows per statement (<= 0:
+ * as many as the bind limit allows). Copied, unless flags has
+ * SQ_STMT_ARENA_VALUES: rows and their strings then already live in the
+ * op's arena (sq_oper_arena). Sets the op's model. */
+int sq_oper_bulk_rows(sq_oper *op, const sq_model *m, const int *cols, int ncols, const sq_value *rows, int nrows,
+                      int per, unsigned flags, sq_err *err);
+/* FIND_OR_CREATE: nothing found means no insert (see above). */
+void sq_oper_set_no_insert(sq_oper *op, int yes);
+/* SYNC: what to do with the models (copied array of borrowed models). */
+enum { SQ_SYNC_CREATE = 0, SQ_SYNC_FORCE, SQ_SYNC_ALTER, SQ_SYNC_DROP, SQ_SYNC_ALTER_DROP };
+int sq_oper_sync(sq_oper *op, sq_model *const *models, int n, int how, sq_err *err);
+/* FIND_OR_CREATE: 1 when the row was inserted. */
+int sq_oper_created(const sq_oper *op);
+/* BULK_INSERT: per row, the key the server assigned where the INSERT
+ * returned no rows (0: none known, or the key was given); *n rows.
+ * NULL when there are none. */
+const int64_t *sq_oper_ids(const sq_oper *op, int *n);
 
 /*
  * Rowsets: an owned copy of a sink's calls (columns and rows of every

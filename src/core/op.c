@@ -24,84 +24,12 @@
  * (the statement was left midway) and fails.
  */
 #include "internal.h"
+#include "oper_int.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_BATCH 32
-
-typedef struct op_stmt {
-  const char *sql;
-  size_t len;
-  const sq_value *params;
-  int nparams;
-  unsigned flags; /* SQ_STMT_* */
-} op_stmt;
-
-struct sq_oper {
-  sq_job job;            /* job.err is the op's error */
-  sq_arena *arena;
-  sq_rowset *rowset;     /* SQ_OPER_RECORD; kept (cleared) across resets */
-  /* Valid only while the field that says so is set (has_holder, nst,
-   * nlogs, has_sink, a run): not zeroed by sq_oper_reset. */
-  sq_holder holder;
-  char what[96];
-  op_stmt st1;           /* the first statement and log record: no */
-  sq_oper_log log1;      /* allocation for the common op of one statement */
-  sq_oper_sink sink;
-  sq_oper_sink out;      /* where rows go now: sink, or the recorder */
-  sq_row_sink rsink;     /* what drivers call */
-
-  /* Everything from here on is zeroed by sq_oper_reset. */
-  int kind;
-  unsigned flags;
-  int prepared;
-  /* target */
-  int target;
-  sq_pool *pool;
-  int has_holder;
-  sq_tx *tx;             /* a reference, for a tx target */
-  sq_cursor *cursor;     /* borrowed, for a cursor target */
-  /* build */
-  op_stmt *st;
-  int nst, capst;
-  sq_oper_log *logs;
-  int nlogs, caplogs;
-  const char *log_text;
-  size_t log_len;
-  int has_log_text;
-  double timeout;
-  int isolation;
-  unsigned sp;
-  int batch;
-  const sq_model *model;
-  int has_sink;
-  /* running */
-  int has_out;
-  int set;
-  int64_t parent;
-  int delivered;         /* something reached out: a retry would repeat it */
-  sq_cursor *pcur;       /* CURSOR_OPEN: the cursor being made */
-  sq_dcursor *dc;        /* CURSOR_OPEN: the driver statement run opened */
-  int dialect;           /* of the connection it ran on */
-  int ran;               /* a run function was called */
-  int conn_dead;         /* its connection was found dead after run */
-  int interrupted;       /* the sink left by a non-local exit */
-  double queued, waited, elapsed;
-  /* results */
-  int rc;
-  sq_result res;
-  sq_tx *new_tx;
-  unsigned new_sp;
-  sq_cursor *new_cursor;
-  int eof;
-  int64_t rows;
-  const char *text;
-  int *fcols;
-  int nfcols;
-};
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err);
 static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err);
@@ -154,6 +82,7 @@ void sq_oper_reset(sq_oper *op, int kind) {
 void sq_oper_free(sq_oper *op) {
   if (!op) return;
   let_go(op);
+  sq_oper__free_write(op);
   sq_rowset_free(op->rowset);
   sq_arena_free(op->arena);
   free(op);
@@ -190,9 +119,13 @@ int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *pa
                     unsigned flags, sq_err *err) {
   if (!op || !sql || nparams < 0 || (nparams > 0 && !params))
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: bad arguments");
-  if (op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_SELECT && op->kind != SQ_OPER_CURSOR_OPEN)
+  int wk = sq_oper__is_write(op->kind);
+  if ((op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_SELECT && op->kind != SQ_OPER_CURSOR_OPEN && !wk) ||
+      op->kind == SQ_OPER_BULK_INSERT || op->kind == SQ_OPER_SYNC)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes no statements");
-  if (op->kind != SQ_OPER_RAW && op->nst > 0)
+  if (op->kind == SQ_OPER_FIND_OR_CREATE && op->nst > 1)
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: find_or_create takes two statements (the select, the insert)");
+  if (op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_FIND_OR_CREATE && op->nst > 0)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes one statement");
   if (op->nst == 0 && op->capst == 0) {
     op->st = &op->st1;
@@ -293,7 +226,7 @@ void sq_oper_set_savepoint(sq_oper *op, unsigned id) { op->sp = id; op->prepared
 void sq_oper_set_batch(sq_oper *op, int rows) { op->batch = rows; }
 void sq_oper_set_model(sq_oper *op, const sq_model *m) { op->model = m; }
 
-static int add_log(sq_oper *op, const char *text, size_t len, int copy, sq_err *err) {
+int sq_oper__add_log(sq_oper *op, const char *text, size_t len, int copy, sq_err *err) {
   if (op->nlogs == 0 && op->caplogs == 0) {
     op->logs = &op->log1;
     op->caplogs = 1;
@@ -315,7 +248,7 @@ static int add_log(sq_oper *op, const char *text, size_t len, int copy, sq_err *
 static int add_logf(sq_oper *op, sq_err *err, const char *fmt, unsigned id) {
   char buf[64];
   int n = snprintf(buf, sizeof buf, fmt, id);
-  return add_log(op, buf, (size_t)n, 1, err);
+  return sq_oper__add_log(op, buf, (size_t)n, 1, err);
 }
 
 int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
@@ -328,6 +261,8 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
     if ((k == SQ_OPER_RAW || k == SQ_OPER_SELECT || k == SQ_OPER_CURSOR_OPEN) && op->nst == 0)
       return sq_err_set(err, SQ_EUSAGE, "operation has no statement");
     if (k <= SQ_OPER_NONE || k >= SQ_OPER_KIND_COUNT) return sq_err_set(err, SQ_EUSAGE, "unknown kind of operation (%d)", k);
+    if (sq_oper__is_write(k) && sq_oper__prepare_write(op, dialect, err)) return err->kind;
+    op->nprep = 0;
     op->prepared = 1;
     return SQ_OK;
   }
@@ -336,9 +271,9 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
   case SQ_OPER_SELECT:
   case SQ_OPER_CURSOR_OPEN:
     if (op->nst == 0) return sq_err_set(err, SQ_EUSAGE, "operation has no statement");
-    if (op->has_log_text) rc = add_log(op, op->log_text, op->log_len, 0, err);
+    if (op->has_log_text) rc = sq_oper__add_log(op, op->log_text, op->log_len, 0, err);
     else
-      for (int i = 0; i < op->nst && !rc; i++) rc = add_log(op, op->st[i].sql, op->st[i].len, 0, err);
+      for (int i = 0; i < op->nst && !rc; i++) rc = sq_oper__add_log(op, op->st[i].sql, op->st[i].len, 0, err);
     break;
   case SQ_OPER_CURSOR_FETCH:
   case SQ_OPER_CURSOR_CLOSE:
@@ -349,7 +284,7 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
     if (dialect < 0 && (t != SQ_OPER_TARGET_POOL || !op->pool))
       return sq_err_set(err, SQ_EUSAGE, "BEGIN needs a pool (a savepoint is SQ_OPER_SAVEPOINT on the transaction)");
     if (dialect < 0) dialect = sq_pool_driver(op->pool)->dialect;
-    rc = add_log(op, sq_tx_begin_sql(dialect, op->isolation), strlen(sq_tx_begin_sql(dialect, op->isolation)), 0, err);
+    rc = sq_oper__add_log(op, sq_tx_begin_sql(dialect, op->isolation), strlen(sq_tx_begin_sql(dialect, op->isolation)), 0, err);
     break;
   case SQ_OPER_COMMIT:
   case SQ_OPER_ROLLBACK:
@@ -357,8 +292,8 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
   case SQ_OPER_RELEASE:
   case SQ_OPER_ROLLBACK_TO:
     if (t != SQ_OPER_TARGET_TX || !op->tx) return sq_err_set(err, SQ_EUSAGE, "operation needs a transaction");
-    if (k == SQ_OPER_COMMIT) rc = add_log(op, "COMMIT", 6, 0, err);
-    else if (k == SQ_OPER_ROLLBACK) rc = add_log(op, "ROLLBACK", 8, 0, err);
+    if (k == SQ_OPER_COMMIT) rc = sq_oper__add_log(op, "COMMIT", 6, 0, err);
+    else if (k == SQ_OPER_ROLLBACK) rc = sq_oper__add_log(op, "ROLLBACK", 8, 0, err);
     else if (k == SQ_OPER_SAVEPOINT) rc = add_logf(op, err, "SAVEPOINT sq_sp_%u", sq_tx_next_savepoint(op->tx));
     else if (k == SQ_OPER_RELEASE) rc = add_logf(op, err, "RELEASE SAVEPOINT sq_sp_%u", op->sp);
     else {
@@ -367,9 +302,14 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
     }
     break;
   default:
+    if (sq_oper__is_write(k)) {
+      rc = sq_oper__prepare_write(op, dialect, err);
+      break;
+    }
     return sq_err_set(err, SQ_EUSAGE, "unknown kind of operation (%d)", k);
   }
   if (rc) return rc;
+  op->nprep = op->nlogs;
   op->prepared = 1;
   return SQ_OK;
 }
@@ -394,7 +334,7 @@ static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
 /* Calls fn(arg), a driver call that may reach the sink, through the
  * sink's protect hook. A non-local exit out of the sink abandons the
  * statement midway: c can't be trusted any more. */
-static int call_protected(sq_oper *op, sq_conn *c, int (*fn)(void *), void *arg, sq_err *err) {
+int sq_oper__protected(sq_oper *op, sq_conn *c, int (*fn)(void *), void *arg, sq_err *err) {
   if (!op->has_out || !op->out.protect) return fn(arg);
   int rc = op->out.protect(op->out.ud, fn, arg);
   if (rc >= 0) return rc;
@@ -425,7 +365,7 @@ static int x_exec(void *p) {
 static int exec_stmt(sq_oper *op, sq_conn *c, const op_stmt *st, sq_result *res, sq_err *err) {
   if (st->flags & SQ_STMT_SESSION) sq_conn_mark_dirty(c);
   xargs a = {op, c, st, res, err, 0};
-  return call_protected(op, c, x_exec, &a, err);
+  return sq_oper__protected(op, c, x_exec, &a, err);
 }
 
 /* RAW and SELECT: the statements in order. One statement reports its own
@@ -481,7 +421,7 @@ static int run_cursor_open(sq_oper *op, sq_conn *c, sq_err *err) {
   op->set = 0;
   op->dc = NULL;
   xargs a = {op, c, st, NULL, err, 0};
-  int rc = call_protected(op, c, x_cursor_open, &a, err);
+  int rc = sq_oper__protected(op, c, x_cursor_open, &a, err);
   if (rc == SQ_OK && sq_conn_is_dead(c)) rc = sq_err_set(err, SQ_ECONNECTION, "connection lost");
   if (rc != SQ_OK) {
     const sq_driver *d = sq_conn_driver(c);
@@ -512,7 +452,7 @@ static int x_fetch(void *p) {
 static int run_fetch(sq_oper *op, sq_conn *c, sq_err *err) {
   op->set = 0;
   xargs a = {op, c, NULL, NULL, err, 0};
-  return call_protected(op, c, x_fetch, &a, err);
+  return sq_oper__protected(op, c, x_fetch, &a, err);
 }
 
 static int op_run(sq_job *job, sq_conn *c, sq_err *err) {
@@ -550,7 +490,10 @@ static int op_run(sq_job *job, sq_conn *c, sq_err *err) {
     rc = op->text ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
     break;
   }
-  default: rc = sq_err_set(err, SQ_EINTERNAL, "operation of unknown kind %d", op->kind); break;
+  default:
+    if (sq_oper__is_write(op->kind)) rc = sq_oper__run_write(op, c, err);
+    else rc = sq_err_set(err, SQ_EINTERNAL, "operation of unknown kind %d", op->kind);
+    break;
   }
   /* (only a lost connection can make a read worth retrying) */
   if (rc == SQ_ECONNECTION) op->conn_dead = sq_conn_is_dead(c);
@@ -663,7 +606,7 @@ static int on_tx(sq_oper *op, sq_tx *tx, double deadline) {
 }
 
 static int is_read(const sq_oper *op) {
-  return op->kind == SQ_OPER_SELECT || (op->kind == SQ_OPER_RAW && op->nst == 1 && (op->st[0].flags & SQ_STMT_READ));
+  return op->kind == SQ_OPER_SELECT || op->kind == SQ_OPER_RELOAD || (op->kind == SQ_OPER_RAW && op->nst == 1 && (op->st[0].flags & SQ_STMT_READ));
 }
 
 /* The target the kind runs on is set. */
@@ -686,8 +629,10 @@ static int check_target(sq_oper *op, sq_err *err) {
     return sq_err_set(err, SQ_EUSAGE, "operation needs a pool to run on%s",
                       op->kind == SQ_OPER_BEGIN ? " (a savepoint is SQ_OPER_SAVEPOINT on the transaction)" : "");
   default:
+    if (sq_oper__is_write(op->kind) && t == SQ_OPER_TARGET_POOL && op->pool) return SQ_OK;
     if (t == SQ_OPER_TARGET_TX && op->tx) return SQ_OK;
-    return sq_err_set(err, SQ_EUSAGE, "operation needs a transaction");
+    return sq_err_set(err, SQ_EUSAGE, sq_oper__is_write(op->kind) ? "operation needs a pool or a transaction to run on"
+                                                                   : "operation needs a transaction");
   }
 }
 
@@ -698,6 +643,7 @@ static int run_kind(sq_oper *op, double dl) {
   switch (op->kind) {
   case SQ_OPER_RAW:
   case SQ_OPER_SELECT:
+  case SQ_OPER_RELOAD:
     if (op->target == SQ_OPER_TARGET_TX) return on_tx(op, op->tx, dl);
     rc = on_pool(op, dl, 0);
     /* A read on a pooled connection that proved dead, before anything
@@ -790,6 +736,7 @@ static int run_kind(sq_oper *op, double dl) {
   case SQ_OPER_VERSION:
     return on_pool(op, dl, 0);
   default:
+    if (sq_oper__is_write(op->kind)) return op->target == SQ_OPER_TARGET_TX ? on_tx(op, op->tx, dl) : on_pool(op, dl, 0);
     return sq_err_set(err, SQ_EUSAGE, "unknown kind of operation (%d)", op->kind);
   }
 }
@@ -815,7 +762,7 @@ int sq_oper_run(sq_oper *op) {
   }
   if (rc != SQ_OK && err->kind == SQ_OK) sq_err_set(err, rc, "operation failed (%s)", sq_kind_name(rc));
   op->rc = op->job.rc = rc;
-  for (int i = 0; i < op->nlogs; i++) {
+  for (int i = 0; i < op->nprep; i++) {
     sq_oper_log *l = &op->logs[i];
     l->elapsed = op->ran ? op->queued - op->waited + op->elapsed : -1;
     l->queued = op->waited;

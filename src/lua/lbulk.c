@@ -1,191 +1,45 @@
 /*
- * lbulk.c - the writes of several statements on one connection:
- * bulk_create (one multi-row INSERT per batch, all batches in one
- * transaction or savepoint) and find_or_create (SELECT, then INSERT, and
- * on a unique violation the re-select), both through lsq_with_conn.
+ * lbulk.c - the writes of several statements, each one operation whose
+ * statements the core runs on one connection: bulk_create (BULK_INSERT:
+ * one multi-row INSERT per batch, all batches in one transaction or
+ * savepoint, the keys the server assigned) and find_or_create
+ * (FIND_OR_CREATE: SELECT, then INSERT, and on a unique violation the
+ * re-select).
  */
-#include "lmodel.h"
+#include "lwop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Bound values per multi-row INSERT: below every dialect's limit
- * (sqlite 32766 as the renderer counts it, mysql and postgres 65535). */
-#define PARAM_BUDGET 30000
-
 /* ---------------------------------------------------------------- */
 /* bulk_create                                                        */
 /* ---------------------------------------------------------------- */
 
-typedef struct bulk_ctx {
-  lsq_model *mod;
-  lsq_scratch *s;     /* its sql holds the batch's statement */
-  int n;              /* records */
-  int *cols;          /* inserted columns */
-  int ncols;
-  const sq_value *rows; /* n x ncols values, row-major (scratch arena) */
-  int per;            /* rows per statement */
-  int auto_given;     /* the auto-increment key is among the columns */
-} bulk_ctx;
-
-/*
- * The keys a multi-row INSERT generated, when the server returns none
- * (MySQL, TiDB, MariaDB < 10.5: no RETURNING). LAST_INSERT_ID() gives
- * the first row's key only; the others follow it one by one only when
- * the server guarantees it: auto_increment_increment = 1 (Galera and
- * multi-primary setups use more) and innodb_autoinc_lock_mode 0 or 1,
- * under which InnoDB reserves a statement's keys in one block (lock mode
- * 2, MySQL 8's default, may interleave them with concurrent inserts).
- * TiDB never promises consecutive keys. Read per bulk_create (one round
- * trip; the increment is a session variable a raw SET can change); when
- * there is no such guarantee, bulk_create inserts row by row inside the
- * batch's transaction, each row's key read exactly.
- */
-typedef struct autoinc_vars {
-  int64_t v[2];
-  int got;
-} autoinc_vars;
-
-static int autoinc_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
-  (void)ud, (void)ncols, (void)cols, (void)err;
-  return 0;
+/* The continuation of bulk_create: the keys the server assigned (where
+ * no rows came back) into the instances; the list of instances (at 6). */
+static int bulk_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  const lsq_model *mod = lua_touserdata(L, 1);
+  int n;
+  const int64_t *ids = sq_oper_ids(h->op, &n);
+  for (int r = 0; ids && r < n; r++) {
+    if (!ids[r]) continue;
+    lua_rawgeti(L, 6, r + 1);
+    lua_pushinteger(L, (lua_Integer)ids[r]);
+    lua_rawseti(L, -2, mod->auto_col + 1);
+    lua_pop(L, 1);
+  }
+  lsq_op_done(L, h);
+  lua_pushvalue(L, 6);
+  return 1;
 }
 
-static int autoinc_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
-  autoinc_vars *a = ud;
-  (void)err;
-  if (a->got || ncols < 2) return 0;
-  for (int i = 0; i < 2; i++) {
-    if (vals[i].type == SQ_VINT) a->v[i] = vals[i].u.i;
-    else if (vals[i].type == SQ_VTEXT && vals[i].u.s.n > 0 && vals[i].u.s.n < 20) {
-      char buf[24];
-      memcpy(buf, vals[i].u.s.p, vals[i].u.s.n);
-      buf[vals[i].u.s.n] = '\0';
-      a->v[i] = strtoll(buf, NULL, 10);
-    } else return 0;
-  }
-  a->got = 1;
-  return 0;
-}
-
-/* Sets *yes to 1 when one multi-row INSERT on c->conn gets consecutive
- * keys starting at LAST_INSERT_ID(); a server that can't say means no. */
-static int mysql_ids_consecutive(lua_State *L, lsq_conn_ctx *c, int dbidx, int *yes, sq_err *err) {
-  static const char sql[] = "SELECT @@SESSION.auto_increment_increment, @@GLOBAL.innodb_autoinc_lock_mode";
-  const sq_driver *d = sq_conn_driver(c->conn);
-  const char *version = d->server_version ? d->server_version(sq_conn_handle(c->conn)) : "";
-  *yes = 0;
-  if (strstr(version, "TiDB")) return SQ_OK;
-  autoinc_vars a;
-  memset(&a, 0, sizeof a);
-  sq_row_sink sink = {&a, autoinc_columns, autoinc_row};
-  sq_result res;
-  sq_err e2;
-  sq_err_clear(&e2);
-  int rc = lsq_conn_exec(L, c, dbidx, sql, sizeof sql - 1, NULL, 0, &sink, &res, &e2);
-  if (rc == SQ_ECONNECTION || rc == SQ_ENOMEM) {
-    *err = e2;
-    return rc;
-  }
-  *yes = !rc && a.got && a.v[0] == 1 && (a.v[1] == 0 || a.v[1] == 1);
-  return SQ_OK;
-}
-
-/* with_conn function: [1] ctx, [2] db, [3] model, [4] list of instances.
- * All batches, in one transaction (or savepoint) when there are several. */
-static int bulk_fn(lua_State *L) {
-  lsq_conn_ctx *c = lua_touserdata(L, 1);
-  bulk_ctx *bc = c->ud;
-  lsq_model *mod = bc->mod;
-  sq_err err;
-  sq_err_clear(&err);
-  int rc = SQ_OK, per = bc->per;
-  /* PostgreSQL and MariaDB >= 10.5 return the generated keys; SQLite and
-   * the rest of the MySQL family report one, from which the others follow
-   * only where that is guaranteed (mysql_ids_consecutive). */
-  int caps = sq_conn_caps(c->conn);
-  int returning = mod->dialect == SQ_DIALECT_POSTGRES ||
-                  (mod->dialect == SQ_DIALECT_MYSQL && (caps & SQ_CAP_INSERT_RETURNING));
-  if (mod->dialect == SQ_DIALECT_MYSQL && !returning && mod->auto_col >= 0 && !bc->auto_given &&
-      bc->n > 1 && per > 1) {
-    int consecutive;
-    if ((rc = mysql_ids_consecutive(L, c, 2, &consecutive, &err))) return lsq_raise(L, &err);
-    if (!consecutive) per = 1;
-  }
-  int multi = bc->n > per;
-  if (multi) rc = lsq_conn_begin(L, c, 2, &err);
-  int top = lua_gettop(L);
-  for (int from = 0; !rc && from < bc->n; from += per) {
-    int k = bc->n - from < per ? bc->n - from : per;
-    sq_query q;
-    sq_query_init(&q, SQ_Q_INSERT, mod->m);
-    q.cols = bc->cols;
-    q.ncols = bc->ncols;
-    q.values = bc->rows + (size_t)from * (size_t)bc->ncols;
-    q.nrows = k;
-    q.returning = returning;
-    q.caps = caps;
-    /* batches of one size share one statement (and its prepared form) */
-    int np = k * bc->ncols;
-    const lsq_shape *sh = lsq_shape_find(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k);
-    sq_sql *sql = &bc->s->sql;
-    sq_sql_free(sql);
-    if (!sh) {
-      if ((rc = sq_render(&q, mod->dialect, sql, &err))) break;
-      lsq_shape_store(mod, SHAPE_BULK_INSERT, bc->cols, bc->ncols, k, sql, q.values, np);
-    }
-    /* the batch's own copy of a cached statement (see shape_sql) */
-    const char *shsql = sh ? lsq_shape_sql(sh, bc->s->arena, &err) : NULL;
-    if (sh && !shsql) {
-      rc = err.kind;
-      break;
-    }
-    int returns_rows = sh ? sh->returns_rows : sql->returns_rows;
-    /* RETURNING rows go straight into their instances (list at 4) */
-    lsq_isink s;
-    lsq_isink_init(&s, L, mod, SINK_FILL_LIST);
-    s.bare = 1;
-    s.identity = 1;
-    s.out = 4;
-    s.fill_base = from;
-    sq_row_sink sink;
-    lsq_isink_sink(&s, &sink);
-    sq_result res;
-    rc = sh ? lsq_conn_exec(L, c, 2, shsql, sh->len, q.values, np, returns_rows ? &sink : NULL, &res, &err)
-            : lsq_conn_exec(L, c, 2, sql->sql, sql->len, sql->params, sql->nparams, returns_rows ? &sink : NULL, &res, &err);
-    if (rc) break;
-    if (!returns_rows && mod->auto_col >= 0 && !bc->auto_given && res.last_insert_id) {
-      /* MySQL reports the first key, and k > 1 only where the keys are
-       * known to be consecutive (above). SQLite reports the last: one
-       * writer, and each row without a key gets max(rowid) + 1 (or, with
-       * AUTOINCREMENT, the largest ever + 1), in VALUES order. */
-      int64_t first = mod->dialect == SQ_DIALECT_SQLITE ? res.last_insert_id - k + 1 : res.last_insert_id;
-      for (int r = 0; r < k; r++) {
-        lua_rawgeti(L, 4, from + r + 1);
-        lua_pushinteger(L, (lua_Integer)(first + r));
-        lua_rawseti(L, -2, mod->auto_col + 1);
-        lua_pop(L, 1);
-      }
-    }
-    lua_settop(L, top);
-  }
-  if (multi) {
-    if (rc) {
-      sq_err e2;
-      sq_err_clear(&e2);
-      if (!sq_conn_is_dead(c->conn)) lsq_conn_end(L, c, 2, 0, &e2);
-    } else {
-      rc = lsq_conn_end(L, c, 2, 1, &err);
-    }
-  }
-  if (rc) return lsq_raise(L, &err);
-  return 0;
-}
-
-/* Raises err after freeing the scratch, prefixed with the record. */
-static int bulk_fail(lua_State *L, lsq_scratch *s, int rec, const sq_err *err) {
-  lsq_scratch_done(s);
+/* Raises err after making the holder idle, prefixed with the record. */
+static int bulk_fail(lua_State *L, lsq_op *h, int rec, const sq_err *err) {
+  lsq_op_done(L, h);
   sq_err e2;
   sq_err_clear(&e2);
   if (rec > 0) sq_err_set(&e2, err->kind, "bulk_create: record #%d: %.900s", rec, err->msg);
@@ -241,10 +95,20 @@ static int model_bulk_create(lua_State *L) {
   size_t nowlen = strlen(now);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);     /* 11 */
+  /* what the operation sends is built in its arena */
+  lsq_op *h = lsq_op_get(L);               /* 11 */
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_BULK_INSERT);
+  lsq_scratch sc;
+  memset(&sc, 0, sizeof sc);
+  sc.arena = sq_oper_arena(op);
+  lsq_scratch *s = &sc;
   sq_value *rows = lsq_alloc(s, sizeof *rows * (size_t)nrec * (size_t)ncols, &err);
   unsigned char *present = rows ? lsq_alloc(s, (size_t)ncols, &err) : NULL;
-  if (!present) return bulk_fail(L, s, 0, &err);
+  char *nowa = present ? lsq_op_now(h, now) : NULL;
+  if (!nowa) {
+    if (!err.kind) sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return bulk_fail(L, h, 0, &err);
+  }
   memset(rows, 0, sizeof *rows * (size_t)nrec * (size_t)ncols); /* SQ_VNULL */
   memset(present, 0, (size_t)ncols);
   lua_pushnil(L);                          /* 12: record -> its conversion failures */
@@ -256,7 +120,7 @@ static int model_bulk_create(lua_State *L) {
     sq_value *row = rows + (size_t)(i - 1) * (size_t)ncols;
     if (lua_rawgeti(L, 2, i) != LUA_TTABLE || lsq_test_instance(L, -1)) {
       sq_err_set(&err, SQ_EUSAGE, "must be a table of column values");
-      return bulk_fail(L, s, i, &err);
+      return bulk_fail(L, h, i, &err);
     }
     int ridx = top + 1;
     lua_createtable(L, ncols, 0);
@@ -278,7 +142,7 @@ static int model_bulk_create(lua_State *L) {
           sq_err_set(&err, SQ_EUSAGE, "%s has no column '%.64s'", sq_model_name(mod->m), lua_tostring(L, -2));
         else
           sq_err_set(&err, SQ_EUSAGE, "column names must be strings, got a %s key", luaL_typename(L, -2));
-        return bulk_fail(L, s, i, &err);
+        return bulk_fail(L, h, i, &err);
       }
       int c = slot - 1;
       present[c] = 1;
@@ -287,7 +151,7 @@ static int model_bulk_create(lua_State *L) {
         sq_value *v = &row[c];
         if (lsq_col_value(L, -1, mod->cols[c], v, buf, NULL, &err)) {
           /* form input of the wrong type: listed with the rule failures */
-          if (lsq_bad_value(L, bad, mod->cols[c], &err)) return bulk_fail(L, s, i, &err);
+          if (lsq_bad_value(L, bad, mod->cols[c], &err)) return bulk_fail(L, h, i, &err);
           sq_err_clear(&err);
           *v = sq_null();
           lua_pop(L, 1);
@@ -299,7 +163,7 @@ static int model_bulk_create(lua_State *L) {
         else lsq_push_colval(L, mod->cols[c], v);
         lua_rawseti(L, iidx, slot);
         /* the operation's own copy of what it sends */
-        if (lsq_own_value(s->arena, v, &err)) return bulk_fail(L, s, i, &err);
+        if (lsq_own_value(s->arena, v, &err)) return bulk_fail(L, h, i, &err);
       }
       lua_pop(L, 1);
     }
@@ -314,7 +178,7 @@ static int model_bulk_create(lua_State *L) {
         *v = col->default_value;
         lsq_push_colval(L, col, v);
       } else if (col->default_kind == SQ_DEFAULT_NOW || (ts && col->default_kind == SQ_DEFAULT_NONE)) {
-        *v = sq_text(now, col->type == SQ_T_DATE ? 10 : nowlen);
+        *v = sq_text(nowa, col->type == SQ_T_DATE ? 10 : nowlen);
         if (col->type == SQ_T_DATE) lua_pushlstring(L, now, 10);
         else lua_pushvalue(L, 8);
       } else if (col->default_kind == SQ_DEFAULT_CALLBACK) {
@@ -326,16 +190,16 @@ static int model_bulk_create(lua_State *L) {
           continue;
         }
         char buf[48];
-        if (lsq_col_value(L, -1, col, v, buf, s->arena, &err)) return bulk_fail(L, s, i, &err);
+        if (lsq_col_value(L, -1, col, v, buf, s->arena, &err)) return bulk_fail(L, h, i, &err);
         lua_pop(L, 1);
         lsq_push_colval(L, col, v);
       } else { /* UUIDV4, or a UUID key without a default */
         char *u = sq_arena_alloc(s->arena, 40);
         if (!u) {
           sq_err_set(&err, SQ_ENOMEM, "out of memory");
-          return bulk_fail(L, s, i, &err);
+          return bulk_fail(L, h, i, &err);
         }
-        if (sq_uuid_v4(u, &err)) return bulk_fail(L, s, i, &err);
+        if (sq_uuid_v4(u, &err)) return bulk_fail(L, h, i, &err);
         *v = sq_text(u, 36);
         lua_pushlstring(L, u, 36);
       }
@@ -357,14 +221,14 @@ static int model_bulk_create(lua_State *L) {
 
   /* the inserted columns: those any record gives or defaults fill */
   int *cols = lsq_alloc(s, sizeof *cols * (size_t)ncols, &err);
-  if (!cols) return bulk_fail(L, s, 0, &err);
+  if (!cols) return bulk_fail(L, h, 0, &err);
   int nins = 0;
   for (int c = 0; c < ncols; c++)
     if (present[c]) cols[nins++] = c;
   if (mod->auto_col >= 0 && present[mod->auto_col]) {
     for (int i = 0; i < nrec; i++)
       if (rows[(size_t)i * (size_t)ncols + (size_t)mod->auto_col].type == SQ_VNULL) {
-        lsq_scratch_done(s);
+        lsq_op_done(L, h);
         return lsq_usage(L, "bulk_create: give the auto-increment key '%s' in every record or in none",
                          mod->cols[mod->auto_col]->name);
       }
@@ -401,11 +265,11 @@ static int model_bulk_create(lua_State *L) {
         }
         lua_pop(L, 1);
       }
-      if (failed) return bulk_fail(L, s, i + 1, &err);
+      if (failed) return bulk_fail(L, h, i + 1, &err);
       failed = lsq_validate(L, 1, mod, cols, row, nins, LSQ_V_CORE, inst, 0);
     }
     if (failed) {
-      lsq_scratch_done(s);
+      lsq_op_done(L, h);
       lua_pushinteger(L, i + 1);
       lua_setfield(L, -2, "index");
       lua_getfield(L, -1, "message");
@@ -417,33 +281,16 @@ static int model_bulk_create(lua_State *L) {
     lua_settop(L, inst - 1);
   }
 
-  bulk_ctx bc;
-  memset(&bc, 0, sizeof bc);
-  bc.mod = mod;
-  bc.s = s;
-  bc.n = nrec;
-  bc.cols = cols;
-  bc.ncols = nins;
-  bc.rows = rows;
-  bc.auto_given = mod->auto_col >= 0 && present[mod->auto_col];
-  bc.per = PARAM_BUDGET / (nins ? nins : 1);
-  if (batch && batch < bc.per) bc.per = batch;
-  if (nins == 0 && mod->dialect != SQ_DIALECT_MYSQL) bc.per = 1;
-  lsq_conn_ctx c;
-  memset(&c, 0, sizeof c);
-  c.fn = bulk_fn;
-  c.ud = &bc;
-  lua_pushvalue(L, dbidx);
-  lua_pushvalue(L, 1);
+  if (sq_oper_bulk_rows(op, mod->m, cols, nins, rows, nrec, batch, SQ_STMT_ARENA_VALUES, &err))
+    return lsq_op_fail(L, h, &err);
+  /* RETURNING rows go straight into their instances, in row order */
+  lsq_isink *si = lsq_op_sink_model(L, h, 1, SINK_FILL_LIST);
+  si->bare = 1;
+  si->identity = 1;
+  si->fill_base = 0;
   lua_pushvalue(L, lidx);
-  int failed = lsq_with_conn(L, dbidx, &c, 3);
-  lsq_scratch_done(s);
-  if (failed) {
-    lsq_unique_fields(L, mod);
-    return lua_error(L);
-  }
-  lua_pushvalue(L, lidx);
-  return 1;
+  lua_setiuservalue(L, h->base, OUV_OUT);
+  return lsq_op_run(L, dbidx, h, bulk_k, (lua_KContext)h);
 }
 
 /* ---------------------------------------------------------------- */
@@ -451,80 +298,46 @@ static int model_bulk_create(lua_State *L) {
 /* ---------------------------------------------------------------- */
 
 typedef struct foc_ctx {
-  const lsq_model *mod;
-  sq_sql *sel;
-  sq_sql *ins;
+  lsq_op *h;
+  int iidx, verr;
 } foc_ctx;
 
-/* Runs the SELECT of find_or_create on c->conn: pushes the instance or nil. */
-static int foc_select(lua_State *L, lsq_conn_ctx *c, foc_ctx *fc, int imt, sq_err *err) {
-  lsq_isink s;
-  lsq_isink_init(&s, L, fc->mod, SINK_ONE);
-  s.identity = 1;
-  lua_pushnil(L);
-  s.out = lua_gettop(L);
-  s.imt = imt;
-  sq_row_sink sink;
-  lsq_isink_sink(&s, &sink);
-  sq_result res;
-  int rc = lsq_conn_exec(L, c, 2, fc->sel->sql, fc->sel->len, fc->sel->params, fc->sel->nparams, &sink, &res, err);
-  lua_settop(L, s.out);
-  return rc;
-}
-
-/* with_conn function: [1] ctx, [2] db, [3] model, [4] the new instance,
- * [5] a validation error or nil, [6] imt. Returns instance, created. */
-static int foc_fn(lua_State *L) {
-  lsq_conn_ctx *c = lua_touserdata(L, 1);
-  foc_ctx *fc = c->ud;
-  const lsq_model *mod = fc->mod;
-  sq_err err;
-  sq_err_clear(&err);
-  if (foc_select(L, c, fc, 6, &err)) return lsq_raise(L, &err);
-  if (!lua_isnil(L, -1)) {
-    lua_pushboolean(L, 0);
-    return 2;
-  }
-  lua_pop(L, 1);
-  if (!lua_isnil(L, 5)) {
-    lua_pushvalue(L, 5);
-    return lua_error(L);
-  }
-  lsq_isink s;
-  lsq_isink_init(&s, L, mod, SINK_ONE);
-  s.bare = 1;
-  s.identity = 1;
-  lua_pushnil(L);
-  s.out = lua_gettop(L);
-  sq_row_sink sink;
-  lsq_isink_sink(&s, &sink);
-  sq_result res;
-  int rc = lsq_conn_exec(L, c, 2, fc->ins->sql, fc->ins->len, fc->ins->params, fc->ins->nparams,
-                     fc->ins->returns_rows ? &sink : NULL, &res, &err);
-  if (rc == SQ_EUNIQUE) {
-    /* created by someone else meanwhile: read it (not possible inside an
-     * aborted postgres transaction; then the unique error stands) */
-    sq_err e2;
-    sq_err_clear(&e2);
-    lua_settop(L, 6);
-    if (!foc_select(L, c, fc, 6, &e2) && !lua_isnil(L, -1)) {
+/* The continuation of find_or_create: the row found (false), or the new
+ * instance at iidx with what the server returned or generated (true); the
+ * validation error at verr when nothing was found and the values failed
+ * it. */
+static int foc_k(lua_State *L, int status, lua_KContext ctx) {
+  foc_ctx *w = (foc_ctx *)ctx;
+  lsq_op *h = w->h;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  const lsq_model *mod = lua_touserdata(L, 1);
+  int iidx = w->iidx;
+  int got = lsq_op_push_out(L, h) == LUA_TTABLE;
+  if (!sq_oper_created(h->op)) {
+    if (got) {
+      lsq_op_done(L, h);
       lua_pushboolean(L, 0);
       return 2;
     }
-    return lsq_raise(L, &err);
+    lua_pushvalue(L, w->verr); /* nothing found, and the values are invalid */
+    return lsq_op_throw(L, h);
   }
-  if (rc) return lsq_raise(L, &err);
-  if (fc->ins->returns_rows) {
-    if (!lua_isnil(L, s.out)) lsq_instance_fill(L, mod, 4, s.out);
-  } else if (mod->auto_col >= 0 && res.last_insert_id) {
-    if (lua_rawgeti(L, 4, mod->auto_col + 1) == LUA_TNIL) {
-      lua_pushinteger(L, (lua_Integer)res.last_insert_id);
-      lua_rawseti(L, 4, mod->auto_col + 1);
+  if (got) {
+    lsq_instance_fill(L, mod, iidx, lua_gettop(L));
+  } else {
+    const sq_result *res = sq_oper_result(h->op);
+    if (mod->auto_col >= 0 && res->last_insert_id) {
+      if (lua_rawgeti(L, iidx, mod->auto_col + 1) == LUA_TNIL) {
+        lua_pushinteger(L, (lua_Integer)res->last_insert_id);
+        lua_rawseti(L, iidx, mod->auto_col + 1);
+      }
+      lua_pop(L, 1);
     }
-    lua_pop(L, 1);
   }
-  lsq_instance_saved(L, 4);
-  lua_pushvalue(L, 4);
+  lsq_op_done(L, h);
+  lsq_instance_saved(L, iidx);
+  lua_pushvalue(L, iidx);
   lua_pushboolean(L, 1);
   return 2;
 }
@@ -642,43 +455,43 @@ static int model_find_or_create(lua_State *L) {
   lua_getiuservalue(L, 1, MUV_IMT);   /* 4 */
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, "find_or_create"); /* 5 */
+  lsq_op *h = lsq_op_get(L);          /* 5 */
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_FIND_OR_CREATE);
+  sq_arena *a = sq_oper_arena(op);
+  WOP_QB(b, s, err, h, mod, "find_or_create");
+  foc_ctx *w = lsq_op_ctx(h, sizeof *w);
+  if (!w) return lsq_op_nomem(L, h);
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;
   int rc = lsq_build_options(&b, 2, QO_WHERE | QO_DEFAULTS | QO_PARANOID, &q, &o);
   if (!rc && !o.has_where) rc = sq_err_set(&err, SQ_EUSAGE, "find_or_create needs a where");
   q.limit = 1;
-  if (!rc) rc = sq_render(&q, mod->dialect, &s->sql, &err);
-  if (!rc) rc = foc_values(L, mod, q.where, o.defaults_idx, s->arena, &err);
+  sq_sql sel;
+  memset(&sel, 0, sizeof sel);
+  if (!rc) rc = sq_render(&q, mod->dialect, &sel, &err);
+  if (!rc)
+    rc = sq_oper_add_sql(op, sel.sql, sel.len, sel.params, sel.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sel);
+  if (!rc) rc = foc_values(L, mod, q.where, o.defaults_idx, a, &err);
   int vt = lua_gettop(L);
   lua_pushnil(L); /* conversion failures of the values */
   int bad = vt + 1;
   if (!rc) rc = lsq_instance_from(L, 1, 4, vt, 1, NULL, bad, &err);
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
+  if (rc) return lsq_op_fail(L, h, &err);
   int iidx = lua_gettop(L);
   lsq_instance_prepare_insert(L, 1, iidx, now);
-  int *cols = lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &err);
-  sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &err) : NULL;
-  int n = vals ? lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err) : -1;
-  sq_sql ins;
-  memset(&ins, 0, sizeof ins);
-  if (n < 0) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
+  int *cols = sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols);
+  sq_value *vals = cols ? sq_arena_alloc(a, sizeof *vals * (size_t)mod->ncols) : NULL;
+  if (!vals) return lsq_op_nomem(L, h);
+  int n = lsq_instance_values(L, mod, iidx, cols, vals, a, &err);
+  if (n < 0) return lsq_op_fail(L, h, &err);
   /* a validation failure matters only when nothing is found */
   int invalid = lsq_validate(L, 1, mod, cols, vals, n, 0, iidx, bad);
   if (!invalid && mod->has_lua_checks) {
     /* what validators left in the instance, checked by the built-in rules */
-    n = lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err);
-    if (n < 0) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
-    }
+    n = lsq_instance_values(L, mod, iidx, cols, vals, a, &err);
+    if (n < 0) return lsq_op_fail(L, h, &err);
     invalid = lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_CORE, iidx, 0);
   }
   if (!invalid) lua_pushnil(L);
@@ -690,29 +503,20 @@ static int model_find_or_create(lua_State *L) {
   qi.values = vals;
   qi.nrows = 1;
   qi.returning = 1;
-  if (sq_render(&qi, mod->dialect, &ins, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  foc_ctx fc = {mod, &s->sql, &ins};
-  lsq_conn_ctx c;
-  memset(&c, 0, sizeof c);
-  c.fn = foc_fn;
-  c.ud = &fc;
-  lua_pushvalue(L, dbidx);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, iidx);
-  lua_pushvalue(L, verr);
-  lua_pushvalue(L, 4);
-  int top = lua_gettop(L) - 5;
-  int failed = lsq_with_conn(L, dbidx, &c, 5);
+  sq_sql ins;
+  memset(&ins, 0, sizeof ins);
+  rc = sq_render(&qi, mod->dialect, &ins, &err);
+  if (!rc) rc = sq_oper_add_sql(op, ins.sql, ins.len, ins.params, ins.nparams, SQ_STMT_ARENA_VALUES, &err);
   sq_sql_free(&ins);
-  lsq_scratch_done(s);
-  if (failed) {
-    lsq_unique_fields(L, mod);
-    return lua_error(L);
-  }
-  return lua_gettop(L) - top;
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  sq_oper_set_no_insert(op, invalid);
+  /* the row found, or the one the insert returned, as an instance */
+  lsq_op_sink_model(L, h, 1, SINK_ONE)->identity = 1;
+  w->h = h;
+  w->iidx = iidx;
+  w->verr = verr;
+  return lsq_op_run(L, dbidx, h, foc_k, (lua_KContext)w);
 }
 
 const luaL_Reg lsq_bulk_methods[] = {

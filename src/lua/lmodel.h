@@ -6,18 +6,12 @@
  * lvalidate.c (defaults and validation), lsink.c (row sinks) and
  * lcursor.c (Model:each).
  *
- * Reads (lfind.c, lcursor.c) are operations: see lop.h / lop.c for
- * their pipeline (arguments, the op built in its own arena, lsq_op_run,
- * a continuation that builds the results).
- *
- * The writes still follow the pipeline from before operations (until
- * they become operations too): check arguments (raising is free:
- * nothing is held), build the query tree in a scratch arena, render it
- * once, log it, run it through lsq_db_run (which picks the transaction's
- * connection or a pooled one and always gives it back), free the scratch,
- * and only then raise. The scratch is a userdata whose finaliser frees
- * the arena and the rendered SQL, so even a memory error or a raising
- * logger cannot leak them.
+ * Reads (lfind.c, lcursor.c) and writes (lwrite.c, lsave.c, lbulk.c,
+ * lsync.c; lwop.h) are operations: see lop.h / lop.c for their pipeline
+ * (arguments, the op built in its own arena - values converted and
+ * validated there before it is built -, lsq_op_run, a continuation that
+ * builds the results). The scratch below is left for work that sends
+ * nothing (validation of values that did not convert).
  */
 #ifndef LMODEL_H
 #define LMODEL_H
@@ -152,53 +146,6 @@ void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows
  * which can't see the caller's stack). */
 void lsq_push_model(lua_State *L, const lsq_model *mod);
 void lsq_model_open(lua_State *L, int modidx);
-
-/* ---------------------------------------------------------------- */
-/* lrun.c: the write paths' statement runners (until they are ops)    */
-/* ---------------------------------------------------------------- */
-
-/* Logs (the db's logging function) and runs x through lsq_db_run. */
-int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x);
-/* When the error on the stack top is a unique_violation, sets its
- * err.fields to the columns of the violated key. */
-void lsq_unique_fields(lua_State *L, const lsq_model *mod);
-/* Pushes { column = "must be unique" } for the flagged columns. */
-void lsq_push_fields(lua_State *L, const lsq_model *mod, const unsigned char *flags);
-/* Runs sql for mod; pushes the result of mode (nothing for 0). Returns 1
- * with the error on top on failure. */
-int lsq_run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sql, size_t len, const sq_value *params,
-                int nparams, int mode, int flags, sq_result *res);
-/* Runs an INSERT ... RETURNING whose row goes straight into the instance
- * at iidx. */
-int lsq_run_sql_fill(lua_State *L, int dbidx, const lsq_model *mod, int iidx, const char *sql, size_t len,
-                     const sq_value *params, int nparams, sq_result *res);
-
-/* Several statements on one connection (see lsq_with_conn). */
-typedef struct lsq_conn_ctx {
-  lua_CFunction fn;
-  sq_conn *conn;
-  int pooled;
-  int in_stmt;  /* a driver call is running: a Lua error now leaves it half done */
-  void *ud;
-} lsq_conn_ctx;
-/* Calls c->fn under lua_pcall with [1] = c and the nargs values on top of
- * the stack, c->conn the connection the running coroutine must use for
- * the db at dbidx; a pooled one is released on every path. Returns 0
- * with fn's results on the stack, or 1 with the error on top. */
-int lsq_with_conn(lua_State *L, int dbidx, lsq_conn_ctx *c, int nargs);
-/* Inside an lsq_with_conn function: logs and runs one statement. */
-int lsq_conn_exec(lua_State *L, lsq_conn_ctx *c, int dbidx, const char *sql, size_t len, const sq_value *params,
-                  int nparams, const sq_row_sink *sink, sq_result *res, sq_err *err);
-/* A transaction on a pooled c->conn, or a savepoint inside the caller's. */
-int lsq_conn_begin(lua_State *L, lsq_conn_ctx *c, int dbidx, sq_err *err);
-int lsq_conn_end(lua_State *L, lsq_conn_ctx *c, int dbidx, int commit, sq_err *err);
-
-/* ---------------------------------------------------------------- */
-/* lwrite.c                                                           */
-/* ---------------------------------------------------------------- */
-
-/* The statement text of a cached shape, copied into the call's arena. */
-const char *lsq_shape_sql(const lsq_shape *sh, sq_arena *a, sq_err *err);
 
 /* ---------------------------------------------------------------- */
 /* lwhere.c, lopts.c                                                  */
@@ -397,26 +344,12 @@ void lsq_now(char buf[32]);
  * it needs no parsing to be bound to a DATETIME column. */
 int lsq_is_now_text(const char *s, size_t n);
 /* Inserts the instance at iidx (defaults, timestamps, validation,
- * RETURNING or last_insert_id); pushes it. Raises on failure. bad: the
+ * RETURNING or last_insert_id) as an INSERT operation; returns
+ * lsq_op_run's results (the instance): call it as a tail return. Raises
+ * on failure. bad: the
  * index of the conversion failures of its values (lsq_bad_value), listed
  * with the rule failures, or 0. */
 int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad);
-/* Runs the SQL rendered into s->sql for mod through lsq_db_run, then
- * frees the scratch. mode: 0 (no rows), SINK_LIST or SINK_ONE (pushes the
- * list / the row or nil); flags: LSQ_RUN_*. Returns 1 with the error on
- * top on failure. */
-int lsq_model_run(lua_State *L, int dbidx, const lsq_model *mod, lsq_scratch *s, int mode, int flags, sq_result *res);
-/* Runs a statement that returns no rows (sql and params borrowed).
- * Returns 1 with the error on top on failure. */
-int lsq_model_run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sql, size_t len, const sq_value *params,
-                      int nparams, sq_result *res);
-enum {
-  LSQ_RUN_RAW = 1,     /* plain tables keyed by name */
-  LSQ_RUN_BARE = 2,    /* arrays in slot order, no metatable */
-  LSQ_RUN_READ = 4,    /* a read: may be retried on a fresh connection */
-  LSQ_RUN_ALLCOLS = 8, /* the result is every model column in order */
-  LSQ_RUN_MODEL1 = 16  /* the model is at stack index 1 of the caller: handed to the row sink */
-};
 
 /* ---------------------------------------------------------------- */
 /* lcursor.c                                                          */

@@ -204,6 +204,12 @@ static int op_k(lua_State *L, int status, lua_KContext ctx) {
     lua_settop(L, top);
   }
   lsq_db *db = h->db;
+  if (db->logging && !(h->lflags & LOP_NOLOG) && sq_oper_nlogs(op) > h->nlogged) {
+    /* statements the op decided on while it ran (batches, DDL, re-selects) */
+    int top = lua_gettop(L);
+    for (int i = h->nlogged; i < sq_oper_nlogs(op); i++) lsq_op_log(L, h->dbidx, op, i, 0);
+    lua_settop(L, top);
+  }
   if (rc == SQ_OK && db->benchmark && db->logging && !(h->lflags & (LOP_NOLOG | LOP_NOLOG_AFTER))) {
     int top = lua_gettop(L);
     for (int i = 0; i < sq_oper_nlogs(op); i++)
@@ -229,6 +235,7 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
   else if (db->benchmark) flags |= SQ_OPER_TIMED;
   sq_oper_set_flags(op, flags);
   if (sq_oper_prepare(op, db->dialect, &err)) return lsq_op_fail(L, h, &err);
+  h->nlogged = sq_oper_nlogs(op);
   if (db->logging && !(h->lflags & LOP_NOLOG)) {
     int top = lua_gettop(L);
     for (int i = 0; i < sq_oper_nlogs(op); i++) lsq_op_log(L, dbidx, op, i, 0);

@@ -51,6 +51,7 @@ typedef struct lsq_op {
   lua_KFunction k;   /* the continuation */
   lua_KContext kctx;
   unsigned lflags;   /* LOP_* */
+  int nlogged;       /* log records announced before the run (later ones: the run's own) */
   int raised;        /* a Lua error escaped the sink: OUV_ERR holds it */
   int sink;          /* LSINK_* */
   char what[96];     /* what a pooled connection is held for (sq_holder.what), or "" */

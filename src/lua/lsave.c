@@ -5,7 +5,7 @@
  * p:destroy(), p:reload(), p:increment() / p:decrement(). A write or
  * reload that matches no row raises kind stale.
  */
-#include "lmodel.h"
+#include "lwop.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,16 +59,6 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
 }
 
 
-/* An instance write that matched no row: its row was deleted, or its
- * key changed, by someone else since it was loaded. */
-static int raise_stale(lua_State *L, const lsq_model *mod, const char *method) {
-  sq_err err;
-  sq_err_clear(&err);
-  sq_err_set(&err, SQ_ESTALE, "%s: no %s row has this instance's key any more (deleted or re-keyed since it was loaded)%s",
-             method, sq_model_name(mod->m), strcmp(method, "reload") ? "; nothing was written" : "");
-  return lsq_raise(L, &err);
-}
-
 /*
  * The columns p:save() writes for the saved instance at 1: changed ones
  * (only those flagged in fields, when given), plus updated_at (now) when
@@ -103,6 +93,35 @@ static int save_values(lua_State *L, const lsq_model *mod, const unsigned char *
   }
   lua_settop(L, ch - 1);
   return n;
+}
+
+typedef struct save_ctx {
+  lsq_op *h;
+  const lsq_model *mod;
+  int stamp, fields;
+  const char *now;
+  const int *cols;
+  int n;
+} save_ctx;
+
+/* The continuation of an instance's UPDATE: updated_at as written, the
+ * written columns saved; p. */
+static int save_k(lua_State *L, int status, lua_KContext ctx) {
+  save_ctx *w = (save_ctx *)ctx;
+  lsq_op *h = w->h;
+  const lsq_model *mod = w->mod;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (w->stamp) {
+    const sq_col *c = mod->cols[mod->updated_col];
+    lua_pushlstring(L, w->now, c->type == SQ_T_DATE ? 10 : strlen(w->now));
+    lua_rawseti(L, 1, mod->updated_col + 1);
+  }
+  if (w->fields) lsq_saved_cols(L, mod, 1, w->cols, w->n);
+  else lsq_instance_saved(L, 1);
+  lsq_op_done(L, h);
+  lua_settop(L, 1);
+  return 1;
 }
 
 /*
@@ -146,41 +165,29 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   char now[32];
   lsq_now(now);
   lua_settop(L, dbidx);
+  /* the operation's values live in its arena from here on */
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_UPDATE);
+  sq_arena *a = sq_oper_arena(op);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);
-  sq_arena *a = lsq_scratch_arena(s, &err);
-  int *cols = a ? sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols) : NULL;
+  save_ctx *w = lsq_op_ctx(h, sizeof *w);
+  char *nowa = lsq_op_now(h, now);
+  int *cols = sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols);
   /* room for the key values after the set ones: the parameters of a
    * cached UPDATE */
-  sq_value *vals = a ? sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk)) : NULL;
-  if (!cols || !vals) {
-    if (!err.kind) sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  int n = save_values(L, mod, fields, stamp, now, a, cols, vals, &err);
-  if (n < 0) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL, 1, 0)) {
-    lsq_scratch_done(s);
-    return lua_error(L);
-  }
+  sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk));
+  if (!w || !nowa || !cols || !vals) return lsq_op_nomem(L, h);
+  int n = save_values(L, mod, fields, stamp, nowa, a, cols, vals, &err);
+  if (n < 0) return lsq_op_fail(L, h, &err);
+  if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL, 1, 0)) return lsq_op_throw(L, h);
   if (mod->has_lua_checks) {
     /* Validators may normalise the instance (p.email = v:lower()): what
      * is written is the instance as they left it, checked again by the
      * built-in rules. */
-    n = save_values(L, mod, fields, stamp, now, a, cols, vals, &err);
-    if (n < 0) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
-    }
-    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL | LSQ_V_CORE, 1, 0)) {
-      lsq_scratch_done(s);
-      return lua_error(L);
-    }
+    n = save_values(L, mod, fields, stamp, nowa, a, cols, vals, &err);
+    if (n < 0) return lsq_op_fail(L, h, &err);
+    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL | LSQ_V_CORE, 1, 0)) return lsq_op_throw(L, h);
   }
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
@@ -189,52 +196,37 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   q.ncols = n;
   q.values = vals;
   q.nrows = 1;
-  if (pk_where(L, mod, 1, a, &q.where, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
+  if (pk_where(L, mod, 1, a, &q.where, &err)) return lsq_op_fail(L, h, &err);
   /* the parameters: the set values, then the key (as pk_where has it) */
-  const sq_expr *w = q.where;
-  for (int i = 0; i < mod->npk; i++) vals[n + i] = mod->npk == 1 ? w->vals[0] : w->kids[i]->vals[0];
+  const sq_expr *wh = q.where;
+  for (int i = 0; i < mod->npk; i++) vals[n + i] = mod->npk == 1 ? wh->vals[0] : wh->kids[i]->vals[0];
   const lsq_shape *sh = lsq_shape_find(mod, SHAPE_UPDATE_PK, cols, n, 1);
-  const char *sql;
-  size_t len;
+  int rc;
   if (sh) {
-    /* the operation's own copy: the logging function may evict the
-     * cached shape (by running other statements) before it is sent */
-    char *copy = sq_arena_alloc(a, sh->len + 1);
-    if (!copy) {
-      lsq_scratch_done(s);
-      sq_err_set(&err, SQ_ENOMEM, "out of memory");
-      return lsq_raise(L, &err);
-    }
-    memcpy(copy, sh->sql, sh->len + 1);
-    sql = copy;
-    len = sh->len;
+    /* the op copies the cached text: nothing can evict it from under it */
+    rc = sq_oper_add_sql(op, sh->sql, sh->len, vals, n + mod->npk, SQ_STMT_ARENA_VALUES, &err);
   } else {
-    if (sq_render(&q, mod->dialect, &s->sql, &err)) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
+    sq_sql sql;
+    memset(&sql, 0, sizeof sql);
+    rc = sq_render(&q, mod->dialect, &sql, &err);
+    if (!rc) {
+      lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &sql, vals, n + mod->npk);
+      rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
     }
-    lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &s->sql, vals, n + mod->npk);
-    sql = s->sql.sql;
-    len = s->sql.len;
+    sq_sql_free(&sql);
   }
-  sq_result res;
-  int failed = sh ? lsq_model_run_sql(L, dbidx, mod, sql, len, vals, n + mod->npk, &res)
-                  : lsq_model_run_sql(L, dbidx, mod, sql, len, s->sql.params, s->sql.nparams, &res);
-  lsq_scratch_done(s);
-  if (failed) return lua_error(L);
-  if (res.affected_rows == 0) return raise_stale(L, mod, method);
-  if (stamp) {
-    const sq_col *c = mod->cols[mod->updated_col];
-    lua_pushlstring(L, now, c->type == SQ_T_DATE ? 10 : strlen(now));
-    lua_rawseti(L, 1, mod->updated_col + 1);
-  }
-  if (fields) lsq_saved_cols(L, mod, 1, cols, n);
-  else lsq_instance_saved(L, 1);
-  lua_settop(L, 1);
-  return 1;
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  sq_oper_expect(op, 1, method);
+  h->midx = midx;
+  w->h = h;
+  w->mod = mod;
+  w->stamp = stamp;
+  w->now = nowa;
+  w->fields = fields != NULL;
+  w->cols = cols;
+  w->n = n;
+  return lsq_op_run(L, dbidx, h, save_k, (lua_KContext)w);
 }
 
 static const char *const save_opts[] = {"fields", NULL};
@@ -263,6 +255,27 @@ static int inst_update(lua_State *L) {
   return save_instance(L, midx, mod, fields, "update");
 }
 
+typedef struct dest_ctx {
+  lsq_op *h;
+  int soft, dcol;
+  sq_value dval;
+} dest_ctx;
+
+/* The continuation of p:destroy(): deleted_at as written (soft); true. */
+static int destroy_k(lua_State *L, int status, lua_KContext ctx) {
+  dest_ctx *w = (dest_ctx *)ctx;
+  lsq_op *h = w->h;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (w->soft) {
+    lua_pushlstring(L, w->dval.u.s.p, w->dval.u.s.n);
+    lua_rawseti(L, 1, w->dcol + 1);
+  }
+  lsq_op_done(L, h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const char *const destroy_opts[] = {"force", NULL};
 
 /* p:destroy([{ force = true }]) -> true once its row is deleted (soft on
@@ -283,35 +296,55 @@ static int inst_destroy(lua_State *L) {
   char now[32];
   lsq_now(now);
   int soft = mod->deleted_col >= 0 && !force;
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_DELETE);
+  sq_arena *a = sq_oper_arena(op);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);
-  sq_arena *a = lsq_scratch_arena(s, &err);
+  dest_ctx *w = lsq_op_ctx(h, sizeof *w);
+  sq_value *dval = sq_arena_alloc(a, sizeof *dval);
+  int *dcol = sq_arena_alloc(a, sizeof *dcol);
+  char *nowa = lsq_op_now(h, now);
+  if (!w || !dval || !dcol || !nowa) return lsq_op_nomem(L, h);
   sq_query q;
   sq_query_init(&q, soft ? SQ_Q_UPDATE : SQ_Q_DELETE, mod->m);
   q.paranoid = 0;
-  int dcol = mod->deleted_col;
-  sq_value dval;
+  *dcol = mod->deleted_col;
   if (soft) {
-    const sq_col *c = sq_model_col(mod->m, dcol);
-    dval = sq_text(now, c->type == SQ_T_DATE ? 10 : strlen(now));
-    q.cols = &dcol;
+    const sq_col *c = sq_model_col(mod->m, *dcol);
+    *dval = sq_text(nowa, c->type == SQ_T_DATE ? 10 : strlen(nowa));
+    q.cols = dcol;
     q.ncols = 1;
-    q.values = &dval;
+    q.values = dval;
     q.nrows = 1;
   }
-  if (!a || pk_where(L, mod, 1, a, &q.where, &err) || sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
-  if (res.affected_rows == 0) return raise_stale(L, mod, "destroy");
-  if (soft) {
-    lua_pushlstring(L, dval.u.s.p, dval.u.s.n);
-    lua_rawseti(L, 1, dcol + 1);
-  }
-  lua_pushboolean(L, 1);
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
+  int rc = pk_where(L, mod, 1, a, &q.where, &err);
+  if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
+  if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sql);
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  sq_oper_expect(op, 1, "destroy");
+  h->midx = midx;
+  w->h = h;
+  w->soft = soft;
+  w->dcol = *dcol;
+  w->dval = *dval;
+  return lsq_op_run(L, dbidx, h, destroy_k, (lua_KContext)w);
+}
+
+/* The continuation of p:reload(): the row's values into p, saved; p. */
+static int reload_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  const lsq_model *mod = h->isink.mod;
+  if (lsq_op_push_out(L, h) == LUA_TTABLE) lsq_instance_fill(L, mod, 1, lua_gettop(L));
+  lsq_instance_saved(L, 1);
+  lsq_op_done(L, h);
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -324,22 +357,69 @@ static int inst_reload(lua_State *L) {
   lsq_model *mod = lsq_check_instance(L, &midx);
   lsq_check_opts(L, 2, "reload", NULL);
   int dbidx = lsq_model_db(L, midx);
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_RELOAD);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);
-  sq_arena *a = lsq_scratch_arena(s, &err);
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   q.paranoid = 0;
-  if (!a || pk_where(L, mod, 1, a, &q.where, &err) || sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
+  int rc = pk_where(L, mod, 1, sq_oper_arena(op), &q.where, &err);
+  if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
+  if (!rc)
+    rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sql);
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  lsq_isink *s = lsq_op_sink_model(L, h, midx, SINK_ONE);
+  s->bare = 1;
+  s->identity = 1;
+  return lsq_op_run(L, dbidx, h, reload_k, (lua_KContext)h);
+}
+
+typedef struct incr_ctx {
+  lsq_op *h;
+  const lsq_model *mod;
+  int nidx, fidx, ucol;
+  sq_value uval;
+} incr_ctx;
+
+/* The continuation of p:increment(): the instance's values move by the
+ * same amounts (the table at fidx), updated_at as written; p. */
+static int incr_k(lua_State *L, int status, lua_KContext ctx) {
+  incr_ctx *w = (incr_ctx *)ctx;
+  lsq_op *h = w->h;
+  const lsq_model *mod = w->mod;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  int nidx = w->nidx, fidx = w->fidx;
+  lua_pushnil(L);
+  while (lua_next(L, fidx)) {
+    int slot = lsq_slot_of(L, nidx, lua_gettop(L) - 1);
+    const sq_col *c = sq_model_col(mod->m, slot - 1);
+    lua_rawgeti(L, 1, slot);
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      lua_arith(L, LUA_OPADD);
+      if (c->type != SQ_T_FLOAT && c->type != SQ_T_DOUBLE) {
+        int isint;
+        lua_Integer iv = lua_tointegerx(L, -1, &isint);
+        if (isint) {
+          lua_pop(L, 1);
+          lua_pushinteger(L, iv);
+        }
+      }
+      lua_rawseti(L, 1, slot);
+    } else {
+      lua_pop(L, 2);
+    }
   }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, SINK_ONE, LSQ_RUN_BARE | LSQ_RUN_READ | LSQ_RUN_ALLCOLS, &res)) return lua_error(L);
-  if (lua_isnil(L, -1)) return raise_stale(L, mod, "reload");
-  lsq_instance_fill(L, mod, 1, lua_gettop(L));
-  lsq_instance_saved(L, 1);
+  if (w->ucol >= 0) {
+    lua_pushlstring(L, w->uval.u.s.p, w->uval.u.s.n);
+    lua_rawseti(L, 1, w->ucol + 1);
+  }
+  lsq_op_done(L, h);
   lua_settop(L, 1);
   return 1;
 }
@@ -401,33 +481,30 @@ static int incr(lua_State *L, int sign) {
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_INCREMENT);
+  sq_arena *a = sq_oper_arena(op);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);
-  sq_arena *a = lsq_scratch_arena(s, &err);
-  int *icols = a ? sq_arena_alloc(a, sizeof(int) * (size_t)mod->ncols) : NULL;
-  sq_value *ivals = a ? sq_arena_alloc(a, sizeof(sq_value) * (size_t)mod->ncols) : NULL;
+  incr_ctx *w = lsq_op_ctx(h, sizeof *w);
+  int *icols = sq_arena_alloc(a, sizeof(int) * (size_t)(mod->ncols + 1));
+  sq_value *ivals = sq_arena_alloc(a, sizeof(sq_value) * (size_t)(mod->ncols + 1));
+  char *nowa = lsq_op_now(h, now);
   int ni = 0;
-  if (!icols || !ivals) {
-    lsq_scratch_done(s);
-    sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    return lsq_raise(L, &err);
-  }
+  if (!w || !icols || !ivals || !nowa) return lsq_op_nomem(L, h);
   lua_pushnil(L);
   while (lua_next(L, fidx)) {
     int slot = lua_type(L, -2) == LUA_TSTRING ? lsq_slot_of(L, nidx, lua_gettop(L) - 1) : 0;
     if (!slot || ni >= mod->ncols) {
       lsq_no_column(L, mod, lua_gettop(L) - 1, &err);
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
+      return lsq_op_fail(L, h, &err);
     }
     const sq_col *c = sq_model_col(mod->m, slot - 1);
     if (lua_type(L, -1) != LUA_TNUMBER || (c->type != SQ_T_INTEGER && c->type != SQ_T_BIGINT &&
                                             c->type != SQ_T_SMALLINT && c->type != SQ_T_FLOAT &&
                                             c->type != SQ_T_DOUBLE && c->type != SQ_T_DECIMAL)) {
       sq_err_set(&err, SQ_EUSAGE, "increment: column '%s' needs a numeric column and a number", c->name);
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
+      return lsq_op_fail(L, h, &err);
     }
     if (sign < 0) {
       if (lua_isinteger(L, -1)) lua_pushinteger(L, -lua_tointeger(L, -1));
@@ -435,10 +512,7 @@ static int incr(lua_State *L, int sign) {
       lua_replace(L, -2);
     }
     char buf[48];
-    if (lsq_col_value(L, -1, c, &ivals[ni], buf, a, &err)) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
-    }
+    if (lsq_col_value(L, -1, c, &ivals[ni], buf, a, &err)) return lsq_op_fail(L, h, &err);
     /* the negated number must stay reachable: keep it in the table */
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
@@ -447,8 +521,8 @@ static int incr(lua_State *L, int sign) {
     lua_pop(L, 1);
   }
   if (ni == 0) {
-    lsq_scratch_done(s);
-    return lsq_usage(L, "increment: no columns given");
+    sq_err_set(&err, SQ_EUSAGE, "increment: no columns given");
+    return lsq_op_fail(L, h, &err);
   }
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
@@ -460,46 +534,30 @@ static int incr(lua_State *L, int sign) {
   sq_value uval;
   if (ucol >= 0) {
     const sq_col *c = sq_model_col(mod->m, ucol);
-    uval = sq_text(now, c->type == SQ_T_DATE ? 10 : strlen(now));
-    q.cols = &ucol;
+    uval = sq_text(nowa, c->type == SQ_T_DATE ? 10 : strlen(nowa));
+    icols[mod->ncols] = ucol;
+    q.cols = &icols[mod->ncols];
     q.ncols = 1;
     q.values = &uval;
     q.nrows = 1;
   }
-  if (pk_where(L, mod, 1, a, &q.where, &err) || sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
-  if (res.affected_rows == 0) return raise_stale(L, mod, sign > 0 ? "increment" : "decrement");
-  /* move the instance's values along */
-  lua_pushnil(L);
-  while (lua_next(L, fidx)) {
-    int slot = lsq_slot_of(L, nidx, lua_gettop(L) - 1);
-    const sq_col *c = sq_model_col(mod->m, slot - 1);
-    lua_rawgeti(L, 1, slot);
-    if (lua_type(L, -1) == LUA_TNUMBER) {
-      lua_arith(L, LUA_OPADD);
-      if (c->type != SQ_T_FLOAT && c->type != SQ_T_DOUBLE) {
-        int isint;
-        lua_Integer iv = lua_tointegerx(L, -1, &isint);
-        if (isint) {
-          lua_pop(L, 1);
-          lua_pushinteger(L, iv);
-        }
-      }
-      lua_rawseti(L, 1, slot);
-    } else {
-      lua_pop(L, 2);
-    }
-  }
-  if (ucol >= 0) {
-    lua_pushlstring(L, uval.u.s.p, uval.u.s.n);
-    lua_rawseti(L, 1, ucol + 1);
-  }
-  lua_settop(L, 1);
-  return 1;
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
+  int rc = pk_where(L, mod, 1, a, &q.where, &err);
+  if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
+  if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sql);
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  sq_oper_expect(op, 1, sign > 0 ? "increment" : "decrement");
+  h->midx = midx;
+  w->h = h;
+  w->mod = mod;
+  w->nidx = nidx;
+  w->fidx = fidx;
+  w->ucol = ucol;
+  w->uval = ucol >= 0 ? uval : sq_null();
+  return lsq_op_run(L, dbidx, h, incr_k, (lua_KContext)w);
 }
 
 static int inst_increment(lua_State *L) { return incr(L, 1); }

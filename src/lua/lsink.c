@@ -411,6 +411,11 @@ void lsq_op_sink_enter(lua_State *L, lsq_op *h, int midx) {
         lua_setiuservalue(L, h->hidx, OUV_OUT);
       }
       s->out = lua_gettop(L);
+    } else if (s->mode == SINK_FILL || s->mode == SINK_FILL_LIST) {
+      /* the instance (or the list of instances) the rows go into: the
+       * holder's OUV_OUT, set by the write that runs the op */
+      lua_getiuservalue(L, h->hidx, OUV_OUT);
+      s->out = lua_gettop(L);
     }
     /* the extras of the statement's columns: made by the columns call in
      * this frame, or (a cursor) kept by the holder */

@@ -1,19 +1,14 @@
 /*
- * lsync.c - schema: Model:sync / Model:drop, db:sync / db:drop_all.
- *
- * The statements of a sync run on one connection (lsq_with_conn): the
- * running coroutine's transaction's, or a pooled one. On SQLite and
- * PostgreSQL an alter plan runs as one transaction (a savepoint inside
- * the caller's), so a failed rebuild leaves the table as it was.
- *
- * Known hazard (for whoever turns this into a DDL operation): once
- * SQLite tables reference each other, a rebuild plan must run through
- * sq_sqlite_run_rebuild (foreign keys off, outside a transaction), else
- * DROP TABLE of a referenced table fires the ON DELETE actions of the
- * tables referencing it. This file still runs plans statement by
- * statement, as before operations.
+ * lsync.c - schema: Model:sync / Model:drop, db:sync / db:drop_all. Each
+ * is one SYNC operation (sqorm.h, "Write and schema operations"): the
+ * core runs its DDL on one connection (the running coroutine's
+ * transaction's, or a pooled one), plans alter = true against the live
+ * tables there, runs each plan as one transaction on SQLite and
+ * PostgreSQL (a savepoint inside the caller's), and on SQLite outside a
+ * transaction with foreign keys off, so a table rebuild never fires the
+ * ON DELETE actions of the tables referencing it.
  */
-#include "lmodel.h"
+#include "lwop.h"
 
 #include <string.h>
 
@@ -21,82 +16,25 @@
 /* schema                                                             */
 /* ---------------------------------------------------------------- */
 
-enum { SYNC_CREATE = 0, SYNC_FORCE, SYNC_ALTER, SYNC_DROP, SYNC_ALTER_DROP };
+enum { SYNC_CREATE = SQ_SYNC_CREATE, SYNC_FORCE = SQ_SYNC_FORCE, SYNC_ALTER = SQ_SYNC_ALTER, SYNC_DROP = SQ_SYNC_DROP,
+       SYNC_ALTER_DROP = SQ_SYNC_ALTER_DROP };
 
+/* The continuation of a sync / drop: the value at ctx's stack index, or
+ * true (0). */
 typedef struct sync_ctx {
-  lsq_scratch *s;
-  int how;
+  lsq_op *h;
+  int ret;
 } sync_ctx;
 
-/* Runs the statements of list on c->conn and frees the list. */
-static int run_list(lua_State *L, lsq_conn_ctx *c, int dbidx, sq_sql_list *list, sq_err *err) {
-  int rc = SQ_OK;
-  for (int i = 0; i < list->n && !rc; i++) {
-    sq_result res;
-    rc = lsq_conn_exec(L, c, dbidx, list->sql[i], strlen(list->sql[i]), NULL, 0, NULL, &res, err);
-  }
-  sq_sql_list_free(list);
-  return rc;
-}
-
-/* One model's part of a sync, on c->conn. */
-static int sync_model(lua_State *L, lsq_conn_ctx *c, int dbidx, const lsq_model *mod, int how, sq_sql_list *list, sq_err *err) {
-  int rc;
-  switch (how) {
-  case SYNC_DROP:
-    rc = sq_render_drop(mod->m, mod->dialect, 1, list, err);
-    break;
-  case SYNC_ALTER:
-  case SYNC_ALTER_DROP:
-    c->in_stmt = 1;
-    rc = sq_plan_alter_ex(c->conn, mod->m, how == SYNC_ALTER_DROP ? SQ_ALTER_DROP : 0, list, err);
-    c->in_stmt = 0;
-    /* SQLite and PostgreSQL DDL is transactional: the plan runs as one
-     * transaction (a savepoint inside the caller's), so a failure (a
-     * rebuild's copy, a unique key over duplicates) leaves the table as
-     * it was. A MySQL plan is one atomic ALTER TABLE. */
-    if (!rc && list->n > 0 && mod->dialect != SQ_DIALECT_MYSQL) {
-      rc = lsq_conn_begin(L, c, dbidx, err);
-      if (!rc) rc = run_list(L, c, dbidx, list, err);
-      if (!rc) return lsq_conn_end(L, c, dbidx, 1, err);
-      sq_err ignored;
-      sq_err_clear(&ignored);
-      lsq_conn_end(L, c, dbidx, 0, &ignored);
-      sq_sql_list_free(list);
-      return rc;
-    }
-    break;
-  default:
-    rc = sq_render_create(mod->m, mod->dialect, how == SYNC_CREATE, list, err);
-  }
-  if (!rc) rc = run_list(L, c, dbidx, list, err);
-  sq_sql_list_free(list);
-  return rc;
-}
-
-/* with_conn function: [1] ctx, [2] db, [3] list of models. */
-static int sync_fn(lua_State *L) {
-  lsq_conn_ctx *c = lua_touserdata(L, 1);
-  sync_ctx *sc = c->ud;
-  sq_err err;
-  sq_err_clear(&err);
-  int n = (int)lua_rawlen(L, 3), rc = SQ_OK;
-  if (sc->how == SYNC_FORCE || sc->how == SYNC_DROP) {
-    for (int i = n; i >= 1 && !rc; i--) {
-      lua_rawgeti(L, 3, i);
-      rc = sync_model(L, c, 2, lua_touserdata(L, -1), SYNC_DROP, &sc->s->list, &err);
-      lua_pop(L, 1);
-    }
-  }
-  if (sc->how != SYNC_DROP) {
-    for (int i = 1; i <= n && !rc; i++) {
-      lua_rawgeti(L, 3, i);
-      rc = sync_model(L, c, 2, lua_touserdata(L, -1), sc->how, &sc->s->list, &err);
-      lua_pop(L, 1);
-    }
-  }
-  if (rc) return lsq_raise(L, &err);
-  return 0;
+static int sync_k(lua_State *L, int status, lua_KContext ctx) {
+  sync_ctx *w = (sync_ctx *)ctx;
+  lsq_op *h = w->h;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  lsq_op_done(L, h);
+  if (w->ret) lua_pushvalue(L, w->ret);
+  else lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* sync options: { force = bool } | { alter = bool | { drop = bool } }. */
@@ -133,20 +71,28 @@ static int sync_how(lua_State *L, int oidx, int allow_alter) {
   return force ? SYNC_FORCE : !alter ? SYNC_CREATE : drop ? SYNC_ALTER_DROP : SYNC_ALTER;
 }
 
-/* Runs a sync over the list of models at lidx for the db at dbidx. */
-static int do_sync(lua_State *L, int dbidx, int lidx, int how) {
-  lsq_scratch *s = lsq_scratch_get(L);
-  sync_ctx sc = {s, how};
-  lsq_conn_ctx c;
-  memset(&c, 0, sizeof c);
-  c.fn = sync_fn;
-  c.ud = &sc;
-  lua_pushvalue(L, dbidx);
-  lua_pushvalue(L, lidx);
-  int failed = lsq_with_conn(L, dbidx, &c, 2);
-  lsq_scratch_done(s);
-  if (failed) return lua_error(L);
-  return 0;
+/* Runs a sync over the list of models at lidx for the db at dbidx as
+ * one SYNC operation; returns the value at ret (0: true). */
+static int do_sync(lua_State *L, int dbidx, int lidx, int how, int ret) {
+  dbidx = lua_absindex(L, dbidx);
+  lidx = lua_absindex(L, lidx);
+  int n = (int)lua_rawlen(L, lidx);
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_SYNC);
+  sq_err err;
+  sq_err_clear(&err);
+  sync_ctx *w = lsq_op_ctx(h, sizeof *w);
+  sq_model **models = sq_arena_alloc(sq_oper_arena(op), sizeof *models * (size_t)(n + 1));
+  if (!w || !models) return lsq_op_nomem(L, h);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, lidx, i + 1);
+    models[i] = lsq_check_model(L, -1)->m; /* the list keeps them alive */
+    lua_pop(L, 1);
+  }
+  if (sq_oper_sync(op, models, n, how, &err)) return lsq_op_fail(L, h, &err);
+  w->h = h;
+  w->ret = ret;
+  return lsq_op_run(L, dbidx, h, sync_k, (lua_KContext)w);
 }
 
 /* Model:sync([{ force = true } | { alter = true }]) -> Model */
@@ -159,9 +105,7 @@ static int model_sync(lua_State *L) {
   lua_createtable(L, 1, 0);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, 1);
-  do_sync(L, dbidx, dbidx + 1, how == SYNC_FORCE ? SYNC_FORCE : how);
-  lua_settop(L, 1);
-  return 1;
+  return do_sync(L, dbidx, dbidx + 1, how, 1);
 }
 
 /* Model:drop() -> true (DROP TABLE IF EXISTS) */
@@ -173,9 +117,7 @@ static int model_drop(lua_State *L) {
   lua_createtable(L, 1, 0);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, 1);
-  do_sync(L, dbidx, dbidx + 1, SYNC_DROP);
-  lua_pushboolean(L, 1);
-  return 1;
+  return do_sync(L, dbidx, dbidx + 1, SYNC_DROP, 0);
 }
 
 /* The db's models in definition order (pushes a list). */
@@ -195,9 +137,7 @@ static int db_sync(lua_State *L) {
   lua_settop(L, 2);
   int how = sync_how(L, 2, 1);
   push_model_list(L, 1);
-  do_sync(L, 1, 3, how);
-  lua_settop(L, 1);
-  return 1;
+  return do_sync(L, 1, 3, how, 1);
 }
 
 /* db:drop_all() -> true: drops every model's table, in reverse order. */
@@ -206,9 +146,7 @@ static int db_drop_all(lua_State *L) {
   lsq_check_opts(L, 2, "drop_all", NULL);
   lua_settop(L, 1);
   push_model_list(L, 1);
-  do_sync(L, 1, 2, SYNC_DROP);
-  lua_pushboolean(L, 1);
-  return 1;
+  return do_sync(L, 1, 2, SYNC_DROP, 0);
 }
 
 const luaL_Reg lsq_sync_methods[] = {

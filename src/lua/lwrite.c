@@ -3,13 +3,14 @@
  * instance, shared with save), class-level update / destroy / restore /
  * increment / decrement, and upsert.
  *
- * Every statement: arguments checked (raising is still free), values
- * converted, validated (Lua validators run here, before any SQL), query
- * built in the scratch arena, rendered (or taken from the model's shape
- * cache), logged and run through lsq_run_sql / lsq_model_run (lrun.c),
- * scratch freed, then results or the error.
+ * Every write is one operation (lwop.h): arguments checked (raising is
+ * still free), values converted into the op's arena and validated (Lua
+ * validators run here, before the op is built), the query rendered (or
+ * taken from the model's shape cache) and given to the op, run through
+ * lsq_op_run; a continuation turns ids, returned rows and affected rows
+ * into Lua values, or raises the op's error.
  */
-#include "lmodel.h"
+#include "lwop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,56 +58,72 @@ static int model_build(lua_State *L) {
   return 1;
 }
 
-/* The statement text of a cached shape, copied into the call's arena:
- * the logging function runs before it is sent and may evict the cache
- * entry (by running other statements of the model). */
-const char *lsq_shape_sql(const lsq_shape *sh, sq_arena *a, sq_err *err) {
-  char *copy = sq_arena_alloc(a, sh->len + 1);
-  if (!copy) {
-    sq_err_set(err, SQ_ENOMEM, "out of memory");
-    return NULL;
+typedef struct ins_ctx {
+  lsq_op *h;
+  const lsq_model *mod;
+  int iidx, returning;
+} ins_ctx;
+
+/* The continuation of an instance's INSERT: the generated key (where no
+ * row came back), the instance saved; the instance. */
+static int insert_k(lua_State *L, int status, lua_KContext ctx) {
+  ins_ctx *w = (ins_ctx *)ctx;
+  lsq_op *h = w->h;
+  const lsq_model *mod = w->mod;
+  int iidx = w->iidx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  /* one row: LAST_INSERT_ID() / last_insert_rowid() is its key, whatever
+   * the server's increment */
+  const sq_result *res = sq_oper_result(h->op);
+  if (!w->returning && mod->auto_col >= 0 && res->last_insert_id) {
+    if (lua_rawgeti(L, iidx, mod->auto_col + 1) == LUA_TNIL) {
+      lua_pushinteger(L, (lua_Integer)res->last_insert_id);
+      lua_rawseti(L, iidx, mod->auto_col + 1);
+    }
+    lua_pop(L, 1);
   }
-  memcpy(copy, sh->sql, sh->len + 1);
-  return copy;
+  lsq_op_done(L, h);
+  lsq_instance_saved(L, iidx);
+  lua_pushvalue(L, iidx);
+  return 1;
 }
 
 int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad) {
   lsq_model *mod = lua_touserdata(L, midx);
+  midx = lua_absindex(L, midx);
   iidx = lua_absindex(L, iidx);
   if (bad) bad = lua_absindex(L, bad);
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
   lsq_instance_prepare_insert(L, midx, iidx, now);
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_INSERT);
+  sq_arena *a = sq_oper_arena(op);
   sq_err err;
   sq_err_clear(&err);
-  lsq_scratch *s = lsq_scratch_get(L);
-  int *cols = lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &err);
-  sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &err) : NULL;
-  int n = vals ? lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err) : -1;
-  if (n < 0) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  if (lsq_validate(L, midx, mod, cols, vals, n, 0, iidx, bad)) {
-    lsq_scratch_done(s);
-    return lua_error(L);
-  }
+  ins_ctx *w = lsq_op_ctx(h, sizeof *w);
+  int *cols = sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols);
+  sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)mod->ncols);
+  if (!w || !cols || !vals) return lsq_op_nomem(L, h);
+  /* the values are the op's own (copied into its arena) */
+  int n = lsq_instance_values(L, mod, iidx, cols, vals, a, &err);
+  if (n < 0) return lsq_op_fail(L, h, &err);
+  if (lsq_validate(L, midx, mod, cols, vals, n, 0, iidx, bad)) return lsq_op_throw(L, h);
   if (mod->has_lua_checks) {
     /* Validators may normalise the instance: what is inserted is the
      * instance as they left it, checked again by the built-in rules. */
-    n = lsq_instance_values(L, mod, iidx, cols, vals, s->arena, &err);
-    if (n < 0) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
-    }
-    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_CORE, iidx, 0)) {
-      lsq_scratch_done(s);
-      return lua_error(L);
-    }
+    n = lsq_instance_values(L, mod, iidx, cols, vals, a, &err);
+    if (n < 0) return lsq_op_fail(L, h, &err);
+    if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_CORE, iidx, 0)) return lsq_op_throw(L, h);
   }
   const lsq_shape *sh = lsq_shape_find(mod, SHAPE_INSERT, cols, n, 1);
-  if (!sh) {
+  int rc, returning;
+  if (sh) {
+    returning = sh->returns_rows;
+    rc = sq_oper_add_sql(op, sh->sql, sh->len, vals, n, SQ_STMT_ARENA_VALUES, &err);
+  } else {
     sq_query q;
     sq_query_init(&q, SQ_Q_INSERT, mod->m);
     q.cols = cols;
@@ -116,38 +133,33 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad) {
     /* SQLite generates nothing but the rowid, which last_insert_id gives:
      * no RETURNING needed there */
     q.returning = mod->dialect != SQ_DIALECT_SQLITE;
-    if (sq_render(&q, mod->dialect, &s->sql, &err)) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
+    sq_sql sql;
+    memset(&sql, 0, sizeof sql);
+    rc = sq_render(&q, mod->dialect, &sql, &err);
+    returning = sql.returns_rows;
+    if (!rc) {
+      lsq_shape_store(mod, SHAPE_INSERT, cols, n, 1, &sql, vals, n);
+      rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
     }
-    lsq_shape_store(mod, SHAPE_INSERT, cols, n, 1, &s->sql, vals, n);
+    sq_sql_free(&sql);
   }
-  int returning = sh ? sh->returns_rows : s->sql.returns_rows;
-  sq_result res;
-  const char *sql = sh ? lsq_shape_sql(sh, s->arena, &err) : s->sql.sql;
-  if (!sql) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  if (returning) {
+    /* the row (the database's values for every column) goes straight
+     * into the instance */
+    lsq_isink *s = lsq_op_sink_model(L, h, midx, SINK_FILL);
+    s->bare = 1;
+    s->identity = 1;
+    lua_pushvalue(L, iidx);
+    lua_setiuservalue(L, h->base, OUV_OUT);
   }
-  size_t len = sh ? sh->len : s->sql.len;
-  const sq_value *params = sh ? vals : s->sql.params;
-  int np = sh ? n : s->sql.nparams;
-  int failed = returning ? lsq_run_sql_fill(L, dbidx, mod, iidx, sql, len, params, np, &res)
-                         : lsq_run_sql(L, dbidx, mod, sql, len, params, np, 0, 0, &res);
-  lsq_scratch_done(s);
-  if (failed) return lua_error(L);
-  /* one row: LAST_INSERT_ID() / last_insert_rowid() is its key, whatever
-   * the server's increment */
-  if (!returning && mod->auto_col >= 0 && res.last_insert_id) {
-    if (lua_rawgeti(L, iidx, mod->auto_col + 1) == LUA_TNIL) {
-      lua_pushinteger(L, (lua_Integer)res.last_insert_id);
-      lua_rawseti(L, iidx, mod->auto_col + 1);
-    }
-    lua_pop(L, 1);
-  }
-  lsq_instance_saved(L, iidx);
-  lua_pushvalue(L, iidx);
-  return 1;
+  h->midx = midx;
+  w->h = h;
+  w->mod = mod;
+  w->iidx = iidx;
+  w->returning = returning;
+  return lsq_op_run(L, dbidx, h, insert_k, (lua_KContext)w);
 }
 
 /*
@@ -219,6 +231,31 @@ static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n, int
   return SQ_OK;
 }
 
+/* The continuation of the class-level writes: the affected rows. */
+static int affected_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  lua_pushinteger(L, (lua_Integer)sq_oper_result(h->op)->affected_rows);
+  lsq_op_done(L, h);
+  return 1;
+}
+
+/* Renders q (unless building it failed: rc) into the op of h and runs
+ * it; the model is at 1. */
+static int run_write(lua_State *L, int dbidx, lsq_op *h, const lsq_model *mod, sq_query *q, int rc, sq_err *err) {
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
+  if (!rc) rc = sq_render(q, mod->dialect, &sql, err);
+  /* every value of the tree is in the op's arena already */
+  if (!rc) rc = sq_oper_add_sql(h->op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, err);
+  sq_sql_free(&sql);
+  if (rc) return lsq_op_fail(L, h, err);
+  sq_oper_set_model(h->op, mod->m);
+  h->midx = 1;
+  return lsq_op_run(L, dbidx, h, affected_k, (lua_KContext)h);
+}
+
 /*
  * Model:update(values, { where = ... } | { all = true }) -> affected rows.
  * updated_at is set too; the values are validated first.
@@ -230,48 +267,38 @@ static int model_update(lua_State *L) {
   int dbidx = lsq_model_db(L, 1);
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, "update");
+  lua_pushnil(L); /* conversion failures of the values */
+  int bad = lua_gettop(L);
+  lsq_op *h = lsq_op_get(L);
+  lsq_op_begin(h, SQ_OPER_UPDATE);
+  WOP_QB(b, s, err, h, mod, "update");
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
   lsq_qopts o;
-  lua_pushnil(L); /* conversion failures of the values */
-  int bad = lua_gettop(L);
   int rc = lsq_build_options(&b, 3, QO_WHERE | QO_ALL | QO_PARANOID, &q, &o);
   if (!rc) rc = refuse_all(&b, &o);
-  int *cols = rc ? NULL : lsq_alloc(s, sizeof *cols * (size_t)(mod->ncols + 1), &err);
-  sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)(mod->ncols + 1), &err) : NULL;
+  int *cols = rc ? NULL : sq_arena_alloc(s.arena, sizeof *cols * (size_t)(mod->ncols + 1));
+  sq_value *vals = cols ? sq_arena_alloc(s.arena, sizeof *vals * (size_t)(mod->ncols + 1)) : NULL;
+  char *nowa = lsq_op_now(h, now);
   int n = 0;
-  if (!rc && !vals) rc = err.kind;
+  if (!rc && (!vals || !nowa)) return lsq_op_nomem(L, h);
   if (!rc) rc = values_of(&b, 2, cols, vals, &n, bad);
   if (!rc && n == 0 && lua_isnil(L, bad)) rc = sq_err_set(&err, SQ_EUSAGE, "update: no values given");
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_PARTIAL, 0, bad)) {
-    lsq_scratch_done(s);
-    return lua_error(L);
-  }
+  if (rc) return lsq_op_fail(L, h, &err);
+  if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_PARTIAL, 0, bad)) return lsq_op_throw(L, h);
   if (mod->updated_col >= 0) {
     int given = 0;
     for (int i = 0; i < n; i++) given |= cols[i] == mod->updated_col;
     if (!given) {
       cols[n] = mod->updated_col;
-      vals[n++] = sq_text(now, sq_model_col(mod->m, mod->updated_col)->type == SQ_T_DATE ? 10 : strlen(now));
+      vals[n++] = sq_text(nowa, sq_model_col(mod->m, mod->updated_col)->type == SQ_T_DATE ? 10 : strlen(nowa));
     }
   }
   q.cols = cols;
   q.ncols = n;
   q.values = vals;
   q.nrows = 1;
-  if (sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
-  lua_pushinteger(L, (lua_Integer)res.affected_rows);
-  return 1;
+  return run_write(L, dbidx, h, mod, &q, SQ_OK, &err);
 }
 
 /*
@@ -285,7 +312,9 @@ static int destroy_or_restore(lua_State *L, int restore) {
   int dbidx = lsq_model_db(L, 1);
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, restore ? "restore" : "destroy");
+  lsq_op *h = lsq_op_get(L);
+  lsq_op_begin(h, SQ_OPER_DELETE);
+  WOP_QB(b, s, err, h, mod, restore ? "restore" : "destroy");
   sq_query q;
   sq_query_init(&q, SQ_Q_DELETE, mod->m);
   lsq_qopts o;
@@ -297,7 +326,9 @@ static int destroy_or_restore(lua_State *L, int restore) {
   sq_value dval = sq_null();
   if (!rc && (restore || (mod->deleted_col >= 0 && !o.force))) {
     q.kind = SQ_Q_UPDATE;
-    if (!restore) dval = sq_text(now, sq_model_col(mod->m, dcol)->type == SQ_T_DATE ? 10 : strlen(now));
+    char *nowa = lsq_op_now(h, now);
+    if (!nowa) return lsq_op_nomem(L, h);
+    if (!restore) dval = sq_text(nowa, sq_model_col(mod->m, dcol)->type == SQ_T_DATE ? 10 : strlen(nowa));
     q.cols = &dcol;
     q.ncols = 1;
     q.values = &dval;
@@ -306,15 +337,7 @@ static int destroy_or_restore(lua_State *L, int restore) {
   } else {
     q.paranoid = 0;
   }
-  if (!rc) rc = sq_render(&q, mod->dialect, &s->sql, &err);
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
-  lua_pushinteger(L, (lua_Integer)res.affected_rows);
-  return 1;
+  return run_write(L, dbidx, h, mod, &q, rc, &err);
 }
 
 static int model_destroy(lua_State *L) { return destroy_or_restore(L, 0); }
@@ -331,15 +354,18 @@ static int class_incr(lua_State *L, int sign, const char *method) {
   int dbidx = lsq_model_db(L, 1);
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, method);
+  lsq_op *h = lsq_op_get(L);
+  lsq_op_begin(h, SQ_OPER_INCREMENT);
+  WOP_QB(b, s, err, h, mod, method);
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);
   lsq_qopts o;
   int rc = lsq_build_options(&b, 3, QO_WHERE | QO_ALL | QO_BY | QO_PARANOID, &q, &o);
   if (!rc) rc = refuse_all(&b, &o);
-  int *cols = rc ? NULL : lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &err);
-  sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &err) : NULL;
-  if (!rc && !vals) rc = err.kind;
+  int *cols = rc ? NULL : sq_arena_alloc(s.arena, sizeof *cols * (size_t)mod->ncols);
+  sq_value *vals = cols ? sq_arena_alloc(s.arena, sizeof *vals * (size_t)mod->ncols) : NULL;
+  char *nowa = lsq_op_now(h, now);
+  if (!rc && (!vals || !nowa)) return lsq_op_nomem(L, h);
   int n = 0;
   /* normalise to { name = amount } at tidx */
   lua_newtable(L);
@@ -401,22 +427,14 @@ static int class_incr(lua_State *L, int sign, const char *method) {
     q.incr_values = vals;
     q.nincr = n;
     if (ucol >= 0) {
-      uval = sq_text(now, sq_model_col(mod->m, ucol)->type == SQ_T_DATE ? 10 : strlen(now));
+      uval = sq_text(nowa, sq_model_col(mod->m, ucol)->type == SQ_T_DATE ? 10 : strlen(nowa));
       q.cols = &ucol;
       q.ncols = 1;
       q.values = &uval;
       q.nrows = 1;
     }
-    rc = sq_render(&q, mod->dialect, &s->sql, &err);
   }
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, 0, 0, &res)) return lua_error(L);
-  lua_pushinteger(L, (lua_Integer)res.affected_rows);
-  return 1;
+  return run_write(L, dbidx, h, mod, &q, rc, &err);
 }
 
 static int model_increment(lua_State *L) { return class_incr(L, 1, "increment"); }
@@ -425,6 +443,35 @@ static int model_decrement(lua_State *L) { return class_incr(L, -1, "decrement")
 /* ---------------------------------------------------------------- */
 /* upsert                                                             */
 /* ---------------------------------------------------------------- */
+
+/* The continuation of upsert: the row the server returned (or read
+ * back by the key) into the instance at 8; true when MySQL can't say
+ * which row it was. */
+static int upsert_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  const lsq_model *mod = lua_touserdata(L, 1);
+  const sq_result *res = sq_oper_result(h->op);
+  if (lsq_op_push_out(L, h) == LUA_TTABLE) {
+    lsq_instance_fill(L, mod, 8, lua_gettop(L));
+    lsq_op_done(L, h);
+    lsq_instance_saved(L, 8);
+    lua_settop(L, 8);
+    return 1;
+  }
+  /* MySQL: the key, when the server reported it, even with no row */
+  if (mod->auto_col >= 0 && res->affected_rows == 1 && res->last_insert_id) {
+    if (lua_rawgeti(L, 8, mod->auto_col + 1) == LUA_TNIL) {
+      lua_pushinteger(L, (lua_Integer)res->last_insert_id);
+      lua_rawseti(L, 8, mod->auto_col + 1);
+    }
+    lua_pop(L, 1);
+  }
+  lsq_op_done(L, h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
 
 /*
  * Model:upsert(values [, { conflict = {cols}, fields = {cols} }]) ->
@@ -441,7 +488,10 @@ static int model_upsert(lua_State *L) {
   lua_getiuservalue(L, 1, MUV_IMT);    /* 5 */
   char now[32];
   lsq_now(now);
-  QB_INIT(b, s, err, mod, "upsert");   /* scratch: 6 */
+  lsq_op *h = lsq_op_get(L);           /* 6 */
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_UPSERT);
+  sq_arena *a = sq_oper_arena(op);
+  WOP_QB(b, s, err, h, mod, "upsert");
   sq_query q;
   sq_query_init(&q, SQ_Q_UPSERT, mod->m);
   lsq_qopts o;
@@ -452,33 +502,20 @@ static int model_upsert(lua_State *L) {
   lua_settop(L, 6);
   lua_pushnil(L); /* 7: conversion failures of the values */
   if (!rc) rc = lsq_instance_from(L, 1, 5, 2, 1, NULL, 7, &err); /* 8 */
-  if (rc) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
+  if (rc) return lsq_op_fail(L, h, &err);
   lsq_instance_prepare_insert(L, 1, 8, now);
-  int *cols = lsq_alloc(s, sizeof *cols * (size_t)mod->ncols, &err);
-  sq_value *vals = cols ? lsq_alloc(s, sizeof *vals * (size_t)mod->ncols, &err) : NULL;
-  int n = vals ? lsq_instance_values(L, mod, 8, cols, vals, s->arena, &err) : -1;
-  if (n < 0) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  if (lsq_validate(L, 1, mod, cols, vals, n, 0, 8, 7)) {
-    lsq_scratch_done(s);
-    return lua_error(L);
-  }
+  int *cols = sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols);
+  sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)mod->ncols);
+  sq_value *key = sq_arena_alloc(a, sizeof *key * (size_t)(mod->npk + 1));
+  if (!cols || !vals || !key) return lsq_op_nomem(L, h);
+  int n = lsq_instance_values(L, mod, 8, cols, vals, a, &err);
+  if (n < 0) return lsq_op_fail(L, h, &err);
+  if (lsq_validate(L, 1, mod, cols, vals, n, 0, 8, 7)) return lsq_op_throw(L, h);
   if (mod->has_lua_checks) {
     /* what validators left in the instance, checked by the built-in rules */
-    n = lsq_instance_values(L, mod, 8, cols, vals, s->arena, &err);
-    if (n < 0) {
-      lsq_scratch_done(s);
-      return lsq_raise(L, &err);
-    }
-    if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_CORE, 8, 0)) {
-      lsq_scratch_done(s);
-      return lua_error(L);
-    }
+    n = lsq_instance_values(L, mod, 8, cols, vals, a, &err);
+    if (n < 0) return lsq_op_fail(L, h, &err);
+    if (lsq_validate(L, 1, mod, cols, vals, n, LSQ_V_CORE, 8, 0)) return lsq_op_throw(L, h);
   }
   q.cols = cols;
   q.ncols = n;
@@ -489,43 +526,25 @@ static int model_upsert(lua_State *L) {
   q.nconflict = nconf;
   q.update_cols = upd;
   q.nupdate = nupd;
-  if (sq_render(&q, mod->dialect, &s->sql, &err)) {
-    lsq_scratch_done(s);
-    return lsq_raise(L, &err);
-  }
-  int returning = s->sql.returns_rows;
-  sq_result res;
-  if (lsq_model_run(L, dbidx, mod, s, returning ? SINK_ONE : 0, LSQ_RUN_BARE | LSQ_RUN_ALLCOLS, &res)) return lua_error(L);
-  if (returning) {
-    if (!lua_isnil(L, -1)) lsq_instance_fill(L, mod, 8, lua_gettop(L));
-    lsq_instance_saved(L, 8);
-    lua_settop(L, 8);
-    return 1;
-  }
-  /* MySQL: read the row back by its key when the key is known */
-  if (mod->auto_col >= 0 && res.affected_rows == 1 && res.last_insert_id) {
-    if (lua_rawgeti(L, 8, mod->auto_col + 1) == LUA_TNIL) {
-      lua_pushinteger(L, (lua_Integer)res.last_insert_id);
-      lua_rawseti(L, 8, mod->auto_col + 1);
-    }
-    lua_pop(L, 1);
-  }
-  int known = 1;
+  /* the key as the instance has it: where no row comes back (MySQL), the
+   * op reads the row again by it */
   for (int i = 0; i < mod->npk; i++) {
-    known &= lua_rawgeti(L, 8, mod->pk[i] + 1) != LUA_TNIL;
-    lua_pop(L, 1);
+    key[i] = sq_null();
+    for (int k = 0; k < n; k++)
+      if (cols[k] == mod->pk[i]) key[i] = vals[k];
   }
-  if (!known) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lsq_instance_saved(L, 8);
-  lua_settop(L, 8);
-  lua_getfield(L, 8, "reload");
-  lua_pushvalue(L, 8);
-  lua_call(L, 1, 1);
-  if (lua_isnil(L, -1)) lua_pushboolean(L, 1);
-  return 1;
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
+  rc = sq_render(&q, mod->dialect, &sql, &err);
+  if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sql);
+  if (!rc) rc = sq_oper_set_key(op, key, mod->npk, &err);
+  if (rc) return lsq_op_fail(L, h, &err);
+  sq_oper_set_model(op, mod->m);
+  lsq_isink *si = lsq_op_sink_model(L, h, 1, SINK_ONE);
+  si->bare = 1;
+  si->identity = 1;
+  return lsq_op_run(L, dbidx, h, upsert_k, (lua_KContext)h);
 }
 
 const luaL_Reg lsq_write_methods[] = {
