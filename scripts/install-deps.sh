@@ -4,7 +4,9 @@
 #   --runtime   compilers, Lua 5.4, the client libraries (enough to build
 #               and run sqorm on embedded SQLite)
 #   --all       also busted, the MariaDB and PostgreSQL servers, openssl,
-#               LuaSQL and gnuplot for the test suite and the benchmarks
+#               LuaSQL and gnuplot for the test suite and the benchmarks,
+#               and clang-14 with its libFuzzer/sanitizer runtime and
+#               llvm-symbolizer for the fuzzers (scripts/fuzz.sh)
 #
 # Idempotent: packages already present are left alone and apt-get update
 # runs only when something is missing. Needs root (apt-get).
@@ -15,7 +17,7 @@ runtime=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libsqlite3-dev
          libmariadb-dev libpq-dev libssl-dev ca-certificates)
 extra=(lua-busted mariadb-server mariadb-client postgresql postgresql-client openssl
        lua-sql-mysql lua-sql-postgres lua-sql-sqlite3 gnuplot-nox util-linux procps
-       python3 valgrind)
+       python3 valgrind clang-14 libclang-rt-14-dev llvm-14)
 
 case "$mode" in
   --runtime) pkgs=("${runtime[@]}") ;;
