@@ -14,8 +14,9 @@
  *     with each `?` / `:name` replaced by the driver's placeholder (on
  *     PostgreSQL `$n`, set apart by a space from a word or number it
  *     touches), `??` by `?` on PostgreSQL, and (for a single statement)
- *     the empty statements before it and the ';' after it dropped (kept
- *     after a '-' on MySQL, where "--" at the end would turn a comment)
+ *     the empty statements before it and the ';' after it dropped (not
+ *     inside a MySQL executable comment, nor after a '-' on MySQL, where
+ *     "--" at the end would turn a comment)
  *   - read back with the same lexer, the output has its placeholders
  *     exactly where they were put and nowhere else, numbered $1..$n in
  *     order on PostgreSQL, and every literal, quoted name and comment
@@ -64,8 +65,9 @@ static void check_rewrite(int dialect, unsigned flags, const char *sql, size_t l
   do {
     sq_lex_next(&lx, &k);
     int ends = sq_an_feed(&an, &k);
-    if (k.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0) lead = k.pos + 1;
-    if (ends && an.nstatements == 1 && k.type == SQ_TK_SEMI &&
+    if (k.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0 && !lx.exec_comment)
+      lead = k.pos + 1;
+    if (ends && an.nstatements == 1 && k.type == SQ_TK_SEMI && !lx.exec_comment &&
         !(dialect == SQ_DIALECT_MYSQL && k.pos > 0 && sql[k.pos - 1] == '-'))
       cut = o;
     if (k.type == SQ_TK_EOF) break;

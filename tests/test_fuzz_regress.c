@@ -113,6 +113,12 @@ int main(void) {
    * comment (fuzz/corpus/stmt/regress-mysql-dash-cut). */
   CHECK_STR(rewrite(SQ_DIALECT_MYSQL, "SELECT 1--;", 11, NULL), "SELECT 1--;");
   CHECK_STR(rewrite(SQ_DIALECT_MYSQL, "SELECT 1;", 9, NULL), "SELECT 1");
+  /* ... and trimming the empty statement before (or the ';' after) a
+   * statement inside a MySQL executable comment dropped the comment's
+   * opener (or closer) (fuzz/corpus/stmt/regress-mysql-exec-comment-trim). */
+  CHECK_STR(rewrite(SQ_DIALECT_MYSQL, "/*!40000 ; SELECT ? */", 22, NULL), "/*!40000 ; SELECT ? */");
+  CHECK_STR(rewrite(SQ_DIALECT_MYSQL, "/*!40000 SELECT ?; */", 21, NULL), "/*!40000 SELECT ?; */");
+  CHECK_STR(rewrite(SQ_DIALECT_MYSQL, ";; SELECT ?;", 12, NULL), " SELECT ?");
 
   /* fuzz_stmt: sq_sql_next restarted the lexer at each statement, so a
    * MySQL executable comment spanning a ';' split differently from

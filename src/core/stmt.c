@@ -90,10 +90,12 @@ static int rewrite(int dialect, unsigned flags, const char *sql, size_t len, sq_
   do {
     sq_lex_next(&lx, &t);
     int ends = sq_an_feed(&an, &t);
-    if (t.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0) lead = t.pos + 1; /* an empty statement */
-    /* (Not after a '-' on MySQL: "1--;" is 1 - - and an error, but
-     * "1--" at the end of the text would be 1 and a comment.) */
-    if (ends && an.nstatements == 1 && t.type == SQ_TK_SEMI &&
+    /* (Neither inside a MySQL executable comment, whose opener or closer
+     * would go with the cut, nor after a '-' on MySQL: "1--;" is 1 - -
+     * and an error, but "1--" at the end of the text 1 and a comment.) */
+    if (t.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0 && !lx.exec_comment)
+      lead = t.pos + 1; /* an empty statement */
+    if (ends && an.nstatements == 1 && t.type == SQ_TK_SEMI && !lx.exec_comment &&
         !(dialect == SQ_DIALECT_MYSQL && t.pos > 0 && sql[t.pos - 1] == '-'))
       cut = b.n + (t.pos - copied);
     int st = t.type == SQ_TK_QMARK ? ST_QMARK : t.type == SQ_TK_NAMED ? ST_NAMED : t.type == SQ_TK_NATIVE ? ST_NATIVE : 0;
