@@ -217,6 +217,7 @@ static void gen_assoc(fz *f, sq_model **ms, int n) {
   o.through_timestamps = (flags >> 6) & 1;
   sq_err e;
   int rc = sq_model_associate(src, kind, dst, &o, NULL, &e);
+  fz_stat(6, "associate", rc);
   fz_check_err(rc, &e, 0);
 }
 
