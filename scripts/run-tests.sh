@@ -10,6 +10,7 @@
 #   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
 #   5. the threaded pool and executor tests and the embedding example under TSan (build-tsan/)
 #   6. a smoke run of the benchmark (SCALE=0.01)
+#   7. every fuzzer (build-fuzz/, fuzz/) for SQORM_FUZZ_SECONDS (default 10) each
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -113,6 +114,13 @@ fi
 check_step pool-bench-smoke build/bench/pool_bench 20000
 if [[ -x bench/run.sh ]]; then
   check_step bench-smoke env SCALE=0.01 SQORM_BUILD="$root/build" bash bench/run.sh
+fi
+# Each fuzzer replays its seeds (and every input that once crashed it),
+# then fuzzes for a fixed short time; one pass or fail per fuzzer.
+if [[ -d build-fuzz/fuzz ]]; then
+  for t in $(bash scripts/fuzz.sh --list); do
+    check_step "fuzz-$t" bash scripts/fuzz.sh --no-build --fresh "$t" "${SQORM_FUZZ_SECONDS:-10}"
+  done
 fi
 
 echo
