@@ -51,6 +51,21 @@ function B.scaled(n)
   return v < 1 and 1 or v
 end
 
+-- The size sweep (run.sh's ROWS=...): BENCH_ROWS=N sets the rows of
+-- bulk_insert, the size of the table the reads use (so scan returns about
+-- N / 2 rows per repeat) and the rows streamed to exactly N, whatever SCALE
+-- is (run.sh sets SCALE=1 for it). The other counts stay as they are.
+B.rows = tonumber(os.getenv("BENCH_ROWS") or "")
+if B.rows then
+  if B.rows ~= math.floor(B.rows) or B.rows < 1 then
+    io.stderr:write("BENCH_ROWS must be a positive row count\n")
+    os.exit(2)
+  end
+  B.rows = math.tointeger(B.rows)
+  -- scaled() of these gives N back at SCALE=1; any other SCALE is undone.
+  B.N_BULK, B.SEED_ROWS, B.N_STREAM = B.rows / B.scale, B.rows / B.scale, B.rows / B.scale
+end
+
 -- Rows of a seeded table that pass the scan filter.
 function B.scan_expected(seed_rows)
   local full, part = seed_rows // 1000, seed_rows % 1000

@@ -14,6 +14,8 @@
  * Progress and errors go to stderr. Any failure exits with status 1.
  *
  * Environment: SCALE (float, default 1.0) multiplies every count;
+ * BENCH_ROWS (run.sh's size sweep) sets the rows of bulk_insert, the table
+ * size of the reads and the rows streamed exactly, SCALE aside;
  * SQORM_TEST_{MYSQL,PG}_{HOST,PORT,USER,PASSWORD,DB} locate the servers.
  * SQLite uses a file in a fresh temporary directory (WAL, synchronous=NORMAL),
  * removed on exit.
@@ -167,12 +169,16 @@ static void reset_peak_rss(void) {
 }
 
 static double scale = 1.0;
+static int64_t bench_rows; /* BENCH_ROWS, or 0 */
 
 /* A count at SCALE, never below one so SCALE=0.01 still does everything. */
 static int64_t scaled(int64_t n) {
   int64_t v = (int64_t)((double)n * scale + 0.5);
   return v < 1 ? 1 : v;
 }
+
+/* The sizes the sweep varies: bulk rows, table size, streamed rows. */
+static int64_t sized(int64_t n) { return bench_rows > 0 ? bench_rows : scaled(n); }
 
 /* ------------------------------------------------------------------------ */
 /* SQLite                                                                   */
@@ -210,7 +216,11 @@ static void lite_open(void) {
   if (!mkdtemp(lite_dir)) die("mkdtemp %s failed", lite_dir);
   snprintf(lite_path, sizeof lite_path, "%s/bench.db", lite_dir);
   atexit(lite_cleanup);
-  if (sqlite3_open(lite_path, &lite) != SQLITE_OK)
+  /* NOMUTEX, as sqorm opens its handles: a single-threaded program needs
+   * no per-call mutex (the default serialized mode takes one per API call). */
+  if (sqlite3_open_v2(lite_path, &lite,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                      SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
     die("sqlite: cannot open %s", lite_path);
   /* WAL + NORMAL is the usual setting for an application database: no
    * fsync per commit, still crash-safe for the database itself. */
@@ -794,7 +804,7 @@ static char *multi_insert_sql(int64_t rows) {
 
 static int64_t wl_bulk_insert(void) {
   reset_table(0);
-  int64_t n = scaled(100000);
+  int64_t n = sized(100000);
   int64_t batch = n < 1000 ? n : 1000;
   int64_t rest = n % batch;
   char *sql = multi_insert_sql(batch);
@@ -836,7 +846,7 @@ static int64_t wl_bulk_insert(void) {
 }
 
 static int64_t wl_pk_lookup(void) {
-  int64_t seed = scaled(SEED_ROWS);
+  int64_t seed = sized(SEED_ROWS);
   reset_table(seed);
   void *sel = D->prepare("SELECT " SEL_COLS " FROM players WHERE id = ?", 1);
   int64_t n = scaled(20000);
@@ -853,7 +863,7 @@ static int64_t wl_pk_lookup(void) {
 }
 
 static int64_t wl_scan(void) {
-  int64_t seed = scaled(SEED_ROWS);
+  int64_t seed = sized(SEED_ROWS);
   reset_table(seed);
   int64_t want = 0;
   for (int64_t i = 1; i <= seed; i++) want += i % 1000 > SCAN_THRESHOLD;
@@ -878,7 +888,7 @@ static int64_t wl_scan(void) {
 }
 
 static int64_t wl_update(void) {
-  int64_t seed = scaled(SEED_ROWS);
+  int64_t seed = sized(SEED_ROWS);
   reset_table(seed);
   void *sel = D->prepare("SELECT " SEL_COLS " FROM players WHERE id = ?", 1);
   void *upd = D->prepare("UPDATE players SET coins = ?, updated_at = ? "
@@ -902,7 +912,7 @@ static int64_t wl_update(void) {
 }
 
 static int64_t wl_txn_transfer(void) {
-  int64_t seed = scaled(SEED_ROWS);
+  int64_t seed = sized(SEED_ROWS);
   if (seed < 2) seed = 2;
   reset_table(seed);
   int64_t before = D->scalar("SELECT SUM(coins) FROM players");
@@ -948,7 +958,7 @@ static int64_t wl_txn_transfer(void) {
 }
 
 static int64_t wl_stream(void) {
-  int64_t n = scaled(1000000);
+  int64_t n = sized(1000000);
   reset_table(n);
   void *sel = D->prepare("SELECT " SEL_COLS " FROM players", 0);
   clock_start();
@@ -998,6 +1008,8 @@ int main(int argc, char **argv) {
   char *end;
   scale = strtod(env_or("SCALE", "1"), &end);
   if (*end || !(scale > 0)) die("SCALE must be a positive number");
+  bench_rows = strtoll(env_or("BENCH_ROWS", "0"), &end, 10);
+  if (*end || bench_rows < 0) die("BENCH_ROWS must be a row count");
 
   D->open();
   for (size_t i = 0; i < NWORKLOADS; i++) {

@@ -41,7 +41,8 @@ function M.setup(url, run_id)
   db:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, name VARCHAR(32) NOT NULL, coins INTEGER NOT NULL)")
     :format(M.players))
   for id = 1, PLAYERS do
-    db:exec(("INSERT INTO %s (id, name, coins) VALUES (?, ?, ?)"):format(M.players), { id, "player" .. id, START_COINS })
+    db:exec(("INSERT INTO %s (id, name, coins) VALUES (?, ?, ?)"):format(M.players),
+            { id, "player" .. id, START_COINS })
   end
   return db:dialect()
 end

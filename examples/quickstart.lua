@@ -54,4 +54,5 @@ print("Remaining: " .. table.concat(names, ", "))
 -- Validation runs before any SQL: nothing is sent for this one.
 local ok, err = pcall(User.create, User, { last_name = "Nobody" })
 assert(not ok)
-print(("first_name is required -> %s error: %s"):format(err.kind, err.fields and ("first_name: " .. err.fields.first_name) or err.message))
+print(("first_name is required -> %s error: %s"):format(err.kind,
+  err.fields and ("first_name: " .. err.fields.first_name) or err.message))

@@ -50,7 +50,15 @@ expect c_query-mysql '^row: 3 cy 750$'
 
 # Neon-style: TLS with sslmode=require from DATABASE_URL.
 run neon_connect env DATABASE_URL="$SQORM_TEST_PG_URL?sslmode=require" lua5.4 examples/neon_connect.lua
-expect neon_connect '^connected over TLS \(TLSv1\.[23]\)$' '^PostgreSQL [0-9]+'
+expect neon_connect '^connected over TLS \(TLSv1\.[23]\)$' '^pooler mode: off$' '^PostgreSQL [0-9]+' \
+  '^3 parameterised queries ok$'
+# The pooled form, through the test PgBouncer (transaction mode).
+if [[ -n ${SQORM_TEST_PGBOUNCER_URL:-} ]]; then
+  run neon_connect-pooled env DATABASE_URL="$SQORM_TEST_PGBOUNCER_URL?sslmode=require&pgbouncer=true" \
+    lua5.4 examples/neon_connect.lua
+  expect neon_connect-pooled '^connected over TLS \(TLSv1\.[23]\)$' '^pooler mode: on$' '^PostgreSQL [0-9]+' \
+    '^3 parameterised queries ok$'
+fi
 
 # TiDB quickstart flow on the MariaDB server, configured from TIDB_*.
 if true; then

@@ -10,7 +10,14 @@
 #   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
 #   5. the threaded pool and executor tests and the embedding example under TSan (build-tsan/)
 #   6. a smoke run of the benchmark (SCALE=0.01)
+<<<<<<< HEAD
 #   7. every fuzzer (build-fuzz/, fuzz/) for SQORM_FUZZ_SECONDS (default 10) each
+=======
+# and single checks: the install into a scratch prefix, a C host built
+# outside the tree against it (pkg-config and find_package), `luarocks
+# make` into a scratch tree, the API reference (every public function
+# documented; the LDoc HTML builds), luacheck.
+>>>>>>> main
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -96,6 +103,10 @@ install_check() {
   return $rc
 }
 check_step install install_check
+check_step c-host bash scripts/c-host-check.sh build
+check_step rock bash scripts/rock-check.sh
+check_step api-docs bash -c 'source scripts/env.sh build && lua5.4 scripts/check-docs.lua && bash scripts/docs.sh build/doc'
+check_step luacheck luacheck --no-color lua examples spec doc/ref
 if [[ -x scripts/run-examples.sh ]]; then
   check_step examples bash scripts/run-examples.sh build
 fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test.sh -- README command 2: install everything, build (plain, ASan+UBSan,
 # TSan, the fuzzers), start throwaway MariaDB and PostgreSQL servers with TLS on
-# 127.0.0.1, run the whole suite on sqlite, mysql and postgres, stop the
-# servers (also when tests fail). Ends with "N passed, N failed".
+# 127.0.0.1 (and PgBouncer, a MariaDB replica, a PostgreSQL standby and a
+# Galera cluster: scripts/test-servers.sh), run the whole suite on sqlite,
+# mysql and postgres, stop the servers (also when tests fail). Ends with
+# "N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

@@ -11,6 +11,10 @@
 # interrupted. Exits with CMD's status (1 if the servers did not start,
 # 128+N when killed by signal N).
 #
+# SQORM_TEST_SERVERS picks the families (default all: the MariaDB and
+# PostgreSQL pairs, PgBouncer, the replicas, the Galera cluster); see
+# scripts/test-servers.sh.
+#
 # Example:
 #   scripts/with-test-servers.sh make test
 #   SQORM_TEST_SERVERS=postgres scripts/with-test-servers.sh busted spec/pg
@@ -27,7 +31,7 @@ readonly SERVERS="$here/test-servers.sh"
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
 if (($# == 0)); then
-  sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
@@ -64,7 +68,7 @@ cleanup() {
 # on_signal NUMBER: pass the signal on to the child as SIGTERM, give it time
 # to finish (then SIGKILL), and exit 128+NUMBER, which runs cleanup through
 # the EXIT trap. An interrupted `test-servers.sh start` cleans up after
-# itself within about 30s; CMD gets 10s.
+# itself within about 30s (60s allowed: ten servers on a loaded machine); CMD gets 10s.
 on_signal() {
   trap '' INT TERM HUP
   log "interrupted (signal $1); cleaning up"
@@ -108,7 +112,7 @@ run_child() {
 
 # Start the servers. Their progress goes to stderr; stdout (the directory
 # name) is not needed here.
-child_grace=40
+child_grace=60
 if ! run_child bash "$SERVERS" start </dev/null >/dev/null; then
   log "error: the test database servers failed to start (see messages above)"
   exit 1

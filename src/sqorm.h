@@ -154,6 +154,12 @@ typedef struct sq_pool_opts {
   int pre_ping;           /* -1 not given, default 0 (off) */
 } sq_pool_opts;
 
+/* One host of a multi-host configuration (owned by its config). */
+typedef struct sq_host {
+  char *host;
+  int port;              /* 0: the config's port (sq_config_finish fills it) */
+} sq_host;
+
 /* A parsed connection configuration. Every string is owned by the config
  * (malloc'd) and freed by sq_config_free. NULL means "not given". */
 typedef struct sq_config {
@@ -174,7 +180,34 @@ typedef struct sq_config {
   sq_pool_opts pool;
   sq_param *params;      /* extra driver parameters */
   int nparams;
+  /*
+   * Several hosts ("h1:3306,h2:3306" in a URL's authority, host =
+   * "h1,h2", hosts = "h1:3306,h2:3306"): hosts[0..nhosts) in order of
+   * preference, nhosts >= 2; NULL / 0 for one host. After
+   * sq_config_finish every entry has its port and host / port hold
+   * hosts[0]. MySQL family: a new connection goes to the first host that
+   * answers, skipping for host_backoff seconds (doubling per further
+   * failure, at most 12 times that) a host that failed to connect
+   * (sq_host_state). PostgreSQL: passed to libpq as host=a,b port=p,q,
+   * which tries them in order (see target_session_attrs).
+   */
+  sq_host *hosts;
+  int nhosts;
+  double host_backoff;   /* seconds, > 0; 0 not given (default 5) */
+  /*
+   * PostgreSQL statements (an sq_prepare): SQ_PREPARE_ON, named
+   * server-side prepared statements kept in a per-connection cache (the
+   * default); SQ_PREPARE_OFF, pooler mode, for PgBouncer / Neon's pooler
+   * / Supabase in transaction mode: unnamed statements only and no
+   * reliance on session state (see sq_config_pooler_mode).
+   * SQ_PREPARE_AUTO (0, not given): sq_config_finish picks OFF when a
+   * host contains "-pooler." or pgbouncer is set, else ON.
+   */
+  int prepare;
+  int pgbouncer;         /* 1: pgbouncer=true was given (a hint for prepare); never passed to libpq */
 } sq_config;
+
+enum sq_prepare { SQ_PREPARE_AUTO = 0, SQ_PREPARE_ON = 1, SQ_PREPARE_OFF = 2 };
 
 void sq_config_init(sq_config *cfg);
 void sq_config_free(sq_config *cfg);
@@ -204,6 +237,30 @@ void sq_url_redact(const char *url, char *out, size_t n);
 void sq_config_redact(const sq_config *cfg, sq_err *err);
 const char *sq_dialect_name(int dialect);
 int sq_ssl_mode_parse(const char *s); /* -1 when unknown */
+/* 1 when cfg's PostgreSQL connections run in pooler mode: prepare OFF,
+ * or prepare not given and pgbouncer = true or a host containing
+ * "-pooler." (Neon's pooled endpoints). 0 for other dialects. */
+int sq_config_pooler_mode(const sq_config *cfg);
+
+/*
+ * Host health, process-wide, for multi-host failover (MySQL family). A
+ * host whose connect failed (kind connection or timeout) is "down": new
+ * connections skip it for host_backoff seconds after the first failure,
+ * twice that after the second, ... at most 12 x host_backoff; a
+ * successful connect forgets it. When every host of a list is down, they
+ * are all tried anyway, soonest retry first, so a connect never fails
+ * without trying. sq_host_state_get fills st for host:port (all zero when
+ * it is up) and returns st->down; sq_host_state_reset forgets every host
+ * (tests, or a host that knows the cluster is back).
+ */
+typedef struct sq_host_state {
+  int down;          /* skipped by new connections now */
+  double retry_in;   /* seconds until it is tried again (0 when up) */
+  int failures;      /* consecutive failed connects */
+  char last_error[160]; /* the last failure's message (no password), or "" */
+} sq_host_state;
+int sq_host_state_get(const char *host, int port, sq_host_state *st);
+void sq_host_state_reset(void);
 
 /* ------------------------------------------------------------------ */
 /* Statements: placeholders                                             */
@@ -626,8 +683,10 @@ int sq_conn_stopped(sq_conn *c);
  *
  * Ending the transaction (commit, rollback, failure) first closes every
  * cursor opened on it - a later sq_cursor_fetch fails with SQ_ECLOSED
- * saying why - and ends every savepoint: a savepoint still open when its
- * transaction commits is committed with it, as SQL does.
+ * saying why - and ends every savepoint. A commit (or a savepoint's
+ * release) with a savepoint still open inside it, dropped ones included,
+ * is refused (SQ_EUSAGE, nothing changes): that savepoint's work is never
+ * committed by guess; a rollback is always allowed.
  *
  * Savepoints nest: sq_tx_savepoint pushes one (SAVEPOINT sq_sp_<id>) and
  * returns its id. Releasing or rolling back a savepoint also ends every
@@ -636,8 +695,8 @@ int sq_conn_stopped(sq_conn *c);
  * a finaliser) runs no SQL and is never rolled back on its own: on the
  * server, everything run after it - the enclosing transaction's later
  * work included - is inside it, so rolling it back later would undo that
- * work too. It stays part of its parent: the parent's commit keeps its
- * statements, the parent's rollback undoes them.
+ * work too. It stays on the stack: the parent's commit is refused while
+ * it is there (see above), the parent's rollback undoes it.
  *
  * Statements: sq_tx_conn gives the connection for one statement and pins
  * the transaction until sq_tx_conn_done; ending a pinned transaction is
@@ -822,7 +881,11 @@ enum {
   /* A pool job whose run succeeded keeps its connection: job->conn is
    * then the caller's (sq_pool_release it, or make it an sq_pin); on
    * failure it is released as usual. E.g. a transaction's BEGIN. */
-  SQ_JOB_KEEP_CONN = 1
+  SQ_JOB_KEEP_CONN = 1,
+  /* sq_job_run only: acquire a newly opened connection (the retry of a
+   * read whose pooled connection proved dead: the others that were idle
+   * as long may be dead too). */
+  SQ_JOB_FRESH_CONN = 2
 };
 
 struct sq_job {
@@ -834,6 +897,9 @@ struct sq_job {
   double deadline;         /* absolute sq_clock() time; 0: none */
   double acquire_timeout;  /* seconds to wait for a connection; < 0: the pool's */
   int flags;               /* SQ_JOB_* */
+  const sq_holder *holder; /* who the connection is acquired for (self-deadlock check and
+                            * the message naming holders, see sq_holder), or NULL; must
+                            * stay valid until the job has its connection */
 
   /* Results, valid after completion (popped, discarded, or returned
    * from sq_job_run). */
@@ -842,6 +908,8 @@ struct sq_job {
   double queued;           /* seconds from submit until run started (queue wait,
                             * connect or ping): "Elapsed time: 12ms (queued 3ms)" */
   double elapsed;          /* seconds run took */
+  double waited;           /* the part of queued spent waiting in the pool's queue for a
+                            * connection or slot (0: one was free at once) */
   sq_conn *conn;           /* SQ_JOB_KEEP_CONN and rc == SQ_OK: the kept connection */
   int tx_ended;            /* a cancel or timeout ended the transaction (rolled back),
                             * or its connection was lost inside one */
@@ -966,6 +1034,152 @@ sq_job *sq_cq_pop(sq_cq *cq);
 int sq_cq_wait(sq_cq *cq, double timeout);
 int sq_cq_inflight(sq_cq *cq);
 void sq_cq_close(sq_cq *cq);
+
+/* ------------------------------------------------------------------ */
+/* Read replicas: the replica set                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A replica set owns one pool for the primary (writes) and one per read
+ * replica, each an ordinary sq_pool (its own max, min, timeouts, stats).
+ * It picks the replica for a read: round robin over the healthy ones.
+ * A replica that failed to connect (or, as its user reports, lost its
+ * connections) is skipped for `backoff` seconds, twice that after the
+ * next failure, ... at most 12 x backoff, then tried again; a successful
+ * acquire makes it healthy. When no replica is healthy, reads go to the
+ * primary with fallback, else fail with SQ_ECONNECTION naming every
+ * replica, how long it stays skipped and its last error.
+ *
+ * Read-your-writes: the set keeps nothing per caller. A caller (the Lua
+ * binding: per coroutine) remembers when it last wrote, as
+ * sq_replset_now() then, and passes that as last_write to the picks:
+ * within `sticky` seconds of it, reads go to the primary. 0 means never
+ * wrote.
+ *
+ * Named sets: with write->name set, sq_replset_open returns the process-
+ * wide set of that name (made on first use), so every Lua state sharing
+ * the name shares the primary pool, every replica pool, the health of the
+ * replicas and the round robin. A later open with different settings
+ * (any config, in order, or an option) is SQ_EUSAGE. Names of sets and
+ * of plain pools (sq_pool_open_shared) are separate registries.
+ *
+ * How the binding routes (DESIGN.md, "Read replicas"):
+ *   replica (sq_replset_pick_read / _acquire_read / _exec_read):
+ *     ORM reads outside a transaction: find_all, find_one, find_by_pk,
+ *     count, find_and_count_all, each, aggregates; the to-many include
+ *     batches of a read go to the replica its parent statement ran on
+ *     (one operation, one connection); raw db:query / db:exec whose SQL
+ *     is a read (sq_sql_is_read) and has no session effect.
+ *   primary (sq_replset_primary):
+ *     every write (create, bulk_create, save, update, destroy, upsert,
+ *     increment, restore, raw statements that are not reads), reads
+ *     with lock = "update" / "share", reload, find_or_create,
+ *     transactions and everything inside them, sync / DDL / migrations,
+ *     any call with use_primary = true, and every read of a caller whose
+ *     last write is less than sticky seconds old (pass last_write).
+ *   replica transactions: db:transaction(fn, { read_only = true }) ->
+ *     sq_replset_begin_read.
+ * After a write on the primary, the binding sets the caller's last_write
+ * to sq_replset_now(). In async mode, pick with sq_replset_pick_read
+ * and submit to that pool's executor; when the job ends with kind
+ * connection or timeout before any row was delivered, call
+ * sq_replset_mark_failed and submit again with a new pick (the failed
+ * replica is skipped now); on success sq_replset_mark_ok.
+ *
+ * Threads: every function may be called from any thread; the set is
+ * reference-counted like a pool. Pools and indexes: index -1 is the
+ * primary, 0..nreads-1 the replicas, in the order given.
+ */
+typedef struct sq_replset sq_replset;
+
+/* Start from sq_replset_opts_init (fallback's default is 1). */
+typedef struct sq_replset_opts {
+  double sticky;   /* seconds a caller reads from the primary after its write; 0 (default): off */
+  int fallback;    /* 1 (default): reads go to the primary when no replica is healthy; 0: they fail */
+  double backoff;  /* seconds a failed replica is skipped at first, > 0; 0: the default, 5 */
+} sq_replset_opts;
+
+/* The defaults: sticky 0, fallback 1, backoff 5. */
+void sq_replset_opts_init(sq_replset_opts *o);
+
+/*
+ * Opens a set (no I/O: the pools connect on first use). write and
+ * reads[0..nreads) are copied; all must have the same dialect (MySQL
+ * family or PostgreSQL); nreads may be 0 (everything goes to the
+ * primary) and at most 64. opts NULL means the defaults. A read config's
+ * name is ignored: member pools are private to the set (their messages
+ * name them "<name>" and "<name> read <i+1>").
+ */
+int sq_replset_open(const sq_config *write, const sq_config *reads, int nreads, const sq_replset_opts *opts,
+                    sq_replset **out, sq_err *err);
+/* As sq_replset_open with an explicit driver for every pool (tests). */
+int sq_replset_open_driver(const sq_config *write, const sq_config *reads, int nreads,
+                           const sq_replset_opts *opts, const sq_driver *drv, sq_replset **out, sq_err *err);
+void sq_replset_retain(sq_replset *s);
+/* Drops a reference; the last one closes every pool of the set. */
+void sq_replset_close(sq_replset *s);
+
+/* The primary's pool and the replicas' (borrowed: valid while the caller
+ * holds its reference to the set). sq_replset_read_pool(s, -1) is the
+ * primary; NULL for an index out of range. */
+sq_pool *sq_replset_primary(sq_replset *s);
+int sq_replset_nreads(const sq_replset *s);
+sq_pool *sq_replset_read_pool(sq_replset *s, int i);
+const sq_replset_opts *sq_replset_options(const sq_replset *s);
+
+/* The clock of last_write (monotonic seconds). */
+double sq_replset_now(void);
+
+/*
+ * Where a read goes: *index and *pool (borrowed) of the next healthy
+ * replica in round robin, or -1 and the primary (sticky, no replicas, or
+ * none healthy with fallback). With none healthy and no fallback:
+ * SQ_ECONNECTION, "no read replica available (fallback is off):
+ * replica 1 (host:port) skipped for 3.2 s more after 2 failures: <its
+ * last error>; ...". No I/O.
+ */
+int sq_replset_pick_read(sq_replset *s, double last_write, int *index, sq_pool **pool, sq_err *err);
+/* Replica i failed to connect or lost its connection: skip it for the
+ * next backoff step. why (may be NULL) is kept for the messages; a
+ * failure while it is already skipped doesn't lengthen the wait. */
+void sq_replset_mark_failed(sq_replset *s, int i, const sq_err *why);
+/* Replica i answered: healthy again. */
+void sq_replset_mark_ok(sq_replset *s, int i);
+
+/* What sq_replset_state reports for one member (index -1: the primary,
+ * which is never skipped). */
+typedef struct sq_replica_state {
+  int down;              /* skipped by reads now */
+  double retry_in;       /* seconds until it is tried again (0 when up) */
+  int failures;          /* consecutive failures */
+  int64_t picks;         /* reads routed to it */
+  int64_t failed;        /* failures reported (cumulative) */
+  char last_error[160];  /* the last failure's message, or "" */
+} sq_replica_state;
+int sq_replset_state(sq_replset *s, int i, sq_replica_state *st);
+
+/*
+ * The blocking forms, for callers that run a read on the calling thread.
+ * sq_replset_acquire_read: pick, then sq_pool_acquire_as on that pool
+ * (timeout as there); a replica whose connect fails (kind connection or
+ * timeout) is marked failed and the next one tried, then the primary
+ * (fallback). *index says where the connection comes from; give it back
+ * with sq_pool_release.
+ * sq_replset_exec_read: the same, then sq_conn_exec (? or :name binds);
+ * when the statement loses its connection before a row reached the sink
+ * and the SQL is a read (sq_sql_is_read), it runs again on a fresh pick.
+ * sq_replset_begin_read: a read-only transaction on a replica (the
+ * primary as above); on PostgreSQL it is also SET TRANSACTION READ ONLY,
+ * so a write fails with SQLSTATE 25006 wherever it runs. MySQL-family
+ * replicas refuse writes by themselves when read_only is on (error 1290);
+ * a fallback transaction on a MySQL primary is not read-only.
+ */
+int sq_replset_acquire_read(sq_replset *s, double last_write, double timeout, const sq_holder *h, sq_conn **out,
+                            int *index, sq_err *err);
+int sq_replset_exec_read(sq_replset *s, double last_write, const char *sql, size_t len, const sq_value *params,
+                         int nparams, const sq_row_sink *sink, sq_result *res, int *index, sq_err *err);
+int sq_replset_begin_read(sq_replset *s, double last_write, const sq_holder *h, int isolation, sq_tx **out,
+                          int *index, sq_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                               */
@@ -1274,7 +1488,8 @@ int sq_render_drop(const sq_model *m, int dialect, int if_exists, sq_sql_list *o
  * Model:sync{ alter = true }: reads the live table on c (columns with
  * their types, nullability, defaults and auto-increment; the primary
  * key; unique keys and indexes), then returns the statements that make
- * it match the model: ADD missing columns, ALTER changed ones (type,
+ * it match the model (the table part of sq_schema_diff, rendered by
+ * sq_schema_plan with SQ_SCHEMA_ONE_ALTER): ADD missing columns, ALTER changed ones (type,
  * NULL, default, auto-increment), DROP columns the model no longer has,
  * change the primary key, add the model's unique keys (single and
  * composite, compared as sets of columns) and drop unique constraints it
@@ -1733,10 +1948,12 @@ int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_lis
  * pg_catalog on PostgreSQL, pragma_foreign_key_list on SQLite) and
  * returns what adds the model's missing ones (constraints on or deferred;
  * one that exists on the same column and referenced column, or under the
- * same name, is never added again). MySQL/PostgreSQL: ALTER TABLE ADD
- * CONSTRAINT. SQLite can't add a key to a table: the plan is a rebuild
- * (as sq_plan_alter's), to run with sq_sqlite_run_rebuild. Empty when
- * nothing is missing or the table doesn't exist.
+ * same name, is never added again): the add_foreign_key ops of
+ * sq_schema_diff, rendered. MySQL/PostgreSQL: one ALTER TABLE ADD
+ * CONSTRAINT per key. SQLite can't add a key to a table: the plan is a
+ * rebuild of the live table with the keys added, to run with
+ * sq_sqlite_run_rebuild. Empty when nothing is missing or the table
+ * doesn't exist.
  */
 int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err);
 /*
@@ -1745,8 +1962,9 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
  * old table would fire the ON DELETE actions of every table referencing
  * it: cascade deletes, set_null), BEGIN, the plan, PRAGMA
  * foreign_key_check (a violation rolls back: SQ_ECONSTRAINT), COMMIT,
- * PRAGMA foreign_keys = ON (always restored). Refused (SQ_EUSAGE) inside
- * a transaction, where SQLite ignores the pragma. Any SQLite plan of
+ * PRAGMA foreign_keys = ON (always restored): sq_schema_begin, the plan,
+ * sq_schema_commit. Refused (SQ_EUSAGE) inside a transaction, where
+ * SQLite ignores the pragma. Any SQLite plan of
  * sq_plan_alter or sq_plan_alter_fks can (and, once tables reference
  * each other, should) run this way: a rebuild run inside BEGIN/COMMIT
  * with foreign keys on empties or nulls the referencing tables.
@@ -1759,6 +1977,561 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
  *   order elsewhere.
  */
 int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An sq_oper is one operation: everything one API call sends to the
+ * database, run by the core on one connection with its own control flow,
+ * with no caller code in its middle (DESIGN.md, "one call, one
+ * operation"). The Lua binding builds one per database-touching call; a
+ * C host gets the same operations. An operation runs inline (blocking,
+ * sq_oper_run, on the calling thread) or - later - on a worker thread of
+ * its pool, unchanged: it is an sq_job (see the executor above).
+ *
+ * Life cycle
+ *   sq_oper_new (once) -> sq_oper_reset(op, kind) -> build: statements,
+ *   target, sink, options -> [sq_oper_prepare] -> sq_oper_run -> read the
+ *   results -> sq_oper_reset for the next one (the op's arena keeps one
+ *   block, so a reused op stops calling malloc once warm) ... -> 
+ *   sq_oper_free.
+ *
+ * Kinds (SQ_OPER_*) of this version; later ones (INSERT, BULK_INSERT,
+ * UPDATE/DELETE with expected rows, RELOAD, FIND_OR_CREATE, UPSERT,
+ * INCREMENT, DDL) add their own builders and run functions without
+ * changing the rest:
+ *   SQ_OPER_RAW          statements given as SQL (sq_oper_add_sql), in
+ *                        order; with more than one, results add up
+ *                        (affected rows summed, the last insert id kept)
+ *                        and a failure names "statement i of n".
+ *   SQ_OPER_SELECT       one rendered read (rows, a count, an aggregate).
+ *   SQ_OPER_CURSOR_OPEN  one statement opened for streaming; its cursor
+ *                        is a result (sq_oper_take_cursor).
+ *   SQ_OPER_CURSOR_FETCH up to sq_oper_set_batch rows from a cursor.
+ *   SQ_OPER_CURSOR_CLOSE ends a cursor's statement and gives its
+ *                        connection back.
+ *   SQ_OPER_BEGIN        BEGIN on a pooled connection that becomes a
+ *                        transaction (sq_oper_take_tx).
+ *   SQ_OPER_COMMIT, SQ_OPER_ROLLBACK, SQ_OPER_SAVEPOINT, SQ_OPER_RELEASE,
+ *   SQ_OPER_ROLLBACK_TO  on a transaction (sq_oper_target_tx), with the
+ *                        sq_tx_* semantics (SAVEPOINT's id:
+ *                        sq_oper_savepoint_id; RELEASE / ROLLBACK_TO take
+ *                        it from sq_oper_set_savepoint).
+ *   SQ_OPER_PING         a round trip (connecting when needed).
+ *   SQ_OPER_VERSION      the server's version string (sq_oper_text).
+ *
+ * Targets
+ *   pool   (sq_oper_target_pool) a connection is acquired for the op (as
+ *          the given holder) and released after it, on every path.
+ *   tx     (sq_oper_target_tx) the transaction's connection, pinned for
+ *          the op; a deadlock or a lost connection fails the transaction,
+ *          and so does a timeout or cancel (the executor rolls it back).
+ *   cursor (sq_oper_target_cursor) the cursor's connection.
+ *   A read outside a transaction (SQ_OPER_SELECT, or SQ_OPER_RAW of one
+ *   statement flagged SQ_STMT_READ) that failed with kind connection on
+ *   a connection found dead, before any row reached the sink, runs once
+ *   more on a newly opened connection.
+ *
+ * Ownership
+ *   - The op owns an arena (sq_oper_arena) and a copy of everything it
+ *     sends: sq_oper_add_sql copies the SQL text and the values, strings
+ *     included (unless SQ_STMT_ARENA_VALUES says they already live in the
+ *     op's arena), so the caller's buffers may change or go away as soon
+ *     as the call returns - user code running between building and
+ *     running (validators, loggers, finalisers) can't change what is
+ *     sent. Log texts (sq_oper_log_as) are copied too.
+ *   - Targets are borrowed: the pool must stay open and the cursor alive
+ *     until the op completed; the op holds a reference to a target tx.
+ *   - The sink's ud must stay valid until the op completed (and until
+ *     sq_oper_replay returned).
+ *   - Results (logs, text, rowset) are owned by the op and valid until
+ *     its next reset or free. A cursor or transaction the op produced is
+ *     the caller's once taken; one not taken is abandoned (no I/O) at
+ *     reset or free.
+ *
+ * Results leave through the row-sink seam (sq_oper_sink), which knows
+ * result sets: set 0 holds the main rows; operations that load related
+ * rows (includes) deliver one more set per level, each child row tagged
+ * with the index of its parent row in the set above, in C. Inline, the
+ * sink is called directly by the driver's row callbacks (no copy). With
+ * SQ_OPER_RECORD (what a worker thread does, and what tests ask for) the
+ * op deep-copies everything into an owned sq_rowset instead, and
+ * sq_oper_replay later drives the same sink with the same calls in the
+ * same order.
+ *
+ * Logging: the op keeps one record (sq_oper_log) per logged statement -
+ * its text, the time it took and how long the op waited for a
+ * connection - so a caller logs after completion, never from inside
+ * (the records exist after sq_oper_prepare, so "Executing" lines can be
+ * written before the run).
+ *
+ * Threads: an op is used by one thread at a time. sq_oper_run runs it on
+ * the calling thread; its sink is called on that thread, from inside
+ * sq_oper_run. Deadlines (sq_oper_set_timeout) are enforced by the
+ * pool's executor in blocking mode too: the statement is cancelled on
+ * the server and the op fails with kind timeout. An op with a timeout,
+ * or flagged SQ_OPER_WATCH, runs under the executor's watch, and
+ * sq_oper_cancel may stop it from another thread while sq_oper_run
+ * runs; any other op runs its job directly on the calling thread (the
+ * executor's bookkeeping would be pure cost: nothing could stop it).
+ */
+typedef struct sq_oper sq_oper;
+typedef struct sq_rowset sq_rowset;
+
+enum {
+  SQ_OPER_NONE = 0,
+  SQ_OPER_RAW,
+  SQ_OPER_SELECT,
+  SQ_OPER_CURSOR_OPEN,
+  SQ_OPER_CURSOR_FETCH,
+  SQ_OPER_CURSOR_CLOSE,
+  SQ_OPER_BEGIN,
+  SQ_OPER_COMMIT,
+  SQ_OPER_ROLLBACK,
+  SQ_OPER_SAVEPOINT,
+  SQ_OPER_RELEASE,
+  SQ_OPER_ROLLBACK_TO,
+  SQ_OPER_PING,
+  SQ_OPER_VERSION,
+  SQ_OPER_KIND_COUNT
+};
+
+/* What an op reports to its caller's sink. columns: a result set begins
+ * (set 0: the main rows); called once per statement that returns rows,
+ * before its first row, also when it has none. row: one row of set;
+ * parent is the index (0-based) of its parent row in the set above, -1
+ * for set 0. Strings in cols and vals are valid only during the call.
+ * Returning non-zero stops the op with the error put in err (or "row
+ * callback stopped").
+ *
+ * protect (optional, may be NULL): the op calls every driver call that
+ * may call columns or row through protect(ud, fn, arg), which must call
+ * fn(arg) and return its result - or return -1 when fn did not return
+ * because columns or row left it by a non-local exit (a Lua error raised
+ * while building a value, caught by the binding's lua_pcall). The op then
+ * treats the statement as abandoned midway: its connection is discarded
+ * (inside a transaction that ends the transaction), and the op fails
+ * with kind internal, "the row sink stopped the operation". So no
+ * longjmp ever crosses the core. A sink that can't exit that way leaves
+ * protect NULL. */
+typedef struct sq_oper_sink {
+  void *ud;
+  int (*columns)(void *ud, int set, int ncols, const sq_column *cols, sq_err *err);
+  int (*row)(void *ud, int set, int64_t parent, int ncols, const sq_value *vals, sq_err *err);
+  int (*protect)(void *ud, int (*fn)(void *arg), void *arg);
+} sq_oper_sink;
+
+/* Statement flags (sq_oper_add_sql). */
+enum {
+  SQ_STMT_READ = 1,        /* re-running it can't change data (sq_sql_is_read): may be retried */
+  SQ_STMT_SESSION = 2,     /* may change session state: the connection is reset on release */
+  SQ_STMT_ARENA_VALUES = 4 /* the values' strings already live in this op's arena: not copied */
+};
+
+/* Op flags (sq_oper_set_flags). */
+enum {
+  SQ_OPER_RECORD = 1,      /* results go into the op's rowset, for sq_oper_replay */
+  SQ_OPER_TIMED = 2,       /* measure elapsed and queued times for the log records (an op
+                            * with a timeout, or watched, is always timed) */
+  SQ_OPER_WATCH = 4,       /* run under the executor's watch even without a timeout, so
+                            * sq_oper_cancel can stop it from another thread */
+  SQ_OPER_QUIET = 8        /* keep no log records (nothing logs this op) */
+};
+
+/* Targets (sq_oper_target). */
+enum { SQ_OPER_TARGET_NONE = 0, SQ_OPER_TARGET_POOL, SQ_OPER_TARGET_TX, SQ_OPER_TARGET_CURSOR };
+
+/* One logged statement of an op. */
+typedef struct sq_oper_log {
+  const char *sql;  /* the text to log (owned by the op; NUL-terminated) */
+  size_t len;
+  double elapsed;   /* seconds on the connection: the statement(s), and connecting or pinging
+                     * when the op had to (0 unless the op was timed, see SQ_OPER_TIMED);
+                     * < 0 when it did not run */
+  double queued;    /* seconds the op waited in the pool's queue for a connection (0: none) */
+  int rc;           /* SQ_OK, or the kind the op failed with */
+} sq_oper_log;
+
+int sq_oper_new(sq_oper **out, sq_err *err);
+/* Starts a new operation of kind on op: forgets the previous build and
+ * results (an untaken cursor or transaction is abandoned, no I/O), keeps
+ * one arena block. */
+void sq_oper_reset(sq_oper *op, int kind);
+void sq_oper_free(sq_oper *op);
+int sq_oper_kind(const sq_oper *op);
+/* The op's arena: memory freed at the next reset. Values whose strings
+ * the caller puts here need no copy (SQ_STMT_ARENA_VALUES). */
+sq_arena *sq_oper_arena(sq_oper *op);
+
+/* ---- building ---- */
+
+/* Adds a statement (RAW, SELECT, CURSOR_OPEN) written in the driver's
+ * native placeholders (as sq_render and sq_stmt_rewrite make them), with
+ * its values in placeholder order; flags SQ_STMT_*. Copies sql and the
+ * values (see Ownership). SQ_ENOMEM, or SQ_EUSAGE for a kind that takes
+ * no statements or a second statement where one is taken. */
+int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *params, int nparams,
+                    unsigned flags, sq_err *err);
+/* Logs the op as one statement with this text (e.g. the SQL as the user
+ * wrote it, placeholders and all, for a RAW op of several statements)
+ * instead of one record per statement. Copied. */
+int sq_oper_log_as(sq_oper *op, const char *text, size_t len, sq_err *err);
+
+/* Where it runs (see Targets). holder (may be NULL) is copied, its
+ * `what` text too. A tx target takes a reference to tx until reset. */
+void sq_oper_target_pool(sq_oper *op, sq_pool *p, const sq_holder *h);
+void sq_oper_target_tx(sq_oper *op, sq_tx *tx);
+void sq_oper_target_cursor(sq_oper *op, sq_cursor *c);
+int sq_oper_target(const sq_oper *op); /* SQ_OPER_TARGET_* */
+
+/* The sink (copied; NULL: rows are discarded). */
+void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink);
+/* A deadline, timeout seconds after the op starts running (<= 0: none). */
+void sq_oper_set_timeout(sq_oper *op, double seconds);
+void sq_oper_set_flags(sq_oper *op, unsigned flags); /* SQ_OPER_* */
+unsigned sq_oper_flags(const sq_oper *op);
+void sq_oper_set_isolation(sq_oper *op, int isolation); /* BEGIN: an sq_isolation */
+void sq_oper_set_savepoint(sq_oper *op, unsigned id);   /* RELEASE, ROLLBACK_TO */
+void sq_oper_set_batch(sq_oper *op, int rows);          /* CURSOR_FETCH: rows per fetch (default 32) */
+/* The model the op reads or writes (borrowed, must outlive the op): a
+ * unique_violation then names the columns of the violated key
+ * (sq_oper_fields). */
+void sq_oper_set_model(sq_oper *op, const sq_model *m);
+
+/* Checks the build and makes the log records (dialect: for BEGIN's text;
+ * < 0: the target pool's). sq_oper_run calls it when the caller did not.
+ * Then sq_oper_nlogs / sq_oper_log_at give the texts to announce. */
+int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err);
+
+/* ---- running ---- */
+
+/* Runs the op on the calling thread and returns its result (SQ_OK or an
+ * sq_kind; sq_oper_err says why). Every op run completes: resources
+ * are given back on every path. */
+int sq_oper_run(sq_oper *op);
+/* From any thread while sq_oper_run runs an op with a timeout or
+ * SQ_OPER_WATCH: stops it (kind canceled; the statement is cancelled on
+ * the server). 1 when it took hold. */
+int sq_oper_cancel(sq_oper *op);
+
+/* ---- results (valid until the next reset) ---- */
+
+int sq_oper_rc(const sq_oper *op);
+const sq_err *sq_oper_err(const sq_oper *op);
+/* What the statements did (RAW: affected rows summed over those that
+ * report them, -1 when none did; the last non-zero insert id). */
+const sq_result *sq_oper_result(const sq_oper *op);
+/* 1 when the sink was stopped by a non-local exit (see protect). */
+int sq_oper_interrupted(const sq_oper *op);
+/* BEGIN: the transaction, handed to the caller (who frees it with
+ * sq_tx_free after ending it); NULL when the op failed or it was taken. */
+sq_tx *sq_oper_take_tx(sq_oper *op);
+/* SAVEPOINT: the new savepoint's id. */
+unsigned sq_oper_savepoint_id(const sq_oper *op);
+/* CURSOR_OPEN: the cursor, handed to the caller (sq_cursor_free /
+ * sq_cursor_abandon, or a CURSOR_CLOSE op); NULL when the op failed. */
+sq_cursor *sq_oper_take_cursor(sq_oper *op);
+/* CURSOR_FETCH: 1 once the cursor has no more rows; rows delivered. */
+int sq_oper_eof(const sq_oper *op);
+int64_t sq_oper_rows(const sq_oper *op);
+/* VERSION: the server's version string. */
+const char *sq_oper_text(const sq_oper *op);
+/* Log records (see Logging). */
+int sq_oper_nlogs(const sq_oper *op);
+const sq_oper_log *sq_oper_log_at(const sq_oper *op, int i);
+/* A unique_violation of an op with a model: the columns of the violated
+ * key, where the server's message names them (*cols borrowed). */
+int sq_oper_fields(const sq_oper *op, const int **cols);
+/* SQ_OPER_RECORD: the rowset of the last run (NULL when it recorded
+ * nothing: no sink, or no SQ_OPER_RECORD), and its replay into the op's
+ * sink (or into sink when not NULL). Replay calls no protect: the caller
+ * runs it where a non-local exit is safe. */
+sq_rowset *sq_oper_rowset(sq_oper *op);
+int sq_oper_replay(sq_oper *op, const sq_oper_sink *sink, sq_err *err);
+
+/*
+ * Rowsets: an owned copy of a sink's calls (columns and rows of every
+ * set, values deep-copied into 64 KiB chunks), replayed in order. Not
+ * thread-safe; an op fills its own on whatever thread runs it.
+ */
+int sq_rowset_new(sq_rowset **out, sq_err *err);
+void sq_rowset_clear(sq_rowset *rs); /* keeps one chunk */
+void sq_rowset_free(sq_rowset *rs);
+/* A sink (no protect) that records into rs. */
+void sq_rowset_sink(sq_rowset *rs, sq_oper_sink *out);
+int sq_rowset_replay(const sq_rowset *rs, const sq_oper_sink *sink, sq_err *err);
+int64_t sq_rowset_rows(const sq_rowset *rs);
+
+/* The columns of model m that a unique_violation message of the dialect
+ * names (a flag per column in flags, m's column count long); returns how
+ * many, 0 when the message names none that sqorm can place. */
+int sq_model_unique_cols(const sq_model *m, int dialect, const char *msg, unsigned char *flags);
+
+/* ------------------------------------------------------------------ */
+/* Schema operations (migrations, sync's difference)                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A schema operation is plain data: what to change, never SQL. The core
+ * renders it per dialect (identifiers checked and quoted by
+ * sq_quote_ident, defaults, comments and enum values written as literals
+ * the core formats itself from typed values), and on SQLite turns what
+ * its ALTER TABLE can't do into a table rebuild that keeps the rows, the
+ * other columns with their constraints (CHECK, COLLATE ... as written),
+ * the indexes, the triggers and the foreign keys.
+ *
+ *   kind                 uses
+ *   create_table         table, cols/ncols (keys from the columns: primary_key, unique ""
+ *                        or a shared group name, references), indexes, fks, if_exists
+ *                        (IF NOT EXISTS). MySQL: ENGINE=InnoDB, utf8mb4, indexes inline;
+ *                        PostgreSQL: COMMENT ON, then CREATE INDEX; SQLite: CREATE INDEX.
+ *   drop_table           table, if_exists
+ *   rename_table         table, new_name
+ *   add_column           table, col (unique "" and references are honoured; fill_now)
+ *   remove_column        table, name. SQLite: ALTER TABLE DROP COLUMN when nothing else
+ *                        refers to the column, else a rebuild; a key column is refused.
+ *   rename_column        table, name, new_name (SQLite >= 3.25, MySQL 8 / MariaDB 10.5)
+ *   change_column        table, name, col: the column's new type, nullability and
+ *                        default (keys are not touched; SQLite keeps its other
+ *                        constraints); change limits what changes (SQ_CHANGE_*, 0: type,
+ *                        null, default, and the comment when col has one); old_type, when
+ *                        known, picks PostgreSQL's USING cast (booleans go through INTEGER)
+ *   add_index            table, index (name NULL: "<table>_<col>_<col>", as models
+ *                        name them), if_exists (IF NOT EXISTS: not MySQL 8)
+ *   remove_index         table, name, if_exists
+ *   add_unique           table, index: a unique constraint (name NULL: unnamed)
+ *   remove_unique        table, name; on SQLite index->cols finds it (its autoindex
+ *                        name is not its name)
+ *   add_primary_key      table, index (the key columns)
+ *   drop_primary_key     table, name (PostgreSQL: the constraint, NULL: "<table>_pkey")
+ *   add_foreign_key      table, fk
+ *   remove_foreign_key   table, name (or fk->cols when name is NULL: every key over them)
+ *   add_enum_values      table, name (the column), values: the values to add; col: the
+ *                        column after the change (its enum_values the whole list, in
+ *                        order), needed by MySQL (MODIFY COLUMN ... ENUM(...)) and SQLite
+ *                        (a rebuild with the new CHECK). PostgreSQL: ALTER TYPE ... ADD
+ *                        VALUE IF NOT EXISTS, placed AFTER its neighbour in col's list.
+ *   note                 note: what a difference can't express; renders nothing
+ *
+ * ENUM columns: enum_values set (type SQ_T_STRING or 0). MySQL: ENUM('a',
+ * 'b'); PostgreSQL: the named type enum_type (default "enum_<table>_<col>",
+ * shortened with a hash past 63 bytes), created before its first use
+ * when missing (a DO block, so a dropped and re-created table reuses
+ * it as it is: add values with add_enum_values); SQLite: TEXT with
+ * CHECK ("col" IN ('a', 'b')).
+ *
+ * Lifetimes: every pointer in an op is borrowed for the call that reads
+ * it; ops built by the core (sq_sop_list) own theirs.
+ */
+typedef enum sq_sop_kind {
+  SQ_SOP_CREATE_TABLE = 1,
+  SQ_SOP_DROP_TABLE,
+  SQ_SOP_RENAME_TABLE,
+  SQ_SOP_ADD_COLUMN,
+  SQ_SOP_REMOVE_COLUMN,
+  SQ_SOP_RENAME_COLUMN,
+  SQ_SOP_CHANGE_COLUMN,
+  SQ_SOP_ADD_INDEX,
+  SQ_SOP_REMOVE_INDEX,
+  SQ_SOP_ADD_UNIQUE,
+  SQ_SOP_REMOVE_UNIQUE,
+  SQ_SOP_ADD_PRIMARY_KEY,
+  SQ_SOP_DROP_PRIMARY_KEY,
+  SQ_SOP_ADD_FOREIGN_KEY,
+  SQ_SOP_REMOVE_FOREIGN_KEY,
+  SQ_SOP_ADD_ENUM_VALUES,
+  SQ_SOP_NOTE,
+  SQ_SOP_COUNT
+} sq_sop_kind;
+
+/* "create_table", "add_column", ... (NULL when unknown). */
+const char *sq_sop_kind_name(int kind);
+
+/* A foreign key. Actions SQ_FK_DEFAULT write no clause (the server's NO
+ * ACTION); sync's difference always gives them resolved. */
+typedef struct sq_sfk {
+  const char *name;            /* NULL: "<table>_<col>_fkey" (shortened with a hash past 63 bytes) */
+  const char *const *cols;     /* the key columns (a column's references: NULL, that column) */
+  int ncols;
+  const char *ref_table;
+  const char *const *ref_cols; /* NULL: "id" */
+  int nref_cols;
+  int on_delete, on_update;    /* sq_fk_action */
+  int deferred;                /* create_table: not in CREATE TABLE on MySQL/PostgreSQL (add it
+                                * with add_foreign_key once the referenced table exists) */
+} sq_sfk;
+
+/* A column definition (sq_scol_init sets allow_null = 1, the rest 0). */
+typedef struct sq_scol {
+  const char *name;
+  int type;                    /* sq_ctype */
+  int length, precision, scale;/* STRING(n), CHAR(n), DECIMAL(p,s); 0: the defaults of sq_coldef */
+  int allow_null;              /* 1: NULL allowed (key columns never are) */
+  int primary_key, auto_increment;
+  const char *unique;          /* NULL; "": unique alone; "name": create_table's composite key */
+  const char *comment;
+  int default_kind;            /* SQ_DEFAULT_VALUE: default_value is the DEFAULT; others: none */
+  sq_value default_value;
+  const char *const *enum_values; /* an ENUM: its values, in order */
+  int nenum_values;
+  const char *enum_type;       /* PostgreSQL: the type's name; NULL: "enum_<table>_<col>" */
+  int fill_now;                /* add_column of a NOT NULL DATE / DATETIME: rows already there
+                                * get the current UTC time (the default is dropped after) */
+  const sq_sfk *references;    /* create_table, add_column: a foreign key on this column */
+} sq_scol;
+
+/* An index, a unique constraint or a primary key: columns by name. */
+typedef struct sq_sindex {
+  const char *name;
+  const char *const *cols;
+  int ncols;
+  int unique;                  /* add_index / create_table indexes: CREATE UNIQUE INDEX */
+} sq_sindex;
+
+/* change_column: what changes. */
+enum {
+  SQ_CHANGE_TYPE = 1,
+  SQ_CHANGE_NULL = 2,
+  SQ_CHANGE_DEFAULT = 4,
+  SQ_CHANGE_AUTOINC = 8,       /* MySQL AUTO_INCREMENT, PostgreSQL identity (with its sequence
+                                * moved past the rows there) */
+  SQ_CHANGE_COMMENT = 16       /* PostgreSQL: COMMENT ON (MySQL's MODIFY always writes it) */
+};
+
+typedef struct sq_sop {
+  int kind;                    /* sq_sop_kind */
+  const char *table;
+  const char *name;            /* the column, index or constraint the op is about */
+  const char *new_name;        /* rename_table, rename_column */
+  const sq_scol *col;          /* add_column, change_column, add_enum_values */
+  const sq_scol *cols;         /* create_table */
+  int ncols;
+  const sq_sindex *index;      /* add_index, add_unique, add_primary_key; remove_unique on SQLite */
+  const sq_sindex *indexes;    /* create_table */
+  int nindexes;
+  const sq_sfk *fk;            /* add_foreign_key; remove_foreign_key without a name */
+  const sq_sfk *fks;           /* create_table: table-level keys */
+  int nfks;
+  const char *const *values;   /* add_enum_values */
+  int nvalues;
+  int if_exists;               /* create_table, add_index: IF NOT EXISTS; drop_table, remove_index: IF EXISTS */
+  int change;                  /* change_column: SQ_CHANGE_* (0: see above) */
+  int old_type;                /* change_column: sq_ctype before the change, 0 unknown */
+  const char *note;            /* note */
+} sq_sop;
+
+void sq_sop_init(sq_sop *op, int kind, const char *table);     /* zeroes, then sets kind, table */
+void sq_scol_init(sq_scol *c, const char *name, int type);     /* zeroes, allow_null = 1 */
+
+/* A list of operations that owns everything its ops point to (built by
+ * the core: sq_schema_diff, sq_sop_from_model). */
+typedef struct sq_sop_list {
+  sq_sop *ops;
+  int n;
+  sq_arena *arena_;            /* internal: the memory of ops and everything they point to */
+  int cap_;
+} sq_sop_list;
+void sq_sop_list_free(sq_sop_list *l);
+
+/*
+ * Appends to out (zeroed or a list of the core's) the create_table op of
+ * m: its columns (defaults: only constant values), primary key, uniques,
+ * indexes and foreign keys with resolved actions (deferred ones marked),
+ * as sq_render_create writes it (sq_render_create is rendering this op).
+ */
+int sq_sop_from_model(const sq_model *m, sq_sop_list *out, sq_err *err);
+
+/* Flags of the renderers. */
+#define SQ_SCHEMA_ONE_ALTER 1 /* MySQL: consecutive ops on one table become one ALTER TABLE, applied
+                               * whole or not at all (create, drop and renames of tables stay apart) */
+
+/*
+ * Renders ops[0..n) for a dialect with no connection: the exact text,
+ * one list for all ops in order. On SQLite an op that needs a rebuild
+ * (change_column, keys, foreign keys, enum values, an add_column ALTER
+ * can't take) needs the live table: SQ_EUSAGE naming sq_schema_plan.
+ * Nothing is rendered on error (out is empty). Notes render nothing.
+ */
+int sq_schema_render(const sq_sop *ops, int n, int dialect, int flags, sq_sql_list *out, sq_err *err);
+
+/*
+ * Renders ops for the server behind c, reading the live schema where the
+ * text depends on it (SQLite: rebuilds, and whether DROP COLUMN can be
+ * native). Consecutive ops on one SQLite table that need a rebuild share
+ * one. Nothing is run. Each SQLite table is read once, as it is before
+ * the list runs: a rebuild of a table that an earlier op of the list
+ * changes is SQ_EUSAGE (run them with sq_schema_apply, which plans each
+ * op when its turn comes). Run a SQLite plan holding a rebuild with
+ * foreign keys off (sq_sqlite_run_rebuild, or between sq_schema_begin
+ * and sq_schema_commit).
+ */
+int sq_schema_plan(sq_conn *c, const sq_sop *ops, int n, int flags, sq_sql_list *out, sq_err *err);
+
+/*
+ * Plans and runs ops in order on c, each against the schema as the ops
+ * before it left it. Outside a transaction it runs them as one
+ * (sq_schema_begin / sq_schema_commit, rolled back on failure: nothing of
+ * them remains on PostgreSQL and SQLite; MySQL commits each DDL
+ * statement). Inside the caller's transaction (begun with
+ * sq_schema_begin) it only runs them; on SQLite, inside a transaction
+ * where foreign keys are on, a rebuild is refused (SQ_EUSAGE) before it
+ * runs (the caller's transaction holds what ran before it: roll it
+ * back). on_sql (may be NULL) sees each statement before it runs.
+ */
+typedef void (*sq_schema_log_fn)(void *ud, const char *sql);
+int sq_schema_apply(sq_conn *c, const sq_sop *ops, int n, int flags, sq_schema_log_fn on_sql, void *ud,
+                    sq_err *err);
+
+/*
+ * A transaction for schema changes on c (outside any other transaction).
+ * SQLite: PRAGMA foreign_keys = OFF (else a rebuild's DROP TABLE would
+ * fire the ON DELETE actions of the tables referencing it), BEGIN;
+ * commit runs PRAGMA foreign_key_check first (a violation rolls back:
+ * SQ_ECONSTRAINT naming the table) and turns foreign keys back on, as
+ * does rollback. PostgreSQL: BEGIN / COMMIT / ROLLBACK (its DDL is
+ * transactional). MySQL: nothing (each DDL statement commits by
+ * itself); begin returns SQ_OK.
+ *
+ * A migration, on the connection that holds the migrator's lock:
+ *   sq_schema_begin(c)
+ *   for each op its `up` asks for: sq_schema_apply(c, &op, 1, 0, log, ud)
+ *       (planned against the schema the ops before it left; an error
+ *        names the op: "add_column \"players\".\"x\": ...")
+ *   the bookkeeping row (sq_conn_exec)
+ *   sq_schema_commit(c), or sq_schema_rollback(c) after a failure
+ * PostgreSQL and SQLite keep nothing of a failed migration; on MySQL what
+ * ran before the failing op stays (report it as partially applied).
+ */
+int sq_schema_begin(sq_conn *c, sq_err *err);
+int sq_schema_commit(sq_conn *c, sq_err *err);
+int sq_schema_rollback(sq_conn *c, sq_err *err);
+
+/*
+ * The difference between models and the live schema on c, as ops: what
+ * sync{ alter = true } runs for them, in its order. For each model of
+ * sq_schema_order(models) (join models included): create_table when the
+ * table is missing; else drop_primary_key / remove_unique (undeclared
+ * unique constraints), add_column, change_column (with change and
+ * old_type set), remove_column, add_primary_key, add_unique and
+ * add_index (names the table lacks). Then the missing foreign keys
+ * (add_foreign_key; on SQLite right after the table's other ops, so one
+ * rebuild does both). Rendered with SQ_SCHEMA_ONE_ALTER (sq_schema_plan,
+ * sq_schema_apply), that is what sq_plan_alter_ex and sq_plan_alter_fks
+ * plan for each model (MySQL may fold a table's keys into its one
+ * ALTER TABLE, SQLite its keys into its one rebuild).
+ *
+ * A column holding data that the model lacks is SQ_EUSAGE naming it,
+ * unless flags has SQ_ALTER_DROP (dropped) or SQ_DIFF_NOTES (a note).
+ * With SQ_DIFF_NOTES, what the difference doesn't change is listed as
+ * notes too: the live foreign keys and indexes no model declares, and
+ * that comments, CHECK constraints, collations and enum values are not
+ * compared. An empty list means the schema matches.
+ * *out is the caller's (sq_sop_list_free), also after an error.
+ */
+#define SQ_DIFF_NOTES 2
+int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop_list *out, sq_err *err);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *url, sq_config *cfg, sq_err *err) {
@@ -13,9 +14,165 @@ static int parse(const char *url, sq_config *cfg, sq_err *err) {
   return rc;
 }
 
+/* Multi-host configurations (issue 14): URL authorities, the host /
+ * hosts options, ports, copies, comparison, secrets. */
+static void test_hosts(void) {
+  sq_config c, d;
+  sq_err e;
+
+  CHECK(parse("mysql://u:pw@h1:3306,h2:3307,h3/db", &c, &e) == SQ_OK);
+  CHECK(c.nhosts == 3);
+  if (c.nhosts == 3) {
+    CHECK_STR(c.hosts[0].host, "h1");
+    CHECK(c.hosts[0].port == 3306);
+    CHECK_STR(c.hosts[1].host, "h2");
+    CHECK(c.hosts[1].port == 3307);
+    CHECK_STR(c.hosts[2].host, "h3");
+    CHECK(c.hosts[2].port == 3306); /* the dialect's default */
+  }
+  CHECK_STR(c.host, "h1"); /* host / port mirror the first */
+  CHECK(c.port == 3306);
+  CHECK_STR(c.user, "u");
+  CHECK_STR(c.password, "pw");
+  CHECK_STR(c.database, "db");
+  CHECK(sq_config_copy(&d, &c) == SQ_OK);
+  CHECK(d.nhosts == 3 && d.hosts != c.hosts && sq_config_equal(&c, &d));
+  free(d.hosts[2].host);
+  d.hosts[2].host = strdup("h4");
+  CHECK(!sq_config_equal(&c, &d));
+  sq_config_free(&d);
+  CHECK(parse("mysql://u:pw@h2:3307,h1:3306,h3/db", &d, &e) == SQ_OK);
+  CHECK(!sq_config_equal(&c, &d)); /* order matters: the first that answers */
+  sq_config_free(&d);
+  sq_config_free(&c);
+
+  /* tidb's default port, IPv6 entries, percent-escapes in a host */
+  CHECK(parse("tidb://u@[::1]:4001,[fe80::2],h%2Dx/db", &c, &e) == SQ_OK);
+  CHECK(c.nhosts == 3);
+  if (c.nhosts == 3) {
+    CHECK_STR(c.hosts[0].host, "::1");
+    CHECK(c.hosts[0].port == 4001);
+    CHECK_STR(c.hosts[1].host, "fe80::2");
+    CHECK(c.hosts[1].port == 4000);
+    CHECK_STR(c.hosts[2].host, "h-x");
+  }
+  sq_config_free(&c);
+
+  /* PostgreSQL: the same form, passed on to libpq */
+  CHECK(parse("postgresql://u:pw@pg1:5433,pg2/app?target_session_attrs=read-write", &c, &e) == SQ_OK);
+  CHECK(c.nhosts == 2 && c.hosts[0].port == 5433 && c.hosts[1].port == 5432);
+  CHECK(c.nparams == 1 && !strcmp(c.params[0].key, "target_session_attrs"));
+  sq_config_free(&c);
+
+  /* A port option applies to the hosts that have none, in any order. */
+  sq_config_init(&c);
+  CHECK(sq_config_set(&c, "hosts", "a,b:7000", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "port", "6000", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "dialect", "mysql", &e) == SQ_OK);
+  CHECK(sq_config_finish(&c, &e) == SQ_OK);
+  CHECK(c.nhosts == 2 && c.hosts[0].port == 6000 && c.hosts[1].port == 7000);
+  CHECK(sq_config_finish(&c, &e) == SQ_OK && c.nhosts == 2 && c.port == 6000); /* idempotent */
+  CHECK(c.host_backoff == 5);
+  /* host with a comma is a list too; a plain host replaces the list */
+  CHECK(sq_config_set(&c, "host", "x:1,y:2", &e) == SQ_OK);
+  CHECK(c.nhosts == 2);
+  CHECK(sq_config_set(&c, "host", "only", &e) == SQ_OK);
+  CHECK(c.nhosts == 0 && c.hosts == NULL);
+  CHECK_STR(c.host, "only");
+  CHECK(sq_config_set(&c, "hosts", "solo:3333", &e) == SQ_OK); /* one entry: plain host and port */
+  CHECK(c.nhosts == 0 && c.port == 3333);
+  CHECK_STR(c.host, "solo");
+  CHECK(sq_config_set(&c, "host_backoff", "0.25", &e) == SQ_OK && c.host_backoff == 0.25);
+  CHECK(sq_config_set(&c, "host_backoff", "-1", &e) == SQ_EUSAGE);
+  CHECK(sq_config_set(&c, "host_backoff", "0", &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+
+  /* Errors name the problem and never show the password. */
+  static const char *const badh[] = {"mysql://u:s3cret@h1:3306,,h3/db", "mysql://u:s3cret@h1:3306,h2:x/db",
+                                     "mysql://u:s3cret@h1:3306,h2:99999/db", "mysql://u:s3cret@h1,[::1/db",
+                                     "mysql://u:s3cret@h1,[::1]x/db", "mysql://u:s3cret@h1,h2:/db"};
+  for (size_t i = 0; i < sizeof badh / sizeof *badh; i++) {
+    CHECK(parse(badh[i], &c, &e) == SQ_EUSAGE);
+    CHECK(strstr(e.msg, "s3cret") == NULL);
+    CHECK(strstr(e.msg, "malformed URL") != NULL);
+    sq_config_free(&c);
+  }
+  char many[512] = "mysql://h0";
+  for (int i = 1; i < 40; i++) snprintf(many + strlen(many), sizeof many - strlen(many), ",h%d", i);
+  strcat(many, "/db");
+  CHECK(parse(many, &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "too many hosts") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("sqlite:x.db?hosts=a,b", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+  char out[128];
+  sq_url_redact("mysql://u:s3cret@h1:3306,h2:3307/db", out, sizeof out);
+  CHECK_STR(out, "mysql://u:***@h1:3306,h2:3307/db");
+  CHECK(parse("mysql://u:s3cret@h1,h2/db", &c, &e) == SQ_OK);
+  sq_err_set(&e, SQ_ECONNECTION, "no host answered: h1: Access denied for 'u' (using password s3cret)");
+  sq_config_redact(&c, &e);
+  CHECK(strstr(e.msg, "s3cret") == NULL);
+  sq_config_free(&c);
+}
+
+/* Pooler mode for PostgreSQL (issue 14): prepare, pgbouncer, -pooler. */
+static void test_pooler(void) {
+  sq_config c, d;
+  sq_err e;
+  CHECK(parse("postgres://u:p@db.example/app", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_ON && !sq_config_pooler_mode(&c));
+  sq_config_free(&c);
+  CHECK(parse("postgres://u:p@db.example/app?prepare=false", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_OFF && sq_config_pooler_mode(&c) && c.nparams == 0);
+  sq_config_free(&c);
+  CHECK(parse("postgres://u:p@127.0.0.1:6432/app?pgbouncer=true&sslmode=require", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_OFF && c.pgbouncer == 1 && sq_config_pooler_mode(&c));
+  CHECK(c.nparams == 0); /* not a libpq keyword: never passed on */
+  sq_config_free(&c);
+  CHECK(parse("postgres://u:p@ep-cool-darkness-123456-POOLER.us-east-2.aws.neon.tech/neondb", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_OFF && sq_config_pooler_mode(&c));
+  CHECK(sq_config_copy(&d, &c) == SQ_OK);
+  CHECK(d.prepare == SQ_PREPARE_OFF && sq_config_equal(&c, &d));
+  d.prepare = SQ_PREPARE_ON;
+  CHECK(!sq_config_equal(&c, &d));
+  sq_config_free(&d);
+  sq_config_free(&c);
+  /* the plain endpoint of the same project is not a pooler */
+  CHECK(parse("postgres://u:p@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_ON);
+  sq_config_free(&c);
+  /* an explicit prepare wins over the guesses */
+  CHECK(parse("postgres://u:p@ep-x-pooler.eu.aws.neon.tech/db?prepare=true", &c, &e) == SQ_OK);
+  CHECK(c.prepare == SQ_PREPARE_ON && !sq_config_pooler_mode(&c));
+  sq_config_free(&c);
+  CHECK(parse("postgres://u:p@h/db?pgbouncer=true&prepare=on", &c, &e) == SQ_OK);
+  CHECK(!sq_config_pooler_mode(&c));
+  sq_config_free(&c);
+  /* a pooler among several hosts */
+  CHECK(parse("postgres://u:p@a.example,ep-y-pooler.example/db", &c, &e) == SQ_OK);
+  CHECK(sq_config_pooler_mode(&c));
+  sq_config_free(&c);
+  /* the connect table spells it the same way */
+  sq_config_init(&c);
+  CHECK(sq_config_set(&c, "dialect", "postgres", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "prepare", "false", &e) == SQ_OK);
+  CHECK(sq_config_set(&c, "prepare", "maybe", &e) == SQ_EUSAGE);
+  CHECK(sq_config_finish(&c, &e) == SQ_OK && c.prepare == SQ_PREPARE_OFF);
+  sq_config_free(&c);
+  /* PostgreSQL only */
+  CHECK(parse("mysql://h/db?prepare=false", &c, &e) == SQ_EUSAGE);
+  CHECK(strstr(e.msg, "prepare") != NULL && strstr(e.msg, "postgres") != NULL);
+  sq_config_free(&c);
+  CHECK(parse("mysql://h/db?pgbouncer=true", &c, &e) == SQ_EUSAGE);
+  sq_config_free(&c);
+}
+
 int main(void) {
   sq_config c;
   sq_err e;
+
+  test_hosts();
+  test_pooler();
 
   CHECK(parse("sqlite::memory:", &c, &e) == SQ_OK);
   CHECK(c.dialect == SQ_DIALECT_SQLITE);

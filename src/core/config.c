@@ -27,6 +27,13 @@ void sq_config_init(sq_config *cfg) {
   cfg->pool.pre_ping = -1;
 }
 
+static void free_hosts(sq_config *cfg) {
+  for (int i = 0; i < cfg->nhosts; i++) free(cfg->hosts[i].host);
+  free(cfg->hosts);
+  cfg->hosts = NULL;
+  cfg->nhosts = 0;
+}
+
 void sq_config_free(sq_config *cfg) {
   if (!cfg) return;
   free(cfg->scheme);
@@ -45,6 +52,7 @@ void sq_config_free(sq_config *cfg) {
     free(cfg->params[i].value);
   }
   free(cfg->params);
+  free_hosts(cfg);
   sq_config_init(cfg);
 }
 
@@ -140,6 +148,60 @@ static int add_param(sq_config *cfg, const char *key, const char *value, sq_err 
   return SQ_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Host lists                                                           */
+/* ------------------------------------------------------------------ */
+
+#define SQ_MAX_HOSTS 32
+
+/* Reads one entry of a host list, s[0..n): "host", "host:port",
+ * "[v6]", "[v6]:port", or a bare IPv6 address (two colons or more, no
+ * port). With decode (a URL), the host is percent-decoded. The message
+ * of an error shows `shown` (a redacted URL) when given, else the entry
+ * (which can hold no secret: it is a host list). */
+static int parse_host_entry(const char *s, size_t n, int decode, const char *shown, sq_host *out, sq_err *err);
+
+/* Replaces cfg's hosts with the comma-separated list s[0..n). One entry
+ * is stored as host / port (nhosts 0). */
+static int set_hosts(sq_config *cfg, const char *s, size_t n, int decode, const char *shown, sq_err *err) {
+  int count = 1;
+  for (size_t i = 0; i < n; i++) count += s[i] == ',';
+  if (count > SQ_MAX_HOSTS)
+    return sq_err_set(err, SQ_EUSAGE, "too many hosts (%d, at most %d)", count, SQ_MAX_HOSTS);
+  sq_host *list = calloc((size_t)count, sizeof *list);
+  if (!list) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  int k = 0, rc = SQ_OK;
+  for (size_t start = 0; k < count && rc == SQ_OK; k++) {
+    const char *comma = memchr(s + start, ',', n - start);
+    size_t end = comma ? (size_t)(comma - s) : n;
+    rc = parse_host_entry(s + start, end - start, decode, shown, &list[k], err);
+    start = end + 1;
+  }
+  if (rc != SQ_OK) {
+    for (int i = 0; i < count; i++) free(list[i].host);
+    free(list);
+    return rc;
+  }
+  char *first = sq_strdup(list[0].host);
+  if (!first) {
+    for (int i = 0; i < count; i++) free(list[i].host);
+    free(list);
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  }
+  free_hosts(cfg);
+  free(cfg->host);
+  cfg->host = first;
+  if (count == 1) {
+    if (list[0].port) cfg->port = list[0].port;
+    free(list[0].host);
+    free(list);
+    return SQ_OK;
+  }
+  cfg->hosts = list;
+  cfg->nhosts = count;
+  return SQ_OK;
+}
+
 int sq_config_set(sq_config *cfg, const char *key, const char *v, sq_err *err) {
   if (!key || !v) return sq_err_set(err, SQ_EUSAGE, "option name and value must be given");
   if (!strcmp(key, "dialect")) {
@@ -148,7 +210,26 @@ int sq_config_set(sq_config *cfg, const char *key, const char *v, sq_err *err) {
     cfg->dialect = d;
     return set_str(&cfg->scheme, v, err);
   }
-  if (!strcmp(key, "host") || !strcmp(key, "hostname")) return set_str(&cfg->host, v, err);
+  if (!strcmp(key, "host") || !strcmp(key, "hostname")) {
+    if (strchr(v, ',')) return set_hosts(cfg, v, strlen(v), 0, NULL, err);
+    free_hosts(cfg);
+    return set_str(&cfg->host, v, err);
+  }
+  if (!strcmp(key, "hosts")) return set_hosts(cfg, v, strlen(v), 0, NULL, err);
+  if (!strcmp(key, "host_backoff")) {
+    double d;
+    if (parse_seconds(key, v, &d, err)) return err->kind;
+    if (!(d > 0)) return sq_err_set(err, SQ_EUSAGE, "option 'host_backoff' must be a positive number of seconds");
+    cfg->host_backoff = d;
+    return SQ_OK;
+  }
+  if (!strcmp(key, "prepare") || !strcmp(key, "pgbouncer")) {
+    int b;
+    if (parse_bool(key, v, &b, err)) return err->kind;
+    if (key[0] == 'p' && key[1] == 'r') cfg->prepare = b ? SQ_PREPARE_ON : SQ_PREPARE_OFF;
+    else cfg->pgbouncer = b;
+    return SQ_OK;
+  }
   if (!strcmp(key, "port")) return parse_int(key, v, 1, 65535, &cfg->port, err);
   if (!strcmp(key, "user") || !strcmp(key, "username")) return set_str(&cfg->user, v, err);
   if (!strcmp(key, "password")) return set_str(&cfg->password, v, err);
@@ -406,6 +487,56 @@ static int take(char **dst, const char *part, size_t n, const char *what, const 
   return SQ_OK;
 }
 
+static int parse_host_entry(const char *s, size_t n, int decode, const char *shown, sq_host *out, sq_err *err) {
+  char what[260];
+  if (shown) snprintf(what, sizeof what, "URL '%.200s'", shown);
+  else snprintf(what, sizeof what, "host list entry '%.*s'", (int)(n > 64 ? 64 : n), s);
+  out->host = NULL;
+  out->port = 0;
+  const char *h = s, *hend = s + n, *portp = NULL;
+  if (n && *s == '[') {
+    const char *rb = memchr(s, ']', n);
+    if (!rb) return sq_err_set(err, SQ_EUSAGE, "malformed %s: unterminated [ in a host", what);
+    h = s + 1;
+    hend = rb;
+    if (rb + 1 < s + n) {
+      if (rb[1] != ':') return sq_err_set(err, SQ_EUSAGE, "malformed %s: junk after ]", what);
+      portp = rb + 2;
+    }
+  } else {
+    const char *c1 = memchr(s, ':', n);
+    if (c1 && !memchr(c1 + 1, ':', (size_t)(s + n - c1 - 1))) { /* one colon: host:port */
+      hend = c1;
+      portp = c1 + 1;
+    } /* none: a name; two or more: a bare IPv6 address */
+  }
+  if (hend == h) return sq_err_set(err, SQ_EUSAGE, "malformed %s: empty host in a host list", what);
+  if (portp) {
+    long port = 0;
+    if (portp == s + n) return sq_err_set(err, SQ_EUSAGE, "malformed %s: empty port", what);
+    for (const char *p = portp; p < s + n; p++) {
+      if (!isdigit((unsigned char)*p) || port > 65535)
+        return sq_err_set(err, SQ_EUSAGE, "malformed %s: port must be a number from 1 to 65535", what);
+      port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535)
+      return sq_err_set(err, SQ_EUSAGE, "malformed %s: port must be a number from 1 to 65535", what);
+    out->port = (int)port;
+  }
+  if (decode) {
+    shown_url u;
+    snprintf(u.s, sizeof u.s, "%s", shown ? shown : "");
+    out->host = pct_decode(h, (size_t)(hend - h), 0, "a host", &u, err);
+    if (!out->host) return err->kind;
+  } else {
+    out->host = malloc((size_t)(hend - h) + 1);
+    if (!out->host) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    memcpy(out->host, h, (size_t)(hend - h));
+    out->host[hend - h] = '\0';
+  }
+  return SQ_OK;
+}
+
 /*
  * URL forms:
  *   sqlite::memory:   sqlite:relative/path.db   sqlite:///absolute/path.db
@@ -473,8 +604,12 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
     if (pc && take(&cfg->password, pc + 1, (size_t)(at - pc - 1), "the password", &u, err)) return err->kind;
     hostp = at + 1;
   }
+  free_hosts(cfg);
   const char *portp = NULL, *hend = end;
-  if (*hostp == '[') {
+  if (memchr(hostp, ',', (size_t)(end - hostp))) {
+    /* several hosts: "h1:3306,h2:3306,[::1]:3307" */
+    if (set_hosts(cfg, hostp, (size_t)(end - hostp), 1, u.s, err)) return err->kind;
+  } else if (*hostp == '[') {
     const char *rb = memchr(hostp, ']', (size_t)(end - hostp));
     if (!rb) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': unterminated [ in host", u.s);
     if (take(&cfg->host, hostp + 1, (size_t)(rb - hostp - 1), "the host", &u, err)) return err->kind;
@@ -514,6 +649,26 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
   return q ? parse_query(cfg, q + 1, &u, err) : SQ_OK;
 }
 
+/* "-pooler." anywhere in a host name, ignoring case (Neon names its
+ * pooled endpoints ep-<name>-pooler.<region>.aws.neon.tech). */
+static int pooler_host(const char *h) {
+  static const char tag[] = "-pooler.";
+  size_t n = sizeof tag - 1;
+  for (const char *p = h; p && *p; p++)
+    if (!strncasecmp(p, tag, n)) return 1;
+  return 0;
+}
+
+int sq_config_pooler_mode(const sq_config *cfg) {
+  if (!cfg || cfg->dialect != SQ_DIALECT_POSTGRES) return 0;
+  if (cfg->prepare) return cfg->prepare == SQ_PREPARE_OFF;
+  if (cfg->pgbouncer) return 1;
+  if (pooler_host(cfg->host)) return 1;
+  for (int i = 0; i < cfg->nhosts; i++)
+    if (pooler_host(cfg->hosts[i].host)) return 1;
+  return 0;
+}
+
 int sq_config_finish(sq_config *cfg, sq_err *err) {
   if (!cfg->dialect) return sq_err_set(err, SQ_EUSAGE, "no dialect given (use a URL or dialect = \"sqlite\"|\"mysql\"|\"postgres\")");
   if (cfg->dialect == SQ_DIALECT_SQLITE) {
@@ -529,7 +684,22 @@ int sq_config_finish(sq_config *cfg, sq_err *err) {
     }
     if (cfg->dialect == SQ_DIALECT_MYSQL && cfg->nparams)
       return sq_err_set(err, SQ_EUSAGE, "unknown option '%s' for mysql", cfg->params[0].key);
+    /* every host gets its port; host / port mirror the first */
+    for (int i = 0; i < cfg->nhosts; i++)
+      if (!cfg->hosts[i].port) cfg->hosts[i].port = cfg->port;
+    if (cfg->nhosts) {
+      if (set_str(&cfg->host, cfg->hosts[0].host, err)) return err->kind;
+      cfg->port = cfg->hosts[0].port;
+    }
   }
+  if (cfg->dialect == SQ_DIALECT_SQLITE && cfg->nhosts)
+    return sq_err_set(err, SQ_EUSAGE, "option 'hosts' is not for sqlite");
+  if (cfg->dialect != SQ_DIALECT_POSTGRES && (cfg->prepare || cfg->pgbouncer))
+    return sq_err_set(err, SQ_EUSAGE, "option '%s' is for postgres only (pooler mode)",
+                      cfg->prepare ? "prepare" : "pgbouncer");
+  if (cfg->dialect == SQ_DIALECT_POSTGRES && !cfg->prepare)
+    cfg->prepare = sq_config_pooler_mode(cfg) ? SQ_PREPARE_OFF : SQ_PREPARE_ON;
+  if (!(cfg->host_backoff > 0)) cfg->host_backoff = SQ_HOST_BACKOFF_DEFAULT;
   /* A CA with no mode means the user wants the server verified. */
   if (cfg->ssl.mode == SQ_SSL_DEFAULT && cfg->ssl.ca) cfg->ssl.mode = SQ_SSL_VERIFY_CA;
   if (cfg->pool.max < 0) cfg->pool.max = 5;
@@ -560,6 +730,9 @@ int sq_config_copy(sq_config *dst, const sq_config *src) {
   dst->connect_timeout = src->connect_timeout;
   dst->ssl.mode = src->ssl.mode;
   dst->pool = src->pool;
+  dst->host_backoff = src->host_backoff;
+  dst->prepare = src->prepare;
+  dst->pgbouncer = src->pgbouncer;
   DUP(scheme); DUP(host); DUP(user); DUP(password); DUP(database); DUP(storage); DUP(name);
   DUP(ssl.ca); DUP(ssl.cert); DUP(ssl.key); DUP(ssl.min_version);
   if (src->nparams) {
@@ -569,6 +742,15 @@ int sq_config_copy(sq_config *dst, const sq_config *src) {
       dst->nparams = i + 1;
       DUP(params[i].key);
       DUP(params[i].value);
+    }
+  }
+  if (src->nhosts) {
+    dst->hosts = calloc((size_t)src->nhosts, sizeof *dst->hosts);
+    if (!dst->hosts) goto nomem;
+    for (int i = 0; i < src->nhosts; i++) {
+      dst->nhosts = i + 1;
+      dst->hosts[i].port = src->hosts[i].port;
+      DUP(hosts[i].host);
     }
   }
   return SQ_OK;
@@ -584,8 +766,11 @@ static int streq(const char *a, const char *b) {
 
 int sq_config_equal(const sq_config *a, const sq_config *b) {
   if (a->dialect != b->dialect || a->port != b->port || a->ssl.mode != b->ssl.mode ||
-      a->connect_timeout != b->connect_timeout || a->nparams != b->nparams)
+      a->connect_timeout != b->connect_timeout || a->nparams != b->nparams || a->nhosts != b->nhosts ||
+      a->host_backoff != b->host_backoff || a->prepare != b->prepare || a->pgbouncer != b->pgbouncer)
     return 0;
+  for (int i = 0; i < a->nhosts; i++) /* order matters: the first that answers is used */
+    if (a->hosts[i].port != b->hosts[i].port || !streq(a->hosts[i].host, b->hosts[i].host)) return 0;
   if (a->pool.max != b->pool.max || a->pool.min != b->pool.min ||
       a->pool.acquire_timeout != b->pool.acquire_timeout || a->pool.idle_timeout != b->pool.idle_timeout ||
       a->pool.max_lifetime != b->pool.max_lifetime || a->pool.pre_ping != b->pool.pre_ping)

@@ -14,118 +14,18 @@
  * Only sqorm.h (plus ddl_int.h) is used: models are read through their
  * public accessors.
  */
-#include "sqorm.h"
 #include "ddl_int.h"
-
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define QMAX 160
-
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static int sb_ident(sbuf *b, int dialect, const char *name, sq_err *err) {
-  char q[QMAX];
-  int rc = sq_quote_ident(dialect, name, strlen(name), q, sizeof q, err);
-  if (rc) return rc;
-  sb_puts(b, q);
-  return SQ_OK;
-}
-
-static int nomem(sq_err *err) { return sq_err_set(err, SQ_ENOMEM, "out of memory rendering DDL"); }
+#include "schema_int.h"
 
 /* Moves b's text into the list as one statement. */
-static int push(sq_sql_list *l, sbuf *b, sq_err *err) {
-  if (b->oom) return nomem(err);
-  char **v = realloc(l->sql, (size_t)(l->n + 1) * sizeof *v);
-  if (!v) return nomem(err);
-  l->sql = v;
-  if (!b->p) sb_putn(b, "", 0);
-  if (b->oom) return nomem(err);
-  l->sql[l->n++] = b->p;
-  b->p = NULL;
-  b->n = b->cap = 0;
-  return SQ_OK;
-}
+static int push(sq_sql_list *l, sbuf *b, sq_err *err) { return sq_ddl_push(l, b, err); }
 
-static int valid_dialect(int d) { return d == SQ_DIALECT_SQLITE || d == SQ_DIALECT_MYSQL || d == SQ_DIALECT_POSTGRES; }
+static int valid_dialect(int d) { return sq_ddl_valid_dialect(d); }
 
-/* CONSTRAINT "name" FOREIGN KEY ("col") REFERENCES "t" ("col") ON DELETE x ON UPDATE y */
-static int fk_clause(sbuf *b, const sq_model *m, const sq_fk *fk, int dialect, sq_err *err) {
-  int del, upd, rc;
-  sq_fk_actions(m, fk, &del, &upd, NULL);
-  const sq_col *c = sq_model_col(m, fk->col), *t = sq_model_col(fk->target, fk->target_col);
-  if (!c || !t) return sq_err_set(err, SQ_EUSAGE, "foreign key %s: column out of range", fk->name);
-  sb_puts(b, "CONSTRAINT ");
-  if ((rc = sb_ident(b, dialect, fk->name, err))) return rc;
-  sb_puts(b, " FOREIGN KEY (");
-  if ((rc = sb_ident(b, dialect, c->name, err))) return rc;
-  sb_puts(b, ") REFERENCES ");
-  if ((rc = sb_ident(b, dialect, sq_model_table(fk->target), err))) return rc;
-  sb_puts(b, " (");
-  if ((rc = sb_ident(b, dialect, t->name, err))) return rc;
-  sb_puts(b, ") ON DELETE ");
-  sb_puts(b, sq_fk_action_sql(del));
-  sb_puts(b, " ON UPDATE ");
-  sb_puts(b, sq_fk_action_sql(upd));
-  return SQ_OK;
-}
+static int sb_ident(sbuf *b, int dialect, const char *name, sq_err *err) { return sq_ddl_ident(b, dialect, name, err); }
 
-/* Whether fk is written inside CREATE TABLE on dialect. */
-static int fk_inline(const sq_model *m, const sq_fk *fk, int dialect) {
-  int cons;
-  sq_fk_actions(m, fk, NULL, NULL, &cons);
-  if (cons == SQ_CONSTRAINTS_OFF) return 0;
-  return cons == SQ_CONSTRAINTS_ON || dialect == SQ_DIALECT_SQLITE;
-}
-
-int sq_ddl_fk_inline(const sq_model *m, int dialect, char **out, sq_err *err) {
-  *out = NULL;
-  sbuf b = {0};
-  for (int i = 0; i < sq_model_nfks(m); i++) {
-    const sq_fk *fk = sq_model_fk(m, i);
-    if (!fk_inline(m, fk, dialect)) continue;
-    sb_puts(&b, ", ");
-    int rc = fk_clause(&b, m, fk, dialect, err);
-    if (rc) {
-      free(b.p);
-      return rc;
-    }
-  }
-  if (b.oom) {
-    free(b.p);
-    return nomem(err);
-  }
-  *out = b.p;
-  return SQ_OK;
-}
-
+/* ALTER TABLE t ADD CONSTRAINT name FOREIGN KEY ...: the add_foreign_key
+ * op of the key, rendered. */
 int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_list *out, sq_err *err) {
   if (out) {
     out->sql = NULL;
@@ -135,14 +35,15 @@ int sq_render_add_fk(const sq_model *m, const sq_fk *fk, int dialect, sq_sql_lis
   if (dialect == SQ_DIALECT_SQLITE)
     return sq_err_set(err, SQ_EUSAGE, "SQLite can't add a foreign key to a table; it is rebuilt (sq_plan_alter_fks)");
   if (!valid_dialect(dialect)) return sq_err_set(err, SQ_EUSAGE, "DDL: unknown dialect %d", dialect);
-  sbuf b = {0};
-  sb_puts(&b, "ALTER TABLE ");
-  int rc = sb_ident(&b, dialect, sq_model_table(m), err);
-  sb_puts(&b, " ADD ");
-  if (!rc) rc = fk_clause(&b, m, fk, dialect, err);
-  if (!rc) rc = push(out, &b, err);
-  free(b.p);
-  if (rc) sq_sql_list_free(out);
+  sq_sop_list l = {0};
+  sq_sfk *f = sq_sop_list_alloc(&l, sizeof *f, err);
+  sq_sop *op = f ? sq_sop_list_add(&l, SQ_SOP_ADD_FOREIGN_KEY, sq_model_table(m), err) : NULL;
+  int rc = op ? sq_schema_sfk_from_fk(&l, m, fk, f, err) : SQ_ENOMEM;
+  if (!rc) {
+    op->fk = f;
+    rc = sq_schema_render(op, 1, dialect, 0, out, err);
+  }
+  sq_sop_list_free(&l);
   return rc;
 }
 
@@ -295,18 +196,7 @@ int sq_schema_order(sq_model *const *models, int n, const sq_model ***out, int *
   return SQ_OK;
 }
 
-/* Appends every statement of src to dst (moving the strings). */
-static int append(sq_sql_list *dst, sq_sql_list *src, sq_err *err) {
-  if (src->n == 0) return SQ_OK;
-  char **v = realloc(dst->sql, (size_t)(dst->n + src->n) * sizeof *v);
-  if (!v) return nomem(err);
-  dst->sql = v;
-  for (int i = 0; i < src->n; i++) dst->sql[dst->n++] = src->sql[i];
-  free(src->sql);
-  src->sql = NULL;
-  src->n = 0;
-  return SQ_OK;
-}
+static int append(sq_sql_list *dst, sq_sql_list *src, sq_err *err) { return sq_ddl_append(dst, src, err); }
 
 int sq_render_create_all(sq_model *const *models, int n, int dialect, int if_not_exists, sq_sql_list *out,
                          sq_err *err) {
@@ -416,70 +306,13 @@ int sq_render_drop_all(sq_model *const *models, int n, int dialect, int if_exist
 /* The live keys                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Catalog rows as text, row-major, NULL cells kept as NULL. */
-typedef struct srows {
-  int ncols, nrows, cap;
-  char **cells;
-} srows;
-
-static void srows_free(srows *r) {
-  for (int i = 0; i < r->nrows * r->ncols; i++) free(r->cells[i]);
-  free(r->cells);
-  memset(r, 0, sizeof *r);
-}
-
-static char *dupn(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (!d) return NULL;
-  if (n) memcpy(d, s, n);
-  d[n] = '\0';
-  return d;
-}
-
-static int srows_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
-  srows *r = ud;
-  if (r->nrows == 0) r->ncols = ncols;
-  if (ncols != r->ncols) return sq_err_set(err, SQ_EINTERNAL, "catalog row width changed");
-  if (r->nrows == r->cap) {
-    int cap = r->cap ? r->cap * 2 : 8;
-    char **v = realloc(r->cells, (size_t)cap * (size_t)(ncols ? ncols : 1) * sizeof *v);
-    if (!v) return sq_err_set(err, SQ_ENOMEM, "out of memory reading the catalog");
-    r->cells = v;
-    r->cap = cap;
-  }
-  char **row = r->cells + (size_t)r->nrows * (size_t)ncols;
-  for (int i = 0; i < ncols; i++) row[i] = NULL;
-  r->nrows++;
-  for (int i = 0; i < ncols; i++) {
-    const sq_value *v = &vals[i];
-    char num[32];
-    switch (v->type) {
-    case SQ_VNULL: continue;
-    case SQ_VINT:
-      snprintf(num, sizeof num, "%lld", (long long)v->u.i);
-      row[i] = dupn(num, strlen(num));
-      break;
-    case SQ_VBOOL: row[i] = dupn(v->u.b ? "1" : "0", 1); break;
-    case SQ_VFLOAT:
-      snprintf(num, sizeof num, "%.17g", v->u.f);
-      row[i] = dupn(num, strlen(num));
-      break;
-    default: row[i] = dupn(v->u.s.p ? v->u.s.p : "", v->u.s.p ? v->u.s.n : 0); break;
-    }
-    if (!row[i]) return sq_err_set(err, SQ_ENOMEM, "out of memory reading the catalog");
-  }
-  return 0;
-}
+typedef sq_srows srows;
+#define srows_free sq_srows_free
+#define cell sq_srows_cell
+#define name_eq sq_ddl_name_eq
 
 static int catalog(sq_conn *c, const char *sql, const char *table, srows *out, sq_err *err) {
-  sq_row_sink sink = {out, NULL, srows_row};
-  sq_value p = sq_text(table, strlen(table));
-  sq_result res;
-  return sq_conn_exec_native(c, sql, strlen(sql), &p, 1, &sink, &res, err);
-}
-
-static const char *cell(const srows *r, int row, int col) {
-  return col < r->ncols ? r->cells[row * r->ncols + col] : NULL;
+  return sq_ddl_catalog(c, sql, table, NULL, out, err);
 }
 
 static const char SQL_SQLITE_HAS[] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?";
@@ -501,18 +334,6 @@ static const char SQL_PG_FKS[] =
     "JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = c.confkey[1] "
     "WHERE c.contype = 'f' AND n.nspname = current_schema() AND cl.relname = $1";
 
-static int lc(int ch) { return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch; }
-
-/* Names as the server compares them: exact on PostgreSQL, ignoring
- * ASCII case on SQLite and MySQL. */
-static int name_eq(int dialect, const char *a, const char *b) {
-  if (!a || !b) return 0;
-  if (dialect == SQ_DIALECT_POSTGRES) return !strcmp(a, b);
-  for (; *a && *b; a++, b++)
-    if (lc((unsigned char)*a) != lc((unsigned char)*b)) return 0;
-  return *a == *b;
-}
-
 /* 1 when the live table already has fk: the same column referencing the
  * same table and column, or a constraint of the same name. */
 static int live_has(int dialect, const srows *r, const sq_model *m, const sq_fk *fk) {
@@ -527,6 +348,44 @@ static int live_has(int dialect, const srows *r, const sq_model *m, const sq_fk 
   return 0;
 }
 
+int sq_ddl_table_exists(sq_conn *c, int dialect, const char *table, int *exists, sq_err *err) {
+  srows has = {0};
+  int rc = catalog(c, dialect == SQ_DIALECT_SQLITE ? SQL_SQLITE_HAS : dialect == SQ_DIALECT_MYSQL ? SQL_MYSQL_HAS : SQL_PG_HAS,
+                   table, &has, err);
+  *exists = !rc && has.nrows == 1 && cell(&has, 0, 0) && strcmp(cell(&has, 0, 0), "0");
+  srows_free(&has);
+  return rc;
+}
+
+int sq_ddl_live_fks(sq_conn *c, int dialect, const char *table, srows *out, sq_err *err) {
+  return catalog(c, dialect == SQ_DIALECT_SQLITE ? SQL_SQLITE_FKS : dialect == SQ_DIALECT_MYSQL ? SQL_MYSQL_FKS : SQL_PG_FKS,
+                 table, out, err);
+}
+
+int sq_ddl_missing_fks(const sq_model *m, int dialect, const srows *live, int only_deferred, sq_sop_list *out,
+                       sq_err *err) {
+  for (int i = 0; i < sq_model_nfks(m); i++) {
+    const sq_fk *fk = sq_model_fk(m, i);
+    int cons;
+    sq_fk_actions(m, fk, NULL, NULL, &cons);
+    if (cons == SQ_CONSTRAINTS_OFF || (only_deferred && cons != SQ_CONSTRAINTS_DEFERRED)) continue;
+    if (live && live_has(dialect, live, m, fk)) continue;
+    sq_sfk *f = sq_sop_list_alloc(out, sizeof *f, err);
+    sq_sop *op = f ? sq_sop_list_add(out, SQ_SOP_ADD_FOREIGN_KEY, sq_model_table(m), err) : NULL;
+    if (!op) return SQ_ENOMEM;
+    op->fk = f;
+    int rc = sq_schema_sfk_from_fk(out, m, fk, f, err);
+    if (rc) return rc;
+  }
+  return SQ_OK;
+}
+
+/*
+ * sync{ alter = true }'s foreign keys: the keys part of the difference
+ * (constrained keys the live table lacks), rendered one ALTER TABLE per
+ * key on MySQL/PostgreSQL, as one rebuild on SQLite. Empty when nothing
+ * is missing or the table doesn't exist.
+ */
 int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *err) {
   if (out) {
     out->sql = NULL;
@@ -534,31 +393,10 @@ int sq_plan_alter_fks(sq_conn *c, const sq_model *m, sq_sql_list *out, sq_err *e
   }
   const sq_driver *drv = sq_conn_driver(c);
   if (!drv || !m || !out) return sq_err_set(err, SQ_EUSAGE, "sq_plan_alter_fks: bad arguments");
-  int dialect = drv->dialect;
-  const char *table = sq_model_table(m);
-  srows has = {0}, fks = {0};
-  int rc = catalog(c, dialect == SQ_DIALECT_SQLITE ? SQL_SQLITE_HAS : dialect == SQ_DIALECT_MYSQL ? SQL_MYSQL_HAS : SQL_PG_HAS,
-                   table, &has, err);
-  int exists = !rc && has.nrows == 1 && cell(&has, 0, 0) && strcmp(cell(&has, 0, 0), "0");
-  if (!rc && exists)
-    rc = catalog(c, dialect == SQ_DIALECT_SQLITE ? SQL_SQLITE_FKS : dialect == SQ_DIALECT_MYSQL ? SQL_MYSQL_FKS : SQL_PG_FKS,
-                 table, &fks, err);
-  int missing = 0;
-  for (int i = 0; !rc && exists && i < sq_model_nfks(m); i++) {
-    const sq_fk *fk = sq_model_fk(m, i);
-    int cons;
-    sq_fk_actions(m, fk, NULL, NULL, &cons);
-    if (cons == SQ_CONSTRAINTS_OFF || live_has(dialect, &fks, m, fk)) continue;
-    missing++;
-    if (dialect == SQ_DIALECT_SQLITE) continue;
-    sq_sql_list one = {0};
-    rc = sq_render_add_fk(m, fk, dialect, &one, err);
-    if (!rc) rc = append(out, &one, err);
-    sq_sql_list_free(&one);
-  }
-  srows_free(&has);
-  srows_free(&fks);
-  if (!rc && missing && dialect == SQ_DIALECT_SQLITE) rc = sq_plan_sqlite_rebuild(c, m, out, err);
+  sq_sop_list ops = {0};
+  int rc = sq_ddl_diff_model(c, m, 0, SQ_DIFF_FKS, NULL, &ops, err);
+  if (!rc) rc = sq_schema_plan(c, ops.ops, ops.n, 0, out, err);
+  sq_sop_list_free(&ops);
   if (rc) sq_sql_list_free(out);
   return rc;
 }
@@ -602,83 +440,3 @@ int sq_plan_drop_all(sq_conn *c, sq_model *const *models, int n, sq_sql_list *ou
   return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* Running a SQLite rebuild                                             */
-/* ------------------------------------------------------------------ */
-
-typedef struct counter {
-  int rows;
-  int64_t first;
-  char detail[160];
-} counter;
-
-static int count_row(void *ud, int ncols, const sq_value *v, sq_err *err) {
-  (void)err;
-  counter *k = ud;
-  if (k->rows++ == 0) {
-    if (ncols >= 1 && v[0].type == SQ_VINT) k->first = v[0].u.i;
-    if (ncols >= 3 && (v[0].type == SQ_VTEXT) && v[2].type == SQ_VTEXT)
-      snprintf(k->detail, sizeof k->detail, "table %.*s references %.*s", (int)(v[0].u.s.n > 60 ? 60 : v[0].u.s.n),
-               v[0].u.s.p, (int)(v[2].u.s.n > 60 ? 60 : v[2].u.s.n), v[2].u.s.p);
-  }
-  return 0;
-}
-
-static int run(sq_conn *c, const char *sql, counter *k, sq_err *err) {
-  sq_row_sink sink = {k, NULL, count_row};
-  sq_result res;
-  if (k) memset(k, 0, sizeof *k);
-  return sq_conn_exec_native(c, sql, strlen(sql), NULL, 0, k ? &sink : NULL, &res, err);
-}
-
-int sq_sqlite_run_rebuild(sq_conn *c, const sq_sql_list *plan, sq_err *err) {
-  const sq_driver *drv = sq_conn_driver(c);
-  if (!drv || !plan) return sq_err_set(err, SQ_EUSAGE, "sq_sqlite_run_rebuild: bad arguments");
-  if (drv->dialect != SQ_DIALECT_SQLITE) return sq_err_set(err, SQ_EUSAGE, "sq_sqlite_run_rebuild: not a SQLite connection");
-  if (plan->n == 0) return SQ_OK;
-  counter k;
-  int rc = run(c, "PRAGMA foreign_keys = OFF", NULL, err);
-  if (!rc) rc = run(c, "PRAGMA foreign_keys", &k, err);
-  if (!rc && k.first != 0) {
-    run(c, "PRAGMA foreign_keys = ON", NULL, err);
-    return sq_err_set(err, SQ_EUSAGE,
-                      "a SQLite table rebuild must run outside a transaction (SQLite ignores PRAGMA foreign_keys inside "
-                      "one, and dropping the old table would fire the ON DELETE actions of tables referencing it)");
-  }
-  if (!rc) rc = run(c, "BEGIN", NULL, err);
-  if (rc) {
-    sq_err keep = *err;
-    run(c, "PRAGMA foreign_keys = ON", NULL, err);
-    *err = keep;
-    return rc;
-  }
-  for (int i = 0; !rc && i < plan->n; i++) rc = run(c, plan->sql[i], NULL, err);
-  if (!rc) {
-    rc = run(c, "PRAGMA foreign_key_check", &k, err);
-    if (!rc && k.rows > 0)
-      rc = sq_err_set(err, SQ_ECONSTRAINT, "after the rebuild %d row%s violate a foreign key (%s); rolled back", k.rows,
-                      k.rows == 1 ? "" : "s", k.detail[0] ? k.detail : "see PRAGMA foreign_key_check");
-  }
-  sq_err keep = *err;
-  sq_err scratch;
-  if (!rc) {
-    rc = run(c, "COMMIT", NULL, err);
-    if (rc) {
-      keep = *err;
-      run(c, "ROLLBACK", NULL, &scratch);
-    }
-  } else {
-    run(c, "ROLLBACK", NULL, &scratch);
-  }
-  int rc2 = run(c, "PRAGMA foreign_keys = ON", NULL, &scratch);
-  if (rc) {
-    *err = keep;
-    return rc;
-  }
-  if (rc2) {
-    *err = scratch;
-    sq_conn_mark_dirty(c); /* the pool's reset turns foreign keys back on */
-    return rc2;
-  }
-  return SQ_OK;
-}

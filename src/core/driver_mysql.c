@@ -1341,7 +1341,7 @@ static void conn_free(my_conn *c) {
  * the unix socket), utf8mb4, no LOAD DATA LOCAL, no automatic reconnect
  * (it would silently lose transaction state; the pool replaces dead
  * connections), session time zone UTC. */
-static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
+static int open_one(const sq_config *cfg, sq_dconn **out, sq_err *err) {
   *out = NULL;
   if (!cfg) return sq_err_set(err, SQ_EUSAGE, "mysql: no configuration");
   my_conn *c = calloc(1, sizeof *c);
@@ -1405,6 +1405,56 @@ static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
   c->has_cfg = 1;
   *out = (sq_dconn *)c;
   return SQ_OK;
+}
+
+/*
+ * Several hosts (cfg->nhosts, e.g. a Galera or TiDB cluster): the first
+ * host that answers gets the connection. Hosts that failed to connect
+ * lately are tried last (sq_hosts_order; the backoff is process-wide,
+ * see sq_host_state), so a dead node costs one failed connect per
+ * backoff step instead of one per new connection. Only kinds connection
+ * and timeout move on to the next host: a refused login (auth), bad
+ * options or a lack of memory would be the same everywhere and are
+ * returned at once. The connection keeps the one host it reached (its
+ * copy of cfg, which my_cancel uses for KILL QUERY, names that host).
+ */
+static int my_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
+  *out = NULL;
+  if (!cfg) return sq_err_set(err, SQ_EUSAGE, "mysql: no configuration");
+  if (cfg->nhosts < 2) return open_one(cfg, out, err);
+  int order[32], n = cfg->nhosts > 32 ? 32 : cfg->nhosts;
+  sq_hosts_order(cfg->hosts, n, order);
+  double base = cfg->host_backoff > 0 ? cfg->host_backoff : SQ_HOST_BACKOFF_DEFAULT;
+  char tried[1024];
+  size_t used = 0;
+  tried[0] = '\0';
+  int rc = SQ_ECONNECTION;
+  char code[32] = "", state[6] = "";
+  for (int k = 0; k < n; k++) {
+    const sq_host *h = &cfg->hosts[order[k]];
+    sq_config one = *cfg; /* shallow: open_one only reads it (and deep-copies it) */
+    one.host = h->host;
+    one.port = h->port;
+    one.hosts = NULL;
+    one.nhosts = 0;
+    sq_err_clear(err);
+    rc = open_one(&one, out, err);
+    if (rc == SQ_OK) {
+      sq_hosts_ok(h->host, h->port);
+      return SQ_OK;
+    }
+    if (rc != SQ_ECONNECTION && rc != SQ_ETIMEOUT) return rc;
+    sq_config_redact(cfg, err);
+    sq_hosts_failed(h->host, h->port, base, err->msg);
+    if (used < sizeof tried)
+      used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s:%d: %.200s", k ? "; " : "", h->host,
+                               h->port, err->msg);
+    snprintf(code, sizeof code, "%s", err->code);
+    snprintf(state, sizeof state, "%s", err->sqlstate);
+  }
+  sq_err_set(err, rc, "mysql: no host answered (%d tried): %s", n, tried);
+  sq_err_native(err, code, state);
+  return rc;
 }
 
 static void cursor_detach(my_conn *c);
@@ -1742,7 +1792,7 @@ static int my_cancel(sq_dconn *dc, sq_err *err) {
   sq_config cfg = c->cfg; /* shallow: my_open only reads it */
   if (!(cfg.connect_timeout > 0) || cfg.connect_timeout > 5) cfg.connect_timeout = 5;
   sq_dconn *side = NULL;
-  int rc = my_open(&cfg, &side, err);
+  int rc = open_one(&cfg, &side, err);
   if (rc) return rc;
   char sql[48];
   snprintf(sql, sizeof sql, "KILL QUERY %lu", c->thread_id);

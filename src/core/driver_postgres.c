@@ -19,6 +19,33 @@
  * usable again and memory stays bounded.
  *
  * The session is set to TimeZone UTC, DateStyle ISO, client_encoding UTF8.
+ *
+ * Pooler mode (sq_config_pooler_mode: prepare = false, pgbouncer=true, a
+ * "-pooler." host) is for PgBouncer-style poolers in transaction mode,
+ * which hand each transaction to whichever server connection is free and
+ * reset it afterwards: a named prepared statement made in one transaction
+ * is gone (SQLSTATE 26000) in the next, and so is every session SET. So:
+ *   - statements run as unnamed statements (PQexecParams: Parse, Bind,
+ *     Execute, Sync in one round trip); no statement or column cache;
+ *   - the connect sends no session SETs, and nothing depends on them:
+ *     a statement whose results sqorm decodes (SELECT, WITH, VALUES,
+ *     TABLE, INSERT, UPDATE, DELETE, MERGE, FETCH) is preceded, in the
+ *     same round trip (libpq pipeline mode, one Sync), by a statement
+ *     that sets TimeZone UTC, DateStyle ISO, extra_float_digits 3 and
+ *     bytea_output hex with set_config(..., is_local => true). The two
+ *     share one transaction - the caller's, or the implicit one the
+ *     extended protocol opens until Sync - so the settings hold for the
+ *     statement whatever the session, the pooler, the role or the
+ *     database defaults say (a user's SET included), and end with that
+ *     transaction, leaving the pooler's server connection as it was.
+ *     Results stay in text format, so every type (enums, arrays,
+ *     extension types) reads as in the default mode. The cost is one
+ *     tiny extra statement per statement on the server, no extra round
+ *     trip. Other statements (DDL, VACUUM, CREATE INDEX CONCURRENTLY,
+ *     which refuse to run inside a pipeline) go alone.
+ * Why not binary results: libpq asks for one format for every column of
+ * a result, and the binary forms of types sqorm does not know (user
+ * enums, composites, extension types) would arrive as bytes.
  */
 #include "sqorm.h"
 #include "internal.h"
@@ -60,6 +87,13 @@ static const char SESSION_SETUP[] =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; "
     "SET extra_float_digits = 3; SET bytea_output = 'hex'";
 
+/* Pooler mode: the same settings, local to the statement's transaction. */
+static const char POOLER_PREAMBLE[] =
+    "SELECT pg_catalog.set_config('TimeZone', 'UTC', true), "
+    "pg_catalog.set_config('DateStyle', 'ISO, MDY', true), "
+    "pg_catalog.set_config('extra_float_digits', '3', true), "
+    "pg_catalog.set_config('bytea_output', 'hex', true)";
+
 typedef struct pg_stmt {
   struct pg_stmt *hnext;       /* hash chain */
   struct pg_stmt *prev, *next; /* LRU list, most recent first */
@@ -85,6 +119,8 @@ struct pg_cursor;
 typedef struct pg_conn {
   PGconn *pg;
   int dead;
+  int pooler;                  /* pooler mode (see the top of this file) */
+  int pipeline;                /* libpq is in pipeline mode (a pooler statement's results are pending) */
 
   /* statement cache */
   pg_stmt *buckets[PG_NBUCKETS];
@@ -272,8 +308,11 @@ static int fail(pg_conn *c, const PGresult *r, sq_err *err) {
   return kind;
 }
 
+static void pipeline_end(pg_conn *c);
+
 /* Checks a connection before a call: dead or busy connections refuse. */
 static int usable(pg_conn *c, sq_err *err) {
+  if (c->pipeline && !c->cursor) pipeline_end(c); /* a safety net: every path ends it already */
   if (c->dead || PQstatus(c->pg) == CONNECTION_BAD) {
     c->dead = 1;
     sq_err_set(err, SQ_ECONNECTION, "postgres: connection is dead");
@@ -627,7 +666,7 @@ static int after_command(pg_conn *c, const PGresult *r) {
     cache_forget_all(c);
     forgot = 1;
   }
-  if (!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "RESET")) {
+  if ((!strcmp(tag, "DISCARD ALL") || !strcmp(tag, "RESET")) && !c->pooler) {
     PGresult *s = PQexec(c->pg, SESSION_SETUP);
     if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
     PQclear(s);
@@ -967,6 +1006,22 @@ static int connect_error(const char *msg, sq_err *err) {
   return kind;
 }
 
+static pthread_once_t sni_once = PTHREAD_ONCE_INIT;
+static int sni_known;
+
+static void sni_probe(void) {
+  PQconninfoOption *defs = PQconndefaults();
+  for (PQconninfoOption *o = defs; o && o->keyword; o++)
+    if (!strcmp(o->keyword, "sslsni")) sni_known = 1;
+  PQconninfoFree(defs);
+}
+
+/* 1 when this libpq knows the sslsni keyword (14 and later). */
+static int libpq_has_sslsni(void) {
+  pthread_once(&sni_once, sni_probe);
+  return sni_known;
+}
+
 /* Validates cfg->params against libpq's keywords. */
 static int check_params(const sq_config *cfg, sq_err *err) {
   if (cfg->nparams <= 0) return SQ_OK;
@@ -1047,10 +1102,32 @@ static int pg_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
   if (t > 86400) t = 86400;
   snprintf(timeout, sizeof timeout, "%d", (int)t);
 
+  /* Several hosts: libpq's own lists, host=a,b,c port=p,q,r, tried in
+   * order (target_session_attrs, a libpq parameter, picks the role). */
+  char hostlist[32 * 260], portlist[32 * 8];
+  const char *hostv = cfg->host, *portv = port;
+  if (cfg->nhosts > 1) {
+    size_t ho = 0, po = 0;
+    for (int i = 0; i < cfg->nhosts && i < 32; i++) {
+      const sq_host *h = &cfg->hosts[i];
+      if (!h->host || strchr(h->host, ',') || strlen(h->host) > 255)
+        return sq_err_set(err, SQ_EUSAGE, "postgres: host %d of the list is empty, too long or holds a comma", i + 1);
+      ho += (size_t)snprintf(hostlist + ho, sizeof hostlist - ho, "%s%s", i ? "," : "", h->host);
+      po += (size_t)snprintf(portlist + po, sizeof portlist - po, "%s%d", i ? "," : "",
+                             h->port > 0 ? h->port : (cfg->port > 0 ? cfg->port : 5432));
+    }
+    hostv = hostlist;
+    portv = portlist;
+  }
+
   kvlist kv;
   kv.n = 0;
-  if (cfg->host) kv_set(&kv, "host", cfg->host);
-  kv_set(&kv, "port", port);
+  if (hostv) kv_set(&kv, "host", hostv);
+  kv_set(&kv, "port", portv);
+  /* TLS server name indication: libpq >= 14 sends it by default, but
+   * PGSSLSNI=0 in the environment would turn it off, and Neon's proxy
+   * routes by it. A params.sslsni given by the caller still wins. */
+  if (libpq_has_sslsni()) kv_set(&kv, "sslsni", "1");
   if (cfg->user) kv_set(&kv, "user", cfg->user);
   if (cfg->password) kv_set(&kv, "password", cfg->password);
   if (cfg->database) kv_set(&kv, "dbname", cfg->database);
@@ -1095,7 +1172,8 @@ static int pg_open(const sq_config *cfg, sq_dconn **out, sq_err *err) {
     return rc;
   }
   PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
-  rc = simple(c, SESSION_SETUP, err);
+  c->pooler = sq_config_pooler_mode(cfg);
+  rc = c->pooler ? SQ_OK : simple(c, SESSION_SETUP, err);
   if (rc) {
     conn_free(c);
     return rc;
@@ -1151,6 +1229,112 @@ static int check_sql(const char *sql, size_t len, sq_err *err) {
   if (!sql) return sq_err_set(err, SQ_EUSAGE, "postgres: SQL is NULL");
   if (memchr(sql, '\0', len)) return sq_err_set(err, SQ_EUSAGE, "postgres: SQL contains a NUL byte");
   return SQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pooler mode                                                          */
+/* ------------------------------------------------------------------ */
+
+/* 1 when sqorm decodes what the statement returns (or writes values
+ * whose text form depends on the session), so it gets the preamble.
+ * Anything else goes alone: VACUUM, CREATE INDEX CONCURRENTLY and their
+ * kind refuse to run inside a pipeline. */
+static int wants_preamble(const char *sql, size_t len) {
+  static const char *const words[] = {"SELECT", "WITH",   "VALUES", "TABLE", "INSERT",
+                                      "UPDATE", "DELETE", "MERGE",  "FETCH"};
+  size_t k;
+  const char *w = sq_sql_first_word(SQ_DIALECT_POSTGRES, sql, len, &k);
+  for (size_t i = 0; w && i < sizeof words / sizeof *words; i++)
+    if (sq_word_is(w, k, words[i])) return 1;
+  return 0;
+}
+
+/* Leaves pipeline mode: reads what is still pending (the rest of the
+ * statement's results, the Sync) and exits. A connection that can't get
+ * out is unusable. */
+static void pipeline_end(pg_conn *c) {
+#ifdef LIBPQ_HAS_PIPELINING
+  for (int guard = 0; c->pipeline && guard < 1000000; guard++) {
+    if (PQexitPipelineMode(c->pg)) {
+      c->pipeline = 0;
+      return;
+    }
+    if (PQstatus(c->pg) == CONNECTION_BAD) break;
+    PGresult *r = PQgetResult(c->pg);
+    if (r) {
+      int st = PQresultStatus(r);
+      PQclear(r);
+      if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) break;
+    }
+  }
+  c->pipeline = 0;
+  c->dead = 1;
+#else
+  c->pipeline = 0;
+#endif
+}
+
+/*
+ * Sends one statement in pooler mode (the parameters are encoded) and
+ * returns its first result: the whole result, or with single_row the
+ * first row (PGRES_SINGLE_TUPLE) of a single-row-mode read, whose further
+ * results the caller reads (and then drains, which ends the pipeline).
+ * NULL with err set when nothing could be sent. A failure of the
+ * preamble (e.g. 25P02 in an aborted transaction) is returned as the
+ * statement's result: the statement itself did not run.
+ */
+static PGresult *pooler_start(pg_conn *c, const char *sql, size_t len, int n, int single_row, sq_err *err) {
+  int pre = wants_preamble(sql, len);
+#ifndef LIBPQ_HAS_PIPELINING
+  pre = 0;
+#endif
+  if (!pre) {
+    if (!single_row) return PQexecParams(c->pg, sql, n, c->p_oids, c->p_vals, c->p_lens, c->p_fmts, 0);
+    if (!PQsendQueryParams(c->pg, sql, n, c->p_oids, c->p_vals, c->p_lens, c->p_fmts, 0)) {
+      fail(c, NULL, err);
+      return NULL;
+    }
+    PQsetSingleRowMode(c->pg);
+    return PQgetResult(c->pg);
+  }
+#ifdef LIBPQ_HAS_PIPELINING
+  if (!PQenterPipelineMode(c->pg)) {
+    fail(c, NULL, err);
+    return NULL;
+  }
+  c->pipeline = 1;
+  if (!PQsendQueryParams(c->pg, POOLER_PREAMBLE, 0, NULL, NULL, NULL, NULL, 0) ||
+      !PQsendQueryParams(c->pg, sql, n, c->p_oids, c->p_vals, c->p_lens, c->p_fmts, 0) ||
+      !PQpipelineSync(c->pg)) {
+    fail(c, NULL, err);
+    pipeline_end(c);
+    return NULL;
+  }
+  PGresult *r0 = PQgetResult(c->pg), *x;
+  if (!r0) { /* no answer at all: the link is gone */
+    fail(c, NULL, err);
+    pipeline_end(c);
+    return NULL;
+  }
+  int ok0 = PQresultStatus(r0) == PGRES_TUPLES_OK;
+  while ((x = PQgetResult(c->pg)) != NULL) PQclear(x); /* the end of the preamble's results */
+  if (!ok0) { /* the statement was skipped (PGRES_PIPELINE_ABORTED): report why */
+    pipeline_end(c);
+    return r0;
+  }
+  PQclear(r0);
+  if (single_row && !PQsetSingleRowMode(c->pg)) {
+    pipeline_end(c);
+    c->dead = 1; /* an unknown state: don't reuse it */
+    sq_err_set(err, SQ_EINTERNAL, "postgres: could not enter single-row mode in a pipeline");
+    return NULL;
+  }
+  PGresult *r = PQgetResult(c->pg);
+  if (!single_row) pipeline_end(c);
+  return r;
+#else
+  return NULL;
+#endif
 }
 
 /* Executes through the statement cache, retrying once when the cached
@@ -1224,7 +1408,8 @@ static int pg_exec(sq_dconn *dc, const char *sql, size_t len, const sq_value *pa
   if (rc) return rc;
   PGresult *r;
   pg_stmt *s = NULL;
-  r = exec_cached(c, sql, len, nparams, &s, err); /* a prepared statement is one statement */
+  if (c->pooler) r = pooler_start(c, sql, len, nparams, 0, err); /* unnamed: one statement too */
+  else r = exec_cached(c, sql, len, nparams, &s, err); /* a prepared statement is one statement */
   if (!r && err->kind != SQ_OK) rc = err->kind;
   else rc = consume_result(c, r, s, sink, res, err);
   PQclear(r);
@@ -1258,11 +1443,17 @@ static void drain(pg_conn *c, int cancellable) {
       }
     }
   }
+  if (c->pipeline) pipeline_end(c);
   if (PQstatus(c->pg) == CONNECTION_BAD) c->dead = 1;
 }
 
 /* Sends the statement in single-row mode and reads its first result. */
 static PGresult *cursor_start(pg_conn *c, const char *sql, size_t len, int n, sq_err *err) {
+  if (c->pooler) {
+    PGresult *r = pooler_start(c, sql, len, n, 1, err);
+    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) drain(c, 0);
+    return r;
+  }
   for (int attempt = 0;; attempt++) {
     pg_stmt *s = cache_get(c, sql, len, n, err);
     if (!s) return NULL;
@@ -1365,6 +1556,7 @@ static int pg_cursor_fetch(sq_dcursor *dcur, int *has_row, sq_err *err) {
   if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == -1) {
     PQclear(r);
     if (st != -1) drain(c, 0);
+    else if (c->pipeline) pipeline_end(c);
     cur->done = 1;
     if (PQstatus(c->pg) == CONNECTION_BAD) return lost(c, NULL, err);
     return SQ_OK;
@@ -1527,7 +1719,7 @@ static int pg_reset(sq_dconn *dc, int full, sq_err *err) {
   if (full) {
     rc = simple(c, "DISCARD ALL", err);
     cache_forget_all(c); /* gone on the server, or the connection goes */
-    if (!rc) rc = simple(c, SESSION_SETUP, err);
+    if (!rc && !c->pooler) rc = simple(c, SESSION_SETUP, err);
     if (rc) return rc;
   }
   flush_pending(c);
@@ -1549,7 +1741,7 @@ static int pg_reset_conn(sq_dconn *dc, int full, sq_err *err) {
  * function calling set_config), so the pool runs a full reset. */
 static int pg_needs_reset(sq_dconn *dc) {
   pg_conn *c = (pg_conn *)dc;
-  if (c->dead) return 0;
+  if (c->dead || c->pooler) return 0; /* pooler mode: no session settings of ours to keep */
   const char *tz = PQparameterStatus(c->pg, "TimeZone");
   const char *ds = PQparameterStatus(c->pg, "DateStyle");
   return (tz && strcmp(tz, "UTC") != 0) || (ds && strcmp(ds, "ISO, MDY") != 0);

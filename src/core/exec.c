@@ -528,7 +528,10 @@ static sq_conn *after_run(struct sq_exec *ex, sq_job *job, sq_conn *c, int rc, i
   if (kind && rc != SQ_OK) stopped_error(job, kind, sent);
 
   int dead = sq_conn_is_dead(c);
-  if (sent && !dead && drv->is_clean && !drv->is_clean(c->h)) {
+  /* A job that keeps its connection after a successful run owns what is
+   * pending on it (a cursor it opened): the keeper decides. */
+  int kept = own == OWN_POOL && (job->flags & SQ_JOB_KEEP_CONN) && rc == SQ_OK;
+  if (sent && !dead && !kept && drv->is_clean && !drv->is_clean(c->h)) {
     sq_conn_mark_dead(c);
     dead = 1;
   }
@@ -601,6 +604,7 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
     int in_tx = pin && c->drv->in_transaction && c->drv->in_transaction(c->h);
     double t0 = sq_now();
     job->queued = t0 - x->submitted;
+    job->waited = x->served > 0 ? x->served - x->submitted : 0;
     rc = job->run(job, c, &job->err);
     job->elapsed = sq_now() - t0;
     give_back = after_run(ex, job, c, rc, pin ? OWN_PIN : OWN_POOL, in_tx);
@@ -913,7 +917,7 @@ static void job_prepare(struct sq_exec *ex, sq_job *job, sq_pin *pin, int state)
   sq_jobx *x = X(job);
   job->rc = SQ_OK;
   sq_err_clear(&job->err);
-  job->queued = job->elapsed = 0;
+  job->queued = job->elapsed = job->waited = 0;
   job->conn = NULL;
   job->tx_ended = 0;
   job->canceled_on_server = 0;
@@ -937,6 +941,7 @@ int sq_job_submit(sq_pool *p, sq_job *job, sq_err *err) {
   job_prepare(ex, job, NULL, J_NEW);
   sq_jobx *x = X(job);
   x->w.served = on_served;
+  x->w.h = job->holder;
   x->acq_timeout = acq;
   x->acq_expiry = acq > 0 && acq < 1e9 ? x->submitted + acq : 0;
 
@@ -1005,6 +1010,7 @@ static void on_served(sq_pwait *w) {
   struct sq_exec *ex = EX_OF(X(job));
   pthread_mutex_lock(&ex->mu);
   X(job)->state = J_READY;
+  X(job)->served = sq_now();
   rq_push(ex, job);
   pthread_mutex_unlock(&ex->mu);
 }
@@ -1063,9 +1069,10 @@ int sq_job_cancel(sq_job *job) {
 
 static int run_inline(struct sq_exec *ex, sq_conn *c, sq_job *job, int own) {
   sq_jobx *x = X(job);
-  double submitted = x->submitted;
+  double submitted = x->submitted, waited = job->waited;
   job_prepare(ex, job, NULL, J_INLINE);
   x->submitted = submitted;
+  job->waited = waited;
   pthread_mutex_lock(&ex->mu);
   int rc = ex->stopping ? sq_err_set(&job->err, SQ_ECLOSED, "pool is closed") : SQ_OK;
   if (rc == SQ_OK && job->deadline > 0) rc = start_service(ex, &job->err);
@@ -1126,7 +1133,9 @@ int sq_job_run(sq_pool *p, sq_job *job) {
     if (left < t) t = left, by_deadline = 1;
   }
   sq_conn *c = NULL;
-  int rc = sq_pool_acquire(p, t, &c, &job->err);
+  double waited = 0;
+  int rc = sq_pool_acquire_job(p, t, job->holder, (job->flags & SQ_JOB_FRESH_CONN) != 0, &waited, &c, &job->err);
+  job->waited = waited;
   if (rc != SQ_OK) {
     job->queued = sq_now() - t0;
     if (rc == SQ_EPOOL_TIMEOUT && by_deadline)

@@ -33,6 +33,40 @@ struct sq_conn {
 /* Monotonic clock in seconds. */
 double sq_now(void);
 
+/* ------------------------------------------------------------------ */
+/* Backoff and host health (hosts.c)                                    */
+/* ------------------------------------------------------------------ */
+
+#define SQ_HOST_BACKOFF_DEFAULT 5.0 /* seconds a failed host or replica is skipped at first */
+#define SQ_BACKOFF_MAX_FACTOR 12    /* ... doubling per further failure, at most 12 times that */
+
+/* A thing that failed and is skipped for a while: down while sq_now() <
+ * until. Zero-initialised means up. Not synchronised: the owner locks. */
+typedef struct sq_backoff {
+  int failures;   /* consecutive */
+  double until;   /* sq_now() time it is tried again */
+} sq_backoff;
+
+/* The wait after the n-th consecutive failure (n >= 1): base, 2 base,
+ * 4 base, ... at most SQ_BACKOFF_MAX_FACTOR x base. */
+double sq_backoff_delay(double base, int failures);
+void sq_backoff_fail(sq_backoff *b, double base, double now);
+static inline void sq_backoff_ok(sq_backoff *b) { b->failures = 0; b->until = 0; }
+static inline int sq_backoff_down(const sq_backoff *b, double now) { return b->failures > 0 && now < b->until; }
+
+/*
+ * The order in which to try hosts[0..n) for a new connection: the hosts
+ * that are up in list order, then the down ones, soonest retry first.
+ * Fills order[0..n) with indexes and returns how many are up.
+ */
+int sq_hosts_order(const sq_host *hosts, int n, int *order);
+/* A connect to host:port failed (kind connection or timeout): it is down
+ * for the next backoff step (base seconds, doubling). why: the error's
+ * message (already free of passwords), kept for sq_host_state. */
+void sq_hosts_failed(const char *host, int port, double base, const char *why);
+/* A connect to host:port succeeded: it is up again. */
+void sq_hosts_ok(const char *host, int port);
+
 /* strdup that returns NULL on NULL. */
 char *sq_strdup(const char *s);
 
@@ -261,6 +295,7 @@ typedef struct sq_jobx {
   sq_job *lprev, *lnext;    /* every job in flight */
   sq_job *tnext;            /* scratch list, completing outside the lock */
   double submitted;         /* sq_now() at submit */
+  double served;            /* sq_now() when the pool served it from its queue; 0: not queued */
   double acq_expiry;        /* pool_timeout time while waiting; 0 none */
   double acq_timeout;       /* seconds, for the pool_timeout message */
   double wake;              /* heap key */
@@ -296,6 +331,11 @@ int sq_pool_wait_remove(sq_pool *p, sq_pwait *w, int count_timeout);
  * a usable connection: pings or opens it outside the lock. On failure the
  * slot is given up (to the next waiter) and the error returned. */
 int sq_pool_ready(sq_pool *p, struct sq_conn *granted, sq_conn **out, sq_err *err);
+/* sq_pool_acquire_as for the executor's blocking runs: fresh asks for a
+ * newly opened connection (SQ_JOB_FRESH_CONN); *waited (may be NULL) is
+ * set to the seconds spent in the pool's queue (0: served at once). */
+int sq_pool_acquire_job(sq_pool *p, double timeout, const sq_holder *h, int fresh, double *waited, sq_conn **out,
+                        sq_err *err);
 /* Gives back a granted slot that was never opened. */
 void sq_pool_slot_return(sq_pool *p);
 /* Fills err with the pool_timeout message (the pool's counts). */
@@ -306,6 +346,36 @@ struct sq_exec *sq_pool_executor(sq_pool *p, sq_err *err);
 /* Called by an executor thread that had to outlive the pool's last close
  * (it closed the pool from inside a callback): the pool may be freed now. */
 void sq_pool_exec_exited(sq_pool *p);
+
+/*
+ * tx.c, for operations (op.c). The *_pinned calls are sq_tx_commit,
+ * sq_tx_rollback and the savepoint ends made by an operation that holds
+ * one sq_tx_conn pin itself (it runs them on the transaction's
+ * connection): that pin is not a statement in progress, and a
+ * connection given back waits for its sq_tx_conn_done.
+ */
+int sq_tx_commit_pinned(sq_tx *tx, sq_err *err);
+int sq_tx_rollback_pinned(sq_tx *tx, sq_err *err);
+int sq_tx_savepoint_end_pinned(sq_tx *tx, unsigned id, int rollback, sq_err *err);
+/* A transaction owning c, on which BEGIN already ran (no I/O); NULL when
+ * out of memory (c is still the caller's then). */
+sq_tx *sq_tx_adopt(sq_pool *p, sq_conn *c);
+/* The executor stopped a statement of tx and rolled the transaction back
+ * (job->tx_ended): tx fails with why, without another rollback. */
+void sq_tx_stopped(sq_tx *tx, const sq_err *why);
+/* A cursor for an operation: allocated closed; the driver gets
+ * sq_cursor_fwd_sink, which passes rows on to the sink set with
+ * sq_cursor_set_target (NULL: dropped). sq_cursor_attach gives it its
+ * statement: on a transaction (linked, tx retained) or on a pooled
+ * connection it then holds (p retained). sq_cursor_close_stmt closes the
+ * driver statement only (I/O), leaving the connection to sq_cursor_close. */
+sq_cursor *sq_cursor_prepare(void);
+const sq_row_sink *sq_cursor_fwd_sink(sq_cursor *c);
+void sq_cursor_set_target(sq_cursor *c, const sq_row_sink *sink);
+void sq_cursor_attach(sq_cursor *c, sq_pool *p, sq_conn *conn, sq_tx *tx, sq_dcursor *dc);
+sq_conn *sq_cursor_conn(const sq_cursor *c);
+sq_tx *sq_cursor_tx(const sq_cursor *c);
+void sq_cursor_close_stmt(sq_cursor *c);
 
 /* exec.c, called by pool.c. sq_exec_new allocates (no threads);
  * sq_exec_shutdown runs at the pool's last close, before connections are

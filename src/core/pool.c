@@ -687,7 +687,8 @@ static int make_ready(sq_pool *p, struct sq_conn *c, int fresh, const sq_holder 
 /* fresh: the caller wants a newly opened connection (sq_pool_exec's retry
  * after a reused one proved dead). It prefers a free slot; failing that
  * it takes an idle connection's slot, closing that connection. */
-static int acquire(sq_pool *p, double timeout, int fresh, const sq_holder *h, sq_conn **out, sq_err *err) {
+static int acquire(sq_pool *p, double timeout, int fresh, const sq_holder *h, double *waited, sq_conn **out,
+                   sq_err *err) {
   if (!(timeout >= 0)) timeout = p->acquire_timeout;
   double now = sq_now();
   struct sq_conn *c = NULL, *victims = NULL;
@@ -715,22 +716,31 @@ static int acquire(sq_pool *p, double timeout, int fresh, const sq_holder *h, sq
     rc = self_deadlock(p, h, err);
   } else {
     rc = wait_turn(p, timeout, h, &c, err);
+    if (waited) *waited = sq_now() - now;
   }
   pthread_mutex_unlock(&p->mu);
   if (rc != SQ_OK) return rc;
   return make_ready(p, c, fresh, h, out, err);
 }
 
+int sq_pool_acquire_job(sq_pool *p, double timeout, const sq_holder *h, int fresh, double *waited, sq_conn **out,
+                        sq_err *err) {
+  if (waited) *waited = 0;
+  if (out) *out = NULL;
+  if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
+  return acquire(p, timeout, fresh, h, waited, out, err);
+}
+
 int sq_pool_acquire(sq_pool *p, double timeout, sq_conn **out, sq_err *err) {
   if (out) *out = NULL;
   if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
-  return acquire(p, timeout, 0, NULL, out, err);
+  return acquire(p, timeout, 0, NULL, NULL, out, err);
 }
 
 int sq_pool_acquire_as(sq_pool *p, double timeout, const sq_holder *h, sq_conn **out, sq_err *err) {
   if (out) *out = NULL;
   if (!p || !out) return sq_err_set(err, SQ_EUSAGE, "sq_pool_acquire: bad arguments");
-  return acquire(p, timeout, 0, h, out, err);
+  return acquire(p, timeout, 0, h, NULL, out, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -973,7 +983,7 @@ static void describe_difference(const sq_config *a, const sq_config *b, char *bu
 #define STR_DIFF(f) (!(a->f == b->f || (a->f && b->f && !strcmp(a->f, b->f))))
   if (a->dialect != b->dialect)
     snprintf(buf, n, "dialect %s vs %s", sq_dialect_name(a->dialect), sq_dialect_name(b->dialect));
-  else if (STR_DIFF(host) || a->port != b->port) snprintf(buf, n, "host/port");
+  else if (STR_DIFF(host) || a->port != b->port || a->nhosts != b->nhosts) snprintf(buf, n, "host/port");
   else if (STR_DIFF(database) || STR_DIFF(storage)) snprintf(buf, n, "database");
   else if (STR_DIFF(user) || STR_DIFF(password)) snprintf(buf, n, "user/password");
   else if (a->pool.max != b->pool.max) snprintf(buf, n, "pool.max %d vs %d", a->pool.max, b->pool.max);
@@ -1117,7 +1127,7 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
   sq_row_sink ts = {&t, sink && sink->columns ? tap_columns : NULL, sink && sink->row ? tap_row : NULL};
   const sq_row_sink *use = sink ? &ts : NULL;
   sq_conn *c;
-  int rc = acquire(p, -1, 0, NULL, &c, err);
+  int rc = acquire(p, -1, 0, NULL, NULL, &c, err);
   if (rc != SQ_OK) return rc;
   int reused = ((pconn *)c)->reused;
   rc = sq_conn_exec(c, sql, len, params, nparams, use, res, err);
@@ -1125,7 +1135,7 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
   sq_pool_release(p, c); /* first: with max 1 the retry needs this slot */
   if (rc != SQ_ECONNECTION || !reused || t.delivered || !sq_sql_is_read(sql, len)) return rc;
 
-  rc = acquire(p, -1, 1, NULL, &c, err);
+  rc = acquire(p, -1, 1, NULL, NULL, &c, err);
   if (rc != SQ_OK) return rc;
   rc = sq_conn_exec(c, sql, len, params, nparams, sink, res, err);
   if (rc == SQ_ECONNECTION) c->dead = 1;

@@ -61,6 +61,10 @@ struct sq_cursor {
   int abandoned;          /* its owner is gone: the transaction frees it */
   int closed;
   char why[160];          /* closed by its transaction or savepoint: why */
+  /* Cursors opened by an operation (op.c): the driver holds &fwd, which
+   * passes rows on to whatever sink the current fetch operation set. */
+  sq_row_sink fwd;
+  const sq_row_sink *target;
 };
 
 /* ------------------------------------------------------------------ */
@@ -270,8 +274,8 @@ const char *sq_tx_begin_sql(int dialect, int isolation) {
 }
 
 /* Refuses to end a transaction a statement is using right now. */
-static int pinned(const sq_tx *tx, const char *verb, sq_err *err) {
-  if (tx->pins <= 0) return SQ_OK;
+static int pinned(const sq_tx *tx, int own, const char *verb, sq_err *err) {
+  if (tx->pins - own <= 0) return SQ_OK;
   return sq_err_set(err, SQ_EUSAGE,
                     "cannot %s the transaction while one of its statements is running (from a callback "
                     "inside that statement); end it after the statement returns", verb);
@@ -304,11 +308,14 @@ static int open_savepoints(const sq_tx *tx, const char *verb, sq_err *err) {
   return open_savepoints_from(tx, 0, verb, err);
 }
 
-int sq_tx_commit(sq_tx *tx, sq_err *err) {
+/* own: pins held by the caller itself (an operation running the commit
+ * on the transaction's connection holds one): they don't count as a
+ * statement in progress, and the release waits for their end. */
+static int tx_commit(sq_tx *tx, int own, sq_err *err) {
   sq_err_clear(err);
   if (!tx) return sq_err_set(err, SQ_EUSAGE, "sq_tx_commit: bad arguments");
   if (tx->state != SQ_TX_OPEN) return not_open(tx, "the transaction", err);
-  if (pinned(tx, "commit", err)) return err->kind;
+  if (pinned(tx, own, "commit", err)) return err->kind;
   if (sq_conn_is_dead(tx->conn)) {
     sq_err e;
     sq_err_clear(&e);
@@ -331,7 +338,10 @@ int sq_tx_commit(sq_tx *tx, sq_err *err) {
   return SQ_OK;
 }
 
-int sq_tx_rollback(sq_tx *tx, sq_err *err) {
+int sq_tx_commit(sq_tx *tx, sq_err *err) { return tx_commit(tx, 0, err); }
+int sq_tx_commit_pinned(sq_tx *tx, sq_err *err) { return tx_commit(tx, 1, err); }
+
+static int tx_rollback(sq_tx *tx, int own, sq_err *err) {
   sq_err_clear(err);
   if (!tx) return sq_err_set(err, SQ_EUSAGE, "sq_tx_rollback: bad arguments");
   if (tx->state == SQ_TX_FAILED) { /* rolled back already: now the owner knows */
@@ -339,7 +349,7 @@ int sq_tx_rollback(sq_tx *tx, sq_err *err) {
     return SQ_OK;
   }
   if (tx->state != SQ_TX_OPEN) return not_open(tx, "the transaction", err);
-  if (pinned(tx, "roll back", err)) return err->kind;
+  if (pinned(tx, own, "roll back", err)) return err->kind;
   close_cursors(tx, -1, "the transaction it was opened in was rolled back");
   tx->nsp = 0;
   if (!sq_conn_is_dead(tx->conn)) {
@@ -352,6 +362,33 @@ int sq_tx_rollback(sq_tx *tx, sq_err *err) {
   tx->state = SQ_TX_DONE;
   release_conn(tx);
   return SQ_OK;
+}
+
+int sq_tx_rollback(sq_tx *tx, sq_err *err) { return tx_rollback(tx, 0, err); }
+int sq_tx_rollback_pinned(sq_tx *tx, sq_err *err) { return tx_rollback(tx, 1, err); }
+
+sq_tx *sq_tx_adopt(sq_pool *p, sq_conn *c) {
+  sq_tx *tx = calloc(1, sizeof *tx);
+  if (!tx) return NULL;
+  sq_pool_retain(p);
+  atomic_init(&tx->refs, 1);
+  tx->pool = p;
+  tx->conn = c;
+  c->tx = tx;
+  tx->state = SQ_TX_OPEN;
+  return tx;
+}
+
+void sq_tx_stopped(sq_tx *tx, const sq_err *why) {
+  if (!tx || tx->state != SQ_TX_OPEN) return;
+  tx->state = SQ_TX_FAILED;
+  tx->fail = *why;
+  if (tx->fail.kind == SQ_OK) sq_err_set(&tx->fail, SQ_ECANCELED, "the transaction was stopped and rolled back");
+  char msg[160];
+  snprintf(msg, sizeof msg, "the transaction it was opened in was ended by an error (%s)", sq_kind_name(tx->fail.kind));
+  close_cursors(tx, -1, msg);
+  tx->nsp = 0;
+  release_conn(tx);
 }
 
 void sq_tx_abandon(sq_tx *tx) {
@@ -501,7 +538,7 @@ int sq_tx_savepoint(sq_tx *tx, unsigned *id, sq_err *err) {
 }
 
 /* The common part of release and rollback-to. */
-static int end_savepoint(sq_tx *tx, unsigned id, int rollback, sq_err *err) {
+static int end_savepoint(sq_tx *tx, unsigned id, int rollback, int own, sq_err *err) {
   sq_err_clear(err);
   if (!tx) return sq_err_set(err, SQ_EUSAGE, "sq_tx_savepoint: bad arguments");
   if (tx->state != SQ_TX_OPEN) return not_open(tx, "the transaction this savepoint belongs to", err);
@@ -510,7 +547,7 @@ static int end_savepoint(sq_tx *tx, unsigned id, int rollback, sq_err *err) {
     return sq_err_set(err, SQ_ECLOSED,
                       "the savepoint has already ended (released or rolled back, by itself or with an "
                       "enclosing savepoint)");
-  if (pinned(tx, rollback ? "roll back a savepoint of" : "release a savepoint of", err)) return err->kind;
+  if (pinned(tx, own, rollback ? "roll back a savepoint of" : "release a savepoint of", err)) return err->kind;
   int rc = ready(tx, "the transaction this savepoint belongs to", err);
   if (rc) return rc;
   if (!rollback && k < tx->nsp - 1) return open_savepoints_from(tx, k + 1, "release the savepoint", err);
@@ -534,9 +571,13 @@ static int end_savepoint(sq_tx *tx, unsigned id, int rollback, sq_err *err) {
   return rc;
 }
 
-int sq_tx_savepoint_release(sq_tx *tx, unsigned id, sq_err *err) { return end_savepoint(tx, id, 0, err); }
+int sq_tx_savepoint_release(sq_tx *tx, unsigned id, sq_err *err) { return end_savepoint(tx, id, 0, 0, err); }
 
-int sq_tx_savepoint_rollback(sq_tx *tx, unsigned id, sq_err *err) { return end_savepoint(tx, id, 1, err); }
+int sq_tx_savepoint_rollback(sq_tx *tx, unsigned id, sq_err *err) { return end_savepoint(tx, id, 1, 0, err); }
+
+int sq_tx_savepoint_end_pinned(sq_tx *tx, unsigned id, int rollback, sq_err *err) {
+  return end_savepoint(tx, id, rollback, 1, err);
+}
 
 void sq_tx_savepoint_forget(sq_tx *tx, unsigned id) {
   if (!tx) return;
@@ -685,4 +726,61 @@ void sq_cursor_free(sq_cursor *c) {
   sq_tx *tx = c->tx;
   free(c);
   sq_tx_free(tx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cursors opened by operations (op.c)                                  */
+/* ------------------------------------------------------------------ */
+
+static int fwd_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
+  sq_cursor *c = ud;
+  if (!c->target || !c->target->columns) return 0;
+  return c->target->columns(c->target->ud, ncols, cols, err);
+}
+
+static int fwd_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
+  sq_cursor *c = ud;
+  if (!c->target || !c->target->row) return 0;
+  return c->target->row(c->target->ud, ncols, vals, err);
+}
+
+sq_cursor *sq_cursor_prepare(void) {
+  sq_cursor *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->closed = 1; /* until it holds a statement */
+  c->fwd.ud = c;
+  c->fwd.columns = fwd_columns;
+  c->fwd.row = fwd_row;
+  return c;
+}
+
+const sq_row_sink *sq_cursor_fwd_sink(sq_cursor *c) { return &c->fwd; }
+
+void sq_cursor_set_target(sq_cursor *c, const sq_row_sink *sink) {
+  if (c) c->target = sink;
+}
+
+void sq_cursor_attach(sq_cursor *c, sq_pool *p, sq_conn *conn, sq_tx *tx, sq_dcursor *dc) {
+  if (tx) {
+    sq_tx_retain(tx);
+    c->tx = tx;
+    c->conn = tx->conn;
+    c->depth = tx->nsp;
+    link_cursor(tx, c);
+  } else {
+    sq_pool_retain(p);
+    c->pool = p;
+    c->conn = conn;
+  }
+  c->drv = sq_conn_driver(c->conn);
+  c->dc = dc;
+  c->closed = 0;
+}
+
+sq_conn *sq_cursor_conn(const sq_cursor *c) { return c ? c->conn : NULL; }
+
+sq_tx *sq_cursor_tx(const sq_cursor *c) { return c ? c->tx : NULL; }
+
+void sq_cursor_close_stmt(sq_cursor *c) {
+  if (c && (c->dc || c->in_call)) close_driver_cursor(c);
 }

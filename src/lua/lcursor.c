@@ -12,70 +12,40 @@
  * transaction owns the cursor and closes it when it ends (or when the
  * savepoint it was opened in ends), and the next iteration raises kind
  * closed saying so. Rows come through the driver's cursor interface
- * (libpq single-row mode, unbuffered mysql, sqlite stepping), a few dozen
- * per protected call, and are built into instances by the model's row
- * sink.
+ * (libpq single-row mode, unbuffered mysql, sqlite stepping).
+ *
+ * Operations (lop.c): opening is a CURSOR_OPEN operation, each batch of
+ * FETCH_BATCH rows a CURSOR_FETCH (one yield per batch in async mode),
+ * the end a CURSOR_CLOSE. The cursor keeps its own operation holder (its
+ * user value), so the sink state made when the columns came - the
+ * column map, the names of non-column results - serves every batch; the
+ * rows of a batch go into the iterator's buffer table, and the loop then
+ * takes them in order.
  *
  * __gc only marks (sq_cursor_abandon): a coroutine abandoned mid-loop
  * gives its pooled connection back to the pool, which closes the
  * statement before lending it again; inside a transaction the
  * transaction closes it before its next statement. No I/O runs in the
  * collector.
- *
- * The cursor owns its arena and rendered SQL (the bound values borrow
- * strings from the options table, which its user value keeps alive)
- * until it closes.
  */
-#include "lmodel.h"
+#include "lop.h"
 
 #include <stdio.h>
 #include <string.h>
 
 typedef struct lsq_cursor {
   sq_cursor *cur;         /* the core cursor (owns the connection's use); NULL once freed */
-  sq_arena *arena;
-  sq_sql sql;
-  lsq_isink sink;
-  sq_row_sink rs;
-  const lsq_model *mod;
   int done;
-  /* Rows are fetched FETCH_BATCH at a time into the buffer (the
-   * iterator's upvalue 2), so the protected call and its setup are paid
-   * once per batch, not per row; the loop then takes them in order. */
   int bufn, bufi;         /* rows in the buffer, rows handed out */
   int eof;                /* the driver has no more rows */
-  int fetch_rc;           /* a driver error after the buffered rows (err) */
-  sq_err err;
+  int fetch_failed;       /* the last fetch failed after the buffered rows: its holder keeps the error */
 } lsq_cursor;
 
 /* Small enough that memory stays bounded and a `break` wastes little. */
 #define FETCH_BATCH 32
 
-/* user values: 1 model, 2 options, 3 extras (names of non-column
- * results), 4 the column map when it does not fit the sink */
-enum { CUV_MODEL = 1, CUV_OPTS, CUV_EXTRAS, CUV_MAP, CUV_COUNT = CUV_MAP };
-
-/* Frees the SQL and the arena (memory only). */
-static void cursor_free_mem(lsq_cursor *c) {
-  sq_sql_free(&c->sql);
-  if (c->arena) {
-    sq_arena_free(c->arena);
-    c->arena = NULL;
-  }
-  c->done = 1;
-}
-
-/* Closes the statement and gives a pooled connection back (I/O: unread
- * rows are discarded); frees the SQL and arena. Idempotent: __close,
- * break, errors and the end of the loop all come here. */
-static void cursor_close(lsq_cursor *c) {
-  if (c->cur) {
-    sq_cursor *cur = c->cur;
-    c->cur = NULL;
-    sq_cursor_free(cur);
-  }
-  cursor_free_mem(c);
-}
+/* user values: 1 model, 2 the operation holder */
+enum { CUV_MODEL = 1, CUV_OP, CUV_COUNT = CUV_OP };
 
 /* __gc: marks only; see the top of the file. */
 static int cursor_gc(lua_State *L) {
@@ -85,120 +55,161 @@ static int cursor_gc(lua_State *L) {
     c->cur = NULL;
     sq_cursor_abandon(cur);
   }
-  cursor_free_mem(c);
+  c->done = 1;
   return 0;
+}
+
+/* After the CURSOR_CLOSE operation: the cursor is freed (no I/O left).
+ * ctx 0: no results; else the error at stack index ctx is raised. */
+static int closed_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  /* [-4] the cursor, [-3] model, [-2] db, [-1] the holder (pushed by close_cursor) */
+  lsq_op *h = lua_type(L, -1) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
+  lsq_cursor *c = lua_touserdata(L, -4);
+  if (c->cur) {
+    sq_cursor *cur = c->cur;
+    c->cur = NULL;
+    sq_cursor_free(cur);
+  }
+  c->done = 1;
+  if (h) h->busy = 0;
+  if (ctx) {
+    lua_pushvalue(L, (int)ctx);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+/* Closes the cursor at cidx: the statement ends (unread rows are
+ * discarded) and a pooled connection goes back, as a CURSOR_CLOSE
+ * operation; then closed_k(ctx). Errors of the close itself are not
+ * raised (it runs from __close and at the end of loops). */
+static int close_cursor(lua_State *L, int cidx, lua_KContext ctx) {
+  cidx = lua_absindex(L, cidx);
+  lsq_cursor *c = lua_touserdata(L, cidx);
+  lua_pushvalue(L, cidx);                 /* -4: the cursor */
+  lua_getiuservalue(L, cidx, CUV_MODEL);  /* -3: the model */
+  lua_getiuservalue(L, -1, MUV_DB);       /* -2: its db */
+  lua_getiuservalue(L, cidx, CUV_OP);     /* -1: the holder */
+  if (!c->cur || lua_type(L, -1) != LUA_TUSERDATA) return closed_k(L, LUA_OK, ctx);
+  lsq_op *h = lsq_op_at(L, -1);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_CLOSE);
+  sq_oper_target_cursor(op, c->cur);
+  h->lflags = LOP_NOLOG;
+  return lsq_op_run(L, -2, h, closed_k, ctx);
 }
 
 /* cursor:close() and __close: ends the loop early (also what `break` does). */
 static int cursor_m_close(lua_State *L) {
-  lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
-  cursor_close(c);
-  return 0;
+  luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  lua_settop(L, 1);
+  return close_cursor(L, 1, 0);
 }
 
-/* What each() opens its cursor with (open_p's light userdata [2]). */
-typedef struct open_ctx {
-  sq_pool *pool;
-  sq_tx *tx;
-  sq_holder h;
-} open_ctx;
+static int cursor_iter(lua_State *L);
 
-/* Protected: opens the cursor ([1] = the cursor, [2] = open_ctx). A Lua
- * error out of the sink leaves c->cur set, for the caller to fail. */
-static int open_p(lua_State *L) {
-  lsq_cursor *c = lua_touserdata(L, 1);
-  open_ctx *o = lua_touserdata(L, 2);
-  c->sink.L = L;
-  int rc = sq_cursor_open(o->pool, &o->h, o->tx, c->sql.sql, c->sql.len, c->sql.params, c->sql.nparams, &c->rs,
-                          &c->cur, &c->err);
-  if (rc) {
-    lua_pushinteger(L, rc);
-    return 1;
-  }
-  if (c->sink.extras) {
-    lua_pushvalue(L, c->sink.extras);
-    lua_setiuservalue(L, 1, CUV_EXTRAS);
-  }
-  lua_pushinteger(L, 0);
-  return 1;
-}
-
-/* Protected: fetches up to FETCH_BATCH rows into the buffer ([1] = the
- * cursor, [2] = the buffer). At the end of the rows sets eof; on a driver
- * error sets fetch_rc (c->err), after the rows read before it. */
-static int fetch_p(lua_State *L) {
-  lsq_cursor *c = lua_touserdata(L, 1);
-  lsq_isink *s = &c->sink;
-  s->L = L;
-  lua_getiuservalue(L, 1, CUV_MODEL);
-  lua_getiuservalue(L, -1, MUV_IMT);
-  s->imt = lua_gettop(L);
-  lua_rawgeti(L, s->imt, IMT_COLNAMES);
-  s->colnames = lua_gettop(L);
-  if (lua_getiuservalue(L, 1, CUV_EXTRAS) == LUA_TTABLE) s->extras = lua_gettop(L);
-  else s->extras = 0;
-  int top = lua_gettop(L);
-  int n = 0;
-  while (n < FETCH_BATCH) {
-    int has = 0;
-    int rc = sq_cursor_fetch(c->cur, &has, &c->err);
-    if (rc) {
-      c->fetch_rc = rc;
-      break;
+/* After a CURSOR_FETCH: the batch is in the buffer (upvalue 2); stack:
+ * [1] model [2] db [3] holder. */
+static int fetched_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  lsq_cursor *c = lua_touserdata(L, lua_upvalueindex(1));
+  (void)status;
+  lua_pushnil(L);
+  lua_setiuservalue(L, 3, OUV_OUT); /* the buffer stays the iterator's */
+  c->bufn = (int)sq_oper_rows(h->op);
+  c->eof = sq_oper_eof(h->op);
+  if (lsq_op_failed(h)) {
+    if (c->bufn > 0 && !sq_oper_interrupted(h->op)) {
+      /* the rows read before the error first; the error after them */
+      c->fetch_failed = 1;
+    } else {
+      /* raise the error after the close (which reuses the holder) */
+      lua_settop(L, 0);
+      if (h->raised) {
+        lua_getiuservalue(L, h->base, OUV_ERR);
+        h->raised = 0;
+        lua_pushnil(L);
+        lua_setiuservalue(L, h->base, OUV_ERR);
+      } else {
+        lsq_push_error(L, sq_oper_err(h->op));
+      }
+      lua_pushvalue(L, lua_upvalueindex(1));
+      return close_cursor(L, 2, 1);
     }
-    if (!has) {
-      c->eof = 1;
-      break;
-    }
-    if (lua_gettop(L) > top) {
-      lua_rawseti(L, 2, ++n); /* the row the sink pushed */
-      c->bufn = n;            /* counted at once: a raise below keeps it consistent */
-    }
-    lua_settop(L, top);
   }
-  return 0;
+  if (c->bufn == 0 && !lsq_op_failed(h)) c->eof = 1; /* nothing came: the end */
+  lua_settop(L, 0);
+  return cursor_iter(L);
 }
 
 /* The iterator: upvalue 1 = the cursor, upvalue 2 = the row buffer. */
 static int cursor_iter(lua_State *L) {
   lsq_cursor *c = lua_touserdata(L, lua_upvalueindex(1));
   if (c->done) return 0;
-  const char *why = sq_cursor_closed_reason(c->cur);
+  const char *why = c->cur ? sq_cursor_closed_reason(c->cur) : NULL;
   if (why) {
     /* Its transaction (or savepoint) ended: the rows still buffered
      * belong to a transaction that is over, so none is handed out. */
     sq_err err;
     sq_err_clear(&err);
     sq_err_set(&err, SQ_ECLOSED, "each(): the cursor was closed: %s", why);
-    cursor_close(c);
-    return lsq_raise(L, &err);
+    lua_settop(L, 0);
+    lsq_push_error(L, &err);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return close_cursor(L, 2, 1);
   }
   if (c->bufi < c->bufn) {
     lua_rawgeti(L, lua_upvalueindex(2), ++c->bufi);
     return 1;
   }
-  if (c->fetch_rc) {
-    sq_err err = c->err;
-    cursor_close(c);
-    return lsq_raise(L, &err);
+  if (c->fetch_failed) {
+    lua_settop(L, 0);
+    lua_getiuservalue(L, lua_upvalueindex(1), CUV_OP);
+    lsq_op *h = lsq_op_at(L, 1);
+    lsq_push_error(L, sq_oper_err(h->op));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return close_cursor(L, 3, 2);
   }
   if (c->eof || !c->cur) {
-    cursor_close(c);
-    return 0;
+    lua_settop(L, 0);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return close_cursor(L, 1, 0);
   }
   lua_settop(L, 0);
-  c->bufn = c->bufi = 0;
-  lua_pushcfunction(L, fetch_p);
-  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_getiuservalue(L, lua_upvalueindex(1), CUV_MODEL); /* 1 */
+  lua_getiuservalue(L, 1, MUV_DB);                      /* 2 */
+  lua_getiuservalue(L, lua_upvalueindex(1), CUV_OP);    /* 3 */
+  lsq_op *h = lsq_op_at(L, 3);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_FETCH);
+  sq_oper_target_cursor(op, c->cur);
+  sq_oper_set_batch(op, FETCH_BATCH);
+  h->midx = 1;
+  h->isink.hidx = 3;
   lua_pushvalue(L, lua_upvalueindex(2));
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    /* a Lua error while building a row: the statement is half read */
-    sq_cursor_fail(c->cur);
-    cursor_close(c);
-    return lua_error(L);
+  lua_setiuservalue(L, 3, OUV_OUT);
+  lsq_op_sink_keep(L, h);
+  c->bufn = c->bufi = 0;
+  return lsq_op_run(L, 2, h, fetched_k, (lua_KContext)h);
+}
+
+/* After the CURSOR_OPEN: [1] model [2] options [3] db [4] cursor [5] holder. */
+static int opened_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  lsq_cursor *c = lua_touserdata(L, 4);
+  (void)status;
+  if (lsq_op_failed(h)) {
+    c->done = 1;
+    return lsq_op_raise(L, h);
   }
-  if (c->bufn == 0 && !c->fetch_rc) c->eof = 1; /* nothing came: the end */
-  return cursor_iter(L);
+  c->cur = sq_oper_take_cursor(h->op);
+  lua_settop(L, 4);
+  lua_pushvalue(L, 4);
+  lua_createtable(L, FETCH_BATCH, 0);
+  lua_pushcclosure(L, cursor_iter, 2);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushvalue(L, 4);
+  return 4;
 }
 
 /*
@@ -210,84 +221,49 @@ int lsq_model_each(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1); /* 3 */
-  lsq_db *db = lua_touserdata(L, dbidx);
 
+  /* The object exists, closed, before anything is acquired. */
   lsq_cursor *c = lua_newuserdatauv(L, sizeof *c, CUV_COUNT); /* 4 */
   memset(c, 0, sizeof *c);
+  c->done = 1;
   luaL_setmetatable(L, LSQ_CURSOR_MT);
   int cidx = lua_gettop(L);
-  c->mod = mod;
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, cidx, CUV_MODEL);
-  lua_pushvalue(L, 2);
-  lua_setiuservalue(L, cidx, CUV_OPTS);
+  lsq_op *h = lsq_op_new(L); /* 5 */
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, cidx, CUV_OP);
 
   sq_err err;
   sq_err_clear(&err);
-  c->arena = sq_arena_new();
-  if (!c->arena) {
-    sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    return lsq_raise(L, &err);
-  }
-  lsq_scratch tmp;
-  memset(&tmp, 0, sizeof tmp);
-  tmp.arena = c->arena;
-  lsq_qb b = {L, mod, &tmp, &err, "each", 0};
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_OPEN);
+  lsq_scratch sc;
+  memset(&sc, 0, sizeof sc);
+  sc.arena = sq_oper_arena(op);
+  lsq_qb b = {L, mod, &sc, &err, "each", 0};
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;
+  sq_sql sql;
+  memset(&sql, 0, sizeof sql);
   int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
-  if (!rc) rc = sq_render(&q, mod->dialect, &c->sql, &err);
-  if (rc) {
-    cursor_close(c);
-    return lsq_raise(L, &err);
-  }
-  lua_settop(L, cidx);
-  lsq_isink_init(&c->sink, L, mod, SINK_FETCH);
-  c->sink.raw = o.raw;
-  c->sink.identity = q.attrs == NULL;
-  int ncols = q.attrs ? q.nattrs : mod->ncols;
-  if (ncols > c->sink.mapcap) {
-    c->sink.map = lua_newuserdatauv(L, sizeof(int) * (size_t)ncols, 0);
-    c->sink.mapcap = ncols;
-    lua_setiuservalue(L, cidx, CUV_MAP);
-  }
-  lsq_isink_sink(&c->sink, &c->rs);
-
-  lsq_log_statement(L, dbidx, "Executing", c->sql.sql, c->sql.len, -1);
-  open_ctx oc;
-  oc.pool = db->pool;
-  oc.tx = lsq_tx_current_tx(L, dbidx);
-  char what[96];
-  if (!oc.tx) {
-    int main = lua_pushthread(L);
-    if (main) snprintf(what, sizeof what, "an each() cursor of model '%.32s' opened by the main thread", sq_model_name(mod->m));
-    else snprintf(what, sizeof what, "an each() cursor of model '%.32s' opened by coroutine %p", sq_model_name(mod->m),
-                  lua_topointer(L, -1));
-    lua_pop(L, 1);
-  }
-  lsq_db_holder(db, &oc.h, oc.tx ? NULL : what);
-  lua_pushcfunction(L, open_p);
-  lua_pushvalue(L, cidx);
-  lua_pushlightuserdata(L, &oc);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    sq_cursor_fail(c->cur);
-    cursor_close(c);
-    return lua_error(L);
-  }
-  if (lua_tointeger(L, -1)) {
-    err = c->err;
-    cursor_close(c);
-    return lsq_raise(L, &err);
-  }
+  if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
+  if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
+  sq_sql_free(&sql);
+  if (rc) return lsq_op_fail(L, h, &err);
+  lua_settop(L, 5);
+  c->done = 0;
+  lsq_isink *s = lsq_op_sink_model(L, h, 1, SINK_LIST);
+  s->raw = o.raw;
+  s->identity = q.attrs == NULL;
+  s->across = 1; /* its rows come in the frames of later fetches */
+  /* what its pooled connection is held for (self-deadlock messages) */
+  int main = lua_pushthread(L);
+  if (main) snprintf(h->what, sizeof h->what, "an each() cursor of model '%.32s' opened by the main thread", sq_model_name(mod->m));
+  else snprintf(h->what, sizeof h->what, "an each() cursor of model '%.32s' opened by coroutine %p", sq_model_name(mod->m),
+                lua_topointer(L, -1));
   lua_pop(L, 1);
-  lua_pushvalue(L, cidx);
-  lua_createtable(L, FETCH_BATCH, 0);
-  lua_pushcclosure(L, cursor_iter, 2);
-  lua_pushnil(L);
-  lua_pushnil(L);
-  lua_pushvalue(L, cidx);
-  return 4;
+  return lsq_op_run(L, dbidx, h, opened_k, (lua_KContext)h);
 }
 
 static int cursor_tostring(lua_State *L) {

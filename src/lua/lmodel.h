@@ -1,10 +1,17 @@
 /*
- * lmodel.h - shared by the model binding's files: lmodel.c (types,
- * db:define, class methods, sync), lwhere.c (sqorm.op values, where and
- * query options -> sq_query), linstance.c (instances, row sinks, value
- * conversion, validation) and lcursor.c (Model:each).
+ * lmodel.h - shared by the model binding's files: ldefine.c (types,
+ * db:define, the Model object), lfind.c (reads), lwrite.c / lbulk.c
+ * (writes), lsync.c (schema), lwhere.c / lopts.c (sqorm.op values, where
+ * and query options -> sq_query), linstance.c / lsave.c (instances),
+ * lvalidate.c (defaults and validation), lsink.c (row sinks) and
+ * lcursor.c (Model:each).
  *
- * The pipeline of every class method: check arguments (raising is free:
+ * Reads (lfind.c, lcursor.c) are operations: see lop.h / lop.c for
+ * their pipeline (arguments, the op built in its own arena, lsq_op_run,
+ * a continuation that builds the results).
+ *
+ * The writes still follow the pipeline from before operations (until
+ * they become operations too): check arguments (raising is free:
  * nothing is held), build the query tree in a scratch arena, render it
  * once, log it, run it through lsq_db_run (which picks the transaction's
  * connection or a pooled one and always gives it back), free the scratch,
@@ -112,9 +119,22 @@ sq_arena *lsq_scratch_arena(lsq_scratch *s, sq_err *err);
 void lsq_scratch_done(lsq_scratch *s);
 void *lsq_alloc(lsq_scratch *s, size_t n, sq_err *err);
 
+/* Starts a method: the scratch and a query builder. */
+#define QB_INIT(b, s, err, mod, name) \
+  sq_err err;                         \
+  sq_err_clear(&err);                 \
+  lsq_scratch *s = lsq_scratch_get(L); \
+  lsq_qb b = {L, mod, s, &err, name, 0}
+
 /* ---------------------------------------------------------------- */
-/* lmodel.c                                                           */
+/* ldefine.c                                                          */
 /* ---------------------------------------------------------------- */
+
+/* 1 when two values are the same (type and value; strings by bytes). */
+int lsq_same_value(const sq_value *a, const sq_value *b);
+/* The model methods of each area file, registered by lsq_model_open. */
+extern const luaL_Reg lsq_find_methods[], lsq_write_methods[], lsq_bulk_methods[], lsq_sync_methods[],
+    lsq_sync_db_methods[], lsq_save_methods[];
 
 /* The model at idx (raises usage when it is not one). */
 lsq_model *lsq_check_model(lua_State *L, int idx);
@@ -128,15 +148,60 @@ const lsq_shape *lsq_shape_find(const lsq_model *mod, int kind, const int *cols,
  * params[0..np) (so the cache never relies on the renderer's order). */
 void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows, const sq_sql *sql,
                      const sq_value *params, int np);
-/* Logs (the db's logging function) and runs x through lsq_db_run. */
-int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x);
 /* Pushes the model userdata for mod (used inside lsq_db_run callbacks,
  * which can't see the caller's stack). */
 void lsq_push_model(lua_State *L, const lsq_model *mod);
 void lsq_model_open(lua_State *L, int modidx);
 
 /* ---------------------------------------------------------------- */
-/* lwhere.c                                                           */
+/* lrun.c: the write paths' statement runners (until they are ops)    */
+/* ---------------------------------------------------------------- */
+
+/* Logs (the db's logging function) and runs x through lsq_db_run. */
+int lsq_model_exec(lua_State *L, int dbidx, lsq_exec *x);
+/* When the error on the stack top is a unique_violation, sets its
+ * err.fields to the columns of the violated key. */
+void lsq_unique_fields(lua_State *L, const lsq_model *mod);
+/* Pushes { column = "must be unique" } for the flagged columns. */
+void lsq_push_fields(lua_State *L, const lsq_model *mod, const unsigned char *flags);
+/* Runs sql for mod; pushes the result of mode (nothing for 0). Returns 1
+ * with the error on top on failure. */
+int lsq_run_sql(lua_State *L, int dbidx, const lsq_model *mod, const char *sql, size_t len, const sq_value *params,
+                int nparams, int mode, int flags, sq_result *res);
+/* Runs an INSERT ... RETURNING whose row goes straight into the instance
+ * at iidx. */
+int lsq_run_sql_fill(lua_State *L, int dbidx, const lsq_model *mod, int iidx, const char *sql, size_t len,
+                     const sq_value *params, int nparams, sq_result *res);
+
+/* Several statements on one connection (see lsq_with_conn). */
+typedef struct lsq_conn_ctx {
+  lua_CFunction fn;
+  sq_conn *conn;
+  int pooled;
+  int in_stmt;  /* a driver call is running: a Lua error now leaves it half done */
+  void *ud;
+} lsq_conn_ctx;
+/* Calls c->fn under lua_pcall with [1] = c and the nargs values on top of
+ * the stack, c->conn the connection the running coroutine must use for
+ * the db at dbidx; a pooled one is released on every path. Returns 0
+ * with fn's results on the stack, or 1 with the error on top. */
+int lsq_with_conn(lua_State *L, int dbidx, lsq_conn_ctx *c, int nargs);
+/* Inside an lsq_with_conn function: logs and runs one statement. */
+int lsq_conn_exec(lua_State *L, lsq_conn_ctx *c, int dbidx, const char *sql, size_t len, const sq_value *params,
+                  int nparams, const sq_row_sink *sink, sq_result *res, sq_err *err);
+/* A transaction on a pooled c->conn, or a savepoint inside the caller's. */
+int lsq_conn_begin(lua_State *L, lsq_conn_ctx *c, int dbidx, sq_err *err);
+int lsq_conn_end(lua_State *L, lsq_conn_ctx *c, int dbidx, int commit, sq_err *err);
+
+/* ---------------------------------------------------------------- */
+/* lwrite.c                                                           */
+/* ---------------------------------------------------------------- */
+
+/* The statement text of a cached shape, copied into the call's arena. */
+const char *lsq_shape_sql(const lsq_shape *sh, sq_arena *a, sq_err *err);
+
+/* ---------------------------------------------------------------- */
+/* lwhere.c, lopts.c                                                  */
 /* ---------------------------------------------------------------- */
 
 /* An operator value (sqorm.op.*, sqorm.raw). Operands are its user
@@ -204,8 +269,28 @@ enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };
 void lsq_where_open(lua_State *L, int modidx);
 
 /* ---------------------------------------------------------------- */
-/* linstance.c                                                        */
+/* linstance.c, lsave.c, lvalidate.c, lsink.c                         */
 /* ---------------------------------------------------------------- */
+
+/* Instance state (linstance.c): pending changes live outside the
+ * instances, in the instance metatable's IMT_STATE table: bit 0 (new)
+ * and bit s (slot s changed), or a table for models wider than
+ * STATE_BITS columns. */
+#define STATE_NEW 0
+#define STATE_BITS 62
+lsq_model *lsq_check_instance(lua_State *L, int *midx);
+int lsq_push_state(lua_State *L, int iidx);
+int lsq_state_has(lua_State *L, int vidx, int b);
+void lsq_state_set(lua_State *L, const lsq_model *mod, int iidx, int b);
+int lsq_push_orig(lua_State *L, int iidx);
+void lsq_saved_cols(lua_State *L, const lsq_model *mod, int iidx, const int *cols, int n);
+int lsq_set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int vidx, int track, sq_err *err);
+int lsq_slot_of(lua_State *L, int nidx, int kidx);
+int lsq_no_column(lua_State *L, const lsq_model *mod, int kidx, sq_err *err);
+void lsq_set_many(lua_State *L, int midx, lsq_model *mod, int vidx, const unsigned char *fields, int update);
+/* Validation errors (lvalidate.c). */
+void lsq_push_invalid(lua_State *L, const lsq_model *mod, int fields);
+int lsq_raise_bad_value(lua_State *L, const lsq_model *mod, const sq_col *c, const sq_err *err);
 
 /* How a row sink delivers what it builds. */
 enum {
@@ -234,6 +319,11 @@ typedef struct lsq_isink {
   int names;       /* absolute index of the first of ncols column names
                     * pushed by the sink (raw mode, not SINK_FETCH), or 0 */
   lua_Integer fill_base; /* SINK_FILL_LIST */
+  int hidx;        /* run by an operation: its holder's index in the current frame (lop.h);
+                    * 0: on the caller's stack (the write paths' runners) */
+  int across;      /* columns and rows may come in different frames (a cursor's fetches):
+                    * no column names kept on the stack, extras kept by the holder */
+  int aux;         /* the holder keeps the extras (OUV_AUX) */
   int *map;        /* result column -> model column, -1 = not a column */
   int mapcap;
   int small[64];
@@ -322,7 +412,8 @@ enum {
   LSQ_RUN_RAW = 1,     /* plain tables keyed by name */
   LSQ_RUN_BARE = 2,    /* arrays in slot order, no metatable */
   LSQ_RUN_READ = 4,    /* a read: may be retried on a fresh connection */
-  LSQ_RUN_ALLCOLS = 8  /* the result is every model column in order */
+  LSQ_RUN_ALLCOLS = 8, /* the result is every model column in order */
+  LSQ_RUN_MODEL1 = 16  /* the model is at stack index 1 of the caller: handed to the row sink */
 };
 
 /* ---------------------------------------------------------------- */

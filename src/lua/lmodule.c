@@ -6,7 +6,7 @@
  * no C global holds a Lua value, so any number of states on any number
  * of threads can load the module.
  */
-#include "lmodel.h"
+#include "lop.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +52,8 @@ static const luaL_Reg funcs[] = {
 int luaopen_sqorm_core(lua_State *L) {
   lsq_error_open(L);
   lsq_db_open(L);
+  lsq_raw_open(L);
+  lsq_op_open(L);
   lsq_tx_open(L);
   /* sqorm.null: one userdata per state, stored in the registry. */
   if (luaL_newmetatable(L, LSQ_NULL_MT)) {

@@ -59,7 +59,10 @@ typedef struct lsq_db {
   /* This Lua state (its main thread): the pool's holder identity, so an
    * acquire that only this state could satisfy fails at once. */
   const void *owner;
-  struct lsq_stmts *stmts; /* db:query / db:exec rewrites (ldb.c), or NULL */
+  struct lsq_stmts *stmts; /* db:query / db:exec rewrites (lraw.c), or NULL */
+  /* Operations record their rows and replay them into their sink (what
+   * async mode does), inline too: a test switch (lop.c). */
+  int replay;
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */
@@ -152,12 +155,18 @@ sq_conn *lsq_tx_current(lua_State *L, int dbidx);
 sq_tx *lsq_tx_current_tx(lua_State *L, int dbidx);
 
 /* Calls the db's logging function, if any, with "<verb> (default): <sql>"
- * (ms >= 0 adds " Elapsed time: 0.42ms", two decimals). May raise; call
- * it holding nothing that a raise would leak. (ldb.c) */
-void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms);
+ * (ms >= 0 adds " Elapsed time: 0.42ms", two decimals, and a queue wait
+ * of at least 0.005 ms " (queued 3.00ms)"). May raise; call it holding
+ * nothing that a raise would leak. (ldb.c) */
+void lsq_log_statement(lua_State *L, int dbidx, const char *verb, const char *sql, size_t len, double ms,
+                       double queued_ms);
 
 lsq_db *lsq_check_db(lua_State *L, int idx);
+/* Frees the db's statement cache (lraw.c); with force 0 only when no
+ * entry is in use. */
+void lsq_stmts_free(lsq_db *db, int force);
 void lsq_db_open(lua_State *L);
+void lsq_raw_open(lua_State *L); /* after lsq_db_open */
 void lsq_tx_open(lua_State *L); /* after lsq_db_open */
 int lsq_connect(lua_State *L);
 

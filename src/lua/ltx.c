@@ -28,10 +28,15 @@
  * transaction, the logging function runs protected: if it raises, the
  * transaction still ends, and its error is raised afterwards.
  *
- * db:transaction runs fn through lua_pcallk, so fn may yield and the
- * commit or rollback still happens when it finishes.
+ * Operations (lop.c): BEGIN (on the pool), SAVEPOINT, COMMIT, ROLLBACK,
+ * RELEASE and ROLLBACK TO (on the core transaction) are each one
+ * operation, and every step that follows one is a continuation, so in
+ * async mode each yields once. db:transaction runs fn through lua_pcallk,
+ * so fn may yield too, and the commit or rollback still happens when it
+ * finishes. The end of a transaction is one state machine (finish_start
+ * and finish_k) that each of its callers enters with what comes next.
  */
-#include "lsqorm.h"
+#include "lop.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -54,12 +59,6 @@ typedef struct lsq_tx {
    * that runs in the same cycle as the db's still finds its memory. */
   lsq_db *db;
 } lsq_tx;
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---------------------------------------------------------------- */
 /* the coroutine -> transaction table                                 */
@@ -217,7 +216,7 @@ static void parse_opts(lua_State *L, int opts, const char *method, int *iso) {
 static int log_p(lua_State *L) {
   size_t len;
   const char *sql = lua_tolstring(L, 3, &len);
-  lsq_log_statement(L, 1, lua_tostring(L, 2), sql, len, lua_tonumber(L, 4));
+  lsq_log_statement(L, 1, lua_tostring(L, 2), sql, len, lua_tonumber(L, 4), 0);
   return 0;
 }
 
@@ -234,8 +233,19 @@ static int log_quiet(lua_State *L, int dbidx, const char *verb, const char *sql,
   return lua_pcall(L, 4, 0, 0) != LUA_OK;
 }
 
+/* Logs the op's records (Executed with its time when executed), each
+ * protected; stops at the first logging error, left on the stack top
+ * (returns 1). */
+static int log_records(lua_State *L, int dbidx, const sq_oper *op, int executed) {
+  for (int i = 0; i < sq_oper_nlogs(op); i++) {
+    const sq_oper_log *l = sq_oper_log_at(op, i);
+    if (log_quiet(L, dbidx, executed ? "Executed" : "Executing", l->sql, executed ? l->elapsed * 1e3 : -1)) return 1;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- */
-/* opening                                                            */
+/* ending                                                             */
 /* ---------------------------------------------------------------- */
 
 /* Describes the thread at idx for messages: "coroutine 0x..." or "the
@@ -248,86 +258,6 @@ static void describe_thread(lua_State *L, int idx, char *buf, size_t n) {
   if (main) snprintf(buf, n, "the main thread");
   else snprintf(buf, n, "coroutine %p", lua_topointer(L, idx));
 }
-
-/*
- * Opens a transaction (or a savepoint when one is open in this
- * coroutine) and pushes its Tx. Raises on failure with nothing held.
- */
-static lsq_tx *tx_open(lua_State *L, int dbidx, int iso) {
-  lsq_db *db = lsq_check_db(L, dbidx);
-  dbidx = lua_absindex(L, dbidx);
-  sq_err err;
-  sq_err_clear(&err);
-  lsq_tx *root = current_root(L, dbidx); /* pushes it when found */
-  /* The object exists, closed, before anything is acquired. */
-  lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, TUV_COUNT);
-  memset(tx, 0, sizeof *tx);
-  lsq_tag_init(&tx->tag, lsq_kind_tx);
-  luaL_setmetatable(L, LSQ_TX_MT);
-  int txidx = lua_gettop(L);
-  lua_pushvalue(L, root ? -2 : dbidx); /* a savepoint keeps its root alive; a root its db */
-  lua_setiuservalue(L, txidx, TUV_PARENT);
-  lua_pushthread(L);
-  lua_setiuservalue(L, txidx, TUV_OWNER);
-  if (root) {
-    lua_remove(L, -2);
-    txidx = lua_gettop(L);
-    if (iso != SQ_ISO_DEFAULT) lsq_usage(L, "a nested transaction (savepoint) cannot set an isolation level");
-    char name[24], sql[48];
-    sq_tx_savepoint_name(sq_tx_next_savepoint(root->tx), name, sizeof name);
-    snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
-    if (sq_tx_state(root->tx) == SQ_TX_OPEN) lsq_log_statement(L, dbidx, "Executing", sql, strlen(sql), -1);
-    double t0 = db->benchmark ? now_ms() : 0;
-    unsigned id;
-    if (sq_tx_savepoint(root->tx, &id, &err)) lsq_raise(L, &err);
-    sq_tx_retain(root->tx);
-    tx->tx = root->tx;
-    tx->sp = id;
-    if (db->benchmark && log_quiet(L, dbidx, "Executed", sql, now_ms() - t0)) {
-      /* the logging function raised: undo the savepoint, then raise */
-      sq_err e2;
-      sq_tx_savepoint_rollback(tx->tx, tx->sp, &e2);
-      lua_error(L);
-    }
-    return tx;
-  }
-  const char *begin = sq_tx_begin_sql(db->dialect, iso);
-  lsq_log_statement(L, dbidx, "Executing", begin, strlen(begin), -1);
-  char who[48], what[96];
-  lua_pushthread(L);
-  describe_thread(L, -1, who, sizeof who);
-  lua_pop(L, 1);
-  snprintf(what, sizeof what, "a transaction opened by %s", who);
-  sq_holder h;
-  lsq_db_holder(db, &h, what);
-  double t0 = db->benchmark ? now_ms() : 0;
-  if (sq_tx_begin(db->pool, &h, iso, &tx->tx, &err)) lsq_raise(L, &err);
-  register_root(L, dbidx, txidx, tx);
-  if (db->benchmark && log_quiet(L, dbidx, "Executed", begin, now_ms() - t0)) {
-    /* the logging function raised: nothing may stay open behind it */
-    sq_err e2;
-    sq_tx_rollback(tx->tx, &e2);
-    lua_pushvalue(L, txidx);
-    unregister_root(L, -1, tx);
-    lua_pop(L, 1);
-    lua_error(L);
-  }
-  return tx;
-}
-
-/* db:begin([opts]) -> tx. Use with <close>: closing uncommitted rolls back. */
-static int db_begin(lua_State *L) {
-  int iso;
-  lsq_check_db(L, 1);
-  parse_opts(L, 2, "db:begin", &iso);
-  lua_settop(L, 1);
-  tx_open(L, 1, iso);
-  return 1;
-}
-
-/* ---------------------------------------------------------------- */
-/* ending                                                             */
-/* ---------------------------------------------------------------- */
 
 /* 1 when the coroutine co has finished (returned or raised). */
 static int thread_dead(lua_State *co) {
@@ -356,58 +286,108 @@ static void check_owner(lua_State *L, int txidx, const char *verb) {
 }
 
 /*
- * Ends the Tx at txidx: commit (commit = 1) or rollback, logging the
- * statements. A root is unregistered from its coroutine. The stack is
- * left as it was. Returns SQ_OK, or the error kind with err filled; when
- * the logging function raised, *logerr is set and its error is left on
- * the stack top (above what was there). quiet: ignore logging errors.
+ * Ending a transaction or savepoint: one operation (COMMIT, ROLLBACK,
+ * RELEASE or ROLLBACK TO + RELEASE) with its statements logged, then
+ * what the caller asked for next (NEXT_*). finish_start pushes, above
+ * the caller's stack (its top t): [t+1] the db, [t+2] the error of an
+ * "Executing" log line or nil, [t+3] the holder. finish_k drops them and
+ * goes on with the caller's stack as it was.
  */
-static int tx_finish(lua_State *L, int txidx, int commit, int quiet, sq_err *err, int *logerr) {
-  lsq_tx *tx = lua_touserdata(L, txidx);
+enum {
+  NEXT_END = 1,    /* tx:commit() / tx:rollback() / __close: raise what failed, else no results */
+  NEXT_COMMITTED,  /* db:transaction after fn returned: fn's results, or the failure */
+  NEXT_RAISE       /* after a quiet rollback: raise the value at stack index `arg` */
+};
+
+#define FIN_CTX(next, commit, quiet, nolog, top, arg)                                                   \
+  ((lua_KContext)(next) | (lua_KContext)(commit) << 4 | (lua_KContext)(quiet) << 5 |                   \
+   (lua_KContext)(nolog) << 6 | (lua_KContext)(top) << 8 | (lua_KContext)(arg) << 32)
+#define FIN_NEXT(c) ((int)((c) & 15))
+#define FIN_COMMIT(c) ((int)(((c) >> 4) & 1))
+#define FIN_QUIET(c) ((int)(((c) >> 5) & 1))
+#define FIN_NOLOG(c) ((int)(((c) >> 6) & 1))
+#define FIN_TOP(c) ((int)(((c) >> 8) & 0xffffff))
+#define FIN_ARG(c) ((int)((c) >> 32))
+
+static int finish_k(lua_State *L, int status, lua_KContext ctx);
+
+/* The Tx at txidx ends: commit or roll back. quiet: the logging
+ * function's errors are ignored; nolog: nothing is logged. */
+static int finish_start(lua_State *L, int txidx, int commit, int quiet, int nolog, int next, int arg) {
   txidx = lua_absindex(L, txidx);
-  *logerr = 0;
-  sq_err_clear(err);
+  lsq_tx *tx = lua_touserdata(L, txidx);
   int top = lua_gettop(L);
-  push_tx_db(L, txidx, tx);
-  int dbidx = lua_gettop(L);
-  lsq_db *db = lua_touserdata(L, dbidx);
+  push_tx_db(L, txidx, tx); /* t+1 */
+  int dbidx = top + 1;
+  lua_pushnil(L);           /* t+2 */
+  lsq_op *h = lsq_op_get(L); /* t+3 */
+  int kind = tx->sp ? (commit ? SQ_OPER_RELEASE : SQ_OPER_ROLLBACK_TO) : (commit ? SQ_OPER_COMMIT : SQ_OPER_ROLLBACK);
+  sq_oper *op = lsq_op_begin(h, kind);
+  sq_oper_target_tx(op, tx->tx);
+  sq_oper_set_savepoint(op, tx->sp);
+  h->lflags = LOP_NOLOG; /* logged here, protected */
   /* Log only what will really run. */
   int runs = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN;
-  char name[24], sql1[64], sql2[64];
-  sql1[0] = sql2[0] = 0;
-  if (tx->sp) {
-    sq_tx_savepoint_name(tx->sp, name, sizeof name);
-    if (commit) snprintf(sql1, sizeof sql1, "RELEASE SAVEPOINT %s", name);
-    else {
-      snprintf(sql1, sizeof sql1, "ROLLBACK TO SAVEPOINT %s", name);
-      snprintf(sql2, sizeof sql2, "RELEASE SAVEPOINT %s", name);
-    }
-  } else {
-    snprintf(sql1, sizeof sql1, "%s", commit ? "COMMIT" : "ROLLBACK");
+  lsq_db *db = lua_touserdata(L, dbidx);
+  if (runs && !nolog && db->logging) {
+    sq_err err;
+    sq_err_clear(&err);
+    if (sq_oper_prepare(op, db->dialect, &err)) return lsq_op_fail(L, h, &err);
+    if (log_records(L, dbidx, op, 0)) lua_replace(L, top + 2);
   }
-  int lerr = 0;
-  if (runs) {
-    lerr = log_quiet(L, dbidx, "Executing", sql1, -1);
-    if (!lerr && sql2[0]) lerr = log_quiet(L, dbidx, "Executing", sql2, -1);
-  }
-  double t0 = db->benchmark ? now_ms() : 0;
-  int rc;
-  if (tx->sp) rc = commit ? sq_tx_savepoint_release(tx->tx, tx->sp, err) : sq_tx_savepoint_rollback(tx->tx, tx->sp, err);
-  else rc = commit ? sq_tx_commit(tx->tx, err) : sq_tx_rollback(tx->tx, err);
-  double ms = db->benchmark ? now_ms() - t0 : 0;
+  return lsq_op_run(L, dbidx, h, finish_k, FIN_CTX(next, commit, quiet, nolog, top, arg));
+}
+
+static int transaction_done(lua_State *L, int status, lua_KContext ctx);
+
+static int finish_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  int top = FIN_TOP(ctx), dbidx = top + 1, lerr = top + 2;
+  int txidx = FIN_NEXT(ctx) == NEXT_END ? 1 : 4;
+  lsq_op *h = lua_touserdata(L, top + 3);
+  lsq_tx *tx = lua_touserdata(L, txidx);
+  lsq_db *db = lua_touserdata(L, dbidx);
+  sq_oper *op = h->op;
+  int rc = sq_oper_rc(op);
+  sq_err err;
+  err.kind = SQ_OK;
+  if (rc) err = *sq_oper_err(op);
   if (!tx->sp && sq_tx_state(tx->tx) != SQ_TX_OPEN) unregister_root(L, txidx, tx);
-  if (runs && !rc && !lerr && db->benchmark) {
-    lerr = log_quiet(L, dbidx, "Executed", sql1, ms);
-    if (!lerr && sql2[0]) lerr = log_quiet(L, dbidx, "Executed", sql2, ms);
-  }
-  if (lerr && !quiet) {
-    lua_replace(L, top + 1); /* the logging function's error, over the db */
-    lua_settop(L, top + 1);
-    *logerr = 1;
-  } else {
+  int ran = sq_oper_nlogs(op) > 0 && sq_oper_log_at(op, 0)->elapsed >= 0;
+  if (ran && !rc && lua_isnil(L, lerr) && !FIN_NOLOG(ctx) && db->benchmark && db->logging &&
+      log_records(L, dbidx, op, 1))
+    lua_replace(L, lerr);
+  lsq_op_done(L, h);
+  int logerr = !lua_isnil(L, lerr) && !FIN_QUIET(ctx);
+  switch (FIN_NEXT(ctx)) {
+  case NEXT_END:
+    if (rc) return lsq_raise(L, &err);
+    if (logerr) {
+      lua_pushvalue(L, lerr);
+      return lua_error(L);
+    }
     lua_settop(L, top);
+    return 0;
+  case NEXT_COMMITTED:
+    if (rc) {
+      /* a refused commit (an inner savepoint still open) leaves it open:
+       * roll it back, then raise why */
+      int still = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : tx->db != NULL;
+      lua_settop(L, top);
+      lsq_push_error(L, &err);
+      if (still) return finish_start(L, 4, 0, 1, 0, NEXT_RAISE, top + 1);
+      return lua_error(L);
+    }
+    if (logerr) {
+      lua_pushvalue(L, lerr);
+      return lua_error(L);
+    }
+    lua_settop(L, top);
+    return top - 4; /* fn's results */
+  default: /* NEXT_RAISE */
+    lua_pushvalue(L, FIN_ARG(ctx));
+    return lua_error(L);
   }
-  return rc;
 }
 
 /* Finishes the Tx at index 1 on behalf of tx:commit / tx:rollback. */
@@ -416,12 +396,7 @@ static int tx_end(lua_State *L, int commit) {
   lua_settop(L, 1);
   if (!tx->tx) return lsq_usage(L, "the transaction was never opened");
   check_owner(L, 1, commit ? "commit" : "roll back");
-  sq_err err;
-  int logerr;
-  int rc = tx_finish(L, 1, commit, 0, &err, &logerr);
-  if (rc) return lsq_raise(L, &err);
-  if (logerr) return lua_error(L);
-  return 0;
+  return finish_start(L, 1, commit, 0, 0, NEXT_END, 0);
 }
 
 static int tx_commit(lua_State *L) { return tx_end(L, 1); }
@@ -474,6 +449,102 @@ static int tx_tostring(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- */
+/* opening                                                            */
+/* ---------------------------------------------------------------- */
+
+/*
+ * After BEGIN or SAVEPOINT: [1] db [2] fn or nil [3] opts [4] the Tx
+ * [5] the holder. ctx: 1 for db:transaction (fn runs next), 0 for
+ * db:begin (the Tx is returned).
+ */
+static int opened_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lsq_op *h = lua_touserdata(L, 5);
+  lsq_tx *tx = lua_touserdata(L, 4);
+  lsq_db *db = lua_touserdata(L, 1);
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (sq_oper_kind(h->op) == SQ_OPER_SAVEPOINT) {
+    lua_getiuservalue(L, 4, TUV_PARENT);
+    lsq_tx *root = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    sq_tx_retain(root->tx);
+    tx->tx = root->tx;
+    tx->sp = sq_oper_savepoint_id(h->op);
+  } else {
+    tx->tx = sq_oper_take_tx(h->op);
+    register_root(L, 1, 4, tx);
+  }
+  int lerr = db->benchmark && db->logging && log_records(L, 1, h->op, 1);
+  if (lerr) lua_replace(L, 5); /* the logging error over the holder */
+  lsq_op_done(L, h);
+  lua_settop(L, 5);
+  /* the logging function raised: nothing may stay open behind it */
+  if (lerr) return finish_start(L, 4, 0, 1, 1, NEXT_RAISE, 5);
+  lua_settop(L, 4);
+  if (!ctx) return 1;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 4);
+  return transaction_done(L, lua_pcallk(L, 1, LUA_MULTRET, 0, 0, transaction_done), 0);
+}
+
+/*
+ * Opens a transaction (or a savepoint when one is open in this
+ * coroutine) for the stack [1] db [2] fn or nil [3] opts, as an
+ * operation; then opened_k(ctx).
+ */
+static int tx_open(lua_State *L, int iso, lua_KContext ctx) {
+  lsq_db *db = lsq_check_db(L, 1);
+  lua_settop(L, 3);
+  lsq_tx *root = current_root(L, 1); /* pushes it when found */
+  /* The object exists, closed, before anything is acquired. */
+  lsq_tx *tx = lua_newuserdatauv(L, sizeof *tx, TUV_COUNT);
+  memset(tx, 0, sizeof *tx);
+  lsq_tag_init(&tx->tag, lsq_kind_tx);
+  luaL_setmetatable(L, LSQ_TX_MT);
+  lua_pushvalue(L, root ? -2 : 1); /* a savepoint keeps its root alive; a root its db */
+  lua_setiuservalue(L, -2, TUV_PARENT);
+  lua_pushthread(L);
+  lua_setiuservalue(L, -2, TUV_OWNER);
+  if (root) lua_remove(L, 4); /* the Tx is at 4 */
+  lsq_op *h = lsq_op_get(L);   /* 5 */
+  if (root) {
+    if (iso != SQ_ISO_DEFAULT) {
+      sq_err err;
+      sq_err_clear(&err);
+      sq_err_set(&err, SQ_EUSAGE, "a nested transaction (savepoint) cannot set an isolation level");
+      return lsq_op_fail(L, h, &err);
+    }
+    sq_oper *op = lsq_op_begin(h, SQ_OPER_SAVEPOINT);
+    sq_oper_target_tx(op, root->tx);
+    /* Log only what will really run. */
+    if (sq_tx_state(root->tx) != SQ_TX_OPEN) h->lflags = LOP_NOLOG;
+    else h->lflags = LOP_NOLOG_AFTER; /* "Executed" is logged protected (opened_k) */
+    return lsq_op_run(L, 1, h, opened_k, ctx);
+  }
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_BEGIN);
+  sq_oper_set_isolation(op, iso);
+  char who[48];
+  lua_pushthread(L);
+  describe_thread(L, -1, who, sizeof who);
+  lua_pop(L, 1);
+  snprintf(h->what, sizeof h->what, "a transaction opened by %s", who);
+  h->lflags = LOP_NOLOG_AFTER;
+  (void)db;
+  return lsq_op_run(L, 1, h, opened_k, ctx);
+}
+
+/* db:begin([opts]) -> tx. Use with <close>: closing uncommitted rolls back. */
+static int db_begin(lua_State *L) {
+  int iso;
+  lsq_check_db(L, 1);
+  parse_opts(L, 2, "db:begin", &iso);
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  lua_insert(L, 2); /* [1] db [2] nil [3] opts */
+  return tx_open(L, iso, 0);
+}
+
+/* ---------------------------------------------------------------- */
 /* db:transaction                                                     */
 /* ---------------------------------------------------------------- */
 
@@ -481,38 +552,21 @@ static int tx_tostring(lua_State *L) {
  * db:transaction(fn [, opts]) -> what fn returns
  * Stack while fn runs: [1] db [2] fn [3] opts [4] tx, then fn's results.
  */
-static int transaction_k(lua_State *L, int status, lua_KContext ctx) {
+static int transaction_done(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   lsq_tx *tx = luaL_checkudata(L, 4, LSQ_TX_MT);
-  sq_err err;
-  int logerr;
   if (status == LUA_OK || status == LUA_YIELD) {
     /* fn may have ended the transaction itself: nothing left to do then
      * (a failed one still raises the error that ended it). */
     int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) || sq_tx_state(tx->tx) == SQ_TX_FAILED
                       : tx->db != NULL;
-    if (open) {
-      int rc = tx_finish(L, 4, 1, 0, &err, &logerr);
-      if (rc) {
-        /* a refused commit (an inner savepoint still open) leaves it
-         * open: roll it back, then raise why */
-        int still = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : tx->db != NULL;
-        if (still) {
-          sq_err e2;
-          int lerr2;
-          lua_settop(L, 4);
-          tx_finish(L, 4, 0, 1, &e2, &lerr2);
-        }
-        return lsq_raise(L, &err);
-      }
-      if (logerr) return lua_error(L);
-    }
+    if (open) return finish_start(L, 4, 1, 0, 0, NEXT_COMMITTED, 0);
     return lua_gettop(L) - 4;
   }
   /* fn raised: roll back (or to the savepoint) and re-raise its error;
    * nothing that happens here replaces that error. */
   int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : tx->db != NULL;
-  if (open) tx_finish(L, 4, 0, 1, &err, &logerr);
+  if (open) return finish_start(L, 4, 0, 1, 0, NEXT_RAISE, lua_gettop(L));
   return lua_error(L);
 }
 
@@ -523,10 +577,7 @@ static int db_transaction(lua_State *L) {
     return lsq_usage(L, "db:transaction expects a function, got %s", luaL_typename(L, 2));
   parse_opts(L, 3, "db:transaction", &iso);
   lua_settop(L, 3);
-  tx_open(L, 1, iso); /* [4] */
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 4);
-  return transaction_k(L, lua_pcallk(L, 1, LUA_MULTRET, 0, 0, transaction_k), 0);
+  return tx_open(L, iso, 1);
 }
 
 static const luaL_Reg tx_methods[] = {

@@ -1,7 +1,7 @@
 /*
- * lvalue.c - Lua values <-> sq_value, and the row sink that turns driver
- * rows into Lua tables directly (one conversion per value, column names
- * interned once per statement).
+ * lvalue.c - Lua values <-> sq_value: sqorm.null, binds (strings as TEXT
+ * when they are UTF-8 without NUL bytes, else BLOB) and pushing values.
+ * Row sinks are in lsink.c.
  */
 #include "lsqorm.h"
 
@@ -85,38 +85,4 @@ void lsq_push_value(lua_State *L, const sq_value *v) {
   case SQ_VBLOB: lua_pushlstring(L, v->u.s.p, v->u.s.n); break;
   default: lua_pushnil(L); break;
   }
-}
-
-/* Interns the column names on the stack at names_base.. so each row reuses
- * the same Lua strings instead of hashing the names again. */
-static int rows_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
-  lsq_rows *r = ud;
-  lua_State *L = r->L;
-  (void)err;
-  lua_settop(L, r->names_base - 1);
-  luaL_checkstack(L, ncols + 8, "too many result columns");
-  for (int i = 0; i < ncols; i++) lua_pushlstring(L, cols[i].name, cols[i].name_len);
-  r->ncols = ncols;
-  return 0;
-}
-
-static int rows_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
-  lsq_rows *r = ud;
-  lua_State *L = r->L;
-  (void)err;
-  lua_createtable(L, 0, ncols);
-  for (int i = 0; i < ncols && i < r->ncols; i++) {
-    if (vals[i].type == SQ_VNULL) continue; /* NULL reads back as nil */
-    lua_pushvalue(L, r->names_base + i);
-    lsq_push_value(L, &vals[i]);
-    lua_rawset(L, -3);
-  }
-  lua_rawseti(L, r->rows, ++r->n);
-  return 0;
-}
-
-void lsq_rows_sink(lsq_rows *r, sq_row_sink *sink) {
-  sink->ud = r;
-  sink->columns = rows_columns;
-  sink->row = rows_row;
 }

@@ -1,0 +1,167 @@
+--- A model: a table's columns, keys and rules, and the class methods
+-- that read and write its rows. Made by `Db:define`.
+--
+-- Every options table is strict: a key the method does not take is kind
+-- `usage` naming it, and nothing is sent. Query options: `where`,
+-- `attributes`, `order` (`{ {"coins", "desc"}, "id" }`), `limit`,
+-- `offset`, `group`, `having`, `lock` (`"update"` / `"share"`),
+-- `paranoid = false`, `raw = true` (plain row tables, fastest).
+--
+-- `where`: a value means `=`, a list means IN, `sqorm.null` IS NULL,
+-- operators come from `sqorm.op`; a key that is not a column is kind
+-- `usage`. An explicitly given `where` that is empty is kind `usage`
+-- (omit it to mean every row). Values are converted to the column's type
+-- when nothing is lost, refused otherwise.
+-- @classmod Model
+-- @usage
+-- local rich = Player:find_all{ where = { coins = op.gt(300) },
+--                               order = { { "coins", "desc" } }, limit = 10 }
+-- Player:update({ goods = 0 }, { where = { name = sqorm.null } })
+-- Player:destroy{ where = { id = { 1, 2, 3 } } }
+local Model = {}
+
+--- Creates the table when missing; `force = true` drops and recreates it;
+-- `alter = true` reads the live table and makes it match the model
+-- (columns, types, NULL, defaults, the primary key, unique keys, indexes,
+-- foreign keys), refusing to drop a column that holds data unless
+-- `alter = { drop = true }`. SQLite rebuilds the table when its ALTER
+-- can't make the change (rows, indexes and keys kept).
+-- @tparam[opt] table opts `force`, `alter`
+-- @treturn Model the model
+-- @usage Player:sync{ alter = true }
+function Model:sync(opts) end
+
+--- Drops the table.
+-- @treturn boolean true
+function Model:drop() end
+
+--- An unsaved instance (validated when saved).
+-- @tparam table values column -> value
+-- @tparam[opt] table opts `fields`: write only these columns
+-- @treturn Instance the instance
+-- @usage local p = Player:build{ coins = 10 }; p:save()
+function Model:build(values, opts) end
+
+--- Inserts a row; validation runs first (kind `validation`, every failing
+-- field in `err.fields`).
+-- @tparam table values column -> value
+-- @tparam[opt] table opts `fields`: write only these columns (the guard
+-- for form input)
+-- @treturn Instance the instance, with its generated key
+-- @usage local p = Player:create{ id = 6, coins = 600, goods = 600 }
+function Model:create(values, opts) end
+
+--- Inserts rows, all or nothing: one multi-row INSERT per batch.
+-- @tparam {table,...} list the rows
+-- @tparam[opt] table opts `batch_size`
+-- @treturn {Instance,...} the instances, with the keys the server assigned
+-- @usage Player:bulk_create{ { coins = 1, goods = 1 }, { coins = 2, goods = 2 } }
+function Model:bulk_create(list, opts) end
+
+--- Finds a row by primary key.
+-- @param key the key's value, or `{ a = 1, b = 2 }` for a composite key
+-- @tparam[opt] table opts `attributes`, `lock`, `raw`, `paranoid`
+-- @treturn ?Instance the instance, or nil when there is none
+-- @usage local one = Player:find_by_pk(6)
+function Model:find_by_pk(key, opts) end
+
+--- The first row matching.
+-- @tparam[opt] table opts query options
+-- @treturn ?Instance the instance, or nil
+-- @usage local top = Player:find_one{ order = { { "coins", "desc" } }, offset = 1 }
+function Model:find_one(opts) end
+
+--- Every row matching.
+-- @tparam[opt] table opts query options
+-- @treturn {Instance,...} the instances (plain tables with `raw = true`)
+-- @usage
+-- Player:find_all{ where = { coins = op.gt(300), goods = op.between(1, 5) } }
+-- Player:find_all{ where = { op.or_({ coins = 1 }, { goods = 2 }), name = op.like("a%") } }
+function Model:find_all(opts) end
+
+--- Finds the row the `where` fixes by equality, or inserts it (with
+-- `defaults`), on one connection.
+-- @tparam table opts `where`, `defaults`, `paranoid`
+-- @treturn Instance the instance
+-- @treturn boolean true when it was created
+-- @usage local p, created = Player:find_or_create{ where = { name = "ann" }, defaults = { coins = 5 } }
+function Model:find_or_create(opts) end
+
+--- Inserts a row or updates the one with the same key.
+-- @tparam table values column -> value
+-- @tparam[opt] table opts `conflict` (the unique columns to match on),
+-- `fields`
+-- @return the instance (true on MySQL when the key can't be known)
+-- @usage Player:upsert({ name = "ann", coins = 5 }, { conflict = { "name" } })
+function Model:upsert(values, opts) end
+
+--- Counts rows.
+-- @tparam[opt] table opts query options
+-- @treturn integer the count
+-- @usage local n = Player:count{ where = { goods = op.between(1, 5) } }
+function Model:count(opts) end
+
+--- The sum of a column (0 when no row matches; DECIMAL: an exact string).
+-- @tparam string col the column
+-- @tparam[opt] table opts query options
+-- @treturn number
+function Model:sum(col, opts) end
+
+--- The smallest value of a column, or nil.
+-- @tparam string col the column
+-- @tparam[opt] table opts query options
+function Model:min(col, opts) end
+
+--- The largest value of a column, or nil.
+-- @tparam string col the column
+-- @tparam[opt] table opts query options
+function Model:max(col, opts) end
+
+--- The mean of a column, or nil.
+-- @tparam string col the column
+-- @tparam[opt] table opts query options
+-- @treturn ?number
+function Model:avg(col, opts) end
+
+--- Updates the matching rows. Without `where` it is refused unless
+-- `all = true`.
+-- @tparam table values column -> value
+-- @tparam table opts `where` (or `all = true`)
+-- @treturn integer the affected (matched) rows
+-- @usage Player:update({ goods = 0 }, { where = { name = sqorm.null } })
+function Model:update(values, opts) end
+
+--- Deletes the matching rows (soft on paranoid models unless
+-- `force = true`). Without `where` it is refused unless `all = true`.
+-- @tparam table opts `where` (or `all = true`), `force`
+-- @treturn integer the affected rows
+-- @usage Player:destroy{ where = { id = { 1, 2, 3 } } }
+function Model:destroy(opts) end
+
+--- Restores soft-deleted rows of a paranoid model.
+-- @tparam table opts `where` (or `all = true`)
+-- @treturn integer the affected rows
+function Model:restore(opts) end
+
+--- Adds to columns of the matching rows in one UPDATE.
+-- @tparam table values column -> amount
+-- @tparam table opts `where` (or `all = true`)
+-- @treturn integer the affected rows
+-- @usage Player:increment({ coins = 5 }, { where = { id = 1 } })
+function Model:increment(values, opts) end
+
+--- Subtracts from columns of the matching rows.
+-- @tparam table values column -> amount
+-- @tparam table opts `where` (or `all = true`)
+-- @treturn integer the affected rows
+function Model:decrement(values, opts) end
+
+--- Streams the matching rows with bounded memory, holding one pooled
+-- connection (the transaction's inside one) until the loop ends. Returns
+-- a closing value: a `break` releases the connection at once.
+-- @tparam[opt] table opts query options
+-- @return the iterator triple and a `Cursor` (the closing value)
+-- @usage for p in Player:each{ where = { coins = op.gte(0) } } do print(p.id) end
+function Model:each(opts) end
+
+return Model

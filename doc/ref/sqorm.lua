@@ -1,0 +1,116 @@
+--- sqorm: an ORM for Lua 5.4 whose engine is a C library.
+--
+-- One `db` owns one connection pool (SQLite embedded, MySQL / MariaDB /
+-- TiDB, PostgreSQL). Values always travel as bound parameters;
+-- identifiers are validated and quoted; no SQL is assembled in Lua.
+--
+-- **Errors.** Every failure raises an error object (`sqorm.is_error(e)`):
+--
+-- * `err.kind`: `usage`, `connection`, `auth`, `timeout`, `deadlock`,
+--   `pool_timeout`, `constraint`, `unique_violation`, `validation`,
+--   `stale`, `syntax`, `closed`, `database`, `nomem`, `internal`
+-- * `err.code`: the driver's native code (MySQL `"1062"`, PostgreSQL
+--   `"23505"`, SQLite `"SQLITE_CONSTRAINT_UNIQUE"`)
+-- * `err.sqlstate`: the five-character SQLSTATE when the server sent one
+-- * `err.message`: the message, naming the problem
+-- * `err.fields`: `validation`: `{ column = problem }`; `unique_violation`:
+--   the violated key's columns where the server names them
+--
+-- `tostring(err)` gives `sqorm.Error [kind] message (code C, sqlstate S)`.
+-- No password ever appears in a message, a log line or `tostring`.
+-- @module sqorm
+-- @usage
+-- local sqorm = require "sqorm"
+-- local T, op = sqorm.types, sqorm.op
+-- local db <close> = sqorm.connect("sqlite::memory:", { logging = print })
+-- local Player = db:define("player", {
+--   { "id",    T.INTEGER, primary_key = true, auto_increment = true },
+--   { "name",  T.STRING(32), unique = true },
+--   { "coins", T.INTEGER, allow_null = false, default = 0, validate = { min = 0 } },
+-- })
+-- db:sync{ force = true }
+-- Player:bulk_create{ { name = "ann", coins = 600 }, { name = "bob", coins = 200 } }
+-- for _, p in ipairs(Player:find_all{ where = { coins = op.gt(300) } }) do
+--   print(p.id, p.name, p.coins)
+-- end
+local sqorm = {}
+
+--- Opens a database handle (a pool). Nothing connects until first use
+-- (`Db:authenticate` connects at once).
+--
+-- URLs: `sqlite::memory:`, `sqlite:data/game.db`, `sqlite:///abs/path.db`,
+-- `mysql://user:pw@host:3306/db` (also `mariadb://`, `tidb://`, port 4000),
+-- `postgres://user:pw@host/db?sslmode=require` (also `postgresql://`).
+-- Query parameters and table keys share one vocabulary (`sslmode` /
+-- `ssl.mode`, `sslrootcert` / `ssl.ca`, `connect_timeout`, ...).
+--
+-- Options (the table form, or `opts` after a URL): `dialect`, `host`,
+-- `port`, `user`, `password`, `database`, `storage` (SQLite file or
+-- `":memory:"`), `ssl = { mode, ca, cert, key, min_version }` (modes
+-- `disable`, `prefer`, `require`, `verify_ca`, `verify_identity`),
+-- `pool = { max, min, acquire_timeout, idle_timeout, max_lifetime,
+-- pre_ping }` (seconds), `logging` (a function such as `print`, or
+-- `false`), `benchmark`, `name` (a named pool shared by every state of
+-- the process), `params` (extra driver parameters), `connect_timeout`.
+-- An unknown key is kind `usage`.
+-- @tparam string|table url a URL, or the options table
+-- @tparam[opt] table opts options merged over the URL's
+-- @treturn Db the handle; close it with `db:close()` or `<close>`
+-- @raise `usage` for a malformed URL or option (the password shown as `***`)
+-- @usage
+-- local db = sqorm.connect("sqlite::memory:")
+-- local db = sqorm.connect("mysql://root@127.0.0.1:4000/test")
+-- local db = sqorm.connect("postgres://u:p@host/neondb?sslmode=require")
+-- local db = sqorm.connect(url, { pool = { max = 10 }, logging = false })
+-- local db = sqorm.connect{
+--   dialect = "mysql", host = "127.0.0.1", port = 4000, user = "root",
+--   password = "", database = "test",
+--   ssl = { mode = "verify_identity", ca = "ca.pem", min_version = "TLSv1.2" },
+--   pool = { max = 5, min = 0, acquire_timeout = 30, idle_timeout = 10,
+--            max_lifetime = 300, pre_ping = true },
+--   logging = print,
+-- }
+function sqorm.connect(url, opts) end
+
+--- Tells sqorm's error objects apart from other values.
+-- @param v any value
+-- @treturn boolean true for an error object raised by sqorm
+-- @usage
+-- local ok, err = pcall(Player.create, Player, { coins = -1 })
+-- if not ok and sqorm.is_error(err) and err.kind == "validation" then
+--   print(err.fields.coins)   --> must be >= 0
+-- end
+function sqorm.is_error(v) end
+
+--- Makes an error object of sqorm's shape (for Lua code layered on
+-- sqorm that raises the same kind of errors).
+-- @tparam string kind an error kind (`usage`, `validation`, ...; an
+-- unknown one becomes `internal`)
+-- @tparam string message the message
+-- @return the error object (raise it with `error`)
+-- @usage error(sqorm.error("usage", "players: no such team"))
+function sqorm.error(kind, message) end
+
+--- A raw SQL condition for a `where`: the one escape hatch. Read with the
+-- dialect's lexer like raw SQL: its `?` outside literals and comments are
+-- its binds (`??` is a literal `?` on PostgreSQL). A fragment holding a
+-- `;`, ending inside a literal or comment, or using `$n` is kind `usage`.
+-- @tparam string fragment SQL with `?` placeholders
+-- @tparam[opt] table binds the values, in order
+-- @return a condition for a `where` list
+-- @usage Player:find_all{ where = { sqorm.raw("coins % 2 = ?", { 0 }) } }
+function sqorm.raw(fragment, binds) end
+
+--- The SQL NULL to write: `Player:update({ name = sqorm.null }, ...)`, or
+-- `where = { name = sqorm.null }` (IS NULL). NULLs read back as `nil`.
+-- A bind of `nil` is refused: use `sqorm.null`.
+-- @field null
+
+--- The version string, "0.1.0" (SQORM_VERSION of the C API).
+-- @field VERSION
+
+--- The metatable of error objects (`getmetatable(err) == sqorm.Error`);
+-- prefer `sqorm.is_error`.
+-- @field Error
+
+return sqorm
