@@ -3,24 +3,19 @@
 #
 #   --runtime   compilers, Lua 5.4, the client libraries (enough to build
 #               and run sqorm on embedded SQLite)
-<<<<<<< HEAD
-#   --all       also busted, the MariaDB and PostgreSQL servers, openssl,
-#               LuaSQL and gnuplot for the test suite and the benchmarks,
-#               and clang-14 with its libFuzzer/sanitizer runtime and
-#               llvm-symbolizer for the fuzzers (scripts/fuzz.sh)
-=======
 #   --all       also busted, the MariaDB and PostgreSQL servers, PgBouncer,
 #               the Galera wsrep provider (galera-4) with what its rsync
 #               state transfer needs (rsync, ss from iproute2), openssl,
 #               LuaSQL, gnuplot, lua-socket and SQLAlchemy (python3-sqlalchemy
 #               with PyMySQL and psycopg2: a peer of the benchmarks),
 #               luarocks (the rock check), LDoc with markdown (the API
-#               reference) and luacheck
+#               reference) and luacheck, and clang-14 with its
+#               libFuzzer/sanitizer runtime and llvm-symbolizer for the
+#               fuzzers (scripts/fuzz.sh)
 #
 # luarocks, lua-ldoc and lua-check bring Lua 5.1 along, whose install
 # takes over the `lua` and `luac` commands (Debian's alternatives); they
 # are set back to 5.4 here. sqorm's scripts always call lua5.4.
->>>>>>> main
 #
 # Idempotent: packages already present are left alone and apt-get update
 # runs only when something is missing. Needs root (apt-get).
@@ -31,12 +26,9 @@ runtime=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libsqlite3-dev
          libmariadb-dev libpq-dev libssl-dev ca-certificates)
 extra=(lua-busted mariadb-server mariadb-client postgresql postgresql-client openssl
        lua-sql-mysql lua-sql-postgres lua-sql-sqlite3 gnuplot-nox util-linux procps
-<<<<<<< HEAD
-       python3 valgrind clang-14 libclang-rt-14-dev llvm-14)
-=======
        python3 valgrind pgbouncer galera-4 rsync iproute2 luarocks lua-ldoc lua-markdown lua-check
-       lua-socket python3-sqlalchemy python3-sqlalchemy-ext python3-pymysql python3-psycopg2)
->>>>>>> main
+       lua-socket python3-sqlalchemy python3-sqlalchemy-ext python3-pymysql python3-psycopg2
+       clang-14 libclang-rt-14-dev llvm-14)
 
 case "$mode" in
   --runtime) pkgs=("${runtime[@]}") ;;

@@ -10,14 +10,11 @@
 #   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
 #   5. the threaded pool and executor tests and the embedding example under TSan (build-tsan/)
 #   6. a smoke run of the benchmark (SCALE=0.01)
-<<<<<<< HEAD
 #   7. every fuzzer (build-fuzz/, fuzz/) for SQORM_FUZZ_SECONDS (default 10) each
-=======
 # and single checks: the install into a scratch prefix, a C host built
 # outside the tree against it (pkg-config and find_package), `luarocks
 # make` into a scratch tree, the API reference (every public function
 # documented; the LDoc HTML builds), luacheck.
->>>>>>> main
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
