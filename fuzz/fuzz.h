@@ -289,12 +289,12 @@ static inline int fz_is_keyword(const char *s, size_t n) {
 
 /* Extra words a caller allows (function names it used). */
 typedef struct fz_words {
-  const char *w[64];
+  const char *w[160];
   int n;
 } fz_words;
 
 static inline void fz_words_add(fz_words *ws, const char *w) {
-  if (ws && w && ws->n < 64) ws->w[ws->n++] = w;
+  if (ws && w && ws->n < 160) ws->w[ws->n++] = w;
 }
 
 static inline int fz_words_has(const fz_words *ws, const char *s, size_t n) {

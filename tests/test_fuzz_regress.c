@@ -190,5 +190,47 @@ int main(void) {
     sq_select_sql_free(&o);
     sq_model_free(m);
   }
+
+  /* fuzz_schema, regress-fk-action: a foreign key whose on_delete /
+   * on_update is no sq_fk_action passed NULL to strlen (UBSan) in
+   * create_table (table-level keys) and in a SQLite column's references;
+   * now SQ_EUSAGE, nothing rendered. */
+  {
+    static const char *const cols[] = {"t_id"};
+    sq_sfk fk;
+    memset(&fk, 0, sizeof fk);
+    fk.cols = cols;
+    fk.ncols = 1;
+    fk.ref_table = "t";
+    sq_scol c[2];
+    sq_scol_init(&c[0], "id", SQ_T_INTEGER);
+    c[0].primary_key = 1;
+    sq_scol_init(&c[1], "t_id", SQ_T_INTEGER);
+    sq_sop op;
+    sq_sop_init(&op, SQ_SOP_CREATE_TABLE, "u");
+    op.cols = c;
+    op.ncols = 2;
+    for (int bad = 0; bad < 4; bad++) {
+      fk.on_delete = bad & 1 ? 5 : SQ_FK_CASCADE;
+      fk.on_update = bad & 2 ? -1 : SQ_FK_DEFAULT;
+      for (int where = 0; where < 2; where++) {
+        op.fks = where ? NULL : &fk;
+        op.nfks = where ? 0 : 1;
+        c[1].references = where ? &fk : NULL;
+        for (int d = SQ_DIALECT_SQLITE; d <= SQ_DIALECT_POSTGRES; d++) {
+          sq_sql_list l = {0};
+          sq_err e;
+          int rc = sq_schema_render(&op, 1, d, 0, &l, &e);
+          if (bad) {
+            CHECK(rc == SQ_EUSAGE && l.n == 0);
+            CHECK(strstr(e.msg, "sq_fk_action") != NULL);
+          } else {
+            CHECK(rc == SQ_OK && l.n >= 1);
+          }
+          sq_sql_list_free(&l);
+        }
+      }
+    }
+  }
   return CHECK_DONE();
 }
