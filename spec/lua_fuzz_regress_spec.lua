@@ -35,6 +35,13 @@ describe("lua_api fuzzer regressions", function()
     assert.is_nil(db:model("nobody"))
   end)
 
+  it("tostring of an operator holding a string quotes it (it raised 'invalid option %q')", function()
+    assert.are.equal('sqorm.op.eq("ann")', tostring(sqorm.op.eq("ann")))
+    assert.are.equal('sqorm.op.between("a\\"b", 2)', tostring(sqorm.op.between('a"b', 2)))
+    assert.are.equal('sqorm.op.like("x\\010y\\000")', tostring(sqorm.op.like("x\ny\0")))
+    assert.are.equal("sqorm.op.in_({ ... })", tostring(sqorm.op.in_{ 1 }):gsub("table: 0x%x+", "{ ... }"))
+  end)
+
   it("a method called on the wrong value is kind usage naming the expected self", function()
     local tx = db:begin()
     local it, _, _, cur = Player:each()
