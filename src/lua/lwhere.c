@@ -247,6 +247,14 @@ static int fn_new(lua_State *L) {
       return lsq_usage(L, "sqorm.fn aggregates other than count need a column name");
     if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING)
       return lsq_usage(L, "sqorm.fn aggregates take an alias string as second argument");
+    /* a name is never cut at a NUL byte: "a\0b" was taken as the alias
+     * "a" (found by spec/injection_spec.lua) */
+    for (int i = 1; i <= 2; i++) {
+      size_t n;
+      const char *s = lua_type(L, i) == LUA_TSTRING ? lua_tolstring(L, i, &n) : NULL;
+      if (s && strlen(s) != n)
+        return lsq_usage(L, "sqorm.fn: the %s holds a NUL byte", i == 1 ? "column name" : "alias");
+    }
   }
   lua_settop(L, 2);
   lsq_fnv *f = lua_newuserdatauv(L, sizeof *f, 2);
