@@ -271,7 +271,7 @@ H.each_dialect(describe, function(d)
         db:close()
         local url = H.pgbouncer_url()
         if url then
-          db = sqorm.connect(url)
+          db = sqorm.connect(url, { prepare = false })
           check(db)
           db:close()
         elseif H.has_servers("pgbouncer") then
