@@ -9,7 +9,9 @@
 #               LuaSQL, gnuplot, lua-socket and SQLAlchemy (python3-sqlalchemy
 #               with PyMySQL and psycopg2: a peer of the benchmarks),
 #               luarocks (the rock check), LDoc with markdown (the API
-#               reference) and luacheck
+#               reference) and luacheck, and clang-14 with its
+#               libFuzzer/sanitizer runtime and llvm-symbolizer for the
+#               fuzzers (scripts/fuzz.sh)
 #
 # luarocks, lua-ldoc and lua-check bring Lua 5.1 along, whose install
 # takes over the `lua` and `luac` commands (Debian's alternatives); they
@@ -25,7 +27,8 @@ runtime=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libsqlite3-dev
 extra=(lua-busted mariadb-server mariadb-client postgresql postgresql-client openssl
        lua-sql-mysql lua-sql-postgres lua-sql-sqlite3 gnuplot-nox util-linux procps
        python3 valgrind pgbouncer galera-4 rsync iproute2 luarocks lua-ldoc lua-markdown lua-check
-       lua-socket python3-sqlalchemy python3-sqlalchemy-ext python3-pymysql python3-psycopg2)
+       lua-socket python3-sqlalchemy python3-sqlalchemy-ext python3-pymysql python3-psycopg2
+       clang-14 libclang-rt-14-dev llvm-14)
 
 case "$mode" in
   --runtime) pkgs=("${runtime[@]}") ;;

@@ -10,6 +10,8 @@
 #   4. the same ctest and busted suite under ASan+UBSan (build-asan/)
 #   5. the threaded pool and executor tests and the embedding example under TSan (build-tsan/)
 #   6. a smoke run of the benchmark (SCALE=0.01)
+#   7. every fuzzer (build-fuzz/, fuzz/) for SQORM_FUZZ_SECONDS (default 10) each,
+#      and the Lua API fuzzer under ASan+UBSan+LeakSanitizer (step 4)
 # and single checks: the install into a scratch prefix, a C host built
 # outside the tree against it (pkg-config and find_package), `luarocks
 # make` into a scratch tree, the API reference (every public function
@@ -117,6 +119,14 @@ if [[ -d build-asan ]]; then
   # exit path is noise, so LeakSanitizer runs in the C tests only.
   busted_step busted-asan build-asan LD_PRELOAD="$asan:$ubsan" \
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  # The Lua API fuzzer (fuzz/lua_api.lua): seeded random call sequences
+  # with hostile values, under ASan+UBSan and LeakSanitizer (the
+  # standalone interpreter closes its state at exit, so every object is
+  # finalised and a leak is sqorm's).
+  check_step lua-fuzz env LD_PRELOAD="$asan:$ubsan" LUA_PATH="$root/build-asan/share/?.lua;$root/build-asan/share/?/init.lua;;" \
+    LUA_CPATH="$root/build-asan/lib/?.so;;" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    lua5.4 fuzz/lua_api.lua --seed 1 --seeds "${SQORM_LUA_FUZZ_SEEDS:-8}" --steps 2000 --seconds "${SQORM_LUA_FUZZ_SECONDS:-45}"
 fi
 if [[ -d build-tsan ]]; then
   ctest_step ctest-tsan build-tsan -R 'test_pool|test_exec|embed'
@@ -124,6 +134,13 @@ fi
 check_step pool-bench-smoke build/bench/pool_bench 20000
 if [[ -x bench/run.sh ]]; then
   check_step bench-smoke env SCALE=0.01 SQORM_BUILD="$root/build" bash bench/run.sh
+fi
+# Each fuzzer replays its seeds (and every input that once crashed it),
+# then fuzzes for a fixed short time; one pass or fail per fuzzer.
+if [[ -d build-fuzz/fuzz ]]; then
+  for t in $(bash scripts/fuzz.sh --list); do
+    check_step "fuzz-$t" bash scripts/fuzz.sh --no-build --fresh "$t" "${SQORM_FUZZ_SECONDS:-10}"
+  done
 fi
 
 echo

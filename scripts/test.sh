@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh -- README command 2: install everything, build (plain, ASan+UBSan,
-# TSan), start throwaway MariaDB and PostgreSQL servers with TLS on
+# TSan, the fuzzers), start throwaway MariaDB and PostgreSQL servers with TLS on
 # 127.0.0.1 (and PgBouncer, a MariaDB replica, a PostgreSQL standby and a
 # Galera cluster: scripts/test-servers.sh), run the whole suite on sqlite,
 # mysql and postgres, stop the servers (also when tests fail). Ends with
@@ -15,6 +15,8 @@ echo "==> building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
 bash scripts/build.sh build-asan -DSQORM_SANITIZE=ON
 echo "==> building build-tsan/ (ThreadSanitizer)"
 bash scripts/build.sh build-tsan -DSQORM_TSAN=ON
+echo "==> building build-fuzz/ (libFuzzer fuzzers, clang)"
+bash scripts/fuzz.sh --build
 # run-tests.sh writes its count line to $SQORM_RESULT_FILE; it is printed
 # again after the servers are stopped, so the count is the last line.
 export SQORM_RESULT_FILE

@@ -572,6 +572,11 @@ int sq_config_parse_url(sq_config *cfg, const char *url, sq_err *err) {
     const char *q = strchr(path, '?');
     size_t n = q ? (size_t)(q - path) : strlen(path);
     if (n == 0) return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': no database path (use sqlite::memory: for memory)", u.s);
+    /* An '@' in the query means "user:password@..." ran into it (a '?'
+     * before the '@'): its pieces would land in option names and values,
+     * which messages show. No sqlite option holds one. */
+    if (q && strchr(q, '@'))
+      return sq_err_set(err, SQ_EUSAGE, "malformed URL '%s': '@' in the query; percent-encode it (%%40)", u.s);
     if (take(&cfg->storage, path, n, "the path", &u, err)) return err->kind;
     return q ? parse_query(cfg, q + 1, &u, err) : SQ_OK;
   }

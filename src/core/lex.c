@@ -516,7 +516,10 @@ int sq_sql_next(int dialect, const char *sql, size_t len, size_t *pos, size_t *s
   sq_token t;
   sq_stmt_an a;
   sq_lex_init(&lx, dialect, 0, sql, len);
-  lx.pos = *pos;
+  /* Lexed from the start, so the statement begins in the state the whole
+   * text gives it there (inside a MySQL executable comment that spans a
+   * ';', say), as sq_sql_count sees it. */
+  while (lx.pos < *pos) sq_lex_next(&lx, &t);
   sq_an_init(&a, dialect, sql);
   size_t from = *pos;
   for (;;) {

@@ -75,6 +75,12 @@ static inline void put(rb *r, const char *s, size_t n) {
 
 #define PUTS(r, lit) put((r), (lit), sizeof(lit) - 1)
 
+/* A byte that continues a PostgreSQL word or number (see stmt.c): a raw
+ * fragment's placeholder written next to one is set apart by a space. */
+static int pg_word_byte(unsigned char c) {
+  return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
 /* Appends a placeholder for v and records v as the next parameter. */
 static void ph(rb *r, sq_value v) {
   if (r->fail) return;
@@ -206,6 +212,10 @@ static void raw(rb *r, const sq_expr *e) {
     fail(r, "sqorm.raw: no SQL fragment");
     return;
   }
+  if (r->dialect != SQ_DIALECT_MYSQL && memchr(s, '\0', n)) { /* libpq, SQLite would stop reading there */
+    fail(r, "sqorm.raw: the fragment holds a NUL byte");
+    return;
+  }
   sq_lexer lx;
   sq_token t;
   sq_lex_init(&lx, r->dialect, 0, s, n);
@@ -219,7 +229,11 @@ static void raw(rb *r, const sq_expr *e) {
     switch (t.type) {
     case SQ_TK_QMARK:
       put(r, s + copied, t.pos - copied);
-      if (used < e->nvals) ph(r, e->vals[used]);
+      if (used < e->nvals) {
+        if (r->dollar && r->n && pg_word_byte((unsigned char)r->p[r->n - 1])) put(r, " ", 1);
+        ph(r, e->vals[used]);
+        if (r->dollar && t.pos + t.len < n && pg_word_byte((unsigned char)s[t.pos + t.len])) put(r, " ", 1);
+      }
       used++;
       copied = t.pos + t.len;
       break;
@@ -231,6 +245,9 @@ static void raw(rb *r, const sq_expr *e) {
       fail(r, "sqorm.raw: '%.2s' in the fragment: on postgres ? is a placeholder; write the operator as '?%.2s'",
            s + t.pos, s + t.pos);
       return;
+    case SQ_TK_NAMED: /* :name is a parameter to SQLite, which would number it among ours */
+      if (r->dialect != SQ_DIALECT_SQLITE) break;
+      /* fall through */
     case SQ_TK_NATIVE:
       fail(r, "sqorm.raw: the fragment uses the parameter '%.*s'; use ? placeholders",
            (int)(t.len > 32 ? 32 : t.len), s + t.pos);

@@ -406,6 +406,12 @@ int sq_schema_fk_sql(sbuf *b, int dialect, const char *table, const sq_sfk *f, c
   if (!rc) rc = sq_ddl_ident(b, dialect, f->ref_table, err);
   sb_puts(b, " ");
   if (!rc) rc = sq_schema_cols_sql(b, dialect, f->ref_cols ? f->ref_cols : ID_COL, f->ref_cols ? f->nref_cols : 1, err);
+  /* an action that is no sq_fk_action: SQ_EUSAGE (found by fuzz_schema) */
+  if (!rc && ((f->on_delete != SQ_FK_DEFAULT && !sq_fk_action_sql(f->on_delete)) ||
+              (f->on_update != SQ_FK_DEFAULT && !sq_fk_action_sql(f->on_update))))
+    return sq_err_set(err, SQ_EUSAGE, "foreign key %s: on_delete %d / on_update %d: not an sq_fk_action", name,
+                      f->on_delete, f->on_update);
+  if (rc) return rc;
   if (f->on_delete != SQ_FK_DEFAULT) {
     sb_puts(b, " ON DELETE ");
     sb_puts(b, sq_fk_action_sql(f->on_delete));

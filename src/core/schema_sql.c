@@ -368,8 +368,11 @@ int sq_ddl_enum_check(sbuf *b, const sq_cdef *c, sq_err *err) {
   return rc;
 }
 
-/* " ON DELETE x ON UPDATE y" for the actions given (SQ_FK_DEFAULT: none). */
-static void fk_actions(sbuf *b, int del, int upd) {
+/* " ON DELETE x ON UPDATE y" for the actions given (SQ_FK_DEFAULT: none);
+ * an action that is no sq_fk_action is SQ_EUSAGE (found by fuzz_schema). */
+static int fk_actions(sbuf *b, int del, int upd, sq_err *err) {
+  if ((del != SQ_FK_DEFAULT && !sq_fk_action_sql(del)) || (upd != SQ_FK_DEFAULT && !sq_fk_action_sql(upd)))
+    return sq_err_set(err, SQ_EUSAGE, "foreign key: on_delete %d / on_update %d: not an sq_fk_action", del, upd);
   if (del != SQ_FK_DEFAULT) {
     sb_puts(b, " ON DELETE ");
     sb_puts(b, sq_fk_action_sql(del));
@@ -378,6 +381,7 @@ static void fk_actions(sbuf *b, int del, int upd) {
     sb_puts(b, " ON UPDATE ");
     sb_puts(b, sq_fk_action_sql(upd));
   }
+  return SQ_OK;
 }
 
 /*
@@ -419,7 +423,7 @@ int sq_ddl_col_def(sbuf *b, const sq_cdef *c, int dialect, int flags, sq_err *er
     sb_puts(b, " (");
     if ((rc = sq_ddl_ident(b, dialect, f->ref_cols && f->nref_cols > 0 ? f->ref_cols[0] : "id", err))) return rc;
     sb_puts(b, ")");
-    fk_actions(b, f->on_delete, f->on_update);
+    if ((rc = fk_actions(b, f->on_delete, f->on_update, err))) return rc;
   }
   if (dialect == SQ_DIALECT_MYSQL && c->comment) {
     sb_puts(b, " COMMENT ");

@@ -47,6 +47,13 @@ void sq_stmt_text_free(sq_stmt_text *t) {
 
 enum { ST_NONE = 0, ST_QMARK, ST_NAMED, ST_NATIVE };
 
+/* A byte that continues a PostgreSQL word or number: "$1" written next to
+ * one would merge with it ("a$1" is one identifier, "$12" another
+ * parameter), so a space keeps them apart. */
+static int pg_word_byte(unsigned char c) {
+  return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
 static const char *style_name(int st) {
   switch (st) {
   case ST_QMARK: return "?";
@@ -58,6 +65,13 @@ static const char *style_name(int st) {
 static int rewrite(int dialect, unsigned flags, const char *sql, size_t len, sq_stmt_text *out, sq_err *err) {
   memset(out, 0, sizeof *out);
   if (!sql) return sq_err_set(err, SQ_EUSAGE, "SQL is NULL");
+  /* libpq and SQLite read SQL text only up to its first NUL: what follows
+   * would be silently dropped ("DELETE ... WHERE a = 1\0 AND b = 2").
+   * MySQL takes the length (a NUL inside a literal is data). */
+  const char *nul = dialect == SQ_DIALECT_MYSQL ? NULL : memchr(sql, '\0', len);
+  if (nul)
+    return sq_err_set(err, SQ_EUSAGE, "SQL holds a NUL byte at offset %zu; pass binary data as a bound value",
+                      (size_t)(nul - sql));
   int dollar = dialect == SQ_DIALECT_POSTGRES;
   buf b = {0};
   int ncap = 0, style = ST_NONE, native_max = 0;
@@ -76,8 +90,14 @@ static int rewrite(int dialect, unsigned flags, const char *sql, size_t len, sq_
   do {
     sq_lex_next(&lx, &t);
     int ends = sq_an_feed(&an, &t);
-    if (t.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0) lead = t.pos + 1; /* an empty statement */
-    if (ends && an.nstatements == 1 && t.type == SQ_TK_SEMI) cut = b.n + (t.pos - copied);
+    /* (Neither inside a MySQL executable comment, whose opener or closer
+     * would go with the cut, nor after a '-' on MySQL: "1--;" is 1 - -
+     * and an error, but "1--" at the end of the text 1 and a comment.) */
+    if (t.type == SQ_TK_SEMI && !ends && an.ntok == 0 && an.nstatements == 0 && !lx.exec_comment)
+      lead = t.pos + 1; /* an empty statement */
+    if (ends && an.nstatements == 1 && t.type == SQ_TK_SEMI && !lx.exec_comment &&
+        !(dialect == SQ_DIALECT_MYSQL && t.pos > 0 && sql[t.pos - 1] == '-'))
+      cut = b.n + (t.pos - copied);
     int st = t.type == SQ_TK_QMARK ? ST_QMARK : t.type == SQ_TK_NAMED ? ST_NAMED : t.type == SQ_TK_NATIVE ? ST_NATIVE : 0;
     if (t.type == SQ_TK_QAMBIG) {
       sq_err_set(err, SQ_EUSAGE,
@@ -127,7 +147,9 @@ static int rewrite(int dialect, unsigned flags, const char *sql, size_t len, sq_
     if (dollar) {
       num[0] = '$';
       size_t k = 1 + sq_fmt_i64(n, num + 1); /* no snprintf per placeholder */
+      if (b.n && pg_word_byte((unsigned char)b.p[b.n - 1]) && buf_put(&b, " ", 1)) goto nomem;
       if (buf_put(&b, num, k)) goto nomem;
+      if (t.pos + t.len < len && pg_word_byte((unsigned char)sql[t.pos + t.len]) && buf_put(&b, " ", 1)) goto nomem;
     } else if (buf_put(&b, "?", 1)) {
       goto nomem;
     }

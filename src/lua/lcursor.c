@@ -101,7 +101,7 @@ static int close_cursor(lua_State *L, int cidx, lua_KContext ctx) {
 
 /* cursor:close() and __close: ends the loop early (also what `break` does). */
 static int cursor_m_close(lua_State *L) {
-  luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  lsq_check_self(L, 1, LSQ_CURSOR_MT, "sqorm.Cursor");
   lua_settop(L, 1);
   return close_cursor(L, 1, 0);
 }
@@ -268,7 +268,7 @@ int lsq_model_each(lua_State *L) {
 }
 
 static int cursor_tostring(lua_State *L) {
-  lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  lsq_cursor *c = lsq_check_self(L, 1, LSQ_CURSOR_MT, "sqorm.Cursor");
   lua_pushfstring(L, "sqorm.Cursor (%s): %p", c->done ? "closed" : "open", (void *)c);
   return 1;
 }

@@ -368,7 +368,7 @@ static int db_dialect(lua_State *L) {
 /* close(), __gc and __close: one idempotent finaliser. Connections still
  * lent out keep the pool alive through their own references. */
 static int db_close(lua_State *L) {
-  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  lsq_db *db = lsq_check_self(L, 1, LSQ_DB_MT, "sqorm.Db");
   if (db->pool) {
     sq_pool *p = db->pool;
     db->pool = NULL;
@@ -387,13 +387,13 @@ static int db_gc(lua_State *L) {
 }
 
 static int db_tostring(lua_State *L) {
-  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  lsq_db *db = lsq_check_self(L, 1, LSQ_DB_MT, "sqorm.Db");
   lua_pushfstring(L, "sqorm.Db (%s%s): %p", sq_dialect_name(db->dialect), db->pool ? "" : ", closed", (void *)db);
   return 1;
 }
 
 static int db_is_closed(lua_State *L) {
-  lsq_db *db = luaL_checkudata(L, 1, LSQ_DB_MT);
+  lsq_db *db = lsq_check_self(L, 1, LSQ_DB_MT, "sqorm.Db");
   lua_pushboolean(L, db->pool == NULL);
   return 1;
 }

@@ -279,7 +279,7 @@ void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows
 }
 
 static int model_tostring(lua_State *L) {
-  lsq_model *mod = luaL_checkudata(L, 1, LSQ_MODEL_MT);
+  lsq_model *mod = lsq_check_self(L, 1, LSQ_MODEL_MT, "sqorm.Model");
   if (!mod->m) lua_pushliteral(L, "sqorm.Model (undefined)");
   else lua_pushfstring(L, "sqorm.Model %s (table %s)", sq_model_name(mod->m), sq_model_table(mod->m));
   return 1;
@@ -289,7 +289,7 @@ static int model_tostring(lua_State *L) {
  * then the properties name, table_name, db, methods, columns. */
 static int model_index(lua_State *L) {
   lsq_model *mod = lsq_toudata(L, 1, lsq_kind_model, sizeof *mod);
-  if (!mod) return luaL_typeerror(L, 1, LSQ_MODEL_MT);
+  if (!mod) return lsq_usage(L, "expected a sqorm.Model, got %s", luaL_typename(L, 1));
   lua_settop(L, 2);
   if (mod->has_class) {
     lua_getiuservalue(L, 1, MUV_CLASS);
@@ -324,7 +324,7 @@ static int model_index(lua_State *L) {
 
 /* Model.key = function: a class method of this model. */
 static int model_newindex(lua_State *L) {
-  lsq_model *mod = luaL_checkudata(L, 1, LSQ_MODEL_MT);
+  lsq_model *mod = lsq_check_self(L, 1, LSQ_MODEL_MT, "sqorm.Model");
   if (lua_type(L, 2) != LUA_TSTRING || (!lua_isfunction(L, 3) && !lua_isnil(L, 3)))
     return lsq_usage(L, "only functions can be added to a model (class methods); instance methods go in Model.methods");
   mod->has_class = 1;
@@ -840,7 +840,8 @@ static int db_define(lua_State *L) {
 /* db:model(name) -> the Model defined under that name, or nil */
 static int db_model(lua_State *L) {
   lsq_check_db(L, 1);
-  luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return lsq_usage(L, "db:model(name): name must be a string, got %s", luaL_typename(L, 2));
   lua_getiuservalue(L, 1, 1);
   if (lua_getfield(L, -1, "models") != LUA_TTABLE) return 0;
   lua_pushvalue(L, 2);

@@ -43,6 +43,17 @@ int lsq_usage(lua_State *L, const char *fmt, ...) {
   return lsq_raise(L, &e);
 }
 
+/* The userdata of metatable mt at idx (a method's self), or a usage
+ * error naming what was expected: calling a method on the wrong value
+ * (Tx.commit(42), cursor.close(db)) is a sqorm error like any other
+ * misuse, not a bare Lua argument error (found by fuzz/lua_api.lua). */
+void *lsq_check_self(lua_State *L, int idx, const char *mt, const char *what) {
+  void *p = luaL_testudata(L, idx, mt);
+  if (!p)
+    lsq_usage(L, "expected a %s as self, got %s (use x:method(...), not x.method(...))", what, luaL_typename(L, idx));
+  return p;
+}
+
 /* tostring(err): "sqorm.Error [kind] message (code C, sqlstate S)". */
 static int error_tostring(lua_State *L) {
   lua_getfield(L, 1, "kind");

@@ -33,11 +33,15 @@ static int m_is_error(lua_State *L) {
 static int m_error(lua_State *L) {
   sq_err e;
   sq_err_clear(&e);
-  const char *kind = luaL_checkstring(L, 1);
+  /* bad arguments are usage errors like any other (found by fuzz/lua_api.lua) */
+  if (lua_type(L, 1) != LUA_TSTRING || lua_type(L, 2) != LUA_TSTRING)
+    return lsq_usage(L, "sqorm.error(kind, message): both must be strings, got %s and %s", luaL_typename(L, 1),
+                     luaL_typename(L, 2));
+  const char *kind = lua_tostring(L, 1);
   e.kind = SQ_EINTERNAL;
   for (int k = 1; k < SQ_KIND_COUNT; k++)
     if (!strcmp(sq_kind_name(k), kind)) e.kind = k;
-  snprintf(e.msg, sizeof e.msg, "%s", luaL_checkstring(L, 2));
+  snprintf(e.msg, sizeof e.msg, "%s", lua_tostring(L, 2));
   lsq_push_error(L, &e);
   return 1;
 }

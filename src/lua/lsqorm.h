@@ -72,6 +72,9 @@ typedef struct lsq_db {
 int lsq_raise(lua_State *L, const sq_err *err);
 /* Raises a usage error with a formatted message. Never returns. */
 int lsq_usage(lua_State *L, const char *fmt, ...);
+/* The userdata of metatable mt at idx, else a usage error naming what
+ * (e.g. "sqorm.Tx") was expected as self. */
+void *lsq_check_self(lua_State *L, int idx, const char *mt, const char *what);
 /* Pushes err as a sqorm.Error table (does not raise). */
 void lsq_push_error(lua_State *L, const sq_err *err);
 void lsq_error_open(lua_State *L);

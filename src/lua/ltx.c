@@ -409,7 +409,7 @@ static int finish_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* Finishes the Tx at index 1 on behalf of tx:commit / tx:rollback. */
 static int tx_end(lua_State *L, int commit) {
-  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
+  lsq_tx *tx = lsq_check_self(L, 1, LSQ_TX_MT, "sqorm.Tx");
   lua_settop(L, 1);
   if (!tx->tx) return lsq_usage(L, "the transaction was never opened");
   check_owner(L, 1, commit ? "commit" : "roll back");
@@ -421,7 +421,7 @@ static int tx_rollback(lua_State *L) { return tx_end(L, 0); }
 
 /* __close: an unfinished transaction (or savepoint) rolls back. */
 static int tx_close(lua_State *L) {
-  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
+  lsq_tx *tx = lsq_check_self(L, 1, LSQ_TX_MT, "sqorm.Tx");
   lua_settop(L, 1);
   if (!tx->tx) return 0;
   int open = tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : (tx->db != NULL);
@@ -452,14 +452,14 @@ static int tx_gc(lua_State *L) {
 }
 
 static int tx_is_open(lua_State *L) {
-  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
+  lsq_tx *tx = lsq_check_self(L, 1, LSQ_TX_MT, "sqorm.Tx");
   int open = tx->tx && (tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN);
   lua_pushboolean(L, open);
   return 1;
 }
 
 static int tx_tostring(lua_State *L) {
-  lsq_tx *tx = luaL_checkudata(L, 1, LSQ_TX_MT);
+  lsq_tx *tx = lsq_check_self(L, 1, LSQ_TX_MT, "sqorm.Tx");
   int open = tx->tx && (tx->sp ? sq_tx_savepoint_is_open(tx->tx, tx->sp) : sq_tx_state(tx->tx) == SQ_TX_OPEN);
   lua_pushfstring(L, "sqorm.Tx (%s%s): %p", tx->sp ? "savepoint" : "transaction", open ? "" : ", finished", (void *)tx);
   return 1;

@@ -180,7 +180,28 @@ static int op_tostring(lua_State *L) {
     if (i > 1) luaL_addstring(&b, ", ");
     lua_getiuservalue(L, 1, i);
     if (lua_type(L, -1) == LUA_TSTRING) {
-      lua_pushfstring(L, "%q", lua_tostring(L, -1));
+      /* quoted as %q would (lua_pushfstring has no %q: it raised a bare
+       * "invalid option" error - found by fuzz/lua_api.lua) */
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      luaL_Buffer q;
+      luaL_buffinit(L, &q);
+      luaL_addchar(&q, '"');
+      for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '"' || c == '\\') {
+          luaL_addchar(&q, '\\');
+          luaL_addchar(&q, (char)c);
+        } else if (c < 0x20 || c == 0x7f) {
+          char esc[8];
+          snprintf(esc, sizeof esc, "\\%03u", (unsigned)c);
+          luaL_addstring(&q, esc);
+        } else {
+          luaL_addchar(&q, (char)c);
+        }
+      }
+      luaL_addchar(&q, '"');
+      luaL_pushresult(&q);
       lua_remove(L, -2);
     } else {
       luaL_tolstring(L, -1, NULL);
@@ -226,6 +247,14 @@ static int fn_new(lua_State *L) {
       return lsq_usage(L, "sqorm.fn aggregates other than count need a column name");
     if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING)
       return lsq_usage(L, "sqorm.fn aggregates take an alias string as second argument");
+    /* a name is never cut at a NUL byte: "a\0b" was taken as the alias
+     * "a" (found by spec/injection_spec.lua) */
+    for (int i = 1; i <= 2; i++) {
+      size_t n;
+      const char *s = lua_type(L, i) == LUA_TSTRING ? lua_tolstring(L, i, &n) : NULL;
+      if (s && strlen(s) != n)
+        return lsq_usage(L, "sqorm.fn: the %s holds a NUL byte", i == 1 ? "column name" : "alias");
+    }
   }
   lua_settop(L, 2);
   lsq_fnv *f = lua_newuserdatauv(L, sizeof *f, 2);

@@ -1,0 +1,769 @@
+-- luacheck: max line length 180
+-- fuzz/lua_api.lua -- the Lua API fuzzer (issue 16, item 2).
+--
+-- Random sequences of sqorm calls on SQLite with random, often hostile,
+-- Lua values: nil, huge and binary strings, invalid UTF-8, NaN and
+-- infinities, deep and cyclic tables, tables whose metatables raise
+-- (__index, __pairs, __len, __tostring, __eq, __close), functions that
+-- raise or yield, coroutines, userdata, closed handles, sqorm's own
+-- values in the wrong places, validators, defaults and logging functions
+-- that raise. Seeded: a seed and a budget give the same run again.
+--
+-- Every call runs under pcall. A failure must be an error object of
+-- sqorm's (`sqorm.is_error(e)`, with a non-empty `kind` and `message`),
+-- or the very value a callback of the fuzzer raised, passed through
+-- unchanged. Anything else - a plain string error from inside sqorm, a
+-- kind `internal`, a crash, a sanitizer report, a leak (under
+-- LeakSanitizer) - is a finding: it is printed with the seed, the step
+-- and the action, and the run exits 1.
+--
+--   lua5.4 fuzz/lua_api.lua [--seed N] [--seeds K] [--steps N] [--seconds S] [--verbose]
+--
+-- runs K seeds starting at N (default: seed 1, 4 seeds), each for N steps
+-- (default 1500), stopping when S seconds (default 20, wall clock) have
+-- passed in all. Prints one
+-- line per seed and a summary: calls, errors by kind, findings.
+-- scripts/run-tests.sh runs it under ASan+UBSan with LeakSanitizer
+-- (build-asan/, step lua-fuzz); docs/reliability.md says how to run it
+-- by hand.
+--
+-- Extending: an action is a function(S) registered with
+--   action(name, weight, fn)
+-- S holds the live objects (S.db, S.dbs, S.models, S.insts, S.txs,
+-- S.cursors) and the value makers (S.any, S.hostile, S.where, S.opts...).
+-- fn makes calls through S.call(what, f, ...), which runs f under pcall
+-- and checks the error. Async (spawn/poll/cancel), include and hooks
+-- actions are added the same way when those land (see the TODO list at
+-- the end of the actions).
+
+local sqorm = require "sqorm"
+local T, op, fn = sqorm.types, sqorm.op, sqorm.fn
+
+-- ------------------------------------------------------------------
+-- Arguments
+-- ------------------------------------------------------------------
+
+local args = { seed = 1, seeds = 4, steps = 1500, seconds = 20, verbose = false }
+do
+  local i = 1
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--verbose" then
+      args.verbose = true
+    elseif a:match("^%-%-") and arg[i + 1] then
+      local k = a:sub(3)
+      if args[k] == nil then error("lua_api.lua: unknown option " .. a) end
+      args[k] = tonumber(arg[i + 1])
+      i = i + 1
+    else
+      error("lua_api.lua: unknown argument " .. a)
+    end
+    i = i + 1
+  end
+end
+
+-- ------------------------------------------------------------------
+-- Random numbers (our own, so a seed means the same run on any Lua)
+-- ------------------------------------------------------------------
+
+local R = {}
+do
+  local state = 0
+  function R.seed(s) state = (s * 2654435761 + 1) & 0xffffffff end
+  local function next32()
+    -- xorshift32
+    local x = state
+    x = x ~ ((x << 13) & 0xffffffff)
+    x = x ~ (x >> 17)
+    x = x ~ ((x << 5) & 0xffffffff)
+    state = x & 0xffffffff
+    if state == 0 then state = 1 end
+    return state
+  end
+  function R.int(lo, hi) return lo + next32() % (hi - lo + 1) end
+  function R.chance(p) return next32() % 1000 < p * 1000 end
+  function R.pick(t) return t[R.int(1, #t)] end
+end
+
+-- ------------------------------------------------------------------
+-- Findings and counters
+-- ------------------------------------------------------------------
+
+local USER = setmetatable({}, { __name = "fuzz user error", __tostring = function() return "FUZZ_USER_ERROR" end })
+local USER_MSG = "FUZZ_USER_ERROR"
+
+-- Yields when it can; where it can't (no coroutine, a C call in between)
+-- Lua's own error is turned into the fuzzer's, so it is told apart from
+-- an error of sqorm's.
+local function try_yield(...)
+  local ok, r = pcall(coroutine.yield, ...)
+  if not ok then error(USER) end
+  return r
+end
+
+local stats = { steps = 0, calls = 0, ok = 0, errors = 0, kinds = {}, passed_through = 0, findings = 0, actions = {} }
+local current = { seed = 0, step = 0, action = "" }
+
+local function finding(what, detail)
+  stats.findings = stats.findings + 1
+  io.stderr:write(("FINDING (seed %d, step %d, action %s, call %s): %s\n"):format(current.seed, current.step,
+    current.action, what, detail))
+  if stats.findings >= 20 then
+    io.stderr:write("lua_api.lua: too many findings, stopping\n")
+    os.exit(1)
+  end
+end
+
+-- Checks what a pcall returned.
+local function check_error(what, ok, e)
+  stats.calls = stats.calls + 1
+  if ok then
+    stats.ok = stats.ok + 1
+    return true
+  end
+  stats.errors = stats.errors + 1
+  if e == USER or (type(e) == "string" and e:find(USER_MSG, 1, true)) then
+    stats.passed_through = stats.passed_through + 1
+    return false
+  end
+  if not sqorm.is_error(e) then
+    finding(what, "not an error object: " .. type(e) .. " " .. tostring(e))
+    return false
+  end
+  local kind, msg = e.kind, e.message
+  if type(kind) ~= "string" or kind == "" then
+    finding(what, "error without a kind: " .. tostring(e))
+  elseif type(msg) ~= "string" or msg == "" then
+    finding(what, "error without a message: kind " .. kind)
+  elseif kind == "internal" or kind == "nomem" then
+    finding(what, "kind " .. kind .. ": " .. msg)
+  end
+  local s = tostring(e)
+  if type(s) ~= "string" or not s:find("sqorm.Error", 1, true) then finding(what, "tostring(err) is " .. tostring(s)) end
+  stats.kinds[kind or "?"] = (stats.kinds[kind or "?"] or 0) + 1
+  return false
+end
+
+local S = {}
+
+-- Runs f(...) under pcall and checks a failure; returns ok and the results.
+function S.call(what, f, ...)
+  local r = table.pack(pcall(f, ...))
+  if args.verbose then
+    io.stderr:write(("  %s -> %s %s\n"):format(what, tostring(r[1]), r[1] and "" or tostring(r[2])))
+  end
+  check_error(what, r[1], r[2])
+  return table.unpack(r, 1, r.n)
+end
+
+-- ------------------------------------------------------------------
+-- Values
+-- ------------------------------------------------------------------
+
+local function bytes(n, lo, hi)
+  local t = {}
+  for i = 1, n do t[i] = string.char(R.int(lo or 0, hi or 255)) end
+  return table.concat(t)
+end
+
+local NAMES = { "id", "name", "coins", "data", "when", "flag", "price", "tag", "nope", "", "a\"b", "a`b",
+  "a'b", "select", "drop table t; --", "x;y", "/*c*/", "?", ":name", "$1", "\xc3\xbc", "tab\there", "nl\n",
+  "\xc3\x28", "\0nul", ("x"):rep(64), ("y"):rep(300), "__index", "save", "get", "set", "_sqorm", "id ", "ID" }
+
+local function deep(n, cyclic)
+  local root = {}
+  local t = root
+  for _ = 1, n do
+    local c = {}
+    t[1] = c
+    t.x = c
+    t = c
+  end
+  if cyclic then t[1] = root end
+  return root
+end
+
+local function raising_mt(which)
+  local function boom() error(USER) end
+  local mt = {}
+  for _, k in ipairs(which) do mt[k] = boom end
+  return mt
+end
+
+-- A value that hurts: every kind of Lua value, with sizes and shapes
+-- that have broken C bindings before.
+function S.hostile(depth)
+  depth = depth or 0
+  local c = R.int(1, 40)
+  if c == 1 then return nil
+  elseif c == 2 then return R.chance(0.5)
+  elseif c == 3 then return R.pick({ 0, -1, 1, math.maxinteger, math.mininteger, 2 ^ 53, -0.0, 1 / 0, -1 / 0, 0 / 0, 1e308, 5e-324, 0.1 })
+  elseif c == 4 then return R.int(-1000, 1000)
+  elseif c == 5 then return bytes(R.int(0, 40))
+  elseif c == 6 then return bytes(R.int(0, 20), 32, 126)
+  elseif c == 7 then return ("\0"):rep(R.int(1, 10))
+  elseif c == 8 then return ("A"):rep(R.pick({ 1000, 65536, 1048577 }))
+  elseif c == 9 then return R.pick(NAMES)
+  elseif c == 10 then return "\xff\xfe" .. bytes(5)
+  elseif c == 11 then return {}
+  elseif c == 12 then return deep(R.pick({ 10, 250, 5000 }), false)
+  elseif c == 13 then return deep(R.int(1, 5), true)
+  elseif c == 14 then local t = {} t[1] = t t.self = t return t
+  elseif c == 15 then return setmetatable({}, raising_mt({ "__index", "__newindex", "__pairs", "__len", "__eq", "__lt", "__le", "__concat", "__call", "__tostring", "__name" }))
+  elseif c == 16 then return setmetatable({ 1, 2, 3 }, raising_mt({ "__len", "__pairs" }))
+  elseif c == 17 then return setmetatable({}, { __index = function(_, k) return k end })
+  elseif c == 18 then return setmetatable({}, { __gc = function() error(USER) end, __close = function() error(USER) end })
+  elseif c == 19 then return function() error(USER) end
+  elseif c == 20 then return function() return try_yield(1) end
+  elseif c == 21 then return function(...) return ... end
+  elseif c == 22 then return coroutine.create(function() end)
+  elseif c == 23 then local co = coroutine.create(function() error(USER) end) coroutine.resume(co) return co
+  elseif c == 24 then return io.stdout
+  elseif c == 25 then return sqorm.null
+  elseif c == 26 then return S.opv()
+  elseif c == 27 then return S.db or R.pick(S.dbs)
+  elseif c == 28 then return S.model()
+  elseif c == 29 then return S.inst()
+  elseif c == 30 then return #S.txs > 0 and R.pick(S.txs) or nil
+  elseif c == 31 then return sqorm.raw(R.pick({ "1 = 1", "coins > ?", "x' --", "; DROP TABLE players" }), { 1 })
+  elseif c == 32 then return R.pick({ fn.now(), fn.uuidv4(), fn.count("id", "n"), fn.sum("coins") })
+  elseif c == 33 then return sqorm.error(R.pick({ "usage", "nope", "" }), "fake")
+  elseif c == 34 then return sqorm
+  elseif c == 35 then return sqorm.types
+  elseif c == 36 then return { ["$gt"] = 1, op = "gt", value = 1 }
+  elseif c == 37 then return string.format("%d-%02d-%02d %02d:%02d:%02d", R.int(0, 9999), R.int(0, 13), R.int(0, 32), R.int(0, 25), R.int(0, 61), R.int(0, 61))
+  elseif c == 38 and depth < 3 then
+    local t = {}
+    for i = 1, R.int(0, 5) do t[i] = S.hostile(depth + 1) end
+    return t
+  elseif c == 39 and depth < 3 then
+    local t = {}
+    for _ = 1, R.int(0, 4) do
+      local k = S.hostile(depth + 1)
+      if k ~= nil and k == k then t[k] = S.hostile(depth + 1) end
+    end
+    return t
+  else
+    return R.int(0, 100)
+  end
+end
+
+-- A value of a column's sort, sometimes hostile.
+function S.value()
+  if R.chance(0.3) then return S.hostile() end
+  return R.pick({ 1, 42, -7, "ann", "bob", "x'y", "", 3.5, true, false, sqorm.null, "2024-01-02", "2024-01-02 03:04:05",
+    "12.50", "\0bin\255", "c0ffee00-0000-4000-8000-000000000000", R.int(-100000, 100000) })
+end
+
+-- An operator value (sometimes with hostile arguments).
+function S.opv()
+  local a, b = S.value(), S.value()
+  local c = R.int(1, 17)
+  local ok, v = pcall(function()
+    if c == 1 then return op.eq(a)
+    elseif c == 2 then return op.ne(a)
+    elseif c == 3 then return op.gt(a)
+    elseif c == 4 then return op.gte(a)
+    elseif c == 5 then return op.lt(a)
+    elseif c == 6 then return op.lte(a)
+    elseif c == 7 then return op.between(a, b)
+    elseif c == 8 then return op.not_between(a, b)
+    elseif c == 9 then return op.in_({ a, b })
+    elseif c == 10 then return op.not_in(R.chance(0.5) and {} or { a })
+    elseif c == 11 then return op.like(R.pick({ "a%", "%", "_", "\\%", a }))
+    elseif c == 12 then return op.not_like("%x")
+    elseif c == 13 then return op.is_null()
+    elseif c == 14 then return op.not_null()
+    elseif c == 15 then return op.or_(op.lt(1), op.gt(a))
+    elseif c == 16 then return op.and_(op.gte(0), op.lte(b))
+    else return op.not_(op.eq(a)) end
+  end)
+  stats.calls = stats.calls + 1
+  if ok then return v end
+  check_error("op", ok, v)
+  return nil
+end
+
+local COLS = { "id", "name", "coins", "data", "when", "flag", "price", "tag" }
+
+-- A where table: columns with values, operators, lists; sometimes hostile.
+function S.where(depth)
+  depth = depth or 0
+  if R.chance(0.1) then return S.hostile() end
+  local w = {}
+  for _ = 1, R.int(0, 3) do
+    local k = R.chance(0.85) and R.pick(COLS) or S.hostile()
+    local c = R.int(1, 6)
+    local v
+    if c == 1 then v = S.value()
+    elseif c == 2 then v = S.opv()
+    elseif c == 3 then v = { S.value(), S.value() }
+    elseif c == 4 then v = sqorm.null
+    elseif c == 5 and depth < 2 then
+      w[#w + 1] = R.pick({ op.or_, op.and_ })(S.where(depth + 1), S.where(depth + 1))
+      v = nil
+    else v = S.value() end
+    if k ~= nil and k == k and v ~= nil then
+      local ok = pcall(function() w[k] = v end)
+      if not ok then w = S.hostile() break end
+    end
+  end
+  if R.chance(0.05) then w[#w + 1] = sqorm.raw(R.pick({ "coins > ?", "1 = 1", "'", "x; y", "a -- c", "/*" }), { S.value() }) end
+  return w
+end
+
+-- Query options: sometimes right, sometimes not.
+function S.opts()
+  if R.chance(0.1) then return S.hostile() end
+  local o = {}
+  if R.chance(0.7) then o.where = S.where() end
+  if R.chance(0.2) then o.order = R.pick({ { { "coins", "desc" }, "id" }, { "nope" }, { { "id", "sideways" } }, "id", S.hostile() }) end
+  if R.chance(0.2) then o.limit = R.pick({ 1, 0, -1, 10, 2 ^ 63, 0.5, "3", S.hostile() }) end
+  if R.chance(0.1) then o.offset = R.pick({ 0, 1, -5, S.hostile() }) end
+  if R.chance(0.15) then o.attributes = R.pick({ { "id", "name" }, { fn.count("id", "n") }, { "nope" }, {}, S.hostile() }) end
+  if R.chance(0.1) then o.group = R.pick({ { "coins" }, "name", S.hostile() }) end
+  if R.chance(0.05) then o.having = S.where() end
+  if R.chance(0.1) then o.raw = R.chance(0.5) end
+  if R.chance(0.05) then o.lock = R.pick({ "update", "share", "nope", S.hostile() }) end
+  if R.chance(0.05) then o.paranoid = S.hostile() end
+  if R.chance(0.05) then pcall(function() o[S.hostile() or "bogus"] = S.hostile() end) end
+  return o
+end
+
+-- Values for a write.
+function S.values()
+  if R.chance(0.1) then return S.hostile() end
+  local v = {}
+  for _ = 1, R.int(0, 5) do
+    local k = R.chance(0.9) and R.pick(COLS) or S.hostile()
+    if k ~= nil and k == k then pcall(function() v[k] = S.value() end) end
+  end
+  return v
+end
+
+-- ------------------------------------------------------------------
+-- Live objects
+-- ------------------------------------------------------------------
+
+S.dbs, S.models, S.insts, S.txs, S.cursors = {}, {}, {}, {}, {}
+
+local function keep(list, v, max)
+  if v == nil then return end
+  list[#list + 1] = v
+  if #list > (max or 30) then table.remove(list, 1) end
+end
+
+-- Every Tx the main thread opened: a root Tx of the main thread stays
+-- registered (and holds its connection) until it is ended, by design, so
+-- the end of a seed ends them; those of coroutines go with the coroutine.
+S.all_txs = setmetatable({}, { __mode = "k" })
+local function keep_tx(tx)
+  keep(S.txs, tx, 5)
+  if not coroutine.isyieldable() then S.all_txs[#S.all_txs + 1] = tx end
+end
+
+function S.model() return #S.models > 0 and R.pick(S.models) or nil end
+function S.inst() return #S.insts > 0 and R.pick(S.insts) or nil end
+
+-- A validator: passes, fails, raises, yields, or normalises.
+local function validator()
+  return R.pick({
+    function() return true end,
+    function() return false, "fuzz says no" end,
+    function() return nil end,
+    function() error(USER) end,
+    function() error(USER_MSG) end,
+    function() try_yield() end,
+    function(_, inst) if inst then inst.name = "normalised" end return true end,
+    function(_, inst) if inst then inst.coins = S.hostile() end return true end,
+    function() collectgarbage() return true end,
+  })
+end
+
+-- A column list for define, mostly sane.
+local function columns()
+  if R.chance(0.05) then return S.hostile() end
+  local cols = {
+    { "id", T.INTEGER, primary_key = true, auto_increment = true },
+    { "name", T.STRING(R.pick({ 8, 32, 255 })), unique = R.chance(0.3) or nil },
+    { "coins", T.INTEGER, allow_null = R.chance(0.5), default = R.pick({ 0, 5, nil }), validate = { min = R.pick({ 0, -10 }) } },
+    { "data", T.BLOB },
+    { "when", T.DATETIME },
+    { "flag", T.BOOLEAN },
+    { "price", T.DECIMAL(10, 2) },
+    { "tag", T.UUID },
+  }
+  if R.chance(0.3) then cols[2].validate = { v = validator(), len = R.pick({ 3, { 1, 10 } }) } end
+  if R.chance(0.2) then cols[3].default = function() if R.chance(0.3) then error(USER) end return 1 end end
+  if R.chance(0.1) then cols[R.int(1, #cols)][2] = S.hostile() end
+  if R.chance(0.1) then cols[R.int(1, #cols)][1] = S.hostile() end
+  if R.chance(0.1) then pcall(function() cols[R.int(1, #cols)][S.hostile() or "x"] = S.hostile() end) end
+  if R.chance(0.1) then cols[#cols + 1] = S.hostile() end
+  if R.chance(0.05) then cols[2].comment = S.hostile() end
+  return cols
+end
+
+-- ------------------------------------------------------------------
+-- Actions
+-- ------------------------------------------------------------------
+
+local actions, total_weight = {}, 0
+local function action(name, weight, f)
+  actions[#actions + 1] = { name = name, weight = weight, fn = f }
+  total_weight = total_weight + weight
+end
+S.action = action
+
+local function logger()
+  return R.pick({ false, print and function() end, function() error(USER) end, function(...) return ... end,
+    function() try_yield() end, S.hostile() })
+end
+
+action("connect", 2, function()
+  local url = R.pick({ "sqlite::memory:", "sqlite::memory:", "sqlite:", "sqlite://", "nope::x", "", "mysql://u:pw@\0",
+    "sqlite::memory:?pool.max=2", "sqlite::memory:?x=1", "postgres://u:p@127.0.0.1:1/db?connect_timeout=1",
+    S.hostile() })
+  local o = nil
+  if R.chance(0.5) then
+    o = { logging = R.chance(0.5) and logger() or nil, benchmark = R.chance(0.3) and S.hostile() or nil,
+      pool = R.chance(0.3) and { max = R.pick({ 1, 2, 0, -1, S.hostile() }) } or nil }
+    if R.chance(0.1) then o = S.hostile() end
+  end
+  local ok, db = S.call("connect", sqorm.connect, url, o)
+  if ok and db then
+    keep(S.dbs, db, 6)
+    if R.chance(0.5) then S.db = db end
+  end
+end)
+
+action("close db", 1, function()
+  local db = R.pick(S.dbs)
+  if db and db ~= S.main then
+    S.call("db:close", db.close, db)
+    if S.db == db then S.db = S.main end
+  end
+end)
+
+action("define", 4, function()
+  local db = R.chance(0.9) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local name = R.chance(0.8) and R.pick({ "player", "player", "item", "thing" }) or S.hostile()
+  local o = nil
+  if R.chance(0.6) then
+    o = { table_name = R.chance(0.2) and S.hostile() or nil, timestamps = R.pick({ true, false, nil }),
+      paranoid = R.chance(0.3) or nil }
+    if R.chance(0.2) then o.indexes = R.pick({ { { fields = { "coins" } } }, { { fields = { "nope" } } }, S.hostile() }) end
+    if R.chance(0.05) then o = S.hostile() end
+  end
+  local ok, m = S.call("define", db.define, db, name, columns(), o)
+  if ok and m then keep(S.models, m, 10) end
+end)
+
+action("sync", 3, function()
+  local m = S.model()
+  local o = R.pick({ nil, { force = true }, { alter = true }, { alter = { drop = true } }, { force = S.hostile() }, S.hostile() })
+  if m and R.chance(0.8) then S.call("Model:sync", m.sync, m, o)
+  elseif S.db then S.call("db:sync", S.db.sync, S.db, o) end
+end)
+
+action("drop", 0.3, function()
+  local m = S.model()
+  if m then S.call("Model:drop", m.drop, m) end
+end)
+
+action("create", 8, function()
+  local m = S.model()
+  if not m then return end
+  local ok, inst = S.call("create", m.create, m, S.values(), R.chance(0.1) and { fields = S.hostile() } or nil)
+  if ok and inst then keep(S.insts, inst) end
+end)
+
+action("bulk_create", 2, function()
+  local m = S.model()
+  if not m then return end
+  local list = {}
+  for i = 1, R.int(0, 5) do list[i] = S.values() end
+  if R.chance(0.1) then list = S.hostile() end
+  S.call("bulk_create", m.bulk_create, m, list, R.chance(0.3) and { batch_size = R.pick({ 1, 2, 0, S.hostile() }) } or nil)
+end)
+
+action("build+save", 3, function()
+  local m = S.model()
+  if not m then return end
+  local ok, inst = S.call("build", m.build, m, S.values())
+  if ok and inst then
+    S.call("inst:save", inst.save, inst, R.chance(0.2) and S.hostile() or nil)
+    keep(S.insts, inst)
+  end
+end)
+
+local READS = { "find_all", "find_one", "count", "find_by_pk", "sum", "min", "max", "avg" }
+action("read", 10, function()
+  local m = S.model()
+  if not m then return end
+  local what = R.pick(READS)
+  local f = m[what]
+  if what == "find_by_pk" then
+    S.call(what, f, m, S.value(), R.chance(0.2) and S.opts() or nil)
+  elseif what == "sum" or what == "min" or what == "max" or what == "avg" then
+    S.call(what, f, m, R.chance(0.8) and R.pick(COLS) or S.hostile(), R.chance(0.5) and S.opts() or nil)
+  else
+    local ok, r = S.call(what, f, m, R.chance(0.9) and S.opts() or nil)
+    if ok and what == "find_all" and type(r) == "table" then
+      -- raw = true gives plain row tables: only instances are kept
+      for i = 1, math.min(#r, 3) do if getmetatable(r[i]) ~= nil then keep(S.insts, r[i]) end end
+    end
+  end
+end)
+
+action("write many", 4, function()
+  local m = S.model()
+  if not m then return end
+  local what = R.pick({ "update", "destroy", "restore", "increment", "decrement", "upsert", "find_or_create" })
+  if what == "update" then S.call(what, m.update, m, S.values(), S.opts())
+  elseif what == "destroy" or what == "restore" then S.call(what, m[what], m, R.chance(0.2) and { all = true } or S.opts())
+  elseif what == "upsert" then S.call(what, m.upsert, m, S.values(), R.chance(0.3) and { conflict = R.pick({ { "id" }, { "name" }, S.hostile() }) } or nil)
+  elseif what == "find_or_create" then
+    S.call(what, m.find_or_create, m, R.chance(0.9) and { where = S.where(), defaults = R.chance(0.5) and S.values() or nil } or S.hostile())
+  else
+    S.call(what, m[what], m, R.chance(0.8) and { coins = R.pick({ 1, -1, 2 ^ 62, 0.5, S.hostile() }) } or S.hostile(), S.opts())
+  end
+end)
+
+action("instance", 8, function()
+  local inst = S.inst()
+  if not inst then return end
+  local c = R.int(1, 12)
+  if c == 1 then S.call("inst.__index", function() return inst[R.chance(0.8) and R.pick(COLS) or S.hostile()] end)
+  elseif c == 2 then S.call("inst.__newindex", function() inst[R.chance(0.8) and R.pick(COLS) or S.hostile()] = S.value() end)
+  elseif c == 3 then S.call("inst:save", inst.save, inst, R.chance(0.2) and { fields = S.hostile() } or nil)
+  elseif c == 4 then S.call("inst:update", inst.update, inst, S.values())
+  elseif c == 5 then S.call("inst:destroy", inst.destroy, inst, R.chance(0.2) and { force = S.hostile() } or nil)
+  elseif c == 6 then S.call("inst:reload", inst.reload, inst)
+  elseif c == 7 then S.call("inst:changed", inst.changed, inst)
+  elseif c == 8 then S.call("inst:to_table", inst.to_table, inst)
+  elseif c == 9 then S.call("inst:increment", inst.increment, inst, R.chance(0.8) and "coins" or S.hostile(), R.pick({ 1, -1, { by = 2 }, S.hostile() }))
+  elseif c == 10 then S.call("inst:get/set", function() inst:set(R.pick(COLS), S.value()) return inst:get(R.chance(0.8) and R.pick(COLS) or S.hostile()) end)
+  elseif c == 11 then S.call("tostring(inst)", tostring, inst)
+  else
+    -- a method of one model's instance called on another value
+    local other = R.pick({ S.hostile(), S.model(), S.db, S.inst() })
+    S.call("inst method on other", R.pick({ inst.save, inst.reload, inst.destroy, inst.to_table }), other)
+  end
+end)
+
+action("raw sql", 4, function()
+  local db = S.db
+  if not db then return end
+  local sql = R.pick({ "SELECT 1 AS x", "SELECT ? AS x", "SELECT :a AS a", "SELECT * FROM players", "SELECT 1; SELECT 2",
+    "DROP TABLE IF EXISTS nothing_here", "SELECT '", "/* unterminated", "SELECT $1", "SELECT ?1", "", "   ",
+    "SELECT x'00' AS b", "VALUES (1), (2)", "PRAGMA foreign_keys", "SELECT zeroblob(100000) AS z", S.hostile() })
+  local binds = R.pick({ nil, { 1 }, { a = 1 }, { S.value() }, { sqorm.null }, { nil, 2 }, S.hostile() })
+  local o = R.pick({ nil, nil, { multi = true }, { timeout = R.pick({ 1, 0, -1, 1 / 0, 0 / 0, S.hostile() }) }, S.hostile() })
+  S.call("db:" .. (R.chance(0.5) and "query" or "exec"), R.chance(0.5) and db.query or db.exec, db, sql, binds, o)
+end)
+
+action("db misc", 2, function()
+  local db = R.chance(0.8) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local c = R.int(1, 8)
+  if c == 1 then S.call("authenticate", db.authenticate, db)
+  elseif c == 2 then S.call("server_version", db.server_version, db)
+  elseif c == 3 then S.call("pool_stats", db.pool_stats, db)
+  elseif c == 4 then S.call("dialect", db.dialect, db)
+  elseif c == 5 then S.call("model", db.model, db, R.chance(0.7) and R.pick({ "player", "item" }) or S.hostile())
+  elseif c == 6 then S.call("models", db.models, db, R.chance(0.2) and S.hostile() or nil)
+  elseif c == 7 then S.call("tostring(db)", tostring, db)
+  else S.call("is_closed", db.is_closed, db) end
+end)
+
+-- Runs a few random actions (the body of a transaction or loop).
+local run_some
+
+action("transaction", 3, function()
+  local db = S.db
+  if not db then return end
+  local how = R.int(1, 5)
+  local body = function(tx)
+    keep_tx(tx)
+    run_some(R.int(0, 4))
+    if how == 1 then error(USER) end
+    if how == 2 then return S.hostile() end
+    return 1
+  end
+  S.call("db:transaction", db.transaction, db, R.chance(0.9) and body or S.hostile(),
+    R.chance(0.2) and { isolation = R.pick({ "serializable", "nope", S.hostile() }) } or nil)
+end)
+
+action("begin/commit", 3, function()
+  local db = S.db
+  if not db then return end
+  local ok, tx = S.call("db:begin", db.begin, db, R.chance(0.1) and S.hostile() or nil)
+  if ok and tx then
+    keep_tx(tx)
+    run_some(R.int(0, 3))
+    local c = R.int(1, 4)
+    if c == 1 then S.call("tx:commit", tx.commit, tx)
+    elseif c == 2 then S.call("tx:rollback", tx.rollback, tx)
+    elseif c == 3 then S.call("tx:is_open", tx.is_open, tx)
+    end -- c == 4: left open, for __gc or a later action
+  end
+end)
+
+action("old tx", 1, function()
+  local tx = #S.txs > 0 and R.pick(S.txs) or nil
+  if not tx then return end
+  local f = R.pick({ tx.commit, tx.rollback, tx.is_open, tostring })
+  S.call("old tx", f, tx)
+end)
+
+action("each", 3, function()
+  local m = S.model()
+  if not m then return end
+  local ok, it, st, init, cur = S.call("each", m.each, m, R.chance(0.9) and S.opts() or nil)
+  if not ok or type(it) ~= "function" then return end
+  keep(S.cursors, cur, 5)
+  local n = R.int(0, 5)
+  S.call("each loop", function()
+    local ctl = init
+    for _ = 1, n do
+      local row = it(st, ctl)
+      if row == nil then break end
+      ctl = row
+      if R.chance(0.3) then run_some(1) end
+    end
+  end)
+  if R.chance(0.5) and cur then S.call("cursor:close", cur.close, cur) end
+end)
+
+action("old cursor", 0.5, function()
+  local cur = #S.cursors > 0 and R.pick(S.cursors) or nil
+  if cur then S.call("old cursor", cur.close, cur) end
+end)
+
+action("coroutine", 2, function()
+  -- sqorm calls inside a coroutine that yields between them (and from callbacks)
+  local co = coroutine.create(function()
+    run_some(R.int(1, 3))
+    coroutine.yield()
+    run_some(R.int(0, 2))
+  end)
+  for _ = 1, 3 do
+    local ok, e = coroutine.resume(co)
+    if not ok then check_error("coroutine body", false, e) break end
+    if coroutine.status(co) == "dead" then break end
+  end
+  if R.chance(0.5) then coroutine.close(co) end
+end)
+
+action("module", 2, function()
+  local c = R.int(1, 5)
+  if c == 1 then S.call("sqorm.raw", sqorm.raw, S.hostile(), S.hostile())
+  elseif c == 2 then S.call("sqorm.error", sqorm.error, S.hostile(), S.hostile())
+  elseif c == 3 then S.call("sqorm.is_error", sqorm.is_error, S.hostile())
+  elseif c == 4 then
+    local f = R.pick({ fn.count, fn.sum, fn.min, fn.max, fn.avg })
+    S.call("fn", f, S.hostile(), S.hostile())
+  else
+    local f = R.pick({ op.eq, op.in_, op.between, op.and_, op.or_, op.not_, op.like })
+    S.call("op", f, S.hostile(), S.hostile())
+  end
+end)
+
+action("model misc", 1, function()
+  local m = S.model()
+  if not m then return end
+  local f = R.pick({ m.find_all, m.count, m.create, m.sync, m.each, m.update })
+  -- a class method called on something that is not this model
+  S.call("method on other", f, R.pick({ S.hostile(), S.inst(), S.db, R.pick(S.models) }), S.hostile())
+end)
+
+action("gc", 1, function()
+  if R.chance(0.3) then
+    -- forget some objects so __gc runs on open txs / cursors / dbs
+    if #S.txs > 0 then table.remove(S.txs, 1) end
+    if #S.cursors > 0 then table.remove(S.cursors, 1) end
+    if #S.insts > 5 then table.remove(S.insts, 1) end
+  end
+  collectgarbage(R.pick({ "collect", "step" }))
+end)
+
+-- TODO (other helpers): async spawn/poll/cancel, include trees,
+-- hooks raising and yielding. Register them here with action(...).
+
+-- ------------------------------------------------------------------
+-- The run
+-- ------------------------------------------------------------------
+
+local depth = 0
+run_some = function(n)
+  if depth > 3 then return end
+  depth = depth + 1
+  for _ = 1, n do
+    local r = R.int(0, math.floor(total_weight * 10) - 1) / 10
+    local a
+    for _, x in ipairs(actions) do
+      r = r - x.weight
+      if r < 0 then a = x break end
+    end
+    a = a or actions[#actions]
+    local outer = current.action
+    current.action = a.name
+    stats.actions[a.name] = (stats.actions[a.name] or 0) + 1
+    -- an action's own Lua mistakes are findings too (they'd hide sqorm's)
+    local ok, e = pcall(a.fn, S)
+    if not ok then check_error("action " .. a.name, false, e) end
+    current.action = outer
+  end
+  depth = depth - 1
+end
+
+local started, started_wall = os.clock(), os.time()
+local function out_of_time() return os.time() - started_wall >= args.seconds end
+
+for seed = args.seed, args.seed + args.seeds - 1 do
+  if out_of_time() then break end
+  R.seed(seed)
+  current.seed = seed
+  local calls0, find0 = stats.calls, stats.findings
+  S.main = sqorm.connect("sqlite::memory:")
+  S.db = S.main
+  S.dbs, S.models, S.insts, S.txs, S.cursors = { S.main }, {}, {}, {}, {}
+  local ok, m = S.call("define main", S.main.define, S.main, "player", columns(), { table_name = "players" })
+  if ok then
+    S.models[1] = m
+    S.call("sync main", m.sync, m, { force = true })
+  end
+  for step = 1, args.steps do
+    current.step = step
+    stats.steps = stats.steps + 1
+    run_some(1)
+    if step % 50 == 0 and out_of_time() then break end
+  end
+  -- everything released: end open transactions and cursors, then the
+  -- main pool must have no connection in use
+  for _, tx in ipairs(S.txs) do pcall(tx.rollback, tx) end
+  for i = #S.all_txs, 1, -1 do pcall(S.all_txs[i].rollback, S.all_txs[i]) end
+  S.all_txs = {}
+  for _, cur in ipairs(S.cursors) do pcall(cur.close, cur) end
+  S.txs, S.cursors, S.insts = {}, {}, {}
+  collectgarbage()
+  collectgarbage()
+  local okp, st = pcall(S.main.pool_stats, S.main)
+  if okp and type(st) == "table" and st.in_use ~= 0 then
+    finding("pool_stats", ("seed %d ends with %s connections in use"):format(seed, tostring(st.in_use)))
+  end
+  for _, db in ipairs(S.dbs) do pcall(db.close, db) end
+  S.dbs, S.models, S.db, S.main = {}, {}, nil, nil
+  collectgarbage()
+  print(("seed %d: %d calls, %d findings"):format(seed, stats.calls - calls0, stats.findings - find0))
+end
+collectgarbage()
+
+local kinds = {}
+for k, n in pairs(stats.kinds) do kinds[#kinds + 1] = ("%s %d"):format(k, n) end
+table.sort(kinds)
+print(("lua_api fuzz: %d steps, %d calls (%d ok, %d errors: %s; %d user errors passed through), %d findings, %.1f s CPU, %d s")
+  :format(stats.steps, stats.calls, stats.ok, stats.errors, table.concat(kinds, ", "), stats.passed_through, stats.findings,
+    os.clock() - started, os.time() - started_wall))
+os.exit(stats.findings == 0 and 0 or 1, true)
