@@ -57,6 +57,7 @@ static const char OP_KEY = 0; /* registry: the cached holder */
 
 static int holder_gc(lua_State *L) {
   lsq_op *h = lua_touserdata(L, 1);
+  if (h->async == LOP_ASYNC_FLIGHT) lsq_async_drain(L); /* the state is closing */
   if (h->op) sq_oper_free(h->op);
   h->op = NULL;
   return 0;
@@ -180,7 +181,7 @@ void lsq_op_log(lua_State *L, int dbidx, const sq_oper *op, int i, int executed)
 /* ---------------------------------------------------------------- */
 
 /* What comes after the op completed (see the top of the file). */
-static int op_k(lua_State *L, int status, lua_KContext ctx) {
+int lsq_op_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   sq_oper *op = h->op;
   int rc = sq_oper_rc(op);
@@ -243,9 +244,25 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
   }
   h->L = L;
   h->hidx = h->base;
-  /* Async mode (later): submit here and return lua_yieldk(L, 0, (lua_KContext)h, op_k). */
+  if (db->timeout > 0 && sq_oper_get_timeout(op) <= 0) sq_oper_set_timeout(op, db->timeout);
+  if (db->async) {
+    /* Async mode: submit, suspend the coroutine; poll (or the host's
+     * resume) continues with op_k once the completion was popped. */
+    if (lua_isyieldable(L)) {
+      int r = lsq_async_run(L, h);
+      if (r >= 0) return r;
+      return lsq_op_k(L, LUA_OK, (lua_KContext)h); /* completed at once */
+    }
+    if (db->async == 1) {
+      sq_err_set(&err, SQ_EUSAGE,
+                 "this db is async (async = true): call it from a coroutine started with sqorm.spawn(fn, ...) "
+                 "(or sqorm.run), not from the main thread or a C boundary that can't yield; connect with "
+                 "async = \"auto\" to block there instead");
+      return lsq_op_fail(L, h, &err);
+    }
+  }
   sq_oper_run(op);
-  return op_k(L, LUA_OK, (lua_KContext)h);
+  return lsq_op_k(L, LUA_OK, (lua_KContext)h);
 }
 
 /* ---------------------------------------------------------------- */

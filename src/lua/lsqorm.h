@@ -63,6 +63,10 @@ typedef struct lsq_db {
   /* Operations record their rows and replay them into their sink (what
    * async mode does), inline too: a test switch (lop.c). */
   int replay;
+  /* async connect option (lasync.c): 0 false, 1 true, 2 "auto" */
+  int async;
+  /* timeout connect option: the default per-call timeout, seconds (0: none) */
+  double timeout;
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */
