@@ -60,3 +60,29 @@ if(SQORM_BUILD_TESTS)
     set_tests_properties(lua_async_host_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
   endforeach()
 endif()
+
+# c_async: operations run asynchronously from C with no Lua, waiting on
+# the completion queue's fd with poll(2).
+add_executable(c_async examples/c_async.c)
+target_link_libraries(c_async PRIVATE sqorm_core)
+set_target_properties(c_async PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+if(SQORM_BUILD_TESTS)
+  add_test(NAME c_async COMMAND c_async)
+  set_tests_properties(c_async PROPERTIES TIMEOUT 120)
+  add_test(NAME embed_server_async COMMAND embed_server --async 100)
+  set_tests_properties(embed_server_async PROPERTIES ENVIRONMENT "DATABASE_URL=" TIMEOUT 300)
+  foreach(_d MYSQL PG)
+    string(TOLOWER ${_d} _name)
+    if(_name STREQUAL "pg")
+      set(_name postgres)
+    endif()
+    add_test(NAME embed_server_async_${_name} COMMAND sh -c
+      "url=\${SQORM_TEST_${_d}_URL:-}; if [ -z \"$url\" ]; then echo \"SQORM_TEST_${_d}_URL is not set\"; [ \"\${SQORM_TEST_REQUIRE_SERVERS:-}\" = 1 ] && exit 1; exit 77; fi; exec \"$0\" --async 100 \"$url\""
+      $<TARGET_FILE:embed_server>)
+    set_tests_properties(embed_server_async_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+    add_test(NAME c_async_${_name} COMMAND sh -c
+      "url=\${SQORM_TEST_${_d}_URL:-}; if [ -z \"$url\" ]; then echo \"SQORM_TEST_${_d}_URL is not set\"; [ \"\${SQORM_TEST_REQUIRE_SERVERS:-}\" = 1 ] && exit 1; exit 77; fi; exec \"$0\" \"$url\""
+      $<TARGET_FILE:c_async>)
+    set_tests_properties(c_async_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  endforeach()
+endif()
