@@ -190,8 +190,13 @@ int main(int argc, char **argv) {
                                                       "SELECT max(x) FROM c";
   if (add_sql(op, slow, NULL, 0, &err)) return fail("build", &err);
   sq_oper_set_timeout(op, 0.2);
+  double t0 = sq_clock();
   rc = run_async(cq, op);
-  printf("timeout: kind %s\n", sq_kind_name(rc));
+  double took = sq_clock() - t0;
+  /* MariaDB's SLEEP() may end early without an error when KILL QUERY
+   * lands on it: stopped in time either way */
+  int stopped = rc == SQ_ETIMEOUT || (rc == SQ_OK && dialect == SQ_DIALECT_MYSQL && took < 2.5);
+  printf("timeout: %s (kind %s)\n", stopped ? "stopped in time" : "NOT stopped", sq_kind_name(rc));
 
   sq_oper_reset(op, SQ_OPER_RAW);
   sq_oper_target_pool(op, pool, NULL);
@@ -211,7 +216,7 @@ int main(int argc, char **argv) {
     snprintf(side, sizeof side, "%s-shm", file);
     remove(side);
   }
-  int ok = done == N && !wrong && total == (int64_t)N * (N + 1) / 2 * 10 && rc == SQ_ETIMEOUT && st.in_use == 0;
+  int ok = done == N && !wrong && total == (int64_t)N * (N + 1) / 2 * 10 && stopped && st.in_use == 0;
   printf("c_async: %s\n", ok ? "ok" : "FAILED");
   return ok ? 0 : 1;
 }

@@ -20,7 +20,9 @@ local done = { sessions = 0, transfers = 0, retries = 0, failed = 0 }
 
 -- One transfer: read both balances (locked), write both. A deadlock
 -- (the server chose this transaction as the victim, or SQLite's busy
--- snapshot) rolled it back: run it again.
+-- snapshot) rolled it back: run it again; so did a lost connection
+-- (coins are only moved, so a COMMIT that was lost after it happened
+-- still leaves the total right).
 local function transfer(from, to)
   local lock = dialect == "sqlite" and "" or " FOR UPDATE"
   local a, b = math.min(from, to), math.max(from, to) -- lock in id order
@@ -33,7 +35,7 @@ local function transfer(from, to)
       db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { coins[to] + 1, to })
     end)
     if ok then return true end
-    if not (sqorm.is_error(err) and (err.kind == "deadlock" or err.kind == "timeout")) then error(err, 0) end
+    if not (sqorm.is_error(err) and (err.kind == "deadlock" or err.kind == "timeout" or err.kind == "connection")) then error(err, 0) end
     done.retries = done.retries + 1
   end
   return false

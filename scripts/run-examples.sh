@@ -100,5 +100,5 @@ fi
 for u in "" "$SQORM_TEST_PG_URL" "$SQORM_TEST_MYSQL_URL"; do
   run "c_async ${u%%:*}" "$build/examples/c_async" $u
   expect "c_async ${u%%:*}" '^lookups: 64 completed, 0 wrong, in [0-9]+ loop turns; in flight now 0$' \
-    '^transaction: committed; total coins 20800$' '^timeout: kind timeout$' '^pool: size [1-4], in use 0$' '^c_async: ok$'
+    '^transaction: committed; total coins 20800$' '^timeout: stopped in time ' '^pool: size [1-4], in use 0$' '^c_async: ok$'
 done

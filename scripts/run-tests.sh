@@ -116,7 +116,7 @@ if [[ -d build-asan ]]; then
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 fi
 if [[ -d build-tsan ]]; then
-  ctest_step ctest-tsan build-tsan -R 'test_pool|test_exec|embed'
+  ctest_step ctest-tsan build-tsan -R 'test_pool|test_exec|embed|lua_async_host|c_async'
 fi
 check_step pool-bench-smoke build/bench/pool_bench 20000
 if [[ -x bench/run.sh ]]; then
