@@ -59,7 +59,7 @@ H.each_dialect(describe, function(d)
 
   describe("the options table", function()
     it("is strict", function()
-      H.raises_kind("usage", "unknown option 'mutli' (known: multi)", function()
+      H.raises_kind("usage", "unknown option 'mutli' (known: multi, timeout)", function()
         db:exec("SELECT 1", nil, { mutli = true })
       end)
       H.raises_kind("usage", "unknown option 'timeout'", function() db:query("SELECT 1", {}, { timeout = 1 }) end)
