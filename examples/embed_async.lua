@@ -27,15 +27,18 @@ local function transfer(from, to)
   local lock = dialect == "sqlite" and "" or " FOR UPDATE"
   local a, b = math.min(from, to), math.max(from, to) -- lock in id order
   for _ = 1, 50 do
+    -- (on SQLite, serializable is BEGIN IMMEDIATE: the write lock is
+    -- waited for at BEGIN, on a worker thread, instead of a retry later)
     local ok, err = pcall(db.transaction, db, function()
       local rows = db:query(("SELECT id, coins FROM %s WHERE id IN (?, ?) ORDER BY id%s"):format(tname, lock), { a, b })
       local coins = {}
       for _, r in ipairs(rows) do coins[tonumber(r.id)] = tonumber(r.coins) end
       db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { coins[from] - 1, from })
       db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { coins[to] + 1, to })
-    end)
+    end, { isolation = dialect == "sqlite" and "serializable" or nil })
     if ok then return true end
-    if not (sqorm.is_error(err) and (err.kind == "deadlock" or err.kind == "timeout" or err.kind == "connection")) then error(err, 0) end
+    local kind = sqorm.is_error(err) and err.kind
+    if kind ~= "deadlock" and kind ~= "timeout" and kind ~= "connection" then error(err, 0) end
     done.retries = done.retries + 1
   end
   return false

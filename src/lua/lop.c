@@ -30,14 +30,17 @@
  * transaction on this db, else the db's pool, acquired as this Lua state
  * for self-deadlock detection), runs the op, and continues with op_k:
  * replay of a recorded rowset into the sink, the "Executed" lines
- * (benchmark), then k. Blocking mode calls op_k directly. Async mode
- * (not built yet) will submit the op with its own completion queue
- * entry and `return lua_yieldk(L, 0, hidx, op_k)`; poll resumes the
- * coroutine and op_k runs on the Lua thread - with SQ_OPER_RECORD set,
- * because a worker thread never touches a lua_State: its rows are
- * recorded into the op's rowset and op_k replays them through the same
- * sink. Building with -DSQORM_TEST_REPLAY=ON (or connecting with the
- * undocumented option _replay = true) records and replays inline runs
+ * (benchmark), then k. Blocking mode calls lsq_op_k directly. Async mode
+ * (db->async, in a coroutine that can yield; lasync.c) submits the op to
+ * the pool's workers with this state's completion queue and suspends
+ * the coroutine; poll resumes it and lsq_op_k runs on the Lua thread -
+ * with SQ_OPER_RECORD set, because a worker thread never touches a
+ * lua_State: its rows are recorded into the op's rowset and lsq_op_k
+ * replays them through the same sink. On the main thread (or across a C
+ * boundary that can't yield) async = true is kind usage naming
+ * sqorm.spawn, and "auto" runs inline. Building with
+ * -DSQORM_TEST_REPLAY=ON (or connecting with the undocumented option
+ * _replay = true) records and replays inline runs
  * too, so the whole suite can prove that path.
  *
  * The sink of an inline run builds Lua values while the driver reads
