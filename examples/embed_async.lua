@@ -23,6 +23,7 @@ local done = { sessions = 0, transfers = 0, retries = 0, failed = 0 }
 -- snapshot) rolled it back: run it again; so did a lost connection
 -- (coins are only moved, so a COMMIT that was lost after it happened
 -- still leaves the total right).
+local tx_opts -- set in setup
 local function transfer(from, to)
   local lock = dialect == "sqlite" and "" or " FOR UPDATE"
   local a, b = math.min(from, to), math.max(from, to) -- lock in id order
@@ -35,7 +36,7 @@ local function transfer(from, to)
       for _, r in ipairs(rows) do coins[tonumber(r.id)] = tonumber(r.coins) end
       db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { coins[from] - 1, from })
       db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { coins[to] + 1, to })
-    end, { isolation = dialect == "sqlite" and "serializable" or nil })
+    end, tx_opts)
     if ok then return true end
     local kind = sqorm.is_error(err) and err.kind
     if kind ~= "deadlock" and kind ~= "timeout" and kind ~= "connection" then error(err, 0) end
@@ -57,6 +58,7 @@ end
 function M.setup(url, run_id, sessions)
   db = sqorm.connect(url, { async = true, pool = { max = 8, acquire_timeout = 60 } })
   dialect = db:dialect()
+  if dialect == "sqlite" then tx_opts = { isolation = "serializable" } end
   tname = "embed_async_" .. run_id
   sqorm.on_error(function(err, co)
     done.failed = done.failed + 1
