@@ -45,3 +45,50 @@ set_target_properties(c_query PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY
 add_executable(c_ops examples/c_ops.c)
 target_link_libraries(c_ops PRIVATE sqorm_core)
 set_target_properties(c_ops PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+# lua_async_host: async mode from a C host (tests/lua_async_host.c):
+# lua_close with 50 ops in flight, two states on two threads sharing a
+# named pool. Like embed_server it loads sqorm from this build tree.
+add_executable(lua_async_host tests/lua_async_host.c)
+target_link_libraries(lua_async_host PRIVATE PkgConfig::LUA Threads::Threads)
+target_compile_definitions(lua_async_host PRIVATE SQORM_BUILD_DIR="${CMAKE_BINARY_DIR}")
+add_dependencies(lua_async_host sqorm_lua)
+if(SQORM_BUILD_TESTS)
+  add_test(NAME lua_async_host COMMAND lua_async_host)
+  set_tests_properties(lua_async_host PROPERTIES TIMEOUT 300)
+  foreach(_d MYSQL PG)
+    string(TOLOWER ${_d} _name)
+    if(_name STREQUAL "pg")
+      set(_name postgres)
+    endif()
+    add_test(NAME lua_async_host_${_name} COMMAND sh -c
+      "url=\${SQORM_TEST_${_d}_URL:-}; if [ -z \"$url\" ]; then echo \"SQORM_TEST_${_d}_URL is not set\"; [ \"\${SQORM_TEST_REQUIRE_SERVERS:-}\" = 1 ] && exit 1; exit 77; fi; exec \"$0\" \"$url\""
+      $<TARGET_FILE:lua_async_host>)
+    set_tests_properties(lua_async_host_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+endif()
+
+# c_async: operations run asynchronously from C with no Lua, waiting on
+# the completion queue's fd with poll(2).
+add_executable(c_async examples/c_async.c)
+target_link_libraries(c_async PRIVATE sqorm_core)
+set_target_properties(c_async PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+if(SQORM_BUILD_TESTS)
+  add_test(NAME c_async COMMAND c_async)
+  set_tests_properties(c_async PROPERTIES TIMEOUT 120)
+  add_test(NAME embed_server_async COMMAND embed_server --async 100)
+  set_tests_properties(embed_server_async PROPERTIES ENVIRONMENT "DATABASE_URL=" TIMEOUT 300)
+  foreach(_d MYSQL PG)
+    string(TOLOWER ${_d} _name)
+    if(_name STREQUAL "pg")
+      set(_name postgres)
+    endif()
+    add_test(NAME embed_server_async_${_name} COMMAND sh -c
+      "url=\${SQORM_TEST_${_d}_URL:-}; if [ -z \"$url\" ]; then echo \"SQORM_TEST_${_d}_URL is not set\"; [ \"\${SQORM_TEST_REQUIRE_SERVERS:-}\" = 1 ] && exit 1; exit 77; fi; exec \"$0\" --async 100 \"$url\""
+      $<TARGET_FILE:embed_server>)
+    set_tests_properties(embed_server_async_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+    add_test(NAME c_async_${_name} COMMAND sh -c
+      "url=\${SQORM_TEST_${_d}_URL:-}; if [ -z \"$url\" ]; then echo \"SQORM_TEST_${_d}_URL is not set\"; [ \"\${SQORM_TEST_REQUIRE_SERVERS:-}\" = 1 ] && exit 1; exit 77; fi; exec \"$0\" \"$url\""
+      $<TARGET_FILE:c_async>)
+    set_tests_properties(c_async_${_name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  endforeach()
+endif()

@@ -117,3 +117,18 @@ for url in "sqlite://$mig_db" "$SQORM_TEST_MYSQL_URL" "$SQORM_TEST_PG_URL"; do
   expect "$name down" '^reverted 3 migrations$'
 done
 rm -f "$mig_db"
+# Async mode: one thread, one lua_State, 100 coroutine sessions doing
+# read-modify-write transactions while the tick loop keeps running; and
+# operations run asynchronously from C, waiting on the fd with poll(2).
+if [[ -x $build/examples/embed_server ]]; then
+  for u in "" "$SQORM_TEST_PG_URL" "$SQORM_TEST_MYSQL_URL"; do
+    run "embed_server --async ${u%%:*}" env -u DATABASE_URL "$build/examples/embed_server" --async 100 $u
+    expect "embed_server --async ${u%%:*}" '^sessions: 100 of 100 done, 500 transfers \([0-9]+ retried\), 0 failed, coins 20000 of 20000$' \
+      '^tick loop: [0-9]+ ticks in ' '^embed_server --async: ok$'
+  done
+fi
+for u in "" "$SQORM_TEST_PG_URL" "$SQORM_TEST_MYSQL_URL"; do
+  run "c_async ${u%%:*}" "$build/examples/c_async" $u
+  expect "c_async ${u%%:*}" '^lookups: 64 completed, 0 wrong, in [0-9]+ loop turns; in flight now 0$' \
+    '^transaction: committed; total coins 20800$' '^timeout: stopped in time ' '^pool: size [1-4], in use 0$' '^c_async: ok$'
+done

@@ -2206,6 +2206,7 @@ int sq_oper_target(const sq_oper *op); /* SQ_OPER_TARGET_* */
 void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink);
 /* A deadline, timeout seconds after the op starts running (<= 0: none). */
 void sq_oper_set_timeout(sq_oper *op, double seconds);
+double sq_oper_get_timeout(const sq_oper *op); /* 0: none */
 void sq_oper_set_flags(sq_oper *op, unsigned flags); /* SQ_OPER_* */
 unsigned sq_oper_flags(const sq_oper *op);
 void sq_oper_set_isolation(sq_oper *op, int isolation); /* BEGIN: an sq_isolation */
@@ -2231,6 +2232,37 @@ int sq_oper_run(sq_oper *op);
  * SQ_OPER_WATCH: stops it (kind canceled; the statement is cancelled on
  * the server). 1 when it took hold. */
 int sq_oper_cancel(sq_oper *op);
+
+/*
+ * Async (a worker thread of the pool runs the op; the caller's thread
+ * never waits). sq_oper_submit(op, cq, tag): builds like sq_oper_run,
+ * then submits the op's job: on a pool target it waits in the pool's
+ * queue for a connection; on a transaction (or a cursor) it runs on that
+ * connection through a pin, after nothing else (one op at a time per
+ * transaction: a second one submitted while one is in flight fails with
+ * kind usage). Rows are recorded (SQ_OPER_RECORD is set): replay them
+ * with sq_oper_replay after completion. Returns 1 when the op is in
+ * flight: it completes exactly once, into cq, as its sq_job (job->tag ==
+ * tag); pop it (sq_cq_pop), get the op back (sq_oper_of_job) and call
+ * sq_oper_complete on the consumer's thread. Returns 0 when the op
+ * completed at once (a build or target error, a transaction that is
+ * over, a closed cursor): its results are set (sq_oper_rc, sq_oper_err)
+ * and nothing will be posted; err is only set for a NULL op. While in flight the op, its target (tx, cursor) and
+ * its sink's memory must not be touched (sq_oper_cancel is fine, from
+ * any thread); a deadline (sq_oper_set_timeout) starts at submit.
+ * sq_oper_complete: finishes a popped op (a new transaction or cursor
+ * taken over, the transaction's pin given back, log times) and returns
+ * 0: the results are final; or 1: it was submitted again (a read whose
+ * pooled connection proved dead is retried once), wait for its next
+ * completion. Every in-flight op must be completed before its op is
+ * reset or freed: to stop early, sq_oper_cancel each, then pop and
+ * complete them (sq_cq_wait).
+ */
+int sq_oper_submit(sq_oper *op, sq_cq *cq, void *tag, sq_err *err);
+sq_oper *sq_oper_of_job(sq_job *job);
+int sq_oper_complete(sq_oper *op);
+/* 1 between a sq_oper_submit that returned 1 and sq_oper_complete. */
+int sq_oper_inflight(const sq_oper *op);
 
 /* ---- results (valid until the next reset) ---- */
 

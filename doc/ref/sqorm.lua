@@ -8,7 +8,8 @@
 --
 -- * `err.kind`: `usage`, `connection`, `auth`, `timeout`, `deadlock`,
 --   `pool_timeout`, `constraint`, `unique_violation`, `validation`,
---   `stale`, `syntax`, `closed`, `database`, `nomem`, `internal`
+--   `stale`, `syntax`, `closed`, `database`, `nomem`, `internal`,
+--   `canceled`
 -- * `err.code`: the driver's native code (MySQL `"1062"`, PostgreSQL
 --   `"23505"`, SQLite `"SQLITE_CONSTRAINT_UNIQUE"`)
 -- * `err.sqlstate`: the five-character SQLSTATE when the server sent one
@@ -56,6 +57,10 @@ local sqorm = {}
 -- sticky = seconds, fallback = bool, backoff = seconds }` (read replicas:
 -- reads to a replica in round robin, writes and transactions to the
 -- primary; see docs/api.md "Read replicas from Lua").
+-- `async` (`false`, the default: every call blocks; `true`: each call
+-- runs on a worker thread of the pool while its coroutine waits, see
+-- `sqorm.spawn`; `"auto"`: async in a coroutine, blocking where it
+-- can't yield), `timeout` (the default per-call timeout, seconds).
 -- An unknown key is kind `usage`.
 -- @tparam string|table url a URL, or the options table
 -- @tparam[opt] table opts options merged over the URL's
@@ -106,6 +111,68 @@ function sqorm.error(kind, message) end
 -- @return a condition for a `where` list
 -- @usage Player:find_all{ where = { sqorm.raw("coins % 2 = ?", { 0 }) } }
 function sqorm.raw(fragment, binds) end
+
+--- Async mode (`async = true` at connect): runs `fn(...)` as a coroutine
+-- now. Each sqorm call in it runs on a worker thread of its pool while
+-- the coroutine is suspended (one suspension per call); `sqorm.poll`
+-- resumes it with the call's result, or raises the call's error at the
+-- call site. An error that escapes `fn` goes to `sqorm.on_error`.
+-- @tparam function fn the body
+-- @param ... its arguments
+-- @treturn thread the coroutine
+-- @usage
+-- sqorm.spawn(function(id)
+--   local p = Player:find_by_pk(id)   -- suspends; the host keeps running
+--   db:transaction(function() db:exec("UPDATE players SET coins = coins - 1 WHERE id = ?", { id }) end)
+-- end, 42)
+function sqorm.spawn(fn, ...) end
+
+--- Resumes the coroutines whose calls completed (in this Lua state).
+-- Never blocks: call it once per tick, or when `sqorm.pollfd()` is
+-- readable.
+-- @treturn integer how many coroutines it resumed
+-- @usage function on_tick() sqorm.poll() end
+function sqorm.poll() end
+
+--- A file descriptor (an eventfd, or a pipe) that is readable while
+-- `sqorm.poll` has work: watch it with the host's event loop (luv,
+-- cqueues, epoll). Never read it.
+-- @treturn integer the fd
+-- @usage uv.new_poll(sqorm.pollfd()):start("r", function() sqorm.poll() end)
+function sqorm.pollfd() end
+
+--- For scripts: spawns `fn(...)`, then polls (waiting on the queue) until
+-- nothing is pending.
+-- @tparam function fn the body
+-- @param ... its arguments
+-- @return what `fn` returned
+-- @raise what `fn` raised
+-- @usage local n = sqorm.run(function() return #db:query("SELECT 1") end)
+function sqorm.run(fn, ...) end
+
+--- Calls this Lua state has submitted whose coroutine was not resumed yet.
+-- @treturn integer the count
+function sqorm.pending() end
+
+--- Cancels the call a coroutine waits for: it resumes with an error of
+-- kind `canceled` (a running statement is cancelled on the server).
+-- @tparam thread co the coroutine
+-- @treturn boolean true when `co` was waiting for a call
+function sqorm.cancel(co) end
+
+--- Where errors that escape spawned coroutines go. The default writes the
+-- error and a traceback to stderr; `nil` restores it.
+-- @tparam function|nil fn called as `fn(err, co)`
+-- @usage sqorm.on_error(function(err, co) log(tostring(err), debug.traceback(co)) end)
+function sqorm.on_error(fn) end
+
+--- Hosts that own their coroutines (skynet, luv, cqueues): a waiting call
+-- runs `suspend()` in its coroutine (the host's own wait), and its
+-- completion runs `resume(co)` from `sqorm.poll`. `nil` restores the
+-- default (`coroutine.yield`, resumed by `sqorm.poll`).
+-- @tparam table|nil s `{ suspend = function, resume = function }`
+-- @usage sqorm.scheduler{ suspend = skynet.wait, resume = skynet.wakeup }
+function sqorm.scheduler(s) end
 
 --- The SQL NULL to write: `Player:update({ name = sqorm.null }, ...)`, or
 -- `where = { name = sqorm.null }` (IS NULL). NULLs read back as `nil`.

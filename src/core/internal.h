@@ -360,6 +360,9 @@ int sq_tx_savepoint_end_pinned(sq_tx *tx, unsigned id, int rollback, sq_err *err
 /* A transaction owning c, on which BEGIN already ran (no I/O); NULL when
  * out of memory (c is still the caller's then). */
 sq_tx *sq_tx_adopt(sq_pool *p, sq_conn *c);
+/* sq_tx_conn uses not yet done (an async operation holds one while in
+ * flight). */
+int sq_tx_pins(const sq_tx *tx);
 /* The executor stopped a statement of tx and rolled the transaction back
  * (job->tx_ended): tx fails with why, without another rollback. */
 void sq_tx_stopped(sq_tx *tx, const sq_err *why);

@@ -219,6 +219,7 @@ void sq_oper_set_sink(sq_oper *op, const sq_oper_sink *sink) {
 }
 
 void sq_oper_set_timeout(sq_oper *op, double seconds) { op->timeout = seconds > 0 ? seconds : 0; }
+double sq_oper_get_timeout(const sq_oper *op) { return op->timeout; }
 void sq_oper_set_flags(sq_oper *op, unsigned flags) { op->flags = flags; }
 unsigned sq_oper_flags(const sq_oper *op) { return op->flags; }
 void sq_oper_set_isolation(sq_oper *op, int isolation) { op->isolation = isolation; op->prepared = 0; }
@@ -741,10 +742,8 @@ static int run_kind(sq_oper *op, double dl) {
   }
 }
 
-int sq_oper_run(sq_oper *op) {
-  if (!op) return SQ_EUSAGE;
-  sq_err *err = &op->job.err;
-  sq_err_clear(err);
+/* Before a run: prepared, and where rows go set up. */
+static int start(sq_oper *op, sq_err *err) {
   int rc = op->prepared ? SQ_OK : sq_oper_prepare(op, -1, err);
   if (rc == SQ_OK) {
     op->has_out = op->has_sink;
@@ -756,10 +755,25 @@ int sq_oper_run(sq_oper *op) {
       if (rc == SQ_OK) sq_rowset_sink(op->rowset, &op->out);
     }
   }
-  if (rc == SQ_OK) {
-    op->parent = -1;
-    rc = run_kind(op, op->timeout > 0 ? sq_clock() + op->timeout : 0);
-  }
+  op->parent = -1;
+  return rc;
+}
+
+static int finish(sq_oper *op, int rc);
+
+int sq_oper_run(sq_oper *op) {
+  if (!op) return SQ_EUSAGE;
+  sq_err *err = &op->job.err;
+  sq_err_clear(err);
+  int rc = start(op, err);
+  if (rc == SQ_OK) rc = run_kind(op, op->timeout > 0 ? sq_clock() + op->timeout : 0);
+  return finish(op, rc);
+}
+
+/* After a run (inline, or an async one completed): the result, the log
+ * records' times, err.fields. */
+static int finish(sq_oper *op, int rc) {
+  sq_err *err = &op->job.err;
   if (rc != SQ_OK && err->kind == SQ_OK) sq_err_set(err, rc, "operation failed (%s)", sq_kind_name(rc));
   op->rc = op->job.rc = rc;
   for (int i = 0; i < op->nprep; i++) {
@@ -784,6 +798,238 @@ int sq_oper_run(sq_oper *op) {
 }
 
 int sq_oper_cancel(sq_oper *op) { return op ? sq_job_cancel(&op->job) : 0; }
+
+/* ------------------------------------------------------------------ */
+/* Async: submit to the pool's workers, complete on the consumer        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * sq_oper_submit runs the same run functions as sq_oper_run, as jobs of
+ * the executor: a pool target waits in the pool's queue (sq_job_submit);
+ * a transaction's or a cursor's connection gets a pin for the op
+ * (sq_pin_submit), so it never waits for a pooled connection - a pool
+ * full of open transactions can't deadlock. What sq_oper_run does around
+ * the job on the calling thread (pinning the transaction, turning a kept
+ * connection into a transaction or a cursor, a read's one retry) is done
+ * by sq_oper_complete on the consumer's thread, after the pop. Rows are
+ * always recorded (a worker never calls the caller's sink).
+ */
+
+/* Completes op at once, with no job (the error is in op->job.err). */
+static int done_now(sq_oper *op, int rc) {
+  op->inflight = 0;
+  finish(op, rc);
+  op->job.rc = rc;
+  return 0;
+}
+
+/* Submits op's job on conn (held by op->atx or a cursor) through a pin. */
+/* (err is never the job's own: a submit clears its err after the job
+ * may already have completed on a worker) */
+static int submit_on_conn(sq_oper *op, sq_conn *c, sq_err *err) {
+  sq_err se;
+  int rc = sq_pin_new(c, &op->apin, err);
+  if (rc == SQ_OK && (rc = sq_pin_submit(op->apin, &op->job, &se)) != SQ_OK) *err = se;
+  if (rc != SQ_OK && op->apin) {
+    sq_conn *back;
+    sq_err e;
+    sq_pin_detach(op->apin, &back, &e);
+    op->apin = NULL;
+  }
+  return rc;
+}
+
+static int submit_tx(sq_oper *op, sq_tx *tx, sq_err *err) {
+  sq_conn *c;
+  if (sq_tx_pins(tx) > 0)
+    return sq_err_set(err, SQ_EUSAGE, "the transaction is busy: another operation on it is still running "
+                                      "(one operation at a time per transaction)");
+  int rc = sq_tx_conn(tx, &c, err);
+  if (rc) return rc;
+  sq_tx_retain(tx);
+  op->atx = tx;
+  rc = submit_on_conn(op, c, err);
+  if (rc) {
+    op->atx = NULL;
+    sq_tx_conn_done(tx, NULL);
+    sq_tx_free(tx);
+  }
+  return rc;
+}
+
+static int submit_pool(sq_oper *op, int flags, sq_err *err) {
+  op->job.flags = flags;
+  sq_pool_retain(op->pool);
+  op->apool = op->pool;
+  sq_err se;
+  int rc = sq_job_submit(op->pool, &op->job, &se);
+  if (rc) {
+    *err = se;
+    op->apool = NULL;
+    sq_pool_close(op->pool);
+  }
+  return rc;
+}
+
+int sq_oper_submit(sq_oper *op, sq_cq *cq, void *tag, sq_err *err) {
+  sq_err e;
+  if (!err) err = &e;
+  sq_err_clear(err);
+  if (!op) {
+    sq_err_set(err, SQ_EUSAGE, "sq_oper_submit: bad arguments");
+    return 0;
+  }
+  if (op->inflight) {
+    sq_err_set(err, SQ_EUSAGE, "sq_oper_submit: the operation is already in flight");
+    return 0;
+  }
+  sq_err *jerr = &op->job.err;
+  sq_err_clear(jerr);
+  if (!cq) return done_now(op, sq_err_set(jerr, SQ_EUSAGE, "sq_oper_submit: bad arguments"));
+  op->flags |= SQ_OPER_RECORD;
+  op->retried = 0;
+  int rc = start(op, jerr);
+  if (rc == SQ_OK) rc = check_target(op, jerr);
+  if (rc) return done_now(op, rc);
+  op->deadline = op->timeout > 0 ? sq_clock() + op->timeout : 0;
+  job_setup(op, op->deadline, 0);
+  op->job.cq = cq;
+  op->job.tag = tag;
+  op->inflight = 1;
+  switch (op->kind) {
+  case SQ_OPER_CURSOR_OPEN:
+    if (!(op->pcur = sq_cursor_prepare())) return done_now(op, sq_err_set(jerr, SQ_ENOMEM, "out of memory"));
+    sq_cursor_set_target(op->pcur, &op->rsink);
+    rc = op->target == SQ_OPER_TARGET_TX ? submit_tx(op, op->tx, jerr) : submit_pool(op, SQ_JOB_KEEP_CONN, jerr);
+    if (rc) {
+      sq_cursor_free(op->pcur);
+      op->pcur = NULL;
+    }
+    break;
+  case SQ_OPER_CURSOR_FETCH:
+  case SQ_OPER_CURSOR_CLOSE: {
+    sq_cursor *cur = op->cursor;
+    if (!sq_cursor_is_open(cur)) {
+      if (op->kind == SQ_OPER_CURSOR_CLOSE) {
+        sq_cursor_close(cur);
+        return done_now(op, SQ_OK);
+      }
+      int has;
+      op->eof = 1;
+      return done_now(op, sq_cursor_fetch(cur, &has, jerr)); /* says why it is closed */
+    }
+    if (op->kind == SQ_OPER_CURSOR_FETCH) sq_cursor_set_target(cur, &op->rsink);
+    sq_tx *tx = sq_cursor_tx(cur);
+    rc = tx ? submit_tx(op, tx, jerr) : submit_on_conn(op, sq_cursor_conn(cur), jerr);
+    if (rc) sq_cursor_set_target(cur, NULL);
+    break;
+  }
+  case SQ_OPER_BEGIN: rc = submit_pool(op, SQ_JOB_KEEP_CONN, jerr); break;
+  case SQ_OPER_COMMIT:
+  case SQ_OPER_ROLLBACK:
+  case SQ_OPER_SAVEPOINT:
+  case SQ_OPER_RELEASE:
+  case SQ_OPER_ROLLBACK_TO:
+    if (sq_tx_state(op->tx) != SQ_TX_OPEN) {
+      op->inflight = 0;
+      return done_now(op, run_kind(op, 0)); /* nothing to run: the sq_tx_* call says why */
+    }
+    rc = submit_tx(op, op->tx, jerr);
+    break;
+  default:
+    rc = op->target == SQ_OPER_TARGET_TX ? submit_tx(op, op->tx, jerr) : submit_pool(op, 0, jerr);
+    break;
+  }
+  if (rc) return done_now(op, rc);
+  return 1;
+}
+
+sq_oper *sq_oper_of_job(sq_job *job) { return job ? job->ud : NULL; }
+
+int sq_oper_inflight(const sq_oper *op) { return op ? op->inflight : 0; }
+
+int sq_oper_complete(sq_oper *op) {
+  if (!op || !op->inflight) return 0;
+  sq_err *err = &op->job.err;
+  int rc = op->job.rc;
+  if (rc != SQ_OK && err->kind == SQ_OK) sq_err_set(err, rc, "operation failed (%s)", sq_kind_name(rc));
+  account(op);
+  if (op->apin) {
+    sq_conn *c;
+    sq_err e;
+    sq_pin_detach(op->apin, &c, &e);
+    op->apin = NULL;
+  }
+  sq_tx *tx = op->atx;
+  if (tx) {
+    /* as on_tx, after the job */
+    op->atx = NULL;
+    if (rc == SQ_OK && op->kind == SQ_OPER_CURSOR_OPEN && op->pcur) {
+      sq_cursor_attach(op->pcur, NULL, NULL, tx, op->dc);
+      op->new_cursor = op->pcur;
+      op->pcur = NULL;
+      op->dc = NULL;
+    }
+    if (op->kind == SQ_OPER_CURSOR_FETCH && op->interrupted) sq_cursor_fail(op->cursor);
+    if (op->job.tx_ended) sq_tx_stopped(tx, err);
+    sq_tx_conn_done(tx, rc ? err : NULL);
+    sq_tx_free(tx);
+  } else if (op->kind == SQ_OPER_CURSOR_FETCH && op->interrupted) {
+    sq_cursor_fail(op->cursor);
+  }
+  if (op->kind == SQ_OPER_CURSOR_FETCH || op->kind == SQ_OPER_CURSOR_CLOSE) sq_cursor_set_target(op->cursor, NULL);
+  if (op->kind == SQ_OPER_CURSOR_CLOSE) sq_cursor_close(op->cursor);
+  sq_pool *p = op->apool;
+  if (p) {
+    op->apool = NULL;
+    if (op->kind == SQ_OPER_CURSOR_OPEN) {
+      if (rc == SQ_OK && !op->job.conn) rc = sq_err_set(err, SQ_ECONNECTION, "connection lost");
+      if (rc == SQ_OK) {
+        sq_cursor_attach(op->pcur, op->pool, op->job.conn, NULL, op->dc);
+        op->job.conn = NULL;
+        op->new_cursor = op->pcur;
+        op->pcur = NULL;
+        op->dc = NULL;
+      }
+      if (op->new_cursor) sq_cursor_set_target(op->new_cursor, NULL);
+      if (op->pcur) {
+        sq_cursor_free(op->pcur);
+        op->pcur = NULL;
+        op->dc = NULL;
+      }
+    } else if (op->kind == SQ_OPER_BEGIN) {
+      if (rc == SQ_OK && !op->job.conn) rc = sq_err_set(err, SQ_ECONNECTION, "connection lost");
+      if (rc == SQ_OK) {
+        sq_conn *c = op->job.conn;
+        op->job.conn = NULL;
+        if (!(op->new_tx = sq_tx_adopt(op->pool, c))) {
+          sq_pool_release(op->pool, c);
+          rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+        }
+      }
+    } else if (rc == SQ_ECONNECTION && op->conn_dead && !op->delivered && is_read(op) && !op->retried) {
+      /* a read on a pooled connection that proved dead: once more */
+      sq_err se;
+      op->retried = 1;
+      op->res.affected_rows = -1;
+      sq_err_clear(err);
+      job_setup(op, op->deadline, 0);
+      if (submit_pool(op, SQ_JOB_FRESH_CONN, &se) == SQ_OK) {
+        sq_pool_close(p);
+        return 1;
+      }
+      *err = se;
+      rc = se.kind;
+    }
+    sq_pool_close(p); /* last: it may be the pool's last reference */
+  } else if (op->kind == SQ_OPER_CURSOR_OPEN && op->pcur) {
+    sq_cursor_free(op->pcur); /* never attached */
+    op->pcur = NULL;
+  }
+  op->inflight = 0;
+  finish(op, rc);
+  return 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */

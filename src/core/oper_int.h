@@ -106,6 +106,13 @@ struct sq_oper {
   int created;
   sq_model *const *models; /* SYNC */
   int nmodels, how;
+  /* async (sq_oper_submit) */
+  int inflight;          /* submitted, sq_oper_complete not called yet */
+  int retried;           /* the read's one retry was submitted */
+  double deadline;
+  sq_pool *apool;        /* a reference taken at submit (pool target) */
+  sq_tx *atx;            /* the transaction whose connection it runs on (pinned, sq_tx_conn) */
+  sq_pin *apin;          /* the pin of that connection, or of a pooled cursor's */
 };
 
 /* op.c, for oper_write.c */

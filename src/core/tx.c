@@ -525,6 +525,8 @@ void sq_tx_conn_done(sq_tx *tx, const sq_err *result) {
   }
 }
 
+int sq_tx_pins(const sq_tx *tx) { return tx ? tx->pins : 0; }
+
 sq_tx *sq_conn_tx(const sq_conn *c) { return c ? c->tx : NULL; }
 
 sq_conn *sq_tx_peek_conn(const sq_tx *tx) { return tx && tx->state == SQ_TX_OPEN ? tx->conn : NULL; }

@@ -50,6 +50,10 @@ enum { CUV_MODEL = 1, CUV_OP, CUV_COUNT = CUV_OP };
 /* __gc: marks only; see the top of the file. */
 static int cursor_gc(lua_State *L) {
   lsq_cursor *c = luaL_checkudata(L, 1, LSQ_CURSOR_MT);
+  if (lua_getiuservalue(L, 1, CUV_OP) == LUA_TUSERDATA &&
+      ((lsq_op *)lua_touserdata(L, -1))->async == LOP_ASYNC_FLIGHT)
+    lsq_async_drain(L); /* the state is closing with a fetch in flight */
+  lua_pop(L, 1);
   if (c->cur) {
     sq_cursor *cur = c->cur;
     c->cur = NULL;

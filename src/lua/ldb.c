@@ -120,7 +120,8 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
     snprintf(key, sizeof key, "%s%s", prefix, k);
     int rc = SQ_OK;
     if (!*prefix && (!strcmp(k, "logging") || !strcmp(k, "benchmark") || !strcmp(k, "url") || !strcmp(k, "_replay") ||
-                     !strcmp(k, "replication"))) {
+                     !strcmp(k, "replication") || !strcmp(k, "async") ||
+                     !strcmp(k, "timeout"))) {
       /* handled by the caller */
     } else if (!*prefix && !strcmp(k, "ssl") && lua_type(L, -1) == LUA_TTABLE) {
       rc = apply_table(L, -1, "ssl.", cfg, err);
@@ -245,6 +246,17 @@ int lsq_connect(lua_State *L) {
     t = lua_getfield(L, opts, "_replay");
     if (t != LUA_TNIL && t != LUA_TBOOLEAN) return lsq_usage(L, "connect option '_replay' must be a boolean");
     if (t == LUA_TBOOLEAN) db->replay = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* async mode (lasync.c) and the default per-call timeout */
+    t = lua_getfield(L, opts, "async");
+    if (t == LUA_TBOOLEAN) db->async = lua_toboolean(L, -1);
+    else if (t == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "auto")) db->async = 2;
+    else if (t != LUA_TNIL) return lsq_usage(L, "connect option 'async' must be true, false or \"auto\"");
+    lua_pop(L, 1);
+    t = lua_getfield(L, opts, "timeout");
+    if (t != LUA_TNIL && (t != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0)))
+      return lsq_usage(L, "connect option 'timeout' must be a number of seconds >= 0");
+    db->timeout = t == LUA_TNIL ? 0 : lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
 

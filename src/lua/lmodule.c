@@ -77,6 +77,7 @@ int luaopen_sqorm_core(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "sqorm.null");
   }
   luaL_newlib(L, funcs);
+  lsq_async_open(L, -1); /* sqorm.spawn, poll, pollfd, run, pending, cancel, on_error, scheduler */
   lua_insert(L, -2);
   lua_setfield(L, -2, "null");
   lua_pushliteral(L, SQORM_VERSION);

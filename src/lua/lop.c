@@ -30,14 +30,17 @@
  * transaction on this db, else the db's pool, acquired as this Lua state
  * for self-deadlock detection), runs the op, and continues with op_k:
  * replay of a recorded rowset into the sink, the "Executed" lines
- * (benchmark), then k. Blocking mode calls op_k directly. Async mode
- * (not built yet) will submit the op with its own completion queue
- * entry and `return lua_yieldk(L, 0, hidx, op_k)`; poll resumes the
- * coroutine and op_k runs on the Lua thread - with SQ_OPER_RECORD set,
- * because a worker thread never touches a lua_State: its rows are
- * recorded into the op's rowset and op_k replays them through the same
- * sink. Building with -DSQORM_TEST_REPLAY=ON (or connecting with the
- * undocumented option _replay = true) records and replays inline runs
+ * (benchmark), then k. Blocking mode calls lsq_op_k directly. Async mode
+ * (db->async, in a coroutine that can yield; lasync.c) submits the op to
+ * the pool's workers with this state's completion queue and suspends
+ * the coroutine; poll resumes it and lsq_op_k runs on the Lua thread -
+ * with SQ_OPER_RECORD set, because a worker thread never touches a
+ * lua_State: its rows are recorded into the op's rowset and lsq_op_k
+ * replays them through the same sink. On the main thread (or across a C
+ * boundary that can't yield) async = true is kind usage naming
+ * sqorm.spawn, and "auto" runs inline. Building with
+ * -DSQORM_TEST_REPLAY=ON (or connecting with the undocumented option
+ * _replay = true) records and replays inline runs
  * too, so the whole suite can prove that path.
  *
  * The sink of an inline run builds Lua values while the driver reads
@@ -57,6 +60,7 @@ static const char OP_KEY = 0; /* registry: the cached holder */
 
 static int holder_gc(lua_State *L) {
   lsq_op *h = lua_touserdata(L, 1);
+  if (h->async == LOP_ASYNC_FLIGHT) lsq_async_drain(L); /* the state is closing */
   if (h->op) sq_oper_free(h->op);
   h->op = NULL;
   return 0;
@@ -183,13 +187,20 @@ void lsq_op_log(lua_State *L, int dbidx, const sq_oper *op, int i, int executed)
 /* ---------------------------------------------------------------- */
 
 /* What comes after the op completed (see the top of the file). */
-static int op_k(lua_State *L, int status, lua_KContext ctx) {
+int lsq_op_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   sq_oper *op = h->op;
   /* replication (lroute.c), once the op completed: a replica found
    * unreachable -> the op runs again on the next one (async mode: submit
    * it again and yield); a write -> read-your-writes */
-  while (h->db->route && lsq_route_after(L, h)) sq_oper_run(op);
+  while (h->db->route && lsq_route_after(L, h)) {
+    if (h->db->async && lua_isyieldable(L)) {
+      int r = lsq_async_run(L, h); /* suspends; comes back here when done */
+      if (r >= 0) return r;
+      continue; /* completed at once */
+    }
+    sq_oper_run(op);
+  }
   int rc = sq_oper_rc(op);
   if (rc == SQ_OK && h->sink != LSINK_NONE && sq_oper_rowset(op)) {
     int top = lua_gettop(L);
@@ -259,9 +270,25 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
   }
   h->L = L;
   h->hidx = h->base;
-  /* Async mode (later): submit here and return lua_yieldk(L, 0, (lua_KContext)h, op_k). */
+  if (db->timeout > 0 && sq_oper_get_timeout(op) <= 0) sq_oper_set_timeout(op, db->timeout);
+  if (db->async) {
+    /* Async mode: submit, suspend the coroutine; poll (or the host's
+     * resume) continues with op_k once the completion was popped. */
+    if (lua_isyieldable(L)) {
+      int r = lsq_async_run(L, h);
+      if (r >= 0) return r;
+      return lsq_op_k(L, LUA_OK, (lua_KContext)h); /* completed at once */
+    }
+    if (db->async == 1) {
+      sq_err_set(&err, SQ_EUSAGE,
+                 "this db is async (async = true): call it from a coroutine started with sqorm.spawn(fn, ...) "
+                 "(or sqorm.run), not from the main thread or a C boundary that can't yield; connect with "
+                 "async = \"auto\" to block there instead");
+      return lsq_op_fail(L, h, &err);
+    }
+  }
   sq_oper_run(op);
-  return op_k(L, LUA_OK, (lua_KContext)h);
+  return lsq_op_k(L, LUA_OK, (lua_KContext)h);
 }
 
 /* ---------------------------------------------------------------- */

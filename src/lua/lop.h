@@ -59,6 +59,9 @@ typedef struct lsq_op {
    * lsq_op_begin), the replica the op was sent to (-1: none) and how many
    * replicas it was sent to again */
   int route, rindex, rtries;
+  int async;         /* LOP_ASYNC_*: where its async run is (lasync.c) */
+  int atop;          /* the stack top when it was suspended */
+  struct lsq_op *aprev, *anext; /* the state's in-flight list (lasync.c) */
   lsq_rows rows;     /* LSINK_ROWS */
   lsq_isink isink;   /* LSINK_MODEL */
   struct {
@@ -67,6 +70,13 @@ typedef struct lsq_op {
     int got;
   } scalar;          /* LSINK_SCALAR */
 } lsq_op;
+
+/* lsq_op.async */
+enum {
+  LOP_ASYNC_NONE = 0, /* not submitted (or done and resumed) */
+  LOP_ASYNC_FLIGHT,   /* submitted: its completion has not been popped */
+  LOP_ASYNC_DONE      /* completed and popped: its coroutine may go on */
+};
 
 /* Pushes an idle holder, busy from now until lsq_op_done; h->base is
  * its index: keep it there until the op's continuation is done. */
@@ -119,5 +129,18 @@ void lsq_op_open(lua_State *L);
 /* Pushes the "Executing" / "Executed" line of an op's log record i to the
  * db's logging function (no raise protection). */
 void lsq_op_log(lua_State *L, int dbidx, const sq_oper *op, int i, int executed);
+
+/* lasync.c: async mode (see its top). lsq_async_run submits the op of h
+ * (built, prepared and targeted) to the pool's workers and suspends the
+ * running coroutine; k (op_k) continues once the completion was popped.
+ * Returns -1 without suspending when the op completed at once (call k
+ * directly). lsq_async_drain: cancels every op this state has in flight
+ * and waits for them (no Lua runs): finalisers call it before they free
+ * what an op may be using. */
+int lsq_async_run(lua_State *L, lsq_op *h);
+/* The continuation after an op completed (lop.c). */
+int lsq_op_k(lua_State *L, int status, lua_KContext ctx);
+void lsq_async_drain(lua_State *L);
+void lsq_async_open(lua_State *L, int modidx);
 
 #endif

@@ -202,7 +202,7 @@ static void stmt_put(lsq_stmt *s, lsq_stmt *tmp) {
  * usage error. A new option is one more entry in raw_opt_list. */
 typedef struct raw_opts {
   int multi;      /* run every statement of the SQL, in order */
-  double timeout; /* seconds; 0: none (no Lua option sets it yet: async mode adds `timeout`) */
+  double timeout; /* seconds; 0: the db's default (connect option timeout) */
   int use_primary; /* a read goes to the primary, not a replica (lroute.h) */
 } raw_opts;
 
@@ -218,12 +218,19 @@ static void opt_use_primary(lua_State *L, const char *method, raw_opts *o) {
   o->use_primary = lua_toboolean(L, -1);
 }
 
+static void opt_timeout(lua_State *L, const char *method, raw_opts *o) {
+  if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0))
+    lsq_usage(L, "db:%s: option 'timeout' must be a number of seconds >= 0, got %s", method, luaL_typename(L, -1));
+  o->timeout = lua_tonumber(L, -1);
+}
+
 static const struct raw_opt {
   const char *name;
   void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
 } raw_opt_list[] = {
   {"multi", opt_multi},
   {"use_primary", opt_use_primary},
+  {"timeout", opt_timeout},
   {NULL, NULL},
 };
 

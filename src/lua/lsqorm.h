@@ -66,6 +66,10 @@ typedef struct lsq_db {
   /* Read replicas (lroute.c): the replica set, or NULL. With it, pool is
    * the set's primary (a reference of the db's own). */
   struct lsq_route *route;
+  /* async connect option (lasync.c): 0 false, 1 true, 2 "auto" */
+  int async;
+  /* timeout connect option: the default per-call timeout, seconds (0: none) */
+  double timeout;
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */

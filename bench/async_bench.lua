@@ -1,0 +1,136 @@
+-- bench/async_bench.lua - async mode against blocking, on one Lua state.
+--
+--   lua5.4 bench/async_bench.lua [URL ...]
+--   (default: $SQORM_TEST_MYSQL_URL and $SQORM_TEST_PG_URL)
+--
+-- Work: 64 "sessions", each doing ITER rounds of 4 primary-key lookups
+-- (Model:find_by_pk) and one read-modify-write transaction (SELECT ...
+-- FOR UPDATE, UPDATE, COMMIT) on a 1000-row table.
+--   async:    64 coroutines (sqorm.spawn) on a db with async = true and
+--             pool.max = 8; the main loop is a 1 ms tick: it waits on
+--             sqorm.pollfd() for at most 1 ms (select(2) via luasocket),
+--             then sqorm.poll().
+--   blocking: the same rounds one after another on one thread (async =
+--             false); a "tick" can only run between two calls.
+-- Prints throughput (rounds/s and statements/s) and the longest stall of
+-- the tick loop: the longest time between two ticks while the work ran
+-- (it must stay under 5 ms in async mode).
+local sqorm = require "sqorm"
+local socket = require "socket"
+local now = socket.gettime
+
+local SESSIONS, ITER, ROWS = 64, tonumber(os.getenv("ASYNC_BENCH_ITER") or 40), 1000
+local STMTS_PER_ROUND = 4 + 4 -- 4 lookups + BEGIN, SELECT, UPDATE, COMMIT
+
+local function setup(url)
+  local db = sqorm.connect(url)
+  local tname = "async_bench_" .. math.random(1, 1e6)
+  db:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, coins INTEGER NOT NULL)"):format(tname))
+  local values, binds = {}, {}
+  for i = 1, ROWS do
+    values[#values + 1] = "(?, ?)"
+    binds[#binds + 1] = i
+    binds[#binds + 1] = 1000
+  end
+  db:exec(("INSERT INTO %s (id, coins) VALUES %s"):format(tname, table.concat(values, ", ")), binds)
+  return db, tname
+end
+
+local function model(db, tname)
+  return db:define("acct", {
+    { "id", sqorm.types.INTEGER, primary_key = true },
+    { "coins", sqorm.types.INTEGER },
+  }, { table_name = tname, timestamps = false })
+end
+
+-- One round of a session (s) on db / model M.
+local function round(db, M, tname, s, i)
+  for k = 1, 4 do
+    local id = (s * 131 + i * 17 + k * 7) % ROWS + 1
+    assert(M:find_by_pk(id))
+  end
+  local id = (s * 37 + i) % ROWS + 1
+  db:transaction(function()
+    local c = db:query(("SELECT coins FROM %s WHERE id = ? FOR UPDATE"):format(tname), { id })[1].coins
+    db:exec(("UPDATE %s SET coins = ? WHERE id = ?"):format(tname), { tonumber(c) + 1, id })
+  end)
+end
+
+local function run_blocking(url, tname)
+  local db = sqorm.connect(url, { pool = { max = 8 } })
+  local M = model(db, tname)
+  local t0 = now()
+  local last, stall = t0, 0
+  for i = 1, ITER do
+    for s = 1, SESSIONS do
+      round(db, M, tname, s, i)
+      local t = now() -- the earliest a tick could run
+      if t - last > stall then stall = t - last end
+      last = t
+    end
+  end
+  local took = now() - t0
+  db:close()
+  return took, stall
+end
+
+local function run_async(url, tname)
+  local db = sqorm.connect(url, { async = true, pool = { max = 8, acquire_timeout = 60 } })
+  local M = model(db, tname)
+  local fd = { getfd = function() return sqorm.pollfd() end, dirty = function() return false end }
+  local failed = 0
+  sqorm.on_error(function(err)
+    failed = failed + 1
+    io.stderr:write(tostring(err), "\n")
+  end)
+  local t0 = now()
+  for s = 1, SESSIONS do
+    sqorm.spawn(function()
+      for i = 1, ITER do round(db, M, tname, s, i) end
+    end)
+  end
+  local last, stall, ticks, longest_poll = now(), 0, 0, 0
+  while sqorm.pending() > 0 do
+    socket.select({ fd }, nil, 0.001) -- the 1 ms tick, woken early by completions
+    local t = now()
+    if t - last > stall then stall = t - last end
+    sqorm.poll()
+    ticks = ticks + 1
+    last = now()
+    if last - t > longest_poll then longest_poll = last - t end
+  end
+  local took = now() - t0
+  sqorm.on_error(nil)
+  db:close()
+  assert(failed == 0, failed .. " sessions failed")
+  return took, stall, longest_poll
+end
+
+local urls = { ... }
+if #urls == 0 then
+  urls[#urls + 1] = os.getenv("SQORM_TEST_MYSQL_URL")
+  urls[#urls + 1] = os.getenv("SQORM_TEST_PG_URL")
+end
+assert(#urls > 0, "usage: lua5.4 bench/async_bench.lua URL... (or the test servers' SQORM_TEST_*_URL)")
+math.randomseed(os.time())
+local rounds = SESSIONS * ITER
+print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool.max = 8"):format(
+  SESSIONS, ITER))
+-- longest poll ms: the longest single sqorm.poll() call (the Lua work of
+-- resuming coroutines); the rest of a stall is the wait for the CPU.
+print(("%-9s %-9s %10s %12s %12s %18s %16s"):format("dialect", "mode", "seconds", "rounds/s", "stmts/s",
+  "longest stall ms", "longest poll ms"))
+for _, url in ipairs(urls) do
+  local db, tname = setup(url)
+  local dialect = db:dialect()
+  local bt, bs = run_blocking(url, tname)
+  print(("%-9s %-9s %10.2f %12.0f %12.0f %18.2f"):format(dialect, "blocking", bt, rounds / bt,
+    rounds * STMTS_PER_ROUND / bt, bs * 1e3))
+  local at, as, ap = run_async(url, tname)
+  print(("%-9s %-9s %10.2f %12.0f %12.0f %18.2f %16.2f"):format(dialect, "async", at, rounds / at,
+    rounds * STMTS_PER_ROUND / at, as * 1e3, ap * 1e3))
+  local total = tonumber(db:query("SELECT SUM(coins) AS n FROM " .. tname)[1].n)
+  assert(total == ROWS * 1000 + 2 * rounds, "lost updates: " .. total)
+  db:exec("DROP TABLE " .. tname)
+  db:close()
+end

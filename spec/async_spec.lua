@@ -1,0 +1,357 @@
+-- Async mode (DESIGN.md Part 2, "Async: the game tick never waits"):
+-- async = true runs each operation on a worker thread of the pool while
+-- the calling coroutine is suspended; sqorm.poll resumes it. On a SQLite
+-- file, MariaDB and PostgreSQL.
+local sqorm = require "sqorm"
+local H = require "spec.helper"
+
+local function sleep(s)
+  local t = os.clock() + s
+  while os.clock() < t do end
+end
+
+-- The dialects, with SQLite on a file (several connections).
+local function dialects()
+  local list = {}
+  for _, d in ipairs(H.dialects()) do
+    if d.name == "sqlite" then
+      local path = os.tmpname()
+      list[#list + 1] = { name = "sqlite", url = "sqlite://" .. path, path = path }
+    else
+      list[#list + 1] = d
+    end
+  end
+  return list
+end
+
+-- Polls until nothing is pending (or fails after `limit` seconds);
+-- returns how many coroutines poll resumed.
+local function drain(limit)
+  local n, t0 = 0, os.time()
+  while sqorm.pending() > 0 do
+    n = n + sqorm.poll()
+    assert(os.time() - t0 <= (limit or 30), "ops still pending after " .. (limit or 30) .. " s")
+  end
+  return n
+end
+
+for _, d in ipairs(dialects()) do
+  describe("async [" .. d.name .. "]", function()
+    local db, sync, tname
+
+    local function backend_sql()
+      if d.name == "postgres" then return "SELECT pg_backend_pid() AS b" end
+      if d.name == "mysql" then return "SELECT CONNECTION_ID() AS b" end
+      return nil
+    end
+
+    -- SQL that waits on the row lock held by `sync`'s open transaction.
+    local function blocked_update()
+      return ("UPDATE %s SET n = n + 1 WHERE id = 1"):format(tname)
+    end
+
+    before_each(function()
+      tname = H.tname("async")
+      db = sqorm.connect(d.url, { async = true, pool = { max = 4 } })
+      sync = sqorm.connect(d.url, d.name == "sqlite" and { connect_timeout = 10 } or nil)
+      sync:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"):format(tname))
+      sync:exec(("INSERT INTO %s (id, n) VALUES (1, 0), (2, 0), (3, 0)"):format(tname))
+      sqorm.on_error(nil)
+      sqorm.scheduler(nil)
+    end)
+
+    after_each(function()
+      drain()
+      sync:exec("DROP TABLE " .. tname)
+      db:close()
+      sync:close()
+      if d.path then
+        for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(d.path .. suffix) end
+      end
+    end)
+
+    it("resumes a coroutine once per operation (one op, one yield)", function()
+      local done
+      local co = coroutine.create(function()
+        db:query("SELECT 1 AS one")
+        db:exec(("UPDATE %s SET n = 5 WHERE id = 2"):format(tname))
+        db:transaction(function()              -- BEGIN, two statements, COMMIT
+          db:query(("SELECT n FROM %s WHERE id = 2"):format(tname))
+          db:exec(("UPDATE %s SET n = 6 WHERE id = 2"):format(tname))
+        end)
+        done = db:query(("SELECT n FROM %s WHERE id = 2"):format(tname))[1].n
+      end)
+      assert(coroutine.resume(co))              -- runs to its first op and yields
+      assert.are.equal("suspended", coroutine.status(co))
+      assert.are.equal(1, sqorm.pending())
+      assert.are.equal(7, drain())              -- 2 + 4 + 1 ops, each resumed once
+      assert.are.equal(6, done)
+      assert.are.equal("dead", coroutine.status(co))
+    end)
+
+    it("keeps a coroutine waiting on a row lock suspended while the main thread runs", function()
+      local tx = sync:begin()
+      sync:exec(blocked_update())            -- holds the row lock
+      local got
+      sqorm.spawn(function()
+        db:exec(blocked_update())
+        got = db:query(("SELECT n FROM %s WHERE id = 1"):format(tname))[1].n
+      end)
+      for _ = 1, 20 do
+        sleep(0.01)
+        assert.are.equal(0, sqorm.poll())
+      end
+      assert.are.equal(1, sqorm.pending())
+      tx:commit()
+      drain()
+      assert.are.equal(2, got)
+    end)
+
+    it("resumes 1000 coroutines on pool.max = 4 exactly once each, with their own result", function()
+      local results, resumed, max_in_use = {}, {}, 0
+      for i = 1, 1000 do
+        sqorm.spawn(function()
+          local v = db:query("SELECT ? AS v", { i })[1].v
+          resumed[i] = (resumed[i] or 0) + 1
+          results[i] = tonumber(v)
+        end)
+      end
+      while sqorm.pending() > 0 do
+        sqorm.poll()
+        local s = db:pool_stats()
+        if s.in_use > max_in_use then max_in_use = s.in_use end
+      end
+      for i = 1, 1000 do
+        assert.are.equal(i, results[i])
+        assert.are.equal(1, resumed[i])
+      end
+      assert.is_true(max_in_use <= 4, "in_use went to " .. max_in_use)
+      assert.are.equal(0, db:pool_stats().in_use)
+    end)
+
+    it("raises an op's error at its call site", function()
+      local err
+      sqorm.spawn(function()
+        local ok, e = pcall(db.query, db, "SELECT * FROM no_such_table_here")
+        assert(not ok)
+        err = e
+      end)
+      drain()
+      assert.is_true(sqorm.is_error(err))
+      assert.are.equal("syntax", err.kind)
+    end)
+
+    it("sends an error escaping a spawned coroutine to on_error", function()
+      local seen, seen_co
+      sqorm.on_error(function(e, co) seen, seen_co = e, co end)
+      local co = sqorm.spawn(function() db:query("SELECT * FROM no_such_table_here") end)
+      drain()
+      assert.are.equal("syntax", seen.kind)
+      assert.are.equal(co, seen_co)
+    end)
+
+    it("raises usage naming sqorm.spawn on the main thread; async = \"auto\" blocks there", function()
+      H.raises_kind("usage", "sqorm.spawn", db.query, db, "SELECT 1 AS one")
+      local auto = sqorm.connect(d.url, { async = "auto" })
+      assert.are.equal(1, tonumber(auto:query("SELECT 1 AS one")[1].one))
+      local v
+      sqorm.spawn(function() v = auto:query("SELECT 2 AS two")[1].two end)
+      assert.are.equal(1, sqorm.pending())     -- in a coroutine it is async
+      drain()
+      assert.are.equal(2, tonumber(v))
+      auto:close()
+    end)
+
+    it("times out a lock-blocked statement; the db works afterwards", function()
+      local tx = sync:begin()
+      sync:exec(blocked_update())
+      local err
+      sqorm.spawn(function()
+        local ok, e = pcall(db.exec, db, blocked_update(), nil, { timeout = 0.2 })
+        assert(not ok)
+        err = e
+      end)
+      drain()
+      tx:rollback()
+      assert.are.equal("timeout", err.kind, tostring(err))
+      local n
+      sqorm.spawn(function() n = db:query(("SELECT n FROM %s WHERE id = 1"):format(tname))[1].n end)
+      drain()
+      assert.are.equal(0, n)
+      assert.are.equal(0, db:pool_stats().in_use)
+    end)
+
+    it("takes the connect option timeout as the default", function()
+      local tdb = sqorm.connect(d.url, { async = true, timeout = 0.2 })
+      local tx = sync:begin()
+      sync:exec(blocked_update())
+      local err
+      sqorm.spawn(function()
+        local ok, e = pcall(tdb.exec, tdb, blocked_update())
+        assert(not ok)
+        err = e
+      end)
+      drain()
+      tx:rollback()
+      assert.are.equal("timeout", err.kind, tostring(err))
+      tdb:close()
+    end)
+
+    it("cancels a lock-blocked statement with sqorm.cancel; the db works afterwards", function()
+      local tx = sync:begin()
+      sync:exec(blocked_update())
+      local err
+      local co = sqorm.spawn(function()
+        local ok, e = pcall(db.exec, db, blocked_update())
+        assert(not ok)
+        err = e
+      end)
+      sleep(0.05)
+      assert.is_true(sqorm.cancel(co))
+      drain()
+      tx:rollback()
+      assert.are.equal("canceled", err.kind, tostring(err))
+      assert.is_false(sqorm.cancel(co))
+      local n
+      sqorm.spawn(function() n = db:query(("SELECT n FROM %s WHERE id = 1"):format(tname))[1].n end)
+      drain()
+      assert.are.equal(0, n)
+      assert.are.equal(0, db:pool_stats().in_use)
+    end)
+
+    it("runs a transaction's statements on one backend, invisible to others until COMMIT", function()
+      local b1, b2, seen_inside, seen_after
+      local step = 0
+      sqorm.spawn(function()
+        db:transaction(function()
+          db:exec(("UPDATE %s SET n = 42 WHERE id = 3"):format(tname))
+          if backend_sql() then b1 = db:query(backend_sql())[1].b end
+          step = 1
+          -- another coroutine reads meanwhile
+          sqorm.spawn(function()
+            seen_inside = db:query(("SELECT n FROM %s WHERE id = 3"):format(tname))[1].n
+          end)
+          while not seen_inside do db:query("SELECT 1 AS one") end
+          if backend_sql() then b2 = db:query(backend_sql())[1].b end
+        end)
+        seen_after = db:query(("SELECT n FROM %s WHERE id = 3"):format(tname))[1].n
+      end)
+      drain()
+      assert.are.equal(1, step)
+      assert.are.equal(0, seen_inside)
+      assert.are.equal(42, seen_after)
+      if backend_sql() then assert.are.equal(b1, b2) end
+    end)
+
+    it("completes 2 open transactions on pool.max = 2 plus 30 readers", function()
+      local small = sqorm.connect(d.url, { async = true, pool = { max = 2 } })
+      local done = 0
+      for _ = 1, 2 do
+        sqorm.spawn(function()
+          small:transaction(function()
+            for _ = 1, 5 do small:query(("SELECT n FROM %s WHERE id = 1"):format(tname)) end
+          end)
+          done = done + 1
+        end)
+      end
+      for _ = 1, 30 do
+        sqorm.spawn(function()
+          small:query(("SELECT n FROM %s WHERE id = 2"):format(tname))
+          done = done + 1
+        end)
+      end
+      drain()
+      assert.are.equal(32, done)
+      assert.are.equal(0, small:pool_stats().in_use)
+      small:close()
+    end)
+
+    it("fetches `each` a batch per yield, and `break` frees the connection", function()
+      local M = db:define("row", {
+        { "id", sqorm.types.INTEGER, primary_key = true },
+        { "n", sqorm.types.INTEGER },
+      }, { table_name = tname, timestamps = false })
+      for i = 4, 100 do sync:exec(("INSERT INTO %s (id, n) VALUES (?, ?)"):format(tname), { i, i }) end
+      local seen, first = 0, nil
+      local co = coroutine.create(function()
+        for row in M:each { order = { "id" } } do
+          seen = seen + 1
+          first = first or row.id
+        end
+        local n = 0
+        for _ in M:each() do
+          n = n + 1
+          if n == 3 then break end
+        end
+      end)
+      assert(coroutine.resume(co))
+      local resumed = drain()
+      assert.are.equal(100, seen)
+      assert.are.equal(1, first)
+      -- open + 4 batches of 32 (the last one short, then the end) + the
+      -- second loop's open, one batch, close
+      assert.is_true(resumed >= 5 and resumed < 20, "resumed " .. resumed .. " times")
+      assert.are.equal(0, db:pool_stats().in_use)
+    end)
+
+    it("lets a host own its coroutines through sqorm.scheduler", function()
+      local suspended, woken = 0, {}
+      sqorm.scheduler {
+        suspend = function() suspended = suspended + 1; coroutine.yield("sqorm") end,
+        resume = function(co) woken[#woken + 1] = co end,
+      }
+      local v
+      local co = coroutine.create(function()
+        v = db:query("SELECT 7 AS v")[1].v
+      end)
+      local _, why = coroutine.resume(co)
+      assert.are.equal("sqorm", why)
+      drain()
+      assert.are.same({ co }, woken)
+      assert(coroutine.resume(co))             -- the host resumes it
+      assert.are.equal(7, tonumber(v))
+      assert.are.equal(1, suspended)
+      sqorm.scheduler(nil)
+    end)
+
+    it("runs a script with sqorm.run and returns or raises what fn did", function()
+      local r = sqorm.run(function(a)
+        local rows = db:query("SELECT ? AS v", { a })
+        return tonumber(rows[1].v) + 1
+      end, 41)
+      assert.are.equal(42, r)
+      local err = H.raises(sqorm.run, function() db:query("SELECT * FROM no_such_table_here") end)
+      assert.are.equal("syntax", err.kind)
+    end)
+
+    it("logs the queue wait apart from the server time with benchmark = true", function()
+      local lines = {}
+      local ldb = sqorm.connect(d.url, { async = true, pool = { max = 1 }, benchmark = true,
+        logging = function(s) lines[#lines + 1] = s end })
+      local tx = sync:begin()
+      sync:exec(blocked_update())
+      sqorm.spawn(function() ldb:exec(blocked_update()) end)       -- holds the one connection
+      sqorm.spawn(function() ldb:query("SELECT 1 AS queued_one") end) -- waits for it
+      sleep(0.1)
+      tx:rollback()
+      drain()
+      local found
+      for _, l in ipairs(lines) do
+        if l:find("queued_one", 1, true) and l:find("Executed", 1, true) then found = l end
+      end
+      assert.is_truthy(found and found:find("%(queued [%d.]+ms%)"), table.concat(lines, "\n"))
+      ldb:close()
+    end)
+
+    it("counts pending ops and exposes a pollfd", function()
+      local fd = sqorm.pollfd()
+      assert.is_true(math.type(fd) == "integer" and fd >= 0)
+      assert.are.equal(0, sqorm.pending())
+      sqorm.spawn(function() db:query("SELECT 1 AS one") end)
+      sqorm.spawn(function() db:query("SELECT 1 AS one") end)
+      assert.are.equal(2, sqorm.pending())
+      drain()
+      assert.are.equal(0, sqorm.pending())
+    end)
+  end)
+end
