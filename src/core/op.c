@@ -101,6 +101,7 @@ struct sq_oper {
   const char *text;
   int *fcols;
   int nfcols;
+  sq_incplan *inc;       /* SELECT with to-many includes (op_include.c), or NULL */
 };
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err);
@@ -137,6 +138,8 @@ static void let_go(sq_oper *op) {
   if (op->pcur) sq_cursor_abandon(op->pcur);
   op->tx = op->new_tx = NULL;
   op->new_cursor = op->pcur = NULL;
+  sq_incplan_free(op->inc);
+  op->inc = NULL;
 }
 
 void sq_oper_reset(sq_oper *op, int kind) {
@@ -388,6 +391,7 @@ static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   sq_oper *op = ud;
   op->delivered = 1;
   op->rows++;
+  if (op->inc && sq_incplan_row(op->inc, op->set, vals, ncols, &op->parent, err)) return err->kind;
   return op->out.row ? op->out.row(op->out.ud, op->set, op->parent, ncols, vals, err) : 0;
 }
 
@@ -428,10 +432,63 @@ static int exec_stmt(sq_oper *op, sq_conn *c, const op_stmt *st, sq_result *res,
   return call_protected(op, c, x_exec, &a, err);
 }
 
+/* ---- includes (op_include.c keeps the plan) ---- */
+
+typedef struct inc_ctx {
+  sq_oper *op;
+  sq_conn *c;
+} inc_ctx;
+
+/* One batch statement of an include: logged when it runs (its text
+ * depends on the rows above it), run into its set. */
+static int inc_exec(void *ud, int set, const sq_select_sql *s, sq_err *err) {
+  inc_ctx *x = ud;
+  sq_oper *op = x->op;
+  if (!(op->flags & SQ_OPER_QUIET)) {
+    int rc = add_log(op, s->sql.sql, s->sql.len, 1, err);
+    if (rc) return rc;
+  }
+  op_stmt st = {s->sql.sql, s->sql.len, s->sql.params, s->sql.nparams, SQ_STMT_READ};
+  sq_result one;
+  op->set = set;
+  op->parent = -1;
+  int rc = exec_stmt(op, x->c, &st, &one, err);
+  op->parent = -1;
+  return rc;
+}
+
+/* A SELECT with includes: the main statement, then every batch. */
+static int run_includes(sq_oper *op, sq_conn *c, sq_err *err) {
+  sq_incplan_restart(op->inc);
+  op->set = 0;
+  op->parent = -1;
+  int rc = exec_stmt(op, c, &op->st[0], &op->res, err);
+  if (rc) return rc;
+  inc_ctx x = {op, c};
+  rc = sq_incplan_run(op->inc, sq_conn_driver(c)->dialect, inc_exec, &x, err);
+  op->set = 0;
+  return rc;
+}
+
+int sq_oper_set_includes(sq_oper *op, const sq_select_sql *main, sq_err *err) {
+  if (!op || !main || op->kind != SQ_OPER_SELECT)
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_set_includes: a SELECT operation and its rendered statement");
+  sq_incplan_free(op->inc);
+  op->inc = NULL;
+  return sq_incplan_new(op->arena, main, &op->inc, err);
+}
+
+int sq_oper_nsets(const sq_oper *op) { return op && op->inc ? sq_incplan_nsets(op->inc) : 1; }
+
+const sq_oper_setinfo *sq_oper_set_info(const sq_oper *op, int set) {
+  return op && op->inc ? sq_incplan_set(op->inc, set) : NULL;
+}
+
 /* RAW and SELECT: the statements in order. One statement reports its own
  * result; several add up (see SQ_OPER_RAW), and the first failure stops
  * the run, named by its position. */
 static int run_stmts(sq_oper *op, sq_conn *c, sq_err *err) {
+  if (op->nst == 1 && op->inc) return run_includes(op, c, err);
   if (op->nst == 1) {
     op->set = 0;
     return exec_stmt(op, c, &op->st[0], &op->res, err);

@@ -240,7 +240,7 @@ int lsq_model_each(lua_State *L) {
   lsq_scratch sc;
   memset(&sc, 0, sizeof sc);
   sc.arena = sq_oper_arena(op);
-  lsq_qb b = {L, mod, &sc, &err, "each", 0};
+  lsq_qb b = {L, mod, &sc, &err, "each", 0, NULL};
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;

@@ -11,7 +11,7 @@
  * slot map, validators and default functions, class and instance
  * methods.
  */
-#include "lmodel.h"
+#include "lassoc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +190,7 @@ void lsq_push_model(lua_State *L, const lsq_model *mod) {
 
 static int model_gc(lua_State *L) {
   lsq_model *mod = lua_touserdata(L, 1);
-  if (mod->m) sq_model_free(mod->m);
+  if (mod->m && !mod->borrowed) sq_model_free(mod->m);
   mod->m = NULL;
   free(mod->cflags);
   mod->cflags = NULL;
@@ -612,6 +612,167 @@ static void add_indexes(lua_State *L, lsq_model *mod, int iidx) {
   }
 }
 
+/* The C view of the finished model of the Model at midx, its name ->
+ * slot map, validators, defaults and instance metatable (vtab, dtab,
+ * netab: validators, default functions and not_empty flags by name). */
+static void model_view(lua_State *L, int midx, lsq_model *mod, int vtab, int dtab, int netab) {
+  sq_err err;
+  sq_err_clear(&err);
+  /* the C view */
+  mod->ncols = sq_model_ncols(mod->m);
+  mod->npk = sq_model_pk(mod->m, &mod->pk);
+  mod->auto_col = mod->uuid_pk = -1;
+  for (int i = 0; i < mod->ncols; i++) {
+    const sq_col *c = sq_model_col(mod->m, i);
+    if (c->auto_increment) mod->auto_col = i;
+    if (c->primary_key && c->type == SQ_T_UUID && c->default_kind == SQ_DEFAULT_NONE) mod->uuid_pk = i;
+  }
+  mod->created_col = sq_model_role_col(mod->m, SQ_ROLE_CREATED_AT);
+  mod->updated_col = sq_model_role_col(mod->m, SQ_ROLE_UPDATED_AT);
+  mod->deleted_col = sq_model_role_col(mod->m, SQ_ROLE_DELETED_AT);
+  mod->cflags = calloc((size_t)mod->ncols, 1);
+  mod->cols = calloc((size_t)mod->ncols, sizeof *mod->cols);
+  for (int i = 0; mod->cols && i < mod->ncols; i++) mod->cols[i] = sq_model_col(mod->m, i);
+  if (!mod->cflags || !mod->cols) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    lsq_raise(L, &err);
+    return;
+  }
+  /* what sq_model_validate can still object to (see lsq_validate) */
+  for (int i = 0; i < mod->ncols; i++) {
+    const sq_col *c = mod->cols[i];
+    if (c->has_len || c->has_min || c->has_max) mod->cflags[i] |= CF_RULES;
+    if (c->type == SQ_T_STRING || c->type == SQ_T_CHAR) mod->cflags[i] |= CF_MAXLEN;
+    if (!c->allow_null && c->default_kind == SQ_DEFAULT_NONE && !c->auto_increment && c->role != SQ_ROLE_CREATED_AT &&
+        c->role != SQ_ROLE_UPDATED_AT && !(c->primary_key && c->type == SQ_T_UUID)) {
+      mod->cflags[i] |= CF_REQUIRED;
+      mod->nrequired++;
+    }
+  }
+
+  /* name -> slot, validators and default functions by slot */
+  lua_createtable(L, 0, mod->ncols);
+  int names = lua_gettop(L);
+  lua_newtable(L);
+  int vslot = lua_gettop(L);
+  lua_newtable(L);
+  int dslot = lua_gettop(L);
+  for (int i = 0; i < mod->ncols; i++) {
+    const char *cn = sq_model_col(mod->m, i)->name;
+    lua_pushinteger(L, i + 1);
+    lua_setfield(L, names, cn);
+    if (lua_getfield(L, vtab, cn) != LUA_TNIL) {
+      mod->cflags[i] |= CF_LUA_VALIDATE;
+      mod->has_lua_checks = 1;
+      lua_rawseti(L, vslot, i + 1);
+    } else {
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, dtab, cn) != LUA_TNIL) {
+      mod->cflags[i] |= CF_DEFAULT_FN;
+      lua_rawseti(L, dslot, i + 1);
+    } else {
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, netab, cn) != LUA_TNIL) mod->cflags[i] |= CF_NOT_EMPTY;
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, names);
+  lua_setiuservalue(L, midx, MUV_NAMES);
+  lua_createtable(L, 0, 3);
+  lua_pushvalue(L, vslot);
+  lua_setfield(L, -2, "validators");
+  lua_pushvalue(L, dslot);
+  lua_setfield(L, -2, "defaults");
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "string");
+  if (lua_type(L, -1) == LUA_TTABLE) lua_getfield(L, -1, "find");
+  else lua_pushnil(L);
+  lua_setfield(L, -4, "find");
+  lua_pop(L, 2);
+  lua_setiuservalue(L, midx, MUV_EXTRA);
+  lsq_instance_setup(L, midx, mod);
+}
+
+/* The CF_* flags sq_model_validate needs for column c (see lsq_validate). */
+static unsigned char col_flags(const sq_col *c) {
+  unsigned char f = 0;
+  if (c->has_len || c->has_min || c->has_max) f |= CF_RULES;
+  if (c->type == SQ_T_STRING || c->type == SQ_T_CHAR) f |= CF_MAXLEN;
+  if (!c->allow_null && c->default_kind == SQ_DEFAULT_NONE && !c->auto_increment && c->role != SQ_ROLE_CREATED_AT &&
+      c->role != SQ_ROLE_UPDATED_AT && !(c->primary_key && c->type == SQ_T_UUID))
+    f |= CF_REQUIRED;
+  return f;
+}
+
+void lsq_model_refresh(lua_State *L, int midx) {
+  midx = lua_absindex(L, midx);
+  lsq_model *mod = lsq_toudata(L, midx, lsq_kind_model, sizeof *mod);
+  if (!mod || !mod->m) return;
+  int n = sq_model_ncols(mod->m);
+  /* columns may have moved in memory: every pointer is taken again */
+  const sq_col **cols = realloc((void *)mod->cols, sizeof *cols * (size_t)(n ? n : 1));
+  if (cols) mod->cols = cols;
+  unsigned char *fl = realloc(mod->cflags, (size_t)(n ? n : 1));
+  if (fl) mod->cflags = fl;
+  if (!cols || !fl) {
+    sq_err err;
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    lsq_raise(L, &err);
+  }
+  for (int i = 0; i < n; i++) mod->cols[i] = sq_model_col(mod->m, i);
+  mod->npk = sq_model_pk(mod->m, &mod->pk);
+  free(mod->pk_sql);
+  mod->pk_sql = NULL;
+  for (int i = 0; i < LSQ_NSHAPES; i++) {
+    free(mod->shapes[i].sql);
+    mod->shapes[i].sql = NULL;
+    mod->shapes[i].kind = 0;
+  }
+  if (n == mod->ncols) return;
+  lua_getiuservalue(L, midx, MUV_NAMES);
+  lua_getiuservalue(L, midx, MUV_IMT);
+  lua_rawgeti(L, -1, IMT_COLNAMES);
+  for (int i = mod->ncols; i < n; i++) {
+    const sq_col *c = mod->cols[i];
+    mod->cflags[i] = col_flags(c);
+    if (mod->cflags[i] & CF_REQUIRED) mod->nrequired++;
+    lua_pushinteger(L, i + 1);
+    lua_setfield(L, -4, c->name);
+    lua_pushstring(L, c->name);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pop(L, 3);
+  mod->ncols = n;
+}
+
+int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
+  dbidx = lua_absindex(L, dbidx);
+  lsq_db *db = lua_touserdata(L, dbidx);
+  lsq_model *mod = lua_newuserdatauv(L, sizeof *mod, MUV_COUNT);
+  memset(mod, 0, sizeof *mod);
+  lsq_tag_init(&mod->tag, lsq_kind_model);
+  luaL_setmetatable(L, LSQ_MODEL_MT);
+  int midx = lua_gettop(L);
+  mod->dialect = db->dialect;
+  mod->m = m;
+  mod->borrowed = 1;
+  lua_pushvalue(L, dbidx);
+  lua_setiuservalue(L, midx, MUV_DB);
+  lua_newtable(L);
+  lua_setiuservalue(L, midx, MUV_CLASS);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_newtable(L);
+  model_view(L, midx, mod, midx + 1, midx + 2, midx + 3);
+  lua_settop(L, midx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
+  lua_pushvalue(L, midx);
+  lua_rawsetp(L, -2, mod);
+  lua_pop(L, 1);
+  return midx;
+}
+
 static const char *const model_opts[] = {
   "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", NULL,
 };
@@ -721,79 +882,7 @@ static int db_define(lua_State *L) {
   }
   if (sq_model_finish(mod->m, &err)) return lsq_raise(L, &err);
 
-  /* the C view */
-  mod->ncols = sq_model_ncols(mod->m);
-  mod->npk = sq_model_pk(mod->m, &mod->pk);
-  mod->auto_col = mod->uuid_pk = -1;
-  for (int i = 0; i < mod->ncols; i++) {
-    const sq_col *c = sq_model_col(mod->m, i);
-    if (c->auto_increment) mod->auto_col = i;
-    if (c->primary_key && c->type == SQ_T_UUID && c->default_kind == SQ_DEFAULT_NONE) mod->uuid_pk = i;
-  }
-  mod->created_col = sq_model_role_col(mod->m, SQ_ROLE_CREATED_AT);
-  mod->updated_col = sq_model_role_col(mod->m, SQ_ROLE_UPDATED_AT);
-  mod->deleted_col = sq_model_role_col(mod->m, SQ_ROLE_DELETED_AT);
-  mod->cflags = calloc((size_t)mod->ncols, 1);
-  mod->cols = calloc((size_t)mod->ncols, sizeof *mod->cols);
-  for (int i = 0; mod->cols && i < mod->ncols; i++) mod->cols[i] = sq_model_col(mod->m, i);
-  if (!mod->cflags || !mod->cols) {
-    sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    return lsq_raise(L, &err);
-  }
-  /* what sq_model_validate can still object to (see lsq_validate) */
-  for (int i = 0; i < mod->ncols; i++) {
-    const sq_col *c = mod->cols[i];
-    if (c->has_len || c->has_min || c->has_max) mod->cflags[i] |= CF_RULES;
-    if (c->type == SQ_T_STRING || c->type == SQ_T_CHAR) mod->cflags[i] |= CF_MAXLEN;
-    if (!c->allow_null && c->default_kind == SQ_DEFAULT_NONE && !c->auto_increment && c->role != SQ_ROLE_CREATED_AT &&
-        c->role != SQ_ROLE_UPDATED_AT && !(c->primary_key && c->type == SQ_T_UUID)) {
-      mod->cflags[i] |= CF_REQUIRED;
-      mod->nrequired++;
-    }
-  }
-
-  /* name -> slot, validators and default functions by slot */
-  lua_createtable(L, 0, mod->ncols);
-  int names = lua_gettop(L);
-  lua_newtable(L);
-  int vslot = lua_gettop(L);
-  lua_newtable(L);
-  int dslot = lua_gettop(L);
-  for (int i = 0; i < mod->ncols; i++) {
-    const char *cn = sq_model_col(mod->m, i)->name;
-    lua_pushinteger(L, i + 1);
-    lua_setfield(L, names, cn);
-    if (lua_getfield(L, vtab, cn) != LUA_TNIL) {
-      mod->cflags[i] |= CF_LUA_VALIDATE;
-      mod->has_lua_checks = 1;
-      lua_rawseti(L, vslot, i + 1);
-    } else {
-      lua_pop(L, 1);
-    }
-    if (lua_getfield(L, dtab, cn) != LUA_TNIL) {
-      mod->cflags[i] |= CF_DEFAULT_FN;
-      lua_rawseti(L, dslot, i + 1);
-    } else {
-      lua_pop(L, 1);
-    }
-    if (lua_getfield(L, netab, cn) != LUA_TNIL) mod->cflags[i] |= CF_NOT_EMPTY;
-    lua_pop(L, 1);
-  }
-  lua_pushvalue(L, names);
-  lua_setiuservalue(L, midx, MUV_NAMES);
-  lua_createtable(L, 0, 3);
-  lua_pushvalue(L, vslot);
-  lua_setfield(L, -2, "validators");
-  lua_pushvalue(L, dslot);
-  lua_setfield(L, -2, "defaults");
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "string");
-  if (lua_type(L, -1) == LUA_TTABLE) lua_getfield(L, -1, "find");
-  else lua_pushnil(L);
-  lua_setfield(L, -4, "find");
-  lua_pop(L, 2);
-  lua_setiuservalue(L, midx, MUV_EXTRA);
-  lsq_instance_setup(L, midx, mod);
+  model_view(L, midx, mod, vtab, dtab, netab);
 
   /* registries: the weak C-pointer map, and the db's models */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
@@ -895,6 +984,7 @@ void lsq_model_open(lua_State *L, int modidx) {
     luaL_setfuncs(L, lsq_write_methods, 0);
     luaL_setfuncs(L, lsq_bulk_methods, 0);
     luaL_setfuncs(L, lsq_sync_methods, 0);
+    luaL_setfuncs(L, lsq_assoc_methods, 0);
     lua_pushcfunction(L, lsq_model_each);
     lua_setfield(L, -2, "each");
     lua_pushcclosure(L, model_index, 1);
@@ -926,4 +1016,6 @@ void lsq_model_open(lua_State *L, int modidx) {
   types_open(L, modidx);
   lsq_where_open(L, modidx);
   lsq_cursor_open(L);
+  lsq_expr_open(L, modidx);
+  lsq_assoc_open(L, modidx);
 }

@@ -8,7 +8,7 @@
  * A read outside a transaction is retried once on a fresh connection
  * when its pooled one proved dead.
  */
-#include "lop.h"
+#include "lassoc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,7 @@
   lsq_scratch sc;                                        \
   memset(&sc, 0, sizeof sc);                             \
   sc.arena = sq_oper_arena((h)->op);                     \
-  lsq_qb b = {L, mod, &sc, &err, name, 0}
+  lsq_qb b = {L, mod, &sc, &err, name, 0, NULL}
 
 /* The continuation of find_all / find_one / find_by_pk: the list (a new
  * empty one when no row came), or the instance or nil. */
@@ -30,7 +30,8 @@ static int rows_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (lsq_op_failed(h)) return lsq_op_raise(L, h);
   int t = lsq_op_push_out(L, h);
-  if (t != LUA_TTABLE && h->isink.mode == SINK_LIST) {
+  int list = h->sink == LSINK_INCLUDE ? h->inc->mode == SINK_LIST : h->isink.mode == SINK_LIST;
+  if (t != LUA_TTABLE && list) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 0);
   }
@@ -38,23 +39,48 @@ static int rows_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* The end of every SELECT of instances (find_all, find_one, find_by_pk
- * with options): render q unless building it failed (rc), give the SQL
- * to the op, run it. The model is at 1. */
-static int run_select(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, sq_query *q, int raw, int mode, int rc,
-                      sq_err *err) {
-  sq_sql sql;
-  memset(&sql, 0, sizeof sql);
-  if (!rc) rc = sq_render(q, mod->dialect, &sql, err);
-  /* every value of the tree is in the op's arena already */
-  if (!rc) rc = sq_oper_add_sql(h->op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, err);
-  sq_sql_free(&sql);
+/*
+ * The end of every read built as an sq_select (find_all, find_one,
+ * find_by_pk with options, the association getters): render it unless
+ * building failed (rc), hand the op its statement (and its includes),
+ * pick the sink, run. The model is at 1. Reads without includes or lazy
+ * marks use the model sink of part 1; the others the include sink.
+ */
+static int run_sel(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *x, int mode, int rc, sq_err *err) {
+  sq_select_sql out;
+  memset(&out, 0, sizeof out);
+  int mark = x->lazy ? 1 : mod->lazy_assocs ? 2 : 0;
+  int incsink = x->s.nincludes > 0 || mark;
+  sq_query q;
+  if (!rc && !incsink && lsq_sel_query(x, &q)) {
+    sq_sql sql;
+    memset(&sql, 0, sizeof sql);
+    rc = sq_render(&q, mod->dialect, &sql, err);
+    if (!rc) rc = sq_oper_add_sql(h->op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, err);
+    sq_sql_free(&sql);
+  } else {
+    if (!rc) rc = sq_render_select(&x->s, mod->dialect, &out, err);
+    if (!rc) rc = sq_oper_add_sql(h->op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams, SQ_STMT_READ, err);
+  }
+  if (!rc && incsink) rc = sq_oper_set_includes(h->op, &out, err);
+  sq_select_sql_free(&out);
   if (rc) return lsq_op_fail(L, h, err);
-  lsq_isink *s = lsq_op_sink_model(L, h, 1, mode);
-  s->raw = raw;
-  s->identity = q->attrs == NULL;
+  if (!incsink) {
+    lsq_isink *s = lsq_op_sink_model(L, h, 1, mode);
+    s->raw = x->sink.raw;
+    s->identity = x->s.attrs == NULL;
+  } else {
+    x->sink.mode = mode;
+    x->sink.mark = mark;
+    h->inc = &x->sink;
+    h->midx = 1;
+    h->sink = LSINK_INCLUDE;
+    lsq_op_attach_sink(h);
+  }
   return lsq_op_run(L, dbidx, h, rows_k, (lua_KContext)h);
 }
+
+#define FIND_OPTS (QO_FIND | SO_INCLUDE | SO_DISTINCT | SO_LAZY | SO_UNSCOPED)
 
 /* Shared by find_all / find_one: [1] model, [2] options. */
 static int find_rows(lua_State *L, int mode, const char *method) {
@@ -64,12 +90,15 @@ static int find_rows(lua_State *L, int mode, const char *method) {
   lsq_op *h = lsq_op_get(L);
   lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, method);
-  sq_query q;
-  sq_query_init(&q, SQ_Q_SELECT, mod->m);
-  lsq_qopts o;
-  int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
-  if (!rc && mode == SINK_ONE) q.limit = 1;
-  return run_select(L, dbidx, h, mod, &q, o.raw, mode, rc, &err);
+  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
+  if (!x) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return lsq_op_fail(L, h, &err);
+  }
+  lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
+  int rc = lsq_build_select(x, &b, 2, FIND_OPTS);
+  if (!rc && mode == SINK_ONE) x->s.limit = 1;
+  return run_sel(L, dbidx, h, mod, x, mode, rc, &err);
 }
 
 /* Model:find_all([opts]) -> { instance, ... } */
@@ -200,12 +229,15 @@ static int model_find_by_pk(lua_State *L) {
   lsq_op *h = lsq_op_get(L);
   lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, "find_by_pk");
-  sq_query q;
-  sq_query_init(&q, SQ_Q_SELECT, mod->m);
-  lsq_qopts o;
-  int rc = lsq_build_options(&b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID, &q, &o);
-  if (!rc) rc = pk_cond(&b, 2, &q.where);
-  return run_select(L, dbidx, h, mod, &q, o.raw, SINK_ONE, rc, &err);
+  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
+  if (!x) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return lsq_op_fail(L, h, &err);
+  }
+  lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
+  int rc = lsq_build_select(x, &b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID | SO_INCLUDE | SO_LAZY | SO_UNSCOPED);
+  if (!rc) rc = pk_cond(&b, 2, &x->s.where);
+  return run_sel(L, dbidx, h, mod, x, SINK_ONE, rc, &err);
 }
 
 /* The continuation of count and the aggregates: the value, or for count

@@ -100,6 +100,8 @@ typedef struct lsq_model {
   size_t pk_sql_len;
   lsq_shape shapes[LSQ_NSHAPES];
   unsigned shape_clock;   /* stores so far */
+  int lazy_assocs;        /* an association has lazy = "raise": finds mark what they load */
+  int borrowed;           /* m is not ours (a join model the core built): __gc leaves it */
 } lsq_model;
 
 /* A scratch area for one call: the arena of the query tree, the rendered
@@ -124,7 +126,7 @@ void *lsq_alloc(lsq_scratch *s, size_t n, sq_err *err);
   sq_err err;                         \
   sq_err_clear(&err);                 \
   lsq_scratch *s = lsq_scratch_get(L); \
-  lsq_qb b = {L, mod, s, &err, name, 0}
+  lsq_qb b = {L, mod, s, &err, name, 0, NULL}
 
 /* ---------------------------------------------------------------- */
 /* ldefine.c                                                          */
@@ -152,6 +154,13 @@ void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows
  * which can't see the caller's stack). */
 void lsq_push_model(lua_State *L, const lsq_model *mod);
 void lsq_model_open(lua_State *L, int modidx);
+/* After the core appended columns to the model at midx (a foreign key of
+ * an association): the C view, name map and instance column names follow,
+ * cached statements are dropped. */
+void lsq_model_refresh(lua_State *L, int midx);
+/* Pushes a Model for m, which the db at dbidx's models own (a join model
+ * built by the core); returns its index. */
+int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m);
 
 /* ---------------------------------------------------------------- */
 /* lrun.c: the write paths' statement runners (until they are ops)    */
@@ -219,6 +228,7 @@ typedef struct lsq_qb {
   sq_err *err;
   const char *method; /* "find_all", for messages */
   int depth;
+  void *ext;          /* a read with includes / expressions (linclude.c), or NULL */
 } lsq_qb;
 
 /* Option bits for lsq_build_options. */

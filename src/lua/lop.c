@@ -126,6 +126,11 @@ void lsq_op_done(lua_State *L, lsq_op *h) {
     lua_pushnil(L);
     lua_setiuservalue(L, hidx, OUV_ERR);
   }
+  if (h->sink == LSINK_INCLUDE) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, hidx, OUV_INC);
+    h->inc = NULL;
+  }
   h->sink = LSINK_NONE;
   h->busy = 0;
 }
@@ -197,6 +202,12 @@ static int op_k(lua_State *L, int status, lua_KContext ctx) {
     lua_settop(L, top);
   }
   lsq_db *db = h->db;
+  /* statements the op rendered while it ran (include batches): logged now */
+  if (db->logging && !db->benchmark && !(h->lflags & LOP_NOLOG) && sq_oper_nlogs(op) > h->nlogged) {
+    int top = lua_gettop(L);
+    for (int i = h->nlogged; i < sq_oper_nlogs(op); i++) lsq_op_log(L, h->dbidx, op, i, 0);
+    lua_settop(L, top);
+  }
   if (rc == SQ_OK && db->benchmark && db->logging && !(h->lflags & (LOP_NOLOG | LOP_NOLOG_AFTER))) {
     int top = lua_gettop(L);
     for (int i = 0; i < sq_oper_nlogs(op); i++)
@@ -227,6 +238,7 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
     for (int i = 0; i < sq_oper_nlogs(op); i++) lsq_op_log(L, dbidx, op, i, 0);
     lua_settop(L, top);
   }
+  h->nlogged = sq_oper_nlogs(op);
   if (sq_oper_target(op) == SQ_OPER_TARGET_NONE) {
     /* After the logging function ran: it may have closed the db. */
     sq_tx *tx = db->ntx ? lsq_tx_current_tx(L, dbidx) : NULL;

@@ -15,6 +15,7 @@
  */
 #include "lmodel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- */
@@ -74,27 +75,64 @@ static int sync_model(lua_State *L, lsq_conn_ctx *c, int dbidx, const lsq_model 
   return rc;
 }
 
-/* with_conn function: [1] ctx, [2] db, [3] list of models. */
+/* with_conn function: [1] ctx, [2] db, [3] list of models. The models
+ * run in dependency order (sq_schema_order: referenced tables first,
+ * join models of their associations included), drops in reverse. */
 static int sync_fn(lua_State *L) {
   lsq_conn_ctx *c = lua_touserdata(L, 1);
   sync_ctx *sc = c->ud;
   sq_err err;
   sq_err_clear(&err);
   int n = (int)lua_rawlen(L, 3), rc = SQ_OK;
+  lsq_model *first = NULL;
+  sq_model **ms = lua_newuserdatauv(L, sizeof *ms * (size_t)(n ? n : 1), 0);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 3, i);
+    lsq_model *m = lua_touserdata(L, -1);
+    ms[i - 1] = m->m;
+    if (!first) first = m;
+    lua_pop(L, 1);
+  }
+  if (!first) return 0;
+  const sq_model **ord = NULL;
+  int nord = 0;
+  if (sq_schema_order(ms, n, &ord, &nord, &err)) return lsq_raise(L, &err);
+  lsq_model tmp; /* sync_model reads m and dialect only */
+  memset(&tmp, 0, sizeof tmp);
+  tmp.dialect = first->dialect;
   if (sc->how == SYNC_FORCE || sc->how == SYNC_DROP) {
-    for (int i = n; i >= 1 && !rc; i--) {
-      lua_rawgeti(L, 3, i);
-      rc = sync_model(L, c, 2, lua_touserdata(L, -1), SYNC_DROP, &sc->s->list, &err);
-      lua_pop(L, 1);
+    for (int i = nord - 1; i >= 0 && !rc; i--) {
+      tmp.m = (sq_model *)ord[i];
+      rc = sync_model(L, c, 2, &tmp, SYNC_DROP, &sc->s->list, &err);
     }
   }
   if (sc->how != SYNC_DROP) {
-    for (int i = 1; i <= n && !rc; i++) {
-      lua_rawgeti(L, 3, i);
-      rc = sync_model(L, c, 2, lua_touserdata(L, -1), sc->how, &sc->s->list, &err);
-      lua_pop(L, 1);
+    for (int i = 0; i < nord && !rc; i++) {
+      tmp.m = (sq_model *)ord[i];
+      rc = sync_model(L, c, 2, &tmp, sc->how, &sc->s->list, &err);
     }
   }
+  /* alter: the foreign keys the live tables lack */
+  if (!rc && (sc->how == SYNC_ALTER || sc->how == SYNC_ALTER_DROP)) {
+    for (int i = 0; i < nord && !rc; i++) {
+      sq_sql_list *list = &sc->s->list;
+      c->in_stmt = 1;
+      rc = sq_plan_alter_fks(c->conn, ord[i], list, &err);
+      c->in_stmt = 0;
+      if (!rc && list->n > 0) {
+        if (tmp.dialect == SQ_DIALECT_SQLITE) {
+          c->in_stmt = 1;
+          rc = sq_sqlite_run_rebuild(c->conn, list, &err);
+          c->in_stmt = 0;
+          sq_sql_list_free(list);
+        } else {
+          rc = run_list(L, c, 2, list, &err);
+        }
+      }
+      sq_sql_list_free(list);
+    }
+  }
+  free(ord);
   if (rc) return lsq_raise(L, &err);
   return 0;
 }
