@@ -97,5 +97,6 @@ int lsq_operand(lsq_sel *x, lsq_qb *b, int idx, sq_operand *out, const char *wha
 /* One item of attributes. */
 int lsq_attr(lsq_sel *x, lsq_qb *b, int idx, sq_xattr *out);
 void lsq_expr_open(lua_State *L, int modidx);
+extern const luaL_Reg lsq_expr_methods[]; /* Model:subquery */
 
 #endif

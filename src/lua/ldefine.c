@@ -985,6 +985,7 @@ void lsq_model_open(lua_State *L, int modidx) {
     luaL_setfuncs(L, lsq_bulk_methods, 0);
     luaL_setfuncs(L, lsq_sync_methods, 0);
     luaL_setfuncs(L, lsq_assoc_methods, 0);
+    luaL_setfuncs(L, lsq_expr_methods, 0);
     lua_pushcfunction(L, lsq_model_each);
     lua_setfield(L, -2, "each");
     lua_pushcclosure(L, model_index, 1);

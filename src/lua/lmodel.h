@@ -273,6 +273,13 @@ int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err);
 int lsq_col_index(lsq_qb *b, int idx, const char *what);
 /* A list of column names (or one name) into an arena array. */
 int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout);
+/* Part 2 conditions of reads (lexpr.c), used by the where builder when
+ * b->ext is set: -1 when the value needs none (the part 1 node is built). */
+int lsq_where_ext_col(lsq_qb *b, int c, int vidx, sq_expr **out);
+int lsq_where_ext_key(lsq_qb *b, const char *k, size_t n, int vidx, sq_expr **out);
+int lsq_where_ext_cond(lsq_qb *b, int idx, int op, sq_expr **out);
+int lsq_is_expr(lua_State *L, int idx);
+int lsq_is_subquery(lua_State *L, int idx);
 /* The kind of the sqorm.fn value at idx (0 when it is none). */
 int lsq_fn_kind(lua_State *L, int idx);
 enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };
