@@ -46,7 +46,8 @@ static int rows_k(lua_State *L, int status, lua_KContext ctx) {
  * pick the sink, run. The model is at 1. Reads without includes or lazy
  * marks use the model sink of part 1; the others the include sink.
  */
-static int run_sel(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *x, int mode, int rc, sq_err *err) {
+static int run_sel_k(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *x, int mode, int rc, sq_err *err,
+                     lua_KFunction k) {
   sq_select_sql out;
   memset(&out, 0, sizeof out);
   int mark = x->lazy ? 1 : mod->lazy_assocs ? 2 : 0;
@@ -77,7 +78,11 @@ static int run_sel(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *
     h->sink = LSINK_INCLUDE;
     lsq_op_attach_sink(h);
   }
-  return lsq_op_run(L, dbidx, h, rows_k, (lua_KContext)h);
+  return lsq_op_run(L, dbidx, h, k, (lua_KContext)h);
+}
+
+static int run_sel(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *x, int mode, int rc, sq_err *err) {
+  return run_sel_k(L, dbidx, h, mod, x, mode, rc, err, rows_k);
 }
 
 #define FIND_OPTS (QO_FIND | SO_INCLUDE | SO_DISTINCT | SO_LAZY | SO_UNSCOPED)
@@ -258,7 +263,25 @@ static int scalar_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* count and the aggregates: [1] model, [col at 2,] options. */
+/* count{ group = } : one row per group, plain tables. */
+static int group_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (lsq_op_push_out(L, h) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  lsq_op_done(L, h);
+  return 1;
+}
+
+static const char *const fn_names[] = {"", "count", "sum", "min", "max", "avg"};
+
+/* count and the aggregates: [1] model, [col at 2,] options. A read the
+ * part 1 query can express is rendered by sq_render as before; with
+ * group, distinct, col, include or part 2 conditions it is an sq_select
+ * (count{ group = } returns one row per group). */
 static int aggregate(lua_State *L, int fn, const char *method) {
   lsq_model *mod = lsq_check_model(L, 1);
   int oidx = fn == SQ_FN_COUNT ? 2 : 3;
@@ -267,25 +290,149 @@ static int aggregate(lua_State *L, int fn, const char *method) {
   lsq_op *h = lsq_op_get(L);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, method);
-  sq_query q;
-  sq_query_init(&q, fn == SQ_FN_COUNT ? SQ_Q_COUNT : SQ_Q_AGGREGATE, mod->m);
-  lsq_qopts o;
   int rc = SQ_OK, col = -1;
-  if (fn != SQ_FN_COUNT) {
+  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
+  if (!x) rc = sq_err_set(&err, SQ_ENOMEM, "out of memory");
+  unsigned allowed = QO_WHERE | QO_PARANOID | SO_INCLUDE | SO_UNSCOPED;
+  if (fn == SQ_FN_COUNT) allowed |= QO_GROUP | SO_DISTINCT | SO_COL;
+  if (!rc) {
+    lsq_sel_init(x, sc.arena, fn == SQ_FN_COUNT ? SQ_Q_COUNT : SQ_Q_SELECT, mod);
+    rc = lsq_build_select(x, &b, oidx, allowed);
+  }
+  if (!rc && fn != SQ_FN_COUNT) {
     col = lsq_col_index(&b, 2, method);
     if (col < 0) rc = err.kind;
+  }
+  sq_query q;
+  int plain = !rc && x->s.ngroup == 0 && x->s.nincludes == 0 && !x->s.distinct && lsq_sel_query(x, &q);
+  if (!rc && plain) {
+    q.kind = fn == SQ_FN_COUNT ? SQ_Q_COUNT : SQ_Q_AGGREGATE;
     q.agg_fn = fn;
     q.agg_col = col;
+    sq_sql sql;
+    memset(&sql, 0, sizeof sql);
+    rc = sq_render(&q, mod->dialect, &sql, &err);
+    if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, &err);
+    sq_sql_free(&sql);
+  } else if (!rc) {
+    if (fn != SQ_FN_COUNT) {
+      sq_xattr *at = sq_arena_alloc(sc.arena, sizeof *at);
+      sq_operand *arg = sq_arena_alloc(sc.arena, sizeof *arg);
+      if (!at || !arg) rc = sq_err_set(&err, SQ_ENOMEM, "out of memory");
+      else {
+        *arg = sq_x_col(NULL, col);
+        at->x = sq_x_fn(fn_names[fn], arg, 1);
+        at->alias = NULL;
+        x->s.attrs = at;
+        x->s.nattrs = 1;
+      }
+    }
+    sq_select_sql out;
+    memset(&out, 0, sizeof out);
+    if (!rc) rc = sq_render_select(&x->s, mod->dialect, &out, &err);
+    if (!rc) rc = sq_oper_add_sql(op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams, SQ_STMT_READ, &err);
+    sq_select_sql_free(&out);
   }
-  if (!rc) rc = lsq_build_options(&b, oidx, QO_WHERE | QO_PARANOID, &q, &o);
-  sq_sql sql;
-  memset(&sql, 0, sizeof sql);
-  if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
-  if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_READ | SQ_STMT_ARENA_VALUES, &err);
-  sq_sql_free(&sql);
   if (rc) return lsq_op_fail(L, h, &err);
+  if (x->s.ngroup > 0) {
+    lsq_op_sink_rows(L, h);
+    return lsq_op_run(L, dbidx, h, group_k, (lua_KContext)h);
+  }
   lsq_op_sink_scalar(L, h, fn, col >= 0 ? sq_model_col(mod->m, col) : NULL);
   return lsq_op_run(L, dbidx, h, scalar_k, (lua_KContext)h);
+}
+
+/* ---------------------------------------------------------------- */
+/* find_and_count_all                                                 */
+/* ---------------------------------------------------------------- */
+
+/* [1] model, [2] options, [3] the count: { count =, rows = } */
+static int fac_rows_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (lsq_op_push_out(L, h) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  lsq_op_done(L, h);
+  lua_createtable(L, 0, 2);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "rows");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "count");
+  return 1;
+}
+
+/* The count came: now the page of rows, under the same options. */
+static int fac_count_k(lua_State *L, int status, lua_KContext ctx) {
+  lsq_op *h = (lsq_op *)ctx;
+  (void)status;
+  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (lsq_op_push_out(L, h) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushinteger(L, 0);
+  }
+  lsq_op_done(L, h);
+  lsq_model *mod = lua_touserdata(L, 1);
+  lua_replace(L, 3);
+  lua_settop(L, 3);
+  int dbidx = lsq_model_db(L, 1);
+  h = lsq_op_get(L);
+  lsq_op_begin(h, SQ_OPER_SELECT);
+  OP_QB(b, sc, err, h, mod, "find_and_count_all");
+  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
+  if (!x) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return lsq_op_fail(L, h, &err);
+  }
+  lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
+  int rc = lsq_build_select(x, &b, 2, FIND_OPTS);
+  return run_sel_k(L, dbidx, h, mod, x, SINK_LIST, rc, &err, fac_rows_k);
+}
+
+/*
+ * Model:find_and_count_all(opts) -> { count = n, rows = { ... } }: the
+ * number of distinct rows of the model matching where (and required
+ * includes), whatever limit and offset say, then the page. Two
+ * statements; a to-many include never multiplies the parents, so the
+ * count is of parents.
+ */
+static int model_find_and_count_all(lua_State *L) {
+  lsq_model *mod = lsq_check_model(L, 1);
+  lua_settop(L, 2);
+  lua_pushnil(L); /* 3: the count */
+  int dbidx = lsq_model_db(L, 1);
+  lsq_op *h = lsq_op_get(L);
+  sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
+  OP_QB(b, sc, err, h, mod, "find_and_count_all");
+  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
+  if (!x) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    return lsq_op_fail(L, h, &err);
+  }
+  lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
+  int rc = lsq_build_select(x, &b, 2, FIND_OPTS);
+  sq_select_sql out;
+  memset(&out, 0, sizeof out);
+  if (!rc) {
+    /* the count: same filters, no page, no order, no attributes */
+    sq_select *s = &x->s;
+    s->kind = SQ_Q_COUNT;
+    s->limit = s->offset = -1;
+    s->order = NULL;
+    s->norder = 0;
+    s->attrs = NULL;
+    s->nattrs = 0;
+    s->lock = SQ_LOCK_NONE;
+    s->distinct = 0;
+    rc = sq_render_select(s, mod->dialect, &out, &err);
+  }
+  if (!rc) rc = sq_oper_add_sql(op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams, SQ_STMT_READ, &err);
+  sq_select_sql_free(&out);
+  if (rc) return lsq_op_fail(L, h, &err);
+  lsq_op_sink_scalar(L, h, SQ_FN_COUNT, NULL);
+  return lsq_op_run(L, dbidx, h, fac_count_k, (lua_KContext)h);
 }
 
 static int model_count(lua_State *L) { return aggregate(L, SQ_FN_COUNT, "count"); }
@@ -298,6 +445,7 @@ const luaL_Reg lsq_find_methods[] = {
   {"find_by_pk", model_find_by_pk},
   {"find_one", model_find_one},
   {"find_all", model_find_all},
+  {"find_and_count_all", model_find_and_count_all},
   {"count", model_count},
   {"sum", model_sum},
   {"min", model_min},
