@@ -343,7 +343,7 @@ static int associate(lua_State *L, int kind) {
     lua_pushstring(L, sq_model_col(tmod, a->target_col)->name);
     lua_setfield(L, info, "foreign_key");
   }
-  lua_pushvalue(L, scope);
+  lua_getfield(L, 3, "scope");
   lua_setfield(L, info, "scope");
   if (a->lazy_raise) {
     src->lazy_assocs = 1;
