@@ -154,9 +154,10 @@ static int parse_include(lsq_sel *x, lsq_qb *b, int midx, int item, int parent, 
         if (!strcmp(include_opts[i], lua_tostring(L, -2))) ok = 2;
       if (lua_type(L, -2) == LUA_TNUMBER && lua_tointeger(L, -2) == 1) ok = 2;
       if (ok != 2) {
+        int rc = sq_err_set(b->err, SQ_EUSAGE, "%s: unknown include option '%.64s'", b->method,
+                            lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
         lua_settop(L, top);
-        return sq_err_set(b->err, SQ_EUSAGE, "%s: unknown include option '%.64s'", b->method,
-                          lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+        return rc;
       }
       lua_pop(L, 1);
     }
