@@ -229,6 +229,13 @@ int lsq_operand(lsq_sel *x, lsq_qb *b, int idx, sq_operand *out, const char *wha
   return operand(x, b, idx, out, what, values ? 2 : 0, 0);
 }
 
+static int alias_check(lsq_qb *b, const char *a, size_t n) {
+  if (ident_ok(a, n)) return SQ_OK;
+  return sq_err_set(b->err, SQ_EUSAGE,
+                    "%s: attribute alias '%.40s' must look like an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 bytes)",
+                    b->method, a);
+}
+
 int lsq_attr(lsq_sel *x, lsq_qb *b, int idx, sq_xattr *out) {
   lua_State *L = b->L;
   idx = lua_absindex(L, idx);
@@ -252,9 +259,9 @@ int lsq_attr(lsq_sel *x, lsq_qb *b, int idx, sq_xattr *out) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       size_t n;
       const char *a = lua_tolstring(L, -1, &n);
-      char *p = sq_arena_alloc(x->arena, n + 1);
-      if (!p) rc = sq_err_set(b->err, SQ_ENOMEM, "out of memory");
-      else memcpy(p, a, n + 1);
+      char *p = (rc = alias_check(b, a, n)) ? NULL : sq_arena_alloc(x->arena, n + 1);
+      if (!p && !rc) rc = sq_err_set(b->err, SQ_ENOMEM, "out of memory");
+      if (p) memcpy(p, a, n + 1);
       out->alias = p;
     }
     lua_pop(L, 1);
@@ -271,6 +278,7 @@ int lsq_attr(lsq_sel *x, lsq_qb *b, int idx, sq_xattr *out) {
       rc = operand(x, b, lua_gettop(L) - 1, &out->x, "attributes", 0, 0);
       size_t n;
       const char *a = lua_tolstring(L, -1, &n);
+      if (!rc) rc = alias_check(b, a, n);
       char *p = rc ? NULL : sq_arena_alloc(x->arena, n + 1);
       if (!rc && !p) rc = sq_err_set(b->err, SQ_ENOMEM, "out of memory");
       if (p) memcpy(p, a, n + 1);

@@ -657,7 +657,7 @@ static int where_table(lsq_qb *b, int idx, sq_expr **out) {
       size_t kn;
       const char *ks = lua_tolstring(L, -2, &kn);
       int c = sq_model_find(b->mod->m, ks, kn);
-      if (c < 0 && b->ext) {
+      if (c < 0 && b->ext && kn > 0 && ks[0] != '$' && ks[0] != '@') {
         rc = lsq_where_ext_key(b, ks, kn, vidx, &e); /* "author.name", an attribute alias (having) */
         key = (lua_Integer)1 << 40;
       } else if (c < 0) rc = unknown_column(b, "where", ks, kn);
