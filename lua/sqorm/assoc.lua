@@ -191,7 +191,9 @@ function M.install(methods, info)
     end
     methods["create_" .. info.singular] = function(self, values, opts)
       local v = own_key(self)
-      if v == nil then usage(("create_%s: %s has no %s yet (save it first)"):format(info.singular, source.name, info.source_key)) end
+      if v == nil then
+        usage(("create_%s: %s has no %s yet (save it first)"):format(info.singular, source.name, info.source_key))
+      end
       local vals = copy(values)
       if kind == "has_many" then
         vals[fk] = v
@@ -226,7 +228,9 @@ function M.install(methods, info)
         return t
       end
       local v = own_key(self)
-      if v == nil then usage(("create_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key)) end
+      if v == nil then
+        usage(("create_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key))
+      end
       vals[fk] = v
       return target:create(vals, opts)
     end
