@@ -114,6 +114,33 @@ H.each_dialect(describe, function(d)
     A.cleanup(db2)
   end)
 
+  it("a model defined with lazy = \"raise\" guards what its finds load", function()
+    local db2 = M.connect(d)
+    local m2 = A.models(db2)
+    local Guarded = db2:define("guarded", { { "id", sqorm.types.INTEGER, primary_key = true, auto_increment = true } },
+                               { table_name = H.tname("guarded"), timestamps = false, lazy = "raise" })
+    Guarded:has_many(m2.Post, { as = "posts", foreign_key = "guarded_id" })
+    db2:sync { force = true }
+    local g = Guarded:create {}
+    assert.are.same({}, g:get_posts())
+    H.raises_kind("usage", "N+1", function() Guarded:find_by_pk(g.id):get_posts() end)
+    H.raises_kind("usage", "N+1", function() Guarded:find_all()[1]:get_posts() end)
+    H.raises_kind("usage", "lazy", function() db2:define("x", { { "id", sqorm.types.INTEGER } }, { lazy = "yes" }) end)
+    A.cleanup(db2)
+  end)
+
+  it("include results survive a recorded run replayed (the async path)", function()
+    local db2 = M.connect(d, { _replay = true })
+    local m2 = A.models(db2)
+    db2:sync { force = true }
+    A.fill(m2)
+    local users = m2.User:find_all { include = { "profile", { "posts", include = { "tags", "author" } } }, order = { "id" } }
+    assert.are.equal(3, #users[1].posts)
+    assert.are.equal("ann's", users[1].profile.bio)
+    assert.are.equal("ann", users[1].posts[1].author.name)
+    A.cleanup(db2)
+  end)
+
   it("op.has in a count", function()
     assert.are.equal(2, m.User:count { where = { op.has("posts", { published = true }) } })
   end)

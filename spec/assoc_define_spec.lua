@@ -119,4 +119,39 @@ H.each_dialect(describe, function(d)
     db2:drop_all()
     db2:close()
   end)
+
+  it("sync{ alter = true } adds a missing foreign key, and only once", function()
+    local url, path = d.url, nil
+    if d.name == "sqlite" then
+      path = os.tmpname()
+      url = "sqlite://" .. path
+    end
+    local ta, tb = H.tname("alt_a"), H.tname("alt_b")
+    local function defs(dbx)
+      local A_ = dbx:define("alta", { { "id", T.INTEGER, primary_key = true, auto_increment = true } },
+                            { table_name = ta, timestamps = false })
+      local B_ = dbx:define("altb", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                                      { "alta_id", T.INTEGER } }, { table_name = tb, timestamps = false })
+      return A_, B_
+    end
+    local db1 = sqorm.connect(url)
+    local _, B1 = defs(db1)
+    db1:sync { force = true } -- no foreign key yet
+    B1:create { alta_id = nil }
+    local db2, log2 = M.connect { url = url }
+    local A2, B2 = defs(db2)
+    B2:belongs_to(A2, { as = "alta", foreign_key = "alta_id" })
+    db2:sync { alter = true }
+    H.raises_kind("constraint", nil, function() B2:create { alta_id = 999999 } end)
+    assert.are.equal(1, B2:count()) -- the row survived (SQLite rebuilt the table)
+    local from = #log2 + 1
+    db2:sync { alter = true }
+    for _, sql in ipairs(M.statements(log2, from)) do
+      assert.is_falsy(sql:find("FOREIGN KEY", 1, true), sql)
+    end
+    db2:drop_all()
+    db2:close()
+    db1:close()
+    if path then os.remove(path) end
+  end)
 end)

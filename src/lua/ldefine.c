@@ -774,7 +774,7 @@ int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
 }
 
 static const char *const model_opts[] = {
-  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", NULL,
+  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy", NULL,
 };
 
 /*
@@ -828,6 +828,15 @@ static int db_define(lua_State *L) {
   mo.deleted_at = opt_string(L, oidx, "deleted_at");
   sq_err err;
   sq_err_clear(&err);
+  int lazy_all = 0;
+  if (oidx) {
+    lua_getfield(L, oidx, "lazy");
+    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_all = 1;
+    else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)))
+      return lsq_usage(L, "define: lazy must be \"raise\" or true");
+    lua_pop(L, 1);
+  }
+  mod->lazy_all = lazy_all;
   if (sq_model_new(lua_tostring(L, 2), &mo, &mod->m, &err)) return lsq_raise(L, &err);
 
   /* columns: list or map */

@@ -50,7 +50,7 @@ static int run_sel_k(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel
                      lua_KFunction k) {
   sq_select_sql out;
   memset(&out, 0, sizeof out);
-  int mark = x->lazy ? 1 : mod->lazy_assocs ? 2 : 0;
+  int mark = x->lazy || mod->lazy_all ? 1 : mod->lazy_assocs ? 2 : 0;
   int incsink = x->s.nincludes > 0 || mark;
   sq_query q;
   if (!rc && !incsink && lsq_sel_query(x, &q)) {
@@ -193,7 +193,7 @@ static int model_find_by_pk(lua_State *L) {
   lua_settop(L, 3);
   if (lua_isnil(L, 2)) return lsq_usage(L, "find_by_pk needs a key value");
   int dbidx = lsq_model_db(L, 1);
-  if (lua_isnil(L, 3) && mod->npk == 1 && lua_type(L, 2) != LUA_TTABLE) {
+  if (lua_isnil(L, 3) && mod->npk == 1 && lua_type(L, 2) != LUA_TTABLE && !mod->lazy_all && !mod->lazy_assocs) {
     sq_err err;
     sq_err_clear(&err);
     sq_value v;

@@ -101,6 +101,7 @@ typedef struct lsq_model {
   lsq_shape shapes[LSQ_NSHAPES];
   unsigned shape_clock;   /* stores so far */
   int lazy_assocs;        /* an association has lazy = "raise": finds mark what they load */
+  int lazy_all;           /* define(..., { lazy = "raise" }): finds mark every instance they load */
   int borrowed;           /* m is not ours (a join model the core built): __gc leaves it */
 } lsq_model;
 
