@@ -154,4 +154,35 @@ H.each_dialect(describe, function(d)
     db1:close()
     if path then os.remove(path) end
   end)
+
+  it("sync{ alter = true } changing a referenced table keeps the rows that reference it", function()
+    local url, path = d.url, nil
+    if d.name == "sqlite" then
+      path = os.tmpname()
+      url = "sqlite://" .. path
+    end
+    local tu, tp = H.tname("ref_u"), H.tname("ref_p")
+    local function defs(dbx, wide)
+      local U = dbx:define("refu", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                                     { "name", wide and T.STRING(200) or T.STRING(10) } },
+                           { table_name = tu, timestamps = false })
+      local P = dbx:define("refp", { { "id", T.INTEGER, primary_key = true, auto_increment = true } },
+                           { table_name = tp, timestamps = false })
+      U:has_many(P, { as = "ps", foreign_key = "refu_id", on_delete = "cascade" })
+      return U, P
+    end
+    local db1 = sqorm.connect(url)
+    local U1, P1 = defs(db1)
+    db1:sync { force = true }
+    P1:create { refu_id = U1:create { name = "a" }.id }
+    local db2 = sqorm.connect(url)
+    local _, P2 = defs(db2, true) -- a change SQLite makes by rebuilding the table
+    db2:sync { alter = true }
+    assert.are.equal(1, P2:count()) -- no ON DELETE CASCADE fired by the rebuild
+    db2:drop_all()
+    db2:close()
+    db1:close()
+    if path then os.remove(path) end
+  end)
 end)
+

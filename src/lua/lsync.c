@@ -56,6 +56,26 @@ static int sync_model(lua_State *L, lsq_conn_ctx *c, int dbidx, const lsq_model 
      * transaction (a savepoint inside the caller's), so a failure (a
      * rebuild's copy, a unique key over duplicates) leaves the table as
      * it was. A MySQL plan is one atomic ALTER TABLE. */
+    if (!rc && list->n > 0 && mod->dialect == SQ_DIALECT_SQLITE && c->pooled) {
+      /* Foreign keys off while the plan runs (sq_schema_begin): a
+       * rebuild's DROP TABLE would otherwise fire the ON DELETE actions
+       * of the tables referencing this one (cascade deletes, set null);
+       * the commit checks the keys (foreign_key_check) and turns them on. */
+      c->in_stmt = 1;
+      rc = sq_schema_begin(c->conn, err);
+      c->in_stmt = 0;
+      if (!rc) rc = run_list(L, c, dbidx, list, err);
+      c->in_stmt = 1;
+      if (!rc) rc = sq_schema_commit(c->conn, err);
+      else {
+        sq_err ignored;
+        sq_err_clear(&ignored);
+        sq_schema_rollback(c->conn, &ignored);
+      }
+      c->in_stmt = 0;
+      sq_sql_list_free(list);
+      return rc;
+    }
     if (!rc && list->n > 0 && mod->dialect != SQ_DIALECT_MYSQL) {
       rc = lsq_conn_begin(L, c, dbidx, err);
       if (!rc) rc = run_list(L, c, dbidx, list, err);
