@@ -108,4 +108,25 @@ H.each_dialect(describe, function(d)
     _, sent = M.fails(log, "usage", "for reads", function() P:destroy { where = { coins = op.gt(col("goods")) } } end)
     assert.are.same({}, sent)
   end)
+
+  it("DECIMAL columns order, compare and sum exactly in reads with expressions (SQLite stores them as text)", function()
+    local Acct = db:define("acct", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "name", T.STRING(20) },
+      { "bal", T.DECIMAL(10, 2) },
+    }, { table_name = H.tname("xaccts"), timestamps = false })
+    Acct:sync { force = true }
+    for _, v in ipairs { "9.50", "10.25", "100.00", "0.10", "0.20" } do Acct:create { name = "n" .. v, bal = v } end
+    local rows = Acct:find_all { attributes = { "bal", { fn.lower("name"), "l" } }, order = { { "bal", "desc" } }, raw = true }
+    assert.are.same({ "100.00", "10.25", "9.50", "0.20", "0.10" },
+      { rows[1].bal, rows[2].bal, rows[3].bal, rows[4].bal, rows[5].bal })
+    local big = Acct:find_all { where = { bal = op.gt(col("id")) }, order = { "id" } }
+    assert.are.equal(3, #big)
+    local sums = Acct:find_all { attributes = { { fn.sum("bal"), "total" }, { fn.max("bal"), "top" } },
+                                 where = { id = op.in_(Acct:subquery { attributes = { "id" } }) }, raw = true }
+    assert.are.equal("120.05", tostring(sums[1].total))
+    assert.are.equal("100.00", tostring(sums[1].top))
+    Acct:drop()
+  end)
 end)
+
