@@ -138,6 +138,9 @@ H.each_dialect(describe, function(d)
     assert.are.equal(3, #users[1].posts)
     assert.are.equal("ann's", users[1].profile.bio)
     assert.are.equal("ann", users[1].posts[1].author.name)
+    local page = m2.User:find_and_count_all { include = { "posts" }, order = { "id" }, limit = 1 }
+    assert.are.equal(4, page.count)
+    assert.are.equal(3, #page.rows[1].posts)
     A.cleanup(db2)
   end)
 

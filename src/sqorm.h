@@ -2145,7 +2145,9 @@ typedef struct sq_oper_sink {
 enum {
   SQ_STMT_READ = 1,        /* re-running it can't change data (sq_sql_is_read): may be retried */
   SQ_STMT_SESSION = 2,     /* may change session state: the connection is reset on release */
-  SQ_STMT_ARENA_VALUES = 4 /* the values' strings already live in this op's arena: not copied */
+  SQ_STMT_ARENA_VALUES = 4, /* the values' strings already live in this op's arena: not copied */
+  SQ_STMT_COUNT = 8         /* SELECT: a count run first, before the one main statement (and its
+                             * includes); its value is sq_oper_count, nothing of it reaches the sink */
 };
 
 /* Op flags (sq_oper_set_flags). */
@@ -2297,6 +2299,8 @@ int sq_oper_set_includes(sq_oper *op, const sq_select_sql *main, sq_err *err);
 /* Sets described so far (during a run: those whose columns were
  * announced) and their descriptions (valid until the next reset). */
 int sq_oper_nsets(const sq_oper *op);
+/* SQ_STMT_COUNT: the count's value (0 before it ran). */
+int64_t sq_oper_count(const sq_oper *op);
 const sq_oper_setinfo *sq_oper_set_info(const sq_oper *op, int set);
 
 /*

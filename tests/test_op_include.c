@@ -4,7 +4,8 @@
  * to-many level run by the op on one connection, each child row tagged
  * with its parent row, set descriptions, batch log records, keys chunked
  * under the bind limit (40,000 parents: two batches into one set), a
- * recorded run replayed into the same sink calls; and sq_keymap.
+ * recorded run replayed into the same sink calls, a count statement
+ * before the rows (SQ_STMT_COUNT); and sq_keymap.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -245,6 +246,55 @@ static void test_includes(sq_pool *p) {
     CHECK(sq_oper_run(op) == SQ_OK);
     CHECK(r.rows[0] == 0 && r.columns[1] == 0 && sq_oper_nsets(op) == 1 && sq_oper_nlogs(op) == 1);
     rec_free(&r);
+  }
+  /* a count, then the rows (find_and_count_all): one op, the count kept apart */
+  {
+    sq_include inc_posts;
+    sq_include_init(&inc_posts, a_posts);
+    sq_include *top[1] = {&inc_posts};
+    sq_select s;
+    sq_select_init(&s, SQ_Q_SELECT, users);
+    s.includes = top;
+    s.nincludes = 1;
+    s.limit = 3;
+    sq_xorder ord = {sq_x_col(NULL, 0), 0};
+    s.order = &ord;
+    s.norder = 1;
+    sq_select c = s;
+    c.kind = SQ_Q_COUNT;
+    c.limit = -1;
+    c.order = NULL;
+    c.norder = 0;
+    sq_select_sql cs, out;
+    CHECK(sq_render_select(&c, SQ_DIALECT_SQLITE, &cs, &E) == SQ_OK);
+    CHECK(sq_render_select(&s, SQ_DIALECT_SQLITE, &out, &E) == SQ_OK);
+    for (int pass = 0; pass < 2; pass++) {
+      rec r;
+      memset(&r, 0, sizeof r);
+      sq_oper_sink sink = {&r, r_columns, r_row, NULL};
+      sq_oper_reset(op, SQ_OPER_SELECT);
+      CHECK(sq_oper_add_sql(op, cs.sql.sql, cs.sql.len, cs.sql.params, cs.sql.nparams, SQ_STMT_READ | SQ_STMT_COUNT,
+                            &E) == SQ_OK);
+      CHECK(sq_oper_add_sql(op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams, SQ_STMT_READ, &E) == SQ_OK);
+      CHECK(sq_oper_add_sql(op, "SELECT 1", 8, NULL, 0, 0, &E) == SQ_EUSAGE); /* a third: refused */
+      CHECK(sq_oper_set_includes(op, &out, &E) == SQ_OK);
+      sq_oper_target_pool(op, p, NULL);
+      sq_oper_set_sink(op, &sink);
+      sq_oper_set_flags(op, pass ? SQ_OPER_RECORD : 0);
+      CHECK(sq_oper_run(op) == SQ_OK);
+      if (pass) CHECK(sq_oper_replay(op, NULL, &E) == SQ_OK);
+      CHECK(sq_oper_count(op) == 40000);
+      CHECK(r.columns[0] == 1 && r.rows[0] == 3); /* the count reached no sink */
+      CHECK(r.rows[1] == 3); /* posts 10, 11 of user 1 (row 0), 12 of user 3 (row 2) */
+      for (int i = 0; i < r.rows[1]; i++) CHECK(r.parent[1][i] == (r.first[1][i] == 12 ? 2 : 0));
+      CHECK(sq_oper_nlogs(op) == 3);
+      rec_free(&r);
+    }
+    sq_select_sql_free(&cs);
+    sq_select_sql_free(&out);
+    sq_oper_reset(op, SQ_OPER_SELECT);
+    CHECK(sq_oper_add_sql(op, "SELECT 1", 8, NULL, 0, 0, &E) == SQ_OK);
+    CHECK(sq_oper_add_sql(op, "SELECT 1", 8, NULL, 0, SQ_STMT_COUNT, &E) == SQ_EUSAGE); /* the count comes first */
   }
   /* only a SELECT takes includes */
   {

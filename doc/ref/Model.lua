@@ -220,8 +220,9 @@ function Model:belongs_to_many(target, opts) end
 function Model:associations() end
 
 --- The number of distinct rows matching (`where`, required includes),
--- whatever `limit` and `offset` say, and the page of rows: two
--- statements, one operation each.
+-- whatever `limit` and `offset` say, and the page of rows: one operation
+-- (the count statement, then the page and its includes, on one
+-- connection).
 -- @tparam[opt] table opts the options of `find_all`
 -- @treturn table `{ count = n, rows = { ... } }`
 -- @usage local page = User:find_and_count_all{ include = { { "posts", required = true } }, limit = 10 }

@@ -102,10 +102,13 @@ struct sq_oper {
   int *fcols;
   int nfcols;
   sq_incplan *inc;       /* SELECT with to-many includes (op_include.c), or NULL */
+  int counting;          /* the count statement runs: its value goes to count */
+  int64_t count;         /* SQ_STMT_COUNT's value */
 };
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err);
 static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err);
+static void count_row(sq_oper *op, int ncols, const sq_value *vals);
 
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
@@ -189,14 +192,21 @@ static char *copy_text(sq_arena *a, const char *s, size_t n) {
   return t;
 }
 
+/* A SELECT takes a second statement after a count (SQ_STMT_COUNT). */
+static int count_then_main(const sq_oper *op, unsigned flags) {
+  return op->kind == SQ_OPER_SELECT && op->nst == 1 && (op->st[0].flags & SQ_STMT_COUNT) && !(flags & SQ_STMT_COUNT);
+}
+
 int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *params, int nparams,
                     unsigned flags, sq_err *err) {
   if (!op || !sql || nparams < 0 || (nparams > 0 && !params))
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: bad arguments");
   if (op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_SELECT && op->kind != SQ_OPER_CURSOR_OPEN)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes no statements");
-  if (op->kind != SQ_OPER_RAW && op->nst > 0)
+  if (op->kind != SQ_OPER_RAW && op->nst > 0 && !count_then_main(op, flags))
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes one statement");
+  if ((flags & SQ_STMT_COUNT) && (op->kind != SQ_OPER_SELECT || op->nst > 0))
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: a count statement comes first, in a SELECT");
   if (op->nst == 0 && op->capst == 0) {
     op->st = &op->st1;
     op->capst = 1;
@@ -383,12 +393,17 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
   sq_oper *op = ud;
+  if (op->counting) return 0;
   op->delivered = 1;
   return op->out.columns ? op->out.columns(op->out.ud, op->set, ncols, cols, err) : 0;
 }
 
 static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   sq_oper *op = ud;
+  if (op->counting) {
+    count_row(op, ncols, vals);
+    return 0;
+  }
   op->delivered = 1;
   op->rows++;
   if (op->inc && sq_incplan_row(op->inc, op->set, vals, ncols, &op->parent, err)) return err->kind;
@@ -470,6 +485,39 @@ static int run_includes(sq_oper *op, sq_conn *c, sq_err *err) {
   return rc;
 }
 
+/* ---- a count, then the rows (find_and_count_all) ---- */
+
+static void count_row(sq_oper *op, int ncols, const sq_value *vals) {
+  if (ncols < 1) return;
+  const sq_value *v = &vals[ncols - 1];
+  if (v->type == SQ_VINT) op->count = v->u.i;
+  else if (v->type == SQ_VFLOAT) op->count = (int64_t)v->u.f;
+  else if (v->type == SQ_VTEXT) op->count = strtoll(v->u.s.p, NULL, 10);
+}
+
+static int run_count_then(sq_oper *op, sq_conn *c, sq_err *err) {
+  sq_result one;
+  op->count = 0;
+  op->counting = 1;
+  op->set = 0;
+  int rc = exec_stmt(op, c, &op->st[0], &one, err);
+  op->counting = 0;
+  if (rc) return rc;
+  if (op->inc) {
+    sq_incplan_restart(op->inc);
+    op->parent = -1;
+    rc = exec_stmt(op, c, &op->st[1], &op->res, err);
+    if (rc) return rc;
+    inc_ctx x = {op, c};
+    rc = sq_incplan_run(op->inc, sq_conn_driver(c)->dialect, inc_exec, &x, err);
+    op->set = 0;
+    return rc;
+  }
+  return exec_stmt(op, c, &op->st[1], &op->res, err);
+}
+
+int64_t sq_oper_count(const sq_oper *op) { return op ? op->count : 0; }
+
 int sq_oper_set_includes(sq_oper *op, const sq_select_sql *main, sq_err *err) {
   if (!op || !main || op->kind != SQ_OPER_SELECT)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_set_includes: a SELECT operation and its rendered statement");
@@ -488,6 +536,7 @@ const sq_oper_setinfo *sq_oper_set_info(const sq_oper *op, int set) {
  * result; several add up (see SQ_OPER_RAW), and the first failure stops
  * the run, named by its position. */
 static int run_stmts(sq_oper *op, sq_conn *c, sq_err *err) {
+  if (op->kind == SQ_OPER_SELECT && op->nst == 2 && (op->st[0].flags & SQ_STMT_COUNT)) return run_count_then(op, c, err);
   if (op->nst == 1 && op->inc) return run_includes(op, c, err);
   if (op->nst == 1) {
     op->set = 0;

@@ -346,11 +346,12 @@ static int aggregate(lua_State *L, int fn, const char *method) {
 /* find_and_count_all                                                 */
 /* ---------------------------------------------------------------- */
 
-/* [1] model, [2] options, [3] the count: { count =, rows = } */
-static int fac_rows_k(lua_State *L, int status, lua_KContext ctx) {
+/* find_and_count_all's continuation: { count =, rows = }. */
+static int fac_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   (void)status;
   if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  lua_Integer count = (lua_Integer)sq_oper_count(h->op);
   if (lsq_op_push_out(L, h) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -359,49 +360,22 @@ static int fac_rows_k(lua_State *L, int status, lua_KContext ctx) {
   lua_createtable(L, 0, 2);
   lua_insert(L, -2);
   lua_setfield(L, -2, "rows");
-  lua_pushvalue(L, 3);
+  lua_pushinteger(L, count);
   lua_setfield(L, -2, "count");
   return 1;
-}
-
-/* The count came: now the page of rows, under the same options. */
-static int fac_count_k(lua_State *L, int status, lua_KContext ctx) {
-  lsq_op *h = (lsq_op *)ctx;
-  (void)status;
-  if (lsq_op_failed(h)) return lsq_op_raise(L, h);
-  if (lsq_op_push_out(L, h) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_pushinteger(L, 0);
-  }
-  lsq_op_done(L, h);
-  lsq_model *mod = lua_touserdata(L, 1);
-  lua_replace(L, 3);
-  lua_settop(L, 3);
-  int dbidx = lsq_model_db(L, 1);
-  h = lsq_op_get(L);
-  lsq_op_begin(h, SQ_OPER_SELECT);
-  OP_QB(b, sc, err, h, mod, "find_and_count_all");
-  lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
-  if (!x) {
-    sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    return lsq_op_fail(L, h, &err);
-  }
-  lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
-  int rc = lsq_build_select(x, &b, 2, FIND_OPTS);
-  return run_sel_k(L, dbidx, h, mod, x, SINK_LIST, rc, &err, fac_rows_k);
 }
 
 /*
  * Model:find_and_count_all(opts) -> { count = n, rows = { ... } }: the
  * number of distinct rows of the model matching where (and required
- * includes), whatever limit and offset say, then the page. Two
- * statements; a to-many include never multiplies the parents, so the
+ * includes), whatever limit and offset say, and the page. One operation:
+ * the count statement, then the page and its includes, on one
+ * connection. A to-many include never multiplies the parents, so the
  * count is of parents.
  */
 static int model_find_and_count_all(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
-  lua_pushnil(L); /* 3: the count */
   int dbidx = lsq_model_db(L, 1);
   lsq_op *h = lsq_op_get(L);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
@@ -416,23 +390,22 @@ static int model_find_and_count_all(lua_State *L) {
   sq_select_sql out;
   memset(&out, 0, sizeof out);
   if (!rc) {
-    /* the count: same filters, no page, no order, no attributes */
-    sq_select *s = &x->s;
-    s->kind = SQ_Q_COUNT;
-    s->limit = s->offset = -1;
-    s->order = NULL;
-    s->norder = 0;
-    s->attrs = NULL;
-    s->nattrs = 0;
-    s->lock = SQ_LOCK_NONE;
-    s->distinct = 0;
-    rc = sq_render_select(s, mod->dialect, &out, &err);
+    /* the count: the same filters, no page, no order, no attributes */
+    sq_select c = x->s;
+    c.kind = SQ_Q_COUNT;
+    c.limit = c.offset = -1;
+    c.order = NULL;
+    c.norder = 0;
+    c.attrs = NULL;
+    c.nattrs = 0;
+    c.lock = SQ_LOCK_NONE;
+    c.distinct = 0;
+    rc = sq_render_select(&c, mod->dialect, &out, &err);
   }
-  if (!rc) rc = sq_oper_add_sql(op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams, SQ_STMT_READ, &err);
+  if (!rc) rc = sq_oper_add_sql(op, out.sql.sql, out.sql.len, out.sql.params, out.sql.nparams,
+                                SQ_STMT_READ | SQ_STMT_COUNT, &err);
   sq_select_sql_free(&out);
-  if (rc) return lsq_op_fail(L, h, &err);
-  lsq_op_sink_scalar(L, h, SQ_FN_COUNT, NULL);
-  return lsq_op_run(L, dbidx, h, fac_count_k, (lua_KContext)h);
+  return run_sel_k(L, dbidx, h, mod, x, SINK_LIST, rc, &err, fac_k);
 }
 
 static int model_count(lua_State *L) { return aggregate(L, SQ_FN_COUNT, "count"); }
