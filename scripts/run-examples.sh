@@ -40,6 +40,17 @@ run quickstart lua5.4 examples/quickstart.lua
 expect quickstart '^Executing \(default\): ' "^Jane's auto-generated ID: 1$" '^All users: 3$' \
   '^Set the last name of 1 user\(s\) without one to Doe$' '^Destroyed 1 user\(s\) named Jane$' \
   '^Remaining: John Doe, Alice Smith$' 'validation error: first_name: cannot be null'
+# Associations and eager loading (guilds, players, items), on every dialect.
+guilds_expect=('^guilds: 3, on this page: 2$' '^Crows: Ada \(90, 2 items\), Bo \(60, 1 items\), Cy \(30, 0 items\)$'
+  '^Owls: Eve \(80, 1 items\), Fay \(20, 0 items\)$' '^page: 3 statements$' "^Owls' richest owns: bow$"
+  '^leaderboard: 1\. Crows 185 \(4 members\)$' '^leaderboard: 3\. Owls 100 \(2 members\)$'
+  '^players with a sword: Ada, Dan$')
+run guilds lua5.4 examples/guilds.lua
+expect guilds "${guilds_expect[@]}"
+run guilds-postgres lua5.4 examples/guilds.lua "$SQORM_TEST_PG_URL"
+expect guilds-postgres "${guilds_expect[@]}"
+run guilds-mysql lua5.4 examples/guilds.lua "$SQORM_TEST_MYSQL_URL"
+expect guilds-mysql "${guilds_expect[@]}"
 run c_query "$build/examples/c_query"
 expect c_query '^row: 2 bob 500$' '^2 rows; pool size 1'
 run c_query-postgres "$build/examples/c_query" "$SQORM_TEST_PG_URL"

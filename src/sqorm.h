@@ -1916,6 +1916,24 @@ int sq_stitch_build(const sq_value *pkeys, int np, const sq_value *ckeys, int nc
                     sq_err *err);
 void sq_stitch_free(sq_stitch *s);
 
+/* The distinct keys of n parent rows (one value each), for looking up
+ * child keys one at a time as rows stream in (same comparison as
+ * sq_stitch_build). group_parent[g]: the first row holding key g. keys
+ * are borrowed until sq_keymap_free. */
+typedef struct sq_keymap {
+  int ngroups;
+  int *group_parent;
+  /* internal */
+  int *slots_;
+  uint64_t *hashes_;
+  const sq_value *keys_;
+  size_t mask_;
+} sq_keymap;
+int sq_keymap_build(const sq_value *keys, int n, sq_keymap *out, sq_err *err);
+/* The group of key, or -1 (NULL, or no parent has it). */
+int sq_keymap_find(const sq_keymap *m, const sq_value *key);
+void sq_keymap_free(sq_keymap *m);
+
 /* ---- schema ---- */
 
 /*
@@ -2143,7 +2161,9 @@ typedef struct sq_oper_sink {
 enum {
   SQ_STMT_READ = 1,        /* re-running it can't change data (sq_sql_is_read): may be retried */
   SQ_STMT_SESSION = 2,     /* may change session state: the connection is reset on release */
-  SQ_STMT_ARENA_VALUES = 4 /* the values' strings already live in this op's arena: not copied */
+  SQ_STMT_ARENA_VALUES = 4, /* the values' strings already live in this op's arena: not copied */
+  SQ_STMT_COUNT = 8         /* SELECT: a count run first, before the one main statement (and its
+                             * includes); its value is sq_oper_count, nothing of it reaches the sink */
 };
 
 /* Op flags (sq_oper_set_flags). */
@@ -2422,6 +2442,38 @@ int sq_oper_created(const sq_oper *op);
  * returned no rows (0: none known, or the key was given); *n rows.
  * NULL when there are none. */
 const int64_t *sq_oper_ids(const sq_oper *op, int *n);
+
+/*
+ * Includes (SQ_OPER_SELECT): after adding the main statement rendered by
+ * sq_render_select (or sq_render_include_batch) as *main, hand the op its
+ * result columns and to-many includes. The op then loads every to-many
+ * level itself, on the same connection, with no caller code in between:
+ * while the rows of a set stream to the sink it keeps each row's key
+ * for every batch keyed on that set; after the statement it renders
+ * sq_render_include_batch for the distinct non-null keys (chunked under
+ * sq_include_batch_max) for the dialect of the connection it runs on and
+ * runs them as one more set per include, in breadth-first order, each
+ * row tagged with the index of its parent row in the set above (the
+ * first row with that key). An include whose parents have no key runs
+ * no statement and makes no set. Batch statements get their log
+ * records when they run (after sq_oper_prepare). The include tree and
+ * every value it holds are borrowed until the op is reset (build them in
+ * the op's arena); main's columns and batches are copied.
+ */
+typedef struct sq_oper_setinfo {
+  const sq_include *inc;  /* the include of the set; NULL for set 0 */
+  int parent_set;         /* -1 for set 0 */
+  const sq_rcol *cols;    /* where each result column comes from */
+  int ncols;
+  int parent_col;         /* the column holding the parent key, or -1 */
+} sq_oper_setinfo;
+int sq_oper_set_includes(sq_oper *op, const sq_select_sql *main, sq_err *err);
+/* Sets described so far (during a run: those whose columns were
+ * announced) and their descriptions (valid until the next reset). */
+int sq_oper_nsets(const sq_oper *op);
+/* SQ_STMT_COUNT: the count's value (0 before it ran). */
+int64_t sq_oper_count(const sq_oper *op);
+const sq_oper_setinfo *sq_oper_set_info(const sq_oper *op, int set);
 
 /*
  * Rowsets: an owned copy of a sink's calls (columns and rows of every

@@ -166,4 +166,77 @@ function Model:decrement(values, opts) end
 -- @usage for p in Player:each{ where = { coins = op.gte(0) } } do print(p.id) end
 function Model:each(opts) end
 
+-- ---- associations and eager loading (docs/api.md, "Relations") ----
+
+--- This model's rows point at one row of `target` (this model holds the
+-- foreign key, added as a column typed like the key it references).
+-- Defines the instance methods `get_<as>`, `set_<as>`, `create_<as>`.
+-- @tparam Model target the model referenced
+-- @tparam[opt] table opts `as` (default: the target's name),
+-- `foreign_key` (default `<as>_<target_key>`), `target_key` (default: its
+-- primary key), `on_delete` / `on_update` (`"cascade"`, `"set_null"`,
+-- `"restrict"`, `"no_action"`), `constraints` (false: no FOREIGN KEY, or
+-- `"deferred"`), `allow_null`, `scope` (a where on the target), `lazy =
+-- "raise"`
+-- @treturn Model this model
+-- @usage Post:belongs_to(User, { as = "author", foreign_key = "author_id" })
+function Model:belongs_to(target, opts) end
+
+--- One row of `target` points at each row of this model (the target
+-- holds the foreign key). Options as `belongs_to`, with `source_key`
+-- (this model's column referenced, default its primary key) instead of
+-- `target_key`.
+-- @tparam Model target the model holding the key
+-- @tparam[opt] table opts see `belongs_to`
+-- @treturn Model this model
+-- @usage User:has_one(Profile, { as = "profile", foreign_key = "user_id" })
+function Model:has_one(target, opts) end
+
+--- Many rows of `target` point at each row of this model. Defines
+-- `get_<as>`, `count_<as>`, `has_<as>`, `add_<as>`, `remove_<as>`,
+-- `set_<as>` and `create_<singular>` (`singular`: default `as`
+-- singularized).
+-- @tparam Model target the model holding the key
+-- @tparam[opt] table opts see `has_one`, plus `singular`
+-- @treturn Model this model
+-- @usage User:has_many(Post, { as = "posts", foreign_key = "author_id" })
+function Model:has_many(target, opts) end
+
+--- Many-to-many through a join table (`through`: a table name, whose
+-- model sqorm builds, or a Model) holding `foreign_key` (to this model)
+-- and `other_key` (to the target). The same accessors as `has_many`;
+-- adding a row twice makes one join row.
+-- @tparam Model target the other side
+-- @tparam table opts `through` (required), `foreign_key`, `other_key`,
+-- `source_key`, `target_key`, `as`, `singular`, `scope`, `lazy`,
+-- `constraints`
+-- @treturn Model this model
+-- @usage Post:belongs_to_many(Tag, { as = "tags", through = "post_tags" })
+function Model:belongs_to_many(target, opts) end
+
+--- The associations of this model: `{ [as] = info }`, each info a table
+-- with `kind`, `as`, `singular`, `to_many`, `source`, `target`,
+-- `through` (a Model, for belongs_to_many), `foreign_key`,
+-- `source_key`, `target_key`, `other_key`, `scope`, `lazy`.
+-- @treturn table a new map (the infos are shared: don't change them)
+function Model:associations() end
+
+--- The number of distinct rows matching (`where`, required includes),
+-- whatever `limit` and `offset` say, and the page of rows: one operation
+-- (the count statement, then the page and its includes, on one
+-- connection).
+-- @tparam[opt] table opts the options of `find_all`
+-- @treturn table `{ count = n, rows = { ... } }`
+-- @usage local page = User:find_and_count_all{ include = { { "posts", required = true } }, limit = 10 }
+function Model:find_and_count_all(opts) end
+
+--- A subquery for `op.in_`, `op.not_in`, `op.exists` and
+-- `op.not_exists`: `attributes` (exactly one for IN), `where`, `order`,
+-- `limit`, `offset`, `group`, `having`, `distinct`, `paranoid`. Built
+-- when the query using it runs; its values are bound.
+-- @tparam[opt] table opts its options
+-- @return a subquery value
+-- @usage Player:find_all{ where = { id = op.in_(Item:subquery{ attributes = { "owner_id" }, where = { kind = "sword" } }) } }
+function Model:subquery(opts) end
+
 return Model

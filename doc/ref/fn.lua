@@ -1,5 +1,13 @@
 --- Function values: column defaults computed per insert (`now`,
 -- `uuidv4`) and aggregates for `attributes`.
+--
+-- Any other name: `sqorm.fn.<name>(...)` is a call of the SQL function
+-- `name` (checked like an identifier: `[A-Za-z_][A-Za-z0-9_]*`, else kind
+-- `usage`), for `attributes` (`{ sqorm.fn.lower("name"), "lname" }`),
+-- `where` operands, `order`, `group` and `having`. Its arguments are
+-- column names (strings), `sqorm.col`, other calls, numbers and booleans
+-- (bound). An attribute `{ expression, "alias" }` names it; the alias is
+-- checked like an identifier and usable in `order`, `group`, `having`.
 -- @module sqorm.fn
 -- @usage
 -- db:define("event", { { "at", T.DATETIME, default = sqorm.fn.now() } })

@@ -95,4 +95,20 @@ function op.not_(cond) end
 --- `op["not"]`: the same as `op.not_`.
 -- @function not
 
+--- EXISTS a related row: `op.has("posts")`, `op.has("posts", { published
+-- = true })`, as a list item of a read's `where` (find_all, count, ...).
+-- Loads nothing. An unknown association is kind `usage`.
+-- @tparam string name the association
+-- @tparam[opt] table where on the association's target
+-- @usage User:find_all{ where = { op.has("posts", { published = true }) } }
+function op.has(name, where) end
+
+--- EXISTS (subquery), as a list item of a read's `where`.
+-- @param subquery a `Model:subquery{...}`
+function op.exists(subquery) end
+
+--- NOT EXISTS (subquery).
+-- @param subquery a `Model:subquery{...}`
+function op.not_exists(subquery) end
+
 return op

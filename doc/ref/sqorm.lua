@@ -201,4 +201,18 @@ function sqorm.scheduler(s) end
 -- for _, s in ipairs(mg:status()) do print(s.state, s.name) end
 function sqorm.migrator(db, opts) end
 
+--- A column as an operand: in a comparison (`{ coins = op.gt(sqorm.col("goods")) }`),
+-- a function argument, `order` or `group`. `"author.name"` names a
+-- column of a joined to-one include.
+-- @tparam string name the column
+-- @return a column value
+-- @usage Player:find_all{ where = { coins = sqorm.op.gt(sqorm.col("goods")) } }
+function sqorm.col(name) end
+
+--- The same function call with DISTINCT: `sqorm.distinct(sqorm.fn.count("guild_id"))`
+-- renders count(DISTINCT guild_id).
+-- @param call a `sqorm.fn.<name>(...)` value
+-- @return the call with DISTINCT
+function sqorm.distinct(call) end
+
 return sqorm

@@ -396,4 +396,24 @@ void sq_exec_free(struct sq_exec *ex);
  * connection the job kept). */
 void sq_cq_attach(sq_cq *cq);
 void sq_cq_post(sq_cq *cq, sq_job *job);
+
+/* ------------------------------------------------------------------ */
+/* Include plans of SELECT operations (op_include.c)                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct sq_incplan sq_incplan;
+/* Runs one batch statement s into set (op.c: logs it, runs it on the
+ * op's connection with the op's sink). */
+typedef int (*sq_incplan_exec)(void *ud, int set, const sq_select_sql *s, sq_err *err);
+/* A plan for main's batches (main's columns copied into a, the op's arena). */
+int sq_incplan_new(sq_arena *a, const sq_select_sql *main, sq_incplan **out, sq_err *err);
+/* Forgets a run (keys, batch sets): before a run or a retry. */
+void sq_incplan_restart(sq_incplan *p);
+void sq_incplan_free(sq_incplan *p);
+/* A row of set: keeps its keys; for a batch set, *parent = its parent row. */
+int sq_incplan_row(sq_incplan *p, int set, const sq_value *vals, int ncols, int64_t *parent, sq_err *err);
+/* After the main statement: every batch, level by level. */
+int sq_incplan_run(sq_incplan *p, int dialect, sq_incplan_exec exec, void *ud, sq_err *err);
+int sq_incplan_nsets(const sq_incplan *p);
+const sq_oper_setinfo *sq_incplan_set(const sq_incplan *p, int set);
 #endif

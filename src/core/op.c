@@ -33,6 +33,7 @@
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err);
 static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err);
+static void count_row(sq_oper *op, int ncols, const sq_value *vals);
 
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
@@ -65,6 +66,8 @@ static void let_go(sq_oper *op) {
   if (op->pcur) sq_cursor_abandon(op->pcur);
   op->tx = op->new_tx = NULL;
   op->new_cursor = op->pcur = NULL;
+  sq_incplan_free(op->inc);
+  op->inc = NULL;
 }
 
 void sq_oper_reset(sq_oper *op, int kind) {
@@ -115,6 +118,11 @@ static char *copy_text(sq_arena *a, const char *s, size_t n) {
   return t;
 }
 
+/* A SELECT takes a second statement after a count (SQ_STMT_COUNT). */
+static int count_then_main(const sq_oper *op, unsigned flags) {
+  return op->kind == SQ_OPER_SELECT && op->nst == 1 && (op->st[0].flags & SQ_STMT_COUNT) && !(flags & SQ_STMT_COUNT);
+}
+
 int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *params, int nparams,
                     unsigned flags, sq_err *err) {
   if (!op || !sql || nparams < 0 || (nparams > 0 && !params))
@@ -125,8 +133,11 @@ int sq_oper_add_sql(sq_oper *op, const char *sql, size_t len, const sq_value *pa
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes no statements");
   if (op->kind == SQ_OPER_FIND_OR_CREATE && op->nst > 1)
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: find_or_create takes two statements (the select, the insert)");
-  if (op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_FIND_OR_CREATE && op->nst > 0)
+  if (op->kind != SQ_OPER_RAW && op->kind != SQ_OPER_FIND_OR_CREATE && op->nst > 0 &&
+      !count_then_main(op, flags))
     return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: this kind of operation takes one statement");
+  if ((flags & SQ_STMT_COUNT) && (op->kind != SQ_OPER_SELECT || op->nst > 0))
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_add_sql: a count statement comes first, in a SELECT");
   if (op->nst == 0 && op->capst == 0) {
     op->st = &op->st1;
     op->capst = 1;
@@ -321,14 +332,20 @@ int sq_oper_prepare(sq_oper *op, int dialect, sq_err *err) {
 
 static int w_columns(void *ud, int ncols, const sq_column *cols, sq_err *err) {
   sq_oper *op = ud;
+  if (op->counting) return 0;
   op->delivered = 1;
   return op->out.columns ? op->out.columns(op->out.ud, op->set, ncols, cols, err) : 0;
 }
 
 static int w_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   sq_oper *op = ud;
+  if (op->counting) {
+    count_row(op, ncols, vals);
+    return 0;
+  }
   op->delivered = 1;
   op->rows++;
+  if (op->inc && sq_incplan_row(op->inc, op->set, vals, ncols, &op->parent, err)) return err->kind;
   return op->out.row ? op->out.row(op->out.ud, op->set, op->parent, ncols, vals, err) : 0;
 }
 
@@ -369,10 +386,97 @@ static int exec_stmt(sq_oper *op, sq_conn *c, const op_stmt *st, sq_result *res,
   return sq_oper__protected(op, c, x_exec, &a, err);
 }
 
+/* ---- includes (op_include.c keeps the plan) ---- */
+
+typedef struct inc_ctx {
+  sq_oper *op;
+  sq_conn *c;
+} inc_ctx;
+
+/* One batch statement of an include: logged when it runs (its text
+ * depends on the rows above it), run into its set. */
+static int inc_exec(void *ud, int set, const sq_select_sql *s, sq_err *err) {
+  inc_ctx *x = ud;
+  sq_oper *op = x->op;
+  if (!(op->flags & SQ_OPER_QUIET)) {
+    int rc = add_log(op, s->sql.sql, s->sql.len, 1, err);
+    if (rc) return rc;
+  }
+  op_stmt st = {s->sql.sql, s->sql.len, s->sql.params, s->sql.nparams, SQ_STMT_READ};
+  sq_result one;
+  op->set = set;
+  op->parent = -1;
+  int rc = exec_stmt(op, x->c, &st, &one, err);
+  op->parent = -1;
+  return rc;
+}
+
+/* A SELECT with includes: the main statement, then every batch. */
+static int run_includes(sq_oper *op, sq_conn *c, sq_err *err) {
+  sq_incplan_restart(op->inc);
+  op->set = 0;
+  op->parent = -1;
+  int rc = exec_stmt(op, c, &op->st[0], &op->res, err);
+  if (rc) return rc;
+  inc_ctx x = {op, c};
+  rc = sq_incplan_run(op->inc, sq_conn_driver(c)->dialect, inc_exec, &x, err);
+  op->set = 0;
+  return rc;
+}
+
+/* ---- a count, then the rows (find_and_count_all) ---- */
+
+static void count_row(sq_oper *op, int ncols, const sq_value *vals) {
+  if (ncols < 1) return;
+  const sq_value *v = &vals[ncols - 1];
+  if (v->type == SQ_VINT) op->count = v->u.i;
+  else if (v->type == SQ_VFLOAT) op->count = (int64_t)v->u.f;
+  else if (v->type == SQ_VTEXT) op->count = strtoll(v->u.s.p, NULL, 10);
+}
+
+static int run_count_then(sq_oper *op, sq_conn *c, sq_err *err) {
+  sq_result one;
+  op->count = 0;
+  op->counting = 1;
+  op->set = 0;
+  int rc = exec_stmt(op, c, &op->st[0], &one, err);
+  op->counting = 0;
+  if (rc) return rc;
+  if (op->inc) {
+    sq_incplan_restart(op->inc);
+    op->parent = -1;
+    rc = exec_stmt(op, c, &op->st[1], &op->res, err);
+    if (rc) return rc;
+    inc_ctx x = {op, c};
+    rc = sq_incplan_run(op->inc, sq_conn_driver(c)->dialect, inc_exec, &x, err);
+    op->set = 0;
+    return rc;
+  }
+  return exec_stmt(op, c, &op->st[1], &op->res, err);
+}
+
+int64_t sq_oper_count(const sq_oper *op) { return op ? op->count : 0; }
+
+int sq_oper_set_includes(sq_oper *op, const sq_select_sql *main, sq_err *err) {
+  if (!op || !main || op->kind != SQ_OPER_SELECT)
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_set_includes: a SELECT operation and its rendered statement");
+  sq_incplan_free(op->inc);
+  op->inc = NULL;
+  return sq_incplan_new(op->arena, main, &op->inc, err);
+}
+
+int sq_oper_nsets(const sq_oper *op) { return op && op->inc ? sq_incplan_nsets(op->inc) : 1; }
+
+const sq_oper_setinfo *sq_oper_set_info(const sq_oper *op, int set) {
+  return op && op->inc ? sq_incplan_set(op->inc, set) : NULL;
+}
+
 /* RAW and SELECT: the statements in order. One statement reports its own
  * result; several add up (see SQ_OPER_RAW), and the first failure stops
  * the run, named by its position. */
 static int run_stmts(sq_oper *op, sq_conn *c, sq_err *err) {
+  if (op->kind == SQ_OPER_SELECT && op->nst == 2 && (op->st[0].flags & SQ_STMT_COUNT)) return run_count_then(op, c, err);
+  if (op->nst == 1 && op->inc) return run_includes(op, c, err);
   if (op->nst == 1) {
     op->set = 0;
     return exec_stmt(op, c, &op->st[0], &op->res, err);

@@ -113,6 +113,10 @@ struct sq_oper {
   sq_pool *apool;        /* a reference taken at submit (pool target) */
   sq_tx *atx;            /* the transaction whose connection it runs on (pinned, sq_tx_conn) */
   sq_pin *apin;          /* the pin of that connection, or of a pooled cursor's */
+  /* includes (op_include.c) */
+  sq_incplan *inc;       /* SELECT with to-many includes, or NULL */
+  int counting;          /* the count statement runs: its value goes to count */
+  int64_t count;         /* SQ_STMT_COUNT's value */
 };
 
 /* op.c, for oper_write.c */

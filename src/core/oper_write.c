@@ -605,19 +605,26 @@ static int run_alter(sq_oper *op, sq_conn *c, const sq_model *m, int flags, sq_e
   return rc;
 }
 
+/* The models run in dependency order (sq_schema_order: referenced
+ * tables first, the join models of their associations included), drops
+ * in reverse; alter then adds the foreign keys the live tables lack. */
 static int run_sync(sq_oper *op, sq_conn *c, sq_err *err) {
   int dialect = sq_conn_driver(c)->dialect, how = op->how, rc = SQ_OK;
   sq_sql_list list;
+  const sq_model **ord = NULL;
+  int nord = 0;
+  if (op->nmodels == 0) return SQ_OK;
+  rc = sq_schema_order(op->models, op->nmodels, &ord, &nord, err);
+  if (rc) return rc;
   if (how == SQ_SYNC_FORCE || how == SQ_SYNC_DROP) {
-    for (int i = op->nmodels - 1; i >= 0 && !rc; i--) {
+    for (int i = nord - 1; i >= 0 && !rc; i--) {
       memset(&list, 0, sizeof list);
-      rc = sq_render_drop(op->models[i], dialect, 1, &list, err);
+      rc = sq_render_drop(ord[i], dialect, 1, &list, err);
       rc = rc ? (sq_sql_list_free(&list), rc) : run_list(op, c, &list, err);
     }
   }
-  if (how == SQ_SYNC_DROP) return rc;
-  for (int i = 0; i < op->nmodels && !rc; i++) {
-    const sq_model *m = op->models[i];
+  for (int i = 0; how != SQ_SYNC_DROP && i < nord && !rc; i++) {
+    const sq_model *m = ord[i];
     if (how == SQ_SYNC_ALTER || how == SQ_SYNC_ALTER_DROP) {
       rc = run_alter(op, c, m, how == SQ_SYNC_ALTER_DROP ? SQ_ALTER_DROP : 0, err);
       continue;
@@ -626,6 +633,30 @@ static int run_sync(sq_oper *op, sq_conn *c, sq_err *err) {
     rc = sq_render_create(m, dialect, how == SQ_SYNC_CREATE, &list, err);
     rc = rc ? (sq_sql_list_free(&list), rc) : run_list(op, c, &list, err);
   }
+  /* alter: the foreign keys the live tables lack */
+  for (int i = 0; (how == SQ_SYNC_ALTER || how == SQ_SYNC_ALTER_DROP) && i < nord && !rc; i++) {
+    memset(&list, 0, sizeof list);
+    rc = sq_plan_alter_fks(c, ord[i], &list, err);
+    if (!rc && list.n > 0 && dialect == SQ_DIALECT_SQLITE) {
+      /* the rebuild runs the plan with foreign keys off; its statements
+       * are logged, the time of the whole on the first */
+      int li0 = -1;
+      for (int j = 0; j < list.n; j++) {
+        int li = late_log(op, list.sql[j], strlen(list.sql[j]));
+        if (j == 0) li0 = li;
+      }
+      double t0 = li0 >= 0 && is_timed(op) ? sq_clock() : 0;
+      rc = sq_sqlite_run_rebuild(c, &list, err);
+      late_done(op, li0, t0, rc);
+      for (int j = 1; li0 >= 0 && j < list.n; j++) late_done(op, li0 + j, 0, rc);
+      sq_sql_list_free(&list);
+    } else if (!rc) {
+      rc = run_list(op, c, &list, err);
+    } else {
+      sq_sql_list_free(&list);
+    }
+  }
+  free(ord);
   return rc;
 }
 

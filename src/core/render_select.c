@@ -376,6 +376,21 @@ enum { OM_WHERE = 0, OM_ORDER, OM_SUBST };
 static void expr(R *r, const level *L, int k, const sq_expr *e, int parent, int mode, int depth);
 static void subselect(R *r, const sq_select *s, int one_col);
 
+/* A DECIMAL column on SQLite (text there): compared, ordered, grouped,
+ * min'ed and max'ed under sqorm's exact collation, summed and averaged by
+ * sqorm's exact functions, as render.c does. */
+static int lite_dec_operand(R *r, const level *L, int k, const sq_operand *o) {
+  if (r->dialect != SQ_DIALECT_SQLITE || !o || o->kind != SQ_X_COL) return 0;
+  int j = o->inc ? find_node(L, o->inc) : k;
+  if (j < 0) return 0;
+  const sq_model *m = L->nodes[j].m;
+  return o->col >= 0 && o->col < m->ncols && m->cols[o->col].type == SQ_T_DECIMAL;
+}
+
+static void dec_collate(R *r, const level *L, int k, const sq_operand *o) {
+  if (!r->fail && lite_dec_operand(r, L, k, o)) PUTS(r, " COLLATE " SQ_DEC_COLLATION);
+}
+
 static void operand(R *r, const level *L, int k, const sq_operand *o, int mode, int depth) {
   if (r->fail) return;
   if (!o) {
@@ -417,7 +432,11 @@ static void operand(R *r, const level *L, int k, const sq_operand *o, int mode, 
       fail(r, "function %s: bad argument list", o->name);
       return;
     }
-    puts_(r, o->name);
+    int dec = o->nargs == 1 && !o->distinct && lite_dec_operand(r, L, k, &o->args[0]);
+    if (dec && !strcmp(o->name, "sum")) PUTS(r, SQ_DEC_SUM);
+    else if (dec && !strcmp(o->name, "avg")) PUTS(r, SQ_DEC_AVG);
+    else puts_(r, o->name);
+    int dec_cmp = dec && (!strcmp(o->name, "min") || !strcmp(o->name, "max"));
     put(r, "(", 1);
     if (o->distinct) PUTS(r, "DISTINCT ");
     for (int i = 0; i < o->nargs; i++) {
@@ -430,6 +449,7 @@ static void operand(R *r, const level *L, int k, const sq_operand *o, int mode, 
         put(r, "*", 1);
       } else {
         operand(r, L, k, &o->args[i], mode, depth + 1);
+        if (dec_cmp) dec_collate(r, L, k, &o->args[i]);
       }
     }
     put(r, ")", 1);
@@ -523,6 +543,7 @@ static void compare(R *r, const level *L, int k, const sq_expr *e, int mode, int
       return;
     }
     operand(r, L, k, lhs, mode, depth);
+    dec_collate(r, L, k, lhs);
     puts_(r, s);
     operand(r, L, k, v, mode, depth);
     return;

@@ -237,3 +237,73 @@ oom:
   sq_stitch_free(out);
   return sq_err_set(err, SQ_ENOMEM, "out of memory stitching rows");
 }
+
+/* ------------------------------------------------------------------ */
+/* Key maps: the distinct keys of a set of parent rows, looked up one   */
+/* child key at a time (an operation tags each streamed child row with  */
+/* its parent row this way).                                            */
+/* ------------------------------------------------------------------ */
+
+void sq_keymap_free(sq_keymap *m) {
+  if (!m) return;
+  free(m->group_parent);
+  free(m->slots_);
+  free(m->hashes_);
+  memset(m, 0, sizeof *m);
+}
+
+int sq_keymap_build(const sq_value *keys, int n, sq_keymap *out, sq_err *err) {
+  memset(out, 0, sizeof *out);
+  if (n < 0 || (n > 0 && !keys)) return sq_err_set(err, SQ_EUSAGE, "sq_keymap_build: bad arguments");
+  size_t ns = 16;
+  while (ns < (size_t)n * 2 + 2) ns *= 2;
+  out->slots_ = calloc(ns, sizeof *out->slots_);
+  out->hashes_ = malloc(((size_t)n + 1) * sizeof *out->hashes_);
+  out->group_parent = malloc(((size_t)n + 1) * sizeof *out->group_parent);
+  if (!out->slots_ || !out->hashes_ || !out->group_parent) {
+    sq_keymap_free(out);
+    return sq_err_set(err, SQ_ENOMEM, "out of memory stitching rows");
+  }
+  out->keys_ = keys;
+  out->mask_ = ns - 1;
+  for (int p = 0; p < n; p++) {
+    kval a;
+    uint64_t h;
+    if (!row_key(keys, p, 1, &a, &h)) continue;
+    size_t s = (size_t)h & out->mask_;
+    int found = 0;
+    for (; out->slots_[s]; s = (s + 1) & out->mask_) {
+      int cand = out->slots_[s] - 1;
+      if (out->hashes_[cand] != h) continue;
+      kval b;
+      uint64_t h2;
+      row_key(keys, out->group_parent[cand], 1, &b, &h2);
+      if (key_eq(&a, &b)) {
+        found = 1;
+        break;
+      }
+    }
+    if (found) continue;
+    int g = out->ngroups++;
+    out->hashes_[g] = h;
+    out->group_parent[g] = p;
+    out->slots_[s] = g + 1;
+  }
+  return SQ_OK;
+}
+
+int sq_keymap_find(const sq_keymap *m, const sq_value *key) {
+  if (!m || !m->slots_) return -1;
+  kval a;
+  uint64_t h;
+  if (!row_key(key, 0, 1, &a, &h)) return -1;
+  for (size_t s = (size_t)h & m->mask_; m->slots_[s]; s = (s + 1) & m->mask_) {
+    int cand = m->slots_[s] - 1;
+    if (m->hashes_[cand] != h) continue;
+    kval b;
+    uint64_t h2;
+    row_key(m->keys_, m->group_parent[cand], 1, &b, &h2);
+    if (key_eq(&a, &b)) return cand;
+  }
+  return -1;
+}

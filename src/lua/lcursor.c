@@ -244,13 +244,19 @@ int lsq_model_each(lua_State *L) {
   lsq_scratch sc;
   memset(&sc, 0, sizeof sc);
   sc.arena = sq_oper_arena(op);
-  lsq_qb b = {L, mod, &sc, &err, "each", 0};
+  lsq_qb b = {L, mod, &sc, &err, "each", 0, NULL};
   sq_query q;
   sq_query_init(&q, SQ_Q_SELECT, mod->m);
   lsq_qopts o;
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
-  int rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
+  int rc = SQ_OK;
+  if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "include") != LUA_TNIL)
+    rc = sq_err_set(&err, SQ_EUSAGE,
+                    "each does not take include: it streams rows on one connection, and included rows need "
+                    "statements of their own (use find_all with limit / offset, or include in a find per batch)");
+  if (lua_type(L, 2) == LUA_TTABLE) lua_pop(L, 1);
+  if (!rc) rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
   h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary || q.lock); /* replicas (lroute.h) */
   if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
   if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);

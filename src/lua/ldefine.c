@@ -11,7 +11,7 @@
  * slot map, validators and default functions, class and instance
  * methods.
  */
-#include "lmodel.h"
+#include "lassoc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +190,7 @@ void lsq_push_model(lua_State *L, const lsq_model *mod) {
 
 static int model_gc(lua_State *L) {
   lsq_model *mod = lua_touserdata(L, 1);
-  if (mod->m) sq_model_free(mod->m);
+  if (mod->m && !mod->borrowed) sq_model_free(mod->m);
   mod->m = NULL;
   free(mod->cflags);
   mod->cflags = NULL;
@@ -612,115 +612,12 @@ static void add_indexes(lua_State *L, lsq_model *mod, int iidx) {
   }
 }
 
-static const char *const model_opts[] = {
-  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", NULL,
-};
-
-/*
- * db:define(name, columns [, options]) -> Model
- * The Model userdata exists (undefined) before the sq_model is built, so
- * an error at any step leaves only garbage for __gc to free.
- */
-static int db_define(lua_State *L) {
-  lsq_db *db = lsq_check_db(L, 1);
-  if (lua_type(L, 2) != LUA_TSTRING || lua_rawlen(L, 2) == 0 || strlen(lua_tostring(L, 2)) != lua_rawlen(L, 2))
-    return lsq_usage(L, "define expects a model name (a non-empty string without NUL bytes), got %s", luaL_typename(L, 2));
-  if (lua_type(L, 3) != LUA_TTABLE) return lsq_usage(L, "define expects a table of columns, got %s", luaL_typename(L, 3));
-  if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE)
-    return lsq_usage(L, "define: options must be a table, got %s", luaL_typename(L, 4));
-  lua_settop(L, 4);
-  int oidx = lua_isnil(L, 4) ? 0 : 4;
-  if (oidx) {
-    lua_pushnil(L);
-    while (lua_next(L, oidx)) {
-      int ok = 0;
-      for (int i = 0; lua_type(L, -2) == LUA_TSTRING && model_opts[i]; i++) ok |= !strcmp(model_opts[i], lua_tostring(L, -2));
-      if (!ok) return lsq_usage(L, "define: unknown option '%s'", lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-      lua_pop(L, 1);
-    }
-  }
-
-  lsq_model *mod = lua_newuserdatauv(L, sizeof *mod, MUV_COUNT);
-  memset(mod, 0, sizeof *mod);
-  lsq_tag_init(&mod->tag, lsq_kind_model);
-  luaL_setmetatable(L, LSQ_MODEL_MT);
-  int midx = lua_gettop(L); /* 5 */
-  mod->dialect = db->dialect;
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, midx, MUV_DB);
-  lua_newtable(L);
-  lua_setiuservalue(L, midx, MUV_CLASS);
-  lua_newtable(L); /* validators by name */
-  int vtab = lua_gettop(L);
-  lua_newtable(L); /* default functions by name */
-  int dtab = lua_gettop(L);
-  lua_newtable(L); /* names of not_empty columns */
-  int netab = lua_gettop(L);
-
-  sq_model_opts mo;
-  memset(&mo, 0, sizeof mo);
-  mo.table_name = opt_string(L, oidx, "table_name");
-  mo.timestamps = oidx ? opt_bool(L, oidx, "timestamps", -1) : -1;
-  mo.created_at = opt_string(L, oidx, "created_at");
-  mo.updated_at = opt_string(L, oidx, "updated_at");
-  mo.paranoid = opt_bool(L, oidx, "paranoid", 0);
-  mo.deleted_at = opt_string(L, oidx, "deleted_at");
+/* The C view of the finished model of the Model at midx, its name ->
+ * slot map, validators, defaults and instance metatable (vtab, dtab,
+ * netab: validators, default functions and not_empty flags by name). */
+static void model_view(lua_State *L, int midx, lsq_model *mod, int vtab, int dtab, int netab) {
   sq_err err;
   sq_err_clear(&err);
-  if (sq_model_new(lua_tostring(L, 2), &mo, &mod->m, &err)) return lsq_raise(L, &err);
-
-  /* columns: list or map */
-  lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
-  if (n > 0) {
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n)
-        return lsq_usage(L, "define: columns must be a list of specs or a map of name = spec, not both");
-      lua_pop(L, 1);
-    }
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, 3, i);
-      if (lua_type(L, -1) != LUA_TTABLE) return lsq_usage(L, "define: column #%d must be a table { \"name\", type, ... }", (int)i);
-      add_column(L, mod, lua_gettop(L), NULL, 1, vtab, dtab, netab);
-      lua_pop(L, 1);
-    }
-  } else {
-    int count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      if (lua_type(L, -2) != LUA_TSTRING || strlen(lua_tostring(L, -2)) != lua_rawlen(L, -2))
-        return lsq_usage(L, "define: column names must be strings without NUL bytes");
-      lua_pop(L, 1);
-      count++;
-    }
-    colkey *keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(count ? count : 1), 0);
-    int k = 0;
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      keys[k].name = lua_tostring(L, -2);
-      keys[k].pk = 0;
-      if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, "primary_key");
-        keys[k].pk = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-      }
-      k++;
-      lua_pop(L, 1);
-    }
-    qsort(keys, (size_t)count, sizeof *keys, colkey_cmp);
-    for (int i = 0; i < count; i++) {
-      lua_getfield(L, 3, keys[i].name);
-      add_column(L, mod, lua_gettop(L), keys[i].name, 0, vtab, dtab, netab);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-  if (oidx) {
-    if (lua_getfield(L, oidx, "indexes") != LUA_TNIL) add_indexes(L, mod, lua_gettop(L));
-    lua_pop(L, 1);
-  }
-  if (sq_model_finish(mod->m, &err)) return lsq_raise(L, &err);
-
   /* the C view */
   mod->ncols = sq_model_ncols(mod->m);
   mod->npk = sq_model_pk(mod->m, &mod->pk);
@@ -738,7 +635,8 @@ static int db_define(lua_State *L) {
   for (int i = 0; mod->cols && i < mod->ncols; i++) mod->cols[i] = sq_model_col(mod->m, i);
   if (!mod->cflags || !mod->cols) {
     sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    return lsq_raise(L, &err);
+    lsq_raise(L, &err);
+    return;
   }
   /* what sq_model_validate can still object to (see lsq_validate) */
   for (int i = 0; i < mod->ncols; i++) {
@@ -794,6 +692,206 @@ static int db_define(lua_State *L) {
   lua_pop(L, 2);
   lua_setiuservalue(L, midx, MUV_EXTRA);
   lsq_instance_setup(L, midx, mod);
+}
+
+/* The CF_* flags sq_model_validate needs for column c (see lsq_validate). */
+static unsigned char col_flags(const sq_col *c) {
+  unsigned char f = 0;
+  if (c->has_len || c->has_min || c->has_max) f |= CF_RULES;
+  if (c->type == SQ_T_STRING || c->type == SQ_T_CHAR) f |= CF_MAXLEN;
+  if (!c->allow_null && c->default_kind == SQ_DEFAULT_NONE && !c->auto_increment && c->role != SQ_ROLE_CREATED_AT &&
+      c->role != SQ_ROLE_UPDATED_AT && !(c->primary_key && c->type == SQ_T_UUID))
+    f |= CF_REQUIRED;
+  return f;
+}
+
+void lsq_model_refresh(lua_State *L, int midx) {
+  midx = lua_absindex(L, midx);
+  lsq_model *mod = lsq_toudata(L, midx, lsq_kind_model, sizeof *mod);
+  if (!mod || !mod->m) return;
+  int n = sq_model_ncols(mod->m);
+  /* columns may have moved in memory: every pointer is taken again */
+  const sq_col **cols = realloc((void *)mod->cols, sizeof *cols * (size_t)(n ? n : 1));
+  if (cols) mod->cols = cols;
+  unsigned char *fl = realloc(mod->cflags, (size_t)(n ? n : 1));
+  if (fl) mod->cflags = fl;
+  if (!cols || !fl) {
+    sq_err err;
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    lsq_raise(L, &err);
+  }
+  for (int i = 0; i < n; i++) mod->cols[i] = sq_model_col(mod->m, i);
+  mod->npk = sq_model_pk(mod->m, &mod->pk);
+  free(mod->pk_sql);
+  mod->pk_sql = NULL;
+  for (int i = 0; i < LSQ_NSHAPES; i++) {
+    free(mod->shapes[i].sql);
+    mod->shapes[i].sql = NULL;
+    mod->shapes[i].kind = 0;
+  }
+  if (n == mod->ncols) return;
+  lua_getiuservalue(L, midx, MUV_NAMES);
+  lua_getiuservalue(L, midx, MUV_IMT);
+  lua_rawgeti(L, -1, IMT_COLNAMES);
+  for (int i = mod->ncols; i < n; i++) {
+    const sq_col *c = mod->cols[i];
+    mod->cflags[i] = col_flags(c);
+    if (mod->cflags[i] & CF_REQUIRED) mod->nrequired++;
+    lua_pushinteger(L, i + 1);
+    lua_setfield(L, -4, c->name);
+    lua_pushstring(L, c->name);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pop(L, 3);
+  mod->ncols = n;
+}
+
+int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
+  dbidx = lua_absindex(L, dbidx);
+  lsq_db *db = lua_touserdata(L, dbidx);
+  lsq_model *mod = lua_newuserdatauv(L, sizeof *mod, MUV_COUNT);
+  memset(mod, 0, sizeof *mod);
+  lsq_tag_init(&mod->tag, lsq_kind_model);
+  luaL_setmetatable(L, LSQ_MODEL_MT);
+  int midx = lua_gettop(L);
+  mod->dialect = db->dialect;
+  mod->m = m;
+  mod->borrowed = 1;
+  lua_pushvalue(L, dbidx);
+  lua_setiuservalue(L, midx, MUV_DB);
+  lua_newtable(L);
+  lua_setiuservalue(L, midx, MUV_CLASS);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_newtable(L);
+  model_view(L, midx, mod, midx + 1, midx + 2, midx + 3);
+  lua_settop(L, midx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
+  lua_pushvalue(L, midx);
+  lua_rawsetp(L, -2, mod);
+  lua_pop(L, 1);
+  return midx;
+}
+
+static const char *const model_opts[] = {
+  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy", NULL,
+};
+
+/*
+ * db:define(name, columns [, options]) -> Model
+ * The Model userdata exists (undefined) before the sq_model is built, so
+ * an error at any step leaves only garbage for __gc to free.
+ */
+static int db_define(lua_State *L) {
+  lsq_db *db = lsq_check_db(L, 1);
+  if (lua_type(L, 2) != LUA_TSTRING || lua_rawlen(L, 2) == 0 || strlen(lua_tostring(L, 2)) != lua_rawlen(L, 2))
+    return lsq_usage(L, "define expects a model name (a non-empty string without NUL bytes), got %s", luaL_typename(L, 2));
+  if (lua_type(L, 3) != LUA_TTABLE) return lsq_usage(L, "define expects a table of columns, got %s", luaL_typename(L, 3));
+  if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE)
+    return lsq_usage(L, "define: options must be a table, got %s", luaL_typename(L, 4));
+  lua_settop(L, 4);
+  int oidx = lua_isnil(L, 4) ? 0 : 4;
+  if (oidx) {
+    lua_pushnil(L);
+    while (lua_next(L, oidx)) {
+      int ok = 0;
+      for (int i = 0; lua_type(L, -2) == LUA_TSTRING && model_opts[i]; i++) ok |= !strcmp(model_opts[i], lua_tostring(L, -2));
+      if (!ok) return lsq_usage(L, "define: unknown option '%s'", lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+      lua_pop(L, 1);
+    }
+  }
+
+  lsq_model *mod = lua_newuserdatauv(L, sizeof *mod, MUV_COUNT);
+  memset(mod, 0, sizeof *mod);
+  lsq_tag_init(&mod->tag, lsq_kind_model);
+  luaL_setmetatable(L, LSQ_MODEL_MT);
+  int midx = lua_gettop(L); /* 5 */
+  mod->dialect = db->dialect;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, midx, MUV_DB);
+  lua_newtable(L);
+  lua_setiuservalue(L, midx, MUV_CLASS);
+  lua_newtable(L); /* validators by name */
+  int vtab = lua_gettop(L);
+  lua_newtable(L); /* default functions by name */
+  int dtab = lua_gettop(L);
+  lua_newtable(L); /* names of not_empty columns */
+  int netab = lua_gettop(L);
+
+  sq_model_opts mo;
+  memset(&mo, 0, sizeof mo);
+  mo.table_name = opt_string(L, oidx, "table_name");
+  mo.timestamps = oidx ? opt_bool(L, oidx, "timestamps", -1) : -1;
+  mo.created_at = opt_string(L, oidx, "created_at");
+  mo.updated_at = opt_string(L, oidx, "updated_at");
+  mo.paranoid = opt_bool(L, oidx, "paranoid", 0);
+  mo.deleted_at = opt_string(L, oidx, "deleted_at");
+  sq_err err;
+  sq_err_clear(&err);
+  int lazy_all = 0;
+  if (oidx) {
+    lua_getfield(L, oidx, "lazy");
+    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_all = 1;
+    else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)))
+      return lsq_usage(L, "define: lazy must be \"raise\" or true");
+    lua_pop(L, 1);
+  }
+  mod->lazy_all = lazy_all;
+  if (sq_model_new(lua_tostring(L, 2), &mo, &mod->m, &err)) return lsq_raise(L, &err);
+
+  /* columns: list or map */
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+  if (n > 0) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n)
+        return lsq_usage(L, "define: columns must be a list of specs or a map of name = spec, not both");
+      lua_pop(L, 1);
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, 3, i);
+      if (lua_type(L, -1) != LUA_TTABLE) return lsq_usage(L, "define: column #%d must be a table { \"name\", type, ... }", (int)i);
+      add_column(L, mod, lua_gettop(L), NULL, 1, vtab, dtab, netab);
+      lua_pop(L, 1);
+    }
+  } else {
+    int count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      if (lua_type(L, -2) != LUA_TSTRING || strlen(lua_tostring(L, -2)) != lua_rawlen(L, -2))
+        return lsq_usage(L, "define: column names must be strings without NUL bytes");
+      lua_pop(L, 1);
+      count++;
+    }
+    colkey *keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(count ? count : 1), 0);
+    int k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      keys[k].name = lua_tostring(L, -2);
+      keys[k].pk = 0;
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, "primary_key");
+        keys[k].pk = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+      k++;
+      lua_pop(L, 1);
+    }
+    qsort(keys, (size_t)count, sizeof *keys, colkey_cmp);
+    for (int i = 0; i < count; i++) {
+      lua_getfield(L, 3, keys[i].name);
+      add_column(L, mod, lua_gettop(L), keys[i].name, 0, vtab, dtab, netab);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (oidx) {
+    if (lua_getfield(L, oidx, "indexes") != LUA_TNIL) add_indexes(L, mod, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  if (sq_model_finish(mod->m, &err)) return lsq_raise(L, &err);
+
+  model_view(L, midx, mod, vtab, dtab, netab);
 
   /* registries: the weak C-pointer map, and the db's models */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
@@ -896,6 +994,8 @@ void lsq_model_open(lua_State *L, int modidx) {
     luaL_setfuncs(L, lsq_write_methods, 0);
     luaL_setfuncs(L, lsq_bulk_methods, 0);
     luaL_setfuncs(L, lsq_sync_methods, 0);
+    luaL_setfuncs(L, lsq_assoc_methods, 0);
+    luaL_setfuncs(L, lsq_expr_methods, 0);
     lua_pushcfunction(L, lsq_model_each);
     lua_setfield(L, -2, "each");
     lua_pushcclosure(L, model_index, 1);
@@ -927,4 +1027,6 @@ void lsq_model_open(lua_State *L, int modidx) {
   types_open(L, modidx);
   lsq_where_open(L, modidx);
   lsq_cursor_open(L);
+  lsq_expr_open(L, modidx);
+  lsq_assoc_open(L, modidx);
 }

@@ -94,6 +94,9 @@ typedef struct lsq_model {
   size_t pk_sql_len;
   lsq_shape shapes[LSQ_NSHAPES];
   unsigned shape_clock;   /* stores so far */
+  int lazy_assocs;        /* an association has lazy = "raise": finds mark what they load */
+  int lazy_all;           /* define(..., { lazy = "raise" }): finds mark every instance they load */
+  int borrowed;           /* m is not ours (a join model the core built): __gc leaves it */
 } lsq_model;
 
 /* A scratch area for one call: the arena of the query tree, the rendered
@@ -118,7 +121,7 @@ void *lsq_alloc(lsq_scratch *s, size_t n, sq_err *err);
   sq_err err;                         \
   sq_err_clear(&err);                 \
   lsq_scratch *s = lsq_scratch_get(L); \
-  lsq_qb b = {L, mod, s, &err, name, 0}
+  lsq_qb b = {L, mod, s, &err, name, 0, NULL}
 
 /* ---------------------------------------------------------------- */
 /* ldefine.c                                                          */
@@ -146,6 +149,13 @@ void lsq_shape_store(lsq_model *mod, int kind, const int *cols, int n, int nrows
  * which can't see the caller's stack). */
 void lsq_push_model(lua_State *L, const lsq_model *mod);
 void lsq_model_open(lua_State *L, int modidx);
+/* After the core appended columns to the model at midx (a foreign key of
+ * an association): the C view, name map and instance column names follow,
+ * cached statements are dropped. */
+void lsq_model_refresh(lua_State *L, int midx);
+/* Pushes a Model for m, which the db at dbidx's models own (a join model
+ * built by the core); returns its index. */
+int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m);
 
 /* ---------------------------------------------------------------- */
 /* lwhere.c, lopts.c                                                  */
@@ -166,6 +176,7 @@ typedef struct lsq_qb {
   sq_err *err;
   const char *method; /* "find_all", for messages */
   int depth;
+  void *ext;          /* a read with includes / expressions (linclude.c), or NULL */
 } lsq_qb;
 
 /* Option bits for lsq_build_options. */
@@ -175,7 +186,7 @@ enum {
   QO_RAW = 1 << 8, QO_PARANOID = 1 << 9, QO_ALL = 1 << 10, QO_FORCE = 1 << 11,
   QO_BY = 1 << 12, QO_DEFAULTS = 1 << 13, QO_BATCH = 1 << 14, QO_CONFLICT = 1 << 15,
   QO_FIELDS = 1 << 16,
-  QO_PRIMARY = 1 << 24 /* use_primary (read replicas, lroute.c) */
+  QO_PRIMARY = 1 << 25 /* use_primary (read replicas, lroute.c) */
 };
 #define QO_FIND (QO_WHERE | QO_ATTRIBUTES | QO_ORDER | QO_LIMIT | QO_OFFSET | QO_GROUP | QO_HAVING | QO_LOCK | QO_RAW | QO_PARANOID | QO_PRIMARY)
 
@@ -212,6 +223,13 @@ int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err);
 int lsq_col_index(lsq_qb *b, int idx, const char *what);
 /* A list of column names (or one name) into an arena array. */
 int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout);
+/* Part 2 conditions of reads (lexpr.c), used by the where builder when
+ * b->ext is set: -1 when the value needs none (the part 1 node is built). */
+int lsq_where_ext_col(lsq_qb *b, int c, int vidx, sq_expr **out);
+int lsq_where_ext_key(lsq_qb *b, const char *k, size_t n, int vidx, sq_expr **out);
+int lsq_where_ext_cond(lsq_qb *b, int idx, int op, sq_expr **out);
+int lsq_is_expr(lua_State *L, int idx);
+int lsq_is_subquery(lua_State *L, int idx);
 /* The kind of the sqorm.fn value at idx (0 when it is none). */
 int lsq_fn_kind(lua_State *L, int idx);
 enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };

@@ -20,11 +20,12 @@ enum {
   OUV_AUX,     /* names of result columns that are no model column (extras), for a sink
                 * whose rows come in other frames than their columns (a cursor) */
   OUV_MAP,     /* a column map too big for the sink's own */
-  OUV_COUNT = OUV_MAP
+  OUV_INC,     /* the include sink's state table (linclude.c) */
+  OUV_COUNT = OUV_INC
 };
 
 /* The sink of a holder. */
-enum { LSINK_NONE = 0, LSINK_ROWS, LSINK_MODEL, LSINK_SCALAR };
+enum { LSINK_NONE = 0, LSINK_ROWS, LSINK_MODEL, LSINK_SCALAR, LSINK_INCLUDE /* linclude.c */ };
 
 /* lsq_op.lflags */
 enum {
@@ -64,6 +65,8 @@ typedef struct lsq_op {
   struct lsq_op *aprev, *anext; /* the state's in-flight list (lasync.c) */
   lsq_rows rows;     /* LSINK_ROWS */
   lsq_isink isink;   /* LSINK_MODEL */
+  struct lsq_incsink *inc; /* LSINK_INCLUDE (in the op's arena) */
+  int nlogged;       /* log records written before the run (batches come later) */
   struct {
     int fn;          /* sq_fn */
     const sq_col *col;

@@ -6,7 +6,7 @@
  * model order (no intermediate row table, no per-row name hashing), raw
  * rows, or bare arrays (RETURNING).
  */
-#include "lop.h"
+#include "lassoc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -366,6 +366,7 @@ static int op_columns(void *ud, int set, int ncols, const sq_column *cols, sq_er
   switch (h->sink) {
   case LSINK_ROWS: return orows_columns(h, ncols, cols, err);
   case LSINK_MODEL: return isink_columns(&h->isink, ncols, cols, err);
+  case LSINK_INCLUDE: return lsq_incsink_columns(h, set, ncols, cols, err);
   default: return 0;
   }
 }
@@ -377,6 +378,7 @@ static int op_row(void *ud, int set, int64_t parent, int ncols, const sq_value *
   case LSINK_ROWS: return rows_row(&h->rows, ncols, vals, err);
   case LSINK_MODEL: return isink_row(&h->isink, ncols, vals, err);
   case LSINK_SCALAR: return oscalar_row(h, ncols, vals);
+  case LSINK_INCLUDE: return lsq_incsink_row(h, set, parent, ncols, vals, err);
   default: return 0;
   }
 }

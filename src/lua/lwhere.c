@@ -33,6 +33,8 @@ static const struct {
   {"in_", SQ_OP_IN}, {"not_in", SQ_OP_NOT_IN}, {"like", SQ_OP_LIKE}, {"not_like", SQ_OP_NOT_LIKE},
   {"is_null", SQ_OP_IS_NULL}, {"not_null", SQ_OP_NOT_NULL}, {"and_", SQ_OP_AND}, {"or_", SQ_OP_OR},
   {"not_", SQ_OP_NOT},
+  /* part 2, for reads: op.has(association [, where]), op.exists(subquery), op.not_exists(subquery) */
+  {"has", SQ_OP_HAS}, {"exists", SQ_OP_EXISTS}, {"not_exists", SQ_OP_NOT_EXISTS},
   /* aliases: op["in"], op["and"], ... read the same */
   {"in", SQ_OP_IN}, {"and", SQ_OP_AND}, {"or", SQ_OP_OR}, {"not", SQ_OP_NOT},
   {NULL, 0},
@@ -40,6 +42,7 @@ static const struct {
 
 static const char *op_name(int op) {
   if (op == SQ_OP_RAW) return "raw";
+  if (op == SQ_OP_HAS) return "has";
   for (int i = 0; op_names[i].name; i++)
     if (op_names[i].op == op) return op_names[i].name;
   return "?";
@@ -59,7 +62,7 @@ static int is_plain_table(lua_State *L, int idx) {
 static int is_scalar(lua_State *L, int idx, int allow_null) {
   switch (lua_type(L, idx)) {
   case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: return 1;
-  case LUA_TUSERDATA: return allow_null && lsq_is_null(L, idx);
+  case LUA_TUSERDATA: return (allow_null && lsq_is_null(L, idx)) || lsq_is_expr(L, idx);
   default: return 0;
   }
 }
@@ -95,7 +98,7 @@ static int op_new(lua_State *L) {
       return lsq_usage(L, "sqorm.op.%s takes two values (low, high)", name);
     break;
   case SQ_OP_IN: case SQ_OP_NOT_IN:
-    if (n == 1 && is_plain_table(L, 1)) break;
+    if (n == 1 && (is_plain_table(L, 1) || lsq_is_subquery(L, 1))) break;
     /* op.in_(1, 2, 3): pack the values into a list */
     for (int i = 1; i <= n; i++)
       if (!is_scalar(L, i, 0))
@@ -122,6 +125,13 @@ static int op_new(lua_State *L) {
   case SQ_OP_NOT:
     if (n != 1 || !(is_plain_table(L, 1) || lsq_test_op(L, 1) || is_scalar(L, 1, 1)))
       return lsq_usage(L, "sqorm.op.not_ takes one where table or operator value");
+    break;
+  case SQ_OP_HAS:
+    if (n < 1 || n > 2 || lua_type(L, 1) != LUA_TSTRING || (n == 2 && !lua_isnil(L, 2) && !is_plain_table(L, 2) && !lsq_test_op(L, 2)))
+      return lsq_usage(L, "sqorm.op.has takes an association name and an optional where table");
+    break;
+  case SQ_OP_EXISTS: case SQ_OP_NOT_EXISTS:
+    if (n != 1 || !lsq_is_subquery(L, 1)) return lsq_usage(L, "sqorm.op.%s takes a Model:subquery{...}", name);
     break;
   default:
     return lsq_usage(L, "unknown operator");
@@ -552,6 +562,12 @@ static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
   int rc = SQ_OK;
   lsq_opv *o = lsq_test_op(L, vidx);
   sq_expr *e = NULL;
+  int xr = lsq_where_ext_col(b, c, vidx, &e); /* sqorm.col / fn operands, subqueries (reads) */
+  if (xr >= 0) {
+    b->depth--;
+    if (!xr) *out = e;
+    return xr;
+  }
   if (o) {
     switch (o->op) {
     case SQ_OP_AND: case SQ_OP_OR: case SQ_OP_NOT:
@@ -670,7 +686,10 @@ static int where_table(lsq_qb *b, int idx, sq_expr **out) {
       size_t kn;
       const char *ks = lua_tolstring(L, -2, &kn);
       int c = sq_model_find(b->mod->m, ks, kn);
-      if (c < 0) rc = unknown_column(b, "where", ks, kn);
+      if (c < 0 && b->ext && kn > 0 && ks[0] != '$' && ks[0] != '@') {
+        rc = lsq_where_ext_key(b, ks, kn, vidx, &e); /* "author.name", an attribute alias (having) */
+        key = (lua_Integer)1 << 40;
+      } else if (c < 0) rc = unknown_column(b, "where", ks, kn);
       else {
         rc = build_col(b, c, vidx, &e);
         key = c;
@@ -679,7 +698,7 @@ static int where_table(lsq_qb *b, int idx, sq_expr **out) {
       lsq_opv *o = lsq_test_op(L, vidx);
       if (!o) {
         rc = sq_err_set(b->err, SQ_EUSAGE,
-                        "where: list item #%lld is a %s; list items of a where must be sqorm.op.and_/or_/not_ or "
+                        "where: list item #%lld is a %s; list items of a where must be sqorm.op.and_/or_/not_/has or "
                         "sqorm.raw values (column conditions are name = value)",
                         (long long)lua_tointeger(L, -2), luaL_typename(L, vidx));
       } else {
@@ -733,6 +752,8 @@ static int build_cond(lsq_qb *b, int idx, sq_expr **out) {
   if (o) {
     if (o->op == SQ_OP_AND || o->op == SQ_OP_OR || o->op == SQ_OP_NOT) rc = logical(b, lua_absindex(L, idx), o, -1, out);
     else if (o->op == SQ_OP_RAW) rc = raw_expr(b, lua_absindex(L, idx), out);
+    else if (o->op == SQ_OP_HAS || o->op == SQ_OP_EXISTS || o->op == SQ_OP_NOT_EXISTS)
+      rc = lsq_where_ext_cond(b, lua_absindex(L, idx), o->op, out);
     else
       rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.%s needs a column: write { column = sqorm.op.%s(...) }",
                       op_name(o->op), op_name(o->op));

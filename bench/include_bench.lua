@@ -1,0 +1,99 @@
+-- include_bench.lua: issue 11's eager-loading workload - 1,000 users x 10
+-- posts x 3 tags - read three ways through sqorm:
+--   include  User:find_all{ include = { { "posts", include = { "tags" } } } }
+--   n_plus_1 the loop written by hand: find_all users, get_posts per user,
+--            get_tags per post
+--   joined   one raw SQL join (db:query), rows as plain tables
+-- and prints, per way, calls/s, rows/s (users + posts + tags delivered per
+-- call: 41,000) and statements per call. The raw C join is
+-- bench/include_raw.c (same data, SQLite).
+--
+--   lua5.4 bench/include_bench.lua [url] [seconds per way]
+local sqorm = require "sqorm"
+local T = sqorm.types
+
+local url = arg[1] or "sqlite::memory:"
+local budget = tonumber(arg[2] or "3")
+local USERS, POSTS, TAGS, NTAGS = 1000, 10, 3, 50
+
+local statements = 0
+local db <close> = sqorm.connect(url, { logging = function() statements = statements + 1 end })
+
+local User = db:define("user", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                                 { "name", T.STRING(40) } }, { table_name = "ib_users", timestamps = false })
+local Post = db:define("post", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                                 { "title", T.STRING(40) } }, { table_name = "ib_posts", timestamps = false })
+local Tag = db:define("tag", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                               { "name", T.STRING(40) } }, { table_name = "ib_tags", timestamps = false })
+User:has_many(Post, { as = "posts", foreign_key = "author_id" })
+Post:belongs_to_many(Tag, { as = "tags", through = "ib_post_tags", foreign_key = "post_id", other_key = "tag_id" })
+
+db:sync { force = true }
+db:transaction(function()
+  local tags = {}
+  for i = 1, NTAGS do tags[i] = { name = "tag" .. i } end
+  Tag:bulk_create(tags)
+  local users = {}
+  for i = 1, USERS do users[i] = { name = "user" .. i } end
+  User:bulk_create(users)
+  local posts = {}
+  for u = 1, USERS do
+    for p = 1, POSTS do posts[#posts + 1] = { title = "p" .. p, author_id = u } end
+  end
+  Post:bulk_create(posts, { batch_size = 1000 })
+  local links = {}
+  for pid = 1, USERS * POSTS do
+    for k = 0, TAGS - 1 do links[#links + 1] = { post_id = pid, tag_id = (pid + k * 7) % NTAGS + 1 } end
+  end
+  Post:associations().tags.through:bulk_create(links, { batch_size = 1000 })
+end)
+
+local ROWS = USERS + USERS * POSTS + USERS * POSTS * TAGS
+
+local function check(users)
+  local n = #users
+  for _, u in ipairs(users) do
+    n = n + #u.posts
+    for _, p in ipairs(u.posts) do n = n + #p.tags end
+  end
+  assert(n == ROWS, ("loaded %d rows, expected %d"):format(n, ROWS))
+end
+
+local ways = {
+  include = function()
+    check(User:find_all { include = { { "posts", include = { "tags" } } } })
+  end,
+  n_plus_1 = function()
+    local users = User:find_all()
+    local n = #users
+    for _, u in ipairs(users) do
+      local posts = u:get_posts()
+      n = n + #posts
+      for _, p in ipairs(posts) do n = n + #p:get_tags() end
+    end
+    assert(n == ROWS)
+  end,
+  joined = function()
+    local rows = db:query([[SELECT u.id AS uid, u.name AS uname, p.id AS pid, p.title, t.id AS tid, t.name AS tname
+      FROM ib_users u JOIN ib_posts p ON p.author_id = u.id JOIN ib_post_tags pt ON pt.post_id = p.id
+      JOIN ib_tags t ON t.id = pt.tag_id]])
+    assert(#rows == USERS * POSTS * TAGS)
+  end,
+}
+
+local has_socket, socket = pcall(require, "socket")
+local clock = has_socket and socket.gettime or os.clock -- wall clock when lua-socket is there
+for _, name in ipairs { "include", "joined", "n_plus_1" } do
+  local fn = ways[name]
+  fn() -- warm
+  statements = 0
+  local calls, t0 = 0, clock()
+  repeat
+    fn()
+    calls = calls + 1
+  until clock() - t0 >= budget
+  local dt = clock() - t0
+  print(("RESULT include_bench %s %s calls/s=%.2f rows/s=%.0f statements/call=%.1f"):format(
+    url:match("^(%a+)"), name, calls / dt, calls * ROWS / dt, statements / calls))
+end
+db:drop_all()

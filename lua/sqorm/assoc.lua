@@ -1,0 +1,240 @@
+-- sqorm.assoc: the accessors of associations, installed into a model's
+-- instance methods when an association is defined (lassoc.c). Thin sugar
+-- over the model methods: every read and write here is one of them (an
+-- operation each), no SQL is built here and no rows are walked here.
+--
+--   to-many (has_many, belongs_to_many): get_<as>, count_<as>, has_<as>,
+--     create_<singular>, add_<as>, remove_<as>, set_<as>
+--   to-one (belongs_to, has_one): get_<as>, set_<as>, create_<as>
+local core = require "sqorm.core"
+
+local op, null = core.op, core.null
+
+local M = {}
+
+local function usage(msg)
+  error(core.error("usage", msg), 3)
+end
+
+local function copy(t)
+  local c = {}
+  if t then for k, v in pairs(t) do c[k] = v end end
+  return c
+end
+
+-- where ANDed from the parts given (nil parts skipped)
+local function all_of(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    local w = select(i, ...)
+    if w ~= nil then parts[#parts + 1] = w end
+  end
+  if #parts == 1 then return parts[1] end
+  return op.and_(table.unpack(parts))
+end
+
+-- the slot of column name in model (for writing a key into a loaded
+-- instance without marking it changed: the row has it already)
+local function slot_of(model, name)
+  for i, c in ipairs(model.columns) do
+    if c == name then return i end
+  end
+end
+
+-- the key value of item (an instance of model, or a plain key value)
+local function key_of(model, item, col)
+  if type(item) == "table" and getmetatable(item) and item.get then return item:get(col), item end
+  if item == nil then usage("expected an instance of " .. model.name .. " or its key") end
+  return item, nil
+end
+
+local function items_of(x)
+  if type(x) == "table" and not (getmetatable(x) and x.get) then return x end
+  return { x }
+end
+
+local function check_lazy(self, info, what)
+  local mark = core._lazy_mark(self)
+  if mark == 1 or (mark == 2 and info.lazy == "raise") then
+    usage(("%s:%s: %s was loaded with lazy = \"raise\" (the N+1 guard): include '%s' in the query that loads it")
+      :format(info.source.name, what, info.source.name, info.as))
+  end
+end
+
+function M.install(methods, info)
+  local as, target, source = info.as, info.target, info.source
+  local fk, scope = info.foreign_key, info.scope
+  local tpk = target.primary_key[1]
+  local kind = info.kind
+
+  -- the value on self that the target rows point at (or hold)
+  local function own_key(self)
+    if kind == "belongs_to" then return self:get(fk) end
+    return self:get(info.source_key)
+  end
+
+  -- where on the target for the rows of self
+  local function rows_where(self)
+    local v = own_key(self)
+    if v == nil then return nil end
+    if kind == "belongs_to" then return { [info.target_key] = v } end
+    if kind == "belongs_to_many" then
+      return { [info.target_key] = op.in_(info.through:subquery { attributes = { info.other_key },
+                                                                  where = { [fk] = v } }) }
+    end
+    return { [fk] = v }
+  end
+
+  local function read_opts(self, opts)
+    local base = rows_where(self)
+    if base == nil then return nil end
+    local o = copy(opts)
+    o.where = all_of(base, scope, opts and opts.where)
+    return o
+  end
+
+  local function ids_of(items)
+    local ids, insts = {}, {}
+    for _, it in ipairs(items_of(items)) do
+      local k, inst = key_of(target, it, kind == "belongs_to_many" and info.target_key or tpk)
+      ids[#ids + 1] = k
+      if inst then insts[#insts + 1] = inst end
+    end
+    return ids, insts
+  end
+
+  methods["get_" .. as] = function(self, opts)
+    check_lazy(self, info, "get_" .. as)
+    local o = read_opts(self, opts)
+    if info.to_many then
+      if o == nil then return {} end
+      return target:find_all(o)
+    end
+    if o == nil then return nil end
+    return target:find_one(o)
+  end
+
+  if info.to_many then
+    local slot = kind == "has_many" and slot_of(target, fk)
+
+    methods["count_" .. as] = function(self, opts)
+      check_lazy(self, info, "count_" .. as)
+      local o = read_opts(self, opts)
+      if o == nil then return 0 end
+      return target:count(o)
+    end
+
+    methods["has_" .. as] = function(self, items)
+      check_lazy(self, info, "has_" .. as)
+      local ids = ids_of(items)
+      if #ids == 0 then return true end
+      local seen, n = {}, 0
+      for _, k in ipairs(ids) do
+        if not seen[k] then seen[k], n = true, n + 1 end
+      end
+      local o = read_opts(self, { where = { [kind == "belongs_to_many" and info.target_key or tpk] = ids } })
+      if o == nil then return false end
+      return target:count(o) == n
+    end
+
+    local function add(self, items)
+      local v = own_key(self)
+      if v == nil then usage(("add_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key)) end
+      local ids, insts = ids_of(items)
+      if #ids == 0 then return self end
+      if kind == "has_many" then
+        target:update({ [fk] = v }, { where = { [tpk] = ids } })
+        for _, t in ipairs(insts) do rawset(t, slot, v) end
+        return self
+      end
+      -- belongs_to_many: one join row per pair, never twice
+      local through, ok = info.through, info.other_key
+      local have = {}
+      for _, r in ipairs(through:find_all { where = { [fk] = v, [ok] = ids }, attributes = { ok }, raw = true }) do
+        have[r[ok]] = true
+      end
+      local rows = {}
+      for _, k in ipairs(ids) do
+        if not have[k] then
+          have[k] = true
+          rows[#rows + 1] = { [fk] = v, [ok] = k }
+        end
+      end
+      if #rows > 0 then through:bulk_create(rows) end
+      return self
+    end
+
+    local function remove(self, items, all_but)
+      local v = own_key(self)
+      if v == nil then return self end
+      local ids, insts = ids_of(items)
+      if not all_but and #ids == 0 then return self end
+      local sel = ids
+      if all_but then
+        sel = nil
+        if #ids > 0 then sel = op.not_in(ids) end
+      end
+      if kind == "has_many" then
+        target:update({ [fk] = null }, { where = { [fk] = v, [tpk] = sel } })
+        if not all_but then for _, t in ipairs(insts) do rawset(t, slot, nil) end end
+      else
+        info.through:destroy { where = { [fk] = v, [info.other_key] = sel } }
+      end
+      return self
+    end
+
+    methods["add_" .. as] = add
+    methods["remove_" .. as] = function(self, items) return remove(self, items, false) end
+    methods["set_" .. as] = function(self, items)
+      remove(self, items or {}, true)
+      return add(self, items or {})
+    end
+    methods["create_" .. info.singular] = function(self, values, opts)
+      local v = own_key(self)
+      if v == nil then
+        usage(("create_%s: %s has no %s yet (save it first)"):format(info.singular, source.name, info.source_key))
+      end
+      local vals = copy(values)
+      if kind == "has_many" then
+        vals[fk] = v
+        return target:create(vals, opts)
+      end
+      local t = target:create(vals, opts)
+      add(self, t)
+      return t
+    end
+  else
+    methods["set_" .. as] = function(self, item)
+      if kind == "belongs_to" then
+        local k = item ~= nil and key_of(target, item, info.target_key) or nil
+        self:update({ [fk] = k == nil and null or k })
+        return self
+      end
+      local v = own_key(self)
+      if v == nil then usage(("set_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key)) end
+      target:update({ [fk] = null }, { where = { [fk] = v } })
+      if item ~= nil then
+        local k, inst = key_of(target, item, tpk)
+        target:update({ [fk] = v }, { where = { [tpk] = k } })
+        if inst then rawset(inst, slot_of(target, fk), v) end
+      end
+      return self
+    end
+    methods["create_" .. as] = function(self, values, opts)
+      local vals = copy(values)
+      if kind == "belongs_to" then
+        local t = target:create(vals, opts)
+        self:update({ [fk] = t:get(info.target_key) })
+        return t
+      end
+      local v = own_key(self)
+      if v == nil then
+        usage(("create_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key))
+      end
+      vals[fk] = v
+      return target:create(vals, opts)
+    end
+  end
+end
+
+return M
