@@ -399,7 +399,7 @@ static int inc_exec(void *ud, int set, const sq_select_sql *s, sq_err *err) {
   inc_ctx *x = ud;
   sq_oper *op = x->op;
   if (!(op->flags & SQ_OPER_QUIET)) {
-    int rc = add_log(op, s->sql.sql, s->sql.len, 1, err);
+    int rc = sq_oper__add_log(op, s->sql.sql, s->sql.len, 1, err);
     if (rc) return rc;
   }
   op_stmt st = {s->sql.sql, s->sql.len, s->sql.params, s->sql.nparams, SQ_STMT_READ};

@@ -1152,17 +1152,6 @@ static void from(R *r, const level *L) {
   }
 }
 
-/* After a column operand of ORDER BY or GROUP BY: DECIMAL on SQLite is
- * text, ordered and grouped under the exact collation (as render.c's
- * col_cmp does), not as strings ("10.00" < "9.50"). */
-static void dec_collate(R *r, const level *L, int k, const sq_operand *o) {
-  if (r->fail || r->dialect != SQ_DIALECT_SQLITE || o->kind != SQ_X_COL) return;
-  int j = o->inc ? find_node(L, o->inc) : k;
-  if (j < 0) return;
-  const sq_model *m = L->nodes[j].m;
-  if (o->col >= 0 && o->col < m->ncols && m->cols[o->col].type == SQ_T_DECIMAL) PUTS(r, " COLLATE " SQ_DEC_COLLATION);
-}
-
 static void order_list(R *r, const level *L, const sq_xorder *ord, int n) {
   for (int i = 0; i < n && !r->fail; i++) {
     if (i) PUTS(r, ", ");

@@ -257,7 +257,6 @@ int lsq_op_run(lua_State *L, int dbidx, lsq_op *h, lua_KFunction k, lua_KContext
     for (int i = 0; i < sq_oper_nlogs(op); i++) lsq_op_log(L, dbidx, op, i, 0);
     lua_settop(L, top);
   }
-  h->nlogged = sq_oper_nlogs(op);
   if (sq_oper_target(op) == SQ_OPER_TARGET_NONE) {
     /* After the logging function ran: it may have closed the db. */
     sq_tx *tx = db->ntx ? lsq_tx_current_tx(L, dbidx) : NULL;

@@ -66,7 +66,6 @@ typedef struct lsq_op {
   lsq_rows rows;     /* LSINK_ROWS */
   lsq_isink isink;   /* LSINK_MODEL */
   struct lsq_incsink *inc; /* LSINK_INCLUDE (in the op's arena) */
-  int nlogged;       /* log records written before the run (batches come later) */
   struct {
     int fn;          /* sq_fn */
     const sq_col *col;

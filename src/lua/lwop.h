@@ -20,7 +20,7 @@
   lsq_scratch sc;                                        \
   memset(&sc, 0, sizeof sc);                             \
   sc.arena = sq_oper_arena((h)->op);                     \
-  lsq_qb b = {L, mod, &sc, &err, name, 0}
+  lsq_qb b = {L, mod, &sc, &err, name, 0, NULL}
 
 /* A copy of the text of now (lsq_now) in the op's arena (NULL: out of
  * memory), so the op owns it. */
