@@ -203,12 +203,26 @@ static void stmt_put(lsq_stmt *s, lsq_stmt *tmp) {
 typedef struct raw_opts {
   int multi;      /* run every statement of the SQL, in order */
   double timeout; /* seconds; 0: none (no Lua option sets it yet: async mode adds `timeout`) */
+  int plain;      /* db:query: the first row, or nil */
+  int scalar;     /* db:query: the first value of the first row, or nil */
+  int model;      /* db:query: instances of this model (the opts table holds it), 0: none */
 } raw_opts;
 
-static void opt_multi(lua_State *L, const char *method, raw_opts *o) {
+static int opt_bool(lua_State *L, const char *method, const char *name) {
   if (lua_type(L, -1) != LUA_TBOOLEAN)
-    lsq_usage(L, "db:%s: option 'multi' must be a boolean, got %s", method, luaL_typename(L, -1));
-  o->multi = lua_toboolean(L, -1);
+    lsq_usage(L, "db:%s: option '%s' must be a boolean, got %s", method, name, luaL_typename(L, -1));
+  return lua_toboolean(L, -1);
+}
+
+static void opt_multi(lua_State *L, const char *method, raw_opts *o) { o->multi = opt_bool(L, method, "multi"); }
+static void opt_plain(lua_State *L, const char *method, raw_opts *o) { o->plain = opt_bool(L, method, "plain"); }
+static void opt_scalar(lua_State *L, const char *method, raw_opts *o) { o->scalar = opt_bool(L, method, "scalar"); }
+
+static void opt_model(lua_State *L, const char *method, raw_opts *o) {
+  lsq_model *mod = lsq_toudata(L, -1, lsq_kind_model, sizeof *mod);
+  if (!mod || !mod->m)
+    lsq_usage(L, "db:%s: option 'model' must be a model (db:define), got %s", method, luaL_typename(L, -1));
+  o->model = 1;
 }
 
 static const struct raw_opt {
@@ -216,6 +230,9 @@ static const struct raw_opt {
   void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
 } raw_opt_list[] = {
   {"multi", opt_multi},
+  {"plain", opt_plain},
+  {"scalar", opt_scalar},
+  {"model", opt_model},
   {NULL, NULL},
 };
 
@@ -242,6 +259,12 @@ static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o
     opt->set(L, method, o);
     lua_pop(L, 1);
   }
+  int shapes = (o->plain != 0) + (o->scalar != 0) + (o->model != 0);
+  if (shapes && strcmp(method, "query"))
+    lsq_usage(L, "db:%s: options plain, scalar and model shape rows: use them with db:query", method);
+  if (shapes > 1) lsq_usage(L, "db:%s: options plain, scalar and model exclude each other; give one", method);
+  if (o->model && o->multi)
+    lsq_usage(L, "db:%s: option model can't be combined with multi = true (run the statement alone)", method);
 }
 
 /* ---------------------------------------------------------------- */
@@ -308,7 +331,16 @@ static int raw_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   (void)status;
   if (lsq_op_failed(h)) return lsq_op_raise(L, h);
-  if (h->sink == LSINK_ROWS) {
+  if (h->sink == LSINK_ROWS && h->rows.first) {
+    /* plain / scalar: the first row or value, nil when none */
+    if (lsq_op_push_out(L, h) == LUA_TTABLE) {
+      lua_rawgeti(L, -1, 1);
+      lua_remove(L, -2);
+    } else {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+  } else if (h->sink == LSINK_ROWS || h->sink == LSINK_MODEL) {
     if (lsq_op_push_out(L, h) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_createtable(L, 0, 0);
@@ -355,6 +387,18 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   lua_settop(L, 4);
   raw_opts o;
   read_raw_opts(L, 4, method, &o);
+  if (o.model) {
+    /* [5]: the model of { model = M }, kept in this frame for the sink */
+    lua_getfield(L, 4, "model");
+    lsq_model *mod = lsq_toudata(L, 5, lsq_kind_model, sizeof *mod);
+    if (!mod || !mod->m) return lsq_usage(L, "db:%s: option 'model' must be a model", method);
+    lua_getiuservalue(L, 5, MUV_DB);
+    int same = lua_rawequal(L, -1, 1);
+    lua_pop(L, 1);
+    if (!same) return lsq_usage(L, "db:%s: option 'model': model '%s' belongs to another db", method, sq_model_name(mod->m));
+  } else {
+    lua_pushnil(L);
+  }
   size_t len;
   const char *sql = lua_tolstring(L, 2, &len);
 
@@ -415,11 +459,18 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   if (params != local) free(params);
   if (rc) return lsq_op_fail(L, h, &err);
   if (o.timeout > 0) sq_oper_set_timeout(op, o.timeout);
-  if (want_rows) lsq_op_sink_rows(L, h);
+  if (o.model) lsq_op_sink_model(L, h, 5, SINK_LIST);
+  else if (want_rows) {
+    lsq_op_sink_rows(L, h);
+    h->rows.first = o.scalar ? LROWS_SCALAR : o.plain ? LROWS_PLAIN : LROWS_ALL;
+  }
   return lsq_op_run(L, 1, h, raw_k, (lua_KContext)h);
 }
 
-/* db:query(sql [, binds [, opts]]) -> { row, ... } */
+/* db:query(sql [, binds [, opts]]) -> { row, ... }; with { plain = true }
+ * the first row or nil, { scalar = true } the first value of the first
+ * row or nil, { model = M } instances of M (result columns that are no
+ * column of M are kept under their names, as find_all's extras). */
 static int db_query(lua_State *L) { return db_statement(L, 1, "query"); }
 
 /* db:exec(sql [, binds [, opts]]) -> { affected_rows = n, last_insert_id = id } */
