@@ -2533,6 +2533,93 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
 #define SQ_DIFF_NOTES 2
 int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop_list *out, sq_err *err);
 
+/* ------------------------------------------------------------------ */
+/* JSON (json.c)                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A strict RFC 8259 parser with callbacks and a writer, used by T.JSON
+ * columns (the Lua binding walks tables into the writer and builds
+ * tables from the parser's events); no Lua here.
+ *
+ * Parser: one value with optional white space around it; no comments,
+ * trailing commas, single quotes, NaN / Infinity, leading zeros or
+ * control characters in strings; strings must be valid UTF-8 and \u
+ * escapes well-formed (a lone surrogate is refused). Nesting deeper than
+ * max_depth (0: SQ_JSON_MAX_DEPTH) is refused. Numbers are exact or
+ * refused: an integer literal that fits int64 is SQ_JSON_INT; any other
+ * number is SQ_JSON_DOUBLE when it has at most 17 significant digits and
+ * is within the range of a double (its nearest double, as every JSON
+ * reader does), and is refused otherwise (more digits than a double
+ * holds, an integer beyond int64 that no double holds exactly, an
+ * exponent past the range): SQ_EUSAGE "number ... can't be read without
+ * losing digits". Duplicate keys are passed on as they come.
+ */
+#define SQ_JSON_MAX_DEPTH 100
+
+enum sq_json_event {
+  SQ_JSON_NULL = 1, SQ_JSON_FALSE, SQ_JSON_TRUE, SQ_JSON_INT, SQ_JSON_DOUBLE, SQ_JSON_STRING,
+  SQ_JSON_KEY,                                   /* an object member's name (s, n), before its value */
+  SQ_JSON_ARRAY_BEGIN, SQ_JSON_ARRAY_END, SQ_JSON_OBJECT_BEGIN, SQ_JSON_OBJECT_END
+};
+
+/* One event. s points into the input or into the parser's scratch
+ * (unescaped) and is valid only during the callback; it may hold NULs
+ * (from \u0000). depth: 1 inside the outermost array / object. */
+typedef struct sq_json_ev {
+  int kind;      /* sq_json_event */
+  int64_t i;     /* SQ_JSON_INT */
+  double f;      /* SQ_JSON_DOUBLE */
+  const char *s; /* SQ_JSON_STRING, SQ_JSON_KEY */
+  size_t n;
+  int depth;
+} sq_json_ev;
+
+/* The callback returns 0 to go on; non-zero stops the parse, which then
+ * returns err->kind (or SQ_EUSAGE "stopped" when err is still clear). */
+typedef int (*sq_json_cb)(void *ud, const sq_json_ev *ev, sq_err *err);
+
+/* Parses s[0..n). scratch: NULL (the parser allocates and frees its own)
+ * or at least n bytes the caller owns (so a callback that never returns,
+ * a longjmp, leaks nothing). Errors name the byte offset. */
+int sq_json_parse(const char *s, size_t n, int max_depth, char *scratch, sq_json_cb cb, void *ud, sq_err *err);
+
+/*
+ * Writer: appends compact JSON (no spaces) into its own buffer, with
+ * commas and colons placed for the caller. Calls must nest properly
+ * (sq_json_w_key before each member value of an object); a misuse, a
+ * string that is not valid UTF-8, a non-finite double or nesting past
+ * max_depth is SQ_EUSAGE and sticks (later calls do nothing). Doubles are
+ * written with the fewest digits that read back as the same double, and
+ * always with a '.' or an exponent, so they read back as doubles.
+ */
+typedef struct sq_json_w {
+  char *p;           /* the text (NUL-terminated once anything was written) */
+  size_t n, cap;
+  int depth, max_depth;
+  int rc;            /* sticky error kind */
+  unsigned char st[SQ_JSON_MAX_DEPTH + 2]; /* per level: 0 empty array, 1 array with items,
+                                            * 2 object before a key, 3 object after a key,
+                                            * 4 object with members */
+  int done;          /* a top-level value was written */
+} sq_json_w;
+
+void sq_json_w_init(sq_json_w *w, int max_depth); /* 0: SQ_JSON_MAX_DEPTH */
+void sq_json_w_free(sq_json_w *w);
+int sq_json_w_null(sq_json_w *w, sq_err *err);
+int sq_json_w_bool(sq_json_w *w, int b, sq_err *err);
+int sq_json_w_int(sq_json_w *w, int64_t i, sq_err *err);
+int sq_json_w_double(sq_json_w *w, double f, sq_err *err);
+int sq_json_w_string(sq_json_w *w, const char *s, size_t n, sq_err *err);
+int sq_json_w_key(sq_json_w *w, const char *s, size_t n, sq_err *err);
+int sq_json_w_begin(sq_json_w *w, int object, sq_err *err);
+int sq_json_w_end(sq_json_w *w, sq_err *err);
+/* SQ_OK when exactly one complete value was written (the text is w->p,
+ * w->n), else SQ_EUSAGE. */
+int sq_json_w_finish(sq_json_w *w, sq_err *err);
+/* 1 when s[0..n) parses as JSON (a quick check, no events kept). */
+int sq_json_valid(const char *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
