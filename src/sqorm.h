@@ -1201,6 +1201,8 @@ typedef enum sq_ctype {
   SQ_T_DATETIME, /* "YYYY-MM-DD HH:MM:SS[.ffffff]" UTC */
   SQ_T_BLOB,
   SQ_T_UUID,     /* 36-char text; v4 generated for a primary key without a value */
+  SQ_T_JSON,     /* JSON text (jsonb / JSON / TEXT with a json_valid CHECK); values travel as JSON text */
+  SQ_T_ENUM,     /* one of enum_values (native ENUM / a named type / TEXT with a CHECK) */
   SQ_T_COUNT
 } sq_ctype;
 
@@ -1234,7 +1236,13 @@ typedef struct sq_coldef {
   int has_len; int64_t len_min, len_max;  /* length in UTF-8 characters (bytes for BLOB) */
   int has_min; double min;
   int has_max; double max;
+  /* SQ_T_ENUM: its values, in order (1..SQ_ENUM_MAX, each 1..63 bytes of
+   * UTF-8, distinct); copied. */
+  const char *const *enum_values;
+  int nenum_values;
 } sq_coldef;
+
+#define SQ_ENUM_MAX 1000
 
 /* Model options; NULL strings mean "the default". */
 typedef struct sq_model_opts {
@@ -1263,6 +1271,8 @@ typedef struct sq_col {
   int has_min; double min;
   int has_max; double max;
   int role;               /* SQ_ROLE_* below: timestamps and deleted_at are managed */
+  char **enum_values;     /* SQ_T_ENUM: owned by the model */
+  int nenum;
 } sq_col;
 
 enum { SQ_ROLE_NONE = 0, SQ_ROLE_CREATED_AT, SQ_ROLE_UPDATED_AT, SQ_ROLE_DELETED_AT };
@@ -1315,6 +1325,9 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
  * naming the column.
  * Strings produced (dates) are written into buf (size >= 40), which the
  * caller keeps alive as long as v.
+ * SQ_T_ENUM takes text equal to one of the column's values (exactly);
+ * SQ_T_JSON takes JSON text (checked with sq_json_valid), or an integer,
+ * float or boolean, which becomes its JSON text in buf.
  */
 int sq_coerce(const sq_col *col, sq_value *v, char *buf, sq_err *err);
 

@@ -887,7 +887,8 @@ const char *sq_ctype_name(int type) {
     [SQ_T_FLOAT] = "FLOAT",     [SQ_T_DOUBLE] = "DOUBLE",     [SQ_T_DECIMAL] = "DECIMAL",
     [SQ_T_STRING] = "STRING",   [SQ_T_CHAR] = "CHAR",         [SQ_T_TEXT] = "TEXT",
     [SQ_T_BOOLEAN] = "BOOLEAN", [SQ_T_DATE] = "DATE",         [SQ_T_DATETIME] = "DATETIME",
-    [SQ_T_BLOB] = "BLOB",       [SQ_T_UUID] = "UUID",
+    [SQ_T_BLOB] = "BLOB",       [SQ_T_UUID] = "UUID",         [SQ_T_JSON] = "JSON",
+    [SQ_T_ENUM] = "ENUM",
   };
   if (type <= 0 || type >= SQ_T_COUNT) return "UNKNOWN";
   return names[type];

@@ -417,6 +417,24 @@ enum {
 };
 
 /* ---------------------------------------------------------------- */
+/* ljson.c: T.JSON values                                             */
+/* ---------------------------------------------------------------- */
+
+/* Writes the Lua value at idx into w (see ljson.c for the mapping); a
+ * value with no JSON form is SQ_EUSAGE naming its path. Does not raise
+ * (except on memory errors). */
+int lsq_json_encode(lua_State *L, int idx, sq_json_w *w, sq_err *err);
+/* The JSON text of the value at idx for column c (NULL: none named) as a
+ * TEXT value: copied into a, or with a NULL kept alive by the registry
+ * until the next call. Does not raise. */
+int lsq_json_value(lua_State *L, int idx, const sq_col *c, sq_value *v, sq_arena *a, sq_err *err);
+/* Pushes the Lua value of the JSON text s[0..n); raises usage (naming
+ * colname when given) when it is not JSON sqorm can read exactly. */
+void lsq_json_push(lua_State *L, const char *s, size_t n, const char *colname);
+/* sqorm.json_null, json_array, json_object, json_encode, json_decode. */
+void lsq_json_open(lua_State *L, int modidx);
+
+/* ---------------------------------------------------------------- */
 /* lcursor.c                                                          */
 /* ---------------------------------------------------------------- */
 

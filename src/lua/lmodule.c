@@ -79,5 +79,6 @@ int luaopen_sqorm_core(lua_State *L) {
   lua_setfield(L, -2, "Error");
   /* models: sqorm.types, op, fn, raw; db:define and friends */
   lsq_model_open(L, -1);
+  lsq_json_open(L, -1); /* sqorm.json_null, json_array, ... (ljson.c) */
   return 1;
 }

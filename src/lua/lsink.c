@@ -101,6 +101,12 @@ void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v) {
       return;
     }
     break;
+  case SQ_T_JSON:
+    if (v->type == SQ_VTEXT || v->type == SQ_VBLOB) {
+      lsq_json_push(L, v->u.s.p, v->u.s.n, c->name);
+      return;
+    }
+    break;
   case SQ_T_DATE: case SQ_T_DATETIME:
     if (v->type == SQ_VINT) {
       char buf[32];

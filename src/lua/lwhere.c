@@ -265,6 +265,8 @@ int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err) {
 }
 
 int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err) {
+  if (c->type == SQ_T_JSON && !lua_isnil(L, idx) && !lsq_is_null(L, idx) && !lsq_test_op(L, idx))
+    return lsq_json_value(L, idx, c, v, a, err); /* any Lua value as its JSON text (ljson.c) */
   switch (lua_type(L, idx)) {
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) *v = sq_int(lua_tointeger(L, idx));
