@@ -117,7 +117,7 @@ typedef struct sq_cdef {
 /* A model's column as a definition (an ENUM becomes STRING with its
  * values and the type name "enum_<table>_<col>"). */
 void sq_ddl_cdef_from_col(const sq_model *m, const sq_col *c, sq_cdef *out);
-/* SQLite's " CHECK (json_valid("c"))" of a JSON column (nothing else). */
+/* SQLite's " CHECK ("c" IS NULL OR json_valid("c"))" of a JSON column. */
 int sq_ddl_json_check(sbuf *b, const sq_cdef *c, sq_err *err);
 
 /* What no dialect can render: an unknown type, auto-increment on a

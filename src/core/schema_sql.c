@@ -381,8 +381,11 @@ int sq_ddl_enum_check(sbuf *b, const sq_cdef *c, sq_err *err) {
 
 int sq_ddl_json_check(sbuf *b, const sq_cdef *c, sq_err *err) {
   if (c->type != SQ_T_JSON || is_enum(c)) return SQ_OK;
-  sb_puts(b, " CHECK (json_valid(");
+  /* json_valid(NULL) is 0 before SQLite 3.45 */
+  sb_puts(b, " CHECK (");
   int rc = sq_ddl_ident(b, SQ_DIALECT_SQLITE, c->name, err);
+  sb_puts(b, " IS NULL OR json_valid(");
+  if (!rc) rc = sq_ddl_ident(b, SQ_DIALECT_SQLITE, c->name, err);
   sb_puts(b, "))");
   return rc;
 }
