@@ -1394,7 +1394,41 @@ typedef struct sq_expr {
   const struct sq_select *sub;  /* SQ_OP_IN / SQ_OP_NOT_IN: a subquery instead of a list (exactly one
                                  * attribute); SQ_OP_EXISTS / SQ_OP_NOT_EXISTS: the subquery */
   const struct sq_assoc *assoc; /* SQ_OP_HAS: an association of the model the node is about */
+  const struct sq_jpath *jpath; /* a comparison of the JSON value at a path of column col
+                                 * (op.json): see sq_jpath */
 } sq_expr;
+
+/*
+ * op.json: a comparison node (EQ ... NOT_LIKE, BETWEEN, IN, IS_NULL,
+ * NOT_NULL) whose jpath is set compares the JSON value at path inside
+ * the JSON column col, not the column. path is the dialect's path text
+ * (sq_json_path), always a bound value. jtype says which JSON values
+ * take part: SQ_JT_STRING / NUMBER / BOOL compare only values of that
+ * JSON type (others, a missing path and JSON null never match, NE
+ * included); SQ_JT_NULL (op SQ_OP_IS_NULL) matches a JSON null there,
+ * never the string "null" nor a missing path; SQ_JT_ANY (IS_NULL /
+ * NOT_NULL) asks whether there is a non-null value at the path.
+ */
+enum { SQ_JT_STRING = 1, SQ_JT_NUMBER, SQ_JT_BOOL, SQ_JT_NULL, SQ_JT_ANY };
+typedef struct sq_jpath {
+  sq_value path;
+  int jtype;
+} sq_jpath;
+
+/* One segment of a JSON path: a member name (key, klen) or, key NULL, a
+ * 0-based array index. */
+typedef struct sq_jseg {
+  const char *key;
+  size_t klen;
+  int64_t index;
+} sq_jseg;
+
+/* The path text of segs for a dialect into out (size outn; NUL-ended),
+ * *outlen its length: PostgreSQL a text[] literal ({"a","0"}), MySQL and
+ * SQLite $."a"[0]. SQ_EUSAGE for a NUL in a key, a negative index, or
+ * (MySQL, SQLite, whose paths can't escape them) a key holding '"' or
+ * '\'; SQ_ENOMEM when out is too small. */
+int sq_json_path(int dialect, const sq_jseg *segs, int n, char *out, size_t outn, size_t *outlen, sq_err *err);
 
 typedef enum sq_qkind {
   SQ_Q_SELECT = 1,

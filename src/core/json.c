@@ -543,3 +543,53 @@ int sq_json_w_finish(sq_json_w *w, sq_err *err) {
   if (w->depth != 0 || !w->done) return wfail(w, err, SQ_EUSAGE, "the value is not complete");
   return SQ_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* Paths (op.json)                                                      */
+/* ------------------------------------------------------------------ */
+
+int sq_json_path(int dialect, const sq_jseg *segs, int n, char *out, size_t outn, size_t *outlen, sq_err *err) {
+  size_t o = 0;
+#define PUT(c)                                                                                                         \
+  do {                                                                                                                 \
+    if (o + 2 > outn) return sq_err_set(err, SQ_ENOMEM, "JSON path too long");                                       \
+    out[o++] = (c);                                                                                                    \
+  } while (0)
+  int pg = dialect == SQ_DIALECT_POSTGRES;
+  if (pg) PUT('{');
+  else PUT('$');
+  for (int i = 0; i < n; i++) {
+    const sq_jseg *g = &segs[i];
+    if (g->key) {
+      if (memchr(g->key, '\0', g->klen)) return sq_err_set(err, SQ_EUSAGE, "op.json: path key #%d holds a NUL byte", i + 1);
+      if (!pg && (memchr(g->key, '"', g->klen) || memchr(g->key, '\\', g->klen)))
+        return sq_err_set(err, SQ_EUSAGE, "op.json: path key #%d holds '\"' or '\\', which %s paths can't address", i + 1,
+                          dialect == SQ_DIALECT_MYSQL ? "MySQL" : "SQLite");
+      if (pg && i) PUT(',');
+      if (!pg) PUT('.');
+      PUT('"');
+      for (size_t k = 0; k < g->klen; k++) {
+        if (pg && (g->key[k] == '"' || g->key[k] == '\\')) PUT('\\');
+        PUT(g->key[k]);
+      }
+      PUT('"');
+    } else {
+      if (g->index < 0) return sq_err_set(err, SQ_EUSAGE, "op.json: path index #%d is negative", i + 1);
+      char num[24];
+      int k = snprintf(num, sizeof num, "%lld", (long long)g->index);
+      if (pg) {
+        if (i) PUT(',');
+        PUT('"');
+      } else {
+        PUT('[');
+      }
+      for (int j = 0; j < k; j++) PUT(num[j]);
+      PUT(pg ? '"' : ']');
+    }
+  }
+  if (pg) PUT('}');
+#undef PUT
+  out[o] = '\0';
+  *outlen = o;
+  return SQ_OK;
+}

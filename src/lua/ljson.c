@@ -34,6 +34,8 @@ static int is_json_null(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TUSERDATA && luaL_testudata(L, idx, JNULL_MT) != NULL;
 }
 
+int lsq_is_json_null(lua_State *L, int idx) { return is_json_null(L, idx); }
+
 /* ---------------------------------------------------------------- */
 /* Lua -> JSON                                                        */
 /* ---------------------------------------------------------------- */

@@ -266,6 +266,9 @@ int lsq_build_cols(lsq_qb *b, int idx, const char *what, int **out, int *nout);
 /* The kind of the sqorm.fn value at idx (0 when it is none). */
 int lsq_fn_kind(lua_State *L, int idx);
 enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };
+/* sqorm.op.json(path, value_or_op): an operator of the binding only (the
+ * node it builds is a comparison with a jpath, see sq_jpath). */
+enum { LSQ_OP_JSON = 200 };
 void lsq_where_open(lua_State *L, int modidx);
 
 /* ---------------------------------------------------------------- */
@@ -431,6 +434,8 @@ int lsq_json_value(lua_State *L, int idx, const sq_col *c, sq_value *v, sq_arena
 /* Pushes the Lua value of the JSON text s[0..n); raises usage (naming
  * colname when given) when it is not JSON sqorm can read exactly. */
 void lsq_json_push(lua_State *L, const char *s, size_t n, const char *colname);
+/* 1 when the value at idx is sqorm.json_null. */
+int lsq_is_json_null(lua_State *L, int idx);
 /* sqorm.json_null, json_array, json_object, json_encode, json_decode. */
 void lsq_json_open(lua_State *L, int modidx);
 
