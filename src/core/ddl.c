@@ -965,7 +965,9 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
     op->col = s;
   }
   for (int i = 0; !rc && i < n; i++) {
-    if (!d->enum_add[i] || d->type_diff[i]) continue;
+    /* a changed column is rewritten whole (with its values) on MySQL and
+     * SQLite; PostgreSQL adds its labels first, then changes the rest */
+    if (!d->enum_add[i] || d->type_diff[i] || (d->state[i] == C_CHANGE && dialect != SQ_DIALECT_POSTGRES)) continue;
     sq_scol *s = sq_sop_list_alloc(out, sizeof *s, err);
     if (!s || (rc = ADD(SQ_SOP_ADD_ENUM_VALUES))) return SQ_ENOMEM;
     if ((rc = sq_schema_scol_from_col(out, m, sq_model_col(m, i), s, err))) break;

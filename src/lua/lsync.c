@@ -15,6 +15,7 @@
  */
 #include "lmodel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- */
@@ -55,6 +56,26 @@ static int sync_model(lua_State *L, lsq_conn_ctx *c, int dbidx, const lsq_model 
      * transaction (a savepoint inside the caller's), so a failure (a
      * rebuild's copy, a unique key over duplicates) leaves the table as
      * it was. A MySQL plan is one atomic ALTER TABLE. */
+    if (!rc && list->n > 0 && mod->dialect == SQ_DIALECT_POSTGRES && c->pooled) {
+      /* ALTER TYPE ... ADD VALUE IF NOT EXISTS first, each committed on
+       * its own: a new label can't be used (a default, a cast) in the
+       * transaction that added it. Re-running them changes nothing. */
+      int k = 0;
+      for (int i = 0; i < list->n; i++) {
+        if (!rc && !strncmp(list->sql[i], "ALTER TYPE ", 11)) {
+          sq_result res;
+          rc = lsq_conn_exec(L, c, dbidx, list->sql[i], strlen(list->sql[i]), NULL, 0, NULL, &res, err);
+          free(list->sql[i]);
+        } else {
+          list->sql[k++] = list->sql[i];
+        }
+      }
+      list->n = k;
+      if (rc) {
+        sq_sql_list_free(list);
+        return rc;
+      }
+    }
     if (!rc && list->n > 0 && mod->dialect != SQ_DIALECT_MYSQL) {
       rc = lsq_conn_begin(L, c, dbidx, err);
       if (!rc) rc = run_list(L, c, dbidx, list, err);
