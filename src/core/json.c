@@ -230,7 +230,10 @@ static int number(jp *p, sq_json_ev *ev) {
       snprintf(back, sizeof back, "%.0f", d);
       exact_int = !strcmp(back, num);
     }
-    if (errno == ERANGE || !isfinite(d) || (frac && sig > 17) || !exact_int) {
+    /* ERANGE with a non-zero result is a subnormal: still the nearest
+     * double (what the writer's shortest form reads back as) */
+    int range = errno == ERANGE && (d == 0.0 || !isfinite(d));
+    if (range || !isfinite(d) || (frac && sig > 17) || !exact_int) {
       char shown[48];
       snprintf(shown, sizeof shown, "%.40s%s", num, len > 40 ? "..." : "");
       rc = sq_err_set(p->err, SQ_EUSAGE,
