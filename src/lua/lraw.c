@@ -228,12 +228,13 @@ static void opt_model(lua_State *L, const char *method, raw_opts *o) {
 static const struct raw_opt {
   const char *name;
   void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
+  int query_only;  /* shapes db:query's rows: unknown to db:exec */
 } raw_opt_list[] = {
-  {"multi", opt_multi},
-  {"plain", opt_plain},
-  {"scalar", opt_scalar},
-  {"model", opt_model},
-  {NULL, NULL},
+  {"multi", opt_multi, 0},
+  {"plain", opt_plain, 1},
+  {"scalar", opt_scalar, 1},
+  {"model", opt_model, 1},
+  {NULL, NULL, 0},
 };
 
 /* Reads the options table at idx (nil: defaults). Raises on a bad one;
@@ -246,12 +247,16 @@ static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     const struct raw_opt *opt = NULL;
+    int query = !strcmp(method, "query");
     if (lua_type(L, -2) == LUA_TSTRING)
       for (opt = raw_opt_list; opt->name && strcmp(opt->name, lua_tostring(L, -2)); opt++) {}
+    if (opt && opt->name && opt->query_only && !query)
+      lsq_usage(L, "db:%s: unknown option '%s' (plain, scalar and model shape the rows of db:query)", method, opt->name);
     if (!opt || !opt->name) {
       char known[128] = "";
       for (const struct raw_opt *k = raw_opt_list; k->name; k++)
-        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == raw_opt_list ? "" : ", ", k->name);
+        if (query || !k->query_only)
+          snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", k->name);
       if (lua_type(L, -2) == LUA_TSTRING)
         lsq_usage(L, "db:%s: unknown option '%.64s' (known: %s)", method, lua_tostring(L, -2), known);
       lsq_usage(L, "db:%s: option keys must be strings (known: %s)", method, known);
@@ -260,8 +265,6 @@ static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o
     lua_pop(L, 1);
   }
   int shapes = (o->plain != 0) + (o->scalar != 0) + (o->model != 0);
-  if (shapes && strcmp(method, "query"))
-    lsq_usage(L, "db:%s: options plain, scalar and model shape rows: use them with db:query", method);
   if (shapes > 1) lsq_usage(L, "db:%s: options plain, scalar and model exclude each other; give one", method);
   if (o->model && o->multi)
     lsq_usage(L, "db:%s: option model can't be combined with multi = true (run the statement alone)", method);
