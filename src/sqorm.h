@@ -2560,9 +2560,11 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  * sync{ alter = true } runs for them, in its order. For each model of
  * sq_schema_order(models) (join models included): create_table when the
  * table is missing; else drop_primary_key / remove_unique (undeclared
- * unique constraints), add_column, change_column (with change and
- * old_type set), remove_column, add_primary_key, add_unique and
- * add_index (names the table lacks). Then the missing foreign keys
+ * unique constraints), add_column, add_enum_values (an ENUM column whose
+ * live values are all among the model's, which has more; all the
+ * model's values, so each renderer adds what is missing), change_column
+ * (with change and old_type set), remove_column, add_primary_key,
+ * add_unique and add_index (names the table lacks). Then the missing foreign keys
  * (add_foreign_key; on SQLite right after the table's other ops, so one
  * rebuild does both). Rendered with SQ_SCHEMA_ONE_ALTER (sq_schema_plan,
  * sq_schema_apply), that is what sq_plan_alter_ex and sq_plan_alter_fks
@@ -2573,8 +2575,7 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  * unless flags has SQ_ALTER_DROP (dropped) or SQ_DIFF_NOTES (a note).
  * With SQ_DIFF_NOTES, what the difference doesn't change is listed as
  * notes too: the live foreign keys and indexes no model declares, and
- * that comments, CHECK constraints, collations and enum values are not
- * compared. An empty list means the schema matches.
+ * that comments, CHECK constraints and collations are not compared. An empty list means the schema matches.
  * *out is the caller's (sq_sop_list_free), also after an error.
  */
 #define SQ_DIFF_NOTES 2

@@ -1137,7 +1137,7 @@ int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop
   for (int i = 0; !rc && !lite && i < cnt; i++) rc = sq_ddl_diff_model(c, order[i], flags, SQ_DIFF_FKS, &made[i], out, err);
   if (!rc && (flags & SQ_DIFF_NOTES))
     rc = note(out, NULL, err,
-              "not compared: column comments, CHECK constraints, collations, ENUM values, and tables no model names");
+              "not compared: column comments, CHECK constraints, collations, and tables no model names");
   free(made);
   free(order);
   return rc;
