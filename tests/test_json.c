@@ -307,7 +307,37 @@ static void test_prefixes(void) {
   CHECK(sq_json_valid(doc, n));
 }
 
+/* op.json paths: the dialect's text, bound as a value. */
+static void test_paths(void) {
+  char out[256];
+  size_t n = 0;
+  sq_err err;
+  sq_jseg segs[3] = {{"ui", 2, 0}, {NULL, 0, 3}, {"a'b", 3, 0}};
+  sq_err_clear(&err);
+  CHECK(sq_json_path(SQ_DIALECT_POSTGRES, segs, 3, out, sizeof out, &n, &err) == SQ_OK);
+  CHECK_STR(out, "{\"ui\",\"3\",\"a'b\"}");
+  CHECK(n == strlen(out));
+  CHECK(sq_json_path(SQ_DIALECT_MYSQL, segs, 3, out, sizeof out, &n, &err) == SQ_OK);
+  CHECK_STR(out, "$.\"ui\"[3].\"a'b\"");
+  CHECK(sq_json_path(SQ_DIALECT_SQLITE, segs, 0, out, sizeof out, &n, &err) == SQ_OK);
+  CHECK_STR(out, "$");
+  CHECK(sq_json_path(SQ_DIALECT_POSTGRES, segs, 0, out, sizeof out, &n, &err) == SQ_OK);
+  CHECK_STR(out, "{}");
+  /* quotes and backslashes: escaped in a text[] literal, refused elsewhere */
+  sq_jseg q = {"q\"k\\", 4, 0};
+  CHECK(sq_json_path(SQ_DIALECT_POSTGRES, &q, 1, out, sizeof out, &n, &err) == SQ_OK);
+  CHECK_STR(out, "{\"q\\\"k\\\\\"}");
+  CHECK(sq_json_path(SQ_DIALECT_MYSQL, &q, 1, out, sizeof out, &n, &err) == SQ_EUSAGE);
+  CHECK(sq_json_path(SQ_DIALECT_SQLITE, &q, 1, out, sizeof out, &n, &err) == SQ_EUSAGE);
+  sq_jseg nul = {"a\0b", 3, 0}, neg = {NULL, 0, -1};
+  CHECK(sq_json_path(SQ_DIALECT_POSTGRES, &nul, 1, out, sizeof out, &n, &err) == SQ_EUSAGE);
+  CHECK(sq_json_path(SQ_DIALECT_MYSQL, &neg, 1, out, sizeof out, &n, &err) == SQ_EUSAGE);
+  /* too small a buffer: refused, never overrun */
+  CHECK(sq_json_path(SQ_DIALECT_MYSQL, segs, 3, out, 6, &n, &err) == SQ_ENOMEM);
+}
+
 int main(void) {
+  test_paths();
   test_valid_roundtrips();
   test_invalid();
   test_numbers();
