@@ -1207,6 +1207,8 @@ typedef enum sq_ctype {
   SQ_T_DATETIME, /* "YYYY-MM-DD HH:MM:SS[.ffffff]" UTC */
   SQ_T_BLOB,
   SQ_T_UUID,     /* 36-char text; v4 generated for a primary key without a value */
+  SQ_T_JSON,     /* JSON text (jsonb / JSON / TEXT with a json_valid CHECK); values travel as JSON text */
+  SQ_T_ENUM,     /* one of enum_values (native ENUM / a named type / TEXT with a CHECK) */
   SQ_T_COUNT
 } sq_ctype;
 
@@ -1240,7 +1242,13 @@ typedef struct sq_coldef {
   int has_len; int64_t len_min, len_max;  /* length in UTF-8 characters (bytes for BLOB) */
   int has_min; double min;
   int has_max; double max;
+  /* SQ_T_ENUM: its values, in order (1..SQ_ENUM_MAX, each 1..63 bytes of
+   * UTF-8, distinct); copied. */
+  const char *const *enum_values;
+  int nenum_values;
 } sq_coldef;
+
+#define SQ_ENUM_MAX 1000
 
 /* Model options; NULL strings mean "the default". */
 typedef struct sq_model_opts {
@@ -1269,6 +1277,8 @@ typedef struct sq_col {
   int has_min; double min;
   int has_max; double max;
   int role;               /* SQ_ROLE_* below: timestamps and deleted_at are managed */
+  char **enum_values;     /* SQ_T_ENUM: owned by the model */
+  int nenum;
 } sq_col;
 
 enum { SQ_ROLE_NONE = 0, SQ_ROLE_CREATED_AT, SQ_ROLE_UPDATED_AT, SQ_ROLE_DELETED_AT };
@@ -1321,6 +1331,9 @@ int sq_model_validate(const sq_model *m, const int *cols, const sq_value *vals, 
  * naming the column.
  * Strings produced (dates) are written into buf (size >= 40), which the
  * caller keeps alive as long as v.
+ * SQ_T_ENUM takes text equal to one of the column's values (exactly);
+ * SQ_T_JSON takes JSON text (checked with sq_json_valid), or an integer,
+ * float or boolean, which becomes its JSON text in buf.
  */
 int sq_coerce(const sq_col *col, sq_value *v, char *buf, sq_err *err);
 
@@ -1387,7 +1400,41 @@ typedef struct sq_expr {
   const struct sq_select *sub;  /* SQ_OP_IN / SQ_OP_NOT_IN: a subquery instead of a list (exactly one
                                  * attribute); SQ_OP_EXISTS / SQ_OP_NOT_EXISTS: the subquery */
   const struct sq_assoc *assoc; /* SQ_OP_HAS: an association of the model the node is about */
+  const struct sq_jpath *jpath; /* a comparison of the JSON value at a path of column col
+                                 * (op.json): see sq_jpath */
 } sq_expr;
+
+/*
+ * op.json: a comparison node (EQ ... NOT_LIKE, BETWEEN, IN, IS_NULL,
+ * NOT_NULL) whose jpath is set compares the JSON value at path inside
+ * the JSON column col, not the column. path is the dialect's path text
+ * (sq_json_path), always a bound value. jtype says which JSON values
+ * take part: SQ_JT_STRING / NUMBER / BOOL compare only values of that
+ * JSON type (others, a missing path and JSON null never match, NE
+ * included); SQ_JT_NULL (op SQ_OP_IS_NULL) matches a JSON null there,
+ * never the string "null" nor a missing path; SQ_JT_ANY (IS_NULL /
+ * NOT_NULL) asks whether there is a non-null value at the path.
+ */
+enum { SQ_JT_STRING = 1, SQ_JT_NUMBER, SQ_JT_BOOL, SQ_JT_NULL, SQ_JT_ANY };
+typedef struct sq_jpath {
+  sq_value path;
+  int jtype;
+} sq_jpath;
+
+/* One segment of a JSON path: a member name (key, klen) or, key NULL, a
+ * 0-based array index. */
+typedef struct sq_jseg {
+  const char *key;
+  size_t klen;
+  int64_t index;
+} sq_jseg;
+
+/* The path text of segs for a dialect into out (size outn; NUL-ended),
+ * *outlen its length: PostgreSQL a text[] literal ({"a","0"}), MySQL and
+ * SQLite $."a"[0]. SQ_EUSAGE for a NUL in a key, a negative index, or
+ * (MySQL, SQLite, whose paths can't escape them) a key holding '"' or
+ * '\'; SQ_ENOMEM when out is too small. */
+int sq_json_path(int dialect, const sq_jseg *segs, int n, char *out, size_t outn, size_t *outlen, sq_err *err);
 
 typedef enum sq_qkind {
   SQ_Q_SELECT = 1,
@@ -2737,9 +2784,11 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  * sync{ alter = true } runs for them, in its order. For each model of
  * sq_schema_order(models) (join models included): create_table when the
  * table is missing; else drop_primary_key / remove_unique (undeclared
- * unique constraints), add_column, change_column (with change and
- * old_type set), remove_column, add_primary_key, add_unique and
- * add_index (names the table lacks). Then the missing foreign keys
+ * unique constraints), add_column, add_enum_values (an ENUM column whose
+ * live values are all among the model's, which has more; all the
+ * model's values, so each renderer adds what is missing), change_column
+ * (with change and old_type set), remove_column, add_primary_key,
+ * add_unique and add_index (names the table lacks). Then the missing foreign keys
  * (add_foreign_key; on SQLite right after the table's other ops, so one
  * rebuild does both). Rendered with SQ_SCHEMA_ONE_ALTER (sq_schema_plan,
  * sq_schema_apply), that is what sq_plan_alter_ex and sq_plan_alter_fks
@@ -2750,8 +2799,7 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  * unless flags has SQ_ALTER_DROP (dropped) or SQ_DIFF_NOTES (a note).
  * With SQ_DIFF_NOTES, what the difference doesn't change is listed as
  * notes too: the live foreign keys and indexes no model declares, and
- * that comments, CHECK constraints, collations and enum values are not
- * compared. An empty list means the schema matches.
+ * that comments, CHECK constraints and collations are not compared. An empty list means the schema matches.
  * *out is the caller's (sq_sop_list_free), also after an error.
  */
 #define SQ_DIFF_NOTES 2
@@ -2856,6 +2904,91 @@ const char *sq_migrator_last_sql(const sq_migrator *m);
 int sq_migrator_diff(sq_migrator *m, sq_model *const *models, int n, sq_sop_list *out, sq_err *err);
 int sq_migrator_close(sq_migrator *m, sq_err *err);
 void sq_migrator_abandon(sq_migrator *m);
+/* JSON (json.c)                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A strict RFC 8259 parser with callbacks and a writer, used by T.JSON
+ * columns (the Lua binding walks tables into the writer and builds
+ * tables from the parser's events); no Lua here.
+ *
+ * Parser: one value with optional white space around it; no comments,
+ * trailing commas, single quotes, NaN / Infinity, leading zeros or
+ * control characters in strings; strings must be valid UTF-8 and \u
+ * escapes well-formed (a lone surrogate is refused). Nesting deeper than
+ * max_depth (0: SQ_JSON_MAX_DEPTH) is refused. Numbers are exact or
+ * refused: an integer literal that fits int64 is SQ_JSON_INT; any other
+ * number is SQ_JSON_DOUBLE when it has at most 17 significant digits and
+ * is within the range of a double (its nearest double, as every JSON
+ * reader does), and is refused otherwise (more digits than a double
+ * holds, an integer beyond int64 that no double holds exactly, an
+ * exponent past the range): SQ_EUSAGE "number ... can't be read without
+ * losing digits". Duplicate keys are passed on as they come.
+ */
+#define SQ_JSON_MAX_DEPTH 100
+
+enum sq_json_event {
+  SQ_JSON_NULL = 1, SQ_JSON_FALSE, SQ_JSON_TRUE, SQ_JSON_INT, SQ_JSON_DOUBLE, SQ_JSON_STRING,
+  SQ_JSON_KEY,                                   /* an object member's name (s, n), before its value */
+  SQ_JSON_ARRAY_BEGIN, SQ_JSON_ARRAY_END, SQ_JSON_OBJECT_BEGIN, SQ_JSON_OBJECT_END
+};
+
+/* One event. s points into the input or into the parser's scratch
+ * (unescaped) and is valid only during the callback; it may hold NULs
+ * (from \u0000). depth: 1 inside the outermost array / object. */
+typedef struct sq_json_ev {
+  int kind;      /* sq_json_event */
+  int64_t i;     /* SQ_JSON_INT */
+  double f;      /* SQ_JSON_DOUBLE */
+  const char *s; /* SQ_JSON_STRING, SQ_JSON_KEY */
+  size_t n;
+  int depth;
+} sq_json_ev;
+
+/* The callback returns 0 to go on; non-zero stops the parse, which then
+ * returns err->kind (or SQ_EUSAGE "stopped" when err is still clear). */
+typedef int (*sq_json_cb)(void *ud, const sq_json_ev *ev, sq_err *err);
+
+/* Parses s[0..n). scratch: NULL (the parser allocates and frees its own)
+ * or at least n bytes the caller owns (so a callback that never returns,
+ * a longjmp, leaks nothing). Errors name the byte offset. */
+int sq_json_parse(const char *s, size_t n, int max_depth, char *scratch, sq_json_cb cb, void *ud, sq_err *err);
+
+/*
+ * Writer: appends compact JSON (no spaces) into its own buffer, with
+ * commas and colons placed for the caller. Calls must nest properly
+ * (sq_json_w_key before each member value of an object); a misuse, a
+ * string that is not valid UTF-8, a non-finite double or nesting past
+ * max_depth is SQ_EUSAGE and sticks (later calls do nothing). Doubles are
+ * written with the fewest digits that read back as the same double, and
+ * always with a '.' or an exponent, so they read back as doubles.
+ */
+typedef struct sq_json_w {
+  char *p;           /* the text (NUL-terminated once anything was written) */
+  size_t n, cap;
+  int depth, max_depth;
+  int rc;            /* sticky error kind */
+  unsigned char st[SQ_JSON_MAX_DEPTH + 2]; /* per level: 0 empty array, 1 array with items,
+                                            * 2 object before a key, 3 object after a key,
+                                            * 4 object with members */
+  int done;          /* a top-level value was written */
+} sq_json_w;
+
+void sq_json_w_init(sq_json_w *w, int max_depth); /* 0: SQ_JSON_MAX_DEPTH */
+void sq_json_w_free(sq_json_w *w);
+int sq_json_w_null(sq_json_w *w, sq_err *err);
+int sq_json_w_bool(sq_json_w *w, int b, sq_err *err);
+int sq_json_w_int(sq_json_w *w, int64_t i, sq_err *err);
+int sq_json_w_double(sq_json_w *w, double f, sq_err *err);
+int sq_json_w_string(sq_json_w *w, const char *s, size_t n, sq_err *err);
+int sq_json_w_key(sq_json_w *w, const char *s, size_t n, sq_err *err);
+int sq_json_w_begin(sq_json_w *w, int object, sq_err *err);
+int sq_json_w_end(sq_json_w *w, sq_err *err);
+/* SQ_OK when exactly one complete value was written (the text is w->p,
+ * w->n), else SQ_EUSAGE. */
+int sq_json_w_finish(sq_json_w *w, sq_err *err);
+/* 1 when s[0..n) parses as JSON (a quick check, no events kept). */
+int sq_json_valid(const char *s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -388,10 +388,10 @@ static void check_raw_fragments(void) {
   int coins = sq_model_find(m, "coins", 5);
   for (size_t i = 0; i < sizeof raws / sizeof raws[0]; i++) {
     const raw_case *c = &raws[i];
-    sq_expr cmp = {SQ_OP_EQ, coins, &five, 1, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL};
-    sq_expr raw = {SQ_OP_RAW, 0, vals, c->nvals, NULL, 0, c->frag, strlen(c->frag), NULL, NULL, 0, NULL, NULL};
+    sq_expr cmp = {SQ_OP_EQ, coins, &five, 1, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL};
+    sq_expr raw = {SQ_OP_RAW, 0, vals, c->nvals, NULL, 0, c->frag, strlen(c->frag), NULL, NULL, 0, NULL, NULL, NULL};
     sq_expr *kids[2] = {&cmp, &raw};
-    sq_expr both = {SQ_OP_AND, 0, NULL, 0, kids, 2, NULL, 0, NULL, NULL, 0, NULL, NULL};
+    sq_expr both = {SQ_OP_AND, 0, NULL, 0, kids, 2, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL};
     sq_query q;
     sq_sql out;
     sq_query_init(&q, SQ_Q_SELECT, m);

@@ -658,7 +658,7 @@ static void test_bad_trees(const sq_model *m) {
   int n = 40000;
   sq_value *many = malloc(sizeof *many * 70000);
   for (int i = 0; i < 70000; i++) many[i] = sq_int(i);
-  sq_expr in = {SQ_OP_IN, ID, many, n, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL};
+  sq_expr in = {SQ_OP_IN, ID, many, n, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL};
   sq_query_init(&q, SQ_Q_SELECT, m);
   q.where = &in;
   REFUSE(&q, SQLITE, "at most 32766");

@@ -140,7 +140,7 @@ static void run_rendered(sq_conn *c, const sq_model *m, int dialect) {
   sq_sql s;
   sq_value v = sq_int(5);
   int col = sq_model_find(m, "coins", 5);
-  sq_expr where = {SQ_OP_GT, col, &v, 1, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL};
+  sq_expr where = {SQ_OP_GT, col, &v, 1, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL};
 
   sq_query_init(&q, SQ_Q_SELECT, m);
   q.where = &where;

@@ -26,11 +26,19 @@ local Db = {}
 -- @tparam[opt] table binds values (`sqorm.null` for NULL)
 -- @tparam[opt] table opts `timeout` (seconds), `multi` (run every
 -- statement; returns the last rows), `use_primary` (with read replicas:
--- a read goes to the primary, not a replica)
--- @treturn {table,...} the rows, each keyed by column name
+-- a read goes to the primary, not a replica); one of `plain = true` (the first
+-- row, or nil), `scalar = true` (the first value of the first row, or
+-- nil), `model = M` (instances of model M of this db; result columns that
+-- are no column of M are kept under their names). Strict: an unknown
+-- key, a wrong type or two of plain / scalar / model are kind `usage`.
+-- @treturn {table,...} the rows, each keyed by column name (or what
+-- plain / scalar / model say)
 -- @usage
 -- local rows = db:query("SELECT id, coins FROM players WHERE coins > ?", { 300 })
 -- local rows = db:query("SELECT * FROM players WHERE id = :id", { id = 6 })
+-- local n = db:query("SELECT count(*) FROM players", nil, { scalar = true })
+-- local top = db:query("SELECT * FROM players ORDER BY coins DESC", nil, { plain = true })
+-- local rich = db:query("SELECT * FROM players WHERE coins > ?", { 1000 }, { model = Player })
 function Db:query(sql, binds, opts) end
 
 --- Runs one SQL statement for its effect.

@@ -86,6 +86,22 @@ function op.not_(cond) end
 --- `op["in"]`: the same as `op.in_`.
 -- @function in
 
+--- Compares the JSON value at a path of a `T.JSON` column:
+-- `where = { stats = op.json("ui.theme", "dark") }`. The path is a value,
+-- bound as a parameter: a string of keys joined by dots, or a list of
+-- keys (strings, taken as they are) and 1-based array positions
+-- (integers). The comparison is a string, number or boolean (equality),
+-- `sqorm.json_null` (a JSON null there, never the string "null"),
+-- `sqorm.null` / `op.is_null()` (no value there: missing or JSON null),
+-- `op.not_null()`, or one of eq, ne, gt, gte, lt, lte, between,
+-- not_between, in_, not_in, like, not_like over values of one JSON type:
+-- only values of that type match (the string "10" is not the number 10).
+-- @tparam string|table path "a.b" or { "a", "b", 1 }
+-- @param value_or_op a value or an operator value
+-- @return a value for a JSON column in a `where`
+-- @usage Item:find_all{ where = { stats = op.json({ "tags", 1 }, "sword") } }
+function op.json(path, value_or_op) end
+
 --- `op["and"]`: the same as `op.and_`.
 -- @function and
 

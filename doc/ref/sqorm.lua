@@ -179,6 +179,38 @@ function sqorm.scheduler(s) end
 -- A bind of `nil` is refused: use `sqorm.null`.
 -- @field null
 
+--- JSON null for `T.JSON` values, distinct from SQL NULL (`nil`,
+-- `sqorm.null`): `{ stats = sqorm.json_null }` stores the JSON text
+-- `null`; a JSON null read back (also inside objects, so the key stays)
+-- is this value.
+-- @field json_null
+
+--- Marks a table as a JSON array (an empty one would be an object) and
+-- returns it; arrays read from JSON columns carry this mark.
+-- @tparam[opt] table t the table (a new one when omitted)
+-- @treturn table t
+function sqorm.json_array(t) end
+
+--- Marks a table as a JSON object (the default for plain tables) and
+-- returns it.
+-- @tparam[opt] table t the table (a new one when omitted)
+-- @treturn table t
+function sqorm.json_object(t) end
+
+--- The JSON text of a Lua value, as `T.JSON` columns write it (object
+-- keys sorted, floats that read back exactly). A value with no JSON form
+-- (a cycle, a function, mixed keys, nesting past 100 levels) is kind
+-- `usage` naming its path.
+-- @param v the value
+-- @treturn string JSON text
+function sqorm.json_encode(v) end
+
+--- The Lua value of JSON text, as `T.JSON` columns read it. Strict
+-- RFC 8259; numbers are exact or refused (kind `usage`).
+-- @tparam string s JSON text
+-- @return the value (`sqorm.json_null` for null)
+function sqorm.json_decode(s) end
+
 --- The version string, "0.1.0" (SQORM_VERSION of the C API).
 -- @field VERSION
 

@@ -56,4 +56,21 @@ local types = {}
 -- a random v4.
 -- @field UUID
 
+--- JSON (PostgreSQL JSONB, MySQL JSON, SQLite TEXT with a json_valid
+-- CHECK): any Lua value with a JSON form, converted in C both ways.
+-- Tables with keys 1..n are arrays, with string keys objects (an empty
+-- table is an object unless `sqorm.json_array()`); `sqorm.json_null` is
+-- JSON null, `nil` / `sqorm.null` SQL NULL. Read back: arrays are tables
+-- marked as arrays, numbers exact (an int64 stays an integer). Filter
+-- with `sqorm.op.json(path, value_or_op)`. See docs/api.md "JSON".
+-- @field JSON
+
+--- ENUM{ "a", "b", ... }: one of the listed strings, checked before any
+-- SQL (kind `validation` on writes, `usage` in a where). MySQL ENUM,
+-- PostgreSQL a named type `enum_<table>_<column>`, SQLite TEXT with a
+-- CHECK. `sync{ alter = true }` adds new values (twice without error).
+-- @function ENUM
+-- @tparam {string,...} values 1 to 1000 distinct strings of 1..63 bytes
+-- @usage { "rarity", T.ENUM{ "common", "rare", "epic" }, default = "common" }
+
 return types

@@ -74,7 +74,7 @@ static int catalog(sq_conn *c, const char *sql, const char *table, srows *out, s
  * type in its own spelling (int(11), character varying, tinyint(1)). */
 enum {
   F_OTHER = 0, F_INT, F_BIGINT, F_SMALLINT, F_TINYINT, F_BOOL, F_FLOAT, F_DOUBLE, F_DECIMAL,
-  F_STRING, F_CHAR, F_TEXT, F_DATE, F_DATETIME, F_BLOB, F_UUID
+  F_STRING, F_CHAR, F_TEXT, F_DATE, F_DATETIME, F_BLOB, F_UUID, F_JSON
 };
 
 typedef struct ltype {
@@ -156,6 +156,7 @@ static void classify(const char *s, ltype *t) {
   else if (word_in(w1, dts)) t->fam = F_DATETIME;
   else if (word_in(w1, blobs)) t->fam = F_BLOB;
   else if (!strcmp(w1, "uuid")) t->fam = F_UUID;
+  else if (!strcmp(w1, "json") || !strcmp(w1, "jsonb")) t->fam = F_JSON;
   if (t->fam == F_DECIMAL && t->a >= 0 && t->b < 0) t->b = 0;
 }
 
@@ -197,6 +198,7 @@ typedef struct lidx {
 /* What the plan knows about the live table; strings point into rows. */
 typedef struct live {
   srows crows, irows;
+  srows erows;       /* enum labels: PostgreSQL (column, label) in order; SQLite: the table's CREATE text */
   lcol *cols;
   int ncols;
   lidx *idx;
@@ -206,6 +208,7 @@ typedef struct live {
 static void live_free(live *l) {
   srows_free(&l->crows);
   srows_free(&l->irows);
+  srows_free(&l->erows);
   free(l->cols);
   for (int k = 0; k < l->nidx; k++) free(l->idx[k].cols);
   free(l->idx);
@@ -238,7 +241,7 @@ static const char SQL_PG_COLS[] =
     "THEN c.data_type || '(' || c.character_maximum_length || ')' "
     "WHEN c.data_type = 'numeric' AND c.numeric_precision IS NOT NULL "
     "THEN c.data_type || '(' || c.numeric_precision || ',' || coalesce(c.numeric_scale, 0) || ')' "
-    "ELSE c.data_type END, CASE WHEN c.is_nullable = 'NO' THEN 1 ELSE 0 END, c.column_default, "
+    "WHEN c.data_type = 'USER-DEFINED' THEN c.udt_name ELSE c.data_type END, CASE WHEN c.is_nullable = 'NO' THEN 1 ELSE 0 END, c.column_default, "
     "CASE WHEN EXISTS (SELECT 1 FROM pg_index ix JOIN pg_attribute a ON a.attrelid = ix.indrelid "
     "AND a.attnum = ANY (ix.indkey) WHERE ix.indisprimary AND a.attname = c.column_name "
     "AND ix.indrelid = (quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass) "
@@ -258,7 +261,22 @@ static const char SQL_PG_IDX[] =
     "WHERE ns.nspname = current_schema() AND t.relname = $1 AND k.ord <= ix.indnkeyatts "
     "ORDER BY i.relname, k.ord";
 
+/* Enum labels of the table's columns (PostgreSQL), the table's CREATE
+ * text (SQLite: its ENUM CHECKs); MySQL's COLUMN_TYPE spells them out. */
+static const char SQL_PG_ENUMS[] =
+    "SELECT a.attname, e.enumlabel FROM pg_attribute AS a JOIN pg_class AS t ON t.oid = a.attrelid "
+    "JOIN pg_namespace AS ns ON ns.oid = t.relnamespace JOIN pg_enum AS e ON e.enumtypid = a.atttypid "
+    "WHERE ns.nspname = current_schema() AND t.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+    "ORDER BY a.attnum, e.enumsortorder";
+static const char SQL_SQLITE_TABLE[] = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?";
+
 static int flag(const char *s) { return s && s[0] && s[0] != '0'; }
+
+static int model_has_enum(const sq_model *m) {
+  for (int i = 0; i < sq_model_ncols(m); i++)
+    if (sq_model_col(m, i)->type == SQ_T_ENUM) return 1;
+  return 0;
+}
 
 /*
  * Reads the live table: its columns (name, type, not-null, default, key,
@@ -290,6 +308,9 @@ static int read_live(sq_conn *c, int dialect, const sq_model *m, live *l, sq_err
     classify(lc_->type, &lc_->t);
     if (!lc_->name) return sq_err_set(err, SQ_EINTERNAL, "column catalog returned a NULL name");
   }
+  if (dialect != SQ_DIALECT_MYSQL && model_has_enum(m) &&
+      (rc = catalog(c, dialect == SQ_DIALECT_POSTGRES ? SQL_PG_ENUMS : SQL_SQLITE_TABLE, table, &l->erows, err)))
+    return rc;
   if ((rc = catalog(c, isql, table, &l->irows, err))) return rc;
   if (l->irows.nrows == 0) return SQ_OK;
   if (l->irows.ncols < 6) return sq_err_set(err, SQ_EINTERNAL, "index catalog returned %d columns", l->irows.ncols);
@@ -476,6 +497,7 @@ typedef struct diff {
   int *type_diff; /* per model column: 1 when the type (not only nullability) differs */
   int *ai_diff;   /* per model column: auto-increment differs (MySQL, PostgreSQL) */
   int *null_diff; /* per model column: nullability differs */
+  int *enum_add;  /* per model column: an ENUM whose live values are a subset of the model's */
   int nadd, nchange, ndrop;
   int pk_diff;    /* the live primary key is over other columns */
   int live_pk;    /* live index of the primary key's index, or -1 */
@@ -491,6 +513,7 @@ static void diff_free(diff *d) {
   free(d->type_diff);
   free(d->ai_diff);
   free(d->null_diff);
+  free(d->enum_add);
   for (int k = 0; k < d->nkeys; k++) free(d->keys[k].cols);
   free(d->keys);
   free(d->drop_key);
@@ -600,6 +623,111 @@ static int compare_keys(const sq_model *m, int dialect, const live *l, diff *d, 
   return SQ_OK;
 }
 
+/* Appends the labels of MySQL's "enum('a','b''c')" to out (a list of
+ * owned strings); 0 when the type is no ENUM. */
+static int mysql_enum_labels(const char *type, srows *out, sq_err *err) {
+  if (!type || strncmp(type, "enum(", 5)) return 0;
+  const char *p = type + 5;
+  out->ncols = 1;
+  sbuf lab = {0};
+  while (*p == '\'') {
+    sb_reset(&lab);
+    p++;
+    for (; *p; p++) {
+      if (*p == '\'' && p[1] == '\'') {
+        sb_putn(&lab, "'", 1);
+        p++;
+      } else if (*p == '\'') {
+        break;
+      } else if (*p == '\\' && p[1]) {
+        sb_putn(&lab, p + 1, 1);
+        p++;
+      } else {
+        sb_putn(&lab, p, 1);
+      }
+    }
+    if (*p != '\'') break;
+    p++;
+    char **cells = realloc(out->cells, sizeof *cells * (size_t)(out->nrows + 1));
+    char *v = malloc(lab.n + 1);
+    if (!cells || !v || lab.oom) {
+      if (cells) out->cells = cells;
+      free(v);
+      sb_free(&lab);
+      return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter"), -1;
+    }
+    memcpy(v, lab.p ? lab.p : "", lab.n + 1);
+    out->cells = cells;
+    out->cells[out->nrows++] = v;
+    out->cap = out->nrows;
+    if (*p == ',') p++;
+  }
+  sb_free(&lab);
+  return 1;
+}
+
+/*
+ * An ENUM column against the live one: the same values (nothing), the
+ * live values all among the model's (*add: an add_enum_values op), or
+ * anything else (*type_diff: change_column; PostgreSQL can't drop a
+ * label, so there a removed value is left alone). SQLite keeps no list:
+ * its CHECK is compared as sqorm writes it.
+ */
+static int enum_diff(const sq_model *m, int dialect, const live *l, const lcol *lv, const sq_cdef *cd, int *type_diff,
+                     int *add, sq_err *err) {
+  (void)m;
+  *add = 0;
+  if (dialect == SQ_DIALECT_SQLITE) {
+    *type_diff = 0;
+    sbuf chk = {0};
+    int rc = sq_ddl_enum_check(&chk, cd, err);
+    const char *sql = sq_srows_cell(&l->erows, 0, 0);
+    if (!rc && chk.oom) rc = sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
+    if (!rc && (!sql || !chk.p || !strstr(sql, chk.p + 1))) *add = 1; /* " CHECK (...)" without its space */
+    sb_free(&chk);
+    return rc;
+  }
+  srows labels = {0}, *lab = &labels;
+  int is_enum;
+  if (dialect == SQ_DIALECT_MYSQL) {
+    is_enum = mysql_enum_labels(lv->type, &labels, err);
+    if (is_enum < 0) {
+      srows_free(&labels);
+      return err->kind;
+    }
+  } else {
+    /* the live type must be the model's named type */
+    is_enum = !strcmp(lv->type, cd->enum_type);
+    lab = (srows *)&l->erows;
+  }
+  int nlive = 0, missing = 0;
+  for (int r = 0; is_enum && r < lab->nrows; r++) {
+    const char *v;
+    if (lab == &labels) v = sq_srows_cell(lab, r, 0);
+    else {
+      if (!name_eq(dialect, sq_srows_cell(lab, r, 0), cd->name)) continue;
+      v = sq_srows_cell(lab, r, 1);
+    }
+    nlive++;
+    int found = 0;
+    for (int k = 0; k < cd->nenum && !found; k++) found = v && !strcmp(cd->enum_values[k], v);
+    if (!found) missing++;
+  }
+  srows_free(&labels);
+  if (!is_enum || nlive == 0) {
+    *type_diff = 1;
+    return SQ_OK;
+  }
+  *type_diff = 0;
+  if (missing) {
+    /* a value the model dropped: MySQL rewrites the column, PostgreSQL keeps it */
+    *type_diff = dialect == SQ_DIALECT_MYSQL;
+    return SQ_OK;
+  }
+  *add = nlive < cd->nenum;
+  return SQ_OK;
+}
+
 /* Matches model columns to live ones by name and compares type family,
  * nullability, default and (MySQL, PostgreSQL) auto-increment. Primary
  * keys are never null, whatever the catalog says about an old SQLite
@@ -612,7 +740,8 @@ static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err
   d->type_diff = calloc((size_t)n, sizeof *d->type_diff);
   d->ai_diff = calloc((size_t)n, sizeof *d->ai_diff);
   d->null_diff = calloc((size_t)n, sizeof *d->null_diff);
-  if (!d->state || !d->live || !d->type_diff || !d->ai_diff || !d->null_diff)
+  d->enum_add = calloc((size_t)n, sizeof *d->enum_add);
+  if (!d->state || !d->live || !d->type_diff || !d->ai_diff || !d->null_diff || !d->enum_add)
     return sq_err_set(err, SQ_ENOMEM, "out of memory planning alter");
   sbuf b = {0};
   for (int i = 0; i < n; i++) {
@@ -650,6 +779,15 @@ static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err
     }
     classify(b.p, &want);
     d->type_diff[i] = !same_type(&want, &lv->t);
+    /* MariaDB's JSON is LONGTEXT with a json_valid CHECK */
+    if (want.fam == F_JSON && lv->t.fam == F_TEXT && dialect == SQ_DIALECT_MYSQL) d->type_diff[i] = 0;
+    if (c->type == SQ_T_ENUM) {
+      rc = enum_diff(m, dialect, l, lv, &cd, &d->type_diff[i], &d->enum_add[i], err);
+      if (rc) {
+        sb_free(&b);
+        return rc;
+      }
+    }
     int null_diff = d->null_diff[i] = !c->primary_key && lv->notnull != !c->allow_null;
     d->ai_diff[i] = dialect != SQ_DIALECT_SQLITE && !c->auto_increment != !lv->autoinc;
     int dflt_diff = dflt_differs(&cd, lv, dialect, err, &rc);
@@ -660,6 +798,8 @@ static int compute_diff(const sq_model *m, int dialect, live *l, diff *d, sq_err
     if (d->type_diff[i] || null_diff || dflt_diff || d->ai_diff[i]) {
       d->state[i] = C_CHANGE;
       d->nchange++;
+    } else if (d->enum_add[i]) {
+      d->nchange++; /* only values to add: an add_enum_values op */
     }
   }
   sb_free(&b);
@@ -746,6 +886,7 @@ static int old_type_of(int fam) {
   case F_DATETIME: return SQ_T_DATETIME;
   case F_BLOB: return SQ_T_BLOB;
   case F_UUID: return SQ_T_UUID;
+  case F_JSON: return SQ_T_JSON;
   default: return 0;
   }
 }
@@ -822,6 +963,21 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
     if (!s || (rc = ADD(SQ_SOP_ADD_COLUMN))) return SQ_ENOMEM;
     rc = sq_schema_scol_from_col(out, m, sq_model_col(m, i), s, err);
     op->col = s;
+  }
+  for (int i = 0; !rc && i < n; i++) {
+    /* a changed column is rewritten whole (with its values) on MySQL and
+     * SQLite; PostgreSQL adds its labels first, then changes the rest */
+    if (!d->enum_add[i] || d->type_diff[i] || (d->state[i] == C_CHANGE && dialect != SQ_DIALECT_POSTGRES)) continue;
+    sq_scol *s = sq_sop_list_alloc(out, sizeof *s, err);
+    if (!s || (rc = ADD(SQ_SOP_ADD_ENUM_VALUES))) return SQ_ENOMEM;
+    if ((rc = sq_schema_scol_from_col(out, m, sq_model_col(m, i), s, err))) break;
+    s->fill_now = 0;
+    op->col = s;
+    op->name = s->name;
+    /* every value: the renderers add only what is missing (IF NOT EXISTS,
+     * the whole list for MySQL and SQLite) */
+    op->values = s->enum_values;
+    op->nvalues = s->nenum_values;
   }
   for (int i = 0; !rc && i < n; i++) {
     if (d->state[i] != C_CHANGE) continue;
@@ -981,7 +1137,7 @@ int sq_schema_diff(sq_conn *c, sq_model *const *models, int n, int flags, sq_sop
   for (int i = 0; !rc && !lite && i < cnt; i++) rc = sq_ddl_diff_model(c, order[i], flags, SQ_DIFF_FKS, &made[i], out, err);
   if (!rc && (flags & SQ_DIFF_NOTES))
     rc = note(out, NULL, err,
-              "not compared: column comments, CHECK constraints, collations, ENUM values, and tables no model names");
+              "not compared: column comments, CHECK constraints, collations, and tables no model names");
   free(made);
   free(order);
   return rc;

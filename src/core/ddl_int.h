@@ -111,10 +111,14 @@ typedef struct sq_cdef {
   const char *enum_type;   /* PostgreSQL: the enum type's name (set whenever nenum > 0) */
   const sq_sfk *references;/* a column-level foreign key (SQLite's ADD COLUMN) */
   const char *ref_name;    /* its constraint name, resolved */
+  char enum_buf[64];       /* sq_ddl_cdef_from_col: the enum type's name (enum_type points here) */
 } sq_cdef;
 
-/* A model's column as a definition. */
+/* A model's column as a definition (an ENUM becomes STRING with its
+ * values and the type name "enum_<table>_<col>"). */
 void sq_ddl_cdef_from_col(const sq_model *m, const sq_col *c, sq_cdef *out);
+/* SQLite's " CHECK ("c" IS NULL OR json_valid("c"))" of a JSON column. */
+int sq_ddl_json_check(sbuf *b, const sq_cdef *c, sq_err *err);
 
 /* What no dialect can render: an unknown type, auto-increment on a
  * non-integer or (SQLite) off a single-column primary key, a bad ENUM. */

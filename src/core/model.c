@@ -152,6 +152,8 @@ int sq_model_find(const sq_model *m, const char *name, size_t len) {
 }
 
 static void col_free(sq_col *c) {
+  for (int i = 0; c->enum_values && i < c->nenum; i++) free(c->enum_values[i]);
+  free(c->enum_values);
   free(c->name);
   free(c->unique);
   free(c->comment);
@@ -292,6 +294,32 @@ int sq_model_add_column(sq_model *m, const sq_coldef *def, sq_err *err) {
   c.has_len = def->has_len != 0; c.len_min = def->len_min; c.len_max = def->len_max;
   c.has_min = def->has_min != 0; c.min = def->min;
   c.has_max = def->has_max != 0; c.max = def->max;
+  if (c.type == SQ_T_ENUM) {
+    if (def->nenum_values < 1 || def->nenum_values > SQ_ENUM_MAX || !def->enum_values)
+      return sq_err_set(err, SQ_EUSAGE, "column '%s': an ENUM needs 1 to %d values", def->name, SQ_ENUM_MAX);
+    for (int i = 0; i < def->nenum_values; i++) {
+      const char *v = def->enum_values[i];
+      size_t vn = v ? strlen(v) : 0;
+      char shown[80];
+      if (!v || vn == 0) return sq_err_set(err, SQ_EUSAGE, "column '%s': ENUM value %d is empty", def->name, i + 1);
+      sq_show(v, vn, shown, sizeof shown);
+      /* PostgreSQL's labels hold at most 63 bytes; the same everywhere */
+      if (vn > SQ_IDENT_MAX)
+        return sq_err_set(err, SQ_EUSAGE, "column '%s': ENUM value '%s' is longer than %d bytes", def->name, shown,
+                          SQ_IDENT_MAX);
+      if (sq_ident_check("ENUM value", v, vn, err)) return err->kind;
+      for (int j = 0; j < i; j++)
+        if (!strcmp(def->enum_values[j], v))
+          return sq_err_set(err, SQ_EUSAGE, "column '%s': ENUM value '%s' is listed twice", def->name, shown);
+    }
+    if (c.primary_key || c.auto_increment)
+      return sq_err_set(err, SQ_EUSAGE, "column '%s': an ENUM can't be a key or auto-increment", def->name);
+    c.enum_values = (char **)def->enum_values; /* borrowed for sq_coerce of the default below */
+    c.nenum = def->nenum_values;
+  }
+  if (c.type == SQ_T_JSON && (c.primary_key || def->unique || def->default_kind == SQ_DEFAULT_VALUE))
+    return sq_err_set(err, SQ_EUSAGE,
+                      "column '%s': a JSON column can't be a key or unique, and takes a function as its default", def->name);
   c.default_kind = def->default_kind;
   c.default_value = sq_null();
   char buf[64]; /* a coerced default's text (a date, a lower-case UUID) lives here until it is copied */
@@ -325,6 +353,15 @@ int sq_model_add_column(sq_model *m, const sq_coldef *def, sq_err *err) {
   c.unique = def->unique ? dup0(def->unique) : NULL;
   c.comment = def->comment ? dup0(def->comment) : NULL;
   int bad = !c.name || (def->unique && !c.unique) || (def->comment && !c.comment);
+  if (c.type == SQ_T_ENUM) {
+    c.enum_values = calloc((size_t)c.nenum, sizeof *c.enum_values);
+    for (int i = 0; c.enum_values && i < c.nenum; i++)
+      if (!(c.enum_values[i] = dup0(def->enum_values[i]))) bad = 1;
+    if (!c.enum_values) {
+      c.nenum = 0;
+      bad = 1;
+    }
+  }
   if (!bad && (c.default_value.type == SQ_VTEXT || c.default_value.type == SQ_VBLOB)) {
     char *p = dupn(c.default_value.u.s.p, c.default_value.u.s.n);
     c.default_value.u.s.p = p;

@@ -582,6 +582,21 @@ static int run_alter(sq_oper *op, sq_conn *c, const sq_model *m, int flags, sq_e
   sq_sql_list list;
   memset(&list, 0, sizeof list);
   int rc = sq_plan_alter_ex(c, m, flags, &list, err);
+  if (!rc && list.n > 0 && sq_conn_driver(c)->dialect == SQ_DIALECT_POSTGRES && op->target != SQ_OPER_TARGET_TX) {
+    /* ALTER TYPE ... ADD VALUE IF NOT EXISTS first, each committed on its
+     * own: a new label can't be used (a default, a cast) in the
+     * transaction that added it. Re-running them changes nothing. */
+    int k = 0;
+    for (int i = 0; i < list.n; i++) {
+      if (!rc && !strncmp(list.sql[i], "ALTER TYPE ", 11)) {
+        rc = wexec(op, c, list.sql[i], strlen(list.sql[i]), NULL, 0, 0, 0, 1, NULL, err);
+        free(list.sql[i]);
+      } else {
+        list.sql[k++] = list.sql[i];
+      }
+    }
+    list.n = k;
+  }
   if (rc || list.n == 0 || sq_conn_driver(c)->dialect == SQ_DIALECT_MYSQL) {
     if (!rc) return run_list(op, c, &list, err);
     sq_sql_list_free(&list);

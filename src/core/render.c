@@ -292,6 +292,192 @@ static int nvals_ok(rb *r, const sq_expr *e, int want) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* op.json: a comparison of the JSON value at a path                    */
+/* ------------------------------------------------------------------ */
+
+/* The JSON type test of e's path: "<typeof(col at path)>". */
+static void json_typeof(rb *r, const sq_expr *e) {
+  switch (r->dialect) {
+  case SQ_DIALECT_POSTGRES:
+    PUTS(r, "jsonb_typeof(");
+    col(r, e->col);
+    PUTS(r, " #> ");
+    ph(r, e->jpath->path);
+    put(r, ")", 1);
+    break;
+  case SQ_DIALECT_MYSQL:
+    PUTS(r, "JSON_TYPE(JSON_EXTRACT(");
+    col(r, e->col);
+    PUTS(r, ", ");
+    ph(r, e->jpath->path);
+    PUTS(r, "))");
+    break;
+  default:
+    PUTS(r, "json_type(");
+    col(r, e->col);
+    PUTS(r, ", ");
+    ph(r, e->jpath->path);
+    put(r, ")", 1);
+  }
+}
+
+/* The value at the path as SQL text (PostgreSQL, MySQL) or value (SQLite). */
+static void json_text(rb *r, const sq_expr *e) {
+  switch (r->dialect) {
+  case SQ_DIALECT_POSTGRES:
+    put(r, "(", 1);
+    col(r, e->col);
+    PUTS(r, " #>> ");
+    ph(r, e->jpath->path);
+    put(r, ")", 1);
+    break;
+  case SQ_DIALECT_MYSQL:
+    PUTS(r, "JSON_UNQUOTE(JSON_EXTRACT(");
+    col(r, e->col);
+    PUTS(r, ", ");
+    ph(r, e->jpath->path);
+    PUTS(r, "))");
+    break;
+  default:
+    PUTS(r, "json_extract(");
+    col(r, e->col);
+    PUTS(r, ", ");
+    ph(r, e->jpath->path);
+    put(r, ")", 1);
+  }
+}
+
+/* The operand: the value at the path when it has the JSON type the
+ * comparison is about, else NULL (so it never matches), written as a
+ * CASE so no cast sees a value of another type. */
+static void json_operand(rb *r, const sq_expr *e) {
+  int jt = e->jpath->jtype, pg = r->dialect == SQ_DIALECT_POSTGRES, my = r->dialect == SQ_DIALECT_MYSQL;
+  if (jt == SQ_JT_BOOL && !pg && !my) {
+    PUTS(r, "(CASE ");
+    json_typeof(r, e);
+    PUTS(r, " WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)");
+    return;
+  }
+  PUTS(r, "(CASE WHEN ");
+  json_typeof(r, e);
+  if (jt == SQ_JT_STRING) {
+    if (pg) PUTS(r, " = 'string'");
+    else if (my) PUTS(r, " = 'STRING'");
+    else PUTS(r, " = 'text'");
+    PUTS(r, " THEN ");
+    json_text(r, e);
+  } else if (jt == SQ_JT_NUMBER) {
+    if (pg) PUTS(r, " = 'number' THEN CAST(");
+    else if (my) PUTS(r, " IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL') THEN CAST(");
+    else PUTS(r, " IN ('integer', 'real') THEN ");
+    json_text(r, e);
+    if (pg) PUTS(r, " AS NUMERIC)");
+    else if (my) PUTS(r, " AS DECIMAL(65,30))");
+  } else { /* boolean: PostgreSQL, MySQL */
+    if (pg) PUTS(r, " = 'boolean' THEN CAST(");
+    else PUTS(r, " = 'BOOLEAN' THEN (");
+    json_text(r, e);
+    if (pg) PUTS(r, " AS BOOLEAN)");
+    else PUTS(r, " = 'true')");
+  }
+  PUTS(r, " END)");
+}
+
+static void json_leaf(rb *r, const sq_expr *e) {
+  if (!col_ok(r, e->col, "where")) return;
+  const sq_col *c = &r->m->cols[e->col];
+  if (c->type != SQ_T_JSON) {
+    fail(r, "where: op.json needs a JSON column; '%s' is %s", c->name, sq_ctype_name(c->type));
+    return;
+  }
+  if (e->jpath->path.type != SQ_VTEXT) {
+    fail(r, "where: op.json on '%s': the path is not text", c->name);
+    return;
+  }
+  int jt = e->jpath->jtype;
+  if (jt == SQ_JT_NULL || jt == SQ_JT_ANY) {
+    int isnull = e->op == SQ_OP_IS_NULL;
+    if (e->op != SQ_OP_IS_NULL && e->op != SQ_OP_NOT_NULL) {
+      fail(r, "where: op.json on '%s': a null test takes is_null / not_null", c->name);
+      return;
+    }
+    if (jt == SQ_JT_NULL) {
+      /* a JSON null at the path (never the string "null", never a missing key) */
+      if (!isnull) PUTS(r, "NOT ");
+      put(r, "(", 1);
+      json_typeof(r, e);
+      if (r->dialect == SQ_DIALECT_MYSQL) PUTS(r, " = 'NULL')");
+      else PUTS(r, " = 'null')");
+      if (!isnull) {
+        PUTS(r, " AND ");
+        json_typeof(r, e);
+        PUTS(r, " IS NOT NULL");
+      }
+      return;
+    }
+    /* no value there: missing, or JSON null */
+    if (!isnull) PUTS(r, "NOT ");
+    put(r, "(", 1);
+    if (r->dialect == SQ_DIALECT_MYSQL) {
+      json_typeof(r, e);
+      PUTS(r, " IS NULL OR ");
+      json_typeof(r, e);
+      PUTS(r, " = 'NULL')");
+    } else {
+      json_text(r, e);
+      PUTS(r, " IS NULL)");
+    }
+    return;
+  }
+  if (jt != SQ_JT_STRING && jt != SQ_JT_NUMBER && jt != SQ_JT_BOOL) {
+    fail(r, "where: op.json on '%s': unknown JSON type %d", c->name, jt);
+    return;
+  }
+  switch (e->op) {
+  case SQ_OP_EQ: case SQ_OP_NE: case SQ_OP_GT: case SQ_OP_GTE: case SQ_OP_LT: case SQ_OP_LTE:
+  case SQ_OP_LIKE: case SQ_OP_NOT_LIKE: {
+    if (!nvals_ok(r, e, 1)) return;
+    if ((e->op == SQ_OP_LIKE || e->op == SQ_OP_NOT_LIKE) && jt != SQ_JT_STRING) {
+      fail(r, "where: op.json on '%s': like takes a string", c->name);
+      return;
+    }
+    json_operand(r, e);
+    const char *s = cmp_sql(e->op);
+    put(r, s, strlen(s));
+    ph(r, e->vals[0]);
+    return;
+  }
+  case SQ_OP_BETWEEN:
+  case SQ_OP_NOT_BETWEEN:
+    if (!nvals_ok(r, e, 2)) return;
+    json_operand(r, e);
+    if (e->op == SQ_OP_BETWEEN) PUTS(r, " BETWEEN ");
+    else PUTS(r, " NOT BETWEEN ");
+    ph(r, e->vals[0]);
+    PUTS(r, " AND ");
+    ph(r, e->vals[1]);
+    return;
+  case SQ_OP_IN:
+  case SQ_OP_NOT_IN:
+    if (e->nvals <= 0 || !e->vals) {
+      fail(r, "where: op.json on '%s': an empty IN list", c->name);
+      return;
+    }
+    json_operand(r, e);
+    if (e->op == SQ_OP_IN) PUTS(r, " IN (");
+    else PUTS(r, " NOT IN (");
+    for (int i = 0; i < e->nvals; i++) {
+      if (i) PUTS(r, ", ");
+      ph(r, e->vals[i]);
+    }
+    put(r, ")", 1);
+    return;
+  default:
+    fail(r, "where: op.json on '%s': operator %d can't compare a JSON value", c->name, e->op);
+  }
+}
+
 /*
  * Renders e. parent is the AND/OR it sits in (0 at the top or inside
  * parentheses): a nested AND/OR gets parentheses only when it differs
@@ -353,6 +539,10 @@ static void expr(rb *r, const sq_expr *e, int parent, int depth) {
   if (e->lhs || e->rhs || e->sub || e->assoc || (e->op >= SQ_OP_EXISTS && e->op <= SQ_OP_HAS)) {
     /* Part 2's expressions are sq_render_select's; never ignore them. */
     fail(r, "where: this expression (a column reference, function, subquery or op.has) needs sq_render_select");
+    return;
+  }
+  if (e->jpath) {
+    json_leaf(r, e);
     return;
   }
   if (!col_ok(r, e->col, "where")) return;
@@ -904,7 +1094,8 @@ const char *sq_ctype_name(int type) {
     [SQ_T_FLOAT] = "FLOAT",     [SQ_T_DOUBLE] = "DOUBLE",     [SQ_T_DECIMAL] = "DECIMAL",
     [SQ_T_STRING] = "STRING",   [SQ_T_CHAR] = "CHAR",         [SQ_T_TEXT] = "TEXT",
     [SQ_T_BOOLEAN] = "BOOLEAN", [SQ_T_DATE] = "DATE",         [SQ_T_DATETIME] = "DATETIME",
-    [SQ_T_BLOB] = "BLOB",       [SQ_T_UUID] = "UUID",
+    [SQ_T_BLOB] = "BLOB",       [SQ_T_UUID] = "UUID",         [SQ_T_JSON] = "JSON",
+    [SQ_T_ENUM] = "ENUM",
   };
   if (type <= 0 || type >= SQ_T_COUNT) return "UNKNOWN";
   return names[type];

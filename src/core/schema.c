@@ -126,8 +126,13 @@ const char **sq_schema_names(sq_sop_list *l, const char *const *names, int n, sq
 
 int sq_schema_scol_from_col(sq_sop_list *l, const sq_model *m, const sq_col *c, sq_scol *out, sq_err *err) {
   (void)m;
-  sq_scol_init(out, NULL, c->type);
+  sq_scol_init(out, NULL, c->type == SQ_T_ENUM ? SQ_T_STRING : c->type);
   if (!(out->name = sq_sop_list_strdup(l, c->name, err))) return SQ_ENOMEM;
+  if (c->type == SQ_T_ENUM) {
+    /* schema ops spell an ENUM as STRING with its values */
+    if (!(out->enum_values = sq_schema_names(l, (const char *const *)c->enum_values, c->nenum, err))) return SQ_ENOMEM;
+    out->nenum_values = c->nenum;
+  }
   out->length = c->length;
   out->precision = c->precision;
   out->scale = c->scale;

@@ -164,6 +164,15 @@ void sq_ddl_cdef_from_col(const sq_model *m, const sq_col *c, sq_cdef *out) {
   out->default_kind = c->default_kind;
   out->default_value = c->default_value;
   out->now_col = c->default_kind == SQ_DEFAULT_NOW || c->role == SQ_ROLE_CREATED_AT || c->role == SQ_ROLE_UPDATED_AT;
+  if (c->type == SQ_T_ENUM) {
+    sq_scol s;
+    sq_scol_init(&s, c->name, SQ_T_STRING);
+    out->type = SQ_T_STRING;
+    out->enum_values = (const char *const *)c->enum_values;
+    out->nenum = c->nenum;
+    sq_ddl_enum_type_name(out->enum_buf, sq_model_table(m), &s);
+    out->enum_type = out->enum_buf;
+  }
 }
 
 int sq_ddl_rowid(const sq_cdef *c) { return c->primary_key && c->auto_increment && c->single_pk; }
@@ -255,6 +264,8 @@ int sq_ddl_type_sql(sbuf *b, const sq_cdef *c, int dialect, sq_err *err) {
   case SQ_T_DATETIME: sb_puts(b, pg ? "TIMESTAMP" : "DATETIME"); break;
   case SQ_T_BLOB: sb_puts(b, my ? "LONGBLOB" : pg ? "BYTEA" : "BLOB"); break;
   case SQ_T_UUID: sb_puts(b, pg ? "UUID" : "CHAR(36)"); break;
+  case SQ_T_JSON: sb_puts(b, my ? "JSON" : pg ? "JSONB" : "TEXT"); break;
+  case SQ_T_ENUM: return sq_err_set(err, SQ_EUSAGE, "column %s: an ENUM needs its values", c->name);
   default: return sq_err_set(err, SQ_EUSAGE, "column %s: unknown type %d", c->name, c->type);
   }
   return SQ_OK;
@@ -368,6 +379,17 @@ int sq_ddl_enum_check(sbuf *b, const sq_cdef *c, sq_err *err) {
   return rc;
 }
 
+int sq_ddl_json_check(sbuf *b, const sq_cdef *c, sq_err *err) {
+  if (c->type != SQ_T_JSON || is_enum(c)) return SQ_OK;
+  /* json_valid(NULL) is 0 before SQLite 3.45 */
+  sb_puts(b, " CHECK (");
+  int rc = sq_ddl_ident(b, SQ_DIALECT_SQLITE, c->name, err);
+  sb_puts(b, " IS NULL OR json_valid(");
+  if (!rc) rc = sq_ddl_ident(b, SQ_DIALECT_SQLITE, c->name, err);
+  sb_puts(b, "))");
+  return rc;
+}
+
 /* " ON DELETE x ON UPDATE y" for the actions given (SQ_FK_DEFAULT: none);
  * an action that is no sq_fk_action is SQ_EUSAGE (found by fuzz_schema). */
 static int fk_actions(sbuf *b, int del, int upd, sq_err *err) {
@@ -414,6 +436,7 @@ int sq_ddl_col_def(sbuf *b, const sq_cdef *c, int dialect, int flags, sq_err *er
   }
   if ((flags & SQ_CD_KEYS) && c->unique && !c->unique[0] && !c->single_pk) sb_puts(b, " UNIQUE");
   if (dialect == SQ_DIALECT_SQLITE && !(flags & SQ_CD_NOCHECK) && (rc = sq_ddl_enum_check(b, c, err))) return rc;
+  if (dialect == SQ_DIALECT_SQLITE && !(flags & SQ_CD_NOCHECK) && (rc = sq_ddl_json_check(b, c, err))) return rc;
   if ((flags & SQ_CD_REF) && c->references && dialect == SQ_DIALECT_SQLITE) {
     const sq_sfk *f = c->references;
     sb_puts(b, " CONSTRAINT ");

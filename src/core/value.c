@@ -257,6 +257,7 @@ static const char *expects(int type) {
   case SQ_T_DATETIME: return "a datetime (YYYY-MM-DD HH:MM:SS) or epoch seconds";
   case SQ_T_BLOB: return "a binary string";
   case SQ_T_UUID: return "a UUID string";
+  case SQ_T_JSON: return "JSON text, a number or a boolean";
   default: return "a string";
   }
 }
@@ -299,6 +300,59 @@ static void int_range(int type, int64_t *lo, int64_t *hi) {
   if (type == SQ_T_SMALLINT) { *lo = -32768; *hi = 32767; }
   else if (type == SQ_T_INTEGER) { *lo = INT32_MIN; *hi = INT32_MAX; }
   else { *lo = INT64_MIN; *hi = INT64_MAX; }
+}
+
+/* An ENUM value: exactly one of the column's values. */
+static int coerce_enum(const sq_col *col, sq_value *v, char *prob, size_t pn) {
+  if (v->type == SQ_VTEXT)
+    for (int i = 0; i < col->nenum; i++)
+      if (strlen(col->enum_values[i]) == v->u.s.n && !memcmp(col->enum_values[i], v->u.s.p, v->u.s.n)) return 0;
+  char got[96];
+  describe(v, got, sizeof got);
+  size_t o = (size_t)snprintf(prob, pn, "expects one of ");
+  for (int i = 0; i < col->nenum && o + 80 < pn; i++) {
+    int k = snprintf(prob + o, pn - o, "%s'%.40s'", i ? ", " : "", col->enum_values[i]);
+    if (k > 0) o += (size_t)k;
+    if (i == 7 && col->nenum > 8) {
+      k = snprintf(prob + o, pn - o, ", ...");
+      if (k > 0) o += (size_t)k;
+      break;
+    }
+  }
+  if (o < pn) snprintf(prob + o, pn - o, "; got %s", got);
+  return 1;
+}
+
+/* A JSON value: JSON text as it is (checked), numbers and booleans as
+ * their JSON text. */
+static int coerce_json(const sq_col *col, sq_value *v, char *buf, char *prob, size_t pn) {
+  sq_json_w w;
+  sq_err e;
+  sq_err_clear(&e);
+  switch (v->type) {
+  case SQ_VTEXT:
+    if (sq_json_valid(v->u.s.p, v->u.s.n)) return 0;
+    snprintf(prob, pn, "expects JSON text; the string is not valid JSON");
+    return 1;
+  case SQ_VBOOL:
+    *v = v->u.b ? sq_text("true", 4) : sq_text("false", 5);
+    return 0;
+  case SQ_VINT:
+  case SQ_VFLOAT:
+    sq_json_w_init(&w, 1);
+    if (v->type == SQ_VINT) sq_json_w_int(&w, v->u.i, &e);
+    else sq_json_w_double(&w, v->u.f, &e);
+    if (w.rc || w.n >= 40) {
+      sq_json_w_free(&w);
+      return wrong(col, v, prob, pn);
+    }
+    memcpy(buf, w.p, w.n + 1);
+    *v = sq_text(buf, w.n);
+    sq_json_w_free(&w);
+    return 0;
+  default:
+    return wrong(col, v, prob, pn);
+  }
 }
 
 /*
@@ -459,6 +513,8 @@ static int coerce(const sq_col *col, sq_value *v, char *buf, char *prob, size_t 
     if (v->type == SQ_VBLOB) return 0;
     if (v->type == SQ_VTEXT) { v->type = SQ_VBLOB; return 0; }
     return wrong(col, v, prob, pn);
+  case SQ_T_ENUM: return coerce_enum(col, v, prob, pn);
+  case SQ_T_JSON: return coerce_json(col, v, buf, prob, pn);
   default:
     snprintf(prob, pn, "has an unknown type");
     return 1;

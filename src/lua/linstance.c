@@ -281,14 +281,17 @@ int lsq_set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int vid
     if (lsq_col_value(L, vidx, c, &v, buf, NULL, err)) return err->kind;
     /* Keep the caller's string when the conversion kept it as is: no copy
      * of a large text. */
-    if ((v.type == SQ_VTEXT || v.type == SQ_VBLOB) && lua_type(L, vidx) == LUA_TSTRING &&
+    if (c->type == SQ_T_JSON)
+      lua_pushvalue(L, vidx); /* the caller's table itself (checked above: it has a JSON form) */
+    else if ((v.type == SQ_VTEXT || v.type == SQ_VBLOB) && lua_type(L, vidx) == LUA_TSTRING &&
         v.u.s.p == lua_tostring(L, vidx) && v.u.s.n == lua_rawlen(L, vidx) && c->type != SQ_T_DECIMAL)
       lua_pushvalue(L, vidx);
     else lsq_push_colval(L, c, &v);
   }
   if (track) {
     lua_rawgeti(L, iidx, slot);
-    int same = lua_rawequal(L, -1, -2);
+    /* a JSON table may have changed inside: assigning it again counts */
+    int same = c->type != SQ_T_JSON && lua_rawequal(L, -1, -2);
     lua_pop(L, 1);
     if (same) {
       lua_pop(L, 1);

@@ -233,6 +233,9 @@ int lsq_is_subquery(lua_State *L, int idx);
 /* The kind of the sqorm.fn value at idx (0 when it is none). */
 int lsq_fn_kind(lua_State *L, int idx);
 enum { LSQ_FN_NOW = 100, LSQ_FN_UUIDV4 };
+/* sqorm.op.json(path, value_or_op): an operator of the binding only (the
+ * node it builds is a comparison with a jpath, see sq_jpath). */
+enum { LSQ_OP_JSON = 200 };
 void lsq_where_open(lua_State *L, int modidx);
 
 /* ---------------------------------------------------------------- */
@@ -368,6 +371,26 @@ int lsq_is_now_text(const char *s, size_t n);
  * index of the conversion failures of its values (lsq_bad_value), listed
  * with the rule failures, or 0. */
 int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad);
+
+/* ---------------------------------------------------------------- */
+/* ljson.c: T.JSON values                                             */
+/* ---------------------------------------------------------------- */
+
+/* Writes the Lua value at idx into w (see ljson.c for the mapping); a
+ * value with no JSON form is SQ_EUSAGE naming its path. Does not raise
+ * (except on memory errors). */
+int lsq_json_encode(lua_State *L, int idx, sq_json_w *w, sq_err *err);
+/* The JSON text of the value at idx for column c (NULL: none named) as a
+ * TEXT value: copied into a, or with a NULL kept alive by the registry
+ * until the next call. Does not raise. */
+int lsq_json_value(lua_State *L, int idx, const sq_col *c, sq_value *v, sq_arena *a, sq_err *err);
+/* Pushes the Lua value of the JSON text s[0..n); raises usage (naming
+ * colname when given) when it is not JSON sqorm can read exactly. */
+void lsq_json_push(lua_State *L, const char *s, size_t n, const char *colname);
+/* 1 when the value at idx is sqorm.json_null. */
+int lsq_is_json_null(lua_State *L, int idx);
+/* sqorm.json_null, json_array, json_object, json_encode, json_decode. */
+void lsq_json_open(lua_State *L, int modidx);
 
 /* ---------------------------------------------------------------- */
 /* lcursor.c                                                          */

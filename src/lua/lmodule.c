@@ -88,5 +88,6 @@ int luaopen_sqorm_core(lua_State *L) {
   lsq_model_open(L, -1);
   /* the migrator's C half: core.migrator_open, ... */
   lsq_migrate_open(L, -1);
+  lsq_json_open(L, -1); /* sqorm.json_null, json_array, ... (ljson.c) */
   return 1;
 }

@@ -204,12 +204,26 @@ typedef struct raw_opts {
   int multi;      /* run every statement of the SQL, in order */
   double timeout; /* seconds; 0: the db's default (connect option timeout) */
   int use_primary; /* a read goes to the primary, not a replica (lroute.h) */
+  int plain;      /* db:query: the first row, or nil */
+  int scalar;     /* db:query: the first value of the first row, or nil */
+  int model;      /* db:query: instances of this model (the opts table holds it), 0: none */
 } raw_opts;
 
-static void opt_multi(lua_State *L, const char *method, raw_opts *o) {
+static int opt_bool(lua_State *L, const char *method, const char *name) {
   if (lua_type(L, -1) != LUA_TBOOLEAN)
-    lsq_usage(L, "db:%s: option 'multi' must be a boolean, got %s", method, luaL_typename(L, -1));
-  o->multi = lua_toboolean(L, -1);
+    lsq_usage(L, "db:%s: option '%s' must be a boolean, got %s", method, name, luaL_typename(L, -1));
+  return lua_toboolean(L, -1);
+}
+
+static void opt_multi(lua_State *L, const char *method, raw_opts *o) { o->multi = opt_bool(L, method, "multi"); }
+static void opt_plain(lua_State *L, const char *method, raw_opts *o) { o->plain = opt_bool(L, method, "plain"); }
+static void opt_scalar(lua_State *L, const char *method, raw_opts *o) { o->scalar = opt_bool(L, method, "scalar"); }
+
+static void opt_model(lua_State *L, const char *method, raw_opts *o) {
+  lsq_model *mod = lsq_toudata(L, -1, lsq_kind_model, sizeof *mod);
+  if (!mod || !mod->m)
+    lsq_usage(L, "db:%s: option 'model' must be a model (db:define), got %s", method, luaL_typename(L, -1));
+  o->model = 1;
 }
 
 static void opt_use_primary(lua_State *L, const char *method, raw_opts *o) {
@@ -227,11 +241,15 @@ static void opt_timeout(lua_State *L, const char *method, raw_opts *o) {
 static const struct raw_opt {
   const char *name;
   void (*set)(lua_State *L, const char *method, raw_opts *o); /* the value is on the stack top */
+  int query_only;  /* shapes db:query's rows: unknown to db:exec */
 } raw_opt_list[] = {
-  {"multi", opt_multi},
-  {"use_primary", opt_use_primary},
-  {"timeout", opt_timeout},
-  {NULL, NULL},
+  {"multi", opt_multi, 0},
+  {"use_primary", opt_use_primary, 0},
+  {"timeout", opt_timeout, 0},
+  {"plain", opt_plain, 1},
+  {"scalar", opt_scalar, 1},
+  {"model", opt_model, 1},
+  {NULL, NULL, 0},
 };
 
 /* Reads the options table at idx (nil: defaults). Raises on a bad one;
@@ -244,12 +262,16 @@ static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     const struct raw_opt *opt = NULL;
+    int query = !strcmp(method, "query");
     if (lua_type(L, -2) == LUA_TSTRING)
       for (opt = raw_opt_list; opt->name && strcmp(opt->name, lua_tostring(L, -2)); opt++) {}
+    if (opt && opt->name && opt->query_only && !query)
+      lsq_usage(L, "db:%s: unknown option '%s' (plain, scalar and model shape the rows of db:query)", method, opt->name);
     if (!opt || !opt->name) {
       char known[128] = "";
       for (const struct raw_opt *k = raw_opt_list; k->name; k++)
-        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == raw_opt_list ? "" : ", ", k->name);
+        if (query || !k->query_only)
+          snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", k->name);
       if (lua_type(L, -2) == LUA_TSTRING)
         lsq_usage(L, "db:%s: unknown option '%.64s' (known: %s)", method, lua_tostring(L, -2), known);
       lsq_usage(L, "db:%s: option keys must be strings (known: %s)", method, known);
@@ -257,6 +279,10 @@ static void read_raw_opts(lua_State *L, int idx, const char *method, raw_opts *o
     opt->set(L, method, o);
     lua_pop(L, 1);
   }
+  int shapes = (o->plain != 0) + (o->scalar != 0) + (o->model != 0);
+  if (shapes > 1) lsq_usage(L, "db:%s: options plain, scalar and model exclude each other; give one", method);
+  if (o->model && o->multi)
+    lsq_usage(L, "db:%s: option model can't be combined with multi = true (run the statement alone)", method);
 }
 
 /* ---------------------------------------------------------------- */
@@ -323,7 +349,16 @@ static int raw_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   (void)status;
   if (lsq_op_failed(h)) return lsq_op_raise(L, h);
-  if (h->sink == LSINK_ROWS) {
+  if (h->sink == LSINK_ROWS && h->rows.first) {
+    /* plain / scalar: the first row or value, nil when none */
+    if (lsq_op_push_out(L, h) == LUA_TTABLE) {
+      lua_rawgeti(L, -1, 1);
+      lua_remove(L, -2);
+    } else {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+  } else if (h->sink == LSINK_ROWS || h->sink == LSINK_MODEL) {
     if (lsq_op_push_out(L, h) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_createtable(L, 0, 0);
@@ -370,6 +405,18 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   lua_settop(L, 4);
   raw_opts o;
   read_raw_opts(L, 4, method, &o);
+  if (o.model) {
+    /* [5]: the model of { model = M }, kept in this frame for the sink */
+    lua_getfield(L, 4, "model");
+    lsq_model *mod = lsq_toudata(L, 5, lsq_kind_model, sizeof *mod);
+    if (!mod || !mod->m) return lsq_usage(L, "db:%s: option 'model' must be a model", method);
+    lua_getiuservalue(L, 5, MUV_DB);
+    int same = lua_rawequal(L, -1, 1);
+    lua_pop(L, 1);
+    if (!same) return lsq_usage(L, "db:%s: option 'model': model '%s' belongs to another db", method, sq_model_name(mod->m));
+  } else {
+    lua_pushnil(L);
+  }
   size_t len;
   const char *sql = lua_tolstring(L, 2, &len);
 
@@ -433,11 +480,18 @@ static int db_statement(lua_State *L, int want_rows, const char *method) {
   if (params != local) free(params);
   if (rc) return lsq_op_fail(L, h, &err);
   if (o.timeout > 0) sq_oper_set_timeout(op, o.timeout);
-  if (want_rows) lsq_op_sink_rows(L, h);
+  if (o.model) lsq_op_sink_model(L, h, 5, SINK_LIST);
+  else if (want_rows) {
+    lsq_op_sink_rows(L, h);
+    h->rows.first = o.scalar ? LROWS_SCALAR : o.plain ? LROWS_PLAIN : LROWS_ALL;
+  }
   return lsq_op_run(L, 1, h, raw_k, (lua_KContext)h);
 }
 
-/* db:query(sql [, binds [, opts]]) -> { row, ... } */
+/* db:query(sql [, binds [, opts]]) -> { row, ... }; with { plain = true }
+ * the first row or nil, { scalar = true } the first value of the first
+ * row or nil, { model = M } instances of M (result columns that are no
+ * column of M are kept under their names, as find_all's extras). */
 static int db_query(lua_State *L) { return db_statement(L, 1, "query"); }
 
 /* db:exec(sql [, binds [, opts]]) -> { affected_rows = n, last_insert_id = id } */

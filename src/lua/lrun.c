@@ -33,7 +33,7 @@ static int run_protected(lua_State *L) {
 static int run_rows(lua_State *L, lsq_exec *x) {
   if (x->want_rows) lua_createtable(L, 8, 0);
   else lua_pushnil(L); /* db:exec drops rows: no table for them */
-  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
+  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0, LROWS_ALL};
   sq_row_sink sink;
   lsq_rows_sink(&r, &sink);
   x->rc = sq_conn_exec_native(x->conn, x->sql, x->len, x->params, x->nparams,

@@ -101,6 +101,12 @@ void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v) {
       return;
     }
     break;
+  case SQ_T_JSON:
+    if (v->type == SQ_VTEXT || v->type == SQ_VBLOB) {
+      lsq_json_push(L, v->u.s.p, v->u.s.n, c->name);
+      return;
+    }
+    break;
   case SQ_T_DATE: case SQ_T_DATETIME:
     if (v->type == SQ_VINT) {
       char buf[32];
@@ -276,6 +282,14 @@ static int rows_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   lsq_rows *r = ud;
   lua_State *L = r->L;
   (void)err;
+  if (r->first && r->n > 0) return 0; /* plain / scalar: the first row only */
+  if (r->first == LROWS_SCALAR) {
+    r->n++;
+    if (ncols < 1 || r->ncols < 1 || vals[0].type == SQ_VNULL) lua_pushnil(L);
+    else lsq_push_value(L, &vals[0]);
+    lua_rawseti(L, r->rows, 1);
+    return 0;
+  }
   lua_createtable(L, 0, ncols);
   for (int i = 0; i < ncols && i < r->ncols; i++) {
     if (vals[i].type == SQ_VNULL) continue; /* NULL reads back as nil */
@@ -434,6 +448,7 @@ void lsq_op_sink_enter(lua_State *L, lsq_op *h, int midx) {
 void lsq_op_sink_rows(lua_State *L, lsq_op *h) {
   (void)L;
   memset(&h->rows, 0, sizeof h->rows);
+
   h->sink = LSINK_ROWS;
   lsq_op_attach_sink(h);
 }

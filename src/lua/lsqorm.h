@@ -105,7 +105,10 @@ typedef struct lsq_rows {
   int names_base;  /* absolute index of the first column name */
   int ncols;
   lua_Integer n;   /* rows so far */
+  int first;       /* LROWS_*: keep only the first row (plain) or its first value (scalar) */
 } lsq_rows;
+/* lsq_rows.first: db:query's { plain = true } and { scalar = true }. */
+enum { LROWS_ALL = 0, LROWS_PLAIN = 1, LROWS_SCALAR = 2 };
 void lsq_rows_sink(lsq_rows *r, sq_row_sink *sink);
 
 /*

@@ -32,7 +32,7 @@ static const struct {
   {"lte", SQ_OP_LTE}, {"between", SQ_OP_BETWEEN}, {"not_between", SQ_OP_NOT_BETWEEN},
   {"in_", SQ_OP_IN}, {"not_in", SQ_OP_NOT_IN}, {"like", SQ_OP_LIKE}, {"not_like", SQ_OP_NOT_LIKE},
   {"is_null", SQ_OP_IS_NULL}, {"not_null", SQ_OP_NOT_NULL}, {"and_", SQ_OP_AND}, {"or_", SQ_OP_OR},
-  {"not_", SQ_OP_NOT},
+  {"not_", SQ_OP_NOT}, {"json", LSQ_OP_JSON},
   /* part 2, for reads: op.has(association [, where]), op.exists(subquery), op.not_exists(subquery) */
   {"has", SQ_OP_HAS}, {"exists", SQ_OP_EXISTS}, {"not_exists", SQ_OP_NOT_EXISTS},
   /* aliases: op["in"], op["and"], ... read the same */
@@ -133,6 +133,20 @@ static int op_new(lua_State *L) {
   case SQ_OP_EXISTS: case SQ_OP_NOT_EXISTS:
     if (n != 1 || !lsq_is_subquery(L, 1)) return lsq_usage(L, "sqorm.op.%s takes a Model:subquery{...}", name);
     break;
+  case LSQ_OP_JSON: {
+    /* op.json(path, value_or_op): path "a.b" or { "a", "b", 1 } */
+    if (n != 2 || (lua_type(L, 1) != LUA_TSTRING && !is_plain_table(L, 1)))
+      return lsq_usage(L, "sqorm.op.json takes (path, value or operator): a path \"a.b\" or { \"a\", 1 }");
+    lsq_opv *in = lsq_test_op(L, 2);
+    if (in && (in->op == SQ_OP_AND || in->op == SQ_OP_OR || in->op == SQ_OP_NOT || in->op == SQ_OP_RAW ||
+               in->op == LSQ_OP_JSON))
+      return lsq_usage(L, "sqorm.op.json: the comparison is a value or one of eq, ne, gt, gte, lt, lte, between, "
+                          "not_between, in_, not_in, like, not_like, is_null, not_null");
+    if (!in && !is_scalar(L, 2, 1) && !lsq_is_json_null(L, 2))
+      return lsq_usage(L, "sqorm.op.json: compare with a string, number, boolean, sqorm.json_null, sqorm.null or an "
+                          "operator, got %s", luaL_typename(L, 2));
+    break;
+  }
   default:
     return lsq_usage(L, "unknown operator");
   }
@@ -304,6 +318,8 @@ int lsq_own_value(sq_arena *a, sq_value *v, sq_err *err) {
 }
 
 int lsq_col_value(lua_State *L, int idx, const sq_col *c, sq_value *v, char *buf, sq_arena *a, sq_err *err) {
+  if (c->type == SQ_T_JSON && !lua_isnil(L, idx) && !lsq_is_null(L, idx) && !lsq_test_op(L, idx))
+    return lsq_json_value(L, idx, c, v, a, err); /* any Lua value as its JSON text (ljson.c) */
   switch (lua_type(L, idx)) {
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) *v = sq_int(lua_tointeger(L, idx));
@@ -554,6 +570,165 @@ static int raw_expr(lsq_qb *b, int opidx, sq_expr **out) {
   return SQ_OK;
 }
 
+/* The JSON type a value compares as (0: none). */
+static int json_type_of(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: return SQ_JT_STRING;
+  case LUA_TNUMBER: return SQ_JT_NUMBER;
+  case LUA_TBOOLEAN: return SQ_JT_BOOL;
+  default: return 0;
+  }
+}
+
+/* The path of op.json (user value 1 of the op at opidx) as the
+ * dialect's path text, in the arena. */
+static int json_path(lsq_qb *b, int opidx, sq_jpath *jp) {
+  lua_State *L = b->L;
+  lua_getiuservalue(L, opidx, 1);
+  int pidx = lua_gettop(L), n = 0, rc = SQ_OK;
+  sq_jseg *segs;
+  size_t total = 0;
+  if (lua_type(L, pidx) == LUA_TSTRING) {
+    size_t len;
+    const char *p = lua_tolstring(L, pidx, &len);
+    int cnt = len ? 1 : 0;
+    for (size_t i = 0; i < len; i++) cnt += p[i] == '.';
+    segs = sq_arena_alloc(b->scratch->arena, sizeof *segs * (size_t)(cnt ? cnt : 1));
+    if (!segs) rc = nomem(b);
+    for (size_t i = 0, start = 0; !rc && len && i <= len; i++) {
+      if (i < len && p[i] != '.') continue;
+      if (i == start) rc = sq_err_set(b->err, SQ_EUSAGE, "sqorm.op.json: path '%.64s' has an empty key (use a list { ... } "
+                                                         "for keys holding dots)", p);
+      segs[n].key = p + start;
+      segs[n].klen = i - start;
+      total += segs[n].klen;
+      n++;
+      start = i + 1;
+    }
+  } else {
+    lua_Integer len = (lua_Integer)lua_rawlen(L, pidx), count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, pidx)) {
+      lua_pop(L, 1);
+      count++;
+    }
+    if (count != len || len > 256)
+      return lua_pop(L, 1), sq_err_set(b->err, SQ_EUSAGE, "sqorm.op.json: a path list must be a list (1..n, at most 256)");
+    segs = sq_arena_alloc(b->scratch->arena, sizeof *segs * (size_t)(len ? len : 1));
+    if (!segs) rc = nomem(b);
+    for (lua_Integer i = 1; !rc && i <= len; i++) {
+      int t = lua_rawgeti(L, pidx, i);
+      if (t == LUA_TSTRING) {
+        segs[n].key = lua_tolstring(L, -1, &segs[n].klen); /* anchored by the path list */
+        total += segs[n].klen;
+      } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+        segs[n].key = NULL;
+        segs[n].index = (int64_t)lua_tointeger(L, -1) - 1; /* Lua's 1-based position */
+      } else {
+        rc = sq_err_set(b->err, SQ_EUSAGE, "sqorm.op.json: path item #%d must be a key (string) or a position (integer >= 1)",
+                        (int)i);
+      }
+      lua_pop(L, 1);
+      n++;
+    }
+  }
+  if (!rc) {
+    size_t cap = total * 2 + (size_t)n * 26 + 8;
+    char *text = sq_arena_alloc(b->scratch->arena, cap);
+    size_t tlen = 0;
+    if (!text) rc = nomem(b);
+    else if (!(rc = sq_json_path(b->mod->dialect, segs, n, text, cap, &tlen, b->err))) jp->path = sq_text(text, tlen);
+  }
+  lua_settop(L, pidx - 1);
+  return rc;
+}
+
+/* column = sqorm.op.json(path, value_or_op): a comparison node with its
+ * jpath (render.c). */
+static int json_expr(lsq_qb *b, int c, int opidx, sq_expr **out) {
+  lua_State *L = b->L;
+  const sq_col *col = sq_model_col(b->mod->m, c);
+  if (col->type != SQ_T_JSON)
+    return sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.json needs a JSON column; '%s' is %s", col->name,
+                      sq_ctype_name(col->type));
+  sq_jpath *jp = sq_arena_alloc(b->scratch->arena, sizeof *jp);
+  if (!jp) return nomem(b);
+  memset(jp, 0, sizeof *jp);
+  int rc = json_path(b, opidx, jp);
+  if (rc) return rc;
+  sq_expr *e = new_expr(b, SQ_OP_EQ, c);
+  if (!e) return b->err->kind;
+  e->jpath = jp;
+  lua_getiuservalue(L, opidx, 2);
+  int vidx = lua_gettop(L);
+  lsq_opv *o = lsq_test_op(L, vidx);
+  int list = 0; /* the values: the op's user values, or the IN list */
+  if (!o) {
+    if (lsq_is_json_null(L, vidx)) e->op = SQ_OP_IS_NULL, jp->jtype = SQ_JT_NULL;
+    else if (lsq_is_null(L, vidx)) e->op = SQ_OP_IS_NULL, jp->jtype = SQ_JT_ANY;
+    else jp->jtype = json_type_of(L, vidx);
+  } else {
+    e->op = o->op;
+    if (o->op == SQ_OP_IS_NULL || o->op == SQ_OP_NOT_NULL) jp->jtype = SQ_JT_ANY;
+    if (o->op == SQ_OP_IN || o->op == SQ_OP_NOT_IN) list = 1;
+  }
+  int nv = 0;
+  if (!jp->jtype) {
+    /* the values of the operator: one JSON type for all */
+    int cnt = list ? -1 : o->n;
+    if (list) {
+      lua_getiuservalue(L, vidx, 1);
+      cnt = (int)lua_rawlen(L, -1);
+      lua_pop(L, 1);
+      if (cnt < 1) rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.json on '%s': an empty in_ / not_in list", col->name);
+    }
+    sq_value *vals = rc ? NULL : sq_arena_alloc(b->scratch->arena, sizeof *vals * (size_t)(cnt > 0 ? cnt : 1));
+    if (!rc && !vals) rc = nomem(b);
+    if (list && !rc) lua_getiuservalue(L, vidx, 1);
+    for (int i = 0; !rc && i < cnt; i++) {
+      if (list) lua_rawgeti(L, -1, i + 1);
+      else lua_getiuservalue(L, vidx, i + 1);
+      if (lsq_is_null(L, -1) && o && cnt == 1 && (o->op == SQ_OP_EQ || o->op == SQ_OP_NE)) {
+        /* op.eq(sqorm.null) / op.ne(sqorm.null): is there a value at all */
+        e->op = o->op == SQ_OP_EQ ? SQ_OP_IS_NULL : SQ_OP_NOT_NULL;
+        jp->jtype = SQ_JT_ANY;
+        lua_pop(L, 1);
+        break;
+      }
+      int t = json_type_of(L, -1);
+      if (!t) rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.json on '%s': value #%d is a %s; compare with strings, "
+                                                 "numbers or booleans", col->name, i + 1, luaL_typename(L, -1));
+      else if (jp->jtype && t != jp->jtype)
+        rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.json on '%s': the values mix JSON types (strings, numbers, "
+                                           "booleans)", col->name);
+      else {
+        jp->jtype = t;
+        rc = lsq_to_value(L, -1, &vals[nv], "op.json value", b->err);
+        if (!rc) rc = lsq_own_value(b->scratch->arena, &vals[nv], b->err);
+        nv++;
+      }
+      lua_pop(L, 1);
+    }
+    if (list && vals) lua_pop(L, 1);
+    e->vals = vals;
+  } else if (!o && jp->jtype != SQ_JT_NULL && jp->jtype != SQ_JT_ANY) {
+    sq_value *v = sq_arena_alloc(b->scratch->arena, sizeof *v);
+    if (!v) rc = nomem(b);
+    else {
+      rc = lsq_to_value(L, vidx, v, "op.json value", b->err);
+      if (!rc) rc = lsq_own_value(b->scratch->arena, v, b->err);
+      e->vals = v;
+      nv = 1;
+    }
+  }
+  e->nvals = nv;
+  lua_settop(L, vidx - 1);
+  if (!rc && (e->op == SQ_OP_LIKE || e->op == SQ_OP_NOT_LIKE) && jp->jtype != SQ_JT_STRING)
+    rc = sq_err_set(b->err, SQ_EUSAGE, "where: sqorm.op.json on '%s': like takes a string", col->name);
+  if (!rc) *out = e;
+  return rc;
+}
+
 /* The condition on column c given by the value at vidx. */
 static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
   lua_State *L = b->L;
@@ -579,6 +754,9 @@ static int build_col(lsq_qb *b, int c, int vidx, sq_expr **out) {
       break;
     case SQ_OP_IS_NULL: case SQ_OP_NOT_NULL:
       if (!(e = new_expr(b, o->op, c))) rc = b->err->kind;
+      break;
+    case LSQ_OP_JSON:
+      rc = json_expr(b, c, vidx, &e);
       break;
     case SQ_OP_IN: case SQ_OP_NOT_IN:
       if (!(e = new_expr(b, o->op, c))) rc = b->err->kind;
