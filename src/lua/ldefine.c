@@ -124,6 +124,14 @@ static lsq_typev *push_type(lua_State *L, int type) {
   return t;
 }
 
+/* A plain type value (no ENUM values), for the migrator's diff. */
+void lsq_type_push(lua_State *L, int type, int length, int precision, int scale) {
+  lsq_typev *t = push_type(L, type);
+  t->length = length;
+  t->precision = precision;
+  t->scale = scale;
+}
+
 /* T.ENUM{ "common", "rare" }: the values are checked here (strings, 1..63
  * bytes, no repeats) and kept, in order, by the type value. */
 static int enum_call(lua_State *L, int n) {

@@ -305,6 +305,9 @@ static void to_col(lua_State *L, int t, sq_scol *c, const char *what) {
   lua_getfield(L, t, "type");
   mig_typev *ty = luaL_testudata(L, -1, LSQ_TYPE_MT);
   if (!ty) lsq_usage(L, "%s: column '%s': expected a type from sqorm.types", what, name);
+  if (ty->type == SQ_T_ENUM)
+    lsq_usage(L, "%s: column '%s': ENUM columns are not supported in migrations yet (use sync, or a raw exec)", what,
+              name);
   sq_scol_init(c, name, ty->type);
   c->length = ty->length;
   c->precision = ty->precision;
@@ -473,7 +476,7 @@ static int exec_p(lua_State *L) {
   lua_settop(L, 1);
   if (p->want_rows) lua_newtable(L);
   else lua_pushnil(L);
-  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0};
+  lsq_rows r = {L, lua_gettop(L), lua_gettop(L) + 1, 0, 0, LROWS_ALL};
   sq_row_sink sink;
   lsq_rows_sink(&r, &sink);
   p->rc = sq_migrator_exec(p->m, p->sql, p->len, p->params, p->nparams, p->want_rows ? &sink : NULL, &p->res, &p->err);
@@ -619,12 +622,7 @@ static void push_index(lua_State *L, const sq_sindex *ix) {
 static void push_col(lua_State *L, const sq_scol *c) {
   lua_newtable(L);
   setstr(L, "name", c->name);
-  mig_typev *t = lua_newuserdatauv(L, sizeof *t, 0);
-  t->type = c->type;
-  t->length = c->length;
-  t->precision = c->precision;
-  t->scale = c->scale;
-  luaL_setmetatable(L, LSQ_TYPE_MT);
+  lsq_type_push(L, c->type, c->length, c->precision, c->scale);
   lua_setfield(L, -2, "type");
   if (!c->allow_null) {
     lua_pushboolean(L, 0);

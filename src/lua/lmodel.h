@@ -399,4 +399,8 @@ void lsq_json_open(lua_State *L, int modidx);
 int lsq_model_each(lua_State *L);
 void lsq_cursor_open(lua_State *L);
 
+/* Pushes a sqorm.types value of type with these parameters (ldefine.c;
+ * no ENUM values). */
+void lsq_type_push(lua_State *L, int type, int length, int precision, int scale);
+
 #endif
