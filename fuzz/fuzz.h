@@ -279,7 +279,9 @@ static const char *const fz_keywords[] = {
   "RESTRICT", "NO", "ACTION", "COMMENT", "ENGINE", "InnoDB", "CHARSET", "utf8mb4", "GENERATED", "IDENTITY",
   "AUTO_INCREMENT", "AUTOINCREMENT", "DROP", "ALTER", "ADD", "COLUMN", "TRUE", "FALSE", "X", "decode", "INT",
   "INTEGER", "BIGINT", "SMALLINT", "REAL", "FLOAT", "DOUBLE", "PRECISION", "TEXT", "VARCHAR", "CHAR", "BOOLEAN",
-  "TINYINT", "DATE", "DATETIME", "TIMESTAMP", "BLOB", "LONGBLOB", "BYTEA", "UUID", NULL};
+  "TINYINT", "DATE", "DATETIME", "TIMESTAMP", "BLOB", "LONGBLOB", "BYTEA", "UUID",
+  /* T.JSON and T.ENUM (issue 12) */
+  "JSON", "JSONB", "json_valid", "ENUM", "TYPE", "VALUE", "CHECK", NULL};
 
 static inline int fz_is_keyword(const char *s, size_t n) {
   for (int i = 0; fz_keywords[i]; i++)

@@ -236,7 +236,8 @@ function Model:find_and_count_all(opts) end
 -- when the query using it runs; its values are bound.
 -- @tparam[opt] table opts its options
 -- @return a subquery value
--- @usage Player:find_all{ where = { id = op.in_(Item:subquery{ attributes = { "owner_id" }, where = { kind = "sword" } }) } }
+-- @usage Player:find_all{ where = { id = op.in_(Item:subquery{ attributes = { "owner_id" },
+--                                                                where = { kind = "sword" } }) } }
 function Model:subquery(opts) end
 
 return Model
