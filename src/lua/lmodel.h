@@ -403,4 +403,9 @@ void lsq_cursor_open(lua_State *L);
  * no ENUM values). */
 void lsq_type_push(lua_State *L, int type, int length, int precision, int scale);
 
+/* sqorm.types (ltypes.c): registers the table in the module at modidx;
+ * the type value at idx into d (raises when it is none). */
+void lsq_types_open(lua_State *L, int modidx);
+void lsq_coldef_type(lua_State *L, int idx, sq_coldef *d);
+
 #endif
