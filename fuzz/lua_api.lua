@@ -32,9 +32,9 @@
 -- S holds the live objects (S.db, S.dbs, S.models, S.insts, S.txs,
 -- S.cursors) and the value makers (S.any, S.hostile, S.where, S.opts...).
 -- fn makes calls through S.call(what, f, ...), which runs f under pcall
--- and checks the error. Async (spawn/poll/cancel), include and hooks
--- actions are added the same way when those land (see the TODO list at
--- the end of the actions).
+-- and checks the error. Not driven yet: async spawn/poll/cancel,
+-- include trees and association accessors, hooks (docs/reliability.md
+-- lists what the fuzzer covers).
 
 local sqorm = require "sqorm"
 local T, op, fn = sqorm.types, sqorm.op, sqorm.fn
@@ -688,8 +688,8 @@ action("gc", 1, function()
   collectgarbage(R.pick({ "collect", "step" }))
 end)
 
--- TODO (other helpers): async spawn/poll/cancel, include trees,
--- hooks raising and yielding. Register them here with action(...).
+-- New actions (async spawn/poll/cancel, include trees, hooks raising and
+-- yielding) go here, registered with action(...).
 
 -- ------------------------------------------------------------------
 -- The run

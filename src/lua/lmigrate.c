@@ -338,6 +338,23 @@ static void to_col(lua_State *L, int t, sq_scol *c, const char *what) {
   lua_pop(L, 1);
 }
 
+/* The list of tables at li, each converted by one of the to_* functions
+ * into an array of n elements of size bytes (scratch memory). */
+typedef void (*to_fn)(lua_State *L, int t, void *out, const char *what);
+static void *to_list(lua_State *L, int li, size_t size, int n, to_fn conv, const char *noun, const char *what) {
+  char *out = scratch(L, (size_t)n * size);
+  for (int i = 0; i < n; i++) {
+    if (lua_rawgeti(L, li, i + 1) != LUA_TTABLE) lsq_usage(L, "%s: every %s must be a table", what, noun);
+    conv(L, -1, out + (size_t)i * size, what);
+    lua_pop(L, 1);
+  }
+  return out;
+}
+static void conv_col(lua_State *L, int t, void *out, const char *what) { to_col(L, t, out, what); }
+static void conv_index(lua_State *L, int t, void *out, const char *what) { to_index(L, t, out, what); }
+static void conv_fk(lua_State *L, int t, void *out, const char *what) { to_fk(L, t, out, what); }
+
+
 static const char *const kinds[] = {NULL, "create_table", "drop_table", "rename_table", "add_column",
                                     "remove_column", "rename_column", "change_column", "add_index",
                                     "remove_index", "add_unique", "remove_unique", "add_primary_key",
@@ -370,13 +387,7 @@ static void to_sop(lua_State *L, int t, sq_sop *op) {
   if (lua_getfield(L, t, "cols") == LUA_TTABLE) {
     int li = lua_gettop(L), n = (int)lua_rawlen(L, li);
     if (n < 1 || n > 4096) lsq_usage(L, "%s: cols must list 1 to 4096 columns", what);
-    sq_scol *cols = scratch(L, n * sizeof *cols);
-    for (int i = 0; i < n; i++) {
-      if (lua_rawgeti(L, li, i + 1) != LUA_TTABLE) lsq_usage(L, "%s: every column must be a table", what);
-      to_col(L, -1, &cols[i], what);
-      lua_pop(L, 1);
-    }
-    op->cols = cols;
+    op->cols = to_list(L, li, sizeof(sq_scol), n, conv_col, "column", what);
     op->ncols = n;
   }
   lua_pop(L, 1);
@@ -388,13 +399,7 @@ static void to_sop(lua_State *L, int t, sq_sop *op) {
   lua_pop(L, 1);
   if (lua_getfield(L, t, "indexes") == LUA_TTABLE) {
     int li = lua_gettop(L), n = (int)lua_rawlen(L, li);
-    sq_sindex *ix = scratch(L, n * sizeof *ix);
-    for (int i = 0; i < n; i++) {
-      if (lua_rawgeti(L, li, i + 1) != LUA_TTABLE) lsq_usage(L, "%s: every index must be a table", what);
-      to_index(L, -1, &ix[i], what);
-      lua_pop(L, 1);
-    }
-    op->indexes = ix;
+    op->indexes = to_list(L, li, sizeof(sq_sindex), n, conv_index, "index", what);
     op->nindexes = n;
   }
   lua_pop(L, 1);
@@ -406,13 +411,7 @@ static void to_sop(lua_State *L, int t, sq_sop *op) {
   lua_pop(L, 1);
   if (lua_getfield(L, t, "fks") == LUA_TTABLE) {
     int li = lua_gettop(L), n = (int)lua_rawlen(L, li);
-    sq_sfk *fks = scratch(L, n * sizeof *fks);
-    for (int i = 0; i < n; i++) {
-      if (lua_rawgeti(L, li, i + 1) != LUA_TTABLE) lsq_usage(L, "%s: every foreign key must be a table", what);
-      to_fk(L, -1, &fks[i], what);
-      lua_pop(L, 1);
-    }
-    op->fks = fks;
+    op->fks = to_list(L, li, sizeof(sq_sfk), n, conv_fk, "foreign key", what);
     op->nfks = n;
   }
   lua_pop(L, 1);
