@@ -47,7 +47,7 @@ static sq_model *players(void) {
 static sq_model *posts(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {NULL, -1, NULL, NULL, 1, NULL};
+  sq_model_opts o = {NULL, -1, NULL, NULL, 1, NULL, NULL};
   if (sq_model_new("post", &o, &m, &e)) return NULL;
   sq_coldef d = coldef("title", SQ_T_TEXT);
   sq_model_add_column(m, &d, &e);
@@ -575,7 +575,7 @@ static void test_update_delete(const sq_model *m, const sq_model *pm) {
 static void test_hostile(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {"a\"b`c", 0, NULL, NULL, 0, NULL};
+  sq_model_opts o = {"a\"b`c", 0, NULL, NULL, 0, NULL, NULL};
   CHECK(sq_model_new("x; DROP TABLE y", &o, &m, &e) == SQ_OK);
   sq_coldef d = coldef("a`b", SQ_T_INTEGER);
   CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
@@ -689,7 +689,7 @@ static void test_bad_trees(const sq_model *m) {
 static sq_model *items(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL};
+  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL, NULL};
   if (sq_model_new("item", &o, &m, &e)) return NULL;
   sq_coldef d = coldef("price", SQ_T_DECIMAL);
   d.precision = 30;
