@@ -100,6 +100,31 @@ H.each_dialect(describe, function(d)
     end
   end)
 
+  it("a batch statement cached for one set of options is not reused for another", function()
+    local function run(opts, names)
+      M.clear(log)
+      local recs = {}
+      for i, n in ipairs(names) do recs[i] = { name = n, coins = i } end
+      opts.batch_size = 2
+      local r = P:bulk_create(recs, opts)
+      return r, M.statements(log)
+    end
+    local _, st = run({}, { "p1", "p2" })
+    assert.is_nil(st[1]:find("CONFLICT", 1, true) or st[1]:find("IGNORE", 1, true))
+    local n
+    n, st = run({ ignore_duplicates = true, returning = false }, { "p1", "p3" })
+    assert.are.equal(1, n)
+    assert.truthy(st[1]:find("CONFLICT", 1, true) or st[1]:find("IGNORE", 1, true))
+    n, st = run({ update_on_duplicate = { "coins" }, conflict = { "name" }, returning = false }, { "p1", "p4" })
+    assert.truthy(st[1]:find("UPDATE", 1, true))
+    assert.are.equal(1, by_name("p1").coins)
+    n, st = run({ update_on_duplicate = { "goods" }, conflict = { "name" }, returning = false }, { "p1", "p5" })
+    assert.truthy(st[1]:find("goods", 1, true))
+    n, st = run({ returning = false }, { "p6", "p7" })
+    assert.are.equal(2, n)
+    assert.is_nil(st[1]:find("CONFLICT", 1, true) or st[1]:find("IGNORE", 1, true))
+  end)
+
   it("bad options are usage errors with nothing sent", function()
     local function bad(pattern, opts, recs)
       M.clear(log)
