@@ -130,6 +130,9 @@ function Db:begin(opts) end
 -- last word), `timestamps` (default true: `created_at` / `updated_at`,
 -- renamed with `created_at = "..."`), `paranoid` (soft delete through
 -- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`
+-- `default_scope` (query options every find, count and class write
+-- merges in) and `scopes` (name -> options or a function returning
+-- them): see `Model:scope`
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {

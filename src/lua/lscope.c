@@ -703,7 +703,7 @@ const luaL_Reg lsq_scope_methods[] = {
 void lsq_scope_open(lua_State *L) {
   static const char *const aware[] = {
     "find_all", "find_one", "find_by_pk", "find_and_count_all", "count", "sum", "min", "max", "avg", "each",
-    "update", "destroy", "restore", "increment", "decrement", "scope", "unscoped", NULL,
+    "update", "destroy", "restore", "increment", "decrement", "find_or_create", "scope", "unscoped", NULL,
   };
   luaL_getmetatable(L, LSQ_MODEL_MT);
   lua_getfield(L, -1, "__index");
