@@ -188,12 +188,12 @@ static void item_name(lua_State *L, int midx, int idx) {
   lua_remove(L, v);
 }
 
-static void merge_includes(lua_State *L, int midx, int a, int b);
+static void merge_includes(lua_State *L, int midx, int a, int b, int depth);
 
 /* Copies the options of include item idx into table t (its name at [1]
  * already): where AND-ed, include merged (tidx: the target model or 0),
  * others replaced. */
-static void merge_item_into(lua_State *L, int t, int idx, int tidx) {
+static void merge_item_into(lua_State *L, int t, int idx, int tidx, int depth) {
   if (lua_type(L, idx) != LUA_TTABLE || lsq_test_instance(L, idx)) return;
   for (lua_pushnil(L); lua_next(L, idx);) {
     int kt = lua_type(L, -2);
@@ -209,7 +209,7 @@ static void merge_item_into(lua_State *L, int t, int idx, int tidx) {
     if ((where || inc) && lua_rawget(L, t) != LUA_TNIL) {
       int old = lua_gettop(L);
       if (where) push_and(L, old, v);
-      else merge_includes(L, tidx, old, v);
+      else merge_includes(L, tidx, old, v, depth + 1);
       lua_replace(L, old);
     } else {
       lua_pop(L, 1);
@@ -224,7 +224,7 @@ static void merge_item_into(lua_State *L, int t, int idx, int tidx) {
 
 /* Appends the items of include value idx to list l (name -> position in
  * map nm), merging an item into an earlier one of the same name. */
-static void add_items(lua_State *L, int midx, int l, int nm, int idx) {
+static void add_items(lua_State *L, int midx, int l, int nm, int idx, int depth) {
   int single = single_item(L, idx);
   int n = single ? 1 : (int)lua_rawlen(L, idx);
   for (int i = 1; i <= n; i++) {
@@ -254,9 +254,9 @@ static void add_items(lua_State *L, int midx, int l, int nm, int idx) {
       }
       if (!tidx) lua_pushnil(L);
       lua_rawgeti(L, l, at);
-      merge_item_into(L, t, lua_gettop(L), tidx);
+      merge_item_into(L, t, lua_gettop(L), tidx, depth);
       lua_pop(L, 1);
-      merge_item_into(L, t, item, tidx);
+      merge_item_into(L, t, item, tidx, depth);
       lua_pushvalue(L, t);
       lua_rawseti(L, l, at);
     } else {
@@ -275,7 +275,8 @@ static void add_items(lua_State *L, int midx, int l, int nm, int idx) {
 
 /* Pushes a new include list: the items of a, then b's (merged by name;
  * midx: the model they belong to, 0 when unknown). */
-static void merge_includes(lua_State *L, int midx, int a, int b) {
+static void merge_includes(lua_State *L, int midx, int a, int b, int depth) {
+  if (depth > 16) lsq_usage(L, "include: includes nested more than 16 levels deep");
   a = lua_absindex(L, a);
   b = lua_absindex(L, b);
   if (!lua_checkstack(L, 24)) luaL_error(L, "out of memory");
@@ -283,8 +284,8 @@ static void merge_includes(lua_State *L, int midx, int a, int b) {
   int l = lua_gettop(L);
   lua_newtable(L);
   int nm = l + 1;
-  add_items(L, midx, l, nm, a);
-  add_items(L, midx, l, nm, b);
+  add_items(L, midx, l, nm, a, depth);
+  add_items(L, midx, l, nm, b, depth);
   lua_settop(L, l);
 }
 
@@ -311,7 +312,7 @@ static void merge(lua_State *L, int midx, int a, int b, unsigned mask) {
       lua_pushvalue(L, -2);
       if ((bit == LSQ_SK_WHERE || bit == LSQ_SK_INCLUDE) && lua_rawget(L, t) != LUA_TNIL) {
         if (bit == LSQ_SK_WHERE) push_and(L, -1, v);
-        else merge_includes(L, midx, -1, v);
+        else merge_includes(L, midx, -1, v, 1);
         lua_remove(L, -2);
       } else {
         lua_pop(L, 1);
@@ -369,19 +370,28 @@ int lsq_scope_apply(lua_State *L, int oidx, unsigned mask, const char *method) {
     }
     skip = !ok;
   }
+  int every = 1;
   if (!skip) {
     /* nothing of the scope applies: the options stay the caller's */
     int any = 0;
-    for (lua_pushnil(L); !any && lua_next(L, s);) {
-      any = (key_bit(L, -2) & mask) != 0;
+    for (lua_pushnil(L); lua_next(L, s);) {
+      int in = (key_bit(L, -2) & mask) != 0;
+      any |= in;
+      every &= in;
       lua_pop(L, 1);
     }
-    if (any) lua_pop(L, 1); /* the key lua_next left */
     skip = !any;
   }
   if (skip) {
     lua_settop(L, s - 1);
     return 0;
+  }
+  if (every && t == LUA_TNIL) {
+    /* no options of the call, the whole scope applies: the (read-only)
+     * scope table itself is the options */
+    lua_replace(L, oidx);
+    lua_settop(L, s - 1);
+    return 1;
   }
   merge(L, 1, s, t == LUA_TTABLE ? oidx : 0, mask);
   lua_replace(L, oidx);
