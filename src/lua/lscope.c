@@ -13,6 +13,9 @@
  * association name (two items of one association merge the same way),
  * any other key: the later value wins.
  *
+ * The options a method parses after a merge are always a new table (a
+ * before_find hook may change it without touching a scope).
+ *
  * Storage: MUV_EXTRA.default_scope (a copy of the checked table) and
  * MUV_EXTRA.scopes (name -> table copy or function). lsq_model.scoped is
  * 1 when there is a default scope, so the methods of a model without one
@@ -370,28 +373,19 @@ int lsq_scope_apply(lua_State *L, int oidx, unsigned mask, const char *method) {
     }
     skip = !ok;
   }
-  int every = 1;
   if (!skip) {
     /* nothing of the scope applies: the options stay the caller's */
     int any = 0;
-    for (lua_pushnil(L); lua_next(L, s);) {
-      int in = (key_bit(L, -2) & mask) != 0;
-      any |= in;
-      every &= in;
+    for (lua_pushnil(L); !any && lua_next(L, s);) {
+      any = (key_bit(L, -2) & mask) != 0;
       lua_pop(L, 1);
     }
+    if (any) lua_pop(L, 1); /* the key lua_next left */
     skip = !any;
   }
   if (skip) {
     lua_settop(L, s - 1);
     return 0;
-  }
-  if (every && t == LUA_TNIL) {
-    /* no options of the call, the whole scope applies: the (read-only)
-     * scope table itself is the options */
-    lua_replace(L, oidx);
-    lua_settop(L, s - 1);
-    return 1;
   }
   merge(L, 1, s, t == LUA_TTABLE ? oidx : 0, mask);
   lua_replace(L, oidx);
