@@ -132,7 +132,9 @@ function Db:begin(opts) end
 -- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`,
 -- `version` (optimistic locking: true for a `version` column, or a column
 -- name; saves and destroys of an instance check it, a lost race is kind
--- `stale`)
+-- `stale`), `default_scope` (query options every find, count and class
+-- write merges in) and `scopes` (name -> options or a function returning
+-- them): see `Model:scope`
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {

@@ -240,6 +240,30 @@ function Model:associations() end
 -- @usage local page = User:find_and_count_all{ include = { { "posts", required = true } }, limit = 10 }
 function Model:find_and_count_all(opts) end
 
+--- A scoped model: the scopes named here added, left to right, to the
+-- model's default scope (on a scoped model: to its scopes). A name is a
+-- key of `scopes` in `Db:define`'s options; `{ name, arg, ... }` calls a
+-- function scope with the arguments, at once (it must return a table of
+-- query options). `"default"` adds the default scope (once), so
+-- `Player:unscoped():scope("rich")` is rich without the default scope.
+-- Every class method works on the result; finds, counts, aggregates,
+-- `each`, `find_or_create` and the class `update`, `destroy`, `restore`,
+-- `increment`, `decrement` merge the scopes into their options: `where`
+-- clauses AND-ed, `include` merged by association name, other options
+-- the later one wins, the call's options last. An unknown name, a
+-- function scope returning no table, or an argument that is neither a
+-- name nor `{ name, ... }` is kind `usage`; an error raised by a
+-- function scope propagates. Nothing is sent.
+-- @param ... scope names, or `{ name, arg, ... }`
+-- @treturn Model a scoped model
+-- @usage Player:scope("rich", { "top", 3 }):find_all()   -- default + rich + top(3)
+function Model:scope(...) end
+
+--- The model with no scope at all (not even the default scope).
+-- @treturn Model an unscoped model
+-- @usage Player:unscoped():count()
+function Model:unscoped() end
+
 --- A subquery for `op.in_`, `op.not_in`, `op.exists` and
 -- `op.not_exists`: `attributes` (exactly one for IN), `where`, `order`,
 -- `limit`, `offset`, `group`, `having`, `distinct`, `paranoid`. Built

@@ -6,6 +6,9 @@
 --   to-many (has_many, belongs_to_many): get_<as>, count_<as>, has_<as>,
 --     create_<singular>, add_<as>, remove_<as>, set_<as>
 --   to-one (belongs_to, has_one): get_<as>, set_<as>, create_<as>
+-- Getters, count_ and has_ are finds of the target, so its default scope
+-- applies; the writers change keys through target:unscoped() (a row
+-- outside the target's scope still belongs to the association).
 local core = require "sqorm.core"
 
 local op, null = core.op, core.null
@@ -143,7 +146,7 @@ function M.install(methods, info)
       local ids, insts = ids_of(items)
       if #ids == 0 then return self end
       if kind == "has_many" then
-        target:update({ [fk] = v }, { where = { [tpk] = ids } })
+        target:unscoped():update({ [fk] = v }, { where = { [tpk] = ids } })
         for _, t in ipairs(insts) do rawset(t, slot, v) end
         return self
       end
@@ -175,7 +178,7 @@ function M.install(methods, info)
         if #ids > 0 then sel = op.not_in(ids) end
       end
       if kind == "has_many" then
-        target:update({ [fk] = null }, { where = { [fk] = v, [tpk] = sel } })
+        target:unscoped():update({ [fk] = null }, { where = { [fk] = v, [tpk] = sel } })
         if not all_but then for _, t in ipairs(insts) do rawset(t, slot, nil) end end
       else
         info.through:destroy { where = { [fk] = v, [info.other_key] = sel } }
@@ -212,10 +215,10 @@ function M.install(methods, info)
       end
       local v = own_key(self)
       if v == nil then usage(("set_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key)) end
-      target:update({ [fk] = null }, { where = { [fk] = v } })
+      target:unscoped():update({ [fk] = null }, { where = { [fk] = v } })
       if item ~= nil then
         local k, inst = key_of(target, item, tpk)
-        target:update({ [fk] = v }, { where = { [tpk] = k } })
+        target:unscoped():update({ [fk] = v }, { where = { [tpk] = k } })
         if inst then rawset(inst, slot_of(target, fk), v) end
       end
       return self

@@ -638,6 +638,7 @@ static int foc_values(lua_State *L, const lsq_model *mod, const sq_expr *where, 
  * one can't deadlock and a transaction sees both.
  */
 static int model_find_or_create(lua_State *L) {
+  lsq_scope_apply(L, 2, LSQ_SC_WRITE, "find_or_create"); /* a scope's where is ANDed in (lscope.c) */
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "find_or_create expects { where = ..., defaults = ... }");
   lua_settop(L, 2);

@@ -222,6 +222,7 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
  * lock, raw, paranoid, ...).
  */
 int lsq_model_each(lua_State *L) {
+  lsq_scope_apply(L, 2, LSQ_SC_EACH, "each");
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1); /* 3 */

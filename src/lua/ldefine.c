@@ -700,6 +700,7 @@ static int db_define(lua_State *L) {
     while (lua_next(L, oidx)) {
       int ok = 0;
       for (int i = 0; lua_type(L, -2) == LUA_TSTRING && model_opts[i]; i++) ok |= !strcmp(model_opts[i], lua_tostring(L, -2));
+      for (int i = 0; lua_type(L, -2) == LUA_TSTRING && lsq_scope_opts[i]; i++) ok |= !strcmp(lsq_scope_opts[i], lua_tostring(L, -2));
       if (!ok) return lsq_usage(L, "define: unknown option '%s'", lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
       lua_pop(L, 1);
     }
@@ -804,6 +805,7 @@ static int db_define(lua_State *L) {
   if (sq_model_finish(mod->m, &err)) return lsq_raise(L, &err);
 
   model_view(L, midx, mod, vtab, dtab, netab);
+  if (oidx) lsq_scope_define(L, midx, mod, oidx);
 
   /* registries: the weak C-pointer map, and the db's models */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
@@ -908,6 +910,7 @@ void lsq_model_open(lua_State *L, int modidx) {
     luaL_setfuncs(L, lsq_sync_methods, 0);
     luaL_setfuncs(L, lsq_assoc_methods, 0);
     luaL_setfuncs(L, lsq_expr_methods, 0);
+    luaL_setfuncs(L, lsq_scope_methods, 0);
     lua_pushcfunction(L, lsq_model_each);
     lua_setfield(L, -2, "each");
     lua_pushcclosure(L, model_index, 1);
@@ -941,4 +944,5 @@ void lsq_model_open(lua_State *L, int modidx) {
   lsq_cursor_open(L);
   lsq_expr_open(L, modidx);
   lsq_assoc_open(L, modidx);
+  lsq_scope_open(L);
 }

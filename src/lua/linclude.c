@@ -271,6 +271,13 @@ static int parse_include(lsq_sel *x, lsq_qb *b, int midx, int item, int parent, 
       rc = parse_includes(x, b, tidx, lua_gettop(L), node, &inc->kids, &inc->nkids);
     lua_settop(L, tidx);
   }
+  if (!rc && tm->scoped) {
+    /* the target's default scope: its where ANDed in, unless unscoped = true (lscope.c) */
+    int unscoped = opts && lua_getfield(L, opts, "unscoped") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_settop(L, tidx);
+    lsq_qb sb = {L, tm, b->scratch, b->err, b->method, 0, NULL};
+    if (!unscoped) rc = lsq_scope_include_where(&sb, tidx, &inc->where);
+  }
   *out = inc;
 out:
   lua_settop(L, top);

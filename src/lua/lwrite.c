@@ -261,6 +261,7 @@ static int run_write(lua_State *L, int dbidx, lsq_op *h, const lsq_model *mod, s
  * updated_at is set too; the values are validated first.
  */
 static int model_update(lua_State *L) {
+  lsq_scope_apply(L, 3, LSQ_SC_WRITE, "update");
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "update expects a table of column values, got %s", luaL_typename(L, 2));
   lua_settop(L, 3);
@@ -316,6 +317,7 @@ static int model_update(lua_State *L) {
  * Model:restore{ where = ... } (paranoid) clears deleted_at.
  */
 static int destroy_or_restore(lua_State *L, int restore) {
+  lsq_scope_apply(L, 2, LSQ_SC_WRITE, restore ? "restore" : "destroy");
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);
@@ -365,6 +367,7 @@ static int model_restore(lua_State *L) { return destroy_or_restore(L, 1); }
  * { coins = 5, goods = -1 }.
  */
 static int class_incr(lua_State *L, int sign, const char *method) {
+  lsq_scope_apply(L, 3, LSQ_SC_WRITE, method);
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 3);
   int dbidx = lsq_model_db(L, 1);
