@@ -296,7 +296,9 @@ function M.each(model, opts, batch)
   local base = copy(opts)
   local limit, offset = opts.limit, opts.offset
   if limit ~= nil and (math.type(limit) ~= "integer" or limit < 0) then usage("each: limit must be an integer >= 0") end
-  if offset ~= nil and (math.type(offset) ~= "integer" or offset < 0) then usage("each: offset must be an integer >= 0") end
+  if offset ~= nil and (math.type(offset) ~= "integer" or offset < 0) then
+    usage("each: offset must be an integer >= 0")
+  end
   base.limit, base.offset, base.order = nil, nil, nil
   local order = {}
   for i, c in ipairs(pk) do order[i] = { c, desc and "desc" or "asc" } end
