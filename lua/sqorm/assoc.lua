@@ -346,6 +346,10 @@ function M.each(model, opts, batch)
     local inst = getmetatable(row) ~= nil and type(row.get) == "function"
     for j, c in ipairs(pk) do
       if inst then last[j] = row:get(c) else last[j] = row[c] end
+      if last[j] == nil then
+        closer.done = true
+        usage(("each with include pages by primary key: its rows must hold %s (attributes)"):format(c))
+      end
     end
     if n < o.limit then ended = true end
     i = 1
