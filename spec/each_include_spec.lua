@@ -82,6 +82,26 @@ H.each_dialect(describe, function(d)
     assert.are.equal(2, n)
   end)
 
+  it("holds no connection between pages: the loop body may query, also in a transaction", function()
+    local counts = {}
+    for u in m.User:each { include = { "posts" }, batch = 2 } do
+      counts[#counts + 1] = u:count_posts() == #u.posts -- a statement while the loop runs (SQLite :memory: has one connection)
+    end
+    assert.are.same({ true, true, true, true }, counts)
+    -- in a transaction: the pages read on its connection, and see its rows
+    local names = {}
+    local ok = pcall(db.transaction, db, function()
+      m.User:create { name = "eve" }
+      for u in m.User:each { include = { "posts" }, batch = 1, where = { name = { "dan", "eve" } } } do
+        names[#names + 1] = u.name .. #u.posts
+      end
+      error("roll back")
+    end)
+    assert.is_false(ok)
+    assert.are.same({ "dan0", "eve0" }, names)
+    assert.are.equal(0, m.User:count { where = { name = "eve" } })
+  end)
+
   it("bad input is usage with nothing sent", function()
     local function refused(pattern, fn)
       local _, sent = M.fails(log, "usage", pattern, fn)
