@@ -170,8 +170,11 @@ function Model:decrement(values, opts) end
 
 --- Streams the matching rows with bounded memory, holding one pooled
 -- connection (the transaction's inside one) until the loop ends. Returns
--- a closing value: a `break` releases the connection at once.
--- @tparam[opt] table opts query options
+-- a closing value: a `break` releases the connection at once. `batch`:
+-- rows per fetch (default 32). With `include`, pages of `batch` (default
+-- 100) parents in primary-key order, each a find with its includes
+-- (`order` nil or the primary key; docs/api.md "Eager loading").
+-- @tparam[opt] table opts query options, `batch`, `include`
 -- @return the iterator triple and a `Cursor` (the closing value)
 -- @usage for p in Player:each{ where = { coins = op.gte(0) } } do print(p.id) end
 function Model:each(opts) end

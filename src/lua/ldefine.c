@@ -659,6 +659,7 @@ int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
   mod->dialect = db->dialect;
   mod->m = m;
   mod->borrowed = 1;
+  mod->lazy_opt = -1;
   lua_pushvalue(L, dbidx);
   lua_setiuservalue(L, midx, MUV_DB);
   lua_newtable(L);
@@ -741,15 +742,16 @@ static int db_define(lua_State *L) {
   }
   sq_err err;
   sq_err_clear(&err);
-  int lazy_all = 0;
+  /* lazy: the default of this model's associations (-1: the db's) */
+  int lazy_opt = -1;
   if (oidx) {
     lua_getfield(L, oidx, "lazy");
-    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_all = 1;
-    else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)))
-      return lsq_usage(L, "define: lazy must be \"raise\" or true");
+    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_opt = 1;
+    else if (lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) lazy_opt = 0;
+    else if (!lua_isnil(L, -1)) return lsq_usage(L, "define: lazy must be \"raise\" or true");
     lua_pop(L, 1);
   }
-  mod->lazy_all = lazy_all;
+  mod->lazy_opt = lazy_opt;
   if (sq_model_new(lua_tostring(L, 2), &mo, &mod->m, &err)) return lsq_raise(L, &err);
 
   /* columns: list or map */

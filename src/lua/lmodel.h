@@ -96,7 +96,9 @@ typedef struct lsq_model {
   lsq_shape shapes[LSQ_NSHAPES];
   unsigned shape_clock;   /* stores so far */
   int lazy_assocs;        /* an association has lazy = "raise": finds mark what they load */
-  int lazy_all;           /* define(..., { lazy = "raise" }): finds mark every instance they load */
+  int lazy_all;           /* finds mark every instance they load (unused: see lazy_opt) */
+  int lazy_opt;           /* define(..., { lazy = }): -1 unset (the db's), 0 true, 1 "raise": the default of
+                           * its associations' lazy */
   int borrowed;           /* m is not ours (a join model the core built): __gc leaves it */
   int scoped;             /* a default scope (lscope.c): the scope-aware methods merge it */
 } lsq_model;
