@@ -346,10 +346,22 @@ H.each_dialect(describe, function(d)
       assert.are.same({ "ann", "dan", "eve" }, names(Player:unscoped():find_all { order = { "id" } }))
     end)
 
-    it("each takes a scope's options but include", function()
+    it("each takes a scope's options, its include too; the pages don't merge the scopes again", function()
       local got = {}
-      for p in Player:scope("a_posts", "rich"):each { order = { "id" } } do got[#got + 1] = p.name end
-      assert.are.same({ "bob", "cid" }, got)
+      for p in Player:scope("a_posts", "rich"):each { order = { "id" } } do
+        got[#got + 1] = p.name .. ":" .. table.concat(names(p.posts), ",")
+      end
+      assert.are.same({ "bob:a3", "cid:" }, got)
+      -- each page is one find with its include: the parents' statement
+      -- carries the default scope's condition once
+      local st = M.statements(log)
+      local parents = st[#st - 1]
+      local _, conds = parents:gsub("banned[`\"]? *=", "")
+      assert.are.equal(1, conds)
+      -- unscoped: the pages of an each with include read outside the default scope
+      got = {}
+      for p in Player:unscoped():each { order = { "id" }, include = { "posts" } } do got[#got + 1] = p.name end
+      assert.are.same({ "ann", "bob", "cid", "dan", "eve" }, got)
     end)
 
     it("find_or_create needs in defaults a column a scope constrains by an operator", function()

@@ -332,6 +332,9 @@ function M.each(model, opts, batch)
       return nil
     end
     local o = copy(base)
+    -- opts are already merged with the model's scopes (lsq_scope_apply in
+    -- lcursor.c): the pages must not merge them again
+    o.unscoped = true
     o.order = order
     o.limit = left ~= nil and math.min(batch, left) or batch
     if first then o.offset = offset end

@@ -419,7 +419,7 @@ enum {
 };
 /* Which of a scope's options each kind of method takes. */
 #define LSQ_SC_FIND 0x3fffu /* find_all, find_one, find_and_count_all: all */
-#define LSQ_SC_EACH (LSQ_SC_FIND & ~(unsigned)(LSQ_SK_INCLUDE | LSQ_SK_DISTINCT | LSQ_SK_LAZY))
+#define LSQ_SC_EACH (LSQ_SC_FIND & ~(unsigned)(LSQ_SK_DISTINCT | LSQ_SK_LAZY))
 #define LSQ_SC_PK                                                                                             \
   ((unsigned)(LSQ_SK_WHERE | LSQ_SK_INCLUDE | LSQ_SK_ATTRIBUTES | LSQ_SK_LOCK | LSQ_SK_RAW | LSQ_SK_PARANOID | \
               LSQ_SK_LAZY | LSQ_SK_PRIMARY))
