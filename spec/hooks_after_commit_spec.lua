@@ -111,6 +111,7 @@ H.each_dialect(describe, function(d)
     -- outside a transaction the same error comes from the write that committed
     clear()
     err = H.raises_kind("after_commit", "mail server down", P.create, P, { name = "a2" })
+    assert.is_true(err.committed)
     assert.are.equal(3, P:count())
     -- a raised value other than a string is kept as the cause, unchanged
     local sentinel = {}
