@@ -250,6 +250,48 @@ H.each_dialect(describe, function(d)
       assert.are.equal(fc, found)
     end)
 
+    it("before_bulk_create may change ctx.records; after_bulk_create gets the instances", function()
+      local after
+      P:add_hook("before_bulk_create", function(ctx)
+        for _, r in ipairs(ctx.records) do r.goods = 3 end
+        ctx.records[#ctx.records + 1] = { name = "added" }
+      end)
+      P:add_hook("after_bulk_create", function(ctx) after = ctx.instances end)
+      local given = { { name = "a" } }
+      local list = P:bulk_create(given)
+      assert.are.same({ name = "a" }, given[1]) -- the caller's records are left alone
+      assert.are.equal(list, after)
+      assert.are.equal(2, #list)
+      assert.are.equal(3, P:find_one{ where = { name = "a" } }.goods)
+      assert.is_not_nil(P:find_one{ where = { name = "added" } })
+    end)
+
+    it("no hooks for find_or_create, each, counts, aggregates, reload, build, p:increment", function()
+      local p = P:create{ name = "a" }
+      record_all(P)
+      P:find_or_create{ where = { name = "z" } }
+      for _ in P:each() do end
+      P:count()
+      P:sum("coins")
+      p:reload()
+      P:build{ name = "y" }
+      p:increment("coins")
+      for _, e in ipairs(seq) do assert.matches("^SQL ", e) end
+    end)
+
+    it("a model that never had a hook runs the C methods directly", function()
+      local Q = db:define("quest", { { "id", T.INTEGER, primary_key = true } }, { table_name = H.tname("q") })
+      for _, name in ipairs { "create", "update", "destroy", "bulk_create", "find_all", "find_by_pk", "upsert" } do
+        assert.is_true(rawequal(sqorm._model_methods[name], Q[name]), name)
+        assert.are.equal("C", debug.getinfo(Q[name], "S").what, name)
+      end
+      for _, name in ipairs { "save", "update", "destroy" } do
+        assert.are.equal("C", debug.getinfo(Q.methods[name], "S").what, name)
+      end
+      P:add_hook("after_find", function() end)
+      assert.are.equal("Lua", debug.getinfo(P.create, "S").what) -- wrapped once it has a hook
+    end)
+
     it("model hooks run before the db's, in the order added", function()
       db:add_hook("before_create", function() seq[#seq + 1] = "db" end)
       P:add_hook("before_create", function() seq[#seq + 1] = "m1" end)

@@ -129,7 +129,8 @@ function Db:begin(opts) end
 -- @tparam[opt] table opts `table_name` (default: the plural of the name's
 -- last word), `timestamps` (default true: `created_at` / `updated_at`,
 -- renamed with `created_at = "..."`), `paranoid` (soft delete through
--- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`
+-- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`,
+-- `hooks = { event = fn or { fn, ... } }` (see `Model:add_hook`)
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {
@@ -161,5 +162,21 @@ function Db:sync(opts) end
 --- Drops the tables of every model, in reverse dependency order.
 -- @treturn boolean true
 function Db:drop_all() end
+
+--- Hooks for every model of the db, also those defined before (docs/api.md,
+-- "Hooks"); they run after the model's own hooks of the event. Arguments
+-- and errors as `Model:add_hook`.
+-- @tparam string event e.g. `"before_save"`
+-- @tparam function fn the hook
+-- @tparam[opt] string name for `remove_hook`
+-- @treturn Db the db
+-- @usage db:add_hook("after_save", function(inst, ctx) audit(ctx.model.name, inst.id) end, "audit")
+function Db:add_hook(event, fn, name) end
+
+--- Removes the db's first hook of `event` with that name or function.
+-- @tparam string event the event
+-- @tparam string|function name_or_fn what `add_hook` got
+-- @treturn boolean true when one was removed
+function Db:remove_hook(event, name_or_fn) end
 
 return Db

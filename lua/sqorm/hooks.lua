@@ -480,6 +480,12 @@ local function install_class(model)
     if not has(self, "before_find", "after_find") or v == nil or (opts ~= nil and type(opts) ~= "table") then
       return C.find_by_pk(self, v, opts)
     end
+    if not has(self, "before_find") then -- after_find only: the C find by key (its cached SQL)
+      local ctx = new_ctx(self, { options = opts, key = v })
+      ctx.result = C.find_by_pk(self, v, opts)
+      run(self, "after_find", ctx)
+      return ctx.result
+    end
     check_opts(opts, "find_by_pk", set("attributes", "lock", "raw", "paranoid", "include", "use_primary"))
     local o = copy(opts)
     if type(v) == "table" and getmetatable(v) == nil then
