@@ -433,6 +433,19 @@ H.each_dialect(describe, function(d)
       assert.are.same({ "SQL INSERT" }, seq)
     end)
 
+    it("a model without hooks takes individual_hooks on class writes (nothing to run)", function()
+      P:bulk_create{ { name = "a" }, { name = "b" } }
+      clear()
+      local w = { where = { name = "a" }, individual_hooks = true }
+      assert.are.equal(1, P:update({ coins = 2 }, w))
+      assert.are.equal(1, P:increment("coins", w))
+      assert.are.equal(1, P:destroy(w))
+      assert.are.equal(1, P:restore(w))
+      assert.are.same({ "SQL UPDATE", "SQL UPDATE", "SQL UPDATE", "SQL UPDATE" }, seq)
+      H.raises_kind("usage", "individual_hooks must be a boolean", P.update, P, { coins = 1 },
+        { all = true, individual_hooks = "yes" })
+    end)
+
     it("bad input is kind usage, with nothing registered", function()
       local f = function() end
       H.raises_kind("usage", "unknown hook event 'before_frobnicate'", P.add_hook, P, "before_frobnicate", f)
