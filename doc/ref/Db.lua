@@ -130,7 +130,9 @@ function Db:begin(opts) end
 -- last word), `timestamps` (default true: `created_at` / `updated_at`,
 -- renamed with `created_at = "..."`), `paranoid` (soft delete through
 -- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`,
--- `hooks = { event = fn or { fn, ... } }` (see `Model:add_hook`)
+-- `version` (optimistic locking: true for a `version` column, or a column
+-- name; saves and destroys of an instance check it, a lost race is kind
+-- `stale`), `hooks = { event = fn or { fn, ... } }` (see `Model:add_hook`)
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {

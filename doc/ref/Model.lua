@@ -54,9 +54,18 @@ function Model:create(values, opts) end
 
 --- Inserts rows, all or nothing: one multi-row INSERT per batch.
 -- @tparam {table,...} list the rows
--- @tparam[opt] table opts `batch_size`
--- @treturn {Instance,...} the instances, with the keys the server assigned
+-- @tparam[opt] table opts `batch_size`; `ignore_duplicates = true` (skip
+-- rows colliding with a unique key); `update_on_duplicate = { cols }` with
+-- `conflict = { cols }` (update those columns of a colliding row;
+-- `conflict` required on PostgreSQL and SQLite); `returning = false`
+-- (return the count, build no instances)
+-- @return the instances, with the keys the server assigned; with
+-- `ignore_duplicates` / `update_on_duplicate`, the instances of the rows
+-- the server returned (MySQL-family servers return none for
+-- `update_on_duplicate`, nor MySQL and TiDB for `ignore_duplicates`: use
+-- `returning = false` there); with `returning = false`, the count
 -- @usage Player:bulk_create{ { coins = 1, goods = 1 }, { coins = 2, goods = 2 } }
+-- Player:bulk_create(list, { update_on_duplicate = { "coins" }, conflict = { "name" } })
 function Model:bulk_create(list, opts) end
 
 --- Finds a row by primary key.
@@ -93,7 +102,8 @@ function Model:find_or_create(opts) end
 -- @tparam table values column -> value
 -- @tparam[opt] table opts `conflict` (the unique columns to match on),
 -- `fields`
--- @return the instance (true on MySQL when the key can't be known)
+-- @return the instance (true on MySQL when the key can't be known; kind
+-- `stale` on MySQL when the row read back by the given key is not there)
 -- @usage Player:upsert({ name = "ann", coins = 5 }, { conflict = { "name" } })
 function Model:upsert(values, opts) end
 

@@ -531,6 +531,7 @@ static void model_view(lua_State *L, int midx, lsq_model *mod, int vtab, int dta
   mod->created_col = sq_model_role_col(mod->m, SQ_ROLE_CREATED_AT);
   mod->updated_col = sq_model_role_col(mod->m, SQ_ROLE_UPDATED_AT);
   mod->deleted_col = sq_model_role_col(mod->m, SQ_ROLE_DELETED_AT);
+  mod->version_col = sq_model_role_col(mod->m, SQ_ROLE_VERSION);
   mod->cflags = calloc((size_t)mod->ncols, 1);
   mod->cols = calloc((size_t)mod->ncols, sizeof *mod->cols);
   for (int i = 0; mod->cols && i < mod->ncols; i++) mod->cols[i] = sq_model_col(mod->m, i);
@@ -675,7 +676,9 @@ int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
 }
 
 static const char *const model_opts[] = {
-  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy", NULL,
+  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy",
+  "version", /* optimistic locking (lsave.c) */
+  NULL,
 };
 
 /*
@@ -727,6 +730,14 @@ static int db_define(lua_State *L) {
   mo.updated_at = opt_string(L, oidx, "updated_at");
   mo.paranoid = opt_bool(L, oidx, "paranoid", 0);
   mo.deleted_at = opt_string(L, oidx, "deleted_at");
+  if (oidx) {
+    /* version = true (a "version" column) or a column name */
+    int t = lua_getfield(L, oidx, "version");
+    if (t == LUA_TBOOLEAN) mo.version = lua_toboolean(L, -1) ? "version" : NULL;
+    else if (t == LUA_TSTRING && strlen(lua_tostring(L, -1)) == lua_rawlen(L, -1)) mo.version = lua_tostring(L, -1);
+    else if (t != LUA_TNIL) return lsq_usage(L, "define: version must be true or a column name");
+    lua_pop(L, 1); /* a string stays anchored by the options table */
+  }
   sq_err err;
   sq_err_clear(&err);
   int lazy_all = 0;

@@ -83,6 +83,7 @@ typedef struct lsq_model {
   const int *pk;          /* borrowed from m */
   int auto_col;           /* the auto-increment column, or -1 */
   int created_col, updated_col, deleted_col; /* -1 when absent */
+  int version_col;        /* optimistic locking (define's version), or -1 */
   int uuid_pk;            /* a UUID primary key column, or -1 */
   unsigned char *cflags;  /* CF_* per column (owned) */
   const sq_col **cols;    /* column i (borrowed from m; the array is owned) */
@@ -257,6 +258,9 @@ void lsq_saved_cols(lua_State *L, const lsq_model *mod, int iidx, const int *col
 int lsq_set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int vidx, int track, sq_err *err);
 int lsq_slot_of(lua_State *L, int nidx, int kidx);
 int lsq_no_column(lua_State *L, const lsq_model *mod, int kidx, sq_err *err);
+/* Usage (err filled) when slot is the model's version column (optimistic
+ * locking): the user never gives it a value. */
+int lsq_version_refuse(const lsq_model *mod, int slot, sq_err *err);
 void lsq_set_many(lua_State *L, int midx, lsq_model *mod, int vidx, const unsigned char *fields, int update);
 /* Validation errors (lvalidate.c). */
 void lsq_push_invalid(lua_State *L, const lsq_model *mod, int fields);

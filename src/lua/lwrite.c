@@ -202,7 +202,7 @@ static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n, int
   lua_pushnil(L);
   while (lua_next(L, vidx)) {
     int c = lsq_col_index(b, -2, b->method);
-    if (c < 0) {
+    if (c < 0 || (c >= 0 && lsq_version_refuse(b->mod, c + 1, b->err))) {
       lua_pop(L, 2);
       return b->err->kind;
     }
@@ -298,6 +298,15 @@ static int model_update(lua_State *L) {
   q.ncols = n;
   q.values = vals;
   q.nrows = 1;
+  /* optimistic locking: every row written moves to its next version (no
+   * check: a class-level write loads no instance) */
+  int vcol = mod->version_col;
+  sq_value one = sq_int(1);
+  if (vcol >= 0) {
+    q.incr_cols = &vcol;
+    q.incr_values = &one;
+    q.nincr = 1;
+  }
   return run_write(L, dbidx, h, mod, &q, SQ_OK, &err);
 }
 
@@ -336,6 +345,13 @@ static int destroy_or_restore(lua_State *L, int restore) {
     q.paranoid = !restore;
   } else {
     q.paranoid = 0;
+  }
+  int vcol = mod->version_col;
+  sq_value one = sq_int(1);
+  if (q.kind == SQ_Q_UPDATE && vcol >= 0) { /* a soft delete or a restore: the next version */
+    q.incr_cols = &vcol;
+    q.incr_values = &one;
+    q.nincr = 1;
   }
   return run_write(L, dbidx, h, mod, &q, rc, &err);
 }
@@ -422,6 +438,10 @@ static int class_incr(lua_State *L, int sign, const char *method) {
   if (!rc && n == 0) rc = sq_err_set(&err, SQ_EUSAGE, "%s: no columns given", method);
   int ucol = mod->updated_col;
   sq_value uval;
+  if (!rc && mod->version_col >= 0 && n < mod->ncols) { /* the next version too */
+    cols[n] = mod->version_col;
+    vals[n++] = sq_int(1);
+  }
   if (!rc) {
     q.incr_cols = cols;
     q.incr_values = vals;
