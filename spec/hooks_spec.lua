@@ -441,7 +441,10 @@ H.each_dialect(describe, function(d)
       assert.are.equal(1, P:increment("coins", w))
       assert.are.equal(1, P:destroy(w))
       assert.are.equal(1, P:restore(w))
-      assert.are.same({ "SQL UPDATE", "SQL UPDATE", "SQL UPDATE", "SQL UPDATE" }, seq)
+      assert.are.equal(1, #P:bulk_create({ { name = "c" } }, { individual_hooks = true }))
+      assert.are.same({ "SQL UPDATE", "SQL UPDATE", "SQL UPDATE", "SQL UPDATE", "SQL INSERT" }, seq)
+      H.raises_kind("usage", "individual_hooks must be a boolean", P.bulk_create, P, { { name = "d" } },
+        { individual_hooks = 0 })
       H.raises_kind("usage", "individual_hooks must be a boolean", P.update, P, { coins = 1 },
         { all = true, individual_hooks = "yes" })
     end)

@@ -429,18 +429,46 @@ local function install_class(model)
     local ctx = new_ctx(self, { records = records, options = o })
     run(self, "before_bulk_create", ctx)
     records = ctx.records
+    -- the columns hooks set or changed: they join update_on_duplicate
+    local hooked = {}
+    local function diff(before, after)
+      if type(after) ~= "table" then return end
+      for k, v in pairs(after) do
+        if type(before) ~= "table" or before[k] ~= v then hooked[k] = true end
+      end
+    end
+    for i = 1, #records do diff(list[i], records[i]) end
     if ind then
       local out = {}
       for i = 1, #records do
         if type(records[i]) ~= "table" then return C.bulk_create(self, records, o) end -- raises usage
         local inst = C.build(self, records[i])
+        local built = inst:to_table()
         local ictx = new_ctx(self, { options = o })
         validate_step(self, inst, ictx)
         run(self, "before_create", ictx, inst)
         run(self, "before_save", ictx, inst)
         out[i] = inst:to_table()
+        diff(built, out[i])
       end
       records = out
+    end
+    local upd = o.update_on_duplicate
+    if type(upd) == "table" and next(hooked) then
+      local seen = {}
+      for _, c in ipairs(self.primary_key) do seen[c] = true end
+      local conf = o.conflict
+      if type(conf) == "string" then seen[conf] = true
+      elseif type(conf) == "table" then for _, c in ipairs(conf) do seen[c] = true end end
+      local list2 = {}
+      for i, c in ipairs(upd) do
+        list2[i] = c
+        seen[c] = true
+      end
+      for _, c in ipairs(self.columns) do -- in column order
+        if hooked[c] and not seen[c] then list2[#list2 + 1] = c end
+      end
+      o.update_on_duplicate = list2
     end
     local r = C.bulk_create(self, records, o)
     if ind and type(r) == "table" then
