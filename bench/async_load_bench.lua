@@ -14,9 +14,11 @@
 --             possible only between two calls.
 -- Per run: throughput (ops/s), the latency of one op as its coroutine sees
 -- it (from the call to the return, queueing in the pool included: p50 and
--- p99), the longest stall of the tick loop (the longest time between two
--- ticks while the work ran) and the longest single sqorm.poll() (the Lua
--- work of resuming coroutines). Wall clock: on a shared machine compare
+-- p99), the longest stall of the tick loop (the longest time from the
+-- start of one tick to the start of the next while the work ran: the wait
+-- plus the previous tick's poll; blocking: the longest call) and the
+-- longest single sqorm.poll() (the Lua work of resuming coroutines, which
+-- with hundreds of coroutines completing at once is most of a stall). Wall clock: on a shared machine compare
 -- within one run.
 local here = arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "."
 local build = os.getenv("SQORM_BUILD") or (here .. "/../build")
@@ -115,14 +117,15 @@ local function run_async(url, tname, pool, coros)
       end
     end)
   end
-  local last, stall, longest_poll = now(), 0, 0
+  local prev, stall, longest_poll = now(), 0, 0
   while sqorm.pending() > 0 do
     socket.select({ fd }, nil, 0.001) -- the 1 ms tick, woken early by completions
     local t = now()
-    if t - last > stall then stall = t - last end
+    if t - prev > stall then stall = t - prev end -- from one tick to the next, its poll included
+    prev = t
     sqorm.poll()
-    last = now()
-    if last - t > longest_poll then longest_poll = last - t end
+    local d = now() - t
+    if d > longest_poll then longest_poll = d end
   end
   local took = now() - t0
   sqorm.on_error(nil)
