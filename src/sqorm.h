@@ -1498,7 +1498,9 @@ typedef struct sq_query {
    * non-key column). */
   const int *update_cols;
   int nupdate;
-  int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported) */
+  int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported);
+                            * SQ_RETURNING_UNSET: a plain INSERT returns only the columns it
+                            * leaves to the database (keys, defaults), none when it sets all */
   int caps;                /* SQ_CAP_* of the target server (sq_conn_caps); 0: the dialect's baseline */
   /* UPSERT conflict target on postgres/sqlite (NULL: the primary key),
    * e.g. the columns of a unique key. MySQL ignores it: ON DUPLICATE KEY
@@ -1513,6 +1515,7 @@ typedef struct sq_query {
 } sq_query;
 
 enum { SQ_CONFLICT_NONE = 0, SQ_CONFLICT_IGNORE = 1 };
+#define SQ_RETURNING_UNSET 2
 
 /* Rendered SQL: text in the dialect's placeholder style plus the
  * parameters in order (values borrowed from the query). */
