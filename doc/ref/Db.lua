@@ -132,9 +132,10 @@ function Db:begin(opts) end
 -- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`,
 -- `version` (optimistic locking: true for a `version` column, or a column
 -- name; saves and destroys of an instance check it, a lost race is kind
--- `stale`), `default_scope` (query options every find, count and class
--- write merges in) and `scopes` (name -> options or a function returning
--- them): see `Model:scope`
+-- `stale`), `hooks = { event = fn or { fn, ... } }` (see `Model:add_hook`),
+-- `default_scope` (query options every find, count and class write merges
+-- in) and `scopes` (name -> options or a function returning them): see
+-- `Model:scope`
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {
@@ -166,5 +167,21 @@ function Db:sync(opts) end
 --- Drops the tables of every model, in reverse dependency order.
 -- @treturn boolean true
 function Db:drop_all() end
+
+--- Hooks for every model of the db, also those defined before (docs/api.md,
+-- "Hooks"); they run after the model's own hooks of the event. Arguments
+-- and errors as `Model:add_hook`.
+-- @tparam string event e.g. `"before_save"`
+-- @tparam function fn the hook
+-- @tparam[opt] string name for `remove_hook`
+-- @treturn Db the db
+-- @usage db:add_hook("after_save", function(inst, ctx) audit(ctx.model.name, inst.id) end, "audit")
+function Db:add_hook(event, fn, name) end
+
+--- Removes the db's first hook of `event` with that name or function.
+-- @tparam string event the event
+-- @tparam string|function name_or_fn what `add_hook` got
+-- @treturn boolean true when one was removed
+function Db:remove_hook(event, name_or_fn) end
 
 return Db

@@ -277,4 +277,22 @@ function Model:unscoped() end
 --                                                                where = { kind = "sword" } }) } }
 function Model:subquery(opts) end
 
+--- Hooks (docs/api.md, "Hooks"). Adds `fn` to the model's hooks of
+-- `event`, after those there. Instance events call `fn(instance, ctx)`,
+-- the others `fn(ctx)`. An unknown event, a `fn` that is no function, a
+-- `name` that is no string or is taken for that event: kind `usage`.
+-- @tparam string event e.g. `"before_save"`
+-- @tparam function fn the hook
+-- @tparam[opt] string name for `remove_hook`
+-- @treturn Model the model
+-- @usage Player:add_hook("before_destroy", function(p) assert(not p.admin) end, "guard")
+function Model:add_hook(event, fn, name) end
+
+--- Removes the model's first hook of `event` with that name or function.
+-- @tparam string event the event
+-- @tparam string|function name_or_fn what `add_hook` got
+-- @treturn boolean true when one was removed
+-- @usage Player:remove_hook("before_destroy", "guard")
+function Model:remove_hook(event, name_or_fn) end
+
 return Model

@@ -219,8 +219,15 @@ static int model_bulk_create(lua_State *L) {
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "bulk_create expects a list of records, got %s", luaL_typename(L, 2));
   lua_settop(L, 3);
   static const char *const bulk_optnames[] = {"batch_size", "ignore_duplicates", "update_on_duplicate", "conflict",
-                                              "returning", NULL};
+                                              "returning", "individual_hooks", NULL};
   lsq_check_opts(L, 3, "bulk_create", bulk_optnames);
+  /* individual_hooks: hooks (lua/sqorm/hooks.lua) take it on a model
+   * with hooks; on one without, there is nothing to run */
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    int t = lua_getfield(L, 3, "individual_hooks");
+    lua_pop(L, 1);
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN) return lsq_usage(L, "bulk_create: individual_hooks must be a boolean");
+  }
   bulk_opts bo;
   bulk_parse(L, mod, &bo, 0); /* usage before anything is built */
   int batch = 0;

@@ -47,6 +47,7 @@ static int m_error(lua_State *L) {
 }
 
 void lsq_migrate_open(lua_State *L, int modidx); /* lmigrate.c */
+void lsq_hook_open(lua_State *L, int modidx);    /* lhook.c */
 
 static const luaL_Reg funcs[] = {
   {"connect", lsq_connect},
@@ -89,5 +90,6 @@ int luaopen_sqorm_core(lua_State *L) {
   /* the migrator's C half: core.migrator_open, ... */
   lsq_migrate_open(L, -1);
   lsq_json_open(L, -1); /* sqorm.json_null, json_array, ... (ljson.c) */
+  lsq_hook_open(L, -1); /* the C half of hooks (lhook.c; lua/sqorm/hooks.lua) */
   return 1;
 }

@@ -259,6 +259,15 @@ int lsq_build_options(lsq_qb *b, int idx, unsigned allowed, sq_query *q, lsq_qop
         bit = opt_names[i].bit;
         break;
       }
+    if (!bit && k && (allowed & QO_ALL) && !strcmp(k, "individual_hooks")) {
+      /* hooks (lua/sqorm/hooks.lua) take it on the class writes of a
+       * model with hooks; on one without, there is nothing to run */
+      if (lua_type(L, v) != LUA_TBOOLEAN)
+        rc = sq_err_set(b->err, SQ_EUSAGE, "%s: individual_hooks must be a boolean", b->method);
+      lua_pop(L, 1);
+      if (rc) break;
+      continue;
+    }
     if (!(bit & allowed)) {
       if (k)
         rc = sq_err_set(b->err, SQ_EUSAGE, "%s: unknown option '%.64s'", b->method, k);

@@ -47,8 +47,9 @@
 const char lsq_kind_tx[] = LSQ_TX_MT;
 
 /* user values: 1 the parent (the db for a root, the root Tx for a
- * savepoint), 2 the owning coroutine */
-enum { TUV_PARENT = 1, TUV_OWNER, TUV_COUNT = TUV_OWNER };
+ * savepoint), 2 the owning coroutine, 3 (a root) the after_commit
+ * callbacks (see "after commit" below) */
+enum { TUV_PARENT = 1, TUV_OWNER, TUV_AFTER, TUV_COUNT = TUV_AFTER };
 
 typedef struct lsq_tx {
   lsq_tag tag;
@@ -357,6 +358,151 @@ static int finish_start(lua_State *L, int txidx, int commit, int quiet, int nolo
 
 static int transaction_done(lua_State *L, int status, lua_KContext ctx);
 
+/* ---------------------------------------------------------------- */
+/* after commit                                                       */
+/* ---------------------------------------------------------------- */
+
+/*
+ * ctx:after_commit(f) of a hook (lua/sqorm/hooks.lua) inside a
+ * transaction: f is kept by the root Tx (TUV_AFTER: a list of f, then the
+ * id the next savepoint would get when f was added) and runs after the
+ * root's COMMIT, in the order added, in the coroutine that committed,
+ * through lua_pcallk (so it may yield). A rollback of the root drops them
+ * all; a rollback to a savepoint drops those added while it was open
+ * (added after it began: their id is above the savepoint's). A callback
+ * that raises does not stop the others; once all ran, the commit call
+ * raises kind after_commit (the transaction is committed) with the first
+ * error as err.cause.
+ */
+
+/* db:_after_commit(f) -> true when f is kept for the running coroutine's
+ * transaction on db, false (nothing kept) when it has none open. */
+static int db_after_commit(lua_State *L) {
+  lsq_check_db(L, 1);
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    return lsq_usage(L, "after_commit expects a function, got %s", luaL_typename(L, 2));
+  lua_settop(L, 2);
+  lsq_tx *root = current_root(L, 1); /* 3 */
+  if (!root) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (lua_getiuservalue(L, 3, TUV_AFTER) != LUA_TTABLE) { /* 4 */
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 3, TUV_AFTER);
+  }
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 4);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, 4, n + 1);
+  lua_pushinteger(L, (lua_Integer)sq_tx_next_savepoint(root->tx));
+  lua_rawseti(L, 4, n + 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* db:_transaction() -> the root Tx the running coroutine has open on db,
+ * or nil. */
+static int db_current_tx(lua_State *L) {
+  lsq_check_db(L, 1);
+  lua_settop(L, 1);
+  if (!current_root(L, 1)) lua_pushnil(L);
+  return 1;
+}
+
+/* The Tx at txidx was rolled back: drop the callbacks that it undid. */
+static void after_drop(lua_State *L, int txidx, const lsq_tx *tx) {
+  txidx = lua_absindex(L, txidx);
+  if (!tx->sp) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, txidx, TUV_AFTER);
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_getiuservalue(L, txidx, TUV_PARENT); /* the root */
+  if (lua_type(L, -1) == LUA_TUSERDATA && lua_getiuservalue(L, -1, TUV_AFTER) == LUA_TTABLE) {
+    int list = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list), k = 0;
+    for (lua_Integer i = 1; i + 1 <= n; i += 2) {
+      lua_rawgeti(L, list, i + 1);
+      lua_Integer at = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      if (at > (lua_Integer)tx->sp) continue; /* added inside the savepoint */
+      lua_rawgeti(L, list, i);
+      lua_rawseti(L, list, k + 1);
+      lua_pushinteger(L, at);
+      lua_rawseti(L, list, k + 2);
+      k += 2;
+    }
+    for (lua_Integer i = k + 1; i <= n; i++) {
+      lua_pushnil(L);
+      lua_rawseti(L, list, i);
+    }
+  }
+  lua_settop(L, top);
+}
+
+#define AC_CTX(next, top, i) \
+  ((lua_KContext)(next) | (lua_KContext)(top) << 4 | (lua_KContext)(i) << 32)
+
+/*
+ * The callbacks of a committed root, then what its commit call returns
+ * (next: NEXT_END or NEXT_COMMITTED). Stack: [top+1] the list, [top+2]
+ * the commit's logging error or nil, [top+3] the first callback error or
+ * nil. i: how many callbacks ran.
+ */
+static int after_k(lua_State *L, int status, lua_KContext ctx) {
+  int next = (int)(ctx & 15), top = (int)((ctx >> 4) & 0xfffffff);
+  lua_Integer i = (lua_Integer)(ctx >> 32);
+  if (status != LUA_OK && status != LUA_YIELD && lua_isnil(L, top + 3)) lua_replace(L, top + 3);
+  for (;;) {
+    lua_settop(L, top + 3);
+    i++;
+    if (lua_rawgeti(L, top + 1, 2 * i - 1) != LUA_TFUNCTION) break;
+    int st = lua_pcallk(L, 0, 0, 0, AC_CTX(next, top, i), after_k);
+    if (st != LUA_OK && lua_isnil(L, top + 3)) lua_replace(L, top + 3);
+  }
+  lua_settop(L, top + 3);
+  if (!lua_isnil(L, top + 2)) {
+    lua_pushvalue(L, top + 2);
+    return lua_error(L);
+  }
+  if (!lua_isnil(L, top + 3)) {
+    lua_createtable(L, 0, 4); /* top+4 */
+    lua_pushliteral(L, "after_commit");
+    lua_setfield(L, top + 4, "kind");
+    const char *m = luaL_tolstring(L, top + 3, NULL);
+    lua_pushfstring(L, "the transaction was committed, but an after_commit callback raised: %s", m);
+    lua_setfield(L, top + 4, "message");
+    lua_pop(L, 1);
+    lua_pushvalue(L, top + 3);
+    lua_setfield(L, top + 4, "cause");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, top + 4, "committed");
+    luaL_setmetatable(L, LSQ_ERROR_MT);
+    return lua_error(L);
+  }
+  lua_settop(L, top);
+  return next == NEXT_END ? 0 : top - 4;
+}
+
+/* After a root's COMMIT with callbacks: [top+1] the db, [top+2] the
+ * logging error or nil, [top+3] the callbacks. */
+static int after_start(lua_State *L, int next, int top, int logerr) {
+  lua_settop(L, top + 3);
+  lua_pushvalue(L, top + 3);
+  lua_replace(L, top + 1);
+  if (!logerr) {
+    lua_pushnil(L);
+    lua_replace(L, top + 2);
+  }
+  lua_pushnil(L);
+  lua_replace(L, top + 3);
+  return after_k(L, LUA_OK, AC_CTX(next, top, 0));
+}
+
+
 static int finish_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   int top = FIN_TOP(ctx), dbidx = top + 1, lerr = top + 2;
@@ -376,9 +522,25 @@ static int finish_k(lua_State *L, int status, lua_KContext ctx) {
     lua_replace(L, lerr);
   lsq_op_done(L, h);
   int logerr = !lua_isnil(L, lerr) && !FIN_QUIET(ctx);
+  /* after_commit callbacks: dropped by a rollback, taken by a root's
+   * COMMIT (into the holder's slot, idle now) */
+  int after = 0;
+  if (!FIN_COMMIT(ctx)) {
+    after_drop(L, txidx, tx);
+  } else if (!rc && !tx->sp) {
+    if (lua_getiuservalue(L, txidx, TUV_AFTER) == LUA_TTABLE && lua_rawlen(L, -1) > 0) {
+      lua_replace(L, top + 3);
+      lua_pushnil(L);
+      lua_setiuservalue(L, txidx, TUV_AFTER);
+      after = 1;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
   switch (FIN_NEXT(ctx)) {
   case NEXT_END:
     if (rc) return lsq_raise(L, &err);
+    if (after) return after_start(L, NEXT_END, top, logerr);
     if (logerr) {
       lua_pushvalue(L, lerr);
       return lua_error(L);
@@ -395,6 +557,7 @@ static int finish_k(lua_State *L, int status, lua_KContext ctx) {
       if (still) return finish_start(L, 4, 0, 1, 0, NEXT_RAISE, top + 1);
       return lua_error(L);
     }
+    if (after) return after_start(L, NEXT_COMMITTED, top, logerr);
     if (logerr) {
       lua_pushvalue(L, lerr);
       return lua_error(L);
@@ -684,5 +847,9 @@ void lsq_tx_open(lua_State *L) {
   lua_setfield(L, -2, "transaction");
   lua_pushcfunction(L, db_begin);
   lua_setfield(L, -2, "begin");
+  lua_pushcfunction(L, db_after_commit); /* hooks (lua/sqorm/hooks.lua) */
+  lua_setfield(L, -2, "_after_commit");
+  lua_pushcfunction(L, db_current_tx);
+  lua_setfield(L, -2, "_transaction");
   lua_pop(L, 2);
 }
