@@ -439,6 +439,9 @@ enum {
  * options skips every scope. Raises usage.
  */
 int lsq_scope_apply(lua_State *L, int oidx, unsigned mask, const char *method);
+/* core._base_model(v) -> the model behind a scoped model; any other value
+ * as it is (the hooks layer keys its tables by the model). */
+int lsq_scope_base(lua_State *L);
 /* ANDs the default scope's where of the target model at tidx (b->mod)
  * before *where (an include of it). Does not raise. */
 int lsq_scope_include_where(lsq_qb *b, int tidx, sq_expr **where);
