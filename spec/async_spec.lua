@@ -343,6 +343,47 @@ for _, d in ipairs(dialects()) do
       ldb:close()
     end)
 
+    if d.name ~= "sqlite" then it("raises a deadlock at its call site in a coroutine; the transaction stays over " ..
+       "until rollback", function()
+      -- A locks row 1, B rows 2 and 3; A asks for row 2 and waits, then B
+      -- for row 1: A is the victim (InnoDB: the lighter transaction;
+      -- PostgreSQL: the one that waited first). Both on this Lua thread.
+      local nap = d.name == "mysql" and "DO SLEEP(0.5)" or "SELECT pg_sleep(0.5)"
+      local a_locked, b_locked, a_err, a_after, b_done = false, false, nil, nil, false
+      sqorm.spawn(function()
+        local tx = db:begin()
+        db:exec(("UPDATE %s SET n = n + 100 WHERE id = 1"):format(tname))
+        a_locked = true
+        while not b_locked do db:query("SELECT 1 AS one") end
+        local ok, e = pcall(db.exec, db, ("UPDATE %s SET n = n + 100 WHERE id = 2"):format(tname))
+        a_err = not ok and e or "no error"
+        -- the transaction is over: nothing may autocommit
+        ok, e = pcall(db.exec, db, ("UPDATE %s SET n = 5 WHERE id = 3"):format(tname))
+        a_after = not ok and e or "no error"
+        tx:rollback()
+      end)
+      sqorm.spawn(function()
+        while not a_locked do db:query("SELECT 1 AS one") end
+        db:transaction(function()
+          db:exec(("UPDATE %s SET n = n + 1 WHERE id >= 2"):format(tname))
+          b_locked = true
+          db:exec(nap)                 -- A is waiting for row 2 by now
+          db:exec(("UPDATE %s SET n = n + 10 WHERE id = 1"):format(tname))
+        end)
+        b_done = true
+      end)
+      drain(60)
+      assert.are.equal("deadlock", type(a_err) == "table" and a_err.kind, tostring(a_err))
+      assert.are.equal("deadlock", type(a_after) == "table" and a_after.kind, tostring(a_after))
+      assert.is_true(b_done)
+      local n = function(id)
+        return tonumber(sync:query(("SELECT n FROM %s WHERE id = ?"):format(tname), { id })[1].n)
+      end
+      assert.are.equal(10, n(1))      -- B's; A's +100 is gone
+      assert.are.equal(1, n(3))       -- B's +1; A's "= 5" never ran
+      assert.are.equal(0, db:pool_stats().in_use)
+    end) end
+
     -- Until every op submitted to pdb (pool.max = 1) ran: its only
     -- worker posts each completion before it runs the next op, so all
     -- but (at most) the last completion wait to be popped.

@@ -543,7 +543,12 @@ static sq_conn *after_run(struct sq_exec *ex, sq_job *job, sq_conn *c, int rc, i
     }
     return c;
   }
-  if (kind && rc != SQ_OK && !dead && (in_tx || (drv->in_transaction && drv->in_transaction(c->h)))) {
+  /* A stopped run inside a transaction - or, on a pin, a deadlock or
+   * serialization failure, which ends the transaction anyway (sq_tx's
+   * note_result): rolled back here, on the worker, so that the consumer
+   * (a game's tick thread) never waits for the ROLLBACK's round trip. */
+  int ends = kind || (own == OWN_PIN && rc == SQ_EDEADLOCK);
+  if (ends && rc != SQ_OK && !dead && (in_tx || (drv->in_transaction && drv->in_transaction(c->h)))) {
     sq_err rerr;
     sq_err_clear(&rerr);
     if (!drv->rollback || drv->rollback(c->h, &rerr) != SQ_OK || sq_conn_is_dead(c)) sq_conn_mark_dead(c);
