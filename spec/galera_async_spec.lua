@@ -14,10 +14,11 @@
 -- After ~2 s node 2 is SIGKILLed and restarted in the background (the
 -- tick goes on meanwhile); the load stops 2 s after it is Synced again, or
 -- at the latest 40 s after the start (a restart still running then is
--- waited for: the cluster must be whole for what runs next). Then, read from node 1 (a survivor):
--- 0 committed transactions lost (ledger), no transaction that raised
--- before its COMMIT applied, every balance equals its ledger sum, and the
--- three pools end healthy. The figures are printed.
+-- waited for: the cluster must be whole for what runs next). Then, read
+-- from node 1 (a survivor): 0 committed transactions lost (ledger), no
+-- transaction that raised before its COMMIT applied, every balance equals
+-- its ledger sum, and the three pools end healthy. The figures are
+-- printed.
 local sqorm = require "sqorm"
 local H = require "spec.helper"
 
