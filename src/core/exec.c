@@ -89,6 +89,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+/* Names the executor's threads (top -H, perf, gdb tell them apart from
+ * the host's). */
+#define NAME_THREAD(n) ((void)prctl(PR_SET_NAME, (unsigned long)(n), 0UL, 0UL, 0UL))
+#else
+#define NAME_THREAD(n) ((void)0)
+#endif
 
 _Static_assert(sizeof(sq_jobx) <= sizeof(((sq_job *)0)->priv_), "sq_job.priv_ is too small");
 
@@ -652,6 +660,7 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
 }
 
 static void *worker_main(void *arg) {
+  NAME_THREAD("sqorm-worker");
   struct sq_exec *ex = arg;
   tl_exec = ex;
   pthread_mutex_lock(&ex->mu);
@@ -690,6 +699,7 @@ static int wait_expiry(sq_job *job, double now) {
 }
 
 static void *timer_main(void *arg) {
+  NAME_THREAD("sqorm-timer");
   struct sq_exec *ex = arg;
   tl_exec = ex;
   pthread_mutex_lock(&ex->mu);
@@ -766,6 +776,7 @@ static double cancel_backoff(int tries) {
 }
 
 static void *canceller_main(void *arg) {
+  NAME_THREAD("sqorm-cancel");
   struct sq_exec *ex = arg;
   tl_exec = ex;
   pthread_mutex_lock(&ex->mu);
