@@ -56,11 +56,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* registry: the idle shared holders, a stack (a list). In async mode
- * every coroutine with an op in flight holds one, so there are as many
- * busy holders as waiting coroutines; done ones come back here and are
- * reused - their op keeps its arena block and its rowset chunk, so a warm
- * op allocates nothing, and no holder waits for the collector. */
+/* registry: the cached holder (the one a blocking call reuses every
+ * time), and a stack (a list) of idle shared holders for when the cached
+ * one is busy. In async mode every coroutine with an op in flight holds
+ * one, so there are as many busy holders as waiting coroutines; done ones
+ * come back to the list and are reused - their op keeps its arena block
+ * and its rowset chunk, so a warm op allocates nothing, and no holder
+ * waits for the collector. */
+static const char OP_KEY = 0;
 static const char FREE_KEY = 0;
 #define LOP_FREE_MAX 256 /* idle holders kept; more are left to the collector */
 
@@ -92,9 +95,30 @@ static void push_free(lua_State *L) {
 }
 
 lsq_op *lsq_op_get(lua_State *L) {
+  lsq_op *h = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &OP_KEY) == LUA_TUSERDATA) {
+    h = lua_touserdata(L, -1);
+    if (!h->busy) {
+      h->busy = 1;
+      h->base = lua_gettop(L);
+      return h;
+    }
+  } else {
+    /* the first: it becomes the cached one */
+    lua_pop(L, 1);
+    h = holder_new(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &OP_KEY);
+    h->busy = 1;
+    h->base = lua_gettop(L);
+    return h;
+  }
+  /* In use (an op in flight in async mode, a logging function or a
+   * validator that re-entered sqorm, an error that left it behind): an
+   * idle one from the list, or a new one. */
+  lua_pop(L, 1);
   push_free(L);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-  lsq_op *h = NULL;
   if (n > 0) {
     lua_rawgeti(L, -1, n);
     lua_pushnil(L);

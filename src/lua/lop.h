@@ -43,7 +43,7 @@ enum {
 typedef struct lsq_op {
   sq_oper *op;
   int busy;          /* in use by a call */
-  int shared;        /* made by lsq_op_get: goes back to the free list when done */
+  int shared;        /* made by lsq_op_get beside the cached one: goes back to the free list when done */
   int pooled;        /* on the free list now */
   lua_State *L;      /* the thread whose stack the sink uses now */
   int hidx;          /* the holder's index in the frame the sink runs in now */
