@@ -873,7 +873,10 @@ void sq_cursor_free(sq_cursor *c);
  *     driver says it is clean (sq_driver.is_clean), else it is
  *     discarded. On a pinned connection, or sq_job_run_conn, a run that
  *     was cancelled or timed out while a transaction was open rolls the
- *     transaction back and sets job->tx_ended (and sq_pin_tx_ended).
+ *     transaction back and sets job->tx_ended (and sq_pin_tx_ended). So
+ *     does, on a pinned connection, a run that failed with kind deadlock
+ *     (a deadlock or serialization failure ends the transaction): the
+ *     ROLLBACK runs on the worker, never on the consumer's thread.
  */
 typedef struct sq_job sq_job;
 typedef struct sq_cq sq_cq;
