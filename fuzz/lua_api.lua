@@ -1105,8 +1105,21 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.all_txs = {}
   for _, cur in ipairs(S.cursors) do pcall(cur.close, cur) end
   S.txs, S.cursors, S.insts = {}, {}, {}
-  collectgarbage()
-  collectgarbage()
+  -- a chain of finalised objects (a savepoint's Tx keeps its parent, a
+  -- cursor its Tx, ...) is freed one link per cycle: collect until the
+  -- pools are back (or 50 cycles)
+  local function in_use()
+    local n = 0
+    for _, db in ipairs({ S.main, table.unpack(S.adbs) }) do
+      local oks, sts = pcall(db.pool_stats, db)
+      if oks and type(sts) == "table" then n = n + sts.in_use end
+    end
+    return n
+  end
+  for _ = 1, 50 do
+    collectgarbage()
+    if in_use() == 0 then break end
+  end
   local okp, st = pcall(S.main.pool_stats, S.main)
   if okp and type(st) == "table" and st.in_use ~= 0 then
     finding("pool_stats", ("seed %d ends with %s connections in use"):format(seed, tostring(st.in_use)))

@@ -122,6 +122,26 @@ describe("lua_api fuzzer regressions: async and associations", function()
     assert.are.equal(1, #g:get_members())
   end)
 
+  it("an accessor item that only looks like an instance (its __index answers every key) is no instance, "
+    .. "nor an endless list", function()
+    local g = Guild:create{ id = 1, name = "red" }
+    local m = Member:create{ id = 2, name = "ann", guild_id = 1 }
+    local liar = setmetatable({}, { __index = function(_, k) return k end })
+    for _, call in ipairs({
+      function() return m:set_guild(liar) end,
+      function() return g:has_members(liar) end,
+      function() return g:add_members({ liar }) end,
+      function() return g:set_members(liar) end,
+    }) do
+      local ok, e = pcall(call)
+      assert(ok or sqorm.is_error(e), "a bare Lua error: " .. tostring(e))
+    end
+    -- an instance of another model where an instance of the target is expected
+    H.raises_kind("usage", "instance of member", g.add_members, g, { g })
+    -- set_members(liar) was an empty list: it left the guild without members
+    assert.are.equal(0, g:count_members())
+  end)
+
   it("an association name with a NUL byte is kind usage (C cut it at the NUL)", function()
     H.raises_kind("usage", "belongs_to", Member.belongs_to, Member, Guild, { as = "a\0b", foreign_key = "guild_id" })
     H.raises_kind("usage", "has_many", Guild.has_many, Guild, Member, { as = "x\0", foreign_key = "guild_id" })

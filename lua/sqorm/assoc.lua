@@ -44,14 +44,18 @@ end
 
 -- the key value of item (an instance of model, or a plain key value)
 local function key_of(model, item, col)
-  if type(item) == "table" and getmetatable(item) and item.get then return item:get(col), item end
+  local of = core._model_of(item)
+  if of == model then return item:get(col), item end
+  if of ~= nil then
+    usage(("expected an instance of %s or its key, got an instance of %s"):format(model.name, of.name))
+  end
   if item == nil then usage("expected an instance of " .. model.name .. " or its key") end
   if item ~= item then usage("expected an instance of " .. model.name .. " or its key, got NaN") end
   return item, nil
 end
 
 local function items_of(x)
-  if type(x) == "table" and not (getmetatable(x) and x.get) then return x end
+  if type(x) == "table" and core._model_of(x) == nil then return x end
   return { x }
 end
 
@@ -108,7 +112,10 @@ function M.install(methods, info)
 
   local function ids_of(items)
     local ids, insts = {}, {}
-    for _, it in ipairs(items_of(items)) do
+    local list = items_of(items)
+    for i = 1, rawlen(list) do -- raw: a table whose __index answers every key is no endless list
+      local it = rawget(list, i)
+      if it == nil then break end
       local k, inst = key_of(target, it, kind == "belongs_to_many" and info.target_key or tpk)
       ids[#ids + 1] = k
       if inst then insts[#insts + 1] = inst end
