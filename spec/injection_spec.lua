@@ -82,21 +82,95 @@ H.each_dialect(describe, function(d)
         fh:close()
       end
       local mg = sqorm.migrator(db, { dir = mdir, table = "sqorm_inj_migrations" })
-      local mbase = H.tname("inj_mb")
-      db:exec(("DROP TABLE IF EXISTS %s"):format(mbase))
-      db:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, c INTEGER)"):format(mbase))
-      -- runs up (then down, when up worked); returns true when check()
-      -- saw the name work in between
-      local function migrate(up, down, check)
-        INJ = { up = up, down = down } -- luacheck: ignore
-        mg:up()
-        local okc, e = pcall(check)
+      local mb1, mb2, mb3 = H.tname("inj_mb1"), H.tname("inj_mb2"), H.tname("inj_mb3")
+      local function migration_tables()
+        for _, t in ipairs({ mb1, mb2, mb3 }) do db:exec(("DROP TABLE IF EXISTS %s"):format(t)) end
+        db:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, c INTEGER)"):format(mb1))
+        db:exec(("CREATE TABLE %s (id INTEGER PRIMARY KEY, c INTEGER)"):format(mb2))
+      end
+      migration_tables()
+      -- One migration per payload takes it as every name: create_table(p),
+      -- add_column(mb1, p), rename_column(mb2, "c", p), rename_table(p,
+      -- mb3) (the table it made: p as the old name; the down renames it
+      -- back: p as the new one), add_index(mb1, { "c" }, { name = p }) -
+      -- each under pcall, so one refusal leaves the others running - and a
+      -- down that undoes what worked (remove_index, rename_table,
+      -- drop_table, rename_column, remove_column with p). Returns per
+      -- operation true or its error, and per operation whether the
+      -- names worked end to end in between.
+      local MIG_OPS = { "create_table", "add_column", "rename_column", "rename_table", "add_index" }
+      local function migrate(p)
+        local res, checks = {}, {}
+        local function try(name, op_fn)
+          local ok, e = pcall(op_fn)
+          res[name] = ok or e
+          return ok
+        end
+        INJ = { -- luacheck: ignore
+          up = function(m)
+            local made = try("create_table", function()
+              m:create_table(p, { { "id", T.INTEGER, primary_key = true }, { "v", T.INTEGER } })
+            end)
+            try("add_column", function() m:add_column(mb1, p, T.STRING(20)) end)
+            try("rename_column", function() m:rename_column(mb2, "c", p) end)
+            if made then try("rename_table", function() m:rename_table(p, mb3) end)
+            else res.rename_table = res.create_table end
+            try("add_index", function() m:add_index(mb1, { "c" }, { name = p }) end)
+          end,
+          down = function(m)
+            if res.add_index == true then m:remove_index(mb1, p) end
+            if res.rename_table == true then m:rename_table(mb3, p) end
+            if res.create_table == true then m:drop_table(p) end
+            if res.rename_column == true then m:rename_column(mb2, p, "c") end
+            if res.add_column == true then m:remove_column(mb1, p) end
+          end,
+        }
+        local okup, eup = pcall(mg.up, mg)
+        if not okup then
+          for _, o in ipairs(MIG_OPS) do res[o] = eup end
+        end
+        local function check(name, check_fn)
+          local ok, e = pcall(check_fn)
+          checks[name] = ok or e
+        end
+        if res.rename_table == true then
+          check("rename_table", function()
+            local M = db:define("inj_mt", { { "id", T.INTEGER, primary_key = true }, { "v", T.INTEGER } },
+              { table_name = mb3, timestamps = false })
+            M:create{ id = 3, v = 4 }
+            assert(M:find_by_pk(3).v == 4, "the table did not round-trip")
+            M:destroy{ where = { id = 3 } }
+          end)
+          checks.create_table = checks.rename_table
+        end
+        if res.add_column == true then
+          check("add_column", function()
+            local M = db:define("inj_mc", { { "id", T.INTEGER, primary_key = true }, { "c", T.INTEGER },
+              { p, T.STRING(20) } }, { table_name = mb1, timestamps = false })
+            M:create{ id = 5, [p] = "w" }
+            assert(M:find_all{ raw = true, where = { [p] = "w" } }[1][p] == "w", "the column did not round-trip")
+            M:destroy{ where = { id = 5 } }
+          end)
+        end
+        if res.rename_column == true then
+          check("rename_column", function()
+            local M = db:define("inj_mr", { { "id", T.INTEGER, primary_key = true }, { p, T.INTEGER } },
+              { table_name = mb2, timestamps = false })
+            M:create{ id = 6, [p] = 7 }
+            assert(M:find_all{ raw = true, where = { [p] = 7 } }[1][p] == 7, "the renamed column did not round-trip")
+            M:destroy{ where = { id = 6 } }
+          end)
+        end
+        checks.add_index = true
         local okd, ed = pcall(mg.down, mg)
         INJ = nil -- luacheck: ignore
-        if not okd then db:exec("DELETE FROM sqorm_inj_migrations") end
-        if not okc then error(e, 0) end
-        if not okd then error(ed, 0) end
-        return true
+        if okup and not okd then
+          -- start again from scratch for the next payload
+          pcall(db.exec, db, "DELETE FROM sqorm_inj_migrations")
+          migration_tables()
+          for _, o in ipairs(MIG_OPS) do if res[o] == true then checks[o] = ed end end
+        end
+        return res, checks
       end
 
       -- A refusal of a value by the server's encoding (not by sqorm):
@@ -285,55 +359,15 @@ H.each_dialect(describe, function(d)
           local it = JItem:create{ j = { [p] = "v" } }
           return JItem:find_by_pk(it.id).j[p] == "v"
         end)
-        -- migration operation names: they work end to end, or usage
-        ident(p, "migration create_table", function()
-          return migrate(function(m) m:create_table(p, { { "id", T.INTEGER, primary_key = true }, { "v", T.INTEGER } }) end,
-            function(m) m:drop_table(p) end,
-            function()
-              local M = db:define("inj_mt", { { "id", T.INTEGER, primary_key = true }, { "v", T.INTEGER } },
-                { table_name = p, timestamps = false })
-              M:create{ id = 3, v = 4 }
-              assert(M:find_by_pk(3).v == 4, "the table did not round-trip")
-            end)
-        end)
-        ident(p, "migration add_column", function()
-          return migrate(function(m) m:add_column(mbase, p, T.STRING(20)) end,
-            function(m) m:remove_column(mbase, p) end,
-            function()
-              local M = db:define("inj_mc", { { "id", T.INTEGER, primary_key = true }, { p, T.STRING(20) } },
-                { table_name = mbase, timestamps = false })
-              M:create{ id = 5, [p] = "w" }
-              assert(M:find_all{ raw = true, where = { [p] = "w" } }[1][p] == "w", "the column did not round-trip")
-              M:destroy{ where = { id = 5 } }
-            end)
-        end)
-        ident(p, "migration rename_column", function()
-          return migrate(function(m) m:rename_column(mbase, "c", p) end,
-            function(m) m:rename_column(mbase, p, "c") end,
-            function()
-              local M = db:define("inj_mr", { { "id", T.INTEGER, primary_key = true }, { p, T.INTEGER } },
-                { table_name = mbase, timestamps = false })
-              M:create{ id = 6, [p] = 7 }
-              assert(M:find_all{ raw = true, where = { [p] = 7 } }[1][p] == 7, "the renamed column did not round-trip")
-              M:destroy{ where = { id = 6 } }
-            end)
-        end)
-        ident(p, "migration add_index", function()
-          return migrate(function(m) m:add_index(mbase, { "c" }, { name = p }) end,
-            function(m) m:remove_index(mbase, p) end,
-            function() end)
-        end)
-        ident(p, "migration rename_table", function()
-          return migrate(function(m) m:rename_table(mbase, p) end,
-            function(m) m:rename_table(p, mbase) end,
-            function()
-              local M = db:define("inj_mn", { { "id", T.INTEGER, primary_key = true }, { "c", T.INTEGER } },
-                { table_name = p, timestamps = false })
-              M:create{ id = 8, c = 9 }
-              assert(M:find_by_pk(8).c == 9, "the renamed table did not round-trip")
-              M:destroy{ where = { id = 8 } }
-            end)
-        end)
+        -- migration operation names: they work end to end (and are undone by the down), or usage
+        local mres, mchecks = migrate(p)
+        for _, o in ipairs(MIG_OPS) do
+          ident(p, "migration " .. o, function()
+            if mres[o] ~= true then error(mres[o], 0) end
+            if mchecks[o] ~= true then error(mchecks[o], 0) end
+            return true
+          end)
+        end
         if not sentinel_intact() then
           f.executed = f.executed + 1
           problem(p, "sentinel", "the sentinel table changed: a payload executed")
@@ -348,7 +382,7 @@ H.each_dialect(describe, function(d)
       jdb:close()
       Kid:drop()
       Par:drop()
-      db:exec(("DROP TABLE IF EXISTS %s"):format(mbase))
+      for _, t in ipairs({ mb1, mb2, mb3 }) do db:exec(("DROP TABLE IF EXISTS %s"):format(t)) end
       db:exec("DROP TABLE IF EXISTS sqorm_inj_migrations")
       os.execute("rm -rf '" .. mdir .. "'")
       db:exec("DROP TABLE sentinel")
