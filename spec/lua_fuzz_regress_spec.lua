@@ -148,3 +148,40 @@ describe("lua_api fuzzer regressions: async and associations", function()
     H.raises_kind("usage", "belongs_to", Member.belongs_to, Member, Guild, { as = "g2", foreign_key = "guild_id\0x" })
   end)
 end)
+
+describe("lua_api fuzzer regressions: a cursor shared by coroutines (async)", function()
+  it("closing or iterating a cursor whose fetch is in flight in another coroutine is kind usage "
+    .. "(it reused the operation in flight: UBSan, a null cursor in closed_k)", function()
+    local path = os.tmpname()
+    local db = sqorm.connect("sqlite://" .. path, { async = true, pool = { max = 2 } })
+    local P
+    sqorm.run(function()
+      P = db:define("p", { { "id", T.INTEGER, primary_key = true } })
+      P:sync{ force = true }
+      local rows = {}
+      for i = 1, 300 do rows[i] = { id = i } end
+      P:bulk_create(rows)
+    end)
+    local it, st, init, cur
+    local n, a_ok = 0, nil
+    sqorm.spawn(function()
+      it, st, init, cur = P:each()
+      a_ok = pcall(function() for _ in it, st, init do n = n + 1 end end)
+    end)
+    while cur == nil do sqorm.poll() end
+    -- the first coroutine waits for a fetch of cur; a second one closes and iterates it
+    local e1, e2
+    sqorm.spawn(function()
+      e1 = select(2, pcall(cur.close, cur))
+      e2 = select(2, pcall(it, st, init))
+    end)
+    while sqorm.pending() > 0 do sqorm.poll() end
+    assert.is_true(sqorm.is_error(e1) and e1.kind == "usage", tostring(e1))
+    assert.is_true(sqorm.is_error(e2) and e2.kind == "usage", tostring(e2))
+    assert.is_true(a_ok)
+    assert.are.equal(300, n)
+    assert.are.equal(0, db:pool_stats().in_use)
+    db:close()
+    os.remove(path)
+  end)
+end)
