@@ -5,8 +5,9 @@
 --            get_tags per post
 --   joined   one raw SQL join (db:query), rows as plain tables
 -- and prints, per way, calls/s, rows/s (users + posts + tags delivered per
--- call: 41,000) and statements per call. The raw C join is
--- bench/include_raw.c (same data, SQLite).
+-- call: 41,000) and statements per call. The raw C join, and the floor
+-- (the same join building the same Lua tables), are bench/include_raw.c
+-- (same data; sqlite, mysql, postgres).
 --
 --   lua5.4 bench/include_bench.lua [url] [seconds per way]
 local sqorm = require "sqorm"
@@ -83,17 +84,25 @@ local ways = {
 
 local has_socket, socket = pcall(require, "socket")
 local clock = has_socket and socket.gettime or os.clock -- wall clock when lua-socket is there
-for _, name in ipairs { "include", "joined", "n_plus_1" } do
-  local fn = ways[name]
+-- WAYS=include,joined selects (default: all three)
+local list = { "include", "joined", "n_plus_1" }
+if os.getenv("WAYS") then
+  list = {}
+  for w in os.getenv("WAYS"):gmatch("[%w_]+") do list[#list + 1] = w end
+end
+for _, name in ipairs(list) do
+  local fn = assert(ways[name], "unknown way " .. name)
   fn() -- warm
   statements = 0
-  local calls, t0 = 0, clock()
+  local calls, t0, c0 = 0, clock(), os.clock()
   repeat
     fn()
     calls = calls + 1
   until clock() - t0 >= budget
-  local dt = clock() - t0
-  print(("RESULT include_bench %s %s calls/s=%.2f rows/s=%.0f statements/call=%.1f"):format(
-    url:match("^(%a+)"), name, calls / dt, calls * ROWS / dt, statements / calls))
+  local dt, dc = clock() - t0, os.clock() - c0
+  -- cpu_calls/s: by this process's CPU time (steadier on a shared machine;
+  -- it leaves out a server's work)
+  print(("RESULT include_bench %s %s calls/s=%.2f rows/s=%.0f cpu_calls/s=%.2f statements/call=%.1f"):format(
+    url:match("^(%a+)"), name, calls / dt, calls * ROWS / dt, calls / dc, statements / calls))
 end
 db:drop_all()

@@ -129,6 +129,40 @@ H.each_dialect(describe, function(d)
     A.cleanup(db2)
   end)
 
+  it("a db connected with lazy = \"raise\" guards every association; model and association lazy override", function()
+    local db2, log2 = M.connect(d, { lazy = "raise" })
+    local m2 = A.models(db2)
+    -- an association's own lazy = true overrides the db's default
+    m2.User:has_many(m2.Post, { as = "drafts", foreign_key = "author_id", scope = { published = false }, lazy = true })
+    -- so does a model's lazy = true for the associations defined on it
+    local Free = db2:define("free", { { "id", sqorm.types.INTEGER, primary_key = true, auto_increment = true } },
+                            { table_name = H.tname("free"), timestamps = false, lazy = true })
+    Free:has_many(m2.Post, { as = "posts", foreign_key = "free_id" })
+    db2:sync { force = true }
+    local u = m2.User:create { name = "x" }
+    m2.Post:create { title = "d", author_id = u.id, published = false }
+    assert.are.equal(1, #u:get_posts()) -- made by create: not guarded
+    local found = m2.User:find_one { where = { id = u.id } }
+    local n = #log2
+    H.raises_kind("usage", "N+1", function() found:get_posts() end)
+    H.raises_kind("usage", "N+1", function() found:get_profile() end)
+    H.raises_kind("usage", "N+1", function() found:count_posts() end)
+    assert.are.equal(n, #log2) -- nothing sent
+    assert.are.equal(1, #found:get_drafts())
+    local p = m2.Post:find_one { where = { title = "d" } }
+    H.raises_kind("usage", "N+1", function() p:get_author() end)
+    H.raises_kind("usage", "N+1", function() p:get_tags() end)
+    local f = Free:create {}
+    assert.are.same({}, Free:find_by_pk(f.id):get_posts())
+    -- a query's lazy = "raise" still guards everything it loads
+    local q = m2.User:find_one { where = { id = u.id }, lazy = "raise" }
+    H.raises_kind("usage", "N+1", function() q:get_drafts() end)
+    -- includes read as usual
+    assert.are.equal(1, #m2.User:find_one { where = { id = u.id }, include = { "posts" } }.posts)
+    H.raises_kind("usage", "lazy", function() M.connect(d, { lazy = "yes" }) end)
+    A.cleanup(db2)
+  end)
+
   it("include results survive a recorded run replayed (the async path)", function()
     local db2 = M.connect(d, { _replay = true })
     local m2 = A.models(db2)

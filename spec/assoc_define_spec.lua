@@ -57,6 +57,47 @@ H.each_dialect(describe, function(d)
     other:close()
   end)
 
+  it("refuses accessor names that clash (with another association, its accessors, a column), naming both", function()
+    local before = #m.Post.columns
+    -- has_one "post": create_post is also posts' create_<singular>
+    local e = H.raises_kind("usage", "create_post", function()
+      m.User:has_one(m.Post, { as = "post", foreign_key = "owner_id" })
+    end)
+    assert.truthy(tostring(e.message):find("'posts'", 1, true))
+    assert.truthy(tostring(e.message):find("'post'", 1, true))
+    -- has_many "profiles" (singular profile): create_profile is the has_one's
+    e = H.raises_kind("usage", "create_profile", function()
+      m.User:has_many(m.Profile, { as = "profiles", foreign_key = "owner_id" })
+    end)
+    assert.truthy(tostring(e.message):find("'profile'", 1, true))
+    -- a name that is another association's accessor
+    e = H.raises_kind("usage", "get_posts", function()
+      m.User:has_many(m.Post, { as = "get_posts", foreign_key = "x_id" })
+    end)
+    assert.truthy(tostring(e.message):find("'posts'", 1, true))
+    -- an explicit singular that makes the same create_ as another association
+    H.raises_kind("usage", "create_profile", function()
+      m.User:has_many(m.Post, { as = "notes", singular = "profile", foreign_key = "x_id" })
+    end)
+    -- nothing changed by the refusals
+    assert.are.equal(before, #m.Post.columns)
+    assert.is_nil(m.User:associations().post)
+    assert.is_nil(m.User:associations().profiles)
+    -- an accessor named like a column
+    local a, b = two(db, "acc")
+    local c = db:define("acc_c", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
+                                   { "count_items", T.INTEGER } }, { table_name = H.tname("acc_c"), timestamps = false })
+    e = H.raises_kind("usage", "count_items", function() c:has_many(b, { as = "items", foreign_key = "c_id" }) end)
+    assert.truthy(tostring(e.message):find("column", 1, true))
+    -- an association named like the accessor of one defined later
+    a:has_many(b, { as = "get_bs", foreign_key = "g_id" })
+    e = H.raises_kind("usage", "get_bs", function() a:has_many(b, { as = "bs", foreign_key = "a_id" }) end)
+    assert.truthy(tostring(e.message):find("'bs'", 1, true))
+    -- two different names with distinct accessors are fine
+    a:has_many(b, { as = "items", foreign_key = "a_id" })
+    assert.are.equal("has_many", a:associations().items.kind)
+  end)
+
   it("sync creates tables in dependency order with their foreign keys; a dangling key is `constraint`", function()
     db:sync { force = true }
     local sql = table.concat(M.statements(log), "\n")

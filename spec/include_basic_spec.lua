@@ -163,8 +163,8 @@ H.each_dialect(describe, function(d)
     refused("another db", function() m.User:find_all { include = { Else } } end)
     other:close()
     refused("is a to-many include", function() m.User:find_all { include = { "posts" }, order = { "posts.title" } } end)
-    refused("each does not take include", function()
-      for _ in m.User:each { include = { "posts" } } do end
+    refused("order must be nil or its primary key", function()
+      for _ in m.User:each { include = { "posts" }, order = { "name" } } do end
     end)
     refused("limit, offset and order apply to to-many", function()
       m.Post:find_all { include = { { "author", limit = 1 } } }

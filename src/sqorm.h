@@ -1258,6 +1258,12 @@ typedef struct sq_model_opts {
   const char *updated_at;
   int paranoid;            /* soft delete through deleted_at */
   const char *deleted_at;
+  /* Optimistic locking: the name of the version column (NULL: none).
+   * finish adds it (INTEGER NOT NULL DEFAULT 0), or gives the role to
+   * the user's own integer column of that name (made NOT NULL, DEFAULT
+   * 0 when it has no default). The renderer bumps it (+ 1) in the
+   * update part of an upsert and never lets an upsert set it. */
+  const char *version;
 } sq_model_opts;
 
 typedef struct sq_model sq_model;
@@ -1281,7 +1287,8 @@ typedef struct sq_col {
   int nenum;
 } sq_col;
 
-enum { SQ_ROLE_NONE = 0, SQ_ROLE_CREATED_AT, SQ_ROLE_UPDATED_AT, SQ_ROLE_DELETED_AT };
+enum { SQ_ROLE_NONE = 0, SQ_ROLE_CREATED_AT, SQ_ROLE_UPDATED_AT, SQ_ROLE_DELETED_AT,
+       SQ_ROLE_VERSION /* optimistic locking: sq_model_opts.version */ };
 
 /* Builds a model: new, add columns and indexes, finish. finish adds `id`
  * INTEGER auto-increment when no column is a primary key, the timestamp
@@ -1498,7 +1505,14 @@ typedef struct sq_query {
    * fires on any unique key. */
   const int *conflict_cols;
   int nconflict;
+  /* INSERT: SQ_CONFLICT_IGNORE skips rows that collide with a unique key
+   * (PostgreSQL and SQLite: ON CONFLICT [(conflict_cols)] DO NOTHING;
+   * MySQL-family: INSERT IGNORE, which also skips rows failing a foreign
+   * key). 0: none. UPSERT ignores it. */
+  int on_conflict;
 } sq_query;
+
+enum { SQ_CONFLICT_NONE = 0, SQ_CONFLICT_IGNORE = 1 };
 
 /* Rendered SQL: text in the dialect's placeholder style plus the
  * parameters in order (values borrowed from the query). */
@@ -2469,8 +2483,37 @@ int sq_oper_build(sq_oper *op, const sq_query *q, int dialect, sq_err *err);
  * stale, the message starting with what (copied; NULL: "update"). */
 void sq_oper_expect(sq_oper *op, int64_t rows, const char *what);
 /* UPSERT: the key values (in sq_model_pk order; SQ_VNULL where unknown),
- * copied. */
+ * copied. UPDATE / DELETE with sq_oper_expect_version: the instance's key
+ * (named in the stale message). */
 int sq_oper_set_key(sq_oper *op, const sq_value *key, int n, sq_err *err);
+/* UPDATE / DELETE of an instance whose statement checks the version
+ * column (optimistic locking: WHERE key AND version = v, one statement):
+ * fewer rows than sq_oper_expect's is kind stale with a message naming
+ * the model, the key (sq_oper_set_key) and the version v: "<what>:
+ * <Model> row <key> is not at version v any more (changed or deleted by
+ * someone else since it was loaded); nothing was written". */
+void sq_oper_expect_version(sq_oper *op, int64_t v);
+/* BULK_INSERT options (call after sq_oper_bulk_rows):
+ *   SQ_BULK_PLAIN   a plain INSERT (the default);
+ *   SQ_BULK_IGNORE  rows colliding with a unique key are skipped
+ *                   (sq_query.on_conflict; conflict columns optional,
+ *                   only PostgreSQL and SQLite name them);
+ *   SQ_BULK_UPDATE  an upsert per batch: SQ_Q_UPSERT with the conflict
+ *                   columns (required on PostgreSQL and SQLite; MySQL's
+ *                   ON DUPLICATE KEY UPDATE fires on any unique key) and
+ *                   update columns (nupdate >= 1, among the inserted).
+ * count_only: no RETURNING and no keys (sq_oper_ids NULL): the result's
+ * affected_rows is the servers' count, one statement per batch on every
+ * dialect. Without count_only, IGNORE and UPDATE send RETURNING and their
+ * sink gets only the rows the server returns (PostgreSQL, SQLite: the
+ * rows inserted, and for UPDATE the rows updated; MariaDB >= 10.5 for
+ * IGNORE: the rows inserted), in the server's order; where the server
+ * can't return them (MySQL, TiDB, MariaDB < 10.5; every MySQL-family
+ * server for UPDATE) the run fails with kind usage before sending
+ * anything. Columns are checked when rendered (usage). Copied. */
+enum { SQ_BULK_PLAIN = 0, SQ_BULK_IGNORE, SQ_BULK_UPDATE };
+int sq_oper_bulk_conflict(sq_oper *op, int mode, const int *conflict, int nconflict, const int *update, int nupdate,
+                          int count_only, sq_err *err);
 /* BULK_INSERT: nrows rows of ncols values each (row-major), for the
  * columns cols (ascending) of m, at most per rows per statement (<= 0:
  * as many as the bind limit allows). Copied, unless flags has

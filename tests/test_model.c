@@ -93,7 +93,7 @@ static void test_defaults(void) {
   sq_model_free(m);
 
   /* Options: table name, timestamps off, paranoid, custom names. */
-  sq_model_opts o = {"people_tbl", 0, NULL, NULL, 1, "removed_at"};
+  sq_model_opts o = {"people_tbl", 0, NULL, NULL, 1, "removed_at", NULL};
   CHECK(sq_model_new("person", &o, &m, &e) == SQ_OK);
   d = coldef("uid", SQ_T_UUID);
   d.primary_key = 1;
@@ -109,7 +109,7 @@ static void test_defaults(void) {
 
   /* Default table of a snake_case name; custom timestamp names; a user
    * column of a timestamp's name takes the role; composite key. */
-  sq_model_opts o2 = {NULL, -1, "made", NULL, 0, NULL};
+  sq_model_opts o2 = {NULL, -1, "made", NULL, 0, NULL, NULL};
   CHECK(sq_model_new("game_person", &o2, &m, &e) == SQ_OK);
   d = coldef("a", SQ_T_INTEGER); d.primary_key = 1;
   CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
@@ -180,7 +180,7 @@ static void test_defaults(void) {
  * failure). */
 static int one_col(const char *model, const char *table, sq_coldef d, sq_err *e) {
   sq_model *m;
-  sq_model_opts o = {table, -1, NULL, NULL, 0, NULL};
+  sq_model_opts o = {table, -1, NULL, NULL, 0, NULL, NULL};
   int rc = sq_model_new(model, &o, &m, e);
   if (rc) return rc;
   rc = sq_model_add_column(m, &d, e);
@@ -280,7 +280,7 @@ static void test_bad_models(void) {
   sq_model_free(m);
 
   /* Paranoid with a NOT NULL deleted_at of the user's. */
-  sq_model_opts po = {NULL, 0, NULL, NULL, 1, NULL};
+  sq_model_opts po = {NULL, 0, NULL, NULL, 1, NULL, NULL};
   CHECK(sq_model_new("p", &po, &m, &e) == SQ_OK);
   d = coldef("deleted_at", SQ_T_DATETIME); d.allow_null = 0;
   CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
@@ -514,7 +514,7 @@ static void test_datetime_uuid(void) {
   /* A default the coercion rewrote (lower case, a normalised datetime)
    * is copied into the model, not left pointing at a dead stack buffer. */
   sq_model *m = NULL;
-  sq_model_opts o = {"things", -1, NULL, NULL, 0, NULL};
+  sq_model_opts o = {"things", -1, NULL, NULL, 0, NULL, NULL};
   CHECK(sq_model_new("thing", &o, &m, &e) == SQ_OK);
   if (!m) return;
   sq_coldef d;
@@ -544,7 +544,7 @@ static void test_datetime_uuid(void) {
 static sq_model *players(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {"players", -1, NULL, NULL, 0, NULL};
+  sq_model_opts o = {"players", -1, NULL, NULL, 0, NULL, NULL};
   if (sq_model_new("player", &o, &m, &e)) return NULL;
   sq_coldef d = coldef("id", SQ_T_INTEGER);
   d.primary_key = 1; d.auto_increment = 1;

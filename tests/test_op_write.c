@@ -203,6 +203,40 @@ static void exercise(const char *name, sq_pool *p) {
   CHECK(sq_oper_run(op) == SQ_ESTALE);
   CHECK(strstr(sq_oper_err(op)->msg, "save: no opw_item row") != NULL);
 
+  /* ... with a version check (optimistic locking): the message names the
+   * model, the key and the version expected */
+  sq_oper_reset(op, SQ_OPER_UPDATE);
+  sq_oper_target_pool(op, p, NULL);
+  CHECK(sq_oper_build(op, &q, dialect, &e) == SQ_OK);
+  sq_oper_expect(op, 1, "save");
+  CHECK(sq_oper_set_key(op, &gone, 1, &e) == SQ_OK);
+  sq_oper_expect_version(op, 41);
+  CHECK(sq_oper_run(op) == SQ_ESTALE);
+  {
+    char want[96];
+    snprintf(want, sizeof want, "save: opw_item row id = %lld is not at version 41", (long long)(id + 1000));
+    CHECK(strstr(sq_oper_err(op)->msg, want) != NULL);
+    if (!strstr(sq_oper_err(op)->msg, want)) fprintf(stderr, "  got: %s\n", sq_oper_err(op)->msg);
+  }
+  /* bulk conflict options: checked when given */
+  sq_oper_reset(op, SQ_OPER_BULK_INSERT);
+  CHECK(sq_oper_bulk_conflict(op, SQ_BULK_IGNORE, NULL, 0, NULL, 0, 0, &e) == SQ_EUSAGE);
+  CHECK(sq_oper_bulk_rows(op, m, &ucol, 1, &nv, 1, 0, 0, &e) == SQ_OK);
+  CHECK(sq_oper_bulk_conflict(op, SQ_BULK_UPDATE, NULL, 0, NULL, 0, 0, &e) == SQ_EUSAGE &&
+        strstr(e.msg, "no columns to update"));
+  CHECK(sq_oper_bulk_conflict(op, 9, NULL, 0, NULL, 0, 0, &e) == SQ_EUSAGE);
+  CHECK(sq_oper_bulk_conflict(op, SQ_BULK_IGNORE, NULL, 0, &ucol, 1, 0, &e) == SQ_EUSAGE);
+  CHECK(sq_oper_bulk_conflict(op, SQ_BULK_UPDATE, NULL, 0, &ucol, 1, 0, &e) == SQ_OK);
+  if (dialect != SQ_DIALECT_MYSQL) {
+    /* no conflict target on PostgreSQL / SQLite: usage, nothing sent */
+    sq_oper_target_pool(op, p, NULL);
+    CHECK(sq_oper_run(op) == SQ_EUSAGE && strstr(sq_oper_err(op)->msg, "needs conflict") != NULL);
+  } else {
+    /* MySQL can't return the rows of ON DUPLICATE KEY UPDATE */
+    sq_oper_target_pool(op, p, NULL);
+    CHECK(sq_oper_run(op) == SQ_EUSAGE && strstr(sq_oper_err(op)->msg, "returning = false") != NULL);
+  }
+
   /* INCREMENT coins by 5 */
   sq_value by = sq_int(5);
   where_id(&w, &key);

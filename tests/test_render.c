@@ -47,7 +47,7 @@ static sq_model *players(void) {
 static sq_model *posts(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {NULL, -1, NULL, NULL, 1, NULL};
+  sq_model_opts o = {NULL, -1, NULL, NULL, 1, NULL, NULL};
   if (sq_model_new("post", &o, &m, &e)) return NULL;
   sq_coldef d = coldef("title", SQ_T_TEXT);
   sq_model_add_column(m, &d, &e);
@@ -575,7 +575,7 @@ static void test_update_delete(const sq_model *m, const sq_model *pm) {
 static void test_hostile(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {"a\"b`c", 0, NULL, NULL, 0, NULL};
+  sq_model_opts o = {"a\"b`c", 0, NULL, NULL, 0, NULL, NULL};
   CHECK(sq_model_new("x; DROP TABLE y", &o, &m, &e) == SQ_OK);
   sq_coldef d = coldef("a`b", SQ_T_INTEGER);
   CHECK(sq_model_add_column(m, &d, &e) == SQ_OK);
@@ -689,7 +689,7 @@ static void test_bad_trees(const sq_model *m) {
 static sq_model *items(void) {
   sq_err e;
   sq_model *m;
-  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL};
+  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL, NULL};
   if (sq_model_new("item", &o, &m, &e)) return NULL;
   sq_coldef d = coldef("price", SQ_T_DECIMAL);
   d.precision = 30;
@@ -840,6 +840,132 @@ static void test_decimal(void) {
   sq_model_free(m);
 }
 
+/* ---- optimistic locking and bulk conflict forms (issue 12) ---- */
+
+/* items (version = "rev"): id, name (unique), qty, rev */
+static sq_model *vitems(void) {
+  sq_err e;
+  sq_model *m;
+  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL, "rev"};
+  if (sq_model_new("item", &o, &m, &e)) return NULL;
+  sq_coldef d = coldef("name", SQ_T_STRING);
+  d.unique = "";
+  sq_model_add_column(m, &d, &e);
+  d = coldef("qty", SQ_T_INTEGER);
+  sq_model_add_column(m, &d, &e);
+  if (sq_model_finish(m, &e)) {
+    fprintf(stderr, "items: %s\n", e.msg);
+    sq_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static void test_conflict_forms(const sq_model *pm) {
+  enum { IID, INAME, IQTY, IREV };
+  sq_model *m = vitems();
+  CHECK(m != NULL);
+  if (!m) return;
+  /* the version column: added last, INTEGER NOT NULL DEFAULT 0, with its role */
+  CHECK(sq_model_role_col(m, SQ_ROLE_VERSION) == IREV);
+  const sq_col *vc = sq_model_col(m, IREV);
+  CHECK_STR(vc->name, "rev");
+  CHECK(vc->type == SQ_T_INTEGER && !vc->allow_null && vc->default_kind == SQ_DEFAULT_VALUE &&
+        vc->default_value.type == SQ_VINT && vc->default_value.u.i == 0);
+  CHECK(sq_model_role_col(pm, SQ_ROLE_VERSION) == -1);
+
+  sq_query q;
+  int cols[] = {INAME, IQTY, IREV};
+  sq_value v[] = {T("a"), I(1), I(0), T("b"), I(2), I(0)};
+  const char *p = "s:a,i:1,i:0,s:b,i:2,i:0";
+
+  /* ignore duplicates */
+  sq_query_init(&q, SQ_Q_INSERT, m);
+  q.cols = cols;
+  q.ncols = 3;
+  q.values = v;
+  q.nrows = 2;
+  q.on_conflict = SQ_CONFLICT_IGNORE;
+  EXPECT(&q, MYSQL, "INSERT IGNORE INTO `items` (`name`, `qty`, `rev`) VALUES (?, ?, ?), (?, ?, ?)", p);
+  EXPECT(&q, SQLITE, "INSERT INTO \"items\" (\"name\", \"qty\", \"rev\") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT DO NOTHING", p);
+  int conf[] = {INAME};
+  q.conflict_cols = conf;
+  q.nconflict = 1;
+  q.returning = 1;
+  CHECK(EXPECT(&q, PG,
+               "INSERT INTO \"items\" (\"name\", \"qty\", \"rev\") VALUES ($1, $2, $3), ($4, $5, $6) "
+               "ON CONFLICT (\"name\") DO NOTHING RETURNING \"id\", \"name\", \"qty\", \"rev\"",
+               p) == 1);
+  /* MariaDB returns the inserted rows of an INSERT IGNORE */
+  q.caps = SQ_CAP_INSERT_RETURNING;
+  CHECK(EXPECT(&q, MYSQL,
+               "INSERT IGNORE INTO `items` (`name`, `qty`, `rev`) VALUES (?, ?, ?), (?, ?, ?) "
+               "RETURNING `id`, `name`, `qty`, `rev`",
+               p) == 1);
+  q.caps = 0;
+  q.returning = 0;
+  int bad_conf[] = {INAME, INAME};
+  q.conflict_cols = bad_conf;
+  q.nconflict = 2;
+  REFUSE(&q, PG, "appears twice");
+  q.conflict_cols = NULL;
+  q.nconflict = 0;
+  q.on_conflict = 7;
+  REFUSE(&q, SQLITE, "unknown on_conflict mode");
+
+  /* update on duplicate: only the listed columns, and the version bumped */
+  sq_query_init(&q, SQ_Q_UPSERT, m);
+  q.cols = cols;
+  q.ncols = 3;
+  q.values = v;
+  q.nrows = 2;
+  q.conflict_cols = conf;
+  q.nconflict = 1;
+  int upd[] = {IQTY};
+  q.update_cols = upd;
+  q.nupdate = 1;
+  EXPECT(&q, MYSQL,
+         "INSERT INTO `items` (`name`, `qty`, `rev`) VALUES (?, ?, ?), (?, ?, ?) "
+         "ON DUPLICATE KEY UPDATE `qty` = VALUES(`qty`), `rev` = `rev` + 1",
+         p);
+  EXPECT(&q, PG,
+         "INSERT INTO \"items\" (\"name\", \"qty\", \"rev\") VALUES ($1, $2, $3), ($4, $5, $6) "
+         "ON CONFLICT (\"name\") DO UPDATE SET \"qty\" = EXCLUDED.\"qty\", \"rev\" = \"items\".\"rev\" + 1",
+         p);
+  EXPECT(&q, SQLITE,
+         "INSERT INTO \"items\" (\"name\", \"qty\", \"rev\") VALUES (?, ?, ?), (?, ?, ?) "
+         "ON CONFLICT (\"name\") DO UPDATE SET \"qty\" = EXCLUDED.\"qty\", \"rev\" = \"items\".\"rev\" + 1",
+         p);
+  /* the default update list leaves the version out (and bumps it) */
+  q.update_cols = NULL;
+  q.nupdate = 0;
+  EXPECT(&q, SQLITE,
+         "INSERT INTO \"items\" (\"name\", \"qty\", \"rev\") VALUES (?, ?, ?), (?, ?, ?) "
+         "ON CONFLICT (\"name\") DO UPDATE SET \"qty\" = EXCLUDED.\"qty\", \"rev\" = \"items\".\"rev\" + 1",
+         p);
+  /* the version is never set by an upsert */
+  int updv[] = {IQTY, IREV};
+  q.update_cols = updv;
+  q.nupdate = 2;
+  REFUSE(&q, PG, "version column");
+  REFUSE(&q, MYSQL, "version column");
+
+  /* a model option naming a column that can't hold a version */
+  sq_err e;
+  sq_model *bad;
+  sq_model_opts o = {NULL, 0, NULL, NULL, 0, NULL, "name"};
+  CHECK(sq_model_new("thing", &o, &bad, &e) == SQ_OK);
+  sq_coldef d = coldef("name", SQ_T_STRING);
+  sq_model_add_column(bad, &d, &e);
+  CHECK(sq_model_finish(bad, &e) == SQ_EUSAGE && strstr(e.msg, "must be a plain") != NULL);
+  sq_model_free(bad);
+  sq_model_opts o2 = {NULL, 1, NULL, NULL, 0, NULL, "updated_at"};
+  CHECK(sq_model_new("thing", &o2, &bad, &e) == SQ_OK);
+  CHECK(sq_model_finish(bad, &e) == SQ_EUSAGE && strstr(e.msg, "can't share a timestamp") != NULL);
+  sq_model_free(bad);
+  sq_model_free(m);
+}
+
 int main(void) {
   A = sq_arena_new();
   sq_model *m = players(), *pm = posts();
@@ -853,6 +979,7 @@ int main(void) {
   test_hostile();
   test_bad_trees(m);
   test_decimal();
+  test_conflict_forms(pm);
   sq_model_free(m);
   sq_model_free(pm);
   sq_arena_free(A);

@@ -129,7 +129,12 @@ function Db:begin(opts) end
 -- @tparam[opt] table opts `table_name` (default: the plural of the name's
 -- last word), `timestamps` (default true: `created_at` / `updated_at`,
 -- renamed with `created_at = "..."`), `paranoid` (soft delete through
--- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`
+-- `deleted_at`), `indexes = { { fields = { "a", "b" }, unique = true, name = "..." } }`,
+-- `version` (optimistic locking: true for a `version` column, or a column
+-- name; saves and destroys of an instance check it, a lost race is kind
+-- `stale`), `default_scope` (query options every find, count and class
+-- write merges in) and `scopes` (name -> options or a function returning
+-- them): see `Model:scope`
 -- @treturn Model the model
 -- @usage
 -- local Player = db:define("player", {

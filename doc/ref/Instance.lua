@@ -25,7 +25,9 @@ function Instance:get(name) end
 function Instance:set(name, value) end
 
 --- Writes the instance: INSERT when new, else an UPDATE of the changed
--- columns (plus `updated_at`).
+-- columns (plus `updated_at`). On a model with `version`, the UPDATE
+-- checks and moves on the version; a lost race is kind `stale` and
+-- writes nothing.
 -- @tparam[opt] table opts `fields`: only these of the pending changes
 -- @treturn Instance the instance
 -- @usage p.coins = 700; p:save()
@@ -38,7 +40,8 @@ function Instance:save(opts) end
 -- @usage p:update{ coins = 800, goods = 800 }
 function Instance:update(values, opts) end
 
---- Deletes the row (soft on paranoid models unless `force = true`).
+--- Deletes the row (soft on paranoid models unless `force = true`); on a
+-- model with `version`, only at the version loaded (else kind `stale`).
 -- @tparam[opt] table opts `force`
 -- @treturn boolean true
 -- @usage p:destroy()

@@ -54,9 +54,18 @@ function Model:create(values, opts) end
 
 --- Inserts rows, all or nothing: one multi-row INSERT per batch.
 -- @tparam {table,...} list the rows
--- @tparam[opt] table opts `batch_size`
--- @treturn {Instance,...} the instances, with the keys the server assigned
+-- @tparam[opt] table opts `batch_size`; `ignore_duplicates = true` (skip
+-- rows colliding with a unique key); `update_on_duplicate = { cols }` with
+-- `conflict = { cols }` (update those columns of a colliding row;
+-- `conflict` required on PostgreSQL and SQLite); `returning = false`
+-- (return the count, build no instances)
+-- @return the instances, with the keys the server assigned; with
+-- `ignore_duplicates` / `update_on_duplicate`, the instances of the rows
+-- the server returned (MySQL-family servers return none for
+-- `update_on_duplicate`, nor MySQL and TiDB for `ignore_duplicates`: use
+-- `returning = false` there); with `returning = false`, the count
 -- @usage Player:bulk_create{ { coins = 1, goods = 1 }, { coins = 2, goods = 2 } }
+-- Player:bulk_create(list, { update_on_duplicate = { "coins" }, conflict = { "name" } })
 function Model:bulk_create(list, opts) end
 
 --- Finds a row by primary key.
@@ -93,7 +102,8 @@ function Model:find_or_create(opts) end
 -- @tparam table values column -> value
 -- @tparam[opt] table opts `conflict` (the unique columns to match on),
 -- `fields`
--- @return the instance (true on MySQL when the key can't be known)
+-- @return the instance (true on MySQL when the key can't be known; kind
+-- `stale` on MySQL when the row read back by the given key is not there)
 -- @usage Player:upsert({ name = "ann", coins = 5 }, { conflict = { "name" } })
 function Model:upsert(values, opts) end
 
@@ -160,8 +170,11 @@ function Model:decrement(values, opts) end
 
 --- Streams the matching rows with bounded memory, holding one pooled
 -- connection (the transaction's inside one) until the loop ends. Returns
--- a closing value: a `break` releases the connection at once.
--- @tparam[opt] table opts query options
+-- a closing value: a `break` releases the connection at once. `batch`:
+-- rows per fetch (default 32). With `include`, pages of `batch` (default
+-- 100) parents in primary-key order, each a find with its includes
+-- (`order` nil or the primary key; docs/api.md "Eager loading").
+-- @tparam[opt] table opts query options, `batch`, `include`
 -- @return the iterator triple and a `Cursor` (the closing value)
 -- @usage for p in Player:each{ where = { coins = op.gte(0) } } do print(p.id) end
 function Model:each(opts) end
@@ -229,6 +242,30 @@ function Model:associations() end
 -- @treturn table `{ count = n, rows = { ... } }`
 -- @usage local page = User:find_and_count_all{ include = { { "posts", required = true } }, limit = 10 }
 function Model:find_and_count_all(opts) end
+
+--- A scoped model: the scopes named here added, left to right, to the
+-- model's default scope (on a scoped model: to its scopes). A name is a
+-- key of `scopes` in `Db:define`'s options; `{ name, arg, ... }` calls a
+-- function scope with the arguments, at once (it must return a table of
+-- query options). `"default"` adds the default scope (once), so
+-- `Player:unscoped():scope("rich")` is rich without the default scope.
+-- Every class method works on the result; finds, counts, aggregates,
+-- `each`, `find_or_create` and the class `update`, `destroy`, `restore`,
+-- `increment`, `decrement` merge the scopes into their options: `where`
+-- clauses AND-ed, `include` merged by association name, other options
+-- the later one wins, the call's options last. An unknown name, a
+-- function scope returning no table, or an argument that is neither a
+-- name nor `{ name, ... }` is kind `usage`; an error raised by a
+-- function scope propagates. Nothing is sent.
+-- @param ... scope names, or `{ name, arg, ... }`
+-- @treturn Model a scoped model
+-- @usage Player:scope("rich", { "top", 3 }):find_all()   -- default + rich + top(3)
+function Model:scope(...) end
+
+--- The model with no scope at all (not even the default scope).
+-- @treturn Model an unscoped model
+-- @usage Player:unscoped():count()
+function Model:unscoped() end
 
 --- A subquery for `op.in_`, `op.not_in`, `op.exists` and
 -- `op.not_exists`: `attributes` (exactly one for IN), `where`, `order`,

@@ -60,7 +60,9 @@ local sqorm = {}
 -- `async` (`false`, the default: every call blocks; `true`: each call
 -- runs on a worker thread of the pool while its coroutine waits, see
 -- `sqorm.spawn`; `"auto"`: async in a coroutine, blocking where it
--- can't yield), `timeout` (the default per-call timeout, seconds).
+-- can't yield), `timeout` (the default per-call timeout, seconds),
+-- `lazy` (`"raise"`: the default `lazy` of every association of the db,
+-- the N+1 guard; docs/api.md "The N+1 guard").
 -- An unknown key is kind `usage`.
 -- @tparam string|table url a URL, or the options table
 -- @tparam[opt] table opts options merged over the URL's

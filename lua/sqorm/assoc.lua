@@ -6,6 +6,9 @@
 --   to-many (has_many, belongs_to_many): get_<as>, count_<as>, has_<as>,
 --     create_<singular>, add_<as>, remove_<as>, set_<as>
 --   to-one (belongs_to, has_one): get_<as>, set_<as>, create_<as>
+-- Getters, count_ and has_ are finds of the target, so its default scope
+-- applies; the writers change keys through target:unscoped() (a row
+-- outside the target's scope still belongs to the association).
 local core = require "sqorm.core"
 
 local op, null = core.op, core.null
@@ -164,7 +167,7 @@ function M.install(methods, info)
       local ids, insts = ids_of(items)
       if #ids == 0 then return self end
       if kind == "has_many" then
-        target:update({ [fk] = v }, { where = { [tpk] = ids } })
+        target:unscoped():update({ [fk] = v }, { where = { [tpk] = ids } })
         for _, t in ipairs(insts) do rawset(t, slot, v) end
         return self
       end
@@ -196,7 +199,7 @@ function M.install(methods, info)
         if #ids > 0 then sel = op.not_in(ids) end
       end
       if kind == "has_many" then
-        target:update({ [fk] = null }, { where = { [fk] = v, [tpk] = sel } })
+        target:unscoped():update({ [fk] = null }, { where = { [fk] = v, [tpk] = sel } })
         if not all_but then for _, t in ipairs(insts) do rawset(t, slot, nil) end end
       else
         info.through:destroy { where = { [fk] = v, [info.other_key] = sel } }
@@ -233,10 +236,10 @@ function M.install(methods, info)
       end
       local v = own_key(self)
       if v == nil then usage(("set_%s: %s has no %s yet (save it first)"):format(as, source.name, info.source_key)) end
-      target:update({ [fk] = null }, { where = { [fk] = v } })
+      target:unscoped():update({ [fk] = null }, { where = { [fk] = v } })
       if item ~= nil then
         local k, inst = key_of(target, item, tpk)
-        target:update({ [fk] = v }, { where = { [tpk] = k } })
+        target:unscoped():update({ [fk] = v }, { where = { [tpk] = k } })
         if inst then rawset(inst, slot_of(target, fk), v) end
       end
       return self
@@ -256,6 +259,130 @@ function M.install(methods, info)
       return target:create(vals, opts)
     end
   end
+end
+
+-- Model:each{ include = ... } (lcursor.c hands it here): keyset pages in
+-- primary-key order, each page one find_all - its statement with the
+-- to-one JOINs, then one batched IN statement per to-many level, all in
+-- the core as one operation (one suspension in async mode). A streaming
+-- driver cursor can't be used: no other statement may run on its
+-- connection while it is open, and the children need statements of their
+-- own. Returns iterator, nil, nil, closer (a `break` closes it).
+local closer_mt = {}
+closer_mt.__index = {
+  close = function(self) self.done = true end,
+}
+closer_mt.__close = function(self) self.done = true end
+closer_mt.__tostring = function(self)
+  return ("sqorm.Cursor (%s, keyset pages): %s"):format(self.done and "closed" or "open", self.id)
+end
+
+-- the order of the pages: nil (primary key ascending) or the primary key
+-- (one column: ascending or descending)
+local function page_order(model, order)
+  local pk = model.primary_key
+  if order == nil then return false end
+  local o = order
+  if type(o) == "string" then o = { o } end
+  if type(o) == "table" and #o == 1 and #pk == 1 then
+    local item = o[1]
+    local col, dir = item, "asc"
+    if type(item) == "table" then col, dir = item[1], item[2] or "asc" end
+    if col == pk[1] and type(dir) == "string" then
+      dir = dir:lower()
+      if dir == "asc" then return false end
+      if dir == "desc" then return true end
+    end
+  end
+  usage(("each with include reads %s in pages by primary key: order must be nil or its primary key (%s)")
+    :format(model.name, table.concat(pk, ", ")))
+end
+
+-- where for the rows after the key values last (composite keys: the
+-- lexicographic order, spelled with and / or)
+local function after(pk, last, desc)
+  local cmp = desc and op.lt or op.gt
+  if #pk == 1 then return { [pk[1]] = cmp(last[1]) } end
+  local alts = {}
+  for i = 1, #pk do
+    local w = {}
+    for j = 1, i - 1 do w[pk[j]] = last[j] end
+    w[pk[i]] = cmp(last[i])
+    alts[#alts + 1] = w
+  end
+  return op.or_(table.unpack(alts))
+end
+
+function M.each(model, opts, batch)
+  local pk = model.primary_key
+  if not pk or #pk == 0 then usage(("each with include: model %s has no primary key"):format(model.name)) end
+  local desc = page_order(model, opts.order)
+  local base = copy(opts)
+  local limit, offset = opts.limit, opts.offset
+  if limit ~= nil and (math.type(limit) ~= "integer" or limit < 0) then usage("each: limit must be an integer >= 0") end
+  if offset ~= nil and (math.type(offset) ~= "integer" or offset < 0) then
+    usage("each: offset must be an integer >= 0")
+  end
+  base.limit, base.offset, base.order = nil, nil, nil
+  local order = {}
+  for i, c in ipairs(pk) do order[i] = { c, desc and "desc" or "asc" } end
+  -- the keys are read back from every page: select them
+  if type(base.attributes) == "table" and base.attributes.exclude == nil and #base.attributes > 0 then
+    local attrs, have = {}, {}
+    for i, a in ipairs(base.attributes) do
+      attrs[i] = a
+      if type(a) == "string" then have[a] = true end
+    end
+    for _, c in ipairs(pk) do
+      if not have[c] then attrs[#attrs + 1] = c end
+    end
+    base.attributes = attrs
+  end
+  local where = base.where
+  local closer = setmetatable({ done = false }, closer_mt)
+  closer.id = tostring({}):match("0x%x+") or "?"
+  local buf, i, n, last, left, first, ended = {}, 0, 0, nil, limit, true, false
+  local function iter()
+    if closer.done then return nil end
+    if i < n then
+      i = i + 1
+      return buf[i]
+    end
+    if ended or (left ~= nil and left <= 0) then
+      closer.done = true
+      return nil
+    end
+    local o = copy(base)
+    -- opts are already merged with the model's scopes (lsq_scope_apply in
+    -- lcursor.c): the pages must not merge them again
+    o.unscoped = true
+    o.order = order
+    o.limit = left ~= nil and math.min(batch, left) or batch
+    if first then o.offset = offset end
+    if last then o.where = all_of(where, after(pk, last, desc)) end
+    first = false
+    buf = model:find_all(o)
+    n, i = #buf, 0
+    if n == 0 then
+      closer.done = true
+      return nil
+    end
+    if left ~= nil then left = left - n end
+    local row = buf[n]
+    last = {}
+    local inst = getmetatable(row) ~= nil and type(row.get) == "function"
+    for j, c in ipairs(pk) do
+      if inst then last[j] = row:get(c) else last[j] = row[c] end
+      if last[j] == nil then
+        closer.done = true
+        usage(("each with include pages by primary key: its rows must hold %s (attributes)"):format(c))
+      end
+    end
+    if n < o.limit then ended = true end
+    i = 1
+    return buf[1]
+  end
+  return iter, nil, nil, closer
 end
 
 return M

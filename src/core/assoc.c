@@ -458,6 +458,64 @@ static int in_list(const char *s, const char *const *list, int n) {
   return 0;
 }
 
+/* The instance methods an association installs (lua/sqorm/assoc.lua):
+ * get_<as>, set_<as>, then count_ / has_ / add_ / remove_<as> and
+ * create_<singular> for to-many, create_<as> for to-one. */
+#define NACCESSORS 7
+static int accessor_names(int many, const char *as, const char *singular, char out[NACCESSORS][80]) {
+  int n = 0;
+  snprintf(out[n++], 80, "get_%s", as);
+  snprintf(out[n++], 80, "set_%s", as);
+  if (many) {
+    snprintf(out[n++], 80, "count_%s", as);
+    snprintf(out[n++], 80, "has_%s", as);
+    snprintf(out[n++], 80, "add_%s", as);
+    snprintf(out[n++], 80, "remove_%s", as);
+    snprintf(out[n++], 80, "create_%s", singular);
+  } else {
+    snprintf(out[n++], 80, "create_%s", as);
+  }
+  return n;
+}
+
+/* SQ_EUSAGE when a name of the new association (as, its accessors)
+ * clashes with a column, a method or a name of another association of
+ * source (its name or one of its accessors), naming both. */
+static int check_accessors(const sq_model *source, const char *kname, int many, const char *as, const char *singular,
+                           const sq_assoc_opts *opts, sq_err *err) {
+  char mine[NACCESSORS][80], theirs[NACCESSORS][80];
+  int nm = accessor_names(many, as, singular, mine);
+  for (int i = 0; i < source->nassocs; i++) {
+    const sq_assoc *e = source->assocs[i];
+    int nt = accessor_names(sq_assoc_to_many(e), e->as, e->singular, theirs);
+    const char *ekind = sq_assoc_kind_name(e->kind);
+    for (int t = 0; t < nt; t++)
+      if (!strcmp(as, theirs[t]))
+        return sq_err_set(err, SQ_EUSAGE,
+                          "%s '%s' of model '%s': its name clashes with the accessor %s() of %s '%s'", kname, as,
+                          source->name, theirs[t], ekind, e->as);
+    for (int j = 0; j < nm; j++) {
+      if (!strcmp(mine[j], e->as))
+        return sq_err_set(err, SQ_EUSAGE, "%s '%s' of model '%s': its accessor %s() clashes with %s '%s'", kname, as,
+                          source->name, mine[j], ekind, e->as);
+      for (int t = 0; t < nt; t++)
+        if (!strcmp(mine[j], theirs[t]))
+          return sq_err_set(err, SQ_EUSAGE,
+                            "%s '%s' of model '%s': its accessor %s() clashes with the accessor of %s '%s'", kname,
+                            as, source->name, mine[j], ekind, e->as);
+    }
+  }
+  for (int j = 0; j < nm; j++) {
+    if (sq_model_find(source, mine[j], strlen(mine[j])) >= 0)
+      return sq_err_set(err, SQ_EUSAGE, "%s '%s' of model '%s': its accessor %s() clashes with the column '%s'", kname,
+                        as, source->name, mine[j], mine[j]);
+    if (in_list(mine[j], opts->reserved, opts->nreserved))
+      return sq_err_set(err, SQ_EUSAGE, "%s '%s' of model '%s': its accessor %s() clashes with a method of that name",
+                        kname, as, source->name, mine[j]);
+  }
+  return SQ_OK;
+}
+
 /* The join model through `table` already built for an association
  * between these two models (the reverse side defined first), or NULL. */
 static sq_model *find_join_model(const sq_model *a, const sq_model *b, const char *table) {
@@ -547,9 +605,6 @@ int sq_model_associate(sq_model *source, int kind, sq_model *target, const sq_as
     return sq_err_set(err, SQ_EUSAGE, "association name '%s' clashes with a column of model '%s'", as, source->name);
   if (sq_model_find_assoc(source, as, strlen(as)))
     return sq_err_set(err, SQ_EUSAGE, "model '%s' already has an association named '%s'", source->name, as);
-  if (in_list(as, opts->reserved, opts->nreserved))
-    return sq_err_set(err, SQ_EUSAGE, "association name '%s' of model '%s' is reserved (a method name)", as,
-                      source->name);
   if (opts->singular) {
     if (copy_name(singular, opts->singular, "singular name", err)) return err->kind;
   } else if (many) {
@@ -560,6 +615,10 @@ int sq_model_associate(sq_model *source, int kind, sq_model *target, const sq_as
   }
   if (!btm && (opts->through || opts->through_model || opts->other_key))
     return sq_err_set(err, SQ_EUSAGE, "%s '%s': through and other_key belong to belongs_to_many", kname, as);
+  if (check_accessors(source, kname, many, as, singular, opts, err)) return err->kind;
+  if (in_list(as, opts->reserved, opts->nreserved))
+    return sq_err_set(err, SQ_EUSAGE, "association name '%s' of model '%s' is reserved (a method name)", as,
+                      source->name);
 
   /* The keys and the foreign keys to ensure. */
   fkplan plans[2];

@@ -180,6 +180,7 @@ void sq_model_free(sq_model *m) {
   free(m->ts_created);
   free(m->ts_updated);
   free(m->ts_deleted);
+  free(m->version);
   free(m->qbuf);
   free(m->qcol[0]);
   free(m->qcol[1]);
@@ -200,7 +201,7 @@ int sq_model_new(const char *name, const sq_model_opts *opts, sq_model **out, sq
   if (sq_ident_check("model name", name, strlen(name), err)) return err->kind;
   sq_model *m = calloc(1, sizeof *m);
   if (!m) return nomem(err);
-  for (int i = 0; i < 4; i++) m->roles[i] = -1;
+  for (int i = 0; i < 5; i++) m->roles[i] = -1;
   m->timestamps = !opts || opts->timestamps != 0;
   m->paranoid = opts && opts->paranoid > 0;
   if (!(m->name = dup0(name))) goto oom;
@@ -213,7 +214,8 @@ int sq_model_new(const char *name, const sq_model_opts *opts, sq_model **out, sq
   if (opt_name("table name", table, NULL, &m->table, err) ||
       opt_name("created_at column name", opts ? opts->created_at : NULL, "created_at", &m->ts_created, err) ||
       opt_name("updated_at column name", opts ? opts->updated_at : NULL, "updated_at", &m->ts_updated, err) ||
-      opt_name("deleted_at column name", opts ? opts->deleted_at : NULL, "deleted_at", &m->ts_deleted, err)) {
+      opt_name("deleted_at column name", opts ? opts->deleted_at : NULL, "deleted_at", &m->ts_deleted, err) ||
+      (opts && opts->version && opt_name("version column name", opts->version, NULL, &m->version, err))) {
     sq_model_free(m);
     return err->kind;
   }
@@ -467,6 +469,47 @@ static int role_col(sq_model *m, const char *name, int role, int allow_null, sq_
   return SQ_OK;
 }
 
+/* The optimistic-locking version column: added (INTEGER NOT NULL
+ * DEFAULT 0), or the user's own integer column of that name made NOT
+ * NULL (DEFAULT 0 when it has none). */
+static int version_col(sq_model *m, sq_err *err) {
+  const char *name = m->version;
+  int i = sq_model_find(m, name, strlen(name));
+  if (i >= 0) {
+    sq_col *c = &m->cols[i];
+    if (!is_int_type(c->type) || c->primary_key || c->auto_increment || c->role)
+      return sq_err_set(err, SQ_EUSAGE,
+                        "column '%s' of model '%s' is the version column (optimistic locking) and must be a plain "
+                        "INTEGER, BIGINT or SMALLINT column",
+                        name, m->name);
+    c->allow_null = 0;
+    if (c->default_kind == SQ_DEFAULT_NONE) {
+      c->default_kind = SQ_DEFAULT_VALUE;
+      c->default_value = sq_int(0);
+    }
+    c->role = SQ_ROLE_VERSION;
+    m->roles[SQ_ROLE_VERSION] = i;
+    return SQ_OK;
+  }
+  sq_col c;
+  memset(&c, 0, sizeof c);
+  c.name = dup0(name);
+  if (!c.name) return nomem(err);
+  c.name_len = strlen(name);
+  c.type = SQ_T_INTEGER;
+  c.allow_null = 0;
+  c.default_kind = SQ_DEFAULT_VALUE;
+  c.default_value = sq_int(0);
+  c.role = SQ_ROLE_VERSION;
+  if (insert_col(m, m->ncols, &c)) {
+    free(c.name);
+    return nomem(err);
+  }
+  m->roles[SQ_ROLE_VERSION] = m->ncols - 1;
+  if (rehash(m)) return nomem(err);
+  return SQ_OK;
+}
+
 /* Generated index name "<table>_<col>_<col>"; when that is longer than an
  * identifier may be, a shortened prefix plus a hash of the full name. */
 static char *index_name(const sq_model *m, const sq_midx *x) {
@@ -561,7 +604,7 @@ int sq_model_finish(sq_model *m, sq_err *err) {
       return nomem(err);
     }
     npk = 1;
-    for (int r = 0; r < 4; r++) if (m->roles[r] >= 0) m->roles[r]++;
+    for (int r = 0; r < 5; r++) if (m->roles[r] >= 0) m->roles[r]++;
     if (rehash(m)) return nomem(err);
   }
   if (nai == 1 && (npk > 1 || !m->cols[ai].primary_key))
@@ -577,6 +620,12 @@ int sq_model_finish(sq_model *m, sq_err *err) {
     int clash = m->timestamps && (!strcmp(m->ts_deleted, m->ts_created) || !strcmp(m->ts_deleted, m->ts_updated));
     if (clash) return sq_err_set(err, SQ_EUSAGE, "model '%s': deleted_at can't share a timestamp column", m->name);
     if (role_col(m, m->ts_deleted, SQ_ROLE_DELETED_AT, 1, err)) return err->kind;
+  }
+  if (m->version) {
+    int clash = (m->timestamps && (!strcmp(m->version, m->ts_created) || !strcmp(m->version, m->ts_updated))) ||
+                (m->paranoid && !strcmp(m->version, m->ts_deleted));
+    if (clash) return sq_err_set(err, SQ_EUSAGE, "model '%s': the version column can't share a timestamp column", m->name);
+    if (version_col(m, err)) return err->kind;
   }
 
   free(m->pk);
@@ -632,7 +681,7 @@ int sq_model_pk(const sq_model *m, const int **cols) {
 }
 
 int sq_model_role_col(const sq_model *m, int role) {
-  if (!m || role < 1 || role > 3) return -1;
+  if (!m || role < 1 || role > SQ_ROLE_VERSION) return -1;
   return m->roles[role];
 }
 

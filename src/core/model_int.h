@@ -38,9 +38,10 @@ struct sq_model {
   int nidx, capidx;
   int *slots;       /* open addressing: column index + 1, 0 = empty */
   size_t nslots;    /* power of two */
-  int roles[4];     /* column index per SQ_ROLE_*, -1 */
+  int roles[5];     /* column index per SQ_ROLE_*, -1 */
   int timestamps, paranoid;
   char *ts_created, *ts_updated, *ts_deleted;
+  char *version;    /* the version column's name (optimistic locking), or NULL */
   int finished;
   /* Quoted names, filled by finish: [style][column]. */
   char *qbuf;

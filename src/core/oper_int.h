@@ -39,6 +39,8 @@ struct sq_oper {
     unsigned gen;
     int dialect, caps, returning, k, ncols;
     int *cols;
+    int *okey;           /* the conflict options (bulk_okey), nokey ints */
+    int nokey;
     char *sql;
     size_t len;
     int returns_rows;
@@ -102,6 +104,14 @@ struct sq_oper {
   const sq_value *brows;
   int nbrows, per;
   int64_t *ids;          /* BULK_INSERT: the key of each row when the server reports it */
+  int bmode;             /* BULK_INSERT: SQ_BULK_* (sq_oper_bulk_conflict) */
+  const int *bconf;      /* its conflict columns (NULL: none given) */
+  int nbconf;
+  const int *bupd;       /* SQ_BULK_UPDATE: the columns to update */
+  int nbupd;
+  int bcount;            /* no rows back, no keys: the count only */
+  int64_t expect_version; /* UPDATE / DELETE with a version check: the version expected (stale message) */
+  int has_version;
   int no_insert;         /* FIND_OR_CREATE: nothing found is no insert */
   int created;
   sq_model *const *models; /* SYNC */

@@ -14,6 +14,7 @@
  * op->nprep, each with its own elapsed time).
  */
 #include "oper_int.h"
+#include "model_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,40 @@ int sq_oper_bulk_rows(sq_oper *op, const sq_model *m, const int *cols, int ncols
   op->nbrows = nrows;
   op->per = per;
   op->prepared = 0;
+  return SQ_OK;
+}
+
+void sq_oper_expect_version(sq_oper *op, int64_t v) {
+  op->expect_version = v;
+  op->has_version = 1;
+}
+
+static int *copy_ints(sq_arena *a, const int *v, int n) {
+  int *c = sq_arena_alloc(a, sizeof *c * (size_t)(n + 1));
+  if (c && n) memcpy(c, v, sizeof *c * (size_t)n);
+  return c;
+}
+
+int sq_oper_bulk_conflict(sq_oper *op, int mode, const int *conflict, int nconflict, const int *update, int nupdate,
+                          int count_only, sq_err *err) {
+  if (!op || mode < SQ_BULK_PLAIN || mode > SQ_BULK_UPDATE || nconflict < 0 || nupdate < 0 ||
+      (nconflict && !conflict) || (nupdate && !update))
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_bulk_conflict: bad arguments");
+  if (op->kind != SQ_OPER_BULK_INSERT || !op->model)
+    return sq_err_set(err, SQ_EUSAGE, "sq_oper_bulk_conflict: not a BULK_INSERT with rows (sq_oper_bulk_rows)");
+  if (mode == SQ_BULK_UPDATE && nupdate < 1)
+    return sq_err_set(err, SQ_EUSAGE, "bulk upsert: no columns to update");
+  if (mode != SQ_BULK_UPDATE && nupdate) return sq_err_set(err, SQ_EUSAGE, "sq_oper_bulk_conflict: update columns without SQ_BULK_UPDATE");
+  if (mode == SQ_BULK_PLAIN && nconflict) return sq_err_set(err, SQ_EUSAGE, "sq_oper_bulk_conflict: conflict columns of a plain insert");
+  const int *c = nconflict ? copy_ints(op->arena, conflict, nconflict) : NULL;
+  const int *u = nupdate ? copy_ints(op->arena, update, nupdate) : NULL;
+  if ((nconflict && !c) || (nupdate && !u)) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  op->bmode = mode;
+  op->bconf = c;
+  op->nbconf = nconflict;
+  op->bupd = u;
+  op->nbupd = nupdate;
+  op->bcount = count_only != 0;
   return SQ_OK;
 }
 
@@ -248,8 +283,44 @@ static void tx_abort(sq_oper *op, sq_conn *c) {
   tx_ctl(op, c, TX_ROLLBACK, &e2);
 }
 
+/* The key values of the op (sq_oper_set_key), "id = 5" or
+ * "(a, b) = (1, 'x')", shortened, into out. */
+static void key_text(const sq_oper *op, char *out, size_t outn) {
+  const int *pk;
+  int npk = op->model ? sq_model_pk(op->model, &pk) : 0;
+  size_t o = 0;
+  out[0] = '\0';
+  if (npk <= 0 || npk != op->nkey) return;
+#define ADD(...) do { if (o < outn) { int k_ = snprintf(out + o, outn - o, __VA_ARGS__); if (k_ > 0) o += (size_t)k_; } } while (0)
+  if (npk > 1) ADD("(");
+  for (int i = 0; i < npk; i++) ADD("%s%s", i ? ", " : "", sq_model_col(op->model, pk[i])->name);
+  ADD(npk > 1 ? ") = (" : " = ");
+  for (int i = 0; i < npk; i++) {
+    const sq_value *v = &op->key[i];
+    if (i) ADD(", ");
+    if (v->type == SQ_VINT) ADD("%lld", (long long)v->u.i);
+    else if (v->type == SQ_VTEXT) {
+      char shown[48];
+      sq_show(v->u.s.p, v->u.s.n, shown, sizeof shown);
+      ADD("'%s'", shown);
+    } else ADD("?");
+  }
+  if (npk > 1) ADD(")");
+#undef ADD
+  if (o >= outn && outn > 4) memcpy(out + outn - 4, "...", 4);
+}
+
 static int stale(sq_oper *op, sq_err *err) {
   const char *what = op->kind == SQ_OPER_RELOAD ? "reload" : op->expect_what ? op->expect_what : "update";
+  if (op->has_version && op->kind != SQ_OPER_RELOAD) {
+    char key[160];
+    key_text(op, key, sizeof key);
+    return sq_err_set(err, SQ_ESTALE,
+                      "%s: %s row %s is not at version %lld any more (changed or deleted by someone else since it "
+                      "was loaded; optimistic locking); nothing was written",
+                      what, op->model ? sq_model_name(op->model) : "such", key[0] ? key : "(key unknown)",
+                      (long long)op->expect_version);
+  }
   return sq_err_set(err, SQ_ESTALE,
                     "%s: no %s row has this instance's key any more (deleted or re-keyed since it was loaded)%s", what,
                     op->model ? sq_model_name(op->model) : "such", op->kind == SQ_OPER_RELOAD ? "" : "; nothing was written");
@@ -300,6 +371,19 @@ static int upsert_reselect(sq_oper *op, sq_conn *c, sq_err *err) {
   int rc = sq_render(&q, sq_conn_driver(c)->dialect, &sql, err);
   if (!rc) rc = wexec(op, c, sql.sql, sql.len, sql.params, sql.nparams, 0, 1, 1, NULL, err);
   sq_sql_free(&sql);
+  if (!rc && op->rows == 0) {
+    /* the statement went through, but the row is not the one the key
+     * names (ON DUPLICATE KEY UPDATE fired on another unique key, or the
+     * row was deleted since): which row it was can't be told */
+    char kt[160];
+    sq_oper_set_key(op, key, npk, err);
+    key_text(op, kt, sizeof kt);
+    return sq_err_set(err, SQ_ESTALE,
+                      "upsert: the statement ran, but no %s row has the key it was given (%s) when read back: the "
+                      "duplicate was on another unique key, or the row was deleted since; find the row by that "
+                      "unique key (MySQL can't return the row it wrote)",
+                      sq_model_name(m), kt);
+  }
   return rc;
 }
 
@@ -387,13 +471,32 @@ static int params_are(const sq_sql *sql, const sq_value *vals, int n) {
 
 void sq_oper__free_write(sq_oper *op) {
   free(op->bcache.cols);
+  free(op->bcache.okey);
   free(op->bcache.sql);
   memset(&op->bcache, 0, sizeof op->bcache);
 }
 
+/* The conflict options of a bulk insert as ints (the statement cache's
+ * key besides the shape): mode, count_only, the conflict columns, the
+ * update columns. *n ints into the op's arena, NULL on out of memory. */
+static int *bulk_okey(sq_oper *op, int *n) {
+  *n = 4 + op->nbconf + op->nbupd;
+  int *k = sq_arena_alloc(op->arena, sizeof *k * (size_t)*n);
+  if (!k) return NULL;
+  k[0] = op->bmode;
+  k[1] = op->bcount;
+  k[2] = op->nbconf;
+  k[3] = op->nbupd;
+  if (op->nbconf) memcpy(k + 4, op->bconf, sizeof *k * (size_t)op->nbconf);
+  if (op->nbupd) memcpy(k + 4 + op->nbconf, op->bupd, sizeof *k * (size_t)op->nbupd);
+  return k;
+}
+
 /* The cached statement for k rows of this op's shape, or NULL. */
-static const char *bcache_get(sq_oper *op, int dialect, int caps, int returning, int k, size_t *len, int *rr) {
-  if (!op->bcache.sql || op->bcache.m != op->model || op->bcache.gen != sq_model_generation(op->model) ||
+static const char *bcache_get(sq_oper *op, int dialect, int caps, int returning, int k, const int *okey, int nokey,
+                              size_t *len, int *rr) {
+  if (!op->bcache.sql || op->bcache.nokey != nokey || memcmp(op->bcache.okey, okey, sizeof(int) * (size_t)nokey) ||
+      op->bcache.m != op->model || op->bcache.gen != sq_model_generation(op->model) ||
       op->bcache.dialect != dialect || op->bcache.caps != caps || op->bcache.returning != returning ||
       op->bcache.k != k || op->bcache.ncols != op->nbcols ||
       (op->nbcols && memcmp(op->bcache.cols, op->bcols, sizeof(int) * (size_t)op->nbcols)))
@@ -403,15 +506,21 @@ static const char *bcache_get(sq_oper *op, int dialect, int caps, int returning,
   return op->bcache.sql;
 }
 
-static void bcache_put(sq_oper *op, int dialect, int caps, int returning, int k, const sq_sql *sql) {
+static void bcache_put(sq_oper *op, int dialect, int caps, int returning, int k, const int *okey, int nokey,
+                       const sq_sql *sql) {
   int *cols = malloc(sizeof(int) * (size_t)(op->nbcols + 1));
+  int *ok = malloc(sizeof(int) * (size_t)nokey);
   char *text = malloc(sql->len + 1);
-  if (!cols || !text) {
+  if (!cols || !text || !ok) {
     free(cols);
+    free(ok);
     free(text);
     return;
   }
   sq_oper__free_write(op);
+  memcpy(ok, okey, sizeof(int) * (size_t)nokey);
+  op->bcache.okey = ok;
+  op->bcache.nokey = nokey;
   if (op->nbcols) memcpy(cols, op->bcols, sizeof(int) * (size_t)op->nbcols);
   memcpy(text, sql->sql, sql->len + 1);
   op->bcache.m = op->model;
@@ -440,16 +549,38 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
    * the rest of the MySQL family report one, from which the others
    * follow only where that is guaranteed (mysql_ids_consecutive). */
   int returning = dialect == SQ_DIALECT_POSTGRES || (dialect == SQ_DIALECT_MYSQL && (caps & SQ_CAP_INSERT_RETURNING));
+  int mode = op->bmode, plain = mode == SQ_BULK_PLAIN;
+  if (op->bcount) {
+    returning = 0; /* the count only: no rows, no keys */
+  } else if (!plain) {
+    /* only the rows the server returns say which rows were written */
+    returning = dialect != SQ_DIALECT_MYSQL || (mode == SQ_BULK_IGNORE && (caps & SQ_CAP_INSERT_RETURNING));
+    if (!returning)
+      return sq_err_set(err, SQ_EUSAGE,
+                        "bulk_create: %s on %s can't tell which rows were written (the server returns no rows for "
+                        "it, and LAST_INSERT_ID() can't be trusted there); pass returning = false for the count "
+                        "(nothing was sent)",
+                        mode == SQ_BULK_IGNORE ? "ignore_duplicates" : "update_on_duplicate",
+                        (caps & SQ_CAP_INSERT_RETURNING) ? "MariaDB" : "this MySQL-family server");
+  }
+  if (!plain && ncols == 0) return sq_err_set(err, SQ_EUSAGE, "bulk_create: no columns to insert (nothing was sent)");
+  if (mode == SQ_BULK_UPDATE && dialect != SQ_DIALECT_MYSQL && op->nbconf == 0)
+    return sq_err_set(err, SQ_EUSAGE, "bulk_create: update_on_duplicate needs conflict = { columns } on %s (nothing was sent)",
+                      sq_dialect_name(dialect));
+  int nokey;
+  int *okey = bulk_okey(op, &nokey);
+  if (!okey) return sq_err_set(err, SQ_ENOMEM, "out of memory");
   int budget = PARAM_BUDGET / (ncols ? ncols : 1);
   int per = op->per > 0 && op->per < budget ? op->per : budget;
   if (ncols == 0 && dialect != SQ_DIALECT_MYSQL) per = 1;
   int rc = SQ_OK;
-  if (dialect == SQ_DIALECT_MYSQL && !returning && auto_col >= 0 && !auto_given && n > 1 && per > 1) {
+  int want_ids = plain && !op->bcount && !returning && auto_col >= 0 && !auto_given;
+  if (dialect == SQ_DIALECT_MYSQL && want_ids && n > 1 && per > 1) {
     int consecutive;
     if ((rc = mysql_ids_consecutive(op, c, &consecutive, err))) return rc;
     if (!consecutive) per = 1;
   }
-  if (!returning && auto_col >= 0 && !auto_given) {
+  if (want_ids) {
     op->ids = sq_arena_alloc(op->arena, sizeof *op->ids * (size_t)n);
     if (!op->ids) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     memset(op->ids, 0, sizeof *op->ids * (size_t)n);
@@ -467,7 +598,7 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
     const sq_value *params = vals;
     size_t clen;
     int crr;
-    const char *ctext = sql_rows != k ? bcache_get(op, dialect, caps, returning, k, &clen, &crr) : NULL;
+    const char *ctext = sql_rows != k ? bcache_get(op, dialect, caps, returning, k, okey, nokey, &clen, &crr) : NULL;
     if (ctext) {
       /* the statement of an earlier run of this op (its parameters are
        * the values in order: only such statements are kept) */
@@ -480,13 +611,18 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
       borrowed = 1;
     } else if (sql_rows != k) {
       sq_query q;
-      sq_query_init(&q, SQ_Q_INSERT, m);
+      sq_query_init(&q, mode == SQ_BULK_UPDATE ? SQ_Q_UPSERT : SQ_Q_INSERT, m);
       q.cols = op->bcols;
       q.ncols = ncols;
       q.values = vals;
       q.nrows = k;
       q.returning = returning;
       q.caps = caps;
+      q.on_conflict = mode == SQ_BULK_IGNORE ? SQ_CONFLICT_IGNORE : SQ_CONFLICT_NONE;
+      q.conflict_cols = op->bconf;
+      q.nconflict = op->nbconf;
+      q.update_cols = op->bupd;
+      q.nupdate = op->nbupd;
       if (borrowed) memset(&sql, 0, sizeof sql);
       borrowed = 0;
       sq_sql_free(&sql);
@@ -495,7 +631,7 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
       /* batches of one size share one statement (and its prepared form) */
       if (params_are(&sql, vals, np)) {
         sql_rows = k;
-        if (k == per) bcache_put(op, dialect, caps, returning, k, &sql); /* a full batch */
+        if (k == per) bcache_put(op, dialect, caps, returning, k, okey, nokey, &sql); /* a full batch */
       } else {
         sql_rows = 0;
         params = sql.params;

@@ -796,7 +796,16 @@ static void insert(rb *r, const sq_query *q) {
     return;
   }
   if (!col_list_ok(r, q->cols, q->ncols, "insert")) return;
-  PUTS(r, "INSERT INTO ");
+  if (q->on_conflict && (q->kind != SQ_Q_INSERT || q->on_conflict != SQ_CONFLICT_IGNORE)) {
+    fail(r, "insert: unknown on_conflict mode %d", q->on_conflict);
+    return;
+  }
+  if (q->on_conflict && q->ncols == 0) {
+    fail(r, "insert: ignoring duplicates needs columns");
+    return;
+  }
+  if (q->on_conflict && r->dialect == SQ_DIALECT_MYSQL) PUTS(r, "INSERT IGNORE INTO ");
+  else PUTS(r, "INSERT INTO ");
   table(r);
   if (q->ncols == 0) {
     if (r->dialect == SQ_DIALECT_MYSQL) {
@@ -825,6 +834,23 @@ static void insert(rb *r, const sq_query *q) {
     }
     put(r, ")", 1);
   }
+  if (q->on_conflict && r->dialect != SQ_DIALECT_MYSQL && !r->fail) {
+    PUTS(r, " ON CONFLICT");
+    if (q->conflict_cols) {
+      if (!col_list_ok(r, q->conflict_cols, q->nconflict, "ignore duplicates conflict columns")) return;
+      if (q->nconflict < 1) {
+        fail(r, "insert: an empty conflict column list");
+        return;
+      }
+      PUTS(r, " (");
+      for (int i = 0; i < q->nconflict; i++) {
+        if (i) PUTS(r, ", ");
+        col(r, q->conflict_cols[i]);
+      }
+      put(r, ")", 1);
+    }
+    PUTS(r, " DO NOTHING");
+  }
 }
 
 /* ON DUPLICATE KEY UPDATE (mysql) / ON CONFLICT (...) DO UPDATE SET. */
@@ -842,6 +868,10 @@ static void upsert(rb *r, const sq_query *q) {
     for (int i = 0; i < q->nupdate; i++)
       if (!in_list(q->cols, q->ncols, q->update_cols[i])) {
         fail(r, "upsert: update column '%s' is not among the inserted columns", m->cols[q->update_cols[i]].name);
+        return;
+      } else if (m->cols[q->update_cols[i]].role == SQ_ROLE_VERSION) {
+        fail(r, "upsert: column '%s' is the version column (optimistic locking): it is bumped, never set",
+             m->cols[q->update_cols[i]].name);
         return;
       }
   }
@@ -861,7 +891,8 @@ static void upsert(rb *r, const sq_query *q) {
   for (int i = 0; i < total; i++) {
     int c = q->update_cols ? q->update_cols[i] : q->cols[i];
     if (!q->update_cols &&
-        (m->cols[c].primary_key || in_list(conf, nconf, c) || m->cols[c].role == SQ_ROLE_CREATED_AT))
+        (m->cols[c].primary_key || in_list(conf, nconf, c) || m->cols[c].role == SQ_ROLE_CREATED_AT ||
+         m->cols[c].role == SQ_ROLE_VERSION))
       continue;
     if (n++) PUTS(r, ", ");
     else if (!mysql) PUTS(r, " DO UPDATE SET ");
@@ -874,6 +905,21 @@ static void upsert(rb *r, const sq_query *q) {
       PUTS(r, " = EXCLUDED.");
       col(r, c);
     }
+  }
+  int vc = m->roles[SQ_ROLE_VERSION];
+  if (n > 0 && vc >= 0) {
+    /* optimistic locking: an updated row moves to the next version (the
+     * existing row's value: unqualified in ON DUPLICATE KEY UPDATE, by
+     * the table's name in ON CONFLICT ... DO UPDATE) */
+    PUTS(r, ", ");
+    col(r, vc);
+    PUTS(r, " = ");
+    if (!mysql) {
+      table(r);
+      put(r, ".", 1);
+    }
+    col(r, vc);
+    PUTS(r, " + 1");
   }
   if (n == 0) {
     /* Nothing to update: keep the existing row. */

@@ -280,10 +280,13 @@ static int associate(lua_State *L, int kind) {
   if (lua_type(L, -1) == LUA_TBOOLEAN) o.fk_allow_null = lua_toboolean(L, -1);
   else if (!lua_isnil(L, -1)) return lsq_usage(L, "%s: allow_null must be a boolean", kname);
   lua_pop(L, 1);
+  /* lazy: the association's own, else its model's (define), else its db's (connect) */
   lua_getfield(L, 3, "lazy");
   if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) o.lazy_raise = 1;
-  else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)))
-    return lsq_usage(L, "%s: lazy must be \"raise\" or true", kname);
+  else if (lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) o.lazy_raise = 0;
+  else if (!lua_isnil(L, -1)) return lsq_usage(L, "%s: lazy must be \"raise\" or true", kname);
+  else if (src->lazy_opt >= 0) o.lazy_raise = src->lazy_opt;
+  else o.lazy_raise = ((lsq_db *)lua_touserdata(L, 4))->lazy;
   lua_pop(L, 1);
   /* scope: a where on the target, built in a scratch arena (the core copies it) */
   sq_err err;

@@ -56,6 +56,9 @@ typedef struct lsq_incsink {
   int *node_inset;        /* per node: 1 when in this statement */
   int *obj;               /* per node: stack index of this row's object (0 nil) */
   int *fresh;             /* per node: the object was made by this row */
+  int *node_as;           /* stack index per node: its association name (0 for the root) */
+  int *node_nhash;        /* per node: its kids (the hash part its objects get at once) */
+  int parent_objs;        /* stack index: row -> object of the base's parent (child sets), 0 */
 } lsq_incsink;
 
 int lsq_incsink_columns(lsq_op *h, int set, int ncols, const sq_column *cols, sq_err *err);

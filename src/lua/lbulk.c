@@ -16,12 +16,168 @@
 /* bulk_create                                                        */
 /* ---------------------------------------------------------------- */
 
+/* The conflict options of a bulk_create (ignore_duplicates,
+ * update_on_duplicate + conflict, returning = false). The column lists
+ * are plain arrays the binding fills (update has room for every column:
+ * more may join it before the op gets it). */
+typedef struct bulk_opts {
+  int mode;            /* SQ_BULK_* */
+  int count_only;      /* returning = false */
+  int *conflict, nconflict;
+  int *update, nupdate;
+} bulk_opts;
+
+/* The columns named by the list at idx (one name allowed) into out
+ * (room for mod->ncols; NULL: only checked); their count, or -1 with
+ * err. */
+static int opt_cols(lua_State *L, const lsq_model *mod, int idx, const char *what, int *out, sq_err *err) {
+  idx = lua_absindex(L, idx);
+  int one = lua_type(L, idx) == LUA_TSTRING;
+  int n = one ? 1 : lua_type(L, idx) == LUA_TTABLE ? (int)lua_rawlen(L, idx) : -1;
+  if (n <= 0) {
+    sq_err_set(err, SQ_EUSAGE, "bulk_create: %s must be a non-empty list of column names", what);
+    return -1;
+  }
+  if (n > mod->ncols) {
+    sq_err_set(err, SQ_EUSAGE, "bulk_create: %s lists more columns than %s has", what, sq_model_name(mod->m));
+    return -1;
+  }
+  for (int i = 1; i <= n; i++) {
+    if (one) lua_pushvalue(L, idx);
+    else lua_rawgeti(L, idx, i);
+    int c = -1;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t kn;
+      const char *k = lua_tolstring(L, -1, &kn);
+      if ((c = sq_model_find(mod->m, k, kn)) < 0)
+        sq_err_set(err, SQ_EUSAGE, "bulk_create: %s: %s has no column '%.64s'", what, sq_model_name(mod->m), k);
+    } else {
+      sq_err_set(err, SQ_EUSAGE, "bulk_create: %s must be column names, got a %s", what, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    if (c < 0) return -1;
+    if (out) {
+      for (int j = 0; j < i - 1; j++)
+        if (out[j] == c) {
+          sq_err_set(err, SQ_EUSAGE, "bulk_create: %s names column '%s' twice", what, mod->cols[c]->name);
+          return -1;
+        }
+      out[i - 1] = c;
+    }
+  }
+  return n;
+}
+
+/* 1 when cols[0..n) are, as a set, the primary key or the columns of a
+ * unique key of the model. */
+static int is_unique_key(const lsq_model *mod, const int *cols, int n) {
+  int same = n == mod->npk;
+  for (int i = 0; same && i < n; i++) {
+    int in = 0;
+    for (int k = 0; k < mod->npk; k++) in |= mod->pk[k] == cols[i];
+    same = in;
+  }
+  if (same) return 1;
+  /* unique = "" alone, unique = "name" shared by columns */
+  const sq_col *c0 = mod->cols[cols[0]];
+  if (c0->unique) {
+    int cnt = 0, all = 1;
+    for (int c = 0; c < mod->ncols; c++)
+      if (mod->cols[c]->unique && (c == cols[0] || (c0->unique[0] && !strcmp(mod->cols[c]->unique, c0->unique)))) cnt++;
+    for (int i = 0; i < n; i++) {
+      const char *u = mod->cols[cols[i]]->unique;
+      all &= u && (cols[i] == cols[0] || (c0->unique[0] && !strcmp(u, c0->unique)));
+    }
+    if (all && cnt == n) return 1;
+  }
+  for (int x = 0; x < sq_model_nindexes(mod->m); x++) {
+    const char *name;
+    int uniq, nic;
+    const int *ic;
+    sq_model_index(mod->m, x, &name, &uniq, &ic, &nic);
+    if (!uniq || nic != n) continue;
+    int all = 1;
+    for (int i = 0; all && i < n; i++) {
+      int in = 0;
+      for (int k = 0; k < nic; k++) in |= ic[k] == cols[i];
+      all = in;
+    }
+    if (all) return 1;
+  }
+  return 0;
+}
+
+/* Checks the options at 3 (before anything is built: usage raises with
+ * nothing sent); fills o when out arrays are given. */
+static void bulk_parse(lua_State *L, const lsq_model *mod, bulk_opts *o, int fill) {
+  sq_err err;
+  sq_err_clear(&err);
+  if (!fill) memset(o, 0, sizeof *o);
+  if (lua_type(L, 3) != LUA_TTABLE) return;
+  int t = lua_getfield(L, 3, "ignore_duplicates");
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) lsq_usage(L, "bulk_create: ignore_duplicates must be a boolean");
+  int ignore = lua_toboolean(L, -1);
+  t = lua_getfield(L, 3, "returning");
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) lsq_usage(L, "bulk_create: returning must be a boolean");
+  o->count_only = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  int ut = lua_getfield(L, 3, "update_on_duplicate");
+  int ct = lua_getfield(L, 3, "conflict");
+  int uidx = lua_gettop(L) - 1, cidx = lua_gettop(L);
+  if (ignore && ut != LUA_TNIL) lsq_usage(L, "bulk_create: give ignore_duplicates or update_on_duplicate, not both");
+  if (ct != LUA_TNIL && !ignore && ut == LUA_TNIL)
+    lsq_usage(L, "bulk_create: conflict goes with update_on_duplicate or ignore_duplicates");
+  o->mode = ignore ? SQ_BULK_IGNORE : ut != LUA_TNIL ? SQ_BULK_UPDATE : SQ_BULK_PLAIN;
+  if (ut != LUA_TNIL) {
+    int n = opt_cols(L, mod, uidx, "update_on_duplicate", fill ? o->update : NULL, &err);
+    if (n < 0) lsq_raise(L, &err);
+    o->nupdate = n;
+  }
+  if (ct != LUA_TNIL) {
+    int n = opt_cols(L, mod, cidx, "conflict", fill ? o->conflict : NULL, &err);
+    if (n < 0) lsq_raise(L, &err);
+    o->nconflict = n;
+  }
+  if (fill) {
+    for (int i = 0; i < o->nupdate; i++)
+      if (lsq_version_refuse(mod, o->update[i] + 1, &err)) lsq_raise(L, &err);
+    if (o->nconflict && !is_unique_key(mod, o->conflict, o->nconflict))
+      lsq_usage(L, "bulk_create: conflict must name the primary key or the columns of a unique key of %s",
+                sq_model_name(mod->m));
+  }
+  if (o->mode == SQ_BULK_UPDATE && !o->nconflict && mod->dialect != SQ_DIALECT_MYSQL)
+    lsq_usage(L, "bulk_create: update_on_duplicate needs conflict = { columns } (a unique key) on %s",
+              sq_dialect_name(mod->dialect));
+  if (o->mode == SQ_BULK_UPDATE && !o->count_only && mod->dialect == SQ_DIALECT_MYSQL)
+    lsq_usage(L, "bulk_create: update_on_duplicate on MySQL-family servers can't tell which rows were written (no "
+                 "RETURNING there): pass returning = false for the count");
+  lua_pop(L, 4);
+}
+
 /* The continuation of bulk_create: the keys the server assigned (where
- * no rows came back) into the instances; the list of instances (at 6). */
+ * no rows came back) into the instances; the list of instances (at 6).
+ * With conflict options: the instances of the rows the server returned,
+ * or (returning = false) the count. */
 static int bulk_k(lua_State *L, int status, lua_KContext ctx) {
   lsq_op *h = (lsq_op *)ctx;
   (void)status;
   if (lsq_op_failed(h)) return lsq_op_raise(L, h);
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    bulk_opts o;
+    bulk_parse(L, lua_touserdata(L, 1), &o, 0); /* checked before: raises nothing */
+    if (o.count_only) {
+      lua_pushinteger(L, (lua_Integer)sq_oper_result(h->op)->affected_rows);
+      lsq_op_done(L, h);
+      return 1;
+    }
+    if (o.mode != SQ_BULK_PLAIN) {
+      if (lsq_op_push_out(L, h) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 0);
+      }
+      lsq_op_done(L, h);
+      return 1;
+    }
+  }
   const lsq_model *mod = lua_touserdata(L, 1);
   int n;
   const int64_t *ids = sq_oper_ids(h->op, &n);
@@ -62,8 +218,11 @@ static int model_bulk_create(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "bulk_create expects a list of records, got %s", luaL_typename(L, 2));
   lua_settop(L, 3);
-  static const char *const bulk_opts[] = {"batch_size", NULL};
-  lsq_check_opts(L, 3, "bulk_create", bulk_opts);
+  static const char *const bulk_optnames[] = {"batch_size", "ignore_duplicates", "update_on_duplicate", "conflict",
+                                              "returning", NULL};
+  lsq_check_opts(L, 3, "bulk_create", bulk_optnames);
+  bulk_opts bo;
+  bulk_parse(L, mod, &bo, 0); /* usage before anything is built */
   int batch = 0;
   if (lua_type(L, 3) == LUA_TTABLE && lua_getfield(L, 3, "batch_size") != LUA_TNIL) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) return lsq_usage(L, "bulk_create: batch_size must be a positive integer");
@@ -84,7 +243,10 @@ static int model_bulk_create(lua_State *L) {
   int nrec = (int)lua_rawlen(L, 2);
   lua_createtable(L, nrec, 0);             /* 6: the instances */
   int lidx = 6;
-  if (nrec == 0) return 1;
+  if (nrec == 0) {
+    if (bo.count_only) lua_pushinteger(L, 0);
+    return 1;
+  }
   lua_getiuservalue(L, 1, MUV_NAMES);      /* 7 */
   char now[32];
   lsq_now(now);
@@ -144,6 +306,7 @@ static int model_bulk_create(lua_State *L) {
           sq_err_set(&err, SQ_EUSAGE, "column names must be strings, got a %s key", luaL_typename(L, -2));
         return bulk_fail(L, h, i, &err);
       }
+      if (lsq_version_refuse(mod, slot, &err)) return bulk_fail(L, h, i, &err);
       int c = slot - 1;
       present[c] = 1;
       if (!lsq_is_null(L, -1)) {
@@ -283,13 +446,40 @@ static int model_bulk_create(lua_State *L) {
 
   if (sq_oper_bulk_rows(op, mod->m, cols, nins, rows, nrec, batch, SQ_STMT_ARENA_VALUES, &err))
     return lsq_op_fail(L, h, &err);
-  /* RETURNING rows go straight into their instances, in row order */
-  lsq_isink *si = lsq_op_sink_model(L, h, 1, SINK_FILL_LIST);
-  si->bare = 1;
-  si->identity = 1;
-  si->fill_base = 0;
-  lua_pushvalue(L, lidx);
-  lua_setiuservalue(L, h->base, OUV_OUT);
+  if (bo.mode != SQ_BULK_PLAIN || bo.count_only) {
+    /* the column lists: plain arrays with room for every column (more
+     * update columns may join before the op takes them) */
+    bo.conflict = lsq_alloc(s, sizeof *bo.conflict * (size_t)ncols, &err);
+    bo.update = bo.conflict ? lsq_alloc(s, sizeof *bo.update * (size_t)ncols, &err) : NULL;
+    if (!bo.update) return bulk_fail(L, h, 0, &err);
+    bulk_parse(L, mod, &bo, 1);
+    for (int i = 0; i < bo.nupdate; i++) {
+      int in = 0;
+      for (int k = 0; k < nins; k++) in |= cols[k] == bo.update[i];
+      if (!in) {
+        sq_err_set(&err, SQ_EUSAGE, "update_on_duplicate: column '%s' is not given by any record (nothing was sent)",
+                   mod->cols[bo.update[i]]->name);
+        return bulk_fail(L, h, 0, &err);
+      }
+    }
+    if (sq_oper_bulk_conflict(op, bo.mode, bo.conflict, bo.nconflict, bo.update, bo.nupdate, bo.count_only, &err))
+      return bulk_fail(L, h, 0, &err);
+  }
+  if (bo.count_only) {
+    /* no rows come back: no sink */
+  } else if (bo.mode != SQ_BULK_PLAIN) {
+    /* the rows the server returned, as new instances, in its order */
+    lsq_isink *si = lsq_op_sink_model(L, h, 1, SINK_LIST);
+    si->identity = 1;
+  } else {
+    /* RETURNING rows go straight into their instances, in row order */
+    lsq_isink *si = lsq_op_sink_model(L, h, 1, SINK_FILL_LIST);
+    si->bare = 1;
+    si->identity = 1;
+    si->fill_base = 0;
+    lua_pushvalue(L, lidx);
+    lua_setiuservalue(L, h->base, OUV_OUT);
+  }
   return lsq_op_run(L, dbidx, h, bulk_k, (lua_KContext)h);
 }
 
@@ -448,6 +638,7 @@ static int foc_values(lua_State *L, const lsq_model *mod, const sq_expr *where, 
  * one can't deadlock and a transaction sees both.
  */
 static int model_find_or_create(lua_State *L) {
+  lsq_scope_apply(L, 2, LSQ_SC_WRITE, "find_or_create"); /* a scope's where is ANDed in (lscope.c) */
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "find_or_create expects { where = ..., defaults = ... }");
   lua_settop(L, 2);

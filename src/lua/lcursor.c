@@ -37,12 +37,16 @@ typedef struct lsq_cursor {
   sq_cursor *cur;         /* the core cursor (owns the connection's use); NULL once freed */
   int done;
   int bufn, bufi;         /* rows in the buffer, rows handed out */
+  int batch;              /* rows per fetch (the batch option) */
   int eof;                /* the driver has no more rows */
   int fetch_failed;       /* the last fetch failed after the buffered rows: its holder keeps the error */
 } lsq_cursor;
 
 /* Small enough that memory stays bounded and a `break` wastes little. */
 #define FETCH_BATCH 32
+/* each{ include = }: parents per page (one find each) unless batch says */
+#define EACH_INCLUDE_BATCH 100
+#define EACH_MAX_BATCH 10000
 
 /* user values: 1 model, 2 the operation holder */
 enum { CUV_MODEL = 1, CUV_OP, CUV_COUNT = CUV_OP };
@@ -192,7 +196,7 @@ static int cursor_iter(lua_State *L) {
                         "time may iterate it");
   sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op, c->cur);
-  sq_oper_set_batch(op, FETCH_BATCH);
+  sq_oper_set_batch(op, c->batch);
   h->midx = 1;
   h->isink.hidx = 3;
   lua_pushvalue(L, lua_upvalueindex(2));
@@ -214,7 +218,7 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
   c->cur = sq_oper_take_cursor(h->op);
   lua_settop(L, 4);
   lua_pushvalue(L, 4);
-  lua_createtable(L, FETCH_BATCH, 0);
+  lua_createtable(L, c->batch < 256 ? c->batch : 256, 0);
   lua_pushcclosure(L, cursor_iter, 2);
   lua_pushnil(L);
   lua_pushnil(L);
@@ -228,8 +232,45 @@ static int opened_k(lua_State *L, int status, lua_KContext ctx) {
  * lock, raw, paranoid, ...).
  */
 int lsq_model_each(lua_State *L) {
+  lsq_scope_apply(L, 2, LSQ_SC_EACH, "each");
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
+  int batch = 0;
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    if (lua_getfield(L, 2, "batch") != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > EACH_MAX_BATCH)
+        return lsq_usage(L, "each: batch must be an integer from 1 to %d", EACH_MAX_BATCH);
+      batch = (int)lua_tointeger(L, -1);
+      /* the options without it (the finds don't take it) */
+      lua_newtable(L);
+      lua_pushnil(L);
+      while (lua_next(L, 2)) {
+        if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "batch")) {
+          lua_pop(L, 1);
+          continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      lua_replace(L, 2);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "include") != LUA_TNIL) {
+      /* keyset pages, each a find with its includes (lua/sqorm/assoc.lua) */
+      lua_settop(L, 2);
+      lua_getglobal(L, "require");
+      lua_pushliteral(L, "sqorm.assoc");
+      lua_call(L, 1, 1);
+      lua_getfield(L, -1, "each");
+      lua_pushvalue(L, 1);
+      lua_pushvalue(L, 2);
+      lua_pushinteger(L, batch ? batch : EACH_INCLUDE_BATCH);
+      lua_call(L, 3, 4);
+      return 4;
+    }
+    lua_pop(L, 1);
+  }
   int dbidx = lsq_model_db(L, 1); /* 3 */
 
   /* The object exists, closed, before anything is acquired. */
@@ -257,11 +298,7 @@ int lsq_model_each(lua_State *L) {
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
   int rc = SQ_OK;
-  if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "include") != LUA_TNIL)
-    rc = sq_err_set(&err, SQ_EUSAGE,
-                    "each does not take include: it streams rows on one connection, and included rows need "
-                    "statements of their own (use find_all with limit / offset, or include in a find per batch)");
-  if (lua_type(L, 2) == LUA_TTABLE) lua_pop(L, 1);
+  c->batch = batch ? batch : FETCH_BATCH;
   if (!rc) rc = lsq_build_options(&b, 2, QO_FIND, &q, &o);
   h->route = LSQ_ROUTE_READ_OR_PRIMARY(o.use_primary || q.lock); /* replicas (lroute.h) */
   if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);

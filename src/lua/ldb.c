@@ -121,7 +121,7 @@ static int apply_table(lua_State *L, int idx, const char *prefix, sq_config *cfg
     int rc = SQ_OK;
     if (!*prefix && (!strcmp(k, "logging") || !strcmp(k, "benchmark") || !strcmp(k, "url") || !strcmp(k, "_replay") ||
                      !strcmp(k, "replication") || !strcmp(k, "async") ||
-                     !strcmp(k, "timeout"))) {
+                     !strcmp(k, "timeout") || !strcmp(k, "lazy"))) {
       /* handled by the caller */
     } else if (!*prefix && !strcmp(k, "ssl") && lua_type(L, -1) == LUA_TTABLE) {
       rc = apply_table(L, -1, "ssl.", cfg, err);
@@ -257,6 +257,12 @@ int lsq_connect(lua_State *L) {
     if (t != LUA_TNIL && (t != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0)))
       return lsq_usage(L, "connect option 'timeout' must be a number of seconds >= 0");
     db->timeout = t == LUA_TNIL ? 0 : lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    /* lazy = "raise": the default of every association of the db (lassoc.c) */
+    t = lua_getfield(L, opts, "lazy");
+    if (t == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) db->lazy = 1;
+    else if (t == LUA_TBOOLEAN && lua_toboolean(L, -1)) db->lazy = 0;
+    else if (t != LUA_TNIL) return lsq_usage(L, "connect option 'lazy' must be \"raise\" or true");
     lua_pop(L, 1);
   }
 

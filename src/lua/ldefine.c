@@ -531,6 +531,7 @@ static void model_view(lua_State *L, int midx, lsq_model *mod, int vtab, int dta
   mod->created_col = sq_model_role_col(mod->m, SQ_ROLE_CREATED_AT);
   mod->updated_col = sq_model_role_col(mod->m, SQ_ROLE_UPDATED_AT);
   mod->deleted_col = sq_model_role_col(mod->m, SQ_ROLE_DELETED_AT);
+  mod->version_col = sq_model_role_col(mod->m, SQ_ROLE_VERSION);
   mod->cflags = calloc((size_t)mod->ncols, 1);
   mod->cols = calloc((size_t)mod->ncols, sizeof *mod->cols);
   for (int i = 0; mod->cols && i < mod->ncols; i++) mod->cols[i] = sq_model_col(mod->m, i);
@@ -658,6 +659,7 @@ int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
   mod->dialect = db->dialect;
   mod->m = m;
   mod->borrowed = 1;
+  mod->lazy_opt = -1;
   lua_pushvalue(L, dbidx);
   lua_setiuservalue(L, midx, MUV_DB);
   lua_newtable(L);
@@ -675,7 +677,9 @@ int lsq_model_wrap(lua_State *L, int dbidx, sq_model *m) {
 }
 
 static const char *const model_opts[] = {
-  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy", NULL,
+  "table_name", "timestamps", "created_at", "updated_at", "paranoid", "deleted_at", "indexes", "lazy",
+  "version", /* optimistic locking (lsave.c) */
+  NULL,
 };
 
 /*
@@ -697,6 +701,7 @@ static int db_define(lua_State *L) {
     while (lua_next(L, oidx)) {
       int ok = 0;
       for (int i = 0; lua_type(L, -2) == LUA_TSTRING && model_opts[i]; i++) ok |= !strcmp(model_opts[i], lua_tostring(L, -2));
+      for (int i = 0; lua_type(L, -2) == LUA_TSTRING && lsq_scope_opts[i]; i++) ok |= !strcmp(lsq_scope_opts[i], lua_tostring(L, -2));
       if (!ok) return lsq_usage(L, "define: unknown option '%s'", lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
       lua_pop(L, 1);
     }
@@ -727,17 +732,26 @@ static int db_define(lua_State *L) {
   mo.updated_at = opt_string(L, oidx, "updated_at");
   mo.paranoid = opt_bool(L, oidx, "paranoid", 0);
   mo.deleted_at = opt_string(L, oidx, "deleted_at");
+  if (oidx) {
+    /* version = true (a "version" column) or a column name */
+    int t = lua_getfield(L, oidx, "version");
+    if (t == LUA_TBOOLEAN) mo.version = lua_toboolean(L, -1) ? "version" : NULL;
+    else if (t == LUA_TSTRING && strlen(lua_tostring(L, -1)) == lua_rawlen(L, -1)) mo.version = lua_tostring(L, -1);
+    else if (t != LUA_TNIL) return lsq_usage(L, "define: version must be true or a column name");
+    lua_pop(L, 1); /* a string stays anchored by the options table */
+  }
   sq_err err;
   sq_err_clear(&err);
-  int lazy_all = 0;
+  /* lazy: the default of this model's associations (-1: the db's) */
+  int lazy_opt = -1;
   if (oidx) {
     lua_getfield(L, oidx, "lazy");
-    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_all = 1;
-    else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)))
-      return lsq_usage(L, "define: lazy must be \"raise\" or true");
+    if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "raise")) lazy_opt = 1;
+    else if (lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) lazy_opt = 0;
+    else if (!lua_isnil(L, -1)) return lsq_usage(L, "define: lazy must be \"raise\" or true");
     lua_pop(L, 1);
   }
-  mod->lazy_all = lazy_all;
+  mod->lazy_opt = lazy_opt;
   if (sq_model_new(lua_tostring(L, 2), &mo, &mod->m, &err)) return lsq_raise(L, &err);
 
   /* columns: list or map */
@@ -793,6 +807,7 @@ static int db_define(lua_State *L) {
   if (sq_model_finish(mod->m, &err)) return lsq_raise(L, &err);
 
   model_view(L, midx, mod, vtab, dtab, netab);
+  if (oidx) lsq_scope_define(L, midx, mod, oidx);
 
   /* registries: the weak C-pointer map, and the db's models */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &MODELS_KEY);
@@ -897,6 +912,7 @@ void lsq_model_open(lua_State *L, int modidx) {
     luaL_setfuncs(L, lsq_sync_methods, 0);
     luaL_setfuncs(L, lsq_assoc_methods, 0);
     luaL_setfuncs(L, lsq_expr_methods, 0);
+    luaL_setfuncs(L, lsq_scope_methods, 0);
     lua_pushcfunction(L, lsq_model_each);
     lua_setfield(L, -2, "each");
     lua_pushcclosure(L, model_index, 1);
@@ -930,4 +946,5 @@ void lsq_model_open(lua_State *L, int modidx) {
   lsq_cursor_open(L);
   lsq_expr_open(L, modidx);
   lsq_assoc_open(L, modidx);
+  lsq_scope_open(L);
 }

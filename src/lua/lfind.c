@@ -89,6 +89,7 @@ static int run_sel(lua_State *L, int dbidx, lsq_op *h, lsq_model *mod, lsq_sel *
 
 /* Shared by find_all / find_one: [1] model, [2] options. */
 static int find_rows(lua_State *L, int mode, const char *method) {
+  lsq_scope_apply(L, 2, LSQ_SC_FIND, method);
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);
@@ -190,6 +191,7 @@ static int pk_cond(lsq_qb *b, int kidx, sq_expr **out) {
  * and reused: only the key is converted per call.
  */
 static int model_find_by_pk(lua_State *L) {
+  int scoped = lsq_scope_apply(L, 3, LSQ_SC_PK, "find_by_pk"); /* a scope's where is ANDed with the key */
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 3);
   if (lua_isnil(L, 2)) return lsq_usage(L, "find_by_pk needs a key value");
@@ -243,8 +245,11 @@ static int model_find_by_pk(lua_State *L) {
   }
   lsq_sel_init(x, sc.arena, SQ_Q_SELECT, mod);
   int rc = lsq_build_select(x, &b, 3, QO_ATTRIBUTES | QO_LOCK | QO_RAW | QO_PARANOID | SO_INCLUDE | SO_LAZY | SO_UNSCOPED |
-                                                QO_PRIMARY);
+                                                QO_PRIMARY | (scoped ? QO_WHERE : 0));
+  sq_expr *scope_where = x->s.where;
+  x->s.where = NULL;
   if (!rc) rc = pk_cond(&b, 2, &x->s.where);
+  if (!rc) rc = lsq_scope_and(sc.arena, &x->s.where, scope_where, &err);
   if (!rc) h->route = LSQ_ROUTE_READ_OR_PRIMARY(x->use_primary || x->s.lock); /* replicas (lroute.h) */
   return run_sel(L, dbidx, h, mod, x, SINK_ONE, rc, &err);
 }
@@ -287,8 +292,9 @@ static const char *const fn_names[] = {"", "count", "sum", "min", "max", "avg"};
  * group, distinct, col, include or part 2 conditions it is an sq_select
  * (count{ group = } returns one row per group). */
 static int aggregate(lua_State *L, int fn, const char *method) {
-  lsq_model *mod = lsq_check_model(L, 1);
   int oidx = fn == SQ_FN_COUNT ? 2 : 3;
+  lsq_scope_apply(L, oidx, LSQ_SC_AGG, method);
+  lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 3);
   int dbidx = lsq_model_db(L, 1);
   lsq_op *h = lsq_op_get(L);
@@ -379,6 +385,7 @@ static int fac_k(lua_State *L, int status, lua_KContext ctx) {
  * count is of parents.
  */
 static int model_find_and_count_all(lua_State *L) {
+  lsq_scope_apply(L, 2, LSQ_SC_FIND, "find_and_count_all");
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);

@@ -271,6 +271,13 @@ static int parse_include(lsq_sel *x, lsq_qb *b, int midx, int item, int parent, 
       rc = parse_includes(x, b, tidx, lua_gettop(L), node, &inc->kids, &inc->nkids);
     lua_settop(L, tidx);
   }
+  if (!rc && tm->scoped) {
+    /* the target's default scope: its where ANDed in, unless unscoped = true (lscope.c) */
+    int unscoped = opts && lua_getfield(L, opts, "unscoped") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_settop(L, tidx);
+    lsq_qb sb = {L, tm, b->scratch, b->err, b->method, 0, NULL};
+    if (!unscoped) rc = lsq_scope_include_where(&sb, tidx, &inc->where);
+  }
   *out = inc;
 out:
   lua_settop(L, top);
@@ -757,6 +764,9 @@ static int push_sub(lua_State *L, int state, int field, int i) {
 
 enum { ST_OBJS = 1, ST_DEDUP = 2 };
 
+/* The array part a loaded to-many list starts with. */
+#define LIST_START 4
+
 int lsq_incsink_columns(lsq_op *h, int set, int ncols, const sq_column *cols, sq_err *err) {
   lua_State *L = h->L;
   lsq_incsink *k = h->inc;
@@ -780,8 +790,10 @@ int lsq_incsink_columns(lsq_op *h, int set, int ncols, const sq_column *cols, sq
   }
   if (!k->node_imt) {
     size_t nn = (size_t)k->nnodes;
-    int *p = sq_arena_alloc(a, sizeof(int) * nn * 9);
+    int *p = sq_arena_alloc(a, sizeof(int) * nn * 10);
     if (!p) return nomem(err);
+    k->node_as = p + 8 * nn;
+    k->node_nhash = p + 9 * nn;
     k->node_imt = p;
     k->node_cn = p + nn;
     k->node_objs = p + 2 * nn;
@@ -825,6 +837,19 @@ int lsq_incsink_columns(lsq_op *h, int set, int ncols, const sq_column *cols, sq
     }
   }
   for (int i = si->ncols; i < ncols; i++) k->colnode[i] = -1;
+  /* the association names as Lua strings, pushed once per statement */
+  for (int i = 0; i < k->nnodes; i++) {
+    k->node_nhash[i] = 0;
+    k->node_as[i] = 0;
+    if (k->nodes[i].as) {
+      lua_pushstring(L, k->nodes[i].as);
+      k->node_as[i] = lua_gettop(L);
+    }
+  }
+  for (int i = 1; i < k->nnodes; i++)
+    if (k->nodes[i].parent >= 0) k->node_nhash[k->nodes[i].parent]++;
+  k->parent_objs = 0;
+  if (set > 0 && k->nodes[base].parent >= 0) k->parent_objs = push_sub(L, k->state, ST_OBJS, k->nodes[base].parent);
   for (int i = 0; i < k->nnodes; i++) {
     k->node_imt[i] = k->node_cn[i] = k->node_objs[i] = k->node_dedup[i] = 0;
     if (!k->node_inset[i]) continue;
@@ -843,9 +868,10 @@ int lsq_incsink_columns(lsq_op *h, int set, int ncols, const sq_column *cols, sq
 /* Pushes the object of node for this row. */
 static void build_obj(lsq_incsink *k, lua_State *L, int node, int ncols, const sq_value *vals) {
   const lsq_model *mod = k->nodes[node].mod;
-  if (k->raw) lua_createtable(L, 0, mod->ncols);
+  /* sized at once: the columns, and a field per include below it */
+  if (k->raw) lua_createtable(L, 0, mod->ncols + k->node_nhash[node]);
   else {
-    lua_createtable(L, mod->ncols, 0);
+    lua_createtable(L, mod->ncols, k->node_nhash[node]);
     lua_pushvalue(L, k->node_imt[node]);
     lua_setmetatable(L, -2);
   }
@@ -870,8 +896,8 @@ static void build_obj(lsq_incsink *k, lua_State *L, int node, int ncols, const s
   /* every to-many include of this node starts as an empty list */
   for (int j = 1; j < k->nnodes; j++)
     if (k->nodes[j].parent == node && k->nodes[j].to_many) {
-      lua_pushstring(L, k->nodes[j].as);
-      lua_newtable(L);
+      lua_pushvalue(L, k->node_as[j]);
+      lua_createtable(L, LIST_START, 0); /* most lists are short: no resize for the first few */
       lua_rawset(L, -3);
     }
   if (k->mark && !k->raw) lsq_assoc_mark_raise(L, -1, k->mark);
@@ -918,7 +944,7 @@ int lsq_incsink_row(lsq_op *h, int set, int64_t parent, int ncols, const sq_valu
     int p = k->nodes[i].parent;
     if (p < 0 || !k->obj[p] || !k->fresh[p]) continue;
     if (k->obj[i]) {
-      lua_pushstring(L, k->nodes[i].as);
+      lua_pushvalue(L, k->node_as[i]);
       lua_pushvalue(L, k->obj[i]);
       lua_rawset(L, k->obj[p]);
     } else if (!k->raw) {
@@ -949,10 +975,8 @@ int lsq_incsink_row(lsq_op *h, int set, int64_t parent, int ncols, const sq_valu
     }
   } else if (parent >= 0) {
     /* append to the parent object's list */
-    int pn = k->nodes[base].parent;
-    int objs = push_sub(L, k->state, ST_OBJS, pn);
-    if (lua_rawgeti(L, objs, (lua_Integer)parent + 1) == LUA_TTABLE) {
-      lua_pushstring(L, k->nodes[base].as);
+    if (k->parent_objs && lua_rawgeti(L, k->parent_objs, (lua_Integer)parent + 1) == LUA_TTABLE) {
+      lua_pushvalue(L, k->node_as[base]);
       if (lua_rawget(L, -2) == LUA_TTABLE) {
         lua_pushvalue(L, k->obj[base]);
         lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);

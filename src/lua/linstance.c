@@ -304,6 +304,13 @@ int lsq_set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int vid
   return SQ_OK;
 }
 
+int lsq_version_refuse(const lsq_model *mod, int slot, sq_err *err) {
+  if (slot - 1 != mod->version_col || mod->version_col < 0) return SQ_OK;
+  return sq_err_set(err, SQ_EUSAGE,
+                    "column '%s' of %s is its optimistic-locking version: sqorm sets it, a value can't be given",
+                    mod->cols[slot - 1]->name, sq_model_name(mod->m));
+}
+
 /* The slot of the column named by the string at kidx (names table at
  * nidx), or 0. */
 int lsq_slot_of(lua_State *L, int nidx, int kidx) {
@@ -353,6 +360,7 @@ static int inst_newindex(lua_State *L) {
     lsq_no_column(L, mod, 2, &e);
     return lsq_raise(L, &e);
   }
+  if (lsq_version_refuse(mod, slot, &e)) return lsq_raise(L, &e);
   if (lsq_set_slot(L, mod, 1, slot, 3, 1, &e)) return lsq_raise_bad_value(L, mod, mod->cols[slot - 1], &e);
   return 0;
 }
@@ -493,6 +501,7 @@ void lsq_set_many(lua_State *L, int midx, lsq_model *mod, int vidx, const unsign
       lsq_no_column(L, mod, lua_gettop(L) - 1, &e);
       lsq_raise(L, &e);
     }
+    if ((!fields || fields[slot - 1]) && lsq_version_refuse(mod, slot, &e)) lsq_raise(L, &e);
     sq_value v;
     char buf[48];
     if ((!fields || fields[slot - 1]) && lsq_col_value(L, -1, mod->cols[slot - 1], &v, buf, NULL, &e)) {
@@ -552,6 +561,7 @@ static int inst_set(lua_State *L) {
     int slot = column_slot(L, midx, mod, 2);
     sq_err e;
     sq_err_clear(&e);
+    if (lsq_version_refuse(mod, slot, &e)) return lsq_raise(L, &e);
     if (lsq_set_slot(L, mod, 1, slot, 3, 1, &e)) return lsq_raise_bad_value(L, mod, mod->cols[slot - 1], &e);
   }
   lua_settop(L, 1);

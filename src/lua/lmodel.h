@@ -83,6 +83,7 @@ typedef struct lsq_model {
   const int *pk;          /* borrowed from m */
   int auto_col;           /* the auto-increment column, or -1 */
   int created_col, updated_col, deleted_col; /* -1 when absent */
+  int version_col;        /* optimistic locking (define's version), or -1 */
   int uuid_pk;            /* a UUID primary key column, or -1 */
   unsigned char *cflags;  /* CF_* per column (owned) */
   const sq_col **cols;    /* column i (borrowed from m; the array is owned) */
@@ -95,8 +96,11 @@ typedef struct lsq_model {
   lsq_shape shapes[LSQ_NSHAPES];
   unsigned shape_clock;   /* stores so far */
   int lazy_assocs;        /* an association has lazy = "raise": finds mark what they load */
-  int lazy_all;           /* define(..., { lazy = "raise" }): finds mark every instance they load */
+  int lazy_all;           /* finds mark every instance they load (unused: see lazy_opt) */
+  int lazy_opt;           /* define(..., { lazy = }): -1 unset (the db's), 0 true, 1 "raise": the default of
+                           * its associations' lazy */
   int borrowed;           /* m is not ours (a join model the core built): __gc leaves it */
+  int scoped;             /* a default scope (lscope.c): the scope-aware methods merge it */
 } lsq_model;
 
 /* A scratch area for one call: the arena of the query tree, the rendered
@@ -257,6 +261,9 @@ void lsq_saved_cols(lua_State *L, const lsq_model *mod, int iidx, const int *col
 int lsq_set_slot(lua_State *L, const lsq_model *mod, int iidx, int slot, int vidx, int track, sq_err *err);
 int lsq_slot_of(lua_State *L, int nidx, int kidx);
 int lsq_no_column(lua_State *L, const lsq_model *mod, int kidx, sq_err *err);
+/* Usage (err filled) when slot is the model's version column (optimistic
+ * locking): the user never gives it a value. */
+int lsq_version_refuse(const lsq_model *mod, int slot, sq_err *err);
 void lsq_set_many(lua_State *L, int midx, lsq_model *mod, int vidx, const unsigned char *fields, int update);
 /* Validation errors (lvalidate.c). */
 void lsq_push_invalid(lua_State *L, const lsq_model *mod, int fields);
@@ -398,6 +405,52 @@ void lsq_json_open(lua_State *L, int modidx);
 
 int lsq_model_each(lua_State *L);
 void lsq_cursor_open(lua_State *L);
+
+/* ---------------------------------------------------------------- */
+/* lscope.c: scopes                                                   */
+/* ---------------------------------------------------------------- */
+
+/* The options a scope may hold. */
+enum {
+  LSQ_SK_WHERE = 1 << 0, LSQ_SK_INCLUDE = 1 << 1, LSQ_SK_ATTRIBUTES = 1 << 2, LSQ_SK_ORDER = 1 << 3,
+  LSQ_SK_LIMIT = 1 << 4, LSQ_SK_OFFSET = 1 << 5, LSQ_SK_GROUP = 1 << 6, LSQ_SK_HAVING = 1 << 7,
+  LSQ_SK_LOCK = 1 << 8, LSQ_SK_RAW = 1 << 9, LSQ_SK_PARANOID = 1 << 10, LSQ_SK_DISTINCT = 1 << 11,
+  LSQ_SK_LAZY = 1 << 12, LSQ_SK_PRIMARY = 1 << 13
+};
+/* Which of a scope's options each kind of method takes. */
+#define LSQ_SC_FIND 0x3fffu /* find_all, find_one, find_and_count_all: all */
+#define LSQ_SC_EACH (LSQ_SC_FIND & ~(unsigned)(LSQ_SK_DISTINCT | LSQ_SK_LAZY))
+#define LSQ_SC_PK                                                                                             \
+  ((unsigned)(LSQ_SK_WHERE | LSQ_SK_INCLUDE | LSQ_SK_ATTRIBUTES | LSQ_SK_LOCK | LSQ_SK_RAW | LSQ_SK_PARANOID | \
+              LSQ_SK_LAZY | LSQ_SK_PRIMARY))
+#define LSQ_SC_AGG ((unsigned)(LSQ_SK_WHERE | LSQ_SK_INCLUDE | LSQ_SK_PARANOID | LSQ_SK_PRIMARY))
+#define LSQ_SC_WRITE ((unsigned)LSQ_SK_WHERE)
+
+/*
+ * The first thing a scope-aware method does (before lsq_check_model):
+ * when self (at 1) is a scoped model, the model takes its place; when
+ * the model has a default scope or self was scoped, the options at oidx
+ * become a new table: the scope's options in mask, then the caller's
+ * (where AND-ed, include merged by association name, others replaced).
+ * Returns 1 when the options were replaced, 0 when they are the
+ * caller's. A write (LSQ_SC_WRITE) whose call gives neither where nor
+ * all = true is left alone (so it is refused as before); find_by_pk
+ * (LSQ_SC_PK) refuses a where of the caller. unscoped = true in the
+ * options skips every scope. Raises usage.
+ */
+int lsq_scope_apply(lua_State *L, int oidx, unsigned mask, const char *method);
+/* ANDs the default scope's where of the target model at tidx (b->mod)
+ * before *where (an include of it). Does not raise. */
+int lsq_scope_include_where(lsq_qb *b, int tidx, sq_expr **where);
+/* *where = *where AND e (either may be NULL). */
+int lsq_scope_and(sq_arena *a, sq_expr **where, sq_expr *e, sq_err *err);
+/* db:define's default_scope / scopes of the options at oidx, checked
+ * and kept for the model at midx (raises usage). */
+void lsq_scope_define(lua_State *L, int midx, lsq_model *mod, int oidx);
+extern const luaL_Reg lsq_scope_methods[]; /* Model:scope, Model:unscoped */
+extern const char *const lsq_scope_opts[]; /* the define options: default_scope, scopes */
+/* The sqorm.Scoped metatable (after the Model methods exist). */
+void lsq_scope_open(lua_State *L);
 
 /* Pushes a sqorm.types value of type with these parameters (ldefine.c;
  * no ENUM values). */

@@ -58,6 +58,53 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
   return SQ_OK;
 }
 
+/* Optimistic locking: the version the instance at iidx was loaded with
+ * into *v (usage when it has none: loaded without that column). */
+static int version_of(lua_State *L, const lsq_model *mod, int iidx, const char *method, int64_t *v, sq_err *err) {
+  int isint = 0;
+  lua_rawgeti(L, iidx, mod->version_col + 1);
+  lua_Integer x = lua_tointegerx(L, -1, &isint);
+  lua_pop(L, 1);
+  if (!isint)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "%s: this %s instance has no version ('%s', optimistic locking): load it with that column",
+                      method, sq_model_name(mod->m), mod->cols[mod->version_col]->name);
+  *v = (int64_t)x;
+  return SQ_OK;
+}
+
+/* *where AND version = *old (the value lives in a); the key values of
+ * the instance (in pk order, as pk_where has them) go to the op for the
+ * stale message, with the version expected. */
+static int version_where(sq_oper *op, const lsq_model *mod, sq_arena *a, sq_expr **where, const int64_t *old,
+                         sq_err *err) {
+  const sq_expr *pkw = *where;
+  sq_value *key = sq_arena_alloc(a, sizeof *key * (size_t)mod->npk);
+  sq_value *vv = sq_arena_alloc(a, sizeof *vv);
+  sq_expr *ve = sq_arena_alloc(a, sizeof *ve);
+  sq_expr *and = sq_arena_alloc(a, sizeof *and);
+  sq_expr **kids = sq_arena_alloc(a, sizeof *kids * (size_t)(mod->npk + 1));
+  if (!key || !vv || !ve || !and || !kids) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  for (int i = 0; i < mod->npk; i++) {
+    kids[i] = mod->npk == 1 ? (sq_expr *)pkw : pkw->kids[i];
+    key[i] = kids[i]->vals[0];
+  }
+  *vv = sq_int(*old);
+  memset(ve, 0, sizeof *ve);
+  ve->op = SQ_OP_EQ;
+  ve->col = mod->version_col;
+  ve->vals = vv;
+  ve->nvals = 1;
+  kids[mod->npk] = ve;
+  memset(and, 0, sizeof *and);
+  and->op = SQ_OP_AND;
+  and->kids = kids;
+  and->nkids = mod->npk + 1;
+  *where = and;
+  if (sq_oper_set_key(op, key, mod->npk, err)) return err->kind;
+  sq_oper_expect_version(op, *old);
+  return SQ_OK;
+}
 
 /*
  * The columns p:save() writes for the saved instance at 1: changed ones
@@ -66,10 +113,15 @@ static int pk_where(lua_State *L, const lsq_model *mod, int iidx, sq_arena *a, s
  * with err filled.
  */
 static int save_values(lua_State *L, const lsq_model *mod, const unsigned char *fields, int stamp, const char *now,
-                       sq_arena *a, int *cols, sq_value *vals, sq_err *err) {
+                       const int64_t *vnew, sq_arena *a, int *cols, sq_value *vals, sq_err *err) {
   lsq_push_state(L, 1);
   int ch = lua_gettop(L), n = 0;
   for (int i = 0; i < mod->ncols; i++) {
+    if (i == mod->version_col && vnew) { /* optimistic locking: the next version */
+      vals[n] = sq_int(*vnew);
+      cols[n++] = i;
+      continue;
+    }
     if (i == mod->updated_col && stamp) {
       const sq_col *c = mod->cols[i];
       vals[n] = sq_text(now, c->type == SQ_T_DATE ? 10 : strlen(now)); /* the caller's buffer */
@@ -99,6 +151,8 @@ typedef struct save_ctx {
   lsq_op *h;
   const lsq_model *mod;
   int stamp, fields;
+  int versioned;
+  int64_t vnew;
   const char *now;
   const int *cols;
   int n;
@@ -116,6 +170,10 @@ static int save_k(lua_State *L, int status, lua_KContext ctx) {
     const sq_col *c = mod->cols[mod->updated_col];
     lua_pushlstring(L, w->now, c->type == SQ_T_DATE ? 10 : strlen(w->now));
     lua_rawseti(L, 1, mod->updated_col + 1);
+  }
+  if (w->versioned) {
+    lua_pushinteger(L, (lua_Integer)w->vnew);
+    lua_rawseti(L, 1, mod->version_col + 1);
   }
   if (w->fields) lsq_saved_cols(L, mod, 1, w->cols, w->n);
   else lsq_instance_saved(L, 1);
@@ -174,18 +232,26 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   save_ctx *w = lsq_op_ctx(h, sizeof *w);
   char *nowa = lsq_op_now(h, now);
   int *cols = sq_arena_alloc(a, sizeof *cols * (size_t)mod->ncols);
-  /* room for the key values after the set ones: the parameters of a
-   * cached UPDATE */
-  sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk));
-  if (!w || !nowa || !cols || !vals) return lsq_op_nomem(L, h);
-  int n = save_values(L, mod, fields, stamp, nowa, a, cols, vals, &err);
+  /* room for the key values (and the version) after the set ones: the
+   * parameters of a cached UPDATE */
+  sq_value *vals = sq_arena_alloc(a, sizeof *vals * (size_t)(mod->ncols + mod->npk + 1));
+  int64_t *vold = sq_arena_alloc(a, sizeof *vold * 2), *vnew = vold ? vold + 1 : NULL;
+  if (!w || !nowa || !cols || !vals || !vold) return lsq_op_nomem(L, h);
+  int versioned = mod->version_col >= 0;
+  if (versioned) {
+    if (version_of(L, mod, 1, method, vold, &err)) return lsq_op_fail(L, h, &err);
+    *vnew = *vold + 1;
+  } else {
+    vnew = NULL;
+  }
+  int n = save_values(L, mod, fields, stamp, nowa, vnew, a, cols, vals, &err);
   if (n < 0) return lsq_op_fail(L, h, &err);
   if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL, 1, 0)) return lsq_op_throw(L, h);
   if (mod->has_lua_checks) {
     /* Validators may normalise the instance (p.email = v:lower()): what
      * is written is the instance as they left it, checked again by the
      * built-in rules. */
-    n = save_values(L, mod, fields, stamp, nowa, a, cols, vals, &err);
+    n = save_values(L, mod, fields, stamp, nowa, vnew, a, cols, vals, &err);
     if (n < 0) return lsq_op_fail(L, h, &err);
     if (lsq_validate(L, midx, mod, cols, vals, n, LSQ_V_PARTIAL | LSQ_V_CORE, 1, 0)) return lsq_op_throw(L, h);
   }
@@ -200,17 +266,23 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   /* the parameters: the set values, then the key (as pk_where has it) */
   const sq_expr *wh = q.where;
   for (int i = 0; i < mod->npk; i++) vals[n + i] = mod->npk == 1 ? wh->vals[0] : wh->kids[i]->vals[0];
+  int np = n + mod->npk;
+  if (versioned) {
+    /* WHERE key AND version = the loaded one, in the same statement */
+    if (version_where(op, mod, a, &q.where, vold, &err)) return lsq_op_fail(L, h, &err);
+    vals[np++] = sq_int(*vold);
+  }
   const lsq_shape *sh = lsq_shape_find(mod, SHAPE_UPDATE_PK, cols, n, 1);
   int rc;
   if (sh) {
     /* the op copies the cached text: nothing can evict it from under it */
-    rc = sq_oper_add_sql(op, sh->sql, sh->len, vals, n + mod->npk, SQ_STMT_ARENA_VALUES, &err);
+    rc = sq_oper_add_sql(op, sh->sql, sh->len, vals, np, SQ_STMT_ARENA_VALUES, &err);
   } else {
     sq_sql sql;
     memset(&sql, 0, sizeof sql);
     rc = sq_render(&q, mod->dialect, &sql, &err);
     if (!rc) {
-      lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &sql, vals, n + mod->npk);
+      lsq_shape_store(mod, SHAPE_UPDATE_PK, cols, n, 1, &sql, vals, np);
       rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
     }
     sq_sql_free(&sql);
@@ -226,6 +298,8 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   w->fields = fields != NULL;
   w->cols = cols;
   w->n = n;
+  w->versioned = versioned;
+  w->vnew = versioned ? *vnew : 0;
   return lsq_op_run(L, dbidx, h, save_k, (lua_KContext)w);
 }
 
@@ -259,6 +333,8 @@ typedef struct dest_ctx {
   lsq_op *h;
   int soft, dcol;
   sq_value dval;
+  int vcol;      /* soft with a version: the version column, else -1 */
+  int64_t vnew;
 } dest_ctx;
 
 /* The continuation of p:destroy(): deleted_at as written (soft); true. */
@@ -270,6 +346,10 @@ static int destroy_k(lua_State *L, int status, lua_KContext ctx) {
   if (w->soft) {
     lua_pushlstring(L, w->dval.u.s.p, w->dval.u.s.n);
     lua_rawseti(L, 1, w->dcol + 1);
+  }
+  if (w->vcol >= 0) {
+    lua_pushinteger(L, (lua_Integer)w->vnew);
+    lua_rawseti(L, 1, w->vcol + 1);
   }
   lsq_op_done(L, h);
   lua_pushboolean(L, 1);
@@ -302,10 +382,13 @@ static int inst_destroy(lua_State *L) {
   sq_err err;
   sq_err_clear(&err);
   dest_ctx *w = lsq_op_ctx(h, sizeof *w);
-  sq_value *dval = sq_arena_alloc(a, sizeof *dval);
-  int *dcol = sq_arena_alloc(a, sizeof *dcol);
+  sq_value *dval = sq_arena_alloc(a, sizeof *dval * 2);
+  int *dcol = sq_arena_alloc(a, sizeof *dcol * 2);
+  int64_t *vold = sq_arena_alloc(a, sizeof *vold);
   char *nowa = lsq_op_now(h, now);
-  if (!w || !dval || !dcol || !nowa) return lsq_op_nomem(L, h);
+  if (!w || !dval || !dcol || !nowa || !vold) return lsq_op_nomem(L, h);
+  int versioned = mod->version_col >= 0;
+  if (versioned && version_of(L, mod, 1, "destroy", vold, &err)) return lsq_op_fail(L, h, &err);
   sq_query q;
   sq_query_init(&q, soft ? SQ_Q_UPDATE : SQ_Q_DELETE, mod->m);
   q.paranoid = 0;
@@ -317,10 +400,16 @@ static int inst_destroy(lua_State *L) {
     q.ncols = 1;
     q.values = dval;
     q.nrows = 1;
+    if (versioned) { /* a soft delete moves the row to the next version */
+      dcol[1] = mod->version_col;
+      dval[1] = sq_int(*vold + 1);
+      q.ncols = 2;
+    }
   }
   sq_sql sql;
   memset(&sql, 0, sizeof sql);
   int rc = pk_where(L, mod, 1, a, &q.where, &err);
+  if (!rc && versioned) rc = version_where(op, mod, a, &q.where, vold, &err);
   if (!rc) rc = sq_render(&q, mod->dialect, &sql, &err);
   if (!rc) rc = sq_oper_add_sql(op, sql.sql, sql.len, sql.params, sql.nparams, SQ_STMT_ARENA_VALUES, &err);
   sq_sql_free(&sql);
@@ -332,6 +421,8 @@ static int inst_destroy(lua_State *L) {
   w->soft = soft;
   w->dcol = *dcol;
   w->dval = *dval;
+  w->vcol = soft && versioned ? mod->version_col : -1;
+  w->vnew = versioned ? *vold + 1 : 0;
   return lsq_op_run(L, dbidx, h, destroy_k, (lua_KContext)w);
 }
 
@@ -386,6 +477,20 @@ typedef struct incr_ctx {
   sq_value uval;
 } incr_ctx;
 
+/* An instance's increment moves a versioned row to the next version too
+ * (no check: increments don't lose each other's writes); the instance's
+ * version follows when it has one. */
+static void version_bump_local(lua_State *L, const lsq_model *mod) {
+  if (mod->version_col < 0) return;
+  int isint = 0;
+  lua_rawgeti(L, 1, mod->version_col + 1);
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  lua_pop(L, 1);
+  if (!isint) return;
+  lua_pushinteger(L, v + 1);
+  lua_rawseti(L, 1, mod->version_col + 1);
+}
+
 /* The continuation of p:increment(): the instance's values move by the
  * same amounts (the table at fidx), updated_at as written; p. */
 static int incr_k(lua_State *L, int status, lua_KContext ctx) {
@@ -419,6 +524,7 @@ static int incr_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushlstring(L, w->uval.u.s.p, w->uval.u.s.n);
     lua_rawseti(L, 1, w->ucol + 1);
   }
+  version_bump_local(L, mod);
   lsq_op_done(L, h);
   lua_settop(L, 1);
   return 1;
@@ -499,6 +605,7 @@ static int incr(lua_State *L, int sign) {
       lsq_no_column(L, mod, lua_gettop(L) - 1, &err);
       return lsq_op_fail(L, h, &err);
     }
+    if (lsq_version_refuse(mod, slot, &err)) return lsq_op_fail(L, h, &err);
     const sq_col *c = sq_model_col(mod->m, slot - 1);
     if (lua_type(L, -1) != LUA_TNUMBER || (c->type != SQ_T_INTEGER && c->type != SQ_T_BIGINT &&
                                             c->type != SQ_T_SMALLINT && c->type != SQ_T_FLOAT &&
@@ -523,6 +630,10 @@ static int incr(lua_State *L, int sign) {
   if (ni == 0) {
     sq_err_set(&err, SQ_EUSAGE, "increment: no columns given");
     return lsq_op_fail(L, h, &err);
+  }
+  if (mod->version_col >= 0) { /* version = version + 1 */
+    icols[ni] = mod->version_col;
+    ivals[ni++] = sq_int(1);
   }
   sq_query q;
   sq_query_init(&q, SQ_Q_UPDATE, mod->m);

@@ -70,6 +70,8 @@ typedef struct lsq_db {
   int async;
   /* timeout connect option: the default per-call timeout, seconds (0: none) */
   double timeout;
+  /* lazy connect option: 1 "raise" (the default of every association's lazy, lassoc.c) */
+  int lazy;
 } lsq_db;
 
 /* Raises err as a sqorm.Error object. Never returns. */

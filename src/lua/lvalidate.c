@@ -130,6 +130,7 @@ int lsq_instance_from(lua_State *L, int midx, int imtidx, int vidx, int isnew, c
       int rc;
       if (!slot) rc = lsq_no_column(L, mod, lua_gettop(L) - 1, err);
       else if (fields && !fields[slot - 1]) rc = SQ_OK; /* not to be written: as if not given */
+      else if ((rc = lsq_version_refuse(mod, slot, err))) (void)0;
       else if ((rc = lsq_set_slot(L, mod, iidx, slot, -1, 0, err)) && bad &&
                (rc = lsq_bad_value(L, bad, mod->cols[slot - 1], err)) == SQ_OK)
         sq_err_clear(err);

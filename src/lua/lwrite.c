@@ -202,7 +202,7 @@ static int values_of(lsq_qb *b, int vidx, int *cols, sq_value *vals, int *n, int
   lua_pushnil(L);
   while (lua_next(L, vidx)) {
     int c = lsq_col_index(b, -2, b->method);
-    if (c < 0) {
+    if (c < 0 || (c >= 0 && lsq_version_refuse(b->mod, c + 1, b->err))) {
       lua_pop(L, 2);
       return b->err->kind;
     }
@@ -261,6 +261,7 @@ static int run_write(lua_State *L, int dbidx, lsq_op *h, const lsq_model *mod, s
  * updated_at is set too; the values are validated first.
  */
 static int model_update(lua_State *L) {
+  lsq_scope_apply(L, 3, LSQ_SC_WRITE, "update");
   lsq_model *mod = lsq_check_model(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE) return lsq_usage(L, "update expects a table of column values, got %s", luaL_typename(L, 2));
   lua_settop(L, 3);
@@ -298,6 +299,15 @@ static int model_update(lua_State *L) {
   q.ncols = n;
   q.values = vals;
   q.nrows = 1;
+  /* optimistic locking: every row written moves to its next version (no
+   * check: a class-level write loads no instance) */
+  int vcol = mod->version_col;
+  sq_value one = sq_int(1);
+  if (vcol >= 0) {
+    q.incr_cols = &vcol;
+    q.incr_values = &one;
+    q.nincr = 1;
+  }
   return run_write(L, dbidx, h, mod, &q, SQ_OK, &err);
 }
 
@@ -307,6 +317,7 @@ static int model_update(lua_State *L) {
  * Model:restore{ where = ... } (paranoid) clears deleted_at.
  */
 static int destroy_or_restore(lua_State *L, int restore) {
+  lsq_scope_apply(L, 2, LSQ_SC_WRITE, restore ? "restore" : "destroy");
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);
@@ -337,6 +348,13 @@ static int destroy_or_restore(lua_State *L, int restore) {
   } else {
     q.paranoid = 0;
   }
+  int vcol = mod->version_col;
+  sq_value one = sq_int(1);
+  if (q.kind == SQ_Q_UPDATE && vcol >= 0) { /* a soft delete or a restore: the next version */
+    q.incr_cols = &vcol;
+    q.incr_values = &one;
+    q.nincr = 1;
+  }
   return run_write(L, dbidx, h, mod, &q, rc, &err);
 }
 
@@ -349,6 +367,7 @@ static int model_restore(lua_State *L) { return destroy_or_restore(L, 1); }
  * { coins = 5, goods = -1 }.
  */
 static int class_incr(lua_State *L, int sign, const char *method) {
+  lsq_scope_apply(L, 3, LSQ_SC_WRITE, method);
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 3);
   int dbidx = lsq_model_db(L, 1);
@@ -422,6 +441,10 @@ static int class_incr(lua_State *L, int sign, const char *method) {
   if (!rc && n == 0) rc = sq_err_set(&err, SQ_EUSAGE, "%s: no columns given", method);
   int ucol = mod->updated_col;
   sq_value uval;
+  if (!rc && mod->version_col >= 0 && n < mod->ncols) { /* the next version too */
+    cols[n] = mod->version_col;
+    vals[n++] = sq_int(1);
+  }
   if (!rc) {
     q.incr_cols = cols;
     q.incr_values = vals;
