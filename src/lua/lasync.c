@@ -419,7 +419,8 @@ static int m_pending(lua_State *L) {
 /* sqorm.cancel(co) -> true when co was waiting for an op (it resumes
  * with an error of kind canceled), false otherwise. */
 static int m_cancel(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTHREAD);
+  if (lua_type(L, 1) != LUA_TTHREAD)
+    return lsq_usage(L, "sqorm.cancel expects a coroutine, got %s", luaL_typename(L, 1));
   lsq_async *as = state_get(L, 0);
   int ok = 0;
   if (as && !as->closed) {
