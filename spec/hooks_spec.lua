@@ -400,7 +400,7 @@ H.each_dialect(describe, function(d)
       S:add_hook("before_bulk_update", function(ctx) got[#got + 1] = "bbu:" .. ctx.model.name end)
       S:add_hook("after_bulk_update", function(ctx) got[#got + 1] = "abu:" .. ctx.affected_rows end)
       S:add_hook("before_bulk_destroy", function(ctx) got[#got + 1] = "bbd:" .. ctx.model.name end)
-      S:add_hook("after_find", function(ctx) got[#got + 1] = "af" end)
+      S:add_hook("after_find", function() got[#got + 1] = "af" end)
       -- rich AND not banned: a only
       assert.are.equal(1, S:scope("rich"):update({ coins = 1 }, { where = { coins = op.gt(0) } }))
       assert.are.same({ "bbu:scoped_player", "abu:1" }, got)
