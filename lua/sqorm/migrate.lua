@@ -695,8 +695,13 @@ local function op_source(op, later)
       fk.name and ", name = " .. lit(fk.name) or ""),
       ("m:remove_foreign_key(%s, %s)"):format(lit(t), fk.name and lit(fk.name) or list_lit(fk.cols))
   elseif k == "remove_foreign_key" then
-    return ("m:remove_foreign_key(%s, %s)"):format(lit(t), op.name and lit(op.name) or list_lit(op.fk.cols)),
-      ("-- re-create foreign key %s by hand"):format(op.name or "?")
+    local fk = op.fk
+    local down = ("-- re-create foreign key %s by hand"):format(op.name or "?")
+    if fk and fk.ref_table and fk.ref_table ~= "" then
+      down = ("m:add_foreign_key(%s, %s, { %s%s })"):format(lit(t), list_lit(fk.cols), fk_ref_lit(fk),
+        fk.name and ", name = " .. lit(fk.name) or "")
+    end
+    return ("m:remove_foreign_key(%s, %s)"):format(lit(t), op.name and lit(op.name) or list_lit(op.fk.cols)), down
   end
   return ("-- %s on %s: not written by generate (do it by hand)"):format(k, tostring(t)), nil
 end

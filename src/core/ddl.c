@@ -1032,6 +1032,28 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
   return rc;
 }
 
+/* remove_foreign_key for row i of the live keys (sq_ddl_live_fks), with
+ * its whole definition in op->fk (what generate's down re-adds). */
+static int undeclared_fk(sq_sop_list *out, const char *t, const srows *fks, int i, sq_err *err) {
+  sq_sop *op;
+  sq_sfk *f = sq_sop_list_alloc(out, sizeof *f, err);
+  if (!f || ADD(SQ_SOP_REMOVE_FOREIGN_KEY)) return SQ_ENOMEM;
+  const char *col = cell(fks, i, 0), *ref = cell(fks, i, 1), *refcol = cell(fks, i, 2), *name = cell(fks, i, 3);
+  if (name && !(op->name = sq_sop_list_strdup(out, name, err))) return SQ_ENOMEM;
+  if (name && !(f->name = op->name)) return SQ_ENOMEM;
+  if (!(f->cols = sq_schema_names(out, &col, 1, err))) return SQ_ENOMEM;
+  f->ncols = 1;
+  if (!(f->ref_table = sq_sop_list_strdup(out, ref ? ref : "", err))) return SQ_ENOMEM;
+  if (refcol) {
+    if (!(f->ref_cols = sq_schema_names(out, &refcol, 1, err))) return SQ_ENOMEM;
+    f->nref_cols = 1;
+  }
+  f->on_delete = sq_ddl_fk_action(cell(fks, i, 4));
+  f->on_update = sq_ddl_fk_action(cell(fks, i, 5));
+  op->fk = f;
+  return SQ_OK;
+}
+
 int sq_ddl_diff_model(sq_conn *c, const sq_model *m, int flags, int what, int *created, sq_sop_list *out,
                       sq_err *err) {
   const sq_driver *drv = sq_conn_driver(c);
@@ -1080,7 +1102,12 @@ int sq_ddl_diff_model(sq_conn *c, const sq_model *m, int flags, int what, int *c
                       name_eq(dialect, cell(&fks, i, 2), tc->name)) ||
                      (cell(&fks, i, 3) && name_eq(dialect, cell(&fks, i, 3), fk->name));
         }
-        if (!declared)
+        const char *col = cell(&fks, i, 0);
+        if (!declared && col && sq_model_find(m, col, strlen(col)) >= 0) {
+          /* a key over a column the model still has (an association
+           * removed): generate removes it, and its down puts it back */
+          rc = undeclared_fk(out, table, &fks, i, err);
+        } else if (!declared)
           rc = note(out, table, err, "foreign key %s%s%s(\"%.64s\".\"%.64s\" -> \"%.64s\") is not in the model (kept)",
                     cell(&fks, i, 3) ? "\"" : "", cell(&fks, i, 3) ? cell(&fks, i, 3) : "",
                     cell(&fks, i, 3) ? "\" " : "", table, cell(&fks, i, 0) ? cell(&fks, i, 0) : "?",
