@@ -340,4 +340,163 @@ H.each_dialect(describe, function(d)
     assert.equal(1, #mg:down())
     for _, t in ipairs(tables) do assert.is_false(has_table(db, t), t) end
   end)
+
+  -- the values of an ENUM column as the server has them
+  local function enum_of(db, t, col)
+    if d.name == "mysql" then
+      return db:query([[SELECT COLUMN_TYPE AS ty FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?]], { t, col })[1].ty
+    elseif d.name == "postgres" then
+      local out = {}
+      for _, r in ipairs(db:query([[SELECT e.enumlabel AS v FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_enum e ON e.enumtypid = a.atttypid WHERE c.relname = ? AND a.attname = ? AND pg_table_is_visible(c.oid)
+        ORDER BY e.enumsortorder]], { t, col })) do out[#out + 1] = "'" .. r.v .. "'" end
+      return "enum(" .. table.concat(out, ",") .. ")"
+    else
+      local sql = table_sql(db, t)
+      local list = sql and sql:match('CHECK %("?' .. col .. '"? IN %(([^)]*)%)%)')
+      return list and "enum(" .. list:gsub(", ", ",") .. ")" or nil
+    end
+  end
+
+  local function enum_types(db)
+    if d.name ~= "postgres" then return {} end
+    local out = {}
+    for _, r in ipairs(db:query("SELECT typname FROM pg_type WHERE typtype = 'e' AND typname LIKE ? ORDER BY typname",
+      { "enum_" .. P .. "%" })) do out[#out + 1] = r.typname end
+    return out
+  end
+
+  local function ins(db, t, cols, vals)
+    local q = {}
+    for i = 1, #vals do q[i] = "?" end
+    return db:exec(("INSERT INTO %s (%s) VALUES (%s)"):format(t, cols, table.concat(q, ", ")), vals)
+  end
+
+  it("runs ENUM columns in migration files: create, add, change, add values; down drops what it made", function()
+    write(dir, "001_create", [[
+local T = require("sqorm").types
+return {
+  up = function(m)
+    m:create_table("$P_items", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "rarity", T.ENUM{ "common", "rare" }, allow_null = false, default = "common" },
+      { "kind", T.STRING(16) },
+    })
+  end,
+  down = function(m) m:drop_table("$P_items") end,
+}
+]], P)
+    write(dir, "002_more", [[
+local T = require("sqorm").types
+return {
+  up = function(m)
+    m:add_column("$P_items", "slot", T.ENUM{ "head", "hand" })
+    m:change_column("$P_items", "kind", { T.ENUM{ "sword", "shield" } })
+  end,
+  down = function(m)
+    m:change_column("$P_items", "kind", { T.STRING(16) })
+    m:remove_column("$P_items", "slot")
+  end,
+}
+]], P)
+    write(dir, "003_values", [[
+local T = require("sqorm").types
+return {
+  up = function(m)
+    m:add_enum_values("$P_items", "rarity", { T.ENUM{ "common", "rare", "epic" }, allow_null = false,
+      default = "common" })
+  end,
+  down = function() end,
+}
+]], P)
+    local db = open()
+    local t = P .. "_items"
+    local mg = migrator(db)
+    assert.same({ "001_create" }, mg:up { to = "001_create" })
+    assert.equal("enum('common','rare')", enum_of(db, t, "rarity"))
+    ins(db, t, "kind", { "sword" })
+    ins(db, t, "rarity, kind", { "rare", "shield" })
+    H.raises(function() ins(db, t, "rarity", { "legendary" }) end)
+    assert.equal("common", db:query("SELECT rarity FROM " .. t .. " ORDER BY id")[1].rarity)
+    local cols1 = columns(db, d, t)
+    local types1 = enum_types(db)
+
+    assert.same({ "002_more" }, mg:up { to = "002_more" })
+    assert.equal("enum('head','hand')", enum_of(db, t, "slot"))
+    assert.equal("enum('sword','shield')", enum_of(db, t, "kind"))
+    local rows = db:query("SELECT kind, rarity FROM " .. t .. " ORDER BY id")
+    assert.same({ { kind = "sword", rarity = "common" }, { kind = "shield", rarity = "rare" } }, rows)
+    H.raises(function() ins(db, t, "kind", { "bow" }) end)
+    ins(db, t, "slot, kind", { "head", "sword" })
+
+    assert.same({ "003_values" }, mg:up())
+    assert.equal("enum('common','rare','epic')", enum_of(db, t, "rarity"))
+    ins(db, t, "rarity", { "epic" })
+    assert.equal(4, #db:query("SELECT id FROM " .. t))
+    if d.name == "postgres" then
+      assert.same({ "enum_" .. t .. "_kind", "enum_" .. t .. "_rarity", "enum_" .. t .. "_slot" }, enum_types(db))
+    end
+
+    -- down: 002's down gives back 001's columns, and its types are gone
+    assert.same({ "003_values" }, mg:down())
+    assert.same({ "002_more" }, mg:down())
+    if d.name == "mysql" then -- 003's down left the added value (the column's list)
+      cols1[2] = cols1[2]:gsub("'rare'%)", "'rare','epic')")
+    end
+    assert.same(cols1, columns(db, d, t))
+    assert.same(types1, enum_types(db))
+    assert.same({ "001_create" }, mg:down())
+    assert.is_false(has_table(db, t))
+    assert.same({}, enum_types(db))
+    -- and up again from nothing
+    assert.equal(3, #mg:up())
+    assert.equal("enum('common','rare','epic')", enum_of(db, t, "rarity"))
+  end)
+
+  it("generates ENUM columns and their added values; applying leaves no difference", function()
+    local t = P .. "_chars"
+    local function define(db, values)
+      return db:define("char", {
+        { "id", T.INTEGER, primary_key = true, auto_increment = true },
+        { "class", T.ENUM(values), allow_null = false, default = "warrior" },
+      }, { table_name = t, timestamps = false })
+    end
+    local db = open()
+    define(db, { "warrior", "mage" })
+    local path = generate(db, "chars")
+    assert.matches('T.ENUM{ "warrior", "mage" }', slurp(path), 1, true)
+    assert.equal(1, #migrator(db):up())
+    assert.is_nil((generate(db, "again")))
+    assert.equal("enum('warrior','mage')", enum_of(db, t, "class"))
+    db:close()
+    db = open()
+    local Char = define(db, { "warrior", "mage", "rogue" })
+    local path2, ops2 = generate(db, "rogue")
+    assert.is_string(path2)
+    assert.same({ "add_enum_values" }, kinds(ops2))
+    assert.matches('m:add_enum_values("' .. t .. '", "class", { T.ENUM{ "warrior", "mage", "rogue" }', slurp(path2), 1,
+      true)
+    assert.equal(1, #migrator(db):up())
+    assert.is_nil((generate(db, "again2")))
+    assert.equal("enum('warrior','mage','rogue')", enum_of(db, t, "class"))
+    Char:create { class = "rogue" }
+    assert.equal(1, Char:count { where = { class = "rogue" } })
+    -- down keeps the values (a comment says so), then drops the table
+    local mg = migrator(db)
+    assert.equal(1, #mg:down())
+    assert.equal(1, #mg:down())
+    assert.is_false(has_table(db, t))
+    assert.same({}, enum_types(db))
+  end)
+
+  it("refuses a non-ENUM type in add_enum_values (usage, nothing sent)", function()
+    write(dir, "001_bad", [[
+local T = require("sqorm").types
+return { up = function(m) m:add_enum_values("$P_x", "c", { T.STRING(10) }) end }
+]], P)
+    local db = open()
+    H.raises_kind("usage", "expected a T.ENUM", function() migrator(db):up() end)
+    assert.same({}, migrator(db):executed())
+  end)
 end)

@@ -37,7 +37,7 @@ local function is_name(s) return type(s) == "string" and s:match("^[%w_][%w_%-%.
 local ACTIONS = { cascade = true, set_null = true, restrict = true, no_action = true }
 local COL_OPTS = { allow_null = true, primary_key = true, auto_increment = true, unique = true,
   comment = true, default = true, references = true, on_delete = true, on_update = true,
-  type = true, name = true }
+  type = true, name = true, enum_type = true }
 
 local function is_type(v) return getmetatable(v) == "sqorm.Type" end
 
@@ -184,6 +184,21 @@ function Ctx:change_column(tbl, name, spec)
   str(what, tbl, "the table")
   str(what, name, "the column")
   self:_run { kind = what, table = tbl, name = name, col = column(what, name, spec) }
+end
+
+-- m:add_enum_values(tbl, column, spec): spec is the column's whole new
+-- definition, its T.ENUM{ ... } listing every value in order (MySQL
+-- rewrites the column with it, SQLite rebuilds the table with its CHECK;
+-- PostgreSQL adds the missing labels to the type, in place).
+function Ctx:add_enum_values(tbl, name, spec)
+  local what = "add_enum_values"
+  str(what, tbl, "the table")
+  str(what, name, "the column")
+  local col = column(what, name, spec)
+  if not tostring(col.type):match("^ENUM%(") then
+    usage("%s: column '%s': expected a T.ENUM{ ... } type listing every value", what, name)
+  end
+  self:_run { kind = what, table = tbl, name = name, col = col }
 end
 
 function Ctx:add_index(tbl, cols, opts)
@@ -607,8 +622,14 @@ local function fk_ref_lit(fk)
   return s
 end
 
+local function type_lit(c)
+  if c.enum_values then return "T.ENUM" .. list_lit(c.enum_values) end
+  return "T." .. tostring(c.type)
+end
+
 local function col_opts(c)
-  local parts = { "T." .. tostring(c.type) }
+  local parts = { type_lit(c) }
+  if c.enum_type then parts[#parts + 1] = "enum_type = " .. lit(c.enum_type) end
   if c.allow_null == false then parts[#parts + 1] = "allow_null = false" end
   if c.primary_key then parts[#parts + 1] = "primary_key = true" end
   if c.auto_increment then parts[#parts + 1] = "auto_increment = true" end
@@ -669,6 +690,10 @@ local function op_source(op, later)
   elseif k == "change_column" then
     return ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
       ("-- change column %s.%s back by hand (it was %s)"):format(t, op.name, op.old_type_name or "?")
+  elseif k == "add_enum_values" then
+    return ("m:add_enum_values(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
+      ("-- enum values added to %s.%s stay (PostgreSQL can't remove a label; elsewhere change the column back " ..
+        "by hand once no row holds them)"):format(t, op.name)
   elseif k == "add_index" then
     local name = op.index.name or index_name(t, op.index.cols)
     return ("m:add_index(%s, %s, { name = %s%s })"):format(lit(t), list_lit(op.index.cols), lit(name),
