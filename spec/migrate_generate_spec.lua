@@ -456,14 +456,14 @@ return {
 
   it("generates ENUM columns and their added values; applying leaves no difference", function()
     local t = P .. "_chars"
-    local function define(db, values)
+    local function define_char(db, values)
       return db:define("char", {
         { "id", T.INTEGER, primary_key = true, auto_increment = true },
         { "class", T.ENUM(values), allow_null = false, default = "warrior" },
       }, { table_name = t, timestamps = false })
     end
     local db = open()
-    define(db, { "warrior", "mage" })
+    define_char(db, { "warrior", "mage" })
     local path = generate(db, "chars")
     assert.matches('T.ENUM{ "warrior", "mage" }', slurp(path), 1, true)
     assert.equal(1, #migrator(db):up())
@@ -471,7 +471,7 @@ return {
     assert.equal("enum('warrior','mage')", enum_of(db, t, "class"))
     db:close()
     db = open()
-    local Char = define(db, { "warrior", "mage", "rogue" })
+    local Char = define_char(db, { "warrior", "mage", "rogue" })
     local path2, ops2 = generate(db, "rogue")
     assert.is_string(path2)
     assert.same({ "add_enum_values" }, kinds(ops2))
@@ -498,5 +498,67 @@ return { up = function(m) m:add_enum_values("$P_x", "c", { T.STRING(10) }) end }
     local db = open()
     H.raises_kind("usage", "expected a T.ENUM", function() migrator(db):up() end)
     assert.same({}, migrator(db):executed())
+  end)
+
+  it("a generated down changes columns back and re-adds removed ones; the schema is as before", function()
+    local t = P .. "_hero"
+    local function before(db)
+      return db:define("hero", {
+        { "id", T.INTEGER, primary_key = true, auto_increment = true },
+        { "name", T.STRING(32), allow_null = false, default = "anon" },
+        { "level", T.INTEGER, default = 5 },
+        { "gold", T.DECIMAL(10, 2), allow_null = false },
+        { "title", T.STRING(20), allow_null = false },
+        { "class", T.ENUM{ "warrior", "mage" }, allow_null = false, default = "mage" },
+        { "active", T.BOOLEAN, allow_null = false, default = true },
+        { "note", T.TEXT },
+        { "born", T.DATETIME },
+      }, { table_name = t, timestamps = false })
+    end
+    local db = open()
+    before(db)
+    assert.is_string((generate(db, "hero")))
+    assert.equal(1, #migrator(db):up())
+    local cols0, ix0 = columns(db, d, t), indexes(db, d, t)
+    local enum0 = enum_of(db, t, "class")
+    db:exec("INSERT INTO " .. t .. " (gold, title) VALUES (?, ?)", { 1.5, "sir" })
+    db:close()
+    db = open()
+    -- changed: name (longer, nullable, no default), level (BIGINT, no default), gold (DECIMAL(12,3));
+    -- removed: title (NOT NULL, no default), class (ENUM), active, note, born
+    db:define("hero", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "name", T.STRING(64) },
+      { "level", T.BIGINT },
+      { "gold", T.DECIMAL(12, 3), allow_null = false },
+    }, { table_name = t, timestamps = false })
+    -- the removed columns must hold no data for generate to drop them
+    db:exec("DELETE FROM " .. t)
+    local path, ops = generate(db, "slim")
+    assert.is_string(path)
+    local k = kinds(ops)
+    assert.equal(3, count(k, "change_column"), table.concat(k, ", "))
+    assert.equal(5, count(k, "remove_column"), table.concat(k, ", "))
+    local text = slurp(path)
+    assert.matches("its data is gone", text, 1, true)
+    assert.not_matches("restore column", text, 1, true)
+    assert.not_matches("back by hand", text, 1, true)
+    assert.equal(1, #migrator(db):up())
+    assert.is_nil((generate(db, "again")))
+    db:exec("INSERT INTO " .. t .. " (name, gold) VALUES (?, ?)", { "x", 2 })
+    -- down: the schema as it was (rows there get the zero of a NOT NULL column)
+    assert.equal(1, #migrator(db):down())
+    assert.same(cols0, columns(db, d, t))
+    assert.same(ix0, indexes(db, d, t))
+    assert.equal(enum0, enum_of(db, t, "class"))
+    local row = db:query("SELECT name, title, class, active FROM " .. t)[1]
+    assert.equal("x", row.name)
+    assert.equal("", row.title)
+    assert.equal("mage", row.class)
+    -- and the first models find nothing to do again
+    db:close()
+    db = open()
+    before(db)
+    assert.is_nil((generate(db, "none")))
   end)
 end)

@@ -2690,7 +2690,12 @@ typedef struct sq_sop {
   int if_exists;               /* create_table, add_index: IF NOT EXISTS; drop_table, remove_index: IF EXISTS */
   int change;                  /* change_column: SQ_CHANGE_* (0: see above) */
   int old_type;                /* change_column: sq_ctype before the change, 0 unknown */
-  const char *note;            /* note */
+  const char *note;            /* note; change_column / remove_column from sq_schema_diff with
+                                * SQ_DIFF_NOTES: what old_col could not say, or NULL */
+  const sq_scol *old_col;      /* change_column / remove_column from sq_schema_diff with
+                                * SQ_DIFF_NOTES: the live column before the op (type, enum
+                                * values, nullability, default) for a down that restores it;
+                                * NULL when its type is none sqorm writes. Renderers ignore it. */
 } sq_sop;
 
 void sq_sop_init(sq_sop *op, int kind, const char *table);     /* zeroes, then sets kind, table */

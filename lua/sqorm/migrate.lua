@@ -640,6 +640,21 @@ local function col_opts(c)
   return parts
 end
 
+local zero_of
+
+-- The zero value of a column's type (what rows already there get when a
+-- NOT NULL column without a default comes back).
+local ZERO = { INTEGER = 0, BIGINT = 0, SMALLINT = 0, FLOAT = 0, DOUBLE = 0, DECIMAL = 0, BOOLEAN = false,
+  DATE = "1970-01-01", DATETIME = "1970-01-01 00:00:00", UUID = "00000000-0000-0000-0000-000000000000",
+  JSON = "null" }
+function zero_of(c)
+  if c.enum_values then return c.enum_values[1] end
+  local name = tostring(c.type):match("^%a+")
+  local z = ZERO[name]
+  if z == nil then return "" end
+  return z
+end
+
 local function col_spec(c) return "{ " .. table.concat(col_opts(c), ", ") .. " }" end
 
 local function named_col_spec(c) return "{ " .. lit(c.name) .. ", " .. table.concat(col_opts(c), ", ") .. " }" end
@@ -685,11 +700,30 @@ local function op_source(op, later)
     return ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.col.name), col_spec(op.col)),
       ("m:remove_column(%s, %s)"):format(lit(t), lit(op.col.name))
   elseif k == "remove_column" then
-    return ("m:remove_column(%s, %s)"):format(lit(t), lit(op.name)),
-      ("-- restore column %s.%s by hand (its data is gone)"):format(t, op.name)
+    local up = ("m:remove_column(%s, %s)"):format(lit(t), lit(op.name))
+    local old = op.old_col
+    if not old then return up, ("-- restore column %s.%s by hand (its data is gone)"):format(t, op.name) end
+    local down = { ("-- column %s.%s comes back empty: its data is gone%s"):format(t, op.name,
+      op.note and " (" .. op.note .. ")" or "") }
+    if old.allow_null == false and old.default == nil then
+      -- rows already there need a value: add it with the type's zero, then drop that default
+      local filled = {}
+      for kk, v in pairs(old) do filled[kk] = v end
+      filled.default = zero_of(old)
+      down[#down + 1] = ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(filled))
+      down[#down + 1] = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(old))
+    else
+      down[#down + 1] = ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(old))
+    end
+    return up, table.concat(down, "\n    ")
   elseif k == "change_column" then
-    return ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
-      ("-- change column %s.%s back by hand (it was %s)"):format(t, op.name, op.old_type_name or "?")
+    local up = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col))
+    if not op.old_col then
+      return up, ("-- change column %s.%s back by hand (it was %s)"):format(t, op.name, op.old_type_name or "?")
+    end
+    local down = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.old_col))
+    if op.note then down = ("-- %s.%s: %s\n    %s"):format(t, op.name, op.note, down) end
+    return up, down
   elseif k == "add_enum_values" then
     return ("m:add_enum_values(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
       ("-- enum values added to %s.%s stay (PostgreSQL can't remove a label; elsewhere change the column back " ..
@@ -769,13 +803,22 @@ function Migrator:generate(name, opts)
   local models = self:_models(opts.models)
   local ops = self:_session(function(s) return s:diff(models) end)
   local ups, downs, notes, later = {}, {}, {}, {}
+  -- down undoes the ops newest first, except that columns removed one
+  -- after the other come back in their old order
+  local run, run_table = 0, nil
   for _, op in ipairs(ops) do
     if op.kind == "note" then
       notes[#notes + 1] = op.note
     else
       local up, down = op_source(op, later)
       ups[#ups + 1] = up
-      if down then table.insert(downs, 1, down) end
+      if op.kind == "remove_column" and run > 0 and op.table == run_table then
+        run = run + 1
+        table.insert(downs, run, down)
+      else
+        if op.kind == "remove_column" then run, run_table = 1, op.table else run = 0 end
+        if down then table.insert(downs, 1, down) end
+      end
     end
   end
   for _, l in ipairs(later) do

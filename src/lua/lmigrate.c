@@ -19,6 +19,8 @@
  *     "drop_primary_key" | "remove_foreign_key", table, name, if_exists, index, fk }
  *   { kind = "rename_table" | "rename_column", table, name, new_name }
  *   { kind = "add_column" | "change_column", table, name, col, old_type }
+ *   (from the difference, change_column and remove_column also carry old_col: the
+ *    live column before the op, and note: what old_col could not say)
  *   { kind = "add_index" | "add_unique" | "add_primary_key", table, index, if_exists }
  *   { kind = "add_foreign_key", table, fk }
  *   { kind = "add_enum_values", table, name, values = { ... }, col }
@@ -701,6 +703,10 @@ static void push_sop(lua_State *L, const sq_sop *op) {
   if (op->col) {
     push_col(L, op->col);
     lua_setfield(L, -2, "col");
+  }
+  if (op->old_col) {
+    push_col(L, op->old_col);
+    lua_setfield(L, -2, "old_col");
   }
   if (op->cols) {
     lua_createtable(L, op->ncols, 0);
