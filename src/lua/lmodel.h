@@ -458,6 +458,9 @@ void lsq_scope_open(lua_State *L);
 /* Pushes a sqorm.types value of type with these parameters (ldefine.c;
  * no ENUM values). */
 void lsq_type_push(lua_State *L, int type, int length, int precision, int scale);
+void lsq_type_push_enum(lua_State *L, const char *const *vals, int n);
+int lsq_type_get(lua_State *L, int idx, int *length, int *precision, int *scale, const char *const **enumv,
+                 int *nenum);
 
 /* sqorm.types (ltypes.c): registers the table in the module at modidx;
  * the type value at idx into d (raises when it is none). */
