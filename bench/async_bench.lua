@@ -9,17 +9,31 @@
 --   async:    64 coroutines (sqorm.spawn) on a db with async = true and
 --             pool.max = 8; the main loop is a 1 ms tick: it waits on
 --             sqorm.pollfd() for at most 1 ms (select(2) via luasocket),
---             then sqorm.poll().
+--             then sqorm.poll(max, seconds): a tick's share of resumes,
+--             ASYNC_BENCH_POLL="max,seconds" (default "8,0.001"; "all":
+--             plain sqorm.poll(), every waiting coroutine).
 --   blocking: the same rounds one after another on one thread (async =
 --             false); a "tick" can only run between two calls.
 -- Prints throughput (rounds/s and statements/s) and the longest stall of
 -- the tick loop: the longest time between two ticks while the work ran
--- (it must stay under 5 ms in async mode).
+-- (it must stay under 5 ms in async mode), the longest single poll call,
+-- the 99th percentile of the tick gaps, and the load average. With
+-- ASYNC_BENCH_RUNS=N (default 1) each database runs N times (blocking,
+-- async, blocking, async, ...) and a "median" line follows.
 local sqorm = require "sqorm"
 local socket = require "socket"
 local now = socket.gettime
 
 local SESSIONS, ITER, ROWS = 64, tonumber(os.getenv("ASYNC_BENCH_ITER") or 40), 1000
+local RUNS = tonumber(os.getenv("ASYNC_BENCH_RUNS") or 1)
+local MODES = os.getenv("ASYNC_BENCH_MODES") or "blocking,async" -- e.g. "async" alone, for a profile
+local POLL = os.getenv("ASYNC_BENCH_POLL") or "8,0.001"
+local POLL_MAX, POLL_SECONDS
+if POLL ~= "all" then
+  POLL_MAX, POLL_SECONDS = POLL:match("^(%d+),([%d.]+)$")
+  POLL_MAX, POLL_SECONDS = tonumber(POLL_MAX), tonumber(POLL_SECONDS)
+  assert(POLL_MAX and POLL_SECONDS, "ASYNC_BENCH_POLL: \"max,seconds\" or \"all\"")
+end
 local STMTS_PER_ROUND = 4 + 4 -- 4 lookups + BEGIN, SELECT, UPDATE, COMMIT
 
 local function setup(url)
@@ -89,12 +103,13 @@ local function run_async(url, tname)
       for i = 1, ITER do round(db, M, tname, s, i) end
     end)
   end
-  local last, stall, ticks, longest_poll = now(), 0, 0, 0
+  local last, stall, ticks, longest_poll, gaps = now(), 0, 0, 0, {}
   while sqorm.pending() > 0 do
     socket.select({ fd }, nil, 0.001) -- the 1 ms tick, woken early by completions
     local t = now()
     if t - last > stall then stall = t - last end
-    sqorm.poll()
+    gaps[#gaps + 1] = t - last
+    sqorm.poll(POLL_MAX, POLL_SECONDS)
     ticks = ticks + 1
     last = now()
     if last - t > longest_poll then longest_poll = last - t end
@@ -103,7 +118,24 @@ local function run_async(url, tname)
   sqorm.on_error(nil)
   db:close()
   assert(failed == 0, failed .. " sessions failed")
-  return took, stall, longest_poll
+  table.sort(gaps)
+  return took, stall, longest_poll, gaps[math.max(1, math.ceil(#gaps * 0.99))]
+end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  if not f then return "?" end
+  local l = f:read("l")
+  f:close()
+  return l:match("^(%S+ %S+ %S+)") or "?"
 end
 
 local urls = { ... }
@@ -114,23 +146,44 @@ end
 assert(#urls > 0, "usage: lua5.4 bench/async_bench.lua URL... (or the test servers' SQORM_TEST_*_URL)")
 math.randomseed(os.time())
 local rounds = SESSIONS * ITER
-print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool.max = 8"):format(
-  SESSIONS, ITER))
+print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool.max = 8, "
+  .. "poll %s, %d run(s)"):format(SESSIONS, ITER, POLL_MAX and ("(%d, %g)"):format(POLL_MAX, POLL_SECONDS) or "()",
+  RUNS))
 -- longest poll ms: the longest single sqorm.poll() call (the Lua work of
 -- resuming coroutines); the rest of a stall is the wait for the CPU.
-print(("%-9s %-9s %10s %12s %12s %18s %16s"):format("dialect", "mode", "seconds", "rounds/s", "stmts/s",
-  "longest stall ms", "longest poll ms"))
+-- p99 gap ms: the 99th percentile of the time between two ticks.
+local head = "%-9s %-9s %8s %10s %10s %13s %12s %11s  %s"
+local line = "%-9s %-9s %8.2f %10.0f %10.0f %13.2f %12s %11s  %s"
+print(head:format("dialect", "mode", "seconds", "rounds/s", "stmts/s", "longest stall", "longest poll",
+  "p99 gap ms", "load average"))
 for _, url in ipairs(urls) do
   local db, tname = setup(url)
   local dialect = db:dialect()
-  local bt, bs = run_blocking(url, tname)
-  print(("%-9s %-9s %10.2f %12.0f %12.0f %18.2f"):format(dialect, "blocking", bt, rounds / bt,
-    rounds * STMTS_PER_ROUND / bt, bs * 1e3))
-  local at, as, ap = run_async(url, tname)
-  print(("%-9s %-9s %10.2f %12.0f %12.0f %18.2f %16.2f"):format(dialect, "async", at, rounds / at,
-    rounds * STMTS_PER_ROUND / at, as * 1e3, ap * 1e3))
+  local m = { brate = {}, bstall = {}, arate = {}, astall = {}, apoll = {}, agap = {} }
+  for _ = 1, RUNS do
+    local bt, bs, at, as, ap, ag = 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0
+    if MODES:find("blocking", 1, true) then
+      bt, bs = run_blocking(url, tname)
+      print(line:format(dialect, "blocking", bt, rounds / bt, rounds * STMTS_PER_ROUND / bt, bs * 1e3, "", "",
+        loadavg()))
+    end
+    if MODES:find("async", 1, true) then
+      at, as, ap, ag = run_async(url, tname)
+      print(line:format(dialect, "async", at, rounds / at, rounds * STMTS_PER_ROUND / at, as * 1e3,
+        ("%.2f"):format(ap * 1e3), ("%.2f"):format(ag * 1e3), loadavg()))
+    end
+    m.brate[#m.brate + 1], m.bstall[#m.bstall + 1] = rounds / bt, bs * 1e3
+    m.arate[#m.arate + 1], m.astall[#m.astall + 1] = rounds / at, as * 1e3
+    m.apoll[#m.apoll + 1], m.agap[#m.agap + 1] = ap * 1e3, ag * 1e3
+  end
+  if RUNS > 1 then
+    print(("%-9s median: blocking %.0f rounds/s (stall %.2f ms), async %.0f rounds/s (%.2fx), longest stall "
+      .. "%.2f ms, longest poll %.2f ms, p99 gap %.2f ms"):format(dialect, median(m.brate), median(m.bstall),
+      median(m.arate), median(m.arate) / median(m.brate), median(m.astall), median(m.apoll), median(m.agap)))
+  end
   local total = tonumber(db:query("SELECT SUM(coins) AS n FROM " .. tname)[1].n)
-  assert(total == ROWS * 1000 + 2 * rounds, "lost updates: " .. total)
+  local nmodes = (MODES:find("blocking", 1, true) and 1 or 0) + (MODES:find("async", 1, true) and 1 or 0)
+  assert(total == ROWS * 1000 + nmodes * rounds * RUNS, "lost updates: " .. total)
   db:exec("DROP TABLE " .. tname)
   db:close()
 end

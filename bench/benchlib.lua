@@ -91,9 +91,20 @@ else
   B.clock_source = "/proc/uptime"
 end
 
-local t_start, t_stop = 0, 0
-function B.clock_start() t_start = B.clock() end
-function B.clock_stop() t_stop = B.clock() end
+-- The measured part's process CPU time (os.clock) is kept too: a
+-- "CPU <workload> <db> <client> <ops> <cpu_seconds>" line follows each
+-- RESULT line (run.sh reads only RESULT lines; bench/compare.sh reads
+-- both: the client's own CPU per op barely moves when a busy machine
+-- makes the wall clock useless).
+local t_start, t_stop, c_start, c_stop = 0, 0, 0, 0
+function B.clock_start()
+  c_start = os.clock()
+  t_start = B.clock()
+end
+function B.clock_stop()
+  t_stop = B.clock()
+  c_stop = os.clock()
+end
 
 -- Peak RSS of this process in KiB (VmHWM).
 function B.peak_rss_kib()
@@ -242,6 +253,7 @@ function B.main(client, impl, open, close)
       local secs = t_stop - t_start
       io.write(("RESULT %s %s %s %d %.6f %.1f %d\n"):format(w, dialect, client,
         ops, secs, secs > 0 and ops / secs or 0, B.peak_rss_kib()))
+      io.write(("CPU %s %s %s %d %.6f\n"):format(w, dialect, client, ops, c_stop - c_start))
       io.stdout:flush()
     end
     if close then close(ctx) end

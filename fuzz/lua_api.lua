@@ -688,17 +688,357 @@ action("gc", 1, function()
   collectgarbage(R.pick({ "collect", "step" }))
 end)
 
--- New actions (async spawn/poll/cancel, include trees, hooks raising and
--- yielding) go here, registered with action(...).
+-- ------------------------------------------------------------------
+-- Async: dbs with async = true (or "auto"), sqorm.spawn of random call
+-- sequences, poll / run / pending / cancel at random points, per-call
+-- and default timeouts, dbs closed with calls in flight, coroutines
+-- abandoned (never resumed, closed, resumed by the wrong party) in the
+-- middle of a call, errors raised inside spawned functions, on_error
+-- handlers that raise or yield.
+-- ------------------------------------------------------------------
+
+S.cos, S.adbs, S.tmpfiles = {}, {}, {}
+
+-- How run_some nests, per coroutine (a spawned coroutine starts one
+-- deeper than its spawner, so spawns can't recurse without end).
+local depths = setmetatable({}, { __mode = "k" })
+local function depth_of(th) return depths[th or coroutine.running()] or 0 end
+
+-- The on_error handler of a seed: what escapes a spawned coroutine is
+-- checked like any failure (a sqorm error object or the fuzzer's own).
+function S.on_error(e) check_error("error escaping a spawned coroutine", false, e) end
+
+local function async_url()
+  if R.chance(0.4) then return "sqlite::memory:" end
+  local path = os.tmpname()
+  S.tmpfiles[#S.tmpfiles + 1] = path
+  return "sqlite://" .. path
+end
+
+action("async connect", 1, function()
+  local o = { async = R.pick({ true, true, true, "auto", false, S.hostile() }),
+    pool = { max = R.pick({ 1, 2, 3 }), acquire_timeout = R.pick({ 0.05, 0.2 }) }, connect_timeout = 0.2 }
+  if R.chance(0.3) then o.timeout = R.pick({ 0.001, 0.05, 1, 0, -1, 1 / 0, 0 / 0, "1", S.hostile() }) end
+  if R.chance(0.2) then o.logging = logger() end
+  local ok, db = S.call("connect async", sqorm.connect, async_url(), o)
+  if not (ok and db) then return end
+  keep(S.dbs, db, 6)
+  keep(S.adbs, db, 4)
+  local function setup()
+    local m = db:define("player", columns(), { table_name = "players" })
+    keep(S.models, m, 10)
+    m:sync({ force = true })
+  end
+  -- async = true can't sync from the main thread: in sqorm.run (or spawn)
+  if coroutine.isyieldable() and R.chance(0.5) then S.call("async setup", setup)
+  elseif not coroutine.isyieldable() and R.chance(0.8) then S.call("sqorm.run(setup)", sqorm.run, setup)
+  else S.call("async setup, main thread", setup) end
+  if R.chance(0.6) then S.db = db end
+end)
+
+-- The body of a spawned coroutine: random calls, then a return, an
+-- error (the fuzzer's own, a sqorm error object, a string) or a yield
+-- nobody answers.
+local function spawn_body(inherit)
+  return function(...)
+    depths[coroutine.running()] = inherit + 1
+    local _ = select("#", ...)
+    run_some(R.int(1, 4))
+    local c = R.int(1, 10)
+    if c == 1 then error(USER)
+    elseif c == 2 then error(sqorm.error("usage", "raised by a spawned function"))
+    elseif c == 3 then error(USER_MSG .. " as a string")
+    elseif c == 4 then try_yield("a yield sqorm knows nothing of") run_some(1)
+    end
+    return S.hostile()
+  end
+end
+
+action("spawn", 5, function()
+  local f = R.chance(0.95) and spawn_body(depth_of()) or S.hostile()
+  local ok, co = S.call("sqorm.spawn", sqorm.spawn, f, S.hostile(), S.hostile())
+  if ok and type(co) == "thread" then keep(S.cos, co, 20) end
+end)
+
+action("poll", 4, function()
+  local c = R.int(1, 6)
+  if c <= 3 then S.call("sqorm.poll", sqorm.poll, R.chance(0.1) and S.hostile() or nil)
+  elseif c == 4 then S.call("sqorm.pending", sqorm.pending)
+  elseif c == 5 then S.call("sqorm.pollfd", sqorm.pollfd)
+  else
+    -- poll until nothing is pending (bounded)
+    S.call("poll loop", function()
+      for _ = 1, 200 do
+        if sqorm.pending() == 0 then break end
+        sqorm.poll()
+      end
+    end)
+  end
+end)
+
+action("sqorm.run", 1.5, function()
+  local f = R.chance(0.95) and spawn_body(depth_of()) or S.hostile()
+  S.call("sqorm.run", sqorm.run, f, S.hostile())
+end)
+
+action("cancel", 1.5, function()
+  local target = (#S.cos > 0 and R.chance(0.8)) and R.pick(S.cos) or S.hostile()
+  S.call("sqorm.cancel", sqorm.cancel, target)
+  if R.chance(0.2) then S.call("sqorm.cancel(running)", sqorm.cancel, coroutine.running()) end
+end)
+
+action("resume spawned", 1, function()
+  -- the script resumes a coroutine sqorm is waiting for (or one that
+  -- waits for the script), with junk values, or closes it
+  if #S.cos == 0 then return end
+  local co = R.pick(S.cos)
+  if coroutine.status(co) ~= "suspended" then return end
+  if R.chance(0.2) then
+    S.call("coroutine.close(spawned)", function() coroutine.close(co) end)
+  else
+    local ok, e = coroutine.resume(co, S.hostile(), S.hostile())
+    if not ok then check_error("resume spawned", false, e) end
+  end
+end)
+
+action("on_error", 0.5, function()
+  local h = R.pick({ S.on_error, S.on_error, function() error(USER) end, function() try_yield() end,
+    function(e, co) S.on_error(e) return co end, S.hostile() })
+  S.call("sqorm.on_error", sqorm.on_error, h)
+end)
+
+action("abandon", 1.5, function()
+  -- a coroutine of the script's own that makes calls (async: it yields
+  -- to the script in the middle of one), then is never resumed, closed,
+  -- or dropped for the collector
+  local d = depth_of()
+  local co = coroutine.create(function()
+    depths[coroutine.running()] = d + 1
+    run_some(R.int(1, 3))
+  end)
+  local ok, e = coroutine.resume(co)
+  if not ok then check_error("abandoned coroutine", false, e) end
+  local c = R.int(1, 3)
+  if c == 1 then S.call("coroutine.close(mid-call)", function() coroutine.close(co) end)
+  elseif c == 2 then keep(S.cos, co, 20) end
+  co = nil -- luacheck: ignore
+  if R.chance(0.3) then collectgarbage() end
+end)
+
+action("close async db", 0.7, function()
+  local db = #S.adbs > 0 and R.pick(S.adbs) or nil
+  if not db or db == S.main then return end
+  -- calls in flight on it, then it is closed
+  for _ = 1, R.int(0, 3) do
+    keep(S.cos, sqorm.spawn(function()
+      S.call("query before close", db.query, db, R.pick({ "SELECT 1 AS x", "SELECT * FROM players",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) AS n FROM c" }),
+        nil, R.chance(0.3) and { timeout = R.pick({ 0.001, 0.01, 1 }) } or nil)
+      run_some(R.int(0, 1))
+    end), 20)
+  end
+  S.call("db:close (calls in flight)", db.close, db)
+  if S.db == db then S.db = S.main end
+  if R.chance(0.5) then S.call("sqorm.poll", sqorm.poll) end
+end)
+
+-- ------------------------------------------------------------------
+-- Associations and include: a small world of associated models
+-- (belongs_to, has_one, has_many, belongs_to_many), random include
+-- trees (unknown and hostile names, nested, where / limit / order /
+-- required / attributes junk, hostile aliases), op.has, accessors with
+-- junk arguments.
+-- ------------------------------------------------------------------
+
+S.worlds, S.winsts = {}, {}
+
+-- association name -> { target model key, to-many?, singular }
+local ASSOCS = {
+  guild = { members = { "member", true, "member" } },
+  member = { guild = { "guild", false }, profile = { "profile", false }, badges = { "badge", true, "badge" } },
+  profile = { member = { "member", false } },
+  badge = { members = { "member", true, "member" } },
+}
+local WCOLS = { "id", "name", "coins", "guild_id", "member_id", "bio", "label", "nope" }
+
+local function junk_or(v, p)
+  if R.chance(p or 0.1) then return S.hostile() end
+  return v
+end
+
+local function define_world(db)
+  local pk = { "id", T.INTEGER, primary_key = true, auto_increment = true }
+  local w = { db = db }
+  w.guild = db:define("guild", { pk, { "name", T.STRING(32) } }, { paranoid = R.chance(0.3) or nil })
+  w.member = db:define("member", { pk, { "name", T.STRING(32) }, { "coins", T.INTEGER, default = 0 } })
+  w.profile = db:define("profile", { pk, { "bio", T.TEXT } })
+  w.badge = db:define("badge", { pk, { "label", T.STRING(16) } })
+  local function assoc(m, how, target, o)
+    if R.chance(0.1) then o[R.pick({ "as", "foreign_key", "on_delete", "through", "scope", "lazy", "bogus" })] = S.hostile() end
+    if R.chance(0.05) then target = S.hostile() end
+    S.call(how, m[how], m, target, o)
+  end
+  assoc(w.guild, "has_many", w.member, { as = "members", foreign_key = "guild_id",
+    scope = R.chance(0.2) and { coins = op.gte(0) } or nil })
+  assoc(w.member, "belongs_to", w.guild, { as = "guild", foreign_key = "guild_id",
+    lazy = R.chance(0.2) and "raise" or nil })
+  assoc(w.member, "has_one", w.profile, { as = "profile", foreign_key = "member_id" })
+  assoc(w.profile, "belongs_to", w.member, { as = "member", foreign_key = "member_id" })
+  assoc(w.member, "belongs_to_many", w.badge, { as = "badges", through = "member_badges",
+    foreign_key = "member_id", other_key = "badge_id" })
+  assoc(w.badge, "belongs_to_many", w.member, { as = "members", through = "member_badges",
+    foreign_key = "badge_id", other_key = "member_id" })
+  db:sync({ force = true })
+  local gs = w.guild:bulk_create({ { name = "red" }, { name = "blue" } })
+  for i = 1, 4 do
+    local m = w.member:create({ name = "m" .. i, coins = i * 10, guild_id = gs[1 + i % 2].id })
+    S.winsts[#S.winsts + 1] = { m, "member", w }
+  end
+  w.badge:bulk_create({ { label = "gold" }, { label = "iron" } })
+  return w
+end
+
+action("assoc define", 1, function()
+  local db = R.chance(0.9) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local ok, w = S.call("define world", function()
+    if coroutine.isyieldable() or R.chance(0.3) then return define_world(db) end
+    return sqorm.run(define_world, db) -- an async db syncs in a coroutine
+  end)
+  if ok and type(w) == "table" and w.guild then
+    keep(S.worlds, w, 3)
+    keep(S.models, w.member, 10)
+  end
+end)
+
+-- A random include list for model key mk.
+local function include_tree(mk, depth)
+  if R.chance(0.05) then return S.hostile() end
+  local names = {}
+  for k in pairs(ASSOCS[mk] or {}) do names[#names + 1] = k end
+  table.sort(names)
+  local list = {}
+  for _ = 1, R.int(0, 3) do
+    local name = R.chance(0.85) and R.pick(names) or R.pick({ "nope", "", "members; DROP TABLE guilds", "__index",
+      "get_members", "guild.members", S.hostile() })
+    local item
+    local c = R.int(1, 4)
+    if c == 1 or name == nil then item = name
+    else
+      item = {}
+      if R.chance(0.8) then item[1] = name else item.as = name end
+      if R.chance(0.05) then item.as = R.pick({ "x\"y", "a`b", "alias -- c", "\0", S.hostile() }) end
+      if R.chance(0.05) then item.model = R.pick({ S.model(), S.hostile() }) end
+      if R.chance(0.3) then item.where = junk_or({ [R.pick(WCOLS)] = S.value() }) end
+      if R.chance(0.2) then item.attributes = R.pick({ { "id" }, { "nope" }, { "name", "label" }, {}, { exclude = { "id" } }, S.hostile() }) end
+      if R.chance(0.2) then item.order = R.pick({ { { "id", "desc" } }, "id", { "nope" }, { { "id", "sideways" } }, S.hostile() }) end
+      if R.chance(0.2) then item.limit = R.pick({ 1, 2, 0, -1, 2 ^ 63, 0.5, S.hostile() }) end
+      if R.chance(0.1) then item.offset = R.pick({ 0, 1, -1, S.hostile() }) end
+      if R.chance(0.2) then item.required = R.pick({ true, false, S.hostile() }) end
+      if R.chance(0.05) then item.paranoid = R.pick({ true, false, S.hostile() }) end
+      if R.chance(0.05) then item.unscoped = R.pick({ true, S.hostile() }) end
+      if R.chance(0.05) then pcall(function() item[S.hostile() or "bogus"] = S.hostile() end) end
+      local a = ASSOCS[mk] and ASSOCS[mk][name]
+      if a and depth < 3 and R.chance(0.4) then item.include = include_tree(a[1], depth + 1) end
+    end
+    list[#list + 1] = item
+  end
+  if R.chance(0.1) then list = list[1] end -- one item, not a list
+  return list
+end
+
+action("include", 6, function()
+  local w = #S.worlds > 0 and R.pick(S.worlds) or nil
+  if not w then return end
+  local mk = R.pick({ "guild", "member", "member", "profile", "badge" })
+  local m = w[mk]
+  local o = R.chance(0.3) and S.opts() or {}
+  if type(o) ~= "table" then o = {} end
+  pcall(function()
+    o.where = nil
+    o.attributes = R.chance(0.1) and o.attributes or nil
+    o.group, o.having = nil, nil
+    o.include = include_tree(mk, 0)
+    if R.chance(0.2) then
+      local names = {}
+      for k in pairs(ASSOCS[mk]) do names[#names + 1] = k end
+      local n = R.chance(0.8) and R.pick(names) or S.hostile()
+      o.where = { R.chance(0.7) and op.has(n, R.chance(0.5) and { id = op.gt(0) } or nil) or S.hostile() }
+    end
+    if R.chance(0.1) then o.lazy = R.pick({ "raise", "nope", S.hostile() }) end
+  end)
+  local what = R.pick({ "find_all", "find_all", "find_one", "find_by_pk", "find_and_count_all", "count" })
+  local ok, r
+  if what == "find_by_pk" then ok, r = S.call("include " .. what, m.find_by_pk, m, R.pick({ 1, 2, S.value() }), o)
+  else ok, r = S.call("include " .. what, m[what], m, o) end
+  if ok and type(r) == "table" then
+    local rows = r.rows or r
+    if getmetatable(rows) == nil then
+      for i = 1, math.min(#rows, 2) do
+        if type(rows[i]) == "table" and getmetatable(rows[i]) ~= nil then
+          S.winsts[#S.winsts + 1] = { rows[i], mk, w }
+          keep(S.insts, rows[i])
+        end
+      end
+    elseif getmetatable(r) ~= nil then
+      S.winsts[#S.winsts + 1] = { r, mk, w }
+    end
+    while #S.winsts > 20 do table.remove(S.winsts, 1) end
+  end
+end)
+
+action("accessor", 5, function()
+  if #S.winsts == 0 then return end
+  local e = R.pick(S.winsts)
+  local inst, mk, w = e[1], e[2], e[3]
+  local names = {}
+  for k in pairs(ASSOCS[mk]) do names[#names + 1] = k end
+  table.sort(names)
+  local as = R.chance(0.9) and R.pick(names) or R.pick({ "nope", "", S.hostile() })
+  local a = ASSOCS[mk][as]
+  local verbs = a and a[2] and { "get_", "count_", "has_", "add_", "remove_", "set_", "create_" } or { "get_", "set_", "create_" }
+  local verb = R.pick(verbs)
+  local mname = verb .. ((verb == "create_" and a and a[3]) or tostring(as))
+  local target = a and w[a[1]]
+  local function arg()
+    local c = R.int(1, 9)
+    if c == 1 then return S.hostile()
+    elseif c == 2 then return R.pick({ 1, 2, 3, -1, 0 })
+    elseif c == 3 and #S.winsts > 0 then return R.pick(S.winsts)[1]
+    elseif c == 4 then return { R.pick({ 1, 2 }), R.chance(0.5) and R.pick(S.winsts)[1] or S.hostile() }
+    elseif c == 5 then return S.opts()
+    elseif c == 6 then return S.values()
+    elseif c == 7 and target then
+      local ok, t = pcall(target.find_one, target)
+      return ok and t or nil
+    elseif c == 8 then return { name = "new", label = "x", bio = "b", coins = S.value() }
+    end
+    return nil
+  end
+  if R.chance(0.1) then
+    S.call("inst." .. tostring(as), function() return inst[as] end) -- not loaded: usage, never SQL
+    return
+  end
+  S.call("accessor " .. mname, function()
+    local f = inst[mname]
+    if f == nil then return end -- no such accessor: a plain nil field
+    if R.chance(0.05) then return f(S.hostile(), arg()) end -- on the wrong value
+    return f(inst, arg(), R.chance(0.2) and arg() or nil)
+  end)
+end)
+
+-- New actions (hooks raising and yielding, ...) go here, registered with
+-- action(...).
 
 -- ------------------------------------------------------------------
 -- The run
 -- ------------------------------------------------------------------
 
-local depth = 0
 run_some = function(n)
+  local th = coroutine.running()
+  local depth = depths[th] or 0
   if depth > 3 then return end
-  depth = depth + 1
+  depths[th] = depth + 1
   for _ = 1, n do
     local r = R.int(0, math.floor(total_weight * 10) - 1) / 10
     local a
@@ -715,7 +1055,7 @@ run_some = function(n)
     if not ok then check_error("action " .. a.name, false, e) end
     current.action = outer
   end
-  depth = depth - 1
+  depths[th] = depth
 end
 
 local started, started_wall = os.clock(), os.time()
@@ -729,6 +1069,8 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.main = sqorm.connect("sqlite::memory:")
   S.db = S.main
   S.dbs, S.models, S.insts, S.txs, S.cursors = { S.main }, {}, {}, {}, {}
+  S.cos, S.adbs, S.worlds, S.winsts = {}, {}, {}, {}
+  sqorm.on_error(S.on_error)
   local ok, m = S.call("define main", S.main.define, S.main, "player", columns(), { table_name = "players" })
   if ok then
     S.models[1] = m
@@ -740,6 +1082,22 @@ for seed = args.seed, args.seed + args.seeds - 1 do
     run_some(1)
     if step % 50 == 0 and out_of_time() then break end
   end
+  -- async: every call completes exactly once, so what is pending drains
+  -- (sqorm.run waits on the completion queue); some seeds close their
+  -- async dbs with calls in flight first
+  sqorm.on_error(S.on_error)
+  if R.chance(0.2) then
+    for _, db in ipairs(S.adbs) do S.call("db:close (seed end, calls in flight)", db.close, db) end
+  end
+  local t0 = os.time()
+  while sqorm.pending() > 0 and os.time() - t0 < 30 do
+    S.call("drain: sqorm.run", sqorm.run, function() end)
+    sqorm.on_error(S.on_error)
+  end
+  if sqorm.pending() > 0 then
+    finding("sqorm.pending", ("seed %d: %d calls still pending after 30 s"):format(seed, sqorm.pending()))
+  end
+  S.cos, S.winsts, S.worlds = {}, {}, {}
   -- everything released: end open transactions and cursors, then the
   -- main pool must have no connection in use
   for _, tx in ipairs(S.txs) do pcall(tx.rollback, tx) end
@@ -747,15 +1105,42 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.all_txs = {}
   for _, cur in ipairs(S.cursors) do pcall(cur.close, cur) end
   S.txs, S.cursors, S.insts = {}, {}, {}
-  collectgarbage()
-  collectgarbage()
+  -- a chain of finalised objects (a savepoint's Tx keeps its parent, a
+  -- cursor its Tx, ...) is freed one link per cycle: collect until the
+  -- pools are back (or 50 cycles)
+  local function in_use()
+    local n = 0
+    for _, db in ipairs({ S.main, table.unpack(S.adbs) }) do
+      local oks, sts = pcall(db.pool_stats, db)
+      if oks and type(sts) == "table" then n = n + sts.in_use end
+    end
+    return n
+  end
+  for _ = 1, 50 do
+    collectgarbage()
+    if in_use() == 0 then break end
+  end
   local okp, st = pcall(S.main.pool_stats, S.main)
   if okp and type(st) == "table" and st.in_use ~= 0 then
     finding("pool_stats", ("seed %d ends with %s connections in use"):format(seed, tostring(st.in_use)))
   end
+  for _, db in ipairs(S.adbs) do
+    local oka, sta = pcall(db.pool_stats, db)
+    if oka and type(sta) == "table" and sta.in_use ~= 0 then
+      finding("pool_stats", ("seed %d: an async db ends with %s connections in use"):format(seed, tostring(sta.in_use)))
+    end
+  end
   for _, db in ipairs(S.dbs) do pcall(db.close, db) end
-  S.dbs, S.models, S.db, S.main = {}, {}, nil, nil
+  for _, db in ipairs(S.adbs) do pcall(db.close, db) end
+  S.dbs, S.adbs, S.models, S.db, S.main = {}, {}, {}, nil, nil
   collectgarbage()
+  for _, path in ipairs(S.tmpfiles) do
+    os.remove(path)
+    os.remove(path .. "-wal")
+    os.remove(path .. "-shm")
+    os.remove(path .. "-journal")
+  end
+  S.tmpfiles = {}
   print(("seed %d: %d calls, %d findings"):format(seed, stats.calls - calls0, stats.findings - find0))
 end
 collectgarbage()

@@ -126,7 +126,7 @@ if [[ -d build-asan ]]; then
   check_step lua-fuzz env LD_PRELOAD="$asan:$ubsan" LUA_PATH="$root/build-asan/share/?.lua;$root/build-asan/share/?/init.lua;;" \
     LUA_CPATH="$root/build-asan/lib/?.so;;" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    lua5.4 fuzz/lua_api.lua --seed 1 --seeds "${SQORM_LUA_FUZZ_SEEDS:-8}" --steps 2000 --seconds "${SQORM_LUA_FUZZ_SECONDS:-45}"
+    lua5.4 fuzz/lua_api.lua --seed 1 --seeds "${SQORM_LUA_FUZZ_SEEDS:-8}" --steps 2000 --seconds "${SQORM_LUA_FUZZ_SECONDS:-110}"
 fi
 if [[ -d build-tsan ]]; then
   # (not embed_server --async: the Lua errors its SQLite retries raise are

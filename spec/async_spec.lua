@@ -343,6 +343,126 @@ for _, d in ipairs(dialects()) do
       ldb:close()
     end)
 
+    if d.name ~= "sqlite" then it("raises a deadlock at its call site in a coroutine; the transaction stays over " ..
+       "until rollback", function()
+      -- A locks row 1, B rows 2 and 3; A asks for row 2 and waits, then B
+      -- for row 1: A is the victim (InnoDB: the lighter transaction;
+      -- PostgreSQL: the one that waited first). Both on this Lua thread.
+      local nap = d.name == "mysql" and "DO SLEEP(0.5)" or "SELECT pg_sleep(0.5)"
+      local a_locked, b_locked, a_err, a_after, b_done = false, false, nil, nil, false
+      sqorm.spawn(function()
+        local tx = db:begin()
+        db:exec(("UPDATE %s SET n = n + 100 WHERE id = 1"):format(tname))
+        a_locked = true
+        while not b_locked do db:query("SELECT 1 AS one") end
+        local ok, e = pcall(db.exec, db, ("UPDATE %s SET n = n + 100 WHERE id = 2"):format(tname))
+        a_err = not ok and e or "no error"
+        -- the transaction is over: nothing may autocommit
+        ok, e = pcall(db.exec, db, ("UPDATE %s SET n = 5 WHERE id = 3"):format(tname))
+        a_after = not ok and e or "no error"
+        tx:rollback()
+      end)
+      sqorm.spawn(function()
+        while not a_locked do db:query("SELECT 1 AS one") end
+        db:transaction(function()
+          db:exec(("UPDATE %s SET n = n + 1 WHERE id >= 2"):format(tname))
+          b_locked = true
+          db:exec(nap)                 -- A is waiting for row 2 by now
+          db:exec(("UPDATE %s SET n = n + 10 WHERE id = 1"):format(tname))
+        end)
+        b_done = true
+      end)
+      drain(60)
+      assert.are.equal("deadlock", type(a_err) == "table" and a_err.kind, tostring(a_err))
+      assert.are.equal("deadlock", type(a_after) == "table" and a_after.kind, tostring(a_after))
+      assert.is_true(b_done)
+      local n = function(id)
+        return tonumber(sync:query(("SELECT n FROM %s WHERE id = ?"):format(tname), { id })[1].n)
+      end
+      assert.are.equal(10, n(1))      -- B's; A's +100 is gone
+      assert.are.equal(1, n(3))       -- B's +1; A's "= 5" never ran
+      assert.are.equal(0, db:pool_stats().in_use)
+    end) end
+
+    -- Until every op submitted to pdb (pool.max = 1) ran: its only
+    -- worker posts each completion before it runs the next op, so all
+    -- but (at most) the last completion wait to be popped.
+    local function until_all_ran(pdb)
+      local socket = require "socket"
+      local t0 = os.time()
+      repeat
+        local st = pdb:pool_stats()
+        if st.in_use == 0 and st.waiting == 0 then return end
+        socket.sleep(0.005)
+      until os.time() - t0 > 30
+      error("ops still running after 30 s")
+    end
+
+    it("resumes at most max coroutines per sqorm.poll(max); the rest wait, none lost or reordered", function()
+      -- pool.max = 1: the ops run (and complete) in submission order, so
+      -- the resumes go round robin over the coroutines.
+      local pdb = sqorm.connect(d.url, { async = true, pool = { max = 1 } })
+      local N, K, order = 12, 4, {}
+      for i = 1, N do
+        sqorm.spawn(function()
+          for k = 1, K do
+            local v = pdb:query("SELECT ? AS v", { i * 100 + k })[1].v
+            assert(tonumber(v) == i * 100 + k)
+            order[#order + 1] = i * 100 + k
+          end
+        end)
+      end
+      assert.are.equal(N, sqorm.pending())
+      until_all_ran(pdb)
+      assert.are.equal(3, sqorm.poll(3))   -- 11 or 12 waited: 3 resumed, the rest wait
+      assert.are.equal(N, sqorm.pending())  -- (the 3 resumed have their next op in flight)
+      assert.are.same({ 101, 201, 301 }, order)
+      local calls = 0
+      while sqorm.pending() > 0 do
+        local n = sqorm.poll(3)
+        assert.is_true(n <= 3, "poll(3) resumed " .. n)
+        calls = calls + 1
+        assert(calls < 1e7, "no progress")
+      end
+      local want = {}
+      for k = 1, K do
+        for i = 1, N do want[#want + 1] = i * 100 + k end
+      end
+      assert.are.same(want, order)           -- each exactly once, in order
+      assert.are.equal(0, sqorm.poll(3))
+      pdb:close()
+    end)
+
+    it("stops resuming once poll's time budget is spent (always at least one)", function()
+      local pdb = sqorm.connect(d.url, { async = true, pool = { max = 1 } })
+      local got = {}
+      for i = 1, 6 do
+        sqorm.spawn(function()
+          local v = tonumber(pdb:query("SELECT ? AS v", { i })[1].v)
+          got[#got + 1] = v
+        end)
+      end
+      until_all_ran(pdb)
+      -- a budget of a nanosecond: the first resume spends it
+      assert.are.equal(1, sqorm.poll(nil, 1e-9))
+      assert.are.same({ 1 }, got)
+      assert.are.equal(1, sqorm.poll(10, 1e-9))
+      assert.are.same({ 1, 2 }, got)
+      drain()
+      assert.are.same({ 1, 2, 3, 4, 5, 6 }, got)
+      assert.are.equal(0, sqorm.poll(nil, 1))
+      pdb:close()
+    end)
+
+    it("refuses a bad max or budget for sqorm.poll with usage", function()
+      for _, args in ipairs { { 0 }, { -1 }, { 1.5 }, { "x" }, { nil, 0 }, { nil, -1 }, { nil, "x" } } do
+        local ok, err = pcall(sqorm.poll, args[1], args[2])
+        assert.is_false(ok)
+        assert.are.equal("usage", err.kind)
+        assert.is_truthy(err.message:find("sqorm.poll", 1, true))
+      end
+    end)
+
     it("counts pending ops and exposes a pollfd", function()
       local fd = sqorm.pollfd()
       assert.is_true(math.type(fd) == "integer" and fd >= 0)

@@ -384,6 +384,44 @@ H.each_dialect(describe, function(d)
     end)
   end)
 
+  describe("scoped models", function()
+    it("Model:scope(...) and unscoped() run the model's hooks, and their writes keep the scope", function()
+      local S = db:define("scoped_player", {
+        { "id", T.INTEGER, primary_key = true, auto_increment = true },
+        { "name", T.STRING(16) },
+        { "coins", T.INTEGER, allow_null = false, default = 0 },
+        { "banned", T.BOOLEAN, allow_null = false, default = false },
+      }, { table_name = H.tname("scoped_players"), timestamps = false,
+           default_scope = { where = { banned = false } },
+           scopes = { rich = { where = { coins = op.gt(100) } } } })
+      S:sync{ force = true }
+      S:bulk_create{ { name = "a", coins = 500 }, { name = "b", coins = 5 }, { name = "c", coins = 900, banned = true } }
+      local got = {}
+      S:add_hook("before_bulk_update", function(ctx) got[#got + 1] = "bbu:" .. ctx.model.name end)
+      S:add_hook("after_bulk_update", function(ctx) got[#got + 1] = "abu:" .. ctx.affected_rows end)
+      S:add_hook("before_bulk_destroy", function(ctx) got[#got + 1] = "bbd:" .. ctx.model.name end)
+      S:add_hook("after_find", function() got[#got + 1] = "af" end)
+      -- rich AND not banned: a only
+      assert.are.equal(1, S:scope("rich"):update({ coins = 1 }, { where = { coins = op.gt(0) } }))
+      assert.are.same({ "bbu:scoped_player", "abu:1" }, got)
+      -- unscoped: the banned c (900) is seen; a now has 1 coin
+      assert.are.same({ "c" }, { S:unscoped():find_all{ where = { coins = op.gt(100) } }[1].name })
+      assert.are.same({ "bbu:scoped_player", "abu:1", "af" }, got)
+      -- unscoped destroy reaches the banned row, with its bulk hook
+      assert.are.equal(1, S:unscoped():destroy{ where = { name = "c" } })
+      assert.are.equal("bbd:scoped_player", got[4])
+      -- individual_hooks on a scoped model loads only the rows of the scope
+      local rows = {}
+      S:add_hook("before_update", function(p) rows[#rows + 1] = p.name end)
+      S:scope("rich"):update({ coins = 2 }, { where = { coins = op.gte(0) }, individual_hooks = true })
+      assert.are.same({}, rows) -- nobody is rich any more
+      S:update({ coins = 3 }, { where = { coins = op.gte(0) }, individual_hooks = true })
+      table.sort(rows)
+      assert.are.same({ "a", "b" }, rows)
+      S:drop()
+    end)
+  end)
+
   describe("db-level hooks", function()
     it("apply to models defined before and after, and go away with remove_hook", function()
       local Q

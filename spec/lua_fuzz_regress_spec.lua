@@ -71,3 +71,117 @@ describe("lua_api fuzzer regressions", function()
     tx:rollback()
   end)
 end)
+
+-- Found when the fuzzer began to drive async, include and accessors.
+describe("lua_api fuzzer regressions: async and associations", function()
+  local db, Guild, Member
+  before_each(function()
+    db = sqorm.connect("sqlite::memory:")
+    Guild = db:define("guild", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } })
+    Member = db:define("member", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } })
+    Guild:has_many(Member, { as = "members", foreign_key = "guild_id" })
+    Member:belongs_to(Guild, { as = "guild", foreign_key = "guild_id" })
+    db:sync{ force = true }
+  end)
+  after_each(function() db:close() end)
+
+  it("sqorm.cancel of something that is no coroutine is kind usage (it raised a bare argument error)", function()
+    for _, v in ipairs({ 42, "x", {}, sqorm.fn.now(), db, print }) do
+      H.raises_kind("usage", "sqorm.cancel", sqorm.cancel, v)
+    end
+    H.raises_kind("usage", "sqorm.cancel", sqorm.cancel)
+    assert.is_false(sqorm.cancel(coroutine.create(print)))
+  end)
+
+  it("an accessor called on something that is no instance of its model is kind usage", function()
+    local g = Guild:create{ id = 1, name = "red" }
+    local m = Member:create{ id = 2, name = "ann", guild_id = 1 }
+    for _, name in ipairs({ "get_members", "count_members", "has_members", "add_members", "remove_members",
+      "set_members", "create_member" }) do
+      for _, self in ipairs({ 42, "x", {}, sqorm.op.eq(1), m, Guild, db }) do
+        H.raises_kind("usage", name, g[name], self)
+      end
+    end
+    for _, name in ipairs({ "get_guild", "set_guild", "create_guild" }) do
+      H.raises_kind("usage", name, m[name], g)
+    end
+    assert.are.equal(1, g:count_members())
+  end)
+
+  it("accessor options and values that are no tables are kind usage (pairs raised on them)", function()
+    local g = Guild:create{ id = 1, name = "red" }
+    local m = Member:create{ id = 2, name = "ann", guild_id = 1 }
+    for _, v in ipairs({ 42, "x", true, coroutine.create(print), print }) do
+      H.raises_kind("usage", "get_members", g.get_members, g, v)
+      H.raises_kind("usage", "count_members", g.count_members, g, v)
+      H.raises_kind("usage", "get_guild", m.get_guild, m, v)
+      H.raises_kind("usage", "create_member", g.create_member, g, v)
+      H.raises_kind("usage", "create_guild", m.create_guild, m, v)
+    end
+    H.raises_kind("usage", "NaN", g.has_members, g, 0 / 0)
+    assert.are.equal(1, #g:get_members())
+  end)
+
+  it("an accessor item that only looks like an instance (its __index answers every key) is no instance, "
+    .. "nor an endless list", function()
+    local g = Guild:create{ id = 1, name = "red" }
+    local m = Member:create{ id = 2, name = "ann", guild_id = 1 }
+    local liar = setmetatable({}, { __index = function(_, k) return k end })
+    for _, call in ipairs({
+      function() return m:set_guild(liar) end,
+      function() return g:has_members(liar) end,
+      function() return g:add_members({ liar }) end,
+      function() return g:set_members(liar) end,
+    }) do
+      local ok, e = pcall(call)
+      assert(ok or sqorm.is_error(e), "a bare Lua error: " .. tostring(e))
+    end
+    -- an instance of another model where an instance of the target is expected
+    H.raises_kind("usage", "instance of member", g.add_members, g, { g })
+    -- set_members(liar) was an empty list: it left the guild without members
+    assert.are.equal(0, g:count_members())
+  end)
+
+  it("an association name with a NUL byte is kind usage (C cut it at the NUL)", function()
+    H.raises_kind("usage", "belongs_to", Member.belongs_to, Member, Guild, { as = "a\0b", foreign_key = "guild_id" })
+    H.raises_kind("usage", "has_many", Guild.has_many, Guild, Member, { as = "x\0", foreign_key = "guild_id" })
+    H.raises_kind("usage", "belongs_to", Member.belongs_to, Member, Guild, { as = "g2", foreign_key = "guild_id\0x" })
+  end)
+end)
+
+describe("lua_api fuzzer regressions: a cursor shared by coroutines (async)", function()
+  it("closing or iterating a cursor whose fetch is in flight in another coroutine is kind usage "
+    .. "(it reused the operation in flight: UBSan, a null cursor in closed_k)", function()
+    local path = os.tmpname()
+    local db = sqorm.connect("sqlite://" .. path, { async = true, pool = { max = 2 } })
+    local P
+    sqorm.run(function()
+      P = db:define("p", { { "id", T.INTEGER, primary_key = true } })
+      P:sync{ force = true }
+      local rows = {}
+      for i = 1, 300 do rows[i] = { id = i } end
+      P:bulk_create(rows)
+    end)
+    local it, st, init, cur
+    local n, a_ok = 0, nil
+    sqorm.spawn(function()
+      it, st, init, cur = P:each()
+      a_ok = pcall(function() for _ in it, st, init do n = n + 1 end end)
+    end)
+    while cur == nil do sqorm.poll() end
+    -- the first coroutine waits for a fetch of cur; a second one closes and iterates it
+    local e1, e2
+    sqorm.spawn(function()
+      e1 = select(2, pcall(cur.close, cur))
+      e2 = select(2, pcall(it, st, init))
+    end)
+    while sqorm.pending() > 0 do sqorm.poll() end
+    assert.is_true(sqorm.is_error(e1) and e1.kind == "usage", tostring(e1))
+    assert.is_true(sqorm.is_error(e2) and e2.kind == "usage", tostring(e2))
+    assert.is_true(a_ok)
+    assert.are.equal(300, n)
+    assert.are.equal(0, db:pool_stats().in_use)
+    db:close()
+    os.remove(path)
+  end)
+end)

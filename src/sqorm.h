@@ -873,7 +873,10 @@ void sq_cursor_free(sq_cursor *c);
  *     driver says it is clean (sq_driver.is_clean), else it is
  *     discarded. On a pinned connection, or sq_job_run_conn, a run that
  *     was cancelled or timed out while a transaction was open rolls the
- *     transaction back and sets job->tx_ended (and sq_pin_tx_ended).
+ *     transaction back and sets job->tx_ended (and sq_pin_tx_ended). So
+ *     does, on a pinned connection, a run that failed with kind deadlock
+ *     (a deadlock or serialization failure ends the transaction): the
+ *     ROLLBACK runs on the worker, never on the consumer's thread.
  */
 typedef struct sq_job sq_job;
 typedef struct sq_cq sq_cq;
@@ -1498,7 +1501,9 @@ typedef struct sq_query {
    * non-key column). */
   const int *update_cols;
   int nupdate;
-  int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported) */
+  int returning;           /* INSERT/UPSERT: return every column (RETURNING * where supported);
+                            * SQ_RETURNING_UNSET: a plain INSERT returns only the columns it
+                            * leaves to the database (keys, defaults), none when it sets all */
   int caps;                /* SQ_CAP_* of the target server (sq_conn_caps); 0: the dialect's baseline */
   /* UPSERT conflict target on postgres/sqlite (NULL: the primary key),
    * e.g. the columns of a unique key. MySQL ignores it: ON DUPLICATE KEY
@@ -1513,6 +1518,7 @@ typedef struct sq_query {
 } sq_query;
 
 enum { SQ_CONFLICT_NONE = 0, SQ_CONFLICT_IGNORE = 1 };
+#define SQ_RETURNING_UNSET 2
 
 /* Rendered SQL: text in the dialect's placeholder style plus the
  * parameters in order (values borrowed from the query). */
@@ -2634,7 +2640,11 @@ int sq_model_unique_cols(const sq_model *m, int dialect, const char *msg, unsign
  * shortened with a hash past 63 bytes), created before its first use
  * when missing (a DO block, so a dropped and re-created table reuses
  * it as it is: add values with add_enum_values); SQLite: TEXT with
- * CHECK ("col" IN ('a', 'b')).
+ * CHECK ("col" IN ('a', 'b')). PostgreSQL, planned with a connection
+ * (sq_schema_plan, sq_schema_apply): drop_table, remove_column and a
+ * change_column to another type are followed by DROP TYPE IF EXISTS for
+ * each enum type only that table / column used (no other table, view or
+ * composite type has a column of it).
  *
  * Lifetimes: every pointer in an op is borrowed for the call that reads
  * it; ops built by the core (sq_sop_list) own theirs.
@@ -2733,7 +2743,12 @@ typedef struct sq_sop {
   int if_exists;               /* create_table, add_index: IF NOT EXISTS; drop_table, remove_index: IF EXISTS */
   int change;                  /* change_column: SQ_CHANGE_* (0: see above) */
   int old_type;                /* change_column: sq_ctype before the change, 0 unknown */
-  const char *note;            /* note */
+  const char *note;            /* note; change_column / remove_column from sq_schema_diff with
+                                * SQ_DIFF_NOTES: what old_col could not say, or NULL */
+  const sq_scol *old_col;      /* change_column / remove_column from sq_schema_diff with
+                                * SQ_DIFF_NOTES: the live column before the op (type, enum
+                                * values, nullability, default) for a down that restores it;
+                                * NULL when its type is none sqorm writes. Renderers ignore it. */
 } sq_sop;
 
 void sq_sop_init(sq_sop *op, int kind, const char *table);     /* zeroes, then sets kind, table */
@@ -2840,8 +2855,12 @@ int sq_schema_rollback(sq_conn *c, sq_err *err);
  *
  * A column holding data that the model lacks is SQ_EUSAGE naming it,
  * unless flags has SQ_ALTER_DROP (dropped) or SQ_DIFF_NOTES (a note).
- * With SQ_DIFF_NOTES, what the difference doesn't change is listed as
- * notes too: the live foreign keys and indexes no model declares, and
+ * With SQ_DIFF_NOTES (generate), a live foreign key over a column the
+ * model still has but no model declares (a removed association) is a
+ * remove_foreign_key op with its whole definition in fk (actions
+ * included); change_column and remove_column carry old_col; what the
+ * difference doesn't change is listed as notes too: the other live
+ * foreign keys and the indexes no model declares, and
  * that comments, CHECK constraints and collations are not compared. An empty list means the schema matches.
  * *out is the caller's (sq_sop_list_free), also after an error.
  */

@@ -15,7 +15,8 @@
  *     session id, no connection created or destroyed);
  *   - the same holds in blocking mode (sq_job_run) and for sq_job_cancel;
  *   - in a pinned transaction a timeout rolls the transaction back and
- *     reports tx_ended;
+ *     reports tx_ended; so does a deadlock (servers), rolled back on the
+ *     worker before the completion is posted;
  *   - the pool ends with in_use 0.
  *
  * SQLite always runs (a temporary file). The servers come from
@@ -370,6 +371,50 @@ static void run_target(const target *t) {
     sq_pin_close(pin, 0);
     v = pool_int(p, "SELECT v FROM exec_live_t WHERE id = 1", NULL, 0, &rc);
     CHECK(rc == SQ_OK && v == 100, "%s: the rolled-back write is gone (v = %lld)", t->name, (long long)v);
+  }
+
+  /* 6. servers: a pinned transaction's statement is a deadlock victim. The
+   * worker rolls the transaction back before the job completes (tx_ended),
+   * so the consumer's thread never runs that ROLLBACK. The holder changes
+   * two rows, ours one: InnoDB picks the lighter one (ours) as the victim;
+   * PostgreSQL the session whose deadlock_timeout ran out first (ours). */
+  if (t->env) {
+    pool_int(p, "INSERT INTO exec_live_t (id, v) VALUES (3, 0)", NULL, 0, &rc);
+    op_init(&begin, cq, "BEGIN", 0);
+    begin.job.flags = SQ_JOB_KEEP_CONN;
+    rc = async_run(p, cq, &begin);
+    CHECK(rc == SQ_OK && begin.job.conn, "%s: BEGIN for the deadlock", t->name);
+    if (rc == SQ_OK && begin.job.conn) {
+      sq_pin *pin = NULL;
+      sq_pin_new(begin.job.conn, &pin, &err);
+      const sq_driver *drv = sq_conn_driver(sq_pin_conn(pin));
+      op w;
+      op_init(&w, cq, "UPDATE exec_live_t SET v = v + 1 WHERE id = 1", 0);
+      sq_pin_submit(pin, &w.job, &err);
+      j = NULL;
+      t0 = sq_clock();
+      while (!(j = sq_cq_pop(cq)) && sq_clock() - t0 < 10) sq_cq_wait(cq, 1);
+      CHECK(j == &w.job && w.job.rc == SQ_OK, "%s: ours locks row 1 (%s)", t->name, w.job.err.msg);
+      hd.drv->begin(hd.h, SQ_ISO_DEFAULT, &cerr);
+      int h1 = hold_exec(&hd, "UPDATE exec_live_t SET v = v + 1 WHERE id = 2", NULL, 0, NULL);
+      int h2 = hold_exec(&hd, "UPDATE exec_live_t SET v = v + 1 WHERE id = 3", NULL, 0, NULL);
+      CHECK(!h1 && !h2, "%s: the holder locks rows 2 and 3", t->name);
+      op_init(&w, cq, "UPDATE exec_live_t SET v = v + 1 WHERE id = 2", 0);
+      sq_pin_submit(pin, &w.job, &err);
+      sleep_s(0.3); /* ours waits for row 2 */
+      int h3 = hold_exec(&hd, "UPDATE exec_live_t SET v = v + 1 WHERE id = 1", NULL, 0, NULL);
+      j = NULL;
+      t0 = sq_clock();
+      while (!(j = sq_cq_pop(cq)) && sq_clock() - t0 < 20) sq_cq_wait(cq, 1);
+      CHECK(j == &w.job && w.job.rc == SQ_EDEADLOCK, "%s: ours is the deadlock victim (kind %s: %s)", t->name,
+            sq_kind_name(w.job.rc), w.job.err.msg);
+      CHECK(h3 == SQ_OK, "%s: ... the holder goes on", t->name);
+      CHECK(w.job.tx_ended && sq_pin_tx_ended(pin), "%s: ... the job reports the transaction ended", t->name);
+      CHECK(!drv->in_transaction(sq_conn_handle(sq_pin_conn(pin))),
+            "%s: ... rolled back on the worker, before the completion was popped", t->name);
+      hd.drv->rollback(hd.h, &cerr);
+      sq_pin_close(pin, 0);
+    }
   }
 
   /* the same clean connection served everything */

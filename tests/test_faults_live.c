@@ -47,9 +47,17 @@
  * transfers; timing makes runs differ anyway. The figures are printed.
  *
  * The workload is one transfer = one xfer_plan, run by a runner; the
- * blocking runner (run_blocking) is the one here. An async runner
- * (coroutines on the async executor, issue 10) would run the same plan
- * as operations and report through the same record_outcome.
+ * blocking runner (run_blocking) is the one above. `test_faults_live
+ * async` (ctest test_faults_async_live) runs the coroutine half instead:
+ * tests/faults_async.lua in one Lua state on this thread - 8 coroutines
+ * (sqorm.spawn) on a db with async = true and pool.max 3, each running
+ * the same transfers as Lua calls (db:begin, db:exec, a nested db:begin
+ * as the savepoints, tx:commit), some with a per-call timeout, some
+ * cancelled with sqorm.cancel while in flight - while the chaos above
+ * runs on a thread. Its outcomes come back through FAULTS.record (the
+ * same record_outcome) and get the same checks, plus: every spawned
+ * coroutine finished (none left suspended), sqorm.pending() is 0, the
+ * db's pool has nothing in use or waiting.
  *
  * PG's synchronous_commit is off on the test servers (speed); the
  * transfers turn it on for themselves so a crash cannot lose a commit
@@ -63,8 +71,13 @@
 #include "fault_proxy.h"
 #include "live.h"
 
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -96,6 +109,8 @@ typedef struct run_t {
   atomic_int by_kind[SQ_KIND_COUNT], by_stage[ST_N];
   int session_kills, restarts, crashes;
   double deadline_took;
+  int async;                                /* the coroutine runner (tests/faults_async.lua) */
+  int coroutines, suspended, pending, cancels;
 } run_t;
 
 static run_t *cur;
@@ -378,13 +393,16 @@ static double deadline_check(run_t *r) {
 }
 
 static void print_figures(run_t *r, double secs, int attempted, int lost, int phantom, int dup, int applied,
-                          int not_applied) {
+                          int not_applied, const sq_pool_stats *pst) {
   fp_stats fs;
   fp_stats_get(r->proxy, &fs);
-  sq_pool_stats ps;
-  sq_pool_stats_get(r->work, &ps);
+  sq_pool_stats ps = *pst;
   int raised = atomic_load(&r->raised), at_commit = atomic_load(&r->at_commit);
-  printf("figures %s (%.0f s, %d threads, pool.max 3, %d accounts):\n", r->name, secs, THREADS, ACCOUNTS);
+  if (r->async)
+    printf("figures %s, async (%.0f s, %d coroutines in one Lua state, pool.max 3, %d accounts):\n", r->name, secs,
+           r->coroutines, ACCOUNTS);
+  else
+    printf("figures %s (%.0f s, %d threads, pool.max 3, %d accounts):\n", r->name, secs, THREADS, ACCOUNTS);
   printf("  transfers: attempted %d, committed %d, raised %d (%d before COMMIT, %d at COMMIT), unknown %d "
          "(applied %d, not applied %d), lost %d, phantom %d, duplicated %d\n",
          attempted, atomic_load(&r->committed), raised, raised - at_commit, at_commit, atomic_load(&r->unknown),
@@ -402,82 +420,18 @@ static void print_figures(run_t *r, double secs, int attempted, int lost, int ph
          fs.injected[FP_REPLY_LOSS], fs.accepted, fs.refused, r->session_kills, r->restarts, r->crashes);
   printf("  pool: created %lld, destroyed %lld, pool timeouts %lld\n", (long long)ps.created,
          (long long)ps.destroyed, (long long)ps.timeouts);
-  printf("  a statement with a 0.5 s deadline on a black-holed connection returned after %.1f s (blackhole "
-         "held %.0f s)\n", r->deadline_took, 2.0);
+  if (r->async)
+    printf("  coroutines: spawned %d, left suspended %d; sqorm.pending() at the end %d; cancels that hit a call %d\n",
+           r->coroutines, r->suspended, r->pending, r->cancels);
+  else
+    printf("  a statement with a 0.5 s deadline on a black-holed connection returned after %.1f s (blackhole "
+           "held %.0f s)\n", r->deadline_took, 2.0);
   fflush(stdout);
 }
 
-static void run_dialect(run_t *r, double budget) {
-  char url[1024];
-  const char *P = r->pg ? "SQORM_TEST_PG_" : "SQORM_TEST_MYSQL_";
-  char k[64];
-#define ENV(name) (snprintf(k, sizeof k, "%s%s", P, name), live_env(k) ? live_env(k) : "")
-  char user[128], pw[128], db[128];
-  snprintf(user, sizeof user, "%s", ENV("USER"));
-  snprintf(pw, sizeof pw, "%s", ENV("PASSWORD"));
-  snprintf(db, sizeof db, "%s", ENV("DB"));
-  int plain = atoi(ENV("PLAIN_PORT"));
-#undef ENV
-  const char *scheme = r->pg ? "postgres" : "mysql";
-  sq_err e;
-  snprintf(url, sizeof url, "%s://%s:%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5&pool.max=1%s", scheme,
-           user, pw, plain, db, r->pg ? "&application_name=sqorm_faults_check" : "");
-  if (open_pool(url, &r->direct, &e)) {
-    CHECK(0, "%s: the side pool: %s", r->name, e.msg);
-    return;
-  }
-  int rc = setup(r, &e);
-  CHECK(rc == SQ_OK, "%s: tables set up directly: %s", r->name, rc ? e.msg : "");
-  if (rc) return;
-
-  fp_config pc;
-  memset(&pc, 0, sizeof pc);
-  pc.host = "127.0.0.1";
-  pc.port = plain;
-  pc.seed = r->seed;
-  pc.rate[FP_DELAY] = 0.15;
-  pc.rate[FP_TRUNCATE] = 0.25;
-  pc.rate[FP_RESET] = 0.25;
-  pc.rate[FP_BLACKHOLE] = 0.03;
-  pc.trigger_max = 200;
-  pc.delay_max = 0.01;
-  pc.blackhole_hold = 2;
-  if (fp_start(&pc, &r->proxy)) {
-    CHECK(0, "%s: the fault proxy started", r->name);
-    return;
-  }
-  /* Neither dialect has a client-side read timeout the config can set
-   * (libpq has none; sq_config refuses MariaDB's read_timeout), so a
-   * black-holed call waits until the proxy ends the blackhole after
-   * blackhole_hold seconds (as a TCP keepalive or a firewall would, much
-   * later, on a real network). */
-  snprintf(url, sizeof url,
-           "%s://%s:%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5&pool.max=3&pool.acquire_timeout=20%s",
-           scheme, user, pw, fp_port(r->proxy), db,
-           r->pg ? "&application_name=sqorm_faults" : "");
-  if (open_pool(url, &r->work, &e)) {
-    CHECK(0, "%s: the workload pool: %s", r->name, e.msg);
-    fp_stop(r->proxy);
-    return;
-  }
-
-  reply_loss_check(r);
-  sq_conn *held = NULL;
-  int nsock = 0, bad = -1;
-  if (sq_pool_acquire(r->work, -1, &held, &e) == SQ_OK) { /* its socket and the proxy's two */
-    bad = sockets_without_cloexec(&nsock);
-    sq_pool_release(r->work, held);
-  }
-  CHECK(bad == 0 && nsock >= 5, "%s: all %d sockets of the process are close-on-exec (%d are not)", r->name, nsock,
-        bad);
-  r->deadline_took = deadline_check(r);
-
-  /* the load */
-  fp_set_faults(r->proxy, 1);
-  atomic_store(&r->next_id, 2);
-  cur = r;
-  pthread_t t[THREADS];
-  for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+/* Session kills every 0.5 s, a clean restart at 30% of the budget, a
+ * SIGKILL + restart at 60%; then r->stop. Returns the seconds it ran. */
+static double chaos(run_t *r, double budget) {
   double t0 = sq_clock(), el = 0;
   uint64_t rng = r->seed;
   int restarted = 0, crashed = 0;
@@ -506,32 +460,252 @@ static void run_dialect(run_t *r, double budget) {
     }
   }
   atomic_store(&r->stop, 1);
-  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
-  double secs = sq_clock() - t0;
+  return sq_clock() - t0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The async runner: coroutines in one Lua state (tests/faults_async.lua) */
+/* ------------------------------------------------------------------ */
+
+typedef struct chaos_arg {
+  run_t *r;
+  double budget, secs;
+} chaos_arg;
+
+static void *chaos_thread(void *arg) {
+  chaos_arg *a = arg;
+  a->secs = chaos(a->r, a->budget);
+  return NULL;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, sq_clock());
+  return 1;
+}
+
+static int l_stopped(lua_State *L) {
+  lua_pushboolean(L, atomic_load(&cur->stop));
+  return 1;
+}
+
+static int l_next_id(lua_State *L) {
+  int id = atomic_fetch_add(&cur->next_id, 1);
+  if (id >= MAX_XFER) {
+    atomic_store(&cur->stop, 1);
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, id);
+  }
+  return 1;
+}
+
+/* FAULTS.wait(fd, seconds): poll(2) on sqorm.pollfd(). */
+static int l_wait(lua_State *L) {
+  struct pollfd p = {(int)luaL_checkinteger(L, 1), POLLIN, 0};
+  poll(&p, 1, (int)(luaL_checknumber(L, 2) * 1000));
+  return 0;
+}
+
+/* FAULTS.record(id, outcome, stage, kind, message) */
+static int l_record(lua_State *L) {
+  int id = (int)luaL_checkinteger(L, 1), out = (int)luaL_checkinteger(L, 2), stage = (int)luaL_optinteger(L, 3, 0);
+  const char *kind = luaL_optstring(L, 4, "");
+  if (id < 2 || id >= MAX_XFER || out < O_COMMITTED || out > O_UNKNOWN || stage < 0 || stage >= ST_N ||
+      cur->outcome[id] != O_NONE)
+    return luaL_error(L, "FAULTS.record: bad record (%d, %d, %d)", id, out, stage);
+  sq_err e;
+  sq_err_clear(&e);
+  for (int k = 1; k < SQ_KIND_COUNT; k++)
+    if (!strcmp(sq_kind_name(k), kind)) e.kind = k;
+  record_outcome(cur, id, out, stage, &e);
+  return 0;
+}
+
+/* FAULTS.fail(message): something the workload must never see. */
+static int l_fail(lua_State *L) {
+  CHECK(0, "%s, async: %s", cur->name, luaL_checkstring(L, 1));
+  return 0;
+}
+
+static int lua_int_field(lua_State *L, int idx, const char *k) {
+  lua_getfield(L, idx, k);
+  int v = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Runs tests/faults_async.lua against the proxy while chaos() runs on a
+ * thread; fills the pool figures from what the script saw (its db's
+ * pool is closed when it returns). Returns the seconds of load. */
+static double run_async(run_t *r, const char *url, double budget, sq_pool_stats *ps) {
+  memset(ps, 0, sizeof *ps);
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_pushstring(L, SQORM_BUILD_DIR "/share/?.lua;" SQORM_BUILD_DIR "/share/?/init.lua;");
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, SQORM_BUILD_DIR "/lib/?.so;");
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, url);
+  lua_setfield(L, -2, "url");
+  lua_pushboolean(L, r->pg);
+  lua_setfield(L, -2, "pg");
+  lua_pushinteger(L, ACCOUNTS);
+  lua_setfield(L, -2, "accounts");
+  lua_pushinteger(L, (lua_Integer)(r->seed & 0x7fffffff));
+  lua_setfield(L, -2, "seed");
+  static const luaL_Reg fns[] = {{"now", l_now},       {"stopped", l_stopped}, {"next_id", l_next_id},
+                                 {"wait", l_wait},     {"record", l_record},   {"fail", l_fail},
+                                 {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+  lua_setglobal(L, "FAULTS");
+
+  chaos_arg ca = {r, budget, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, chaos_thread, &ca);
+  int rc = luaL_loadfile(L, SQORM_SOURCE_DIR "/tests/faults_async.lua");
+  if (rc == LUA_OK) rc = lua_pcall(L, 0, 1, 0);
+  if (rc != LUA_OK) {
+    CHECK(0, "%s, async: tests/faults_async.lua raised: %s", r->name, lua_tostring(L, -1));
+    atomic_store(&r->stop, 1);
+  }
+  pthread_join(t, NULL);
+  if (rc == LUA_OK && lua_istable(L, -1)) {
+    r->coroutines = lua_int_field(L, -1, "coroutines");
+    r->suspended = lua_int_field(L, -1, "suspended");
+    r->pending = lua_int_field(L, -1, "pending");
+    r->cancels = lua_int_field(L, -1, "cancels");
+    ps->in_use = lua_int_field(L, -1, "in_use");
+    ps->waiting = lua_int_field(L, -1, "waiting");
+    ps->size = lua_int_field(L, -1, "size");
+    ps->created = lua_int_field(L, -1, "created");
+    ps->destroyed = lua_int_field(L, -1, "destroyed");
+    ps->timeouts = lua_int_field(L, -1, "timeouts");
+    int healthy = lua_int_field(L, -1, "healthy");
+    CHECK(r->coroutines > 0 && r->suspended == 0,
+          "%s, async: no coroutine left suspended (%d of %d spawned never finished)", r->name, r->suspended,
+          r->coroutines);
+    CHECK(r->pending == 0, "%s, async: sqorm.pending() is 0 at the end (%d)", r->name, r->pending);
+    CHECK(ps->in_use == 0 && ps->waiting == 0,
+          "%s, async: the pool has nothing in use or waiting (in use %d, waiting %d)", r->name, ps->in_use,
+          ps->waiting);
+    CHECK(healthy, "%s, async: the pool works after the faults", r->name);
+  }
+  lua_close(L);
+  return ca.secs;
+}
+
+/* ------------------------------------------------------------------ */
+/* One dialect                                                           */
+/* ------------------------------------------------------------------ */
+
+static void run_dialect(run_t *r, double budget) {
+  char url[1024];
+  const char *P = r->pg ? "SQORM_TEST_PG_" : "SQORM_TEST_MYSQL_";
+  char k[64];
+#define ENV(name) (snprintf(k, sizeof k, "%s%s", P, name), live_env(k) ? live_env(k) : "")
+  char user[128], pw[128], db[128];
+  snprintf(user, sizeof user, "%s", ENV("USER"));
+  snprintf(pw, sizeof pw, "%s", ENV("PASSWORD"));
+  snprintf(db, sizeof db, "%s", ENV("DB"));
+  int plain = atoi(ENV("PLAIN_PORT"));
+#undef ENV
+  const char *scheme = r->pg ? "postgres" : "mysql";
+  const char *name = r->async ? (r->pg ? "postgresql, async" : "mariadb, async") : r->name;
+  sq_err e;
+  snprintf(url, sizeof url, "%s://%s:%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5&pool.max=1%s", scheme,
+           user, pw, plain, db, r->pg ? "&application_name=sqorm_faults_check" : "");
+  if (open_pool(url, &r->direct, &e)) {
+    CHECK(0, "%s: the side pool: %s", name, e.msg);
+    return;
+  }
+  int rc = setup(r, &e);
+  CHECK(rc == SQ_OK, "%s: tables set up directly: %s", name, rc ? e.msg : "");
+  if (rc) return;
+
+  fp_config pc;
+  memset(&pc, 0, sizeof pc);
+  pc.host = "127.0.0.1";
+  pc.port = plain;
+  pc.seed = r->seed;
+  pc.rate[FP_DELAY] = 0.15;
+  pc.rate[FP_TRUNCATE] = 0.25;
+  pc.rate[FP_RESET] = 0.25;
+  pc.rate[FP_BLACKHOLE] = 0.03;
+  pc.trigger_max = 200;
+  pc.delay_max = 0.01;
+  pc.blackhole_hold = 2;
+  if (fp_start(&pc, &r->proxy)) {
+    CHECK(0, "%s: the fault proxy started", name);
+    return;
+  }
+  /* Neither dialect has a client-side read timeout the config can set
+   * (libpq has none; sq_config refuses MariaDB's read_timeout), so a
+   * black-holed call waits until the proxy ends the blackhole after
+   * blackhole_hold seconds (as a TCP keepalive or a firewall would, much
+   * later, on a real network). */
+  snprintf(url, sizeof url,
+           "%s://%s:%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5&pool.max=3&pool.acquire_timeout=20%s",
+           scheme, user, pw, fp_port(r->proxy), db,
+           r->pg ? "&application_name=sqorm_faults" : "");
+  sq_pool_stats ps;
+  double secs;
+  atomic_store(&r->next_id, 2);
+  cur = r;
+  if (r->async) {
+    /* the load: coroutines of one Lua state, the chaos on a thread */
+    fp_set_faults(r->proxy, 1);
+    secs = run_async(r, url, budget, &ps);
+  } else {
+    if (open_pool(url, &r->work, &e)) {
+      CHECK(0, "%s: the workload pool: %s", name, e.msg);
+      fp_stop(r->proxy);
+      return;
+    }
+    reply_loss_check(r);
+    sq_conn *held = NULL;
+    int nsock = 0, bad = -1;
+    if (sq_pool_acquire(r->work, -1, &held, &e) == SQ_OK) { /* its socket and the proxy's two */
+      bad = sockets_without_cloexec(&nsock);
+      sq_pool_release(r->work, held);
+    }
+    CHECK(bad == 0 && nsock >= 5, "%s: all %d sockets of the process are close-on-exec (%d are not)", name, nsock,
+          bad);
+    r->deadline_took = deadline_check(r);
+
+    /* the load: blocking threads, the chaos on this one */
+    fp_set_faults(r->proxy, 1);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+    secs = chaos(r, budget);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+  }
   fp_set_faults(r->proxy, 0); /* black-holed connections end */
   int attempted = atomic_load(&r->next_id) - 2;
   if (attempted > MAX_XFER - 2) attempted = MAX_XFER - 2;
   int done = atomic_load(&r->committed) + atomic_load(&r->raised) + atomic_load(&r->unknown);
-  CHECK(done == attempted, "%s: every transfer committed, raised or is unknown (%d of %d)", r->name, done,
-        attempted);
-  CHECK(atomic_load(&r->committed) > 0, "%s: transfers committed under faults (%d)", r->name,
+  CHECK(done == attempted, "%s: every transfer committed, raised or is unknown (%d of %d)", name, done, attempted);
+  CHECK(atomic_load(&r->committed) > 0, "%s: transfers committed under faults (%d)", name,
         atomic_load(&r->committed));
 
-  sq_pool_stats ps;
-  sq_pool_stats_get(r->work, &ps);
-  CHECK(ps.in_use == 0 && ps.waiting == 0, "%s: the pool has nothing in use or waiting (in use %d, waiting %d)",
-        r->name, ps.in_use, ps.waiting);
-  int healthy = 0;
-  for (int i = 0; i < 5 && !healthy; i++) {
-    live_rows one;
-    healthy = live_exec(r->work, "SELECT 1", NULL, 0, &one, &e) == SQ_OK;
+  if (!r->async) {
+    sq_pool_stats_get(r->work, &ps);
+    CHECK(ps.in_use == 0 && ps.waiting == 0, "%s: the pool has nothing in use or waiting (in use %d, waiting %d)",
+          name, ps.in_use, ps.waiting);
+    int healthy = 0;
+    for (int i = 0; i < 5 && !healthy; i++) {
+      live_rows one;
+      healthy = live_exec(r->work, "SELECT 1", NULL, 0, &one, &e) == SQ_OK;
+    }
+    CHECK(healthy, "%s: the pool works after the faults: %s", name, healthy ? "" : e.msg);
   }
-  CHECK(healthy, "%s: the pool works after the faults: %s", r->name, healthy ? "" : e.msg);
 
   /* the ledger and the balances, directly */
   sq_row_sink ls = {r, NULL, ledger_row};
   rc = sq_pool_exec(r->direct, "SELECT id FROM sq_faults_ledger", 31, NULL, 0, &ls, NULL, &e);
-  CHECK(rc == SQ_OK, "%s: the ledger read back: %s", r->name, rc ? e.msg : "");
+  CHECK(rc == SQ_OK, "%s: the ledger read back: %s", name, rc ? e.msg : "");
   int lost = 0, phantom = 0, dup = 0, applied = 0, not_applied = 0, stray = 0;
   for (int i = 2; i < attempted + 2; i++) {
     int o = r->outcome[i], n = r->in_ledger[i];
@@ -541,49 +715,55 @@ static void run_dialect(run_t *r, double budget) {
     if (o == O_UNKNOWN) n ? applied++ : not_applied++;
   }
   for (int i = attempted + 2; i < MAX_XFER; i++) stray += r->in_ledger[i] != 0;
-  CHECK(lost == 0, "%s: every transfer whose commit returned OK is in the ledger (%d missing)", r->name, lost);
-  CHECK(dup == 0, "%s: no transfer is in the ledger twice (%d)", r->name, dup);
-  CHECK(phantom == 0 && stray == 0, "%s: no transfer that raised is in the ledger (%d; %d never attempted)", r->name,
+  CHECK(lost == 0, "%s: every transfer whose commit returned OK is in the ledger (%d missing)", name, lost);
+  CHECK(dup == 0, "%s: no transfer is in the ledger twice (%d)", name, dup);
+  CHECK(phantom == 0 && stray == 0, "%s: no transfer that raised is in the ledger (%d; %d never attempted)", name,
         phantom, stray);
   long long sum = -1, off = -1;
   count_rows(r, "SELECT SUM(balance) FROM sq_faults_acct", &sum);
-  CHECK(sum == (long long)ACCOUNTS * INITIAL, "%s: the sum of balances is unchanged (%lld, expected %d)", r->name,
-        sum, ACCOUNTS * INITIAL);
+  CHECK(sum == (long long)ACCOUNTS * INITIAL, "%s: the sum of balances is unchanged (%lld, expected %d)", name, sum,
+        ACCOUNTS * INITIAL);
   count_rows(r,
              "SELECT COUNT(*) FROM sq_faults_acct a WHERE a.balance <> 1000 "
              "+ COALESCE((SELECT SUM(l.amount) FROM sq_faults_ledger l WHERE l.dst = a.id), 0) "
              "- COALESCE((SELECT SUM(l.amount) FROM sq_faults_ledger l WHERE l.src = a.id), 0)",
              &off);
-  CHECK(off == 0, "%s: every balance is its ledger's sum: no transfer applied in part or twice (%lld off)",
-        r->name, off);
+  CHECK(off == 0, "%s: every balance is its ledger's sum: no transfer applied in part or twice (%lld off)", name,
+        off);
 
   /* leaks: the server's sessions of the workload */
   live_rows s;
   int nsess = -1;
-  for (int i = 0; i < 50; i++) {
-    sq_pool_stats_get(r->work, &ps);
-    nsess = workload_sessions(r, &s, &e) ? -1 : s.n;
-    if (nsess >= 0 && nsess <= ps.size) break;
-    live_sleep(0.1);
+  if (!r->async) {
+    for (int i = 0; i < 50; i++) {
+      sq_pool_stats_get(r->work, &ps);
+      nsess = workload_sessions(r, &s, &e) ? -1 : s.n;
+      if (nsess >= 0 && nsess <= ps.size) break;
+      live_sleep(0.1);
+    }
+    CHECK(nsess >= 0 && nsess <= ps.size,
+          "%s: the server has no session the pool does not know of (%d sessions, pool size %d)", name, nsess,
+          ps.size);
   }
-  CHECK(nsess >= 0 && nsess <= ps.size, "%s: the server has no session the pool does not know of (%d sessions, "
-        "pool size %d)", r->name, nsess, ps.size);
-  print_figures(r, secs, attempted, lost, phantom, dup, applied, not_applied);
-  sq_pool_close(r->work);
+  print_figures(r, secs, attempted, lost, phantom, dup, applied, not_applied, &ps);
+  if (r->work) sq_pool_close(r->work);
   r->work = NULL;
   for (int i = 0; i < 50; i++) {
     nsess = workload_sessions(r, &s, &e) ? -1 : s.n;
     if (nsess == 0) break;
     live_sleep(0.1);
   }
-  CHECK(nsess == 0, "%s: once the pool is closed the server has no session of it left (%d)", r->name, nsess);
+  CHECK(nsess == 0, "%s: once the pool is closed the server has no session of it left (%d)", name, nsess);
   fp_stop(r->proxy);
   direct_exec(r, "DROP TABLE IF EXISTS sq_faults_ledger", NULL, 0, NULL, &e);
   direct_exec(r, "DROP TABLE IF EXISTS sq_faults_acct", NULL, 0, NULL, &e);
   sq_pool_close(r->direct);
 }
 
-int main(void) {
+/* test_faults_live          blocking threads
+ * test_faults_live async    coroutines of one Lua state (async = true) */
+int main(int argc, char **argv) {
+  int async = argc > 1 && !strcmp(argv[1], "async");
   const char *req = live_env("SQORM_TEST_REQUIRE_SERVERS");
   int has_my = live_has("mysql"), has_pg = live_has("postgres");
   if ((req && !strcmp(req, "1")) || (!has_my && !has_pg)) {
@@ -595,15 +775,16 @@ int main(void) {
   double budget = live_env("SQORM_FAULTS_SECONDS") ? atof(live_env("SQORM_FAULTS_SECONDS")) : 20;
   if (budget < 3) budget = 3;
   unsigned long long seed = live_env("SQORM_FAULTS_SEED") ? strtoull(live_env("SQORM_FAULTS_SEED"), NULL, 10) : 16;
-  printf("faults under load: %.0f s per dialect, seed %llu\n", budget, seed);
+  printf("faults under load%s: %.0f s per dialect, seed %llu\n", async ? " (async coroutines)" : "", budget, seed);
   for (int d = 0; d < 2; d++) {
     if (!(d == 0 ? has_my : has_pg)) continue;
     run_t *r = calloc(1, sizeof *r);
     if (!r) return 1;
     r->pg = d == 1;
+    r->async = async;
     r->name = r->pg ? "postgresql" : "mariadb";
     r->instance = r->pg ? "postgres-plain" : "mysql-plain";
-    r->seed = seed + (unsigned long long)d;
+    r->seed = seed + (unsigned long long)d + (async ? 100 : 0);
     sq_host_state_reset();
     run_dialect(r, budget);
     free(r);

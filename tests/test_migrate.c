@@ -40,6 +40,8 @@ typedef struct ctx {
   int rc;
   sq_err err;
   double hold;   /* seconds to keep the session open */
+  volatile int holding; /* set once the run holds the lock and has read its rows */
+  volatile int release; /* ends the hold early */
 } ctx;
 
 static int count_row(void *ud, const sq_migration_row *r, sq_err *err) {
@@ -81,7 +83,8 @@ static void *runner(void *arg) {
     else sq_migrator_rollback(m, &c->err);
     if (!c->rc) c->applied++;
   }
-  if (c->hold > 0) nap(c->hold);
+  __atomic_store_n(&c->holding, 1, __ATOMIC_SEQ_CST);
+  for (double t = 0; t < c->hold && !__atomic_load_n(&c->release, __ATOMIC_SEQ_CST); t += 0.05) nap(0.05);
   sq_err e;
   sq_err_clear(&e);
   if (sq_migrator_close(m, &e) && !c->rc) {
@@ -172,7 +175,7 @@ static void run_case(const char *label, const char *url) {
   m = NULL;
 
   /* two runs at once: 003 applied once */
-  ctx a = {p, table, ttable, 0, 0, {0}, 0}, b = a;
+  ctx a = {p, table, ttable, 0, 0, {0}, 0, 0, 0}, b = a;
   pthread_t ta, tb;
   pthread_create(&ta, NULL, runner, &a);
   pthread_create(&tb, NULL, runner, &b);
@@ -182,14 +185,19 @@ static void run_case(const char *label, const char *url) {
   CHECK(a.applied + b.applied == 1, "%s: 003 applied once (%d + %d)", label, a.applied, b.applied);
 
   /* a run holding the lock: another gives up after its timeout */
-  ctx h = {p, table, ttable, 0, 0, {0}, 1.5};
+  /* held until the other open has given up (or 20 s): a fixed hold was
+   * shorter than a TLS connect under ASan on a loaded machine */
+  ctx h = {p, table, ttable, 0, 0, {0}, 20, 0, 0};
   pthread_t th;
   pthread_create(&th, NULL, runner, &h);
-  nap(0.5);
+  /* wait until it holds the lock (a fixed nap was too short under ASan
+   * on a loaded machine), up to 20 s */
+  for (int i = 0; i < 200 && !__atomic_load_n(&h.holding, __ATOMIC_SEQ_CST); i++) nap(0.1);
   sq_err_clear(&err);
   rc = sq_migrator_open(p, NULL, table, 0.3, &m, &err);
   CHECK(rc == SQ_ETIMEOUT && strstr(err.msg, "another migration run holds the lock"),
         "%s: the lock is held: %s", label, err.msg);
+  __atomic_store_n(&h.release, 1, __ATOMIC_SEQ_CST);
   if (!rc) sq_migrator_close(m, &err);
   m = NULL;
   pthread_join(th, NULL);

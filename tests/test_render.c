@@ -390,6 +390,40 @@ static void test_insert(const sq_model *m) {
   /* MySQL has no RETURNING: the binding reads last_insert_id. */
   CHECK(EXPECT(&q, MYSQL, "INSERT INTO `players` (`name`, `coins`, `goods`) VALUES (?, ?, ?), (?, ?, ?)", p) == 0);
 
+  /* SQ_RETURNING_UNSET (issue 15): only what the INSERT leaves to the
+   * database comes back; nothing at all when it sets every column. */
+  q.returning = SQ_RETURNING_UNSET;
+  CHECK(EXPECT(&q, PG,
+               "INSERT INTO \"players\" (\"name\", \"coins\", \"goods\") VALUES ($1, $2, $3), ($4, $5, $6) "
+               "RETURNING \"id\", \"created_at\", \"updated_at\"",
+               p) == 1);
+  q.caps = SQ_CAP_INSERT_RETURNING; /* MariaDB >= 10.5 */
+  CHECK(EXPECT(&q, MYSQL,
+               "INSERT INTO `players` (`name`, `coins`, `goods`) VALUES (?, ?, ?), (?, ?, ?) "
+               "RETURNING `id`, `created_at`, `updated_at`",
+               p) == 1);
+  q.caps = 0;
+  int every[] = {ID, NAME, COINS, GOODS, CREATED, UPDATED};
+  sq_value all[] = {I(7), T("cy"), I(1), I(2), T("2024-01-01 00:00:00"), T("2024-01-01 00:00:00")};
+  q.cols = every;
+  q.ncols = 6;
+  q.values = all;
+  q.nrows = 1;
+  CHECK(EXPECT(&q, PG,
+               "INSERT INTO \"players\" (\"id\", \"name\", \"coins\", \"goods\", \"created_at\", \"updated_at\") "
+               "VALUES ($1, $2, $3, $4, $5, $6)",
+               "i:7,s:cy,i:1,i:2,s:2024-01-01 00:00:00,s:2024-01-01 00:00:00") == 0);
+  /* an upsert may keep the stored row's other columns: all of them */
+  q.kind = SQ_Q_UPSERT;
+  q.cols = cols;
+  q.ncols = 3;
+  q.values = v;
+  sq_sql us;
+  sq_err ue;
+  CHECK(sq_render(&q, PG, &us, &ue) == SQ_OK);
+  CHECK(us.sql && strstr(us.sql, "RETURNING \"id\", \"name\", \"coins\", \"goods\", \"created_at\", \"updated_at\"") != NULL);
+  sq_sql_free(&us);
+
   /* No columns: defaults only. */
   sq_query_init(&q, SQ_Q_INSERT, m);
   q.nrows = 1;

@@ -6,7 +6,11 @@
 -- ones of `Db:define` (`allow_null`, `primary_key`, `auto_increment`,
 -- `unique`, `default`, `comment`) plus `references = { "table", "column" }`
 -- with `on_delete` / `on_update` (`"cascade"`, `"set_null"`, `"restrict"`,
--- `"no_action"`). `m.db` is the db, `m.name` the migration.
+-- `"no_action"`). `m.db` is the db, `m.name` the migration. A
+-- `T.ENUM{ ... }` column is a native ENUM on MySQL, a named type on
+-- PostgreSQL (`enum_<table>_<column>`, or `enum_type = "name"`; created
+-- before its first use, dropped by the op that removes its last column)
+-- and TEXT with a CHECK on SQLite.
 -- @classmod Migration
 -- @usage
 -- -- migrations/20261201120000_create_guilds.lua
@@ -57,6 +61,19 @@ function Migration:rename_column(table, name, new_name) end
 -- are not touched; SQLite rebuilds the table keeping rows and indexes).
 -- @usage m:change_column("players", "name", { T.STRING(64), allow_null = false })
 function Migration:change_column(table, name, spec) end
+
+--- Adds values to an ENUM column. `spec` is the column's whole new
+-- definition, its `T.ENUM{ ... }` listing every value in order: MySQL
+-- rewrites the column with it, SQLite rebuilds the table with its CHECK,
+-- PostgreSQL adds the missing labels to the type (`ADD VALUE IF NOT
+-- EXISTS`, in order; PostgreSQL 12 and later, where a new label can be
+-- used once the migration has committed; older servers refuse it inside
+-- the migration's transaction: `usage`, nothing sent).
+-- @tparam string table
+-- @tparam string name the column
+-- @param spec `{ T.ENUM{ ... }, options... }` or a `T.ENUM{ ... }`
+-- @usage m:add_enum_values("items", "rarity", { T.ENUM{ "common", "rare", "epic" }, allow_null = false })
+function Migration:add_enum_values(table, name, spec) end
 
 --- Adds an index (name: `"<table>_<col>_<col>"` unless given).
 -- @tparam string table

@@ -129,12 +129,18 @@ function sqorm.raw(fragment, binds) end
 -- end, 42)
 function sqorm.spawn(fn, ...) end
 
---- Resumes the coroutines whose calls completed (in this Lua state).
--- Never blocks: call it once per tick, or when `sqorm.pollfd()` is
--- readable.
+--- Resumes the coroutines whose calls completed (in this Lua state), in
+-- the order they completed. Never blocks: call it once per tick, or when
+-- `sqorm.pollfd()` is readable. `max` and `seconds` bound one call's work
+-- (a tick's share): at most `max` coroutines, and none after the first
+-- once `seconds` have passed since the call began. Completions left
+-- behind stay queued, in order, for the next call (the fd stays
+-- readable): none is lost, none resumed twice.
+-- @tparam[opt] integer max at most this many coroutines (>= 1; nil: all that wait)
+-- @tparam[opt] number seconds a time budget (> 0; nil: none)
 -- @treturn integer how many coroutines it resumed
--- @usage function on_tick() sqorm.poll() end
-function sqorm.poll() end
+-- @usage function on_tick() sqorm.poll(16, 0.002) end
+function sqorm.poll(max, seconds) end
 
 --- A file descriptor (an eventfd, or a pipe) that is readable while
 -- `sqorm.poll` has work: watch it with the host's event loop (luv,

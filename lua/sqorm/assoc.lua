@@ -19,7 +19,8 @@ local function usage(msg)
   error(core.error("usage", msg), 3)
 end
 
-local function copy(t)
+local function copy(t, what)
+  if t ~= nil and type(t) ~= "table" then usage(("%s expects a table, got %s"):format(what, type(t))) end
   local c = {}
   if t then for k, v in pairs(t) do c[k] = v end end
   return c
@@ -46,13 +47,18 @@ end
 
 -- the key value of item (an instance of model, or a plain key value)
 local function key_of(model, item, col)
-  if type(item) == "table" and getmetatable(item) and item.get then return item:get(col), item end
+  local of = core._model_of(item)
+  if of == model then return item:get(col), item end
+  if of ~= nil then
+    usage(("expected an instance of %s or its key, got an instance of %s"):format(model.name, of.name))
+  end
   if item == nil then usage("expected an instance of " .. model.name .. " or its key") end
+  if item ~= item then usage("expected an instance of " .. model.name .. " or its key, got NaN") end
   return item, nil
 end
 
 local function items_of(x)
-  if type(x) == "table" and not (getmetatable(x) and x.get) then return x end
+  if type(x) == "table" and core._model_of(x) == nil then return x end
   return { x }
 end
 
@@ -66,6 +72,17 @@ end
 
 function M.install(methods, info)
   local as, target, source = info.as, info.target, info.source
+  -- every accessor checks its self (p.get_posts(42) is usage, not a Lua error)
+  local raw_methods = methods
+  methods = setmetatable({}, { __newindex = function(_, name, f)
+    raw_methods[name] = function(self, ...)
+      if core._model_of(self) ~= source then
+        usage(("%s expects an instance of %s as self (use p:%s(...), not p.%s(...))")
+          :format(name, source.name, name, name))
+      end
+      return f(self, ...)
+    end
+  end })
   local fk, scope = info.foreign_key, info.scope
   local tpk = target.primary_key[1]
   local kind = info.kind
@@ -88,17 +105,20 @@ function M.install(methods, info)
     return { [fk] = v }
   end
 
-  local function read_opts(self, opts)
+  local function read_opts(self, opts, what)
+    local o = copy(opts, what)
     local base = rows_where(self)
     if base == nil then return nil end
-    local o = copy(opts)
     o.where = all_of(base, scope, opts and opts.where)
     return o
   end
 
   local function ids_of(items)
     local ids, insts = {}, {}
-    for _, it in ipairs(items_of(items)) do
+    local list = items_of(items)
+    for i = 1, rawlen(list) do -- raw: a table whose __index answers every key is no endless list
+      local it = rawget(list, i)
+      if it == nil then break end
       local k, inst = key_of(target, it, kind == "belongs_to_many" and info.target_key or tpk)
       ids[#ids + 1] = k
       if inst then insts[#insts + 1] = inst end
@@ -108,7 +128,7 @@ function M.install(methods, info)
 
   methods["get_" .. as] = function(self, opts)
     check_lazy(self, info, "get_" .. as)
-    local o = read_opts(self, opts)
+    local o = read_opts(self, opts, "get_" .. as)
     if info.to_many then
       if o == nil then return {} end
       return target:find_all(o)
@@ -122,7 +142,7 @@ function M.install(methods, info)
 
     methods["count_" .. as] = function(self, opts)
       check_lazy(self, info, "count_" .. as)
-      local o = read_opts(self, opts)
+      local o = read_opts(self, opts, "count_" .. as)
       if o == nil then return 0 end
       return target:count(o)
     end
@@ -135,7 +155,8 @@ function M.install(methods, info)
       for _, k in ipairs(ids) do
         if not seen[k] then seen[k], n = true, n + 1 end
       end
-      local o = read_opts(self, { where = { [kind == "belongs_to_many" and info.target_key or tpk] = ids } })
+      local o = read_opts(self, { where = { [kind == "belongs_to_many" and info.target_key or tpk] = ids } },
+        "has_" .. as)
       if o == nil then return false end
       return target:count(o) == n
     end
@@ -197,7 +218,7 @@ function M.install(methods, info)
       if v == nil then
         usage(("create_%s: %s has no %s yet (save it first)"):format(info.singular, source.name, info.source_key))
       end
-      local vals = copy(values)
+      local vals = copy(values, "create_" .. info.singular)
       if kind == "has_many" then
         vals[fk] = v
         return target:create(vals, opts)
@@ -224,7 +245,7 @@ function M.install(methods, info)
       return self
     end
     methods["create_" .. as] = function(self, values, opts)
-      local vals = copy(values)
+      local vals = copy(values, "create_" .. as)
       if kind == "belongs_to" then
         local t = target:create(vals, opts)
         self:update({ [fk] = t:get(info.target_key) })

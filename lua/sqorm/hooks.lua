@@ -13,6 +13,10 @@ local core = require "sqorm.core"
 
 local C = core._model_methods -- the built-in class methods (C)
 local DBM = core._db_methods  -- sqorm.Db's methods
+-- a scoped model (Model:scope / unscoped) runs its model's hooks: the
+-- wrappers get it as self (so the C methods keep its scope), and the
+-- hook tables are keyed by the model behind it
+local base = core._base_model
 
 local M = {}
 
@@ -46,6 +50,7 @@ local db_of = setmetatable({}, { __mode = "k" })     -- model -> its db
 local wrapped = setmetatable({}, { __mode = "k" })   -- model -> its C instance methods
 
 local function list_of(model, event)
+  model = base(model)
   local mh = model_hooks[model]
   local l1 = mh and mh[event]
   local dh = db_hooks[db_of[model]]
@@ -109,6 +114,7 @@ function Ctx:after_commit(f)
 end
 
 local function new_ctx(model, t)
+  model = base(model)
   local db = db_of[model]
   t.model = model
   t.db = db
@@ -288,7 +294,7 @@ local function install_class(model)
     local method = restore and "restore" or "destroy"
     local bulk_b, bulk_a = "before_bulk_" .. method, "after_bulk_" .. method
     local ind = type(opts) == "table" and opts.individual_hooks
-    local info = core._model_info(self)
+    local info = core._model_info(base(self))
     if (not ind and not has(self, bulk_b, bulk_a)) or not where_given(opts) or (restore and not info.deleted_at) then
       return C[method](self, opts)
     end

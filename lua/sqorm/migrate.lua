@@ -37,7 +37,7 @@ local function is_name(s) return type(s) == "string" and s:match("^[%w_][%w_%-%.
 local ACTIONS = { cascade = true, set_null = true, restrict = true, no_action = true }
 local COL_OPTS = { allow_null = true, primary_key = true, auto_increment = true, unique = true,
   comment = true, default = true, references = true, on_delete = true, on_update = true,
-  type = true, name = true }
+  type = true, name = true, enum_type = true }
 
 local function is_type(v) return getmetatable(v) == "sqorm.Type" end
 
@@ -184,6 +184,21 @@ function Ctx:change_column(tbl, name, spec)
   str(what, tbl, "the table")
   str(what, name, "the column")
   self:_run { kind = what, table = tbl, name = name, col = column(what, name, spec) }
+end
+
+-- m:add_enum_values(tbl, column, spec): spec is the column's whole new
+-- definition, its T.ENUM{ ... } listing every value in order (MySQL
+-- rewrites the column with it, SQLite rebuilds the table with its CHECK;
+-- PostgreSQL adds the missing labels to the type, in place).
+function Ctx:add_enum_values(tbl, name, spec)
+  local what = "add_enum_values"
+  str(what, tbl, "the table")
+  str(what, name, "the column")
+  local col = column(what, name, spec)
+  if not tostring(col.type):match("^ENUM%(") then
+    usage("%s: column '%s': expected a T.ENUM{ ... } type listing every value", what, name)
+  end
+  self:_run { kind = what, table = tbl, name = name, col = col }
 end
 
 function Ctx:add_index(tbl, cols, opts)
@@ -607,8 +622,14 @@ local function fk_ref_lit(fk)
   return s
 end
 
+local function type_lit(c)
+  if c.enum_values then return "T.ENUM" .. list_lit(c.enum_values) end
+  return "T." .. tostring(c.type)
+end
+
 local function col_opts(c)
-  local parts = { "T." .. tostring(c.type) }
+  local parts = { type_lit(c) }
+  if c.enum_type then parts[#parts + 1] = "enum_type = " .. lit(c.enum_type) end
   if c.allow_null == false then parts[#parts + 1] = "allow_null = false" end
   if c.primary_key then parts[#parts + 1] = "primary_key = true" end
   if c.auto_increment then parts[#parts + 1] = "auto_increment = true" end
@@ -617,6 +638,21 @@ local function col_opts(c)
   if c.comment then parts[#parts + 1] = "comment = " .. lit(c.comment) end
   if c.references then parts[#parts + 1] = fk_ref_lit(c.references) end
   return parts
+end
+
+local zero_of
+
+-- The zero value of a column's type (what rows already there get when a
+-- NOT NULL column without a default comes back).
+local ZERO = { INTEGER = 0, BIGINT = 0, SMALLINT = 0, FLOAT = 0, DOUBLE = 0, DECIMAL = 0, BOOLEAN = false,
+  DATE = "1970-01-01", DATETIME = "1970-01-01 00:00:00", UUID = "00000000-0000-0000-0000-000000000000",
+  JSON = "null" }
+function zero_of(c)
+  if c.enum_values then return c.enum_values[1] end
+  local name = tostring(c.type):match("^%a+")
+  local z = ZERO[name]
+  if z == nil then return "" end
+  return z
 end
 
 local function col_spec(c) return "{ " .. table.concat(col_opts(c), ", ") .. " }" end
@@ -664,11 +700,34 @@ local function op_source(op, later)
     return ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.col.name), col_spec(op.col)),
       ("m:remove_column(%s, %s)"):format(lit(t), lit(op.col.name))
   elseif k == "remove_column" then
-    return ("m:remove_column(%s, %s)"):format(lit(t), lit(op.name)),
-      ("-- restore column %s.%s by hand (its data is gone)"):format(t, op.name)
+    local up = ("m:remove_column(%s, %s)"):format(lit(t), lit(op.name))
+    local old = op.old_col
+    if not old then return up, ("-- restore column %s.%s by hand (its data is gone)"):format(t, op.name) end
+    local down = { ("-- column %s.%s comes back empty: its data is gone%s"):format(t, op.name,
+      op.note and " (" .. op.note .. ")" or "") }
+    if old.allow_null == false and old.default == nil then
+      -- rows already there need a value: add it with the type's zero, then drop that default
+      local filled = {}
+      for kk, v in pairs(old) do filled[kk] = v end
+      filled.default = zero_of(old)
+      down[#down + 1] = ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(filled))
+      down[#down + 1] = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(old))
+    else
+      down[#down + 1] = ("m:add_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(old))
+    end
+    return up, table.concat(down, "\n    ")
   elseif k == "change_column" then
-    return ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
-      ("-- change column %s.%s back by hand (it was %s)"):format(t, op.name, op.old_type_name or "?")
+    local up = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col))
+    if not op.old_col then
+      return up, ("-- change column %s.%s back by hand (it was %s)"):format(t, op.name, op.old_type_name or "?")
+    end
+    local down = ("m:change_column(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.old_col))
+    if op.note then down = ("-- %s.%s: %s\n    %s"):format(t, op.name, op.note, down) end
+    return up, down
+  elseif k == "add_enum_values" then
+    return ("m:add_enum_values(%s, %s, %s)"):format(lit(t), lit(op.name), col_spec(op.col)),
+      ("-- enum values added to %s.%s stay (PostgreSQL can't remove a label; elsewhere change the column back " ..
+        "by hand once no row holds them)"):format(t, op.name)
   elseif k == "add_index" then
     local name = op.index.name or index_name(t, op.index.cols)
     return ("m:add_index(%s, %s, { name = %s%s })"):format(lit(t), list_lit(op.index.cols), lit(name),
@@ -695,8 +754,13 @@ local function op_source(op, later)
       fk.name and ", name = " .. lit(fk.name) or ""),
       ("m:remove_foreign_key(%s, %s)"):format(lit(t), fk.name and lit(fk.name) or list_lit(fk.cols))
   elseif k == "remove_foreign_key" then
-    return ("m:remove_foreign_key(%s, %s)"):format(lit(t), op.name and lit(op.name) or list_lit(op.fk.cols)),
-      ("-- re-create foreign key %s by hand"):format(op.name or "?")
+    local fk = op.fk
+    local down = ("-- re-create foreign key %s by hand"):format(op.name or "?")
+    if fk and fk.ref_table and fk.ref_table ~= "" then
+      down = ("m:add_foreign_key(%s, %s, { %s%s })"):format(lit(t), list_lit(fk.cols), fk_ref_lit(fk),
+        fk.name and ", name = " .. lit(fk.name) or "")
+    end
+    return ("m:remove_foreign_key(%s, %s)"):format(lit(t), op.name and lit(op.name) or list_lit(op.fk.cols)), down
   end
   return ("-- %s on %s: not written by generate (do it by hand)"):format(k, tostring(t)), nil
 end
@@ -739,13 +803,22 @@ function Migrator:generate(name, opts)
   local models = self:_models(opts.models)
   local ops = self:_session(function(s) return s:diff(models) end)
   local ups, downs, notes, later = {}, {}, {}, {}
+  -- down undoes the ops newest first, except that columns removed one
+  -- after the other come back in their old order
+  local run, run_table = 0, nil
   for _, op in ipairs(ops) do
     if op.kind == "note" then
       notes[#notes + 1] = op.note
     else
       local up, down = op_source(op, later)
       ups[#ups + 1] = up
-      if down then table.insert(downs, 1, down) end
+      if op.kind == "remove_column" and run > 0 and op.table == run_table then
+        run = run + 1
+        table.insert(downs, run, down)
+      else
+        if op.kind == "remove_column" then run, run_table = 1, op.table else run = 0 end
+        if down then table.insert(downs, 1, down) end
+      end
     end
   end
   for _, l in ipairs(later) do

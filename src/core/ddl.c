@@ -891,6 +891,141 @@ static int old_type_of(int fam) {
   }
 }
 
+/* SQLite: the labels of the CHECK ("col" IN ('a', 'b')) sqorm writes
+ * for an ENUM column, from the table's CREATE text; 0 when none. */
+static int sqlite_enum_labels(const char *sql, const char *col, srows *out, sq_err *err) {
+  if (!sql || !col) return 0;
+  sbuf head = {0};
+  sb_puts(&head, "CHECK (");
+  int rc = sq_ddl_ident(&head, SQ_DIALECT_SQLITE, col, err);
+  sb_puts(&head, " IN (");
+  if (rc || head.oom) {
+    sb_free(&head);
+    return rc ? -1 : (sq_err_set(err, SQ_ENOMEM, "out of memory"), -1);
+  }
+  const char *p = strstr(sql, head.p);
+  size_t hn = head.n;
+  sb_free(&head);
+  if (!p) return 0;
+  /* the same quoting as MySQL's list, with ", " between the labels */
+  sbuf list = {0};
+  sb_puts(&list, "enum(");
+  p += hn;
+  while (*p == '\'') {
+    const char *q = p + 1;
+    for (; *q; q++) {
+      if (*q == '\'' && q[1] == '\'') q++;
+      else if (*q == '\'') break;
+    }
+    if (*q != '\'') break;
+    sb_putn(&list, p, (size_t)(q - p + 1));
+    p = q + 1;
+    if (p[0] == ',' && p[1] == ' ') {
+      sb_putn(&list, ",", 1);
+      p += 2;
+    }
+  }
+  sb_puts(&list, ")");
+  rc = list.oom ? (sq_err_set(err, SQ_ENOMEM, "out of memory"), -1) : mysql_enum_labels(list.p, out, err);
+  sb_free(&list);
+  return rc;
+}
+
+static const char SQL_PG_TYPE_LABELS[] =
+    "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+    "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = current_schema() AND t.typname = $1 "
+    "ORDER BY e.enumsortorder";
+
+/*
+ * The live column j as a column definition (generate's down restores it
+ * with it): its type (ENUM values included), nullability and default.
+ * Sets op->old_col, and op->note to what it could not say (a default
+ * that is an expression); leaves old_col NULL for a type sqorm doesn't
+ * write. *sqlite_sql: the table's CREATE text, read on first need.
+ */
+static int old_column(sq_conn *c, sq_sop_list *out, int dialect, const char *table, const lcol *lv, sq_sop *op,
+                      srows *sqlite_sql, sq_err *err) {
+  srows labels = {0};
+  int rc = SQ_OK, is_enum = 0;
+  if (dialect == SQ_DIALECT_MYSQL) {
+    is_enum = mysql_enum_labels(lv->type, &labels, err);
+  } else if (dialect == SQ_DIALECT_POSTGRES && lv->t.fam == F_OTHER) {
+    rc = sq_ddl_catalog(c, SQL_PG_TYPE_LABELS, lv->type, NULL, &labels, err);
+    is_enum = !rc && labels.nrows > 0;
+  } else if (dialect == SQ_DIALECT_SQLITE && lv->t.fam == F_TEXT) {
+    if (!sqlite_sql->ncols) rc = sq_ddl_catalog(c, SQL_SQLITE_TABLE, table, NULL, sqlite_sql, err);
+    if (!rc) is_enum = sqlite_enum_labels(sq_srows_cell(sqlite_sql, 0, 0), lv->name, &labels, err);
+  }
+  if (is_enum < 0) rc = err->kind ? err->kind : SQ_ENOMEM;
+  int type = is_enum > 0 ? SQ_T_STRING : old_type_of(lv->t.fam);
+  sq_scol *s = NULL;
+  if (!rc && type) {
+    s = sq_sop_list_alloc(out, sizeof *s, err);
+    if (!s) rc = SQ_ENOMEM;
+  }
+  if (!rc && s) {
+    sq_scol_init(s, op->name, type);
+    if (!(s->name = sq_sop_list_strdup(out, lv->name, err))) rc = SQ_ENOMEM;
+    if (is_enum > 0) {
+      const char **v = sq_sop_list_alloc(out, sizeof *v * (size_t)labels.nrows, err);
+      for (int i = 0; v && i < labels.nrows; i++)
+        if (!(v[i] = sq_sop_list_strdup(out, sq_srows_cell(&labels, i, 0) ? sq_srows_cell(&labels, i, 0) : "", err)))
+          v = NULL;
+      if (!v) rc = SQ_ENOMEM;
+      s->enum_values = v;
+      s->nenum_values = labels.nrows;
+      char dflt_name[64];
+      sq_ddl_enum_type_name(dflt_name, table, s); /* the name sqorm gives it: left unsaid */
+      if (!rc && dialect == SQ_DIALECT_POSTGRES && strcmp(dflt_name, lv->type) &&
+          !(s->enum_type = sq_sop_list_strdup(out, lv->type, err)))
+        rc = SQ_ENOMEM;
+    } else if (type == SQ_T_STRING || type == SQ_T_CHAR) {
+      s->length = lv->t.a > 0 ? lv->t.a : 0;
+    } else if (type == SQ_T_DECIMAL) {
+      s->precision = lv->t.a > 0 ? lv->t.a : 0;
+      s->scale = lv->t.b > 0 ? lv->t.b : 0;
+    }
+    s->allow_null = !lv->notnull && !lv->pk;
+    /* the default, when it is a constant */
+    sbuf b = {0};
+    int k = lv->autoinc ? DV_NONE : dflt_norm(lv->dflt, dialect, &b);
+    double num;
+    const char *txt = b.p ? b.p : "";
+    int textual = type == SQ_T_STRING || type == SQ_T_CHAR || type == SQ_T_TEXT || type == SQ_T_DATE ||
+                  type == SQ_T_DATETIME || type == SQ_T_UUID || type == SQ_T_JSON;
+    if (b.oom) rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    else if (k == DV_STR || (k == DV_WORD && textual && !as_number(txt, &num))) {
+      /* a string; MySQL 8 reports one unquoted (a word): as written */
+      const char *src = k == DV_STR ? txt : lv->dflt;
+      size_t len = k == DV_STR ? b.n : strlen(lv->dflt);
+      char *p = sq_sop_list_alloc(out, len + 1, err);
+      if (!p) rc = SQ_ENOMEM;
+      else {
+        memcpy(p, src, len);
+        s->default_kind = SQ_DEFAULT_VALUE;
+        s->default_value = sq_text(p, len);
+      }
+    } else if (k == DV_WORD && type == SQ_T_BOOLEAN && (!strcmp(txt, "true") || !strcmp(txt, "false") ||
+                                                        !strcmp(txt, "1") || !strcmp(txt, "0"))) {
+      s->default_kind = SQ_DEFAULT_VALUE;
+      s->default_value = sq_bool(txt[0] == 't' || txt[0] == '1');
+    } else if (k == DV_WORD && as_number(txt, &num)) {
+      s->default_kind = SQ_DEFAULT_VALUE;
+      s->default_value = (type == SQ_T_INTEGER || type == SQ_T_BIGINT || type == SQ_T_SMALLINT) && num == (double)(int64_t)num
+                             ? sq_int((int64_t)num)
+                             : sq_float(num);
+    } else if (k != DV_NONE) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "its default %.120s is not restored", lv->dflt ? lv->dflt : "?");
+      if (!(op->note = sq_sop_list_strdup(out, msg, err))) rc = SQ_ENOMEM;
+    }
+    sb_free(&b);
+    if (!rc) op->old_col = s;
+  }
+  srows_free(&labels);
+  return rc;
+}
+
 /* An index, key or primary key over model columns, in the list. */
 static sq_sindex *model_sindex(sq_sop_list *out, const sq_model *m, const char *name, const int *cols, int n,
                                int unique, sq_err *err) {
@@ -942,8 +1077,8 @@ static int note(sq_sop_list *out, const char *table, sq_err *err, const char *fm
  * changed, DROP columns, the primary key, the missing unique keys and
  * the indexes whose names the table doesn't have yet.
  */
-static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live *l, const diff *d, const int *held,
-                    int flags, sq_err *err) {
+static int emit_ops(sq_conn *c, sq_sop_list *out, const sq_model *m, int dialect, const live *l, const diff *d,
+                    const int *held, int flags, srows *sqlite_sql, sq_err *err) {
   const char *t = sq_model_table(m);
   int n = sq_model_ncols(m), rc = SQ_OK, live_pk = 0;
   sq_sop *op;
@@ -990,6 +1125,7 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
     op->change = SQ_CHANGE_DEFAULT | (d->type_diff[i] ? SQ_CHANGE_TYPE : 0) | (d->null_diff[i] ? SQ_CHANGE_NULL : 0) |
                  (d->ai_diff[i] ? SQ_CHANGE_AUTOINC : 0);
     op->old_type = old_type_of(l->cols[d->live[i]].t.fam);
+    if (flags & SQ_DIFF_NOTES) rc = old_column(c, out, dialect, t, &l->cols[d->live[i]], op, sqlite_sql, err);
   }
   for (int j = 0; !rc && j < l->ncols; j++) {
     if (l->cols[j].used) continue;
@@ -1000,6 +1136,7 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
     }
     if ((rc = ADD(SQ_SOP_REMOVE_COLUMN))) break;
     if (!(op->name = sq_sop_list_strdup(out, l->cols[j].name, err))) rc = SQ_ENOMEM;
+    else if (flags & SQ_DIFF_NOTES) rc = old_column(c, out, dialect, t, &l->cols[j], op, sqlite_sql, err);
   }
   if (!rc && d->pk_diff) {
     const int *pk;
@@ -1032,6 +1169,28 @@ static int emit_ops(sq_sop_list *out, const sq_model *m, int dialect, const live
   return rc;
 }
 
+/* remove_foreign_key for row i of the live keys (sq_ddl_live_fks), with
+ * its whole definition in op->fk (what generate's down re-adds). */
+static int undeclared_fk(sq_sop_list *out, const char *t, const srows *fks, int i, sq_err *err) {
+  sq_sop *op;
+  sq_sfk *f = sq_sop_list_alloc(out, sizeof *f, err);
+  if (!f || ADD(SQ_SOP_REMOVE_FOREIGN_KEY)) return SQ_ENOMEM;
+  const char *col = cell(fks, i, 0), *ref = cell(fks, i, 1), *refcol = cell(fks, i, 2), *name = cell(fks, i, 3);
+  if (name && !(op->name = sq_sop_list_strdup(out, name, err))) return SQ_ENOMEM;
+  if (name && !(f->name = op->name)) return SQ_ENOMEM;
+  if (!(f->cols = sq_schema_names(out, &col, 1, err))) return SQ_ENOMEM;
+  f->ncols = 1;
+  if (!(f->ref_table = sq_sop_list_strdup(out, ref ? ref : "", err))) return SQ_ENOMEM;
+  if (refcol) {
+    if (!(f->ref_cols = sq_schema_names(out, &refcol, 1, err))) return SQ_ENOMEM;
+    f->nref_cols = 1;
+  }
+  f->on_delete = sq_ddl_fk_action(cell(fks, i, 4));
+  f->on_update = sq_ddl_fk_action(cell(fks, i, 5));
+  op->fk = f;
+  return SQ_OK;
+}
+
 int sq_ddl_diff_model(sq_conn *c, const sq_model *m, int flags, int what, int *created, sq_sop_list *out,
                       sq_err *err) {
   const sq_driver *drv = sq_conn_driver(c);
@@ -1053,7 +1212,9 @@ int sq_ddl_diff_model(sq_conn *c, const sq_model *m, int flags, int what, int *c
       rc = compute_diff(m, dialect, &l, &d, err);
       if (!rc && !(held = calloc((size_t)l.ncols + 1, sizeof *held))) rc = sq_ddl_nomem(err);
       if (!rc && d.ndrop) rc = check_drops(c, m, dialect, &l, flags, held, err);
-      if (!rc) rc = emit_ops(out, m, dialect, &l, &d, held, flags, err);
+      srows sqlite_sql = {0}; /* the table's CREATE text, when old_column needs it */
+      if (!rc) rc = emit_ops(c, out, m, dialect, &l, &d, held, flags, &sqlite_sql, err);
+      srows_free(&sqlite_sql);
     }
     free(held);
     diff_free(&d);
@@ -1080,7 +1241,12 @@ int sq_ddl_diff_model(sq_conn *c, const sq_model *m, int flags, int what, int *c
                       name_eq(dialect, cell(&fks, i, 2), tc->name)) ||
                      (cell(&fks, i, 3) && name_eq(dialect, cell(&fks, i, 3), fk->name));
         }
-        if (!declared)
+        const char *col = cell(&fks, i, 0);
+        if (!declared && col && sq_model_find(m, col, strlen(col)) >= 0) {
+          /* a key over a column the model still has (an association
+           * removed): generate removes it, and its down puts it back */
+          rc = undeclared_fk(out, table, &fks, i, err);
+        } else if (!declared)
           rc = note(out, table, err, "foreign key %s%s%s(\"%.64s\".\"%.64s\" -> \"%.64s\") is not in the model (kept)",
                     cell(&fks, i, 3) ? "\"" : "", cell(&fks, i, 3) ? cell(&fks, i, 3) : "",
                     cell(&fks, i, 3) ? "\" " : "", table, cell(&fks, i, 0) ? cell(&fks, i, 0) : "?",

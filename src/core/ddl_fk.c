@@ -316,18 +316,26 @@ static int catalog(sq_conn *c, const char *sql, const char *table, srows *out, s
 }
 
 static const char SQL_SQLITE_HAS[] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?";
-static const char SQL_SQLITE_FKS[] = "SELECT \"from\", \"table\", \"to\", NULL FROM pragma_foreign_key_list(?)";
+/* The live foreign keys of a table: column, referenced table, referenced
+ * column, constraint name (NULL on SQLite), ON DELETE, ON UPDATE (the
+ * actions as SQL words, or PostgreSQL's one-letter codes). */
+static const char SQL_SQLITE_FKS[] =
+    "SELECT \"from\", \"table\", \"to\", NULL, on_delete, on_update FROM pragma_foreign_key_list(?)";
 static const char SQL_MYSQL_HAS[] =
     "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 static const char SQL_MYSQL_FKS[] =
-    "SELECT COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME, CONSTRAINT_NAME "
-    "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? "
-    "AND REFERENCED_TABLE_NAME IS NOT NULL";
+    "SELECT k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, k.CONSTRAINT_NAME, "
+    "r.DELETE_RULE, r.UPDATE_RULE "
+    "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+    "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+    "AND r.TABLE_NAME = k.TABLE_NAME "
+    "WHERE k.TABLE_SCHEMA = DATABASE() AND k.TABLE_NAME = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL";
 static const char SQL_PG_HAS[] =
     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind IN ('r', 'p')";
 static const char SQL_PG_FKS[] =
-    "SELECT a.attname, cf.relname, af.attname, c.conname FROM pg_constraint c "
+    "SELECT a.attname, cf.relname, af.attname, c.conname, c.confdeltype::text, c.confupdtype::text "
+    "FROM pg_constraint c "
     "JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_namespace n ON n.oid = cl.relnamespace "
     "JOIN pg_class cf ON cf.oid = c.confrelid "
     "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
@@ -355,6 +363,15 @@ int sq_ddl_table_exists(sq_conn *c, int dialect, const char *table, int *exists,
   *exists = !rc && has.nrows == 1 && cell(&has, 0, 0) && strcmp(cell(&has, 0, 0), "0");
   srows_free(&has);
   return rc;
+}
+
+int sq_ddl_fk_action(const char *s) {
+  if (!s) return SQ_FK_DEFAULT;
+  if (!strcmp(s, "c") || !strcmp(s, "CASCADE")) return SQ_FK_CASCADE;
+  if (!strcmp(s, "n") || !strcmp(s, "SET NULL")) return SQ_FK_SET_NULL;
+  if (!strcmp(s, "r") || !strcmp(s, "RESTRICT")) return SQ_FK_RESTRICT;
+  if (!strcmp(s, "a") || !strcmp(s, "NO ACTION")) return SQ_FK_NO_ACTION;
+  return SQ_FK_DEFAULT; /* SET DEFAULT: not one sqorm writes */
 }
 
 int sq_ddl_live_fks(sq_conn *c, int dialect, const char *table, srows *out, sq_err *err) {

@@ -178,8 +178,10 @@ int sq_ddl_name_eq(int dialect, const char *a, const char *b);
 /* ------------------------------------------------------------------ */
 
 /* The live foreign keys of a table (ddl_fk.c): rows of (column,
- * referenced table, referenced column, constraint name or NULL). */
+ * referenced table, referenced column, constraint name or NULL, ON
+ * DELETE, ON UPDATE); sq_ddl_fk_action reads an action cell (SQ_FK_*). */
 int sq_ddl_live_fks(sq_conn *c, int dialect, const char *table, sq_srows *out, sq_err *err);
+int sq_ddl_fk_action(const char *s);
 /* 1 when the table exists (ddl_fk.c). */
 int sq_ddl_table_exists(sq_conn *c, int dialect, const char *table, int *exists, sq_err *err);
 /* The add_foreign_key ops for m's constrained keys that the live rows

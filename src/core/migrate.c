@@ -307,8 +307,29 @@ int sq_migrator_begin(sq_migrator *m, const char *name, sq_err *err) {
   return rc;
 }
 
+/* PostgreSQL before 12 refuses ALTER TYPE ... ADD VALUE inside a
+ * transaction block, and a migration is one: say so before anything of
+ * the op is sent. (12 and later take it; the new label can be used once
+ * the migration has committed.) */
+static int pg_enum_in_tx(sq_migrator *m, const sq_sop *ops, int n, sq_err *err) {
+  if (m->dialect != SQ_DIALECT_POSTGRES) return SQ_OK;
+  const sq_driver *d = sq_conn_driver(m->c);
+  const char *v = d && d->server_version ? d->server_version(sq_conn_handle(m->c)) : NULL;
+  int major = v ? atoi(v) : 0;
+  if (major <= 0 || major >= 12) return SQ_OK;
+  for (int i = 0; i < n; i++)
+    if (ops[i].kind == SQ_SOP_ADD_ENUM_VALUES)
+      return sq_err_set(err, SQ_EUSAGE,
+                        "add_enum_values \"%.64s\".\"%.64s\": PostgreSQL %.20s can't add enum values inside a "
+                        "transaction (12 and later can): add them by hand "
+                        "(ALTER TYPE ... ADD VALUE) and leave this op out of the migration",
+                        ops[i].table ? ops[i].table : "?", ops[i].name ? ops[i].name : "?", v);
+  return SQ_OK;
+}
+
 int sq_migrator_apply(sq_migrator *m, const sq_sop *ops, int n, sq_err *err) {
   if (!m->in_mig) return sq_err_set(err, SQ_EUSAGE, "migrator: schema operations run between begin and commit");
+  if (pg_enum_in_tx(m, ops, n, err)) return SQ_EUSAGE;
   return sq_schema_apply(m->c, ops, n, 0, note_sql, m, err);
 }
 

@@ -631,7 +631,10 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
       /* batches of one size share one statement (and its prepared form) */
       if (params_are(&sql, vals, np)) {
         sql_rows = k;
-        if (k == per) bcache_put(op, dialect, caps, returning, k, okey, nokey, &sql); /* a full batch */
+        /* a full batch, or the whole call in one statement (the usual
+         * bulk_create of a list shorter than the batch: the next call
+         * reuses it) */
+        if (k == per || k == n) bcache_put(op, dialect, caps, returning, k, okey, nokey, &sql);
       } else {
         sql_rows = 0;
         params = sql.params;

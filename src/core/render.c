@@ -742,17 +742,24 @@ static void tail(rb *r, const sq_query *q) {
   }
 }
 
+static int in_list(const int *cols, int n, int c);
+
 static void returning(rb *r, const sq_query *q, sq_sql *out) {
   if (!q->returning) return;
   /* MySQL has no RETURNING; MariaDB >= 10.5 has it for INSERT (and
    * DELETE), not for INSERT ... ON DUPLICATE KEY UPDATE */
   if (r->dialect == SQ_DIALECT_MYSQL && !(q->kind == SQ_Q_INSERT && (q->caps & SQ_CAP_INSERT_RETURNING))) return;
-  PUTS(r, " RETURNING ");
+  /* SQ_RETURNING_UNSET: what the INSERT sets is known already; only the
+   * columns it leaves to the database (generated keys, defaults) */
+  int unset = q->returning == SQ_RETURNING_UNSET && q->kind == SQ_Q_INSERT;
+  int n = 0;
   for (int i = 0; i < r->m->ncols; i++) {
-    if (i) PUTS(r, ", ");
+    if (unset && in_list(q->cols, q->ncols, i)) continue;
+    if (n++) PUTS(r, ", ");
+    else PUTS(r, " RETURNING ");
     col(r, i);
   }
-  out->returns_rows = 1;
+  if (n) out->returns_rows = 1;
 }
 
 /* Checks a column list: indexes in range, no column twice. */

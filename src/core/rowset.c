@@ -8,9 +8,11 @@
  * events, in the same order, through the very sink an inline run would
  * have fed directly. One result-building path, two schedules.
  *
- * Events are packed into chunks (64 KiB, or one event's size when it is
- * bigger): a header, the values (or column descriptions), then the bytes
- * of their strings, which the copied values point at. Chunks never move,
+ * Events are packed into chunks (the first 4 KiB, each next one twice
+ * the last up to 64 KiB, or one event's size when it is bigger; a
+ * primary-key lookup touches one small chunk, not 64 KiB of fresh pages
+ * on a worker thread): a header, the values (or column descriptions),
+ * then the bytes of their strings, which the copied values point at. Chunks never move,
  * so those pointers stay valid until the rowset is cleared or freed.
  * Recording costs one bump allocation and one copy per row; replay walks
  * the chunks in order.
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #define CHUNK 65536
+#define FIRST_CHUNK 4096
 #define ALIGN 16
 
 enum { EV_COLUMNS = 1, EV_ROW };
@@ -57,11 +60,14 @@ int sq_rowset_new(sq_rowset **out, sq_err *err) {
 
 void sq_rowset_clear(sq_rowset *rs) {
   if (!rs) return;
-  chunk *keep = NULL, *c = rs->head;
+  /* keep the biggest regular chunk: the next run starts from its size */
+  chunk *keep = NULL, *c;
+  for (c = rs->head; c; c = c->next)
+    if (c->cap <= CHUNK && (!keep || c->cap > keep->cap)) keep = c;
+  c = rs->head;
   while (c) {
     chunk *next = c->next;
-    if (!keep && c->cap == CHUNK) keep = c;
-    else free(c);
+    if (c != keep) free(c);
     c = next;
   }
   if (keep) {
@@ -92,7 +98,9 @@ static ev *reserve(sq_rowset *rs, size_t n) {
   n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
   chunk *t = rs->tail;
   if (!t || t->cap - t->used < n) {
-    size_t cap = n > CHUNK ? n : CHUNK;
+    size_t cap = t ? t->cap * 2 : FIRST_CHUNK;
+    if (cap > CHUNK) cap = CHUNK;
+    if (cap < n) cap = n;
     if (t && t->used == 0 && t->cap >= n) {
       /* the kept empty chunk */
     } else {

@@ -1042,6 +1042,58 @@ static int group_end(const sq_sop *ops, int n, int i, int dialect) {
   return j;
 }
 
+/*
+ * PostgreSQL: the enum types that only the op's table (drop_table) or
+ * column (remove_column; change_column to another type) uses - no other
+ * table, view or composite type has a column of them (the table's own
+ * indexes go with it) - dropped right after the op, so a down that
+ * removes the last column of a type leaves no type behind. Read from the
+ * live schema when the op is planned (with a connection).
+ */
+#define PG_OWN_ENUMS(COL, COL2)                                                                              \
+  "SELECT DISTINCT ty.typname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "                   \
+  "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type ty ON ty.oid = a.atttypid "                   \
+  "WHERE ty.typtype = 'e' AND n.nspname = current_schema() AND c.relname = $1 AND a.attnum > 0 "             \
+  "AND NOT a.attisdropped" COL " AND NOT EXISTS (SELECT 1 FROM pg_attribute a2 "                             \
+  "JOIN pg_class c2 ON c2.oid = a2.attrelid WHERE a2.atttypid = ty.oid AND NOT a2.attisdropped "            \
+  "AND c2.relkind NOT IN ('i', 'I') AND NOT (a2.attrelid = a.attrelid" COL2 "))"
+static const char SQL_PG_OWN_ENUMS_TABLE[] = PG_OWN_ENUMS("", "");
+static const char SQL_PG_OWN_ENUMS_COL[] = PG_OWN_ENUMS(" AND a.attname = $2", " AND a2.attname = $2");
+
+static int pg_drop_orphans(sq_conn *conn, const sq_sop *op, sq_sql_list *out, sq_err *err) {
+  const char *col = NULL, *keep = NULL;
+  char keep_buf[64];
+  switch (op->kind) {
+  case SQ_SOP_DROP_TABLE: break;
+  case SQ_SOP_REMOVE_COLUMN: col = op->name; break;
+  case SQ_SOP_CHANGE_COLUMN:
+    col = op->name ? op->name : op->col ? op->col->name : NULL;
+    if (!col || !op->col || !(op->change == 0 || (op->change & SQ_CHANGE_TYPE))) return SQ_OK;
+    if (op->col->enum_values) {
+      sq_scol named = *op->col;
+      named.name = col;
+      sq_ddl_enum_type_name(keep_buf, op->table, &named);
+      keep = keep_buf;
+    }
+    break;
+  default: return SQ_OK;
+  }
+  if (!conn || !op->table || (op->kind != SQ_SOP_DROP_TABLE && !col)) return SQ_OK;
+  sq_srows r = {0};
+  int rc = sq_ddl_catalog(conn, col ? SQL_PG_OWN_ENUMS_COL : SQL_PG_OWN_ENUMS_TABLE, op->table, col, &r, err);
+  for (int i = 0; !rc && i < r.nrows; i++) {
+    const char *ty = sq_srows_cell(&r, i, 0);
+    if (!ty || (keep && !strcmp(ty, keep))) continue;
+    sbuf b = {0};
+    sb_puts(&b, "DROP TYPE IF EXISTS ");
+    rc = sq_ddl_ident(&b, SQ_DIALECT_POSTGRES, ty, err);
+    if (!rc) rc = sq_ddl_push(out, &b, err);
+    sb_free(&b);
+  }
+  sq_srows_free(&r);
+  return rc;
+}
+
 static int render_group(sq_conn *conn, int stale, int dialect, int flags, const sq_sop *ops, int n, sq_sql_list *out,
                         int *rebuilt, sq_err *err) {
   int rc = SQ_OK;
@@ -1049,6 +1101,7 @@ static int render_group(sq_conn *conn, int stale, int dialect, int flags, const 
   if (ops[0].kind == SQ_SOP_NOTE) return SQ_OK;
   if (standalone(ops[0].kind)) {
     rc = sq_schema_table_op(out, dialect, &ops[0], err);
+    if (!rc && conn && dialect == SQ_DIALECT_POSTGRES) rc = pg_drop_orphans(conn, &ops[0], out, err);
     return rc ? sq_schema_op_err(&ops[0], err) : SQ_OK;
   }
   switch (dialect) {
@@ -1060,6 +1113,7 @@ static int render_group(sq_conn *conn, int stale, int dialect, int flags, const 
       if (ops[i].kind == SQ_SOP_ADD_INDEX || ops[i].kind == SQ_SOP_REMOVE_INDEX)
         rc = sq_schema_table_op(out, dialect, &ops[i], err);
       else rc = render_pg(out, &ops[i], err);
+      if (!rc && conn) rc = pg_drop_orphans(conn, &ops[i], out, err);
       if (rc) sq_schema_op_err(&ops[i], err);
     }
     return rc;

@@ -67,6 +67,17 @@ static int lazy_mark(lua_State *L) {
   return 1;
 }
 
+/* sqorm.core._model_of(x) -> the Model of instance x, or nil (the
+ * accessors check their self with it). */
+static int model_of(lua_State *L) {
+  if (lsq_test_instance(L, 1) && lua_getmetatable(L, 1)) {
+    lua_rawgeti(L, -1, IMT_MODEL);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 /* Pushes the assocs table of the model at midx (creating it); returns its index. */
 int lsq_assoc_table(lua_State *L, int midx) {
   midx = lua_absindex(L, midx);
@@ -151,8 +162,10 @@ static const char *const assoc_opts[] = {
 static const char *opt_str(lua_State *L, int oidx, const char *k, const char *kname) {
   lua_getfield(L, oidx, k);
   const char *s = NULL;
-  if (lua_type(L, -1) == LUA_TSTRING) s = lua_tostring(L, -1);
+  size_t len = 0;
+  if (lua_type(L, -1) == LUA_TSTRING) s = lua_tolstring(L, -1, &len);
   else if (!lua_isnil(L, -1)) lsq_usage(L, "%s: %s must be a string, got %s", kname, k, luaL_typename(L, -1));
+  if (s && strlen(s) != len) lsq_usage(L, "%s: %s holds a NUL byte", kname, k); /* C would cut it there */
   lua_pop(L, 1); /* the options table keeps the string alive */
   return s;
 }
@@ -402,4 +415,6 @@ const luaL_Reg lsq_assoc_methods[] = {
 void lsq_assoc_open(lua_State *L, int modidx) {
   lua_pushcfunction(L, lazy_mark);
   lua_setfield(L, modidx, "_lazy_mark");
+  lua_pushcfunction(L, model_of);
+  lua_setfield(L, modidx, "_model_of");
 }

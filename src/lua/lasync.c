@@ -269,12 +269,18 @@ static void take_waiter(lua_State *L, lsq_op *h) {
 }
 
 /* Pops and completes what waits (at most what was in flight when it
- * started), resuming each completion's coroutine. Never blocks. */
-static int poll_state(lua_State *L, lsq_async *as) {
+ * started), resuming each completion's coroutine: at most max of them
+ * (max <= 0: no limit), and none after the first once `seconds` have
+ * passed since the call began (seconds <= 0: no limit). Completions left
+ * behind stay in the queue, in order, for the next call (its fd stays
+ * readable). Never blocks. */
+static int poll_state(lua_State *L, lsq_async *as, int max, double seconds) {
   if (!as || as->closed) return 0;
   int budget = sq_cq_inflight(as->cq), n = 0;
+  double until = seconds > 0 ? sq_clock() + seconds : 0;
   sq_job *job;
-  while (budget-- > 0 && (job = sq_cq_pop(as->cq))) {
+  while (budget-- > 0 && (max <= 0 || n < max) && (n == 0 || until <= 0 || sq_clock() < until) &&
+         (job = sq_cq_pop(as->cq))) {
     sq_oper *op = sq_oper_of_job(job);
     if (sq_oper_complete(op)) continue; /* submitted again (a read's retry) */
     lsq_op *h = job->tag;
@@ -372,9 +378,26 @@ static int m_spawn(lua_State *L) {
   return 1;
 }
 
-/* sqorm.poll() -> n: resumes the coroutines whose op completed. */
+/* sqorm.poll([max [, seconds]]) -> n: resumes the coroutines whose op
+ * completed, at most max of them and (after the first) only while less
+ * than `seconds` have passed; the rest wait for the next call. */
 static int m_poll(lua_State *L) {
-  lua_pushinteger(L, poll_state(L, state_get(L, 0)));
+  lua_Integer max = 0;
+  double seconds = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    int isint = 0;
+    max = lua_tointegerx(L, 1, &isint);
+    if (!isint || max < 1)
+      return lsq_usage(L, "sqorm.poll: max must be a positive integer or nil, got %s", luaL_tolstring(L, 1, NULL));
+    if (max > 1000000000) max = 1000000000;
+  }
+  if (!lua_isnoneornil(L, 2)) {
+    int isnum = 0;
+    seconds = lua_tonumberx(L, 2, &isnum);
+    if (!isnum || !(seconds > 0))
+      return lsq_usage(L, "sqorm.poll: seconds must be a positive number or nil, got %s", luaL_tolstring(L, 2, NULL));
+  }
+  lua_pushinteger(L, poll_state(L, state_get(L, 0), (int)max, seconds));
   return 1;
 }
 
@@ -396,7 +419,8 @@ static int m_pending(lua_State *L) {
 /* sqorm.cancel(co) -> true when co was waiting for an op (it resumes
  * with an error of kind canceled), false otherwise. */
 static int m_cancel(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTHREAD);
+  if (lua_type(L, 1) != LUA_TTHREAD)
+    return lsq_usage(L, "sqorm.cancel expects a coroutine, got %s", luaL_typename(L, 1));
   lsq_async *as = state_get(L, 0);
   int ok = 0;
   if (as && !as->closed) {
@@ -462,7 +486,7 @@ static int m_run(lua_State *L) {
   resume_co(L, coidx, n - 1);
   while (as->npending > 0 && !as->closed) {
     if (sq_cq_inflight(as->cq) > 0) sq_cq_wait(as->cq, 1.0);
-    poll_state(L, as);
+    poll_state(L, as, 0, 0);
   }
   as->running = 0;
   lua_pushnil(L);

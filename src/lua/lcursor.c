@@ -101,6 +101,9 @@ static int close_cursor(lua_State *L, int cidx, lua_KContext ctx) {
   lua_getiuservalue(L, cidx, CUV_OP);     /* -1: the holder */
   if (!c->cur || lua_type(L, -1) != LUA_TUSERDATA) return closed_k(L, LUA_OK, ctx);
   lsq_op *h = lsq_op_at(L, -1);
+  if (h->async == LOP_ASYNC_FLIGHT) /* async: another coroutine's fetch of it is in flight */
+    return lsq_usage(L, "cursor:close(): a fetch of this cursor is in flight in another coroutine; close it "
+                        "there, or once that call returned");
   sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_CLOSE);
   sq_oper_target_cursor(op, c->cur);
   h->lflags = LOP_NOLOG;
@@ -188,6 +191,9 @@ static int cursor_iter(lua_State *L) {
   lua_getiuservalue(L, 1, MUV_DB);                      /* 2 */
   lua_getiuservalue(L, lua_upvalueindex(1), CUV_OP);    /* 3 */
   lsq_op *h = lsq_op_at(L, 3);
+  if (h->async == LOP_ASYNC_FLIGHT) /* async: another coroutine's fetch of it is in flight */
+    return lsq_usage(L, "each(): a fetch of this cursor is in flight in another coroutine; one coroutine at a "
+                        "time may iterate it");
   sq_oper *op = lsq_op_begin(h, SQ_OPER_CURSOR_FETCH);
   sq_oper_target_cursor(op, c->cur);
   sq_oper_set_batch(op, c->batch);

@@ -105,6 +105,7 @@ static const luaL_Reg hook_funcs[] = {
   {"_is_new", h_is_new},
   {"_assign", h_assign},
   {"_model_info", h_model_info},
+  {"_base_model", lsq_scope_base},
   {NULL, NULL},
 };
 

@@ -19,11 +19,15 @@
  *     "drop_primary_key" | "remove_foreign_key", table, name, if_exists, index, fk }
  *   { kind = "rename_table" | "rename_column", table, name, new_name }
  *   { kind = "add_column" | "change_column", table, name, col, old_type }
+ *   (from the difference, change_column and remove_column also carry old_col: the
+ *    live column before the op, and note: what old_col could not say)
  *   { kind = "add_index" | "add_unique" | "add_primary_key", table, index, if_exists }
  *   { kind = "add_foreign_key", table, fk }
+ *   { kind = "add_enum_values", table, name, values = { ... }, col }
  *   { kind = "note", note }
  *   col   = { name, type = sqorm.types.X, allow_null, primary_key, auto_increment,
- *             unique = true | "key", comment, default, references = fk }
+ *             unique = true | "key", comment, default, references = fk,
+ *             enum_type (PostgreSQL's type name; T.ENUM{...} gives the values) }
  *   index = { name, cols = { ... }, unique }
  *   fk    = { name, cols = { ... }, ref_table, ref_cols = { ... }, on_delete, on_update }
  *           (on_*: "cascade", "set_null", "restrict", "no_action")
@@ -39,12 +43,6 @@
 #include <string.h>
 
 #define LSQ_MIG_MT "sqorm.MigratorSession"
-
-/* The layout of a sqorm.types value (ldefine.c's lsq_typev): its first
- * four ints. */
-typedef struct mig_typev {
-  int type, length, precision, scale;
-} mig_typev;
 
 typedef struct lsq_mig {
   sq_migrator *m;
@@ -251,7 +249,11 @@ static int fbool(lua_State *L, int t, const char *k, int dflt) {
 }
 
 /* The list of strings at t[k] (NULL, 0 when absent). */
+static const char *const *fnames_max(lua_State *L, int t, const char *k, int *n, const char *what, int max);
 static const char *const *fnames(lua_State *L, int t, const char *k, int *n, const char *what) {
+  return fnames_max(L, t, k, n, what, 64);
+}
+static const char *const *fnames_max(lua_State *L, int t, const char *k, int *n, const char *what, int max) {
   *n = 0;
   if (lua_getfield(L, t, k) == LUA_TNIL) {
     lua_pop(L, 1);
@@ -260,7 +262,7 @@ static const char *const *fnames(lua_State *L, int t, const char *k, int *n, con
   if (lua_type(L, -1) != LUA_TTABLE) lsq_usage(L, "%s: %s must be a list of names", what, k);
   int li = lua_gettop(L);
   int len = (int)lua_rawlen(L, li);
-  if (len < 1 || len > 64) lsq_usage(L, "%s: %s must list 1 to 64 names", what, k);
+  if (len < 1 || len > max) lsq_usage(L, "%s: %s must list 1 to %d names", what, k, max);
   const char **a = scratch(L, len * sizeof *a);
   for (int i = 0; i < len; i++) {
     if (lua_rawgeti(L, li, i + 1) != LUA_TSTRING) lsq_usage(L, "%s: %s must be a list of names", what, k);
@@ -303,16 +305,24 @@ static void to_col(lua_State *L, int t, sq_scol *c, const char *what) {
   t = lua_absindex(L, t);
   const char *name = fstr(L, t, "name", 1, what);
   lua_getfield(L, t, "type");
-  mig_typev *ty = luaL_testudata(L, -1, LSQ_TYPE_MT);
-  if (!ty) lsq_usage(L, "%s: column '%s': expected a type from sqorm.types", what, name);
-  if (ty->type == SQ_T_ENUM)
-    lsq_usage(L, "%s: column '%s': ENUM columns are not supported in migrations yet (use sync, or a raw exec)", what,
-              name);
-  sq_scol_init(c, name, ty->type);
-  c->length = ty->length;
-  c->precision = ty->precision;
-  c->scale = ty->scale;
+  int length, precision, scale, nenum;
+  const char *const *enumv;
+  int type = lsq_type_get(L, -1, &length, &precision, &scale, &enumv, &nenum);
+  if (!type) lsq_usage(L, "%s: column '%s': expected a type from sqorm.types", what, name);
+  if (type == SQ_T_ENUM && nenum < 1)
+    lsq_usage(L, "%s: column '%s': sqorm.types.ENUM needs its values: T.ENUM{ \"a\", \"b\" }", what, name);
+  /* schema ops spell an ENUM as STRING with its values (anchored by the
+   * type value, which the op table holds) */
+  sq_scol_init(c, name, type == SQ_T_ENUM ? SQ_T_STRING : type);
+  if (type == SQ_T_ENUM) {
+    c->enum_values = enumv;
+    c->nenum_values = nenum;
+  }
+  c->length = length;
+  c->precision = precision;
+  c->scale = scale;
   lua_pop(L, 1);
+  c->enum_type = fstr(L, t, "enum_type", 0, what);
   c->allow_null = fbool(L, t, "allow_null", 1);
   c->primary_key = fbool(L, t, "primary_key", 0);
   c->auto_increment = fbool(L, t, "auto_increment", 0);
@@ -368,13 +378,14 @@ static void to_sop(lua_State *L, int t, sq_sop *op) {
   int k = 0;
   for (int i = 1; i < SQ_SOP_COUNT && i < (int)(sizeof kinds / sizeof *kinds); i++)
     if (!strcmp(kinds[i], kind)) k = i;
-  if (!k || k == SQ_SOP_ADD_ENUM_VALUES) lsq_usage(L, "unknown schema operation '%s'", kind);
+  if (!k) lsq_usage(L, "unknown schema operation '%s'", kind);
   const char *what = kind;
   sq_sop_init(op, k, fstr(L, t, "table", k != SQ_SOP_NOTE, what));
   op->name = fstr(L, t, "name", 0, what);
   op->new_name = fstr(L, t, "new_name", 0, what);
   op->note = fstr(L, t, "note", 0, what);
   op->if_exists = fbool(L, t, "if_exists", 0);
+  op->values = fnames_max(L, t, "values", &op->nvalues, what, SQ_ENUM_MAX);
   lua_getfield(L, t, "old_type");
   if (lua_isinteger(L, -1)) op->old_type = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -384,6 +395,11 @@ static void to_sop(lua_State *L, int t, sq_sop *op) {
     op->col = c;
   }
   lua_pop(L, 1);
+  if (k == SQ_SOP_ADD_ENUM_VALUES && !op->values && op->col) {
+    /* every value of the column: each dialect adds what is missing */
+    op->values = op->col->enum_values;
+    op->nvalues = op->col->nenum_values;
+  }
   if (lua_getfield(L, t, "cols") == LUA_TTABLE) {
     int li = lua_gettop(L), n = (int)lua_rawlen(L, li);
     if (n < 1 || n > 4096) lsq_usage(L, "%s: cols must list 1 to 4096 columns", what);
@@ -621,8 +637,16 @@ static void push_index(lua_State *L, const sq_sindex *ix) {
 static void push_col(lua_State *L, const sq_scol *c) {
   lua_newtable(L);
   setstr(L, "name", c->name);
-  lsq_type_push(L, c->type, c->length, c->precision, c->scale);
-  lua_setfield(L, -2, "type");
+  if (c->enum_values && c->nenum_values > 0) {
+    lsq_type_push_enum(L, c->enum_values, c->nenum_values);
+    lua_setfield(L, -2, "type");
+    push_names(L, c->enum_values, c->nenum_values);
+    lua_setfield(L, -2, "enum_values");
+  } else {
+    lsq_type_push(L, c->type, c->length, c->precision, c->scale);
+    lua_setfield(L, -2, "type");
+  }
+  setstr(L, "enum_type", c->enum_type);
   if (!c->allow_null) {
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "allow_null");
@@ -668,6 +692,10 @@ static void push_sop(lua_State *L, const sq_sop *op) {
     lua_pushstring(L, sq_ctype_name(op->old_type));
     lua_setfield(L, -2, "old_type_name");
   }
+  if (op->values) {
+    push_names(L, op->values, op->nvalues);
+    lua_setfield(L, -2, "values");
+  }
   if (op->change) {
     lua_pushinteger(L, op->change);
     lua_setfield(L, -2, "change");
@@ -675,6 +703,10 @@ static void push_sop(lua_State *L, const sq_sop *op) {
   if (op->col) {
     push_col(L, op->col);
     lua_setfield(L, -2, "col");
+  }
+  if (op->old_col) {
+    push_col(L, op->old_col);
+    lua_setfield(L, -2, "old_col");
   }
   if (op->cols) {
     lua_createtable(L, op->ncols, 0);

@@ -439,6 +439,9 @@ enum {
  * options skips every scope. Raises usage.
  */
 int lsq_scope_apply(lua_State *L, int oidx, unsigned mask, const char *method);
+/* core._base_model(v) -> the model behind a scoped model; any other value
+ * as it is (the hooks layer keys its tables by the model). */
+int lsq_scope_base(lua_State *L);
 /* ANDs the default scope's where of the target model at tidx (b->mod)
  * before *where (an include of it). Does not raise. */
 int lsq_scope_include_where(lsq_qb *b, int tidx, sq_expr **where);
@@ -455,6 +458,9 @@ void lsq_scope_open(lua_State *L);
 /* Pushes a sqorm.types value of type with these parameters (ldefine.c;
  * no ENUM values). */
 void lsq_type_push(lua_State *L, int type, int length, int precision, int scale);
+void lsq_type_push_enum(lua_State *L, const char *const *vals, int n);
+int lsq_type_get(lua_State *L, int idx, int *length, int *precision, int *scale, const char *const **enumv,
+                 int *nenum);
 
 /* sqorm.types (ltypes.c): registers the table in the module at modidx;
  * the type value at idx into d (raises when it is none). */

@@ -56,7 +56,16 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char OP_KEY = 0; /* registry: the cached holder */
+/* registry: the cached holder (the one a blocking call reuses every
+ * time), and a stack (a list) of idle shared holders for when the cached
+ * one is busy. In async mode every coroutine with an op in flight holds
+ * one, so there are as many busy holders as waiting coroutines; done ones
+ * come back to the list and are reused - their op keeps its arena block
+ * and its rowset chunk, so a warm op allocates nothing, and no holder
+ * waits for the collector. */
+static const char OP_KEY = 0;
+static const char FREE_KEY = 0;
+#define LOP_FREE_MAX 256 /* idle holders kept; more are left to the collector */
 
 static int holder_gc(lua_State *L) {
   lsq_op *h = lua_touserdata(L, 1);
@@ -76,21 +85,52 @@ static lsq_op *holder_new(lua_State *L) {
   return h;
 }
 
+/* Pushes the free list (made on first use). */
+static void push_free(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &FREE_KEY) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 16, 0);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &FREE_KEY);
+}
+
 lsq_op *lsq_op_get(lua_State *L) {
+  lsq_op *h = NULL;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &OP_KEY) == LUA_TUSERDATA) {
-    lsq_op *h = lua_touserdata(L, -1);
+    h = lua_touserdata(L, -1);
     if (!h->busy) {
       h->busy = 1;
       h->base = lua_gettop(L);
       return h;
     }
+  } else {
+    /* the first: it becomes the cached one */
+    lua_pop(L, 1);
+    h = holder_new(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &OP_KEY);
+    h->busy = 1;
+    h->base = lua_gettop(L);
+    return h;
   }
+  /* In use (an op in flight in async mode, a logging function or a
+   * validator that re-entered sqorm, an error that left it behind): an
+   * idle one from the list, or a new one. */
   lua_pop(L, 1);
-  /* In use (a logging function or a validator re-entered sqorm, or an
-   * error left it behind): a fresh one becomes the cached one. */
-  lsq_op *h = holder_new(L);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &OP_KEY);
+  push_free(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n > 0) {
+    lua_rawgeti(L, -1, n);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, n);
+    lua_remove(L, -2);
+    h = lua_touserdata(L, -1);
+    h->pooled = 0;
+  } else {
+    lua_pop(L, 1);
+    h = holder_new(L);
+    h->shared = 1;
+  }
   h->busy = 1;
   h->base = lua_gettop(L);
   return h;
@@ -140,6 +180,17 @@ void lsq_op_done(lua_State *L, lsq_op *h) {
   }
   h->sink = LSINK_NONE;
   h->busy = 0;
+  if (h->shared && !h->pooled && h->async != LOP_ASYNC_FLIGHT) {
+    /* back on the free list (its op is reset when it is taken again) */
+    push_free(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n < LOP_FREE_MAX) {
+      lua_pushvalue(L, hidx);
+      lua_rawseti(L, -2, n + 1);
+      h->pooled = 1;
+    }
+    lua_pop(L, 1);
+  }
 }
 
 int lsq_op_push_out(lua_State *L, lsq_op *h) { return lua_getiuservalue(L, h->base, OUV_OUT); }

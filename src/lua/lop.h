@@ -36,13 +36,15 @@ enum {
 /*
  * A holder: a userdata (sqorm.Operation) owning one sq_oper, freed by its
  * __gc, so a raise anywhere never leaks an operation. Idle holders are
- * reused (lsq_op_get): a reused op keeps its arena block and allocates
- * nothing once warm. The sink state lives here too: C memory that
+ * reused (lsq_op_get, from a free list that lsq_op_done refills): a
+ * reused op keeps its arena block and allocates nothing once warm. The sink state lives here too: C memory that
  * survives until the operation's continuation has built its results.
  */
 typedef struct lsq_op {
   sq_oper *op;
   int busy;          /* in use by a call */
+  int shared;        /* made by lsq_op_get beside the cached one: goes back to the free list when done */
+  int pooled;        /* on the free list now */
   lua_State *L;      /* the thread whose stack the sink uses now */
   int hidx;          /* the holder's index in the frame the sink runs in now */
   int base;          /* the holder's index in the frame of the function that runs the op */

@@ -692,6 +692,12 @@ static int scoped_index(lua_State *L) {
   return 1;
 }
 
+int lsq_scope_base(lua_State *L) {
+  lua_settop(L, 1);
+  if (luaL_testudata(L, 1, LSQ_SCOPED_MT)) lua_getiuservalue(L, 1, SUV_MODEL);
+  return 1;
+}
+
 static int scoped_newindex(lua_State *L) {
   return lsq_usage(L, "a scoped model takes no new fields; add class methods to the model itself");
 }

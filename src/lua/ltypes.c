@@ -61,6 +61,33 @@ void lsq_type_push(lua_State *L, int type, int length, int precision, int scale)
   t->scale = scale;
 }
 
+/* An ENUM type value with the values vals[0..n) (copied into Lua
+ * strings the type value anchors), for the migrator's diff. */
+void lsq_type_push_enum(lua_State *L, const char *const *vals, int n) {
+  lsq_typev *t = push_type_n(L, SQ_T_ENUM, n);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, vals[i]);
+    t->enumv[i] = lua_tostring(L, -1);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setiuservalue(L, -2, 1);
+}
+
+/* The type value at idx (none: 0), with its ENUM values (borrowed: the
+ * type value anchors them). */
+int lsq_type_get(lua_State *L, int idx, int *length, int *precision, int *scale, const char *const **enumv,
+                 int *nenum) {
+  lsq_typev *t = lua_type(L, idx) == LUA_TUSERDATA ? luaL_testudata(L, idx, LSQ_TYPE_MT) : NULL;
+  if (!t) return 0;
+  *length = t->length;
+  *precision = t->precision;
+  *scale = t->scale;
+  *enumv = t->enumv;
+  *nenum = t->nenum;
+  return t->type;
+}
+
 /* T.ENUM{ "common", "rare" }: the values are checked here (strings, 1..63
  * bytes, no repeats) and kept, in order, by the type value. */
 static int enum_call(lua_State *L, int n) {

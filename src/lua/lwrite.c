@@ -131,8 +131,10 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad) {
     q.values = vals;
     q.nrows = 1;
     /* SQLite generates nothing but the rowid, which last_insert_id gives:
-     * no RETURNING needed there */
-    q.returning = mod->dialect != SQ_DIALECT_SQLITE;
+     * no RETURNING needed there. Elsewhere only what the INSERT leaves to
+     * the database comes back (keys, defaults): the instance holds the
+     * rest already. */
+    q.returning = mod->dialect != SQ_DIALECT_SQLITE ? SQ_RETURNING_UNSET : 0;
     sq_sql sql;
     memset(&sql, 0, sizeof sql);
     rc = sq_render(&q, mod->dialect, &sql, &err);
@@ -146,8 +148,8 @@ int lsq_instance_insert(lua_State *L, int midx, int iidx, int bad) {
   if (rc) return lsq_op_fail(L, h, &err);
   sq_oper_set_model(op, mod->m);
   if (returning) {
-    /* the row (the database's values for every column) goes straight
-     * into the instance */
+    /* the row (the database's values for the columns the INSERT left
+     * out) goes straight into the instance */
     lsq_isink *s = lsq_op_sink_model(L, h, midx, SINK_FILL);
     s->bare = 1;
     s->identity = 1;
