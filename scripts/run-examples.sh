@@ -24,6 +24,17 @@ expect() {
   echo "run-examples: $name ok"
 }
 
+# expect_prints NAME FILE: the output must equal, line for line, the
+# "-- Prints:" block of FILE's header comment (its "--   " lines).
+expect_prints() {
+  local name=$1 file=$2
+  if ! diff <(sed -n '/^-- Prints:$/,/^[^-]/s/^--   //p' "$file") "$out" >&2; then
+    echo "run-examples: $name: output differs from the Prints: lines of $file (diff above)" >&2
+    exit 1
+  fi
+  echo "run-examples: $name ok"
+}
+
 # run NAME CMD...: runs the example, failing on a non-zero exit.
 run() {
   local name=$1
@@ -51,6 +62,12 @@ run guilds-postgres lua5.4 examples/guilds.lua "$SQORM_TEST_PG_URL"
 expect guilds-postgres "${guilds_expect[@]}"
 run guilds-mysql lua5.4 examples/guilds.lua "$SQORM_TEST_MYSQL_URL"
 expect guilds-mysql "${guilds_expect[@]}"
+# Hooks, scopes, optimistic locking, JSON and ENUM (inventory), on every
+# dialect: the output must be exactly the header's "Prints:" lines, in order.
+for url in "sqlite::memory:" "$SQORM_TEST_PG_URL" "$SQORM_TEST_MYSQL_URL"; do
+  run "inventory ${url%%:*}" lua5.4 examples/inventory.lua "$url"
+  expect_prints "inventory ${url%%:*}" examples/inventory.lua
+done
 run c_query "$build/examples/c_query"
 expect c_query '^row: 2 bob 500$' '^2 rows; pool size 1'
 run c_query-postgres "$build/examples/c_query" "$SQORM_TEST_PG_URL"
