@@ -185,3 +185,26 @@ describe("lua_api fuzzer regressions: a cursor shared by coroutines (async)", fu
     os.remove(path)
   end)
 end)
+
+describe("lua_api fuzzer regressions: hooks and scopes", function()
+  local db, Player
+  before_each(function()
+    db = sqorm.connect("sqlite::memory:")
+    Player = db:define("player", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } })
+    Player:sync()
+    Player:create({ id = 1, name = "ann" })
+  end)
+  after_each(function() db:close() end)
+
+  it("find_by_pk with only after_find hooks returns the row found, not what a hook left in ctx.result "
+    .. "(it returned ctx.result: a hook's junk became the result)", function()
+    local seen
+    Player:add_hook("after_find", function(ctx) seen = ctx.result ctx.result = print end)
+    local p = Player:find_by_pk(1)
+    assert.are.equal("ann", p.name)
+    assert.are.equal(p, seen)
+    -- the same as the other finds
+    assert.are.equal("ann", Player:find_one({ where = { id = 1 } }).name)
+    assert.are.equal("ann", Player:find_all()[1].name)
+  end)
+end)

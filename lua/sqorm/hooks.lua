@@ -516,9 +516,10 @@ local function install_class(model)
     end
     if not has(self, "before_find") then -- after_find only: the C find by key (its cached SQL)
       local ctx = new_ctx(self, { options = opts, key = v })
-      ctx.result = C.find_by_pk(self, v, opts)
+      local r = C.find_by_pk(self, v, opts)
+      ctx.result = r
       run(self, "after_find", ctx)
-      return ctx.result
+      return r -- as every find: what the hook puts in ctx.result is not returned
     end
     check_opts(opts, "find_by_pk", set("attributes", "lock", "raw", "paranoid", "include", "use_primary"))
     local o = copy(opts)
