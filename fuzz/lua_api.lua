@@ -17,7 +17,7 @@
 -- LeakSanitizer) - is a finding: it is printed with the seed, the step
 -- and the action, and the run exits 1.
 --
---   lua5.4 fuzz/lua_api.lua [--seed N] [--seeds K] [--steps N] [--seconds S] [--verbose]
+--   lua5.4 fuzz/lua_api.lua [--seed N] [--seeds K] [--steps N] [--seconds S] [--verbose] [--actions 1]
 --
 -- runs K seeds starting at N (default: seed 1, 4 seeds), each for N steps
 -- (default 1500), stopping when S seconds (default 20, wall clock) have
@@ -43,7 +43,7 @@ local T, op, fn = sqorm.types, sqorm.op, sqorm.fn
 -- Arguments
 -- ------------------------------------------------------------------
 
-local args = { seed = 1, seeds = 4, steps = 1500, seconds = 20, verbose = false }
+local args = { seed = 1, seeds = 4, steps = 1500, seconds = 20, verbose = false, actions = 0 }
 do
   local i = 1
   while i <= #arg do
@@ -106,7 +106,8 @@ end
 local S_raised = setmetatable({}, { __mode = "k" })
 local nil_raised = 0
 
-local stats = { steps = 0, calls = 0, ok = 0, errors = 0, kinds = {}, passed_through = 0, findings = 0, actions = {} }
+local stats = { steps = 0, calls = 0, ok = 0, errors = 0, kinds = {}, passed_through = 0, findings = 0, actions = {},
+  hook_runs = 0, scope_runs = 0 }
 local current = { seed = 0, step = 0, action = "" }
 
 local function finding(what, detail)
@@ -392,6 +393,16 @@ local function validator()
     function(_, inst) if inst then inst.coins = S.hostile() end return true end,
     function() collectgarbage() return true end,
   })
+end
+
+-- A column list that define takes.
+local function sane_columns()
+  return {
+    { "id", T.INTEGER, primary_key = true, auto_increment = true },
+    { "name", T.STRING(32) },
+    { "coins", T.INTEGER, allow_null = true, default = 0 },
+    { "data", T.BLOB }, { "when", T.DATETIME }, { "flag", T.BOOLEAN }, { "price", T.DECIMAL(10, 2) }, { "tag", T.UUID },
+  }
 end
 
 -- A column list for define, mostly sane.
@@ -864,7 +875,7 @@ end)
 -- junk arguments.
 -- ------------------------------------------------------------------
 
-S.worlds, S.winsts = {}, {}
+S.worlds, S.winsts, S.scoped = {}, {}, {}
 
 -- association name -> { target model key, to-many?, singular }
 local ASSOCS = {
@@ -1092,10 +1103,11 @@ local hook_fn -- forward
 
 -- A hook body: (subject, ctx) for instance events, (ctx) for the others.
 local function hook_body(model, event)
-  local function me(...) return hook_fn(model, event)(...) end
+  local function me(...) return hook_body(model, event)(...) end
   local c = R.int(1, 16)
   local self_fn
   self_fn = function(a, b)
+    stats.hook_runs = stats.hook_runs + 1
     local ctx = (type(b) == "table" and b) or (type(a) == "table" and getmetatable(a) and a.model and a) or nil
     local inst = b ~= nil and a or nil
     if c == 1 then return nil
@@ -1168,13 +1180,13 @@ hook_fn = function(model, event)
 end
 
 -- The define option hooks = { event = fn or { fn, ... } }, often junk.
-local function hooks_option(model_ref)
-  if R.chance(0.1) then return S.hostile() end
+local function hooks_option(model_ref, sane)
+  if not sane and R.chance(0.1) then return S.hostile() end
   local h = {}
   for _ = 1, R.int(1, 4) do
-    local e = hook_event()
-    local f = hook_fn(model_ref, e)
-    if R.chance(0.2) then f = { f, hook_fn(model_ref, e), R.chance(0.2) and S.hostile() or nil } end
+    local e = sane and R.pick(HOOK_EVENTS) or hook_event()
+    local f = sane and hook_body(model_ref, e) or hook_fn(model_ref, e)
+    if R.chance(0.2) then f = { f, hook_body(model_ref, e), not sane and R.chance(0.2) and S.hostile() or nil } end
     if e ~= nil and e == e then pcall(function() h[e] = f end) end
   end
   return h
@@ -1228,9 +1240,10 @@ action("define hooked", 1.5, function()
     if type(v) == "function" then return function(_, ...) return v(m, ...) end end
     return v
   end })
-  local o = { table_name = "players", hooks = hooks_option(proxy) }
-  if R.chance(0.3) then o.version = R.pick({ true, "lock_version", S.hostile() }) end
-  local ok, m = S.call("define hooked", db.define, db, "player", columns(), o)
+  local sane = R.chance(0.7)
+  local o = { table_name = "players", hooks = hooks_option(proxy, sane) }
+  if R.chance(0.3) then o.version = R.pick({ true, "lock_version", not sane and S.hostile() or nil }) end
+  local ok, m = S.call("define hooked", db.define, db, "player", sane and sane_columns() or columns(), o)
   if ok and m then
     box.m = m
     keep(S.models, m, 10)
@@ -1287,8 +1300,12 @@ end)
 -- with stale saves; bulk_create's conflict options with junk.
 -- ------------------------------------------------------------------
 
-local function scope_table(depth)
+local function scope_table(depth, sane)
   depth = depth or 0
+  if sane then
+    return R.pick({ { where = { coins = op.gte(R.int(-5, 5)) } }, { order = { { "coins", "desc" } }, limit = 3 },
+      { where = { name = op.ne("x") }, attributes = { "id", "name", "coins" } }, { paranoid = false }, {} })
+  end
   if R.chance(0.1) then return S.hostile() end
   local t = {}
   if R.chance(0.7) then t.where = S.where() end
@@ -1310,7 +1327,7 @@ local function scope_table(depth)
   return t
 end
 
-local function scope_fn()
+local function scope_fn_body()
   local c = R.int(1, 7)
   if c == 1 then return function() raise_junk() end
   elseif c == 2 then return function() return S.hostile() end
@@ -1321,27 +1338,34 @@ local function scope_fn()
   else return function() return scope_table() end end
 end
 
+local function scope_fn()
+  local f = scope_fn_body()
+  return function(...) stats.scope_runs = stats.scope_runs + 1 return f(...) end
+end
+
 local SCOPE_NAMES = { "rich", "top", "f", "boom", "deep" }
 
 action("define scoped", 2, function()
   local db = R.chance(0.9) and S.db or R.pick(S.dbs)
   if not db then return end
   local o = { table_name = "players" }
-  if R.chance(0.7) then o.default_scope = scope_table() end
-  if R.chance(0.8) then
+  local sane = R.chance(0.7)
+  if R.chance(0.7) then o.default_scope = scope_table(0, sane) end
+  if R.chance(0.9) then
     local sc = {}
-    for _ = 1, R.int(1, 4) do
-      local name = R.chance(0.9) and R.pick(SCOPE_NAMES) or R.pick({ "default", "", S.hostile() })
-      local v = R.chance(0.5) and scope_table() or scope_fn()
+    for _ = 1, R.int(1, 5) do
+      local name = (sane or R.chance(0.9)) and R.pick(SCOPE_NAMES) or R.pick({ "default", "", S.hostile() })
+      local v = R.chance(0.4) and scope_table(0, sane) or scope_fn()
       if name ~= nil and name == name then pcall(function() sc[name] = v end) end
     end
-    o.scopes = R.chance(0.9) and sc or S.hostile()
+    o.scopes = (sane or R.chance(0.9)) and sc or S.hostile()
   end
-  if R.chance(0.2) then o.hooks = hooks_option(setmetatable({}, { __index = function() error(USER) end })) end
+  if R.chance(0.2) then o.hooks = hooks_option(setmetatable({}, { __index = function() error(USER) end }), sane) end
   if R.chance(0.1) then o.paranoid = true end
-  local ok, m = S.call("define scoped", db.define, db, "player", columns(), o)
+  local ok, m = S.call("define scoped", db.define, db, "player", sane and sane_columns() or columns(), o)
   if ok and m then
     keep(S.models, m, 10)
+    keep(S.scoped, m, 5)
     if R.chance(0.3) then S.call("sync scoped", m.sync, m) end
   end
 end)
@@ -1356,7 +1380,7 @@ local function scope_arg()
 end
 
 action("scope", 5, function()
-  local m = S.model()
+  local m = (#S.scoped > 0 and R.chance(0.7)) and R.pick(S.scoped) or S.model()
   if not m then return end
   local c = R.int(1, 10)
   if c == 1 then
@@ -1504,7 +1528,7 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.main = sqorm.connect("sqlite::memory:")
   S.db = S.main
   S.dbs, S.models, S.insts, S.txs, S.cursors = { S.main }, {}, {}, {}, {}
-  S.cos, S.adbs, S.worlds, S.winsts = {}, {}, {}, {}
+  S.cos, S.adbs, S.worlds, S.winsts, S.scoped = {}, {}, {}, {}, {}
   sqorm.on_error(S.on_error)
   local ok, m = S.call("define main", S.main.define, S.main, "player", columns(), { table_name = "players" })
   if ok then
@@ -1567,7 +1591,7 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   end
   for _, db in ipairs(S.dbs) do pcall(db.close, db) end
   for _, db in ipairs(S.adbs) do pcall(db.close, db) end
-  S.dbs, S.adbs, S.models, S.db, S.main = {}, {}, {}, nil, nil
+  S.dbs, S.adbs, S.models, S.scoped, S.db, S.main = {}, {}, {}, {}, nil, nil
   collectgarbage()
   for _, path in ipairs(S.tmpfiles) do
     os.remove(path)
@@ -1586,4 +1610,11 @@ table.sort(kinds)
 print(("lua_api fuzz: %d steps, %d calls (%d ok, %d errors: %s; %d user errors passed through), %d findings, %.1f s CPU, %d s")
   :format(stats.steps, stats.calls, stats.ok, stats.errors, table.concat(kinds, ", "), stats.passed_through, stats.findings,
     os.clock() - started, os.time() - started_wall))
+print(("  hook functions run: %d, scope functions run: %d"):format(stats.hook_runs, stats.scope_runs))
+if args.actions ~= 0 then -- --actions 1: how often each action ran
+  local names = {}
+  for k in pairs(stats.actions) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do print(("  %-22s %d"):format(k, stats.actions[k])) end
+end
 os.exit(stats.findings == 0 and 0 or 1, true)

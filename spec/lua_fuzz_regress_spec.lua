@@ -207,4 +207,60 @@ describe("lua_api fuzzer regressions: hooks and scopes", function()
     assert.are.equal("ann", Player:find_one({ where = { id = 1 } }).name)
     assert.are.equal("ann", Player:find_all()[1].name)
   end)
+
+  -- values an after_commit callback raises that tostring can't describe
+  local function odd_values()
+    local raising = setmetatable({}, { __tostring = function() error("tostring raised") end })
+    local no_string = setmetatable({}, { __tostring = function() return {} end, __name = 42 })
+    return { raising, no_string }
+  end
+
+  it("an after_commit callback raising a value whose __tostring raises or returns no string is kind after_commit "
+    .. "(it was a plain string error, or the __tostring error, and committed = true was lost)", function()
+    local cause
+    Player:add_hook("after_create", function(_, ctx) ctx:after_commit(function() error(cause) end) end)
+    for i, v in ipairs(odd_values()) do
+      cause = v
+      -- at once (no transaction)
+      local ok, e = pcall(Player.create, Player, { id = 10 + i, name = "x" })
+      assert.is_false(ok)
+      assert.is_true(sqorm.is_error(e))
+      assert.are.equal("after_commit", e.kind)
+      assert.are.equal(v, e.cause)
+      assert.is_true(e.committed)
+      assert.are.equal("string", type(e.message))
+      -- after the COMMIT of a transaction
+      ok, e = pcall(db.transaction, db, function() Player:create({ id = 20 + i, name = "y" }) end)
+      assert.is_false(ok)
+      assert.is_true(sqorm.is_error(e))
+      assert.are.equal("after_commit", e.kind)
+      assert.are.equal(v, e.cause)
+      assert.is_true(e.committed)
+      assert.are.equal("string", type(e.message))
+    end
+    assert.are.equal(5, Player:count())
+  end)
+
+  it("an after_commit callback raising nil after a COMMIT is kind after_commit with cause nil "
+    .. "(the nil error was taken for no error: the call returned as if all had run)", function()
+    local ran
+    db:transaction(function()
+      Player:create({ id = 2, name = "b" })
+    end)
+    Player:add_hook("after_update", function(_, ctx)
+      ctx:after_commit(function() error(nil) end)
+      ctx:after_commit(function() ran = true end)
+    end)
+    local ok, e = pcall(db.transaction, db, function()
+      local p = Player:find_by_pk(2)
+      p:update({ name = "c" })
+    end)
+    assert.is_false(ok)
+    assert.is_true(sqorm.is_error(e))
+    assert.are.equal("after_commit", e.kind)
+    assert.is_nil(e.cause)
+    assert.is_true(e.committed)
+    assert.is_true(ran)
+    assert.are.equal("c", Player:find_by_pk(2).name)
+  end)
 end)

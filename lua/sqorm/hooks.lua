@@ -94,10 +94,19 @@ local Ctx = {}
 Ctx.__index = Ctx
 Ctx.__name = "sqorm.HookContext"
 
+-- The raised value, described without calling into it (its __tostring
+-- may raise or return no string), as ltx.c does.
+local function describe(err)
+  if type(err) == "string" or err == nil then return tostring(err) end
+  local m = type(err) == "table" and rawget(err, "message")
+  if type(m) == "string" then return m end
+  return "(a " .. type(err) .. ")"
+end
+
 local function after_commit_error(err)
   return setmetatable({
     kind = "after_commit",
-    message = "the transaction was committed, but an after_commit callback raised: " .. tostring(err),
+    message = "the transaction was committed, but an after_commit callback raised: " .. describe(err),
     cause = err,
     committed = true,
   }, core.Error)
