@@ -360,8 +360,10 @@ end
 
 S.dbs, S.models, S.insts, S.txs, S.cursors = {}, {}, {}, {}, {}
 
+local known_objs = setmetatable({}, { __mode = "k" }) -- the dbs and models sqorm gave the fuzzer
 local function keep(list, v, max)
   if v == nil then return end
+  if list == S.dbs or list == S.models then known_objs[v] = true end
   list[#list + 1] = v
   if #list > (max or 30) then table.remove(list, 1) end
 end
@@ -1101,6 +1103,13 @@ end
 
 local hook_fn -- forward
 
+-- The db / model a hook's ctx names, when a hook hasn't put junk there.
+local known = known_objs
+local function real(v, fallback)
+  if v ~= nil and known[v] then return v end
+  return fallback
+end
+
 -- A hook body: (subject, ctx) for instance events, (ctx) for the others.
 local function hook_body(model, event)
   local function me(...) return hook_body(model, event)(...) end
@@ -1116,7 +1125,7 @@ local function hook_body(model, event)
     elseif c == 4 then run_some(R.int(1, 2)) -- anything, from inside a hook
     elseif c == 5 then
       -- call back into the model: create / find / destroy on it or another
-      local m = R.chance(0.6) and ctx and ctx.model or S.model()
+      local m = R.chance(0.6) and ctx and real(ctx.model, S.model()) or S.model()
       if not m then return end
       local w = R.int(1, 4)
       if w == 1 then S.call("hook: create", m.create, m, S.values())
@@ -1124,7 +1133,7 @@ local function hook_body(model, event)
       elseif w == 3 then S.call("hook: destroy", m.destroy, m, { where = { id = R.int(1, 5) } })
       else S.call("hook: update", m.update, m, { coins = R.int(0, 9) }, { where = { id = R.int(1, 5) } }) end
     elseif c == 6 then
-      local db = ctx and ctx.db or S.db
+      local db = ctx and real(ctx.db, S.db) or S.db
       if db then
         S.call("hook: transaction", db.transaction, db, function(tx)
           keep_tx(tx)
@@ -1134,7 +1143,7 @@ local function hook_body(model, event)
       end
     elseif c == 7 then
       -- close a db from inside a hook (the hook's own, now and then)
-      local db = ctx and ctx.db
+      local db = ctx and real(ctx.db)
       if not db or (db == S.main and R.chance(0.8)) then db = R.pick(S.dbs) end
       if db then S.call("hook: db:close", db.close, db) end
     elseif c == 8 then
@@ -1155,7 +1164,7 @@ local function hook_body(model, event)
       end
     elseif c == 12 and ctx then
       local f = R.pick({ function() raise_junk() end, function() run_some(1) end, function() try_yield() end,
-        function() return S.hostile() end, function() if ctx.db then ctx.db:close() end end, S.hostile() })
+        function() return S.hostile() end, function() local db = real(ctx.db) if db then db:close() end end, S.hostile() })
       local how = R.int(1, 3)
       if how == 1 then S.call("ctx:after_commit", ctx.after_commit, ctx, f)
       elseif how == 2 then S.call("ctx:after_commit on junk", ctx.after_commit, S.hostile(), f)
@@ -1165,7 +1174,7 @@ local function hook_body(model, event)
     elseif c == 14 and ctx and ctx.options ~= nil then
       S.call("hook: ctx.options junk", function() ctx.options[R.pick({ "where", "limit", "individual_hooks", "fields", S.hostile() or "x" })] = S.hostile() end)
     elseif c == 15 then
-      local db = ctx and ctx.db or S.db
+      local db = ctx and real(ctx.db, S.db) or S.db
       if db then S.call("hook: db:add_hook", db.add_hook, db, hook_event(), me, R.chance(0.3) and "fuzz" or nil) end
     else
       collectgarbage()
@@ -1528,11 +1537,13 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.main = sqorm.connect("sqlite::memory:")
   S.db = S.main
   S.dbs, S.models, S.insts, S.txs, S.cursors = { S.main }, {}, {}, {}, {}
+  known_objs[S.main] = true
   S.cos, S.adbs, S.worlds, S.winsts, S.scoped = {}, {}, {}, {}, {}
   sqorm.on_error(S.on_error)
   local ok, m = S.call("define main", S.main.define, S.main, "player", columns(), { table_name = "players" })
   if ok then
     S.models[1] = m
+    known_objs[m] = true
     S.call("sync main", m.sync, m, { force = true })
   end
   for step = 1, args.steps do

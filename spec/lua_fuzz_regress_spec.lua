@@ -263,4 +263,17 @@ describe("lua_api fuzzer regressions: hooks and scopes", function()
     assert.is_true(ran)
     assert.are.equal("c", Player:find_by_pk(2).name)
   end)
+
+  it("ctx:after_commit works after a hook replaced ctx.db (it called ctx.db:_after_commit: "
+    .. "'attempt to call a nil value'), and a table made with the context's metatable is kind usage", function()
+    local ran, fake
+    Player:add_hook("before_create", function(_, ctx)
+      ctx.db = { junk = true }
+      ctx:after_commit(function() ran = true end)
+      fake = setmetatable({ db = db }, getmetatable(ctx))
+    end)
+    db:transaction(function() Player:create({ id = 3, name = "c" }) end)
+    assert.is_true(ran)
+    H.raises_kind("usage", "expected a hook context", fake.after_commit, fake, function() end)
+  end)
 end)

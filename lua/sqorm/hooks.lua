@@ -103,6 +103,9 @@ local function describe(err)
   return "(a " .. type(err) .. ")"
 end
 
+-- ctx -> its db, out of the hook's reach
+local ctx_db = setmetatable({}, { __mode = "k" })
+
 local function after_commit_error(err)
   return setmetatable({
     kind = "after_commit",
@@ -115,9 +118,12 @@ end
 -- ctx:after_commit(f): f() after the outermost COMMIT of the caller's
 -- transaction (dropped on rollback), at once outside a transaction.
 function Ctx:after_commit(f)
-  if getmetatable(self) ~= Ctx then usage("expected a hook context as self (use ctx:after_commit(f))", 2) end
+  if getmetatable(self) ~= Ctx or not ctx_db[self] then
+    usage("expected a hook context as self (use ctx:after_commit(f))", 2)
+  end
   if type(f) ~= "function" then usage("ctx:after_commit expects a function, got " .. type(f), 2) end
-  if self.db:_after_commit(f) then return end
+  -- the db the context was made for (a hook may have put anything in ctx.db)
+  if ctx_db[self]:_after_commit(f) then return end
   local ok, err = pcall(f)
   if not ok then error(after_commit_error(err), 0) end
 end
@@ -128,6 +134,7 @@ local function new_ctx(model, t)
   t.model = model
   t.db = db
   t.transaction = db:_transaction()
+  ctx_db[t] = db
   return setmetatable(t, Ctx)
 end
 
