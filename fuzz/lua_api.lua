@@ -32,9 +32,11 @@
 -- S holds the live objects (S.db, S.dbs, S.models, S.insts, S.txs,
 -- S.cursors) and the value makers (S.any, S.hostile, S.where, S.opts...).
 -- fn makes calls through S.call(what, f, ...), which runs f under pcall
--- and checks the error. Not driven yet: async spawn/poll/cancel,
--- include trees and association accessors, hooks (docs/reliability.md
--- lists what the fuzzer covers).
+-- and checks the error. A value a hook or scope function of the
+-- fuzzer's raises (a table, an error object, nil) is registered
+-- (S_raised, nil_raised) so it is told apart from sqorm's own errors.
+-- docs/reliability.md lists what the fuzzer covers (async, associations,
+-- hooks, scopes, optimistic locking, bulk_create options).
 
 local sqorm = require "sqorm"
 local T, op, fn = sqorm.types, sqorm.op, sqorm.fn

@@ -276,4 +276,19 @@ describe("lua_api fuzzer regressions: hooks and scopes", function()
     assert.is_true(ran)
     H.raises_kind("usage", "expected a hook context", fake.after_commit, fake, function() end)
   end)
+
+  it("create and update with individual_hooks on a scoped model run the save hooks "
+    .. "(update raised 'attempt to index a nil value': the saved C methods were looked up by the scoped model; create was kind usage)", function()
+    local S = db:define("splayer", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } },
+      { table_name = "players", default_scope = { where = { id = sqorm.op.gte(0) } }, scopes = { one = { where = { id = 1 } } } })
+    local seen = {}
+    S:add_hook("before_save", function(p) seen[#seen + 1] = p.name end)
+    local p = S:scope("one"):create({ id = 7, name = "g" })
+    assert.are.equal(7, p.id)
+    assert.are.equal(1, S:unscoped():update({ name = "h" }, { where = { id = 7 }, individual_hooks = true }))
+    assert.are.equal(1, S:scope("one"):update({ name = "i" }, { all = true, individual_hooks = true }))
+    assert.are.same({ "g", "h", "i" }, seen)
+    assert.are.equal("i", S:find_by_pk(1).name)
+    assert.are.equal("h", S:find_by_pk(7).name)
+  end)
 end)

@@ -194,7 +194,7 @@ end
 -- The hooked save of an instance: validation, before_create|update,
 -- before_save, the C save, after_create|update, after_save.
 local function save_flow(model, inst, opts, ctx)
-  local csave = wrapped[model].save
+  local csave = wrapped[base(model)].save -- model may be a scoped one
   local new = core._is_new(inst)
   validate_step(model, inst, ctx, opts and opts.fields ~= nil and { fields = opts.fields } or nil)
   run(model, new and "before_create" or "before_update", ctx, inst)
@@ -268,6 +268,7 @@ local function install_class(model)
 
   -- Model:create: build (nothing sent), then the hooked save
   model.create = function(self, values, opts)
+    self = base(self) -- create ignores scopes; C.build takes no scoped model
     if not has_save(self) or type(values) ~= "table" then return C.create(self, values, opts) end
     check_opts(opts, "create", set("fields"))
     local inst = C.build(self, values, opts)
