@@ -291,4 +291,17 @@ describe("lua_api fuzzer regressions: hooks and scopes", function()
     assert.are.equal("i", S:find_by_pk(1).name)
     assert.are.equal("h", S:find_by_pk(7).name)
   end)
+
+  it("an instance's destroy called on something else is kind usage before any hook runs "
+    .. "(before_destroy ran with the db as its instance)", function()
+    local got = {}
+    Player:add_hook("before_destroy", function(p) got[#got + 1] = p end)
+    local p = Player:find_by_pk(1)
+    for _, v in ipairs({ db, Player, {}, "x" }) do
+      H.raises_kind("usage", "", p.destroy, v)
+    end
+    assert.are.same({}, got)
+    p:destroy()
+    assert.are.same({ p }, got)
+  end)
 end)

@@ -247,6 +247,7 @@ local function install_instance(model, methods)
 
   methods.destroy = function(self, opts)
     if not has(model, "before_destroy", "after_destroy") then return cm.destroy(self, opts) end
+    core._is_new(self) -- usage unless self is an instance: no hook runs on anything else
     check_opts(opts, "destroy", set("force"))
     local ctx = new_ctx(model, { options = opts })
     run(model, "before_destroy", ctx, self)
