@@ -17,7 +17,7 @@
 -- LeakSanitizer) - is a finding: it is printed with the seed, the step
 -- and the action, and the run exits 1.
 --
---   lua5.4 fuzz/lua_api.lua [--seed N] [--seeds K] [--steps N] [--seconds S] [--verbose]
+--   lua5.4 fuzz/lua_api.lua [--seed N] [--seeds K] [--steps N] [--seconds S] [--verbose] [--actions 1]
 --
 -- runs K seeds starting at N (default: seed 1, 4 seeds), each for N steps
 -- (default 1500), stopping when S seconds (default 20, wall clock) have
@@ -32,9 +32,11 @@
 -- S holds the live objects (S.db, S.dbs, S.models, S.insts, S.txs,
 -- S.cursors) and the value makers (S.any, S.hostile, S.where, S.opts...).
 -- fn makes calls through S.call(what, f, ...), which runs f under pcall
--- and checks the error. Not driven yet: async spawn/poll/cancel,
--- include trees and association accessors, hooks (docs/reliability.md
--- lists what the fuzzer covers).
+-- and checks the error. A value a hook or scope function of the
+-- fuzzer's raises (a table, an error object, nil) is registered
+-- (S_raised, nil_raised) so it is told apart from sqorm's own errors.
+-- docs/reliability.md lists what the fuzzer covers (async, associations,
+-- hooks, scopes, optimistic locking, bulk_create options).
 
 local sqorm = require "sqorm"
 local T, op, fn = sqorm.types, sqorm.op, sqorm.fn
@@ -43,7 +45,7 @@ local T, op, fn = sqorm.types, sqorm.op, sqorm.fn
 -- Arguments
 -- ------------------------------------------------------------------
 
-local args = { seed = 1, seeds = 4, steps = 1500, seconds = 20, verbose = false }
+local args = { seed = 1, seeds = 4, steps = 1500, seconds = 20, verbose = false, actions = 0 }
 do
   local i = 1
   while i <= #arg do
@@ -101,7 +103,13 @@ local function try_yield(...)
   return r
 end
 
-local stats = { steps = 0, calls = 0, ok = 0, errors = 0, kinds = {}, passed_through = 0, findings = 0, actions = {} }
+-- Values the fuzzer's hooks and scope functions raised (tables, error
+-- objects, ...): they must come back unchanged, and are passed through.
+local S_raised = setmetatable({}, { __mode = "k" })
+local nil_raised = 0
+
+local stats = { steps = 0, calls = 0, ok = 0, errors = 0, kinds = {}, passed_through = 0, findings = 0, actions = {},
+  hook_runs = 0, scope_runs = 0 }
 local current = { seed = 0, step = 0, action = "" }
 
 local function finding(what, detail)
@@ -122,7 +130,14 @@ local function check_error(what, ok, e)
     return true
   end
   stats.errors = stats.errors + 1
-  if e == USER or (type(e) == "string" and e:find(USER_MSG, 1, true)) then
+  if e == USER or (type(e) == "string" and e:find(USER_MSG, 1, true)) or (e ~= nil and S_raised[e]) then
+    stats.passed_through = stats.passed_through + 1
+    return false
+  end
+  if e == nil and nil_raised > 0 then
+    -- a hook or scope function of the fuzzer's raised nil: it comes back
+    -- unchanged (error(nil)), counted so a nil sqorm raised is still a finding
+    nil_raised = nil_raised - 1
     stats.passed_through = stats.passed_through + 1
     return false
   end
@@ -347,8 +362,10 @@ end
 
 S.dbs, S.models, S.insts, S.txs, S.cursors = {}, {}, {}, {}, {}
 
+local known_objs = setmetatable({}, { __mode = "k" }) -- the dbs and models sqorm gave the fuzzer
 local function keep(list, v, max)
   if v == nil then return end
+  if list == S.dbs or list == S.models then known_objs[v] = true end
   list[#list + 1] = v
   if #list > (max or 30) then table.remove(list, 1) end
 end
@@ -364,6 +381,8 @@ end
 
 function S.model() return #S.models > 0 and R.pick(S.models) or nil end
 function S.inst() return #S.insts > 0 and R.pick(S.insts) or nil end
+-- an instance (a table with a metatable: a find's result is one, never junk)
+local function is_inst(v) return type(v) == "table" and getmetatable(v) ~= nil end
 
 -- A validator: passes, fails, raises, yields, or normalises.
 local function validator()
@@ -378,6 +397,16 @@ local function validator()
     function(_, inst) if inst then inst.coins = S.hostile() end return true end,
     function() collectgarbage() return true end,
   })
+end
+
+-- A column list that define takes.
+local function sane_columns()
+  return {
+    { "id", T.INTEGER, primary_key = true, auto_increment = true },
+    { "name", T.STRING(32) },
+    { "coins", T.INTEGER, allow_null = true, default = 0 },
+    { "data", T.BLOB }, { "when", T.DATETIME }, { "flag", T.BOOLEAN }, { "price", T.DECIMAL(10, 2) }, { "tag", T.UUID },
+  }
 end
 
 -- A column list for define, mostly sane.
@@ -850,7 +879,7 @@ end)
 -- junk arguments.
 -- ------------------------------------------------------------------
 
-S.worlds, S.winsts = {}, {}
+S.worlds, S.winsts, S.scoped = {}, {}, {}
 
 -- association name -> { target model key, to-many?, singular }
 local ASSOCS = {
@@ -1027,6 +1056,447 @@ action("accessor", 5, function()
   end)
 end)
 
+-- ------------------------------------------------------------------
+-- Hooks: the define option `hooks`, Model:add_hook / remove_hook,
+-- db:add_hook / remove_hook with valid and junk events, names and
+-- functions; hook functions that raise (strings, tables, error objects,
+-- nil, values whose __tostring raises or returns no string), yield,
+-- call back into the db (finds, writes, transactions, db:close), remove
+-- themselves or add more hooks while running, put junk in ctx fields
+-- and instances, call ctx:after_commit with junk or raising callbacks;
+-- `individual_hooks` with junk.
+-- ------------------------------------------------------------------
+
+local HOOK_EVENTS = { "before_validate", "after_validate", "validation_failed",
+  "before_create", "after_create", "before_update", "after_update",
+  "before_save", "after_save", "before_destroy", "after_destroy",
+  "before_restore", "after_restore", "before_upsert", "after_upsert",
+  "before_bulk_create", "after_bulk_create", "before_bulk_update", "after_bulk_update",
+  "before_bulk_destroy", "after_bulk_destroy", "before_bulk_restore", "after_bulk_restore",
+  "before_find", "after_find" }
+local CTX_FIELDS = { "where", "values", "records", "options", "increment", "instances", "result", "error", "model",
+  "db", "transaction", "affected_rows", "nope" }
+
+local function hook_event()
+  if R.chance(0.9) then return R.pick(HOOK_EVENTS) end
+  return R.pick({ "before_nothing", "", "Before_create", "before_create ", S.hostile() })
+end
+
+-- Raises something of the fuzzer's: a value sqorm must pass up unchanged.
+local function raise_junk()
+  local c = R.int(1, 8)
+  if c == 1 then error(USER)
+  elseif c == 2 then error(USER_MSG .. " from a hook")
+  elseif c == 3 then local t = { USER_MSG } S_raised[t] = true error(t)
+  elseif c == 4 then local e = sqorm.error("usage", "raised by a hook of the fuzzer") S_raised[e] = true error(e)
+  elseif c == 5 then nil_raised = nil_raised + 1 error(nil)
+  elseif c == 6 then
+    local t = setmetatable({}, { __tostring = function() error(USER) end })
+    S_raised[t] = true
+    error(t)
+  elseif c == 7 then
+    local t = setmetatable({}, { __tostring = function() return R.pick({ 1, {}, false }) end, __name = R.pick({ 1, "x", {} }) })
+    S_raised[t] = true
+    error(t)
+  else
+    error(USER, R.int(0, 3))
+  end
+end
+
+local hook_fn -- forward
+
+-- The db / model a hook's ctx names, when a hook hasn't put junk there.
+local known = known_objs
+local function real(v, fallback)
+  if v ~= nil and known[v] then return v end
+  return fallback
+end
+
+-- A hook body: (subject, ctx) for instance events, (ctx) for the others.
+local function hook_body(model, event)
+  local function me(...) return hook_body(model, event)(...) end
+  local c = R.int(1, 16)
+  local self_fn
+  self_fn = function(a, b)
+    stats.hook_runs = stats.hook_runs + 1
+    local ctx = (type(b) == "table" and b) or (type(a) == "table" and getmetatable(a) and a.model and a) or nil
+    local inst = b ~= nil and a or nil
+    if c == 1 then return nil
+    elseif c == 2 then raise_junk()
+    elseif c == 3 then try_yield("a hook yields")
+    elseif c == 4 then run_some(R.int(1, 2)) -- anything, from inside a hook
+    elseif c == 5 then
+      -- call back into the model: create / find / destroy on it or another
+      local m = R.chance(0.6) and ctx and real(ctx.model, S.model()) or S.model()
+      if not m then return end
+      local w = R.int(1, 4)
+      if w == 1 then S.call("hook: create", m.create, m, S.values())
+      elseif w == 2 then S.call("hook: find_all", m.find_all, m, { limit = 2 })
+      elseif w == 3 then S.call("hook: destroy", m.destroy, m, { where = { id = R.int(1, 5) } })
+      else S.call("hook: update", m.update, m, { coins = R.int(0, 9) }, { where = { id = R.int(1, 5) } }) end
+    elseif c == 6 then
+      local db = ctx and real(ctx.db, S.db) or S.db
+      if db then
+        S.call("hook: transaction", db.transaction, db, function(tx)
+          keep_tx(tx)
+          run_some(R.int(0, 2))
+          if R.chance(0.3) then raise_junk() end
+        end)
+      end
+    elseif c == 7 then
+      -- close a db from inside a hook (the hook's own, now and then)
+      local db = ctx and real(ctx.db)
+      if not db or (db == S.main and R.chance(0.8)) then db = R.pick(S.dbs) end
+      if db then S.call("hook: db:close", db.close, db) end
+    elseif c == 8 then
+      if R.chance(0.5) then S.call("hook: remove self", model.remove_hook, model, event, self_fn)
+      else S.call("hook: remove all named", model.remove_hook, model, event, "fuzz") end
+    elseif c == 9 then
+      S.call("hook: add hook", model.add_hook, model, hook_event(), me, R.chance(0.3) and "fuzz" or nil)
+    elseif c == 10 and ctx then
+      for _ = 1, R.int(1, 3) do
+        local k = R.pick(CTX_FIELDS)
+        local v = R.pick({ S.hostile(), S.where(), S.values(), S.opts(), { S.values(), S.values() }, {} })
+        S.call("hook: ctx." .. k .. " = junk", function() ctx[k] = v end)
+      end
+      if R.chance(0.2) then raise_junk() end
+    elseif c == 11 and inst then
+      for _ = 1, R.int(1, 3) do
+        S.call("hook: inst field = junk", function() inst[R.chance(0.8) and R.pick(COLS) or S.hostile()] = S.value() end)
+      end
+    elseif c == 12 and ctx then
+      local f = R.pick({ function() raise_junk() end, function() run_some(1) end, function() try_yield() end,
+        function() return S.hostile() end, function() local db = real(ctx.db) if db then db:close() end end, S.hostile() })
+      local how = R.int(1, 3)
+      if how == 1 then S.call("ctx:after_commit", ctx.after_commit, ctx, f)
+      elseif how == 2 then S.call("ctx:after_commit on junk", ctx.after_commit, S.hostile(), f)
+      else ctx:after_commit(f) end -- its error goes up from the hook
+    elseif c == 13 then
+      return S.hostile(), S.hostile()
+    elseif c == 14 and ctx and ctx.options ~= nil then
+      S.call("hook: ctx.options junk", function() ctx.options[R.pick({ "where", "limit", "individual_hooks", "fields", S.hostile() or "x" })] = S.hostile() end)
+    elseif c == 15 then
+      local db = ctx and real(ctx.db, S.db) or S.db
+      if db then S.call("hook: db:add_hook", db.add_hook, db, hook_event(), me, R.chance(0.3) and "fuzz" or nil) end
+    else
+      collectgarbage()
+    end
+  end
+  return self_fn
+end
+
+hook_fn = function(model, event)
+  if R.chance(0.05) then return S.hostile() end
+  return hook_body(model, event)
+end
+
+-- The define option hooks = { event = fn or { fn, ... } }, often junk.
+local function hooks_option(model_ref, sane)
+  if not sane and R.chance(0.1) then return S.hostile() end
+  local h = {}
+  for _ = 1, R.int(1, 4) do
+    local e = sane and R.pick(HOOK_EVENTS) or hook_event()
+    local f = sane and hook_body(model_ref, e) or hook_fn(model_ref, e)
+    if R.chance(0.2) then f = { f, hook_body(model_ref, e), not sane and R.chance(0.2) and S.hostile() or nil } end
+    if e ~= nil and e == e then pcall(function() h[e] = f end) end
+  end
+  return h
+end
+
+local function any_model()
+  if #S.worlds > 0 and R.chance(0.3) then
+    local w = R.pick(S.worlds)
+    return w[R.pick({ "guild", "member", "profile", "badge" })]
+  end
+  return S.model()
+end
+
+action("add_hook", 4, function()
+  local m = any_model()
+  if not m then return end
+  local e = hook_event()
+  local name = R.pick({ nil, nil, "fuzz", "fuzz2", "", S.hostile() })
+  local f = hook_fn(m, e)
+  if R.chance(0.8) then S.call("Model:add_hook", m.add_hook, m, e, f, name)
+  else S.call("Model:add_hook on junk", m.add_hook, R.pick({ S.hostile(), S.db, S.inst() }), e, f, name) end
+end)
+
+action("remove_hook", 1.5, function()
+  local m = any_model()
+  if not m then return end
+  S.call("Model:remove_hook", m.remove_hook, m, hook_event(), R.pick({ "fuzz", "fuzz2", S.hostile(), function() end }))
+end)
+
+action("db hooks", 1.5, function()
+  local db = R.chance(0.8) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local m = any_model() or S.model()
+  if R.chance(0.7) then
+    S.call("db:add_hook", db.add_hook, db, hook_event(), m and hook_fn(m, "x") or S.hostile(),
+      R.pick({ nil, "fuzz", S.hostile() }))
+  else
+    S.call("db:remove_hook", db.remove_hook, db, hook_event(), R.pick({ "fuzz", S.hostile() }))
+  end
+end)
+
+action("define hooked", 1.5, function()
+  local db = R.chance(0.9) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local box = {}
+  -- hook bodies reach the model through a proxy filled in after define
+  local proxy = setmetatable({}, { __index = function(_, k)
+    local m = box.m
+    if not m then error(USER) end
+    local v = m[k]
+    if type(v) == "function" then return function(_, ...) return v(m, ...) end end
+    return v
+  end })
+  local sane = R.chance(0.7)
+  local o = { table_name = "players", hooks = hooks_option(proxy, sane) }
+  if R.chance(0.3) then o.version = R.pick({ true, "lock_version", not sane and S.hostile() or nil }) end
+  local ok, m = S.call("define hooked", db.define, db, "player", sane and sane_columns() or columns(), o)
+  if ok and m then
+    box.m = m
+    keep(S.models, m, 10)
+    if R.chance(0.5) then S.call("sync hooked", m.sync, m) end
+  end
+end)
+
+action("hooked writes", 4, function()
+  local m = any_model()
+  if not m then return end
+  local ih = R.pick({ true, true, false, S.hostile() })
+  local o = { where = R.chance(0.8) and { id = op.gte(R.int(0, 5)) } or S.where(), individual_hooks = ih }
+  if R.chance(0.2) then o.all = true end
+  local c = R.int(1, 6)
+  if c == 1 then S.call("update individual_hooks", m.update, m, S.values(), o)
+  elseif c == 2 then S.call("destroy individual_hooks", m.destroy, m, o)
+  elseif c == 3 then S.call("restore individual_hooks", m.restore, m, o)
+  elseif c == 4 then S.call("increment individual_hooks", m.increment, m, { coins = R.pick({ 1, -1, S.hostile() }) }, o)
+  elseif c == 5 then S.call("decrement individual_hooks", m.decrement, m, "coins", o)
+  else
+    local list = {}
+    for i = 1, R.int(0, 4) do list[i] = S.values() end
+    S.call("bulk_create individual_hooks", m.bulk_create, m, list, { individual_hooks = ih })
+  end
+end)
+
+action("hooks in spawn", 1.5, function()
+  -- hooked calls (hooks that yield, raise, query) inside sqorm.spawn
+  local d = depth_of()
+  local ok, co = S.call("sqorm.spawn (hooks)", sqorm.spawn, function()
+    depths[coroutine.running()] = d + 1
+    local m = any_model()
+    if not m then return end
+    if R.chance(0.5) then pcall(m.add_hook, m, hook_event(), hook_fn(m, "spawn")) end
+    local c = R.int(1, 4)
+    if c == 1 then S.call("spawn: create", m.create, m, S.values())
+    elseif c == 2 then S.call("spawn: find_all", m.find_all, m, S.opts())
+    elseif c == 3 then S.call("spawn: update", m.update, m, S.values(), { where = { id = R.int(1, 5) }, individual_hooks = R.chance(0.5) })
+    else
+      local inst = S.inst()
+      if inst then S.call("spawn: inst:save", inst.save, inst) end
+    end
+    run_some(R.int(0, 1))
+  end)
+  if ok and type(co) == "thread" then keep(S.cos, co, 20) end
+  if R.chance(0.5) then S.call("sqorm.poll", sqorm.poll) end
+end)
+
+-- ------------------------------------------------------------------
+-- Scopes: default_scope / scopes with junk (tables, functions that
+-- return junk or raise, deep nesting), Model:scope(...) with junk,
+-- unscoped(), every class method on scoped models (they join
+-- S.models, so every action above calls them); version = true models
+-- with stale saves; bulk_create's conflict options with junk.
+-- ------------------------------------------------------------------
+
+local function scope_table(depth, sane)
+  depth = depth or 0
+  if sane then
+    return R.pick({ { where = { coins = op.gte(R.int(-5, 5)) } }, { order = { { "coins", "desc" } }, limit = 3 },
+      { where = { name = op.ne("x") }, attributes = { "id", "name", "coins" } }, { paranoid = false }, {} })
+  end
+  if R.chance(0.1) then return S.hostile() end
+  local t = {}
+  if R.chance(0.7) then t.where = S.where() end
+  if R.chance(0.2) then t.order = R.pick({ { { "coins", "desc" } }, "id", { "nope" }, S.hostile() }) end
+  if R.chance(0.2) then t.limit = R.pick({ 1, 3, 0, -1, 0.5, S.hostile() }) end
+  if R.chance(0.1) then t.offset = R.pick({ 0, 1, S.hostile() }) end
+  if R.chance(0.1) then t.attributes = R.pick({ { "id", "name" }, { "nope" }, { exclude = { "id" } }, S.hostile() }) end
+  if R.chance(0.1) then t.paranoid = R.pick({ true, false, S.hostile() }) end
+  if R.chance(0.1) then t.raw = R.pick({ true, false, S.hostile() }) end
+  if R.chance(0.05) then t.lock = R.pick({ "update", "nope", S.hostile() }) end
+  if R.chance(0.05) then t.group = R.pick({ { "coins" }, S.hostile() }) end
+  if R.chance(0.05) then t.distinct = R.pick({ true, S.hostile() }) end
+  if R.chance(0.05) then t.include = R.pick({ { "nope" }, { { "x", where = {} } }, S.hostile() }) end
+  if R.chance(0.05) then t.use_primary = S.hostile() end
+  if R.chance(0.05) then t.lazy = R.pick({ "raise", S.hostile() }) end
+  if R.chance(0.05) then pcall(function() t[S.hostile() or "bogus"] = S.hostile() end) end
+  if R.chance(0.05) and depth < 3 then t.where = { op.and_(scope_table(depth + 1), S.where()) } end
+  if R.chance(0.03) then t.where = deep(R.pick({ 10, 300, 3000 }), R.chance(0.3)) end
+  return t
+end
+
+local function scope_fn_body()
+  local c = R.int(1, 7)
+  if c == 1 then return function() raise_junk() end
+  elseif c == 2 then return function() return S.hostile() end
+  elseif c == 3 then return function(...) return { where = { coins = op.gte(select(1, ...) or 0) }, limit = select(2, ...) } end
+  elseif c == 4 then return function() try_yield() return {} end
+  elseif c == 5 then return function() run_some(1) return scope_table() end
+  elseif c == 6 then return function(n) return { limit = n } end
+  else return function() return scope_table() end end
+end
+
+local function scope_fn()
+  local f = scope_fn_body()
+  return function(...) stats.scope_runs = stats.scope_runs + 1 return f(...) end
+end
+
+local SCOPE_NAMES = { "rich", "top", "f", "boom", "deep" }
+
+action("define scoped", 2, function()
+  local db = R.chance(0.9) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local o = { table_name = "players" }
+  local sane = R.chance(0.7)
+  if R.chance(0.7) then o.default_scope = scope_table(0, sane) end
+  if R.chance(0.9) then
+    local sc = {}
+    for _ = 1, R.int(1, 5) do
+      local name = (sane or R.chance(0.9)) and R.pick(SCOPE_NAMES) or R.pick({ "default", "", S.hostile() })
+      local v = R.chance(0.4) and scope_table(0, sane) or scope_fn()
+      if name ~= nil and name == name then pcall(function() sc[name] = v end) end
+    end
+    o.scopes = (sane or R.chance(0.9)) and sc or S.hostile()
+  end
+  if R.chance(0.2) then o.hooks = hooks_option(setmetatable({}, { __index = function() error(USER) end }), sane) end
+  if R.chance(0.1) then o.paranoid = true end
+  local ok, m = S.call("define scoped", db.define, db, "player", sane and sane_columns() or columns(), o)
+  if ok and m then
+    keep(S.models, m, 10)
+    keep(S.scoped, m, 5)
+    if R.chance(0.3) then S.call("sync scoped", m.sync, m) end
+  end
+end)
+
+local function scope_arg()
+  local c = R.int(1, 6)
+  if c <= 2 then return R.pick(SCOPE_NAMES)
+  elseif c == 3 then return { R.pick(SCOPE_NAMES), S.value(), R.chance(0.5) and S.hostile() or nil }
+  elseif c == 4 then return "default"
+  elseif c == 5 then return R.pick({ "nope", "", { "top" }, { S.hostile() }, {} })
+  else return S.hostile() end
+end
+
+action("scope", 5, function()
+  local m = (#S.scoped > 0 and R.chance(0.7)) and R.pick(S.scoped) or S.model()
+  if not m then return end
+  local c = R.int(1, 10)
+  if c == 1 then
+    local ok, u = S.call("Model:unscoped", m.unscoped, m)
+    if ok and u then keep(S.models, u, 10) end
+  elseif c == 2 then
+    S.call("scope on junk", m.scope, R.pick({ S.hostile(), S.db, S.inst() }), scope_arg())
+  elseif c == 3 then
+    S.call("scoped: assign field", function() m[R.pick({ "name", "x", "find_all" })] = S.hostile() end)
+  elseif c == 4 then
+    S.call("scoped: property", function() return m[R.pick({ "name", "table_name", "columns", "db", "methods", "nope" })] end)
+    S.call("tostring(scoped)", tostring, m)
+  else
+    local a = {}
+    for i = 1, R.int(0, 3) do a[i] = scope_arg() end
+    local ok, sm = S.call("Model:scope", m.scope, m, table.unpack(a))
+    if ok and sm then
+      keep(S.models, sm, 10)
+      -- a class method of the scoped model, at once
+      local what = R.pick({ "find_all", "find_one", "count", "find_by_pk", "find_and_count_all", "sum", "each",
+        "find_or_create", "update", "destroy", "restore", "increment", "decrement", "create", "bulk_create", "upsert",
+        "build", "sync", "add_hook", "scope", "unscoped" })
+      local f = sm[what]
+      if type(f) == "function" then
+        local x = R.pick({ S.opts(), S.values(), { where = S.where(), all = R.chance(0.3) or nil }, nil, S.hostile() })
+        S.call("scoped:" .. what, f, sm, x, R.chance(0.3) and S.opts() or nil)
+      end
+    end
+  end
+end)
+
+action("optimistic lock", 2, function()
+  local db = R.chance(0.9) and S.db or R.pick(S.dbs)
+  if not db then return end
+  local vcol = R.pick({ true, true, "lock_version", "coins", "name", S.hostile() })
+  local ok, m = S.call("define version", db.define, db, "vthing", {
+    { "id", T.INTEGER, primary_key = true, auto_increment = true },
+    { "name", T.STRING(32) }, { "coins", T.INTEGER, default = 0 },
+  }, { version = vcol, paranoid = R.chance(0.3) or nil, hooks = R.chance(0.3) and hooks_option(setmetatable({}, { __index = function() error(USER) end })) or nil })
+  if not (ok and m) then return end
+  keep(S.models, m, 10)
+  S.call("sync version", m.sync, m, R.pick({ nil, { force = true }, { alter = true } }))
+  local ok2, r = S.call("create version", m.create, m, { name = "v", coins = 1, version = R.chance(0.1) and S.hostile() or nil })
+  if not (ok2 and r) then return end
+  local oka, a = S.call("version: load a", m.find_by_pk, m, r.id)
+  local okb, b = S.call("version: load b", m.find_by_pk, m, r.id)
+  if not (oka and okb and a and b) then return end
+  if not (is_inst(a) and is_inst(b)) then
+    -- an after_find hook's ctx.result is not what find_by_pk returns
+    finding("find_by_pk", "returned no instance: " .. type(a) .. ", " .. type(b))
+    return
+  end
+  keep(S.insts, a)
+  keep(S.insts, b)
+  local function stale_save(inst)
+    local c = R.int(1, 6)
+    if c == 1 then S.call("version: save", function() inst.coins = R.int(0, 9) return inst:save() end)
+    elseif c == 2 then S.call("version: update", inst.update, inst, R.chance(0.8) and { coins = 3 } or S.values())
+    elseif c == 3 then S.call("version: destroy", inst.destroy, inst)
+    elseif c == 4 then S.call("version: increment", inst.increment, inst, "coins", 1)
+    elseif c == 5 then S.call("version: set version", function() inst.version = S.hostile() end)
+    else S.call("version: reload", inst.reload, inst) end
+  end
+  if R.chance(0.5) and not coroutine.isyieldable() then
+    -- concurrent: two coroutines saving the same row (async dbs yield in the middle)
+    for _, inst in ipairs({ a, b }) do
+      local d = depth_of()
+      local okc, co = S.call("sqorm.spawn (stale)", sqorm.spawn, function()
+        depths[coroutine.running()] = d + 1
+        stale_save(inst)
+        if R.chance(0.5) then run_some(1) end
+        stale_save(inst)
+      end)
+      if okc and type(co) == "thread" then keep(S.cos, co, 20) end
+    end
+    S.call("sqorm.poll", sqorm.poll)
+  else
+    stale_save(a)
+    stale_save(b)
+    stale_save(R.pick({ a, b }))
+  end
+  if R.chance(0.3) then S.call("version: class update", m.update, m, { coins = 5 }, { where = { id = r.id } }) end
+end)
+
+action("bulk_create options", 3, function()
+  local m = S.model()
+  if not m then return end
+  local list = {}
+  for i = 1, R.int(0, 5) do
+    list[i] = R.chance(0.7) and { id = R.int(1, 6), name = R.pick({ "ann", "bob", "x" }), coins = R.int(0, 9) } or S.values()
+  end
+  local o = {}
+  if R.chance(0.5) then o.ignore_duplicates = R.pick({ true, false, S.hostile() }) end
+  if R.chance(0.5) then o.update_on_duplicate = R.pick({ { "coins" }, { "name", "coins" }, { "id" }, { "nope" }, {}, { "version" }, S.hostile() }) end
+  if R.chance(0.6) then o.conflict = R.pick({ { "id" }, { "name" }, { "coins" }, "id", {}, { "nope" }, S.hostile() }) end
+  if R.chance(0.4) then o.returning = R.pick({ false, true, S.hostile() }) end
+  if R.chance(0.2) then o.batch_size = R.pick({ 1, 2, 0, S.hostile() }) end
+  if R.chance(0.2) then o.individual_hooks = R.pick({ true, S.hostile() }) end
+  if R.chance(0.05) then o = S.hostile() end
+  local ok, r = S.call("bulk_create options", m.bulk_create, m, list, o)
+  if ok and type(r) == "table" then
+    for i = 1, math.min(#r, 2) do if getmetatable(r[i]) ~= nil then keep(S.insts, r[i]) end end
+  end
+end)
+
 -- New actions (hooks raising and yielding, ...) go here, registered with
 -- action(...).
 
@@ -1069,11 +1539,13 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   S.main = sqorm.connect("sqlite::memory:")
   S.db = S.main
   S.dbs, S.models, S.insts, S.txs, S.cursors = { S.main }, {}, {}, {}, {}
-  S.cos, S.adbs, S.worlds, S.winsts = {}, {}, {}, {}
+  known_objs[S.main] = true
+  S.cos, S.adbs, S.worlds, S.winsts, S.scoped = {}, {}, {}, {}, {}
   sqorm.on_error(S.on_error)
   local ok, m = S.call("define main", S.main.define, S.main, "player", columns(), { table_name = "players" })
   if ok then
     S.models[1] = m
+    known_objs[m] = true
     S.call("sync main", m.sync, m, { force = true })
   end
   for step = 1, args.steps do
@@ -1132,7 +1604,7 @@ for seed = args.seed, args.seed + args.seeds - 1 do
   end
   for _, db in ipairs(S.dbs) do pcall(db.close, db) end
   for _, db in ipairs(S.adbs) do pcall(db.close, db) end
-  S.dbs, S.adbs, S.models, S.db, S.main = {}, {}, {}, nil, nil
+  S.dbs, S.adbs, S.models, S.scoped, S.db, S.main = {}, {}, {}, {}, nil, nil
   collectgarbage()
   for _, path in ipairs(S.tmpfiles) do
     os.remove(path)
@@ -1151,4 +1623,11 @@ table.sort(kinds)
 print(("lua_api fuzz: %d steps, %d calls (%d ok, %d errors: %s; %d user errors passed through), %d findings, %.1f s CPU, %d s")
   :format(stats.steps, stats.calls, stats.ok, stats.errors, table.concat(kinds, ", "), stats.passed_through, stats.findings,
     os.clock() - started, os.time() - started_wall))
+print(("  hook functions run: %d, scope functions run: %d"):format(stats.hook_runs, stats.scope_runs))
+if args.actions ~= 0 then -- --actions 1: how often each action ran
+  local names = {}
+  for k in pairs(stats.actions) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do print(("  %-22s %d"):format(k, stats.actions[k])) end
+end
 os.exit(stats.findings == 0 and 0 or 1, true)

@@ -185,3 +185,123 @@ describe("lua_api fuzzer regressions: a cursor shared by coroutines (async)", fu
     os.remove(path)
   end)
 end)
+
+describe("lua_api fuzzer regressions: hooks and scopes", function()
+  local db, Player
+  before_each(function()
+    db = sqorm.connect("sqlite::memory:")
+    Player = db:define("player", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } })
+    Player:sync()
+    Player:create({ id = 1, name = "ann" })
+  end)
+  after_each(function() db:close() end)
+
+  it("find_by_pk with only after_find hooks returns the row found, not what a hook left in ctx.result "
+    .. "(it returned ctx.result: a hook's junk became the result)", function()
+    local seen
+    Player:add_hook("after_find", function(ctx) seen = ctx.result ctx.result = print end)
+    local p = Player:find_by_pk(1)
+    assert.are.equal("ann", p.name)
+    assert.are.equal(p, seen)
+    -- the same as the other finds
+    assert.are.equal("ann", Player:find_one({ where = { id = 1 } }).name)
+    assert.are.equal("ann", Player:find_all()[1].name)
+  end)
+
+  -- values an after_commit callback raises that tostring can't describe
+  local function odd_values()
+    local raising = setmetatable({}, { __tostring = function() error("tostring raised") end })
+    local no_string = setmetatable({}, { __tostring = function() return {} end, __name = 42 })
+    return { raising, no_string }
+  end
+
+  it("an after_commit callback raising a value whose __tostring raises or returns no string is kind after_commit "
+    .. "(it was a plain string error, or the __tostring error, and committed = true was lost)", function()
+    local cause
+    Player:add_hook("after_create", function(_, ctx) ctx:after_commit(function() error(cause) end) end)
+    for i, v in ipairs(odd_values()) do
+      cause = v
+      -- at once (no transaction)
+      local ok, e = pcall(Player.create, Player, { id = 10 + i, name = "x" })
+      assert.is_false(ok)
+      assert.is_true(sqorm.is_error(e))
+      assert.are.equal("after_commit", e.kind)
+      assert.are.equal(v, e.cause)
+      assert.is_true(e.committed)
+      assert.are.equal("string", type(e.message))
+      -- after the COMMIT of a transaction
+      ok, e = pcall(db.transaction, db, function() Player:create({ id = 20 + i, name = "y" }) end)
+      assert.is_false(ok)
+      assert.is_true(sqorm.is_error(e))
+      assert.are.equal("after_commit", e.kind)
+      assert.are.equal(v, e.cause)
+      assert.is_true(e.committed)
+      assert.are.equal("string", type(e.message))
+    end
+    assert.are.equal(5, Player:count())
+  end)
+
+  it("an after_commit callback raising nil after a COMMIT is kind after_commit with cause nil "
+    .. "(the nil error was taken for no error: the call returned as if all had run)", function()
+    local ran
+    db:transaction(function()
+      Player:create({ id = 2, name = "b" })
+    end)
+    Player:add_hook("after_update", function(_, ctx)
+      ctx:after_commit(function() error(nil) end)
+      ctx:after_commit(function() ran = true end)
+    end)
+    local ok, e = pcall(db.transaction, db, function()
+      local p = Player:find_by_pk(2)
+      p:update({ name = "c" })
+    end)
+    assert.is_false(ok)
+    assert.is_true(sqorm.is_error(e))
+    assert.are.equal("after_commit", e.kind)
+    assert.is_nil(e.cause)
+    assert.is_true(e.committed)
+    assert.is_true(ran)
+    assert.are.equal("c", Player:find_by_pk(2).name)
+  end)
+
+  it("ctx:after_commit works after a hook replaced ctx.db (it called ctx.db:_after_commit: "
+    .. "'attempt to call a nil value'), and a table made with the context's metatable is kind usage", function()
+    local ran, fake
+    Player:add_hook("before_create", function(_, ctx)
+      ctx.db = { junk = true }
+      ctx:after_commit(function() ran = true end)
+      fake = setmetatable({ db = db }, getmetatable(ctx))
+    end)
+    db:transaction(function() Player:create({ id = 3, name = "c" }) end)
+    assert.is_true(ran)
+    H.raises_kind("usage", "expected a hook context", fake.after_commit, fake, function() end)
+  end)
+
+  it("create and update with individual_hooks on a scoped model run the save hooks "
+    .. "(update raised 'attempt to index a nil value': the saved C methods were looked up by the scoped model; create was kind usage)", function()
+    local S = db:define("splayer", { { "id", T.INTEGER, primary_key = true }, { "name", T.STRING(20) } },
+      { table_name = "players", default_scope = { where = { id = sqorm.op.gte(0) } }, scopes = { one = { where = { id = 1 } } } })
+    local seen = {}
+    S:add_hook("before_save", function(p) seen[#seen + 1] = p.name end)
+    local p = S:scope("one"):create({ id = 7, name = "g" })
+    assert.are.equal(7, p.id)
+    assert.are.equal(1, S:unscoped():update({ name = "h" }, { where = { id = 7 }, individual_hooks = true }))
+    assert.are.equal(1, S:scope("one"):update({ name = "i" }, { all = true, individual_hooks = true }))
+    assert.are.same({ "g", "h", "i" }, seen)
+    assert.are.equal("i", S:find_by_pk(1).name)
+    assert.are.equal("h", S:find_by_pk(7).name)
+  end)
+
+  it("an instance's destroy called on something else is kind usage before any hook runs "
+    .. "(before_destroy ran with the db as its instance)", function()
+    local got = {}
+    Player:add_hook("before_destroy", function(p) got[#got + 1] = p end)
+    local p = Player:find_by_pk(1)
+    for _, v in ipairs({ db, Player, {}, "x" }) do
+      H.raises_kind("usage", "", p.destroy, v)
+    end
+    assert.are.same({}, got)
+    p:destroy()
+    assert.are.same({ p }, got)
+  end)
+end)

@@ -94,10 +94,22 @@ local Ctx = {}
 Ctx.__index = Ctx
 Ctx.__name = "sqorm.HookContext"
 
+-- The raised value, described without calling into it (its __tostring
+-- may raise or return no string), as ltx.c does.
+local function describe(err)
+  if type(err) == "string" or err == nil then return tostring(err) end
+  local m = type(err) == "table" and rawget(err, "message")
+  if type(m) == "string" then return m end
+  return "(a " .. type(err) .. ")"
+end
+
+-- ctx -> its db, out of the hook's reach
+local ctx_db = setmetatable({}, { __mode = "k" })
+
 local function after_commit_error(err)
   return setmetatable({
     kind = "after_commit",
-    message = "the transaction was committed, but an after_commit callback raised: " .. tostring(err),
+    message = "the transaction was committed, but an after_commit callback raised: " .. describe(err),
     cause = err,
     committed = true,
   }, core.Error)
@@ -106,9 +118,12 @@ end
 -- ctx:after_commit(f): f() after the outermost COMMIT of the caller's
 -- transaction (dropped on rollback), at once outside a transaction.
 function Ctx:after_commit(f)
-  if getmetatable(self) ~= Ctx then usage("expected a hook context as self (use ctx:after_commit(f))", 2) end
+  if getmetatable(self) ~= Ctx or not ctx_db[self] then
+    usage("expected a hook context as self (use ctx:after_commit(f))", 2)
+  end
   if type(f) ~= "function" then usage("ctx:after_commit expects a function, got " .. type(f), 2) end
-  if self.db:_after_commit(f) then return end
+  -- the db the context was made for (a hook may have put anything in ctx.db)
+  if ctx_db[self]:_after_commit(f) then return end
   local ok, err = pcall(f)
   if not ok then error(after_commit_error(err), 0) end
 end
@@ -119,6 +134,7 @@ local function new_ctx(model, t)
   t.model = model
   t.db = db
   t.transaction = db:_transaction()
+  ctx_db[t] = db
   return setmetatable(t, Ctx)
 end
 
@@ -178,7 +194,7 @@ end
 -- The hooked save of an instance: validation, before_create|update,
 -- before_save, the C save, after_create|update, after_save.
 local function save_flow(model, inst, opts, ctx)
-  local csave = wrapped[model].save
+  local csave = wrapped[base(model)].save -- model may be a scoped one
   local new = core._is_new(inst)
   validate_step(model, inst, ctx, opts and opts.fields ~= nil and { fields = opts.fields } or nil)
   run(model, new and "before_create" or "before_update", ctx, inst)
@@ -231,6 +247,7 @@ local function install_instance(model, methods)
 
   methods.destroy = function(self, opts)
     if not has(model, "before_destroy", "after_destroy") then return cm.destroy(self, opts) end
+    core._is_new(self) -- usage unless self is an instance: no hook runs on anything else
     check_opts(opts, "destroy", set("force"))
     local ctx = new_ctx(model, { options = opts })
     run(model, "before_destroy", ctx, self)
@@ -252,6 +269,7 @@ local function install_class(model)
 
   -- Model:create: build (nothing sent), then the hooked save
   model.create = function(self, values, opts)
+    self = base(self) -- create ignores scopes; C.build takes no scoped model
     if not has_save(self) or type(values) ~= "table" then return C.create(self, values, opts) end
     check_opts(opts, "create", set("fields"))
     local inst = C.build(self, values, opts)
@@ -516,9 +534,10 @@ local function install_class(model)
     end
     if not has(self, "before_find") then -- after_find only: the C find by key (its cached SQL)
       local ctx = new_ctx(self, { options = opts, key = v })
-      ctx.result = C.find_by_pk(self, v, opts)
+      local r = C.find_by_pk(self, v, opts)
+      ctx.result = r
       run(self, "after_find", ctx)
-      return ctx.result
+      return r -- as every find: what the hook puts in ctx.result is not returned
     end
     check_opts(opts, "find_by_pk", set("attributes", "lock", "raw", "paranoid", "include", "use_primary"))
     local o = copy(opts)

@@ -452,16 +452,29 @@ static void after_drop(lua_State *L, int txidx, const lsq_tx *tx) {
  * the commit's logging error or nil, [top+3] the first callback error or
  * nil. i: how many callbacks ran.
  */
+/* Stands for a callback's error that was nil (nil at top+3 is "none"). */
+static char ac_nil_error;
+
+/* Keeps the error on top of the stack at top+3 when it is the first one. */
+static void ac_keep_error(lua_State *L, int top) {
+  if (!lua_isnil(L, top + 3)) return;
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, &ac_nil_error);
+  }
+  lua_replace(L, top + 3);
+}
+
 static int after_k(lua_State *L, int status, lua_KContext ctx) {
   int next = (int)(ctx & 15), top = (int)((ctx >> 4) & 0xfffffff);
   lua_Integer i = (lua_Integer)(ctx >> 32);
-  if (status != LUA_OK && status != LUA_YIELD && lua_isnil(L, top + 3)) lua_replace(L, top + 3);
+  if (status != LUA_OK && status != LUA_YIELD) ac_keep_error(L, top);
   for (;;) {
     lua_settop(L, top + 3);
     i++;
     if (lua_rawgeti(L, top + 1, 2 * i - 1) != LUA_TFUNCTION) break;
     int st = lua_pcallk(L, 0, 0, 0, AC_CTX(next, top, i), after_k);
-    if (st != LUA_OK && lua_isnil(L, top + 3)) lua_replace(L, top + 3);
+    if (st != LUA_OK) ac_keep_error(L, top);
   }
   lua_settop(L, top + 3);
   if (!lua_isnil(L, top + 2)) {
@@ -472,11 +485,26 @@ static int after_k(lua_State *L, int status, lua_KContext ctx) {
     lua_createtable(L, 0, 4); /* top+4 */
     lua_pushliteral(L, "after_commit");
     lua_setfield(L, top + 4, "kind");
-    const char *m = luaL_tolstring(L, top + 3, NULL);
+    /* the raised value, described without calling into it (its
+     * __tostring may raise or return no string) */
+    int is_nil = lua_touserdata(L, top + 3) == &ac_nil_error;
+    const char *m;
+    if (is_nil) m = "nil";
+    else if (lua_type(L, top + 3) == LUA_TSTRING) m = lua_tostring(L, top + 3);
+    else {
+      lua_pushliteral(L, "message"); /* top+5: an error object's message (raw: no __index runs) */
+      if (lua_type(L, top + 3) == LUA_TTABLE && lua_rawget(L, top + 3) == LUA_TSTRING) {
+      } else {
+        lua_settop(L, top + 4);
+        lua_pushfstring(L, "(a %s)", luaL_typename(L, top + 3));
+      }
+      m = lua_tostring(L, top + 5);
+    }
     lua_pushfstring(L, "the transaction was committed, but an after_commit callback raised: %s", m);
     lua_setfield(L, top + 4, "message");
-    lua_pop(L, 1);
-    lua_pushvalue(L, top + 3);
+    lua_settop(L, top + 4);
+    if (is_nil) lua_pushnil(L);
+    else lua_pushvalue(L, top + 3);
     lua_setfield(L, top + 4, "cause");
     lua_pushboolean(L, 1);
     lua_setfield(L, top + 4, "committed");
