@@ -418,6 +418,14 @@ H.each_dialect(describe, function(d)
       S:update({ coins = 3 }, { where = { coins = op.gte(0) }, individual_hooks = true })
       table.sort(rows)
       assert.are.same({ "a", "b" }, rows)
+      -- a hook added through a scoped model is its model's
+      local seen = 0
+      S:scope("rich"):add_hook("before_bulk_destroy", function() seen = seen + 1 end, "via_scope")
+      S:destroy{ where = { name = "zz" } }
+      assert.are.equal(1, seen)
+      assert.is_true(S:unscoped():remove_hook("before_bulk_destroy", "via_scope"))
+      S:destroy{ where = { name = "zz" } }
+      assert.are.equal(1, seen)
       S:drop()
     end)
   end)
