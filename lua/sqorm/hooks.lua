@@ -629,17 +629,19 @@ end
 
 --- Model:add_hook(event, fn [, name])
 function C.add_hook(self, event, fn, name)
-  check_model(self)
-  add(model_hooks, self, event, fn, name, 2)
-  attach(self)
-  install(self)
+  local model = base(self) -- on a scoped model: its model's hooks
+  check_model(model)
+  add(model_hooks, model, event, fn, name, 2)
+  attach(model)
+  install(model)
   return self
 end
 
 --- Model:remove_hook(event, name_or_fn) -> true when one was removed
 function C.remove_hook(self, event, which)
-  check_model(self)
-  return remove(model_hooks, self, event, which, 2)
+  local model = base(self)
+  check_model(model)
+  return remove(model_hooks, model, event, which, 2)
 end
 
 local function check_db(db)
