@@ -266,6 +266,15 @@ H.each_dialect(describe, function(d)
       assert.is_not_nil(P:find_one{ where = { name = "added" } })
     end)
 
+    it("a before_bulk_create that replaces ctx.records with a non-table raises usage, nothing sent", function()
+      P:add_hook("before_bulk_create", function(ctx) ctx.records = function() end end)
+      local ok, err = pcall(P.bulk_create, P, { { name = "a" } })
+      assert.is_false(ok)
+      assert.are.equal("usage", err.kind)
+      assert.matches("ctx.records must be the table of records, got function", err.message, 1, true)
+      assert.are.equal(0, P:count())
+    end)
+
     it("no hooks for find_or_create, each, counts, aggregates, reload, build, p:increment", function()
       local p = P:create{ name = "a" }
       record_all(P)

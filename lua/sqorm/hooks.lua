@@ -453,6 +453,9 @@ local function install_class(model)
     local ctx = new_ctx(self, { records = records, options = o })
     run(self, "before_bulk_create", ctx)
     records = ctx.records
+    if type(records) ~= "table" then
+      usage("before_bulk_create: ctx.records must be the table of records, got " .. type(records), 2)
+    end
     -- the columns hooks set or changed: they join update_on_duplicate
     local hooked = {}
     local function diff(before, after)
