@@ -116,6 +116,35 @@ H.each_dialect(describe, function(d)
     end
   end)
 
+  it("opens pool.min connections at connect, before any call; min = 0 opens none", function()
+    local db = connect({ max = 4, min = 3 })
+    local st = db:pool_stats()
+    assert.are.same({ 3, 3, 0, 3, 3 }, { st.size, st.idle, st.in_use, st.created, st.min })
+    assert.are.equal(100, tonumber(coins(db))) -- served by one of them: nothing more is opened
+    assert.are.equal(3, db:pool_stats().created)
+    local lazy = connect({ max = 4 })
+    assert.are.same({ 0, 0 }, { lazy:pool_stats().size, lazy:pool_stats().created })
+    -- the same in async mode: opened by connect on the calling thread
+    local adb = connect({ max = 4, min = 2 }, { async = true })
+    assert.are.same({ 2, 2 }, { adb:pool_stats().created, adb:pool_stats().idle })
+    assert.are.equal(100, tonumber(sqorm.run(function() return coins(adb) end)))
+    assert.are.equal(2, adb:pool_stats().created)
+    H.raises_kind("usage", "pool.min (5) is larger than pool.max (4)", function() connect({ max = 4, min = 5 }) end)
+  end)
+
+  if d.name ~= "sqlite" then
+    it("with pool.min, a server that does not answer fails the connect (kind connection)", function()
+      local dead = url:gsub(":%d+/", ":1/", 1)
+      assert.are_not.equal(url, dead)
+      H.raises_kind("connection", nil, function() sqorm.connect(dead, { pool = { max = 2, min = 1 } }) end)
+      local db = connect({ max = 2 }) -- (a live one with min = 0, for contrast: no I/O at connect)
+      local late = sqorm.connect(dead, { pool = { max = 2 } })
+      H.raises_kind("connection", nil, function() late:query("SELECT 1") end)
+      late:close()
+      assert.are.equal(0, db:pool_stats().created)
+    end)
+  end
+
   it("raises pool_timeout at once when this state holds every connection (it would wait for itself)", function()
     local db = connect({ max = 1, acquire_timeout = 30 })
     -- A transaction pins the one connection; a statement from another

@@ -330,6 +330,22 @@ for _, f in ipairs(families) do
         db:close()
       end)
 
+      it("opens pool.min connections in the primary's and each replica's pool at connect; a dead replica " ..
+         "does not fail it", function()
+        local db = connect({ write = P_URL, read = { R_URL, DEAD } }, { pool = { max = 3, min = 2 } })
+        local st = db:pool_stats()
+        assert.are.same({ 2, 2, 0 }, { st.primary.created, st.primary.idle, st.primary.in_use })
+        assert.are.same({ 2, 2 }, { st.replicas[1].created, st.replicas[1].idle })
+        assert.are.equal(0, st.replicas[2].created)
+        assert.is_true(on_replica(db)) -- the live replica serves the read from what was opened
+        assert.are.equal(2, db:pool_stats().replicas[1].created)
+        db:close()
+        -- a primary that does not answer fails the connect
+        H.raises_kind("connection", nil, function()
+          connect({ write = DEAD, read = { R_URL } }, { pool = { max = 2, min = 1 } })
+        end)
+      end)
+
       it("refuses bad replication options with kind usage", function()
         H.raises_kind("usage", "unknown key 'reads'", function() connect{ write = P_URL, reads = { R_URL } } end)
         H.raises_kind("usage", "replication.read", function() connect{ write = P_URL, read = { 1 } } end)

@@ -590,6 +590,11 @@ int sq_pool_exec(sq_pool *p, const char *sql, size_t len, const sq_value *params
                  const sq_row_sink *sink, sq_result *res, sq_err *err);
 /* Closes idle connections past idle_timeout / max_lifetime down to min. */
 void sq_pool_evict(sq_pool *p);
+/* Opens connections (on the calling thread, waiting as acquire does with
+ * the pool's acquire_timeout) until the pool holds at least its min, so
+ * the handshakes happen now rather than in the first calls. SQ_OK when
+ * min is 0; otherwise the first acquire's error (what was opened stays). */
+int sq_pool_fill(sq_pool *p, sq_err *err);
 
 /* A connection's driver handle and state. */
 const sq_driver *sq_conn_driver(const sq_conn *c);

@@ -743,6 +743,20 @@ int sq_pool_acquire_as(sq_pool *p, double timeout, const sq_holder *h, sq_conn *
   return acquire(p, timeout, 0, h, NULL, out, err);
 }
 
+/* Opens connections until the pool holds min (acquiring min at once, so
+ * each is a different one, then giving them all back). */
+int sq_pool_fill(sq_pool *p, sq_err *err) {
+  if (!p) return sq_err_set(err, SQ_EUSAGE, "sq_pool_fill: bad arguments");
+  int n = p->min, got = 0, rc = SQ_OK;
+  if (n <= 0) return SQ_OK;
+  sq_conn **c = calloc((size_t)n, sizeof *c);
+  if (!c) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  while (got < n && (rc = acquire(p, -1, 0, NULL, NULL, &c[got], err)) == SQ_OK) got++;
+  while (got > 0) sq_pool_release(p, c[--got]);
+  free(c);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Asynchronous waiters (the executor, exec.c)                          */
 /* ------------------------------------------------------------------ */

@@ -281,6 +281,12 @@ int lsq_connect(lua_State *L) {
   if (!rc) rc = sq_global_init(&err);
   sq_pool *pool = NULL;
   if (!rc) rc = cfg.name ? sq_pool_open_shared(&cfg, &pool, &err) : sq_pool_open(&cfg, &pool, &err);
+  /* pool.min: its connections are opened now, on this thread (a game
+   * server pays the handshakes at startup, not in a tick) */
+  if (!rc && (rc = sq_pool_fill(pool, &err)) != SQ_OK) {
+    sq_pool_close(pool);
+    pool = NULL;
+  }
   db->dialect = cfg.dialect;
   if (rc) sq_config_redact(&cfg, &err); /* never show the password, whoever wrote the message */
   sq_config_free(&cfg);

@@ -196,6 +196,18 @@ int lsq_route_connect(lua_State *L, lsq_db *db, int urlidx, int opts, sq_err *er
     if (!route) rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
   }
   if (!rc) rc = sq_replset_open(&wcfg, rcfg, nreads, &ro, &rs, err);
+  /* pool.min: opened now in the primary's pool (its failure fails the
+   * connect) and in each replica's (an unreachable replica is left for
+   * the reads to skip, as they would) */
+  if (!rc && (rc = sq_pool_fill(sq_replset_primary(rs), err)) != SQ_OK) {
+    sq_replset_close(rs);
+    rs = NULL;
+  }
+  for (int i = 0; !rc && i < sq_replset_nreads(rs); i++) {
+    sq_err ignored;
+    sq_err_clear(&ignored);
+    (void)sq_pool_fill(sq_replset_read_pool(rs, i), &ignored);
+  }
   if (rc) {
     /* never show a password, whoever wrote the message */
     sq_config_redact(&wcfg, err);
