@@ -14,6 +14,13 @@
 --             plain sqorm.poll(), every waiting coroutine).
 --   blocking: the same rounds one after another on one thread (async =
 --             false); a "tick" can only run between two calls.
+-- Both modes connect with pool = { max = 8, min = 8 }: the 8 connections
+-- (TLS, authentication) are opened by sqorm.connect, before the clock,
+-- as a game server opens them at startup.
+--   idle:     the control: the same 1 ms tick loop, sqorm.poll() included,
+--             for 2 s with no work at all, just before the async run - the
+--             stall the machine itself gives a sleeping thread (on a busy
+--             machine a 1 ms select can sleep tens of ms).
 -- Prints throughput (rounds/s and statements/s) and the longest stall of
 -- the tick loop: the longest time between two ticks while the work ran
 -- (it must stay under 5 ms in async mode), the longest single poll call,
@@ -71,7 +78,7 @@ local function round(db, M, tname, s, i)
 end
 
 local function run_blocking(url, tname)
-  local db = sqorm.connect(url, { pool = { max = 8 } })
+  local db = sqorm.connect(url, { pool = { max = 8, min = 8 } })
   local M = model(db, tname)
   local t0 = now()
   local last, stall = t0, 0
@@ -88,8 +95,27 @@ local function run_blocking(url, tname)
   return took, stall
 end
 
+-- The control: the tick loop alone for `seconds` (nothing pending, so
+-- each tick is the select timing out and an empty poll).
+local function run_idle(seconds)
+  local fd = { getfd = function() return sqorm.pollfd() end, dirty = function() return false end }
+  local t0 = now()
+  local last, stall, longest_poll, gaps = t0, 0, 0, {}
+  while now() - t0 < seconds do
+    socket.select({ fd }, nil, 0.001)
+    local t = now()
+    if t - last > stall then stall = t - last end
+    gaps[#gaps + 1] = t - last
+    sqorm.poll(POLL_MAX, POLL_SECONDS)
+    last = now()
+    if last - t > longest_poll then longest_poll = last - t end
+  end
+  table.sort(gaps)
+  return now() - t0, stall, longest_poll, gaps[math.max(1, math.ceil(#gaps * 0.99))]
+end
+
 local function run_async(url, tname)
-  local db = sqorm.connect(url, { async = true, pool = { max = 8, acquire_timeout = 60 } })
+  local db = sqorm.connect(url, { async = true, pool = { max = 8, min = 8, acquire_timeout = 60 } })
   local M = model(db, tname)
   local fd = { getfd = function() return sqorm.pollfd() end, dirty = function() return false end }
   local failed = 0
@@ -146,7 +172,7 @@ end
 assert(#urls > 0, "usage: lua5.4 bench/async_bench.lua URL... (or the test servers' SQORM_TEST_*_URL)")
 math.randomseed(os.time())
 local rounds = SESSIONS * ITER
-print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool.max = 8, "
+print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool 8 (min 8), "
   .. "poll %s, %d run(s)"):format(SESSIONS, ITER, POLL_MAX and ("(%d, %g)"):format(POLL_MAX, POLL_SECONDS) or "()",
   RUNS))
 -- longest poll ms: the longest single sqorm.poll() call (the Lua work of
@@ -159,7 +185,7 @@ print(head:format("dialect", "mode", "seconds", "rounds/s", "stmts/s", "longest 
 for _, url in ipairs(urls) do
   local db, tname = setup(url)
   local dialect = db:dialect()
-  local m = { brate = {}, bstall = {}, arate = {}, astall = {}, apoll = {}, agap = {} }
+  local m = { brate = {}, bstall = {}, arate = {}, astall = {}, apoll = {}, agap = {}, istall = {} }
   for _ = 1, RUNS do
     local bt, bs, at, as, ap, ag = 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0
     if MODES:find("blocking", 1, true) then
@@ -168,6 +194,10 @@ for _, url in ipairs(urls) do
         loadavg()))
     end
     if MODES:find("async", 1, true) then
+      local _, is, ip, ig = run_idle(2)
+      print(line:format(dialect, "idle", 2, 0, 0, is * 1e3, ("%.2f"):format(ip * 1e3), ("%.2f"):format(ig * 1e3),
+        loadavg()))
+      m.istall[#m.istall + 1] = is * 1e3
       at, as, ap, ag = run_async(url, tname)
       print(line:format(dialect, "async", at, rounds / at, rounds * STMTS_PER_ROUND / at, as * 1e3,
         ("%.2f"):format(ap * 1e3), ("%.2f"):format(ag * 1e3), loadavg()))
@@ -178,8 +208,9 @@ for _, url in ipairs(urls) do
   end
   if RUNS > 1 then
     print(("%-9s median: blocking %.0f rounds/s (stall %.2f ms), async %.0f rounds/s (%.2fx), longest stall "
-      .. "%.2f ms, longest poll %.2f ms, p99 gap %.2f ms"):format(dialect, median(m.brate), median(m.bstall),
-      median(m.arate), median(m.arate) / median(m.brate), median(m.astall), median(m.apoll), median(m.agap)))
+      .. "%.2f ms, longest poll %.2f ms, p99 gap %.2f ms; idle control: longest stall %.2f ms"):format(dialect,
+      median(m.brate), median(m.bstall), median(m.arate), median(m.arate) / median(m.brate), median(m.astall),
+      median(m.apoll), median(m.agap), median(m.istall)))
   end
   local total = tonumber(db:query("SELECT SUM(coins) AS n FROM " .. tname)[1].n)
   local nmodes = (MODES:find("blocking", 1, true) and 1 or 0) + (MODES:find("async", 1, true) and 1 or 0)
