@@ -940,6 +940,35 @@ static void test_open_failures(void) {
   CHECK_EQ(atomic_load(&f_gauge), 0);
 }
 
+/* sq_pool_fill opens min distinct connections and lends none; min 0 opens
+ * nothing; a failed open is returned, what was opened stays idle. */
+static void test_fill(void) {
+  sq_err err;
+  sq_pool *p = open_pool(5, 3, 5, 10, 0, 0);
+  CHECK_EQ(sq_pool_fill(p, &err), SQ_OK);
+  sq_pool_stats st = stats(p);
+  CHECK_EQ(st.size, 3);
+  CHECK_EQ(st.idle, 3);
+  CHECK_EQ(st.in_use, 0);
+  CHECK_EQ(st.created, 3);
+  CHECK_EQ(atomic_load(&f_gauge), 3);
+  CHECK_EQ(sq_pool_fill(p, &err), SQ_OK); /* already full: nothing more */
+  CHECK_EQ(stats(p).created, 3);
+  sq_pool_close(p);
+  p = open_pool(5, 0, 5, 10, 0, 0);
+  CHECK_EQ(sq_pool_fill(p, &err), SQ_OK);
+  CHECK_EQ(stats(p).created, 0);
+  sq_pool_close(p);
+  p = open_pool(5, 3, 5, 10, 0, 0);
+  atomic_store(&f_fail_opens, 1);
+  CHECK_EQ(sq_pool_fill(p, &err), SQ_ECONNECTION);
+  st = stats(p);
+  CHECK_EQ(st.in_use, 0);
+  CHECK_EQ(st.size, st.idle);
+  sq_pool_close(p);
+  CHECK_EQ(atomic_load(&f_gauge), 0);
+}
+
 /* --- sq_pool_exec's retry ----------------------------------------- */
 
 /* Primes one idle connection, kills it server-side, runs sql through
@@ -1546,6 +1575,7 @@ static const struct {
   {"pre_ping", test_pre_ping},
   {"release_paths", test_release_paths},
   {"open_failures", test_open_failures},
+  {"fill", test_fill},
   {"exec_retry", test_exec_retry},
   {"shared", test_shared},
   {"no_leaks", test_no_leaks},
