@@ -219,6 +219,57 @@ for _, d in ipairs(dialects()) do
       assert.are.equal(0, db:pool_stats().in_use)
     end)
 
+    -- waits (polling) until db's pool has lent nothing, at most 10 s
+    local function until_released()
+      local t0 = os.time()
+      while db:pool_stats().in_use > 0 and os.time() - t0 < 10 do
+        sqorm.poll()
+        collectgarbage()
+      end
+      return db:pool_stats().in_use
+    end
+
+    it("gives a transaction back when its coroutine is closed while BEGIN runs (nothing committed)", function()
+      local co = sqorm.spawn(function()
+        db:transaction(function() db:exec(("UPDATE %s SET n = 5 WHERE id = 2"):format(tname)) end)
+      end)
+      assert.are.equal(1, sqorm.pending())
+      assert.is_true(coroutine.close(co)) -- BEGIN is still in flight
+      drain()
+      assert.are.equal(0, until_released())
+      assert.are.equal(0, sync:query(("SELECT n FROM %s WHERE id = 2"):format(tname))[1].n)
+      -- and co, still referenced here, holds nothing
+      assert.are.equal("dead", coroutine.status(co))
+    end)
+
+    it("rolls back the transaction of a coroutine closed while one of its statements runs", function()
+      local tx = sync:begin()
+      sync:exec(blocked_update())
+      local reached = false
+      local co = sqorm.spawn(function()
+        db:transaction(function()
+          db:query(("SELECT n FROM %s WHERE id = 2"):format(tname))
+          reached = true
+          db:exec(blocked_update()) -- waits for sync's lock
+        end)
+      end)
+      local t0 = os.time()
+      while not reached and os.time() - t0 < 10 do sqorm.poll() end
+      assert.is_true(reached)
+      assert.are.equal(1, sqorm.pending()) -- the UPDATE waits on the lock
+      assert.is_true(coroutine.close(co))
+      tx:rollback() -- the UPDATE now runs, in a transaction nobody will end
+      drain()
+      assert.are.equal(0, until_released())
+      -- the pool rolls that connection back before it lends it again (it
+      -- is on top of the idle ones, so the next call gets it): the
+      -- UPDATE is gone and its lock with it
+      sqorm.spawn(function() db:exec(blocked_update(), nil, { timeout = 10 }) end)
+      drain()
+      assert.are.equal(1, sync:query(("SELECT n FROM %s WHERE id = 1"):format(tname))[1].n)
+      assert.are.equal("dead", coroutine.status(co))
+    end)
+
     it("runs a transaction's statements on one backend, invisible to others until COMMIT", function()
       local b1, b2, seen_inside, seen_after
       local step = 0

@@ -2268,6 +2268,12 @@ int sq_oper_new(sq_oper **out, sq_err *err);
  * one arena block. */
 void sq_oper_reset(sq_oper *op, int kind);
 void sq_oper_free(sq_oper *op);
+/* A completed op whose caller will never continue (a coroutine closed
+ * while the op ran): the transaction it ran in is abandoned (rolled back
+ * by the pool before the connection is lent again) and what it made (a
+ * new transaction or cursor) is given back at once. No I/O. The op stays
+ * valid (reset or free it as usual). */
+void sq_oper_orphan(sq_oper *op);
 int sq_oper_kind(const sq_oper *op);
 /* The op's arena: memory freed at the next reset. Values whose strings
  * the caller puts here need no copy (SQ_STMT_ARENA_VALUES). */

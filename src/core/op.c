@@ -82,6 +82,12 @@ void sq_oper_reset(sq_oper *op, int kind) {
   op->job.rc = SQ_OK;
 }
 
+void sq_oper_orphan(sq_oper *op) {
+  if (!op) return;
+  if (op->tx) sq_tx_abandon(op->tx);
+  let_go(op);
+}
+
 void sq_oper_free(sq_oper *op) {
   if (!op) return;
   let_go(op);
