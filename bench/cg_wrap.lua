@@ -13,5 +13,5 @@ B.clock = function()
   difftime(0, 0)
   return clock()
 end
-arg[0] = script
+arg[0] = script -- luacheck: ignore 122
 dofile(script)

@@ -1033,8 +1033,8 @@ static int lite_cursor_open(sq_dconn *c, const char *sql, size_t len, const sq_v
 static int lite_cursor_fetch(sq_dcursor *dc, int *has_row, sq_err *err) {
   lite_cursor *cur = (lite_cursor *)dc;
   sq_err local_err;
-  if (!err) err = &local_err;
-  sq_err_clear(err);
+  if (!err) err = &local_err, err->kind = SQ_OK;
+  if (err->kind != SQ_OK) sq_err_clear(err); /* once per row: only what an error would read */
   *has_row = 0;
   switch (cur->state) {
   case CUR_DETACHED:

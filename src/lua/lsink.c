@@ -139,9 +139,22 @@ void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v) {
 
 static inline void push_fast(lua_State *L, const sq_col *c, const sq_value *v) {
   unsigned bit = (unsigned)c->type < 32 ? T_BIT(c->type) : 0;
-  if (v->type == SQ_VINT && (bit & FAST_INT)) lua_pushinteger(L, (lua_Integer)v->u.i);
-  else if ((v->type == SQ_VTEXT || v->type == SQ_VBLOB) && (bit & FAST_TEXT)) lua_pushlstring(L, v->u.s.p, v->u.s.n);
-  else lsq_push_colval(L, c, v);
+  switch (v->type) {
+  case SQ_VINT:
+    if (bit & FAST_INT) {
+      lua_pushinteger(L, (lua_Integer)v->u.i);
+      return;
+    }
+    break;
+  case SQ_VTEXT: case SQ_VBLOB:
+    if (bit & FAST_TEXT) {
+      lua_pushlstring(L, v->u.s.p, v->u.s.n);
+      return;
+    }
+    break;
+  default: break;
+  }
+  lsq_push_colval(L, c, v);
 }
 
 void lsq_isink_init(lsq_isink *s, lua_State *L, const lsq_model *mod, int mode) {
