@@ -255,11 +255,12 @@ static int isink_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
         lua_rawset(L, -3);
       }
     } else {
+      /* a cursor's rows (or no stack room for the keys): the keys from
+       * the model's names and the extras */
       for (int i = 0; i < ncols; i++) {
         if (vals[i].type == SQ_VNULL) continue;
         int c = s->map[i];
-        if (s->names) lua_pushvalue(L, s->names + i);
-        else if (c >= 0) lua_rawgeti(L, s->colnames, c + 1);
+        if (c >= 0) lua_rawgeti(L, s->colnames, c + 1);
         else lua_rawgeti(L, s->extras, i + 1);
         if (c >= 0) push_fast(L, mc[c], &vals[i]);
         else lsq_push_value(L, &vals[i]);
