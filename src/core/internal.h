@@ -378,6 +378,10 @@ void sq_cursor_set_target(sq_cursor *c, const sq_row_sink *sink);
 void sq_cursor_attach(sq_cursor *c, sq_pool *p, sq_conn *conn, sq_tx *tx, sq_dcursor *dc);
 sq_conn *sq_cursor_conn(const sq_cursor *c);
 sq_tx *sq_cursor_tx(const sq_cursor *c);
+/* Up to max rows of the cursor to its sink in one call (sq_cursor_fetch
+ * per row, with the checks done once): *got rows came; *eof is set when
+ * the driver has no more. Errors as sq_cursor_fetch's. */
+int sq_cursor_fetch_n(sq_cursor *c, int max, int *got, int *eof, sq_err *err);
 void sq_cursor_close_stmt(sq_cursor *c);
 
 /* exec.c, called by pool.c. sq_exec_new allocates (no threads);

@@ -547,16 +547,11 @@ static int x_fetch(void *p) {
   xargs *a = p;
   sq_oper *op = a->op;
   int batch = op->batch > 0 ? op->batch : DEFAULT_BATCH;
-  while (a->n < batch) {
-    int has = 0;
-    int rc = sq_cursor_fetch(op->cursor, &has, a->err);
-    if (rc) return rc;
-    if (!has) {
-      op->eof = 1;
-      break;
-    }
-    a->n++;
-  }
+  int got = 0, eof = 0;
+  int rc = sq_cursor_fetch_n(op->cursor, batch - a->n, &got, &eof, a->err);
+  a->n += got;
+  if (rc) return rc;
+  if (eof) op->eof = 1;
   return SQ_OK;
 }
 

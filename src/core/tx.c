@@ -703,6 +703,39 @@ int sq_cursor_fetch(sq_cursor *c, int *has_row, sq_err *err) {
   return rc;
 }
 
+int sq_cursor_fetch_n(sq_cursor *c, int max, int *got, int *eof, sq_err *err) {
+  *got = 0;
+  *eof = 0;
+  sq_err_clear(err);
+  int rc = SQ_OK, has = 1;
+  if (!c) return sq_err_set(err, SQ_EUSAGE, "sq_cursor_fetch: bad arguments");
+  c->in_call = 1;
+  while (*got < max) {
+    if (c->closed || !c->dc) {
+      c->in_call = 0;
+      if (c->why[0]) return sq_err_set(err, SQ_ECLOSED, "the cursor was closed: %s", c->why);
+      return sq_err_set(err, SQ_ECLOSED, "the cursor is closed");
+    }
+    has = 0;
+    rc = c->drv->cursor_fetch(c->dc, &has, err);
+    if (rc || !has) break;
+    (*got)++;
+  }
+  c->in_call = 0;
+  if (rc) {
+    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn))))
+      sq_conn_mark_dead(c->conn);
+    if (c->tx) {
+      sq_err e = *err;
+      note_result(c->tx, rc, &e); /* may close this cursor with the transaction */
+      *err = e;
+    }
+    return rc;
+  }
+  if (!has) *eof = 1;
+  return SQ_OK;
+}
+
 int sq_cursor_is_open(const sq_cursor *c) { return c && !c->closed && c->dc; }
 
 const char *sq_cursor_closed_reason(const sq_cursor *c) { return c && c->closed && c->why[0] ? c->why : NULL; }

@@ -335,13 +335,14 @@ int lsq_no_column(lua_State *L, const lsq_model *mod, int kidx, sq_err *err) {
 /* metamethods                                                        */
 /* ---------------------------------------------------------------- */
 
-/* __index(t, k): upvalue 1 = instance methods, upvalue 2 = name -> slot. */
+/* __index(t, k): upvalue 1 = instance methods, upvalue 2 = name -> slot.
+ * A method wins over a column of the same name. (No lua_settop: the key
+ * is pushed for each look-up, so extra arguments do no harm.) */
 static int inst_index(lua_State *L) {
-  lua_settop(L, 2);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  lua_pop(L, 1);
-  if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNUMBER) {
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNUMBER && lua_type(L, 1) == LUA_TTABLE) {
     lua_rawgeti(L, 1, lua_tointeger(L, -1));
     return 1;
   }
@@ -351,6 +352,7 @@ static int inst_index(lua_State *L) {
 /* __newindex(t, k, v): upvalue 1 = name -> slot, upvalue 2 = the model. */
 static int inst_newindex(lua_State *L) {
   lsq_model *mod = lua_touserdata(L, lua_upvalueindex(2));
+  if (lua_type(L, 1) != LUA_TTABLE) return lsq_usage(L, "%s: __newindex expects an instance", sq_model_name(mod->m));
   sq_err e;
   sq_err_clear(&e);
   lua_pushvalue(L, 2);

@@ -127,6 +127,36 @@ void lsq_push_colval(lua_State *L, const sq_col *c, const sq_value *v) {
 /* the row sink                                                       */
 /* ---------------------------------------------------------------- */
 
+/* The row sinks push the common pairs of column type and value type
+ * straight - an integer column's integer, a string-like, DATETIME or
+ * ENUM column's text or bytes: what lsq_push_colval pushes for them -
+ * and everything else through lsq_push_colval. */
+#define T_BIT(t) (1u << (t))
+#define FAST_INT (T_BIT(SQ_T_INTEGER) | T_BIT(SQ_T_BIGINT) | T_BIT(SQ_T_SMALLINT))
+#define FAST_TEXT                                                                                              \
+  (T_BIT(SQ_T_STRING) | T_BIT(SQ_T_TEXT) | T_BIT(SQ_T_CHAR) | T_BIT(SQ_T_UUID) | T_BIT(SQ_T_BLOB) |            \
+   T_BIT(SQ_T_DATETIME) | T_BIT(SQ_T_ENUM))
+
+static inline void push_fast(lua_State *L, const sq_col *c, const sq_value *v) {
+  unsigned bit = (unsigned)c->type < 32 ? T_BIT(c->type) : 0;
+  switch (v->type) {
+  case SQ_VINT:
+    if (bit & FAST_INT) {
+      lua_pushinteger(L, (lua_Integer)v->u.i);
+      return;
+    }
+    break;
+  case SQ_VTEXT: case SQ_VBLOB:
+    if (bit & FAST_TEXT) {
+      lua_pushlstring(L, v->u.s.p, v->u.s.n);
+      return;
+    }
+    break;
+  default: break;
+  }
+  lsq_push_colval(L, c, v);
+}
+
 void lsq_isink_init(lsq_isink *s, lua_State *L, const lsq_model *mod, int mode) {
   memset(s, 0, offsetof(lsq_isink, small));
   s->L = L;
@@ -206,7 +236,7 @@ static int isink_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
       int c = s->map[i];
       if (c < 0) continue;
       if (vals[i].type == SQ_VNULL) lua_pushnil(L);
-      else lsq_push_colval(L, mc[c], &vals[i]);
+      else push_fast(L, mc[c], &vals[i]);
       lua_rawseti(L, inst, c + 1);
     }
     if (inst != s->out) lua_pop(L, 1);
@@ -214,15 +244,28 @@ static int isink_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
   }
   if (s->raw) {
     lua_createtable(L, 0, ncols);
-    for (int i = 0; i < ncols; i++) {
-      if (vals[i].type == SQ_VNULL) continue;
-      int c = s->map[i];
-      if (s->names) lua_pushvalue(L, s->names + i);
-      else if (c >= 0) lua_rawgeti(L, s->colnames, c + 1);
-      else lua_rawgeti(L, s->extras, i + 1);
-      if (c >= 0) lsq_push_colval(L, mc[c], &vals[i]);
-      else lsq_push_value(L, &vals[i]);
-      lua_rawset(L, -3);
+    if (s->names) {
+      /* the keys pushed once per statement */
+      for (int i = 0; i < ncols; i++) {
+        if (vals[i].type == SQ_VNULL) continue;
+        int c = s->map[i];
+        lua_pushvalue(L, s->names + i);
+        if (c >= 0) push_fast(L, mc[c], &vals[i]);
+        else lsq_push_value(L, &vals[i]);
+        lua_rawset(L, -3);
+      }
+    } else {
+      /* a cursor's rows (or no stack room for the keys): the keys from
+       * the model's names and the extras */
+      for (int i = 0; i < ncols; i++) {
+        if (vals[i].type == SQ_VNULL) continue;
+        int c = s->map[i];
+        if (c >= 0) lua_rawgeti(L, s->colnames, c + 1);
+        else lua_rawgeti(L, s->extras, i + 1);
+        if (c >= 0) push_fast(L, mc[c], &vals[i]);
+        else lsq_push_value(L, &vals[i]);
+        lua_rawset(L, -3);
+      }
     }
   } else {
     lua_createtable(L, s->mod->ncols, 0);
@@ -234,7 +277,7 @@ static int isink_row(void *ud, int ncols, const sq_value *vals, sq_err *err) {
       if (vals[i].type == SQ_VNULL) continue;
       int c = s->map[i];
       if (c >= 0) {
-        lsq_push_colval(L, mc[c], &vals[i]);
+        push_fast(L, mc[c], &vals[i]);
         lua_rawseti(L, -2, c + 1);
       } else if (s->extras) {
         lua_rawgeti(L, s->extras, i + 1);
