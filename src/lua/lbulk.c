@@ -453,6 +453,8 @@ static int model_bulk_create(lua_State *L) {
 
   if (sq_oper_bulk_rows(op, mod->m, cols, nins, rows, nrec, batch, SQ_STMT_ARENA_VALUES, &err))
     return lsq_op_fail(L, h, &err);
+  /* the instances hold what is sent: RETURNING only what the server fills */
+  if (bo.mode == SQ_BULK_PLAIN) sq_oper_bulk_returning(op, SQ_RETURNING_UNSET);
   if (bo.mode != SQ_BULK_PLAIN || bo.count_only) {
     /* the column lists: plain arrays with room for every column (more
      * update columns may join before the op takes them) */

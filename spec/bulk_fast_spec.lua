@@ -1,0 +1,91 @@
+-- bulk_create's fast paths (issue 15): a plain bulk insert's RETURNING
+-- lists only the columns the server fills (the instances already hold
+-- what was sent), and returning = false builds no instances but keeps
+-- every rule: defaults, timestamps, validation, strict names.
+local sqorm = require "sqorm"
+local H = require "spec.helper"
+local M = require "spec.model_helper"
+
+local T = sqorm.types
+
+-- 1 when the server returns rows from an INSERT (PostgreSQL, MariaDB >= 10.5).
+local function has_returning(db, d)
+  if d.name == "postgres" then return true end
+  if d.name ~= "mysql" then return false end
+  local v = db:server_version()
+  local major, minor = v:gsub("^5%.5%.5%-", ""):match("^(%d+)%.(%d+)")
+  return v:find("MariaDB", 1, true) ~= nil and (tonumber(major) > 10 or (tonumber(major) == 10 and tonumber(minor) >= 5))
+end
+
+local function q(d, name)
+  return d.name == "mysql" and ("`" .. name .. "`") or ('"' .. name .. '"')
+end
+
+H.each_dialect(describe, function(d)
+  local db, log, P, tname
+
+  before_each(function()
+    db, log = M.connect(d)
+    tname = H.tname("bulkfast")
+    -- `tag` has a default only the server knows
+    db:exec(("CREATE TABLE %s (id %s, name VARCHAR(32) UNIQUE, coins INTEGER, tag VARCHAR(8) DEFAULT 'srv', "
+      .. "created_at %s, updated_at %s)"):format(tname, H.autoinc_pk(d.name),
+        d.name == "postgres" and "TIMESTAMP" or "DATETIME", d.name == "postgres" and "TIMESTAMP" or "DATETIME"))
+    P = db:define("bulkfast", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "name", T.STRING(32), unique = true },
+      { "coins", T.INTEGER, default = 7, validate = { min = 0 } },
+      { "tag", T.STRING(8) },
+    }, { table_name = tname, timestamps = true })
+    M.clear(log)
+  end)
+
+  after_each(function()
+    pcall(db.exec, db, "DROP TABLE " .. tname)
+    db:close()
+  end)
+
+  it("RETURNING lists only the key and the columns no record gives", function()
+    local list = P:bulk_create { { name = "a", coins = 1 }, { name = "b" } }
+    local st = M.statements(log)
+    assert.are.equal(1, #st)
+    if has_returning(db, d) then
+      local ret = st[1]:match(" RETURNING (.*)$")
+      assert.are.equal(q(d, "id") .. ", " .. q(d, "tag"), ret)
+    else
+      assert.is_nil(st[1]:find("RETURNING", 1, true))
+    end
+    -- what the instances hold: what was sent, the server's key and default
+    assert.are.equal(2, #list)
+    for i, p in ipairs(list) do
+      local row = P:find_one { where = { name = p.name } }
+      assert.are.equal(row.id, p.id)
+      assert.are.equal(({ 1, 7 })[i], p.coins)
+      assert.are.equal(row.created_at, p.created_at)
+      assert.are.equal(row.updated_at, p.updated_at)
+      if has_returning(db, d) then assert.are.equal("srv", p.tag) end
+    end
+  end)
+
+  it("no RETURNING at all when the records give every column", function()
+    local list = P:bulk_create { { id = 10, name = "a", tag = "x" }, { id = 11, name = "b", tag = "y" } }
+    local st = M.statements(log)
+    assert.are.equal(1, #st)
+    assert.is_nil(st[1]:find("RETURNING", 1, true))
+    assert.are.same({ 10, 11 }, { list[1].id, list[2].id })
+    assert.are.same({ "x", "y" }, { list[1].tag, list[2].tag })
+  end)
+
+  it("ignore_duplicates still returns whole rows (new instances from what the server returns)", function()
+    if d.name == "mysql" and not has_returning(db, d) then return pending("no RETURNING") end
+    P:bulk_create { { name = "a" } }
+    M.clear(log)
+    local list = P:bulk_create({ { name = "a" }, { name = "b", coins = 3 } }, { ignore_duplicates = true })
+    assert.are.equal(1, #list)
+    assert.are.equal("b", list[1].name)
+    assert.are.equal(3, list[1].coins)
+    assert.are.equal("srv", list[1].tag)
+    local st = M.statements(log)
+    assert.truthy(st[1]:find(q(d, "name"), st[1]:find(" RETURNING ", 1, true), true))
+  end)
+end)
