@@ -88,4 +88,85 @@ H.each_dialect(describe, function(d)
     local st = M.statements(log)
     assert.truthy(st[1]:find(q(d, "name"), st[1]:find(" RETURNING ", 1, true), true))
   end)
+  it("returning = false: the count, with defaults, default functions and timestamps applied", function()
+    local n = 0
+    local D = db:define("bulkfast_d", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "name", T.STRING(32), unique = true },
+      { "coins", T.INTEGER, default = 7, validate = { min = 0 } },
+      { "tag", T.STRING(8), default = function() n = n + 1; return "f" .. n end },
+    }, { table_name = tname, timestamps = true })
+    M.clear(log)
+    assert.are.equal(3, D:bulk_create({ { name = "a", coins = 1 }, { name = "b" }, { tag = "own", name = "c" } },
+      { returning = false }))
+    assert.are.equal(1, #M.statements(log))
+    assert.are.equal(2, n)
+    local rows = D:find_all { order = { "name" } }
+    assert.are.same({ "a", "b", "c" }, { rows[1].name, rows[2].name, rows[3].name })
+    assert.are.same({ 1, 7, 7 }, { rows[1].coins, rows[2].coins, rows[3].coins })
+    assert.are.same({ "f1", "f2", "own" }, { rows[1].tag, rows[2].tag, rows[3].tag })
+    for _, r in ipairs(rows) do
+      assert.are.equal("string", type(r.created_at))
+      assert.are.equal(r.created_at, r.updated_at)
+    end
+  end)
+
+  it("returning = false checks every rule before any SQL", function()
+    local err, st = M.fails(log, "validation", "record #2", function()
+      P:bulk_create({ { name = "a" }, { name = "b", coins = -1 } }, { returning = false })
+    end)
+    assert.are.equal(2, err.index)
+    assert.truthy(err.fields.coins)
+    assert.are.equal(0, #st)
+    err, st = M.fails(log, "validation", "record #1", function()
+      P:bulk_create({ { name = "a", coins = "many" } }, { returning = false })
+    end)
+    assert.truthy(err.fields.coins)
+    assert.are.equal(0, #st)
+    local _, st3 = M.fails(log, "usage", "has no column 'nam'", function()
+      P:bulk_create({ { name = "a" }, { nam = "b" } }, { returning = false })
+    end)
+    assert.are.equal(0, #st3)
+    assert.are.equal(0, P:count())
+  end)
+
+  it("returning = false with a validator that normalises: the instance as it left it is written", function()
+    local V = db:define("bulkfast_v", {
+      { "id", T.INTEGER, primary_key = true, auto_increment = true },
+      { "name", T.STRING(32), unique = true,
+        validate = { lower = function(v, inst) inst.name = v:lower(); return true end } },
+      { "coins", T.INTEGER },
+    }, { table_name = tname, timestamps = true })
+    assert.are.equal(2, V:bulk_create({ { name = "AbC" }, { name = "X", coins = 2 } }, { returning = false }))
+    local rows = V:find_all { order = { "name" } }
+    assert.are.same({ "abc", "x" }, { rows[1].name, rows[2].name })
+  end)
+
+  it("records may give their columns in any order and set; names are matched exactly", function()
+    for _, ret in ipairs { true, false } do
+      P:destroy { where = { coins = sqorm.op.gte(0) } }
+      local recs = {
+        { name = "a", coins = 1 },
+        { coins = 2, tag = "t", name = "b" },
+        { tag = "u", name = "c" },
+        { name = "d", coins = 4, tag = sqorm.null },
+      }
+      local out = P:bulk_create(recs, { returning = ret })
+      if ret then
+        assert.are.same({ "a", "b", "c", "d" }, { out[1].name, out[2].name, out[3].name, out[4].name })
+        assert.are.same({ 1, 2, 7, 4 }, { out[1].coins, out[2].coins, out[3].coins, out[4].coins })
+      else
+        assert.are.equal(4, out)
+      end
+      local rows = P:find_all { order = { "name" } }
+      assert.are.same({ 1, 2, 7, 4 }, { rows[1].coins, rows[2].coins, rows[3].coins, rows[4].coins })
+      assert.are.same({ "t", "u" }, { rows[2].tag, rows[3].tag })
+      M.fails(log, "usage", "has no column 'names'", function()
+        P:bulk_create({ { name = "e" }, { names = "f" } }, { returning = ret })
+      end)
+      M.fails(log, "usage", "has no column 'nam'", function()
+        P:bulk_create({ { name = "e" }, { nam = "f" } }, { returning = ret })
+      end)
+    end
+  end)
 end)
