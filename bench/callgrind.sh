@@ -6,8 +6,8 @@
 #   client: sqorm | lua_floor | raw_c      db: sqlite | mysql | postgres
 #
 # Lua clients: benchlib's clock is wrapped so that every clock read first
-# calls os.difftime, and callgrind dumps before each difftime: the second
-# dump is the part between B.clock_start() and B.clock_stop(). raw_c:
+# calls os.difftime, and callgrind dumps before each difftime: dump 2k is
+# the timed part of the k-th RESULT line. raw_c:
 # dumps before clock_gettime, and the timed part is the dump that runs
 # the workload's statements without preparing any (see below).
 # Prints "CALLGRIND <workload> <db> <client> <ops> <instructions> <per op>".
@@ -46,12 +46,16 @@ if [ "$client" = raw_c ]; then
     grep -Eq 'sqlite3_prepare|sqlite3_exec|mysql_stmt_prepare|mysql_real_query|PQprepare|PQexec[^P]|PQexec$' "$g" && continue
     f=$g
   done
-else
-  f=$(ls "$out"/cg.*.2 2>/dev/null | head -1)
+  [ -n "$f" ] || { echo "callgrind.sh: no timed dump (see $out)" >&2; exit 1; }
 fi
-[ -n "$f" ] || { echo "callgrind.sh: no timed dump (see $out)" >&2; exit 1; }
-ins=$(awk '/^summary:/ {print $2}' "$f")
+# Lua clients: the k-th RESULT line's timed part ends at the 2k-th clock
+# read (scan's sqorm_raw and bulk_insert's sqorm_noret come first).
+k=0
 grep '^RESULT' "$out/stdout" | while read -r _ w d c ops _; do
+  k=$((k + 1))
+  [ "$client" = raw_c ] || f=$(ls "$out"/cg.*."$((2 * k))" 2>/dev/null | head -1)
+  [ -n "$f" ] || { echo "callgrind.sh: no timed dump for $c (see $out)" >&2; exit 1; }
+  ins=$(awk '/^summary:/ {print $2}' "$f")
   echo "CALLGRIND $w $d $c $ops $ins $(awk -v i="$ins" -v o="$ops" 'BEGIN { printf "%.0f", i / o }')"
 done
 [ -n "${CG_OUT:-}" ] || rm -rf "$out"
