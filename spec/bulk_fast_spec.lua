@@ -169,4 +169,30 @@ H.each_dialect(describe, function(d)
       end)
     end
   end)
+  it("values convert as everywhere else: range, floats, numeric strings, numbers for text", function()
+    for _, ret in ipairs { true, false } do
+      P:destroy { where = { coins = sqorm.op.gte(0) } }
+      local out = P:bulk_create({ { name = "a", coins = 2.0 }, { name = "b", coins = "3" }, { name = 12, coins = 2147483647 } },
+        { returning = ret })
+      if ret then
+        assert.are.same({ 2, 3, 2147483647 }, { out[1].coins, out[2].coins, out[3].coins })
+        assert.are.equal("integer", math.type(out[1].coins))
+        assert.are.equal("12", out[3].name)
+      end
+      local rows = P:find_all { order = { "coins" } }
+      assert.are.same({ "a", "b", "12" }, { rows[1].name, rows[2].name, rows[3].name })
+      local err = M.fails(log, "validation", "record #2", function()
+        P:bulk_create({ { name = "c", coins = 1 }, { name = "d", coins = 2147483648 } }, { returning = ret })
+      end)
+      assert.truthy(err.fields.coins)
+      err = M.fails(log, "validation", "record #1", function()
+        P:bulk_create({ { name = "e", coins = 1.5 } }, { returning = ret })
+      end)
+      assert.truthy(err.fields.coins)
+      err = M.fails(log, "validation", "record #1", function()
+        P:bulk_create({ { name = "\255\254" } }, { returning = ret })
+      end)
+      assert.truthy(err.fields.name)
+    end
+  end)
 end)

@@ -193,6 +193,31 @@ static int bulk_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
+/* The common conversions of a record's value at the top, exactly as
+ * lsq_col_value makes them (a Lua integer for an integer column in its
+ * range, a UTF-8 string for a text column): 1 when done, 0 for every
+ * other case (lsq_col_value then converts it or says what is wrong). */
+static int fast_value(lua_State *L, int vt, const sq_col *col, sq_value *v) {
+  if (vt == LUA_TNUMBER) {
+    int64_t lo, hi;
+    if (col->type == SQ_T_INTEGER) lo = INT32_MIN, hi = INT32_MAX;
+    else if (col->type == SQ_T_BIGINT) lo = INT64_MIN, hi = INT64_MAX;
+    else if (col->type == SQ_T_SMALLINT) lo = -32768, hi = 32767;
+    else return 0;
+    int isint;
+    lua_Integer i = lua_tointegerx(L, -1, &isint);
+    if (!isint || !lua_isinteger(L, -1) || i < lo || i > hi) return 0;
+    *v = sq_int(i);
+    return 1;
+  }
+  if (vt == LUA_TSTRING && (col->type == SQ_T_STRING || col->type == SQ_T_TEXT || col->type == SQ_T_CHAR)) {
+    sq_err e;
+    sq_err_clear(&e);
+    return lsq_to_value(L, -1, v, "value", &e) == SQ_OK && v->type == SQ_VTEXT;
+  }
+  return 0;
+}
+
 /* Raises err after making the holder idle, prefixed with the record. */
 static int bulk_fail(lua_State *L, lsq_op *h, int rec, const sq_err *err) {
   lsq_op_done(L, h);
@@ -353,7 +378,7 @@ static int model_bulk_create(lua_State *L) {
       char buf[48];
       sq_value *v = &row[c];
       const sq_col *col = mod->cols[c];
-      if (lsq_col_value(L, -1, col, v, buf, NULL, &err)) {
+      if (!fast_value(L, vt, col, v) && lsq_col_value(L, -1, col, v, buf, NULL, &err)) {
         /* form input of the wrong type: listed with the rule failures */
         if (lsq_bad_value(L, bad, col, &err)) return bulk_fail(L, h, i, &err);
         sq_err_clear(&err);
