@@ -105,6 +105,7 @@ function W.bulk_insert(ctx)
   local noret = { returning = false }
 
   reset_table(ctx, 0)
+  local c0 = os.clock()
   local t0 = B.clock()
   local sent = 0
   while sent < n do
@@ -118,9 +119,11 @@ function W.bulk_insert(ctx)
     sent = sent + k
   end
   local secs = B.clock() - t0
+  local cpu = os.clock() - c0
   expect_count(ctx, n)
   io.write(("RESULT %s %s %s %d %.6f %.1f %d\n"):format("bulk_insert", ctx.dialect, "sqorm_noret", n, secs,
     secs > 0 and n / secs or 0, B.peak_rss_kib()))
+  io.write(("CPU %s %s %s %d %.6f\n"):format("bulk_insert", ctx.dialect, "sqorm_noret", n, cpu))
   io.stdout:flush()
   collectgarbage()
 
