@@ -4,6 +4,7 @@
 # a shared machine where the wall clock is not).
 #
 #   client: sqorm | lua_floor | raw_c      db: sqlite | mysql | postgres
+#   SQORM_BENCH_BULK=noret: sqorm's bulk_insert with returning = false
 #
 # Lua clients: benchlib's clock is wrapped so that every clock read first
 # calls os.difftime, and callgrind dumps before each difftime: dump 2k is
@@ -28,6 +29,9 @@ case $client in
       "$bin" "$db" "$wl" >"$out/stdout" 2>"$out/stderr" ;;
   sqorm|lua_floor)
     script=$root/bench/${client}_bench.lua
+    # sqorm's bulk_insert: one variant per process (instances unless
+    # SQORM_BENCH_BULK=noret, returning = false)
+    export SQORM_BENCH_BULK=${SQORM_BENCH_BULK:-instances}
     [ "$client" = lua_floor ] && export LUA_FLOOR_BUILD=${LUA_FLOOR_BUILD:-$root/build-bench}
     valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" --dump-before='difftime*' \
       lua5.4 -e 'package.path = "'"$root"'/bench/?.lua;" .. package.path
@@ -49,7 +53,7 @@ if [ "$client" = raw_c ]; then
   [ -n "$f" ] || { echo "callgrind.sh: no timed dump (see $out)" >&2; exit 1; }
 fi
 # Lua clients: the k-th RESULT line's timed part ends at the 2k-th clock
-# read (scan's sqorm_raw and bulk_insert's sqorm_noret come first).
+# read (scan's sqorm_raw comes first).
 k=0
 grep '^RESULT' "$out/stdout" | while read -r _ w d c ops _; do
   k=$((k + 1))
