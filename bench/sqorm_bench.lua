@@ -147,7 +147,9 @@ function W.bulk_insert(ctx)
   expect_count(ctx, n)
   if BULK ~= "instances" then
     -- the returning = false run, in its own process (it inherits the CPU pin)
-    local cmd = ("SQORM_BENCH_BULK=noret %q %q %s bulk_insert"):format(arg[-1] or "lua5.4", arg[0], ctx.dialect)
+    local interp = -1
+    while arg[interp - 1] do interp = interp - 1 end -- the interpreter, before its options
+    local cmd = ("SQORM_BENCH_BULK=noret %q %q %s bulk_insert"):format(arg[interp] or "lua5.4", arg[0], ctx.dialect)
     local f = assert(io.popen(cmd, "r"))
     local out = f:read("a")
     local ok = f:close()
