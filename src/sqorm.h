@@ -2549,6 +2549,13 @@ int sq_oper_created(const sq_oper *op);
  * returned no rows (0: none known, or the key was given); *n rows.
  * NULL when there are none. */
 const int64_t *sq_oper_ids(const sq_oper *op, int *n);
+/* BULK_INSERT, plain mode (issue 15): with SQ_RETURNING_UNSET the
+ * RETURNING of PostgreSQL and MariaDB >= 10.5 lists only the columns the
+ * INSERT leaves to the server (generated keys, columns no row gives), as
+ * sq_query.returning does for one row; none when the rows give every
+ * column. The caller already holds what it sent. 0 (the default): every
+ * column. Other modes and count_only are unchanged. */
+void sq_oper_bulk_returning(sq_oper *op, int how);
 
 /*
  * Includes (SQ_OPER_SELECT): after adding the main statement rendered by

@@ -29,12 +29,14 @@ static const char *env(const char *k) {
 /* A sink keeping the last row's first column and counting rows. */
 typedef struct keep {
   int rows;
+  int ncols; /* of the last result */
   int64_t first;
   int sets[2];
 } keep;
 
 static int k_columns(void *ud, int set, int ncols, const sq_column *cols, sq_err *err) {
-  (void)ud, (void)set, (void)ncols, (void)cols, (void)err;
+  (void)set, (void)cols, (void)err;
+  ((keep *)ud)->ncols = ncols;
   return 0;
 }
 
@@ -407,6 +409,36 @@ static void exercise(const char *name, sq_pool *p) {
   CHECK(count_rows(p, op) == 6);
   CHECK(sync(p, op, m2, SQ_SYNC_ALTER) == SQ_OK);
   CHECK(sq_oper_nlogs(op) == 0);
+
+  /* BULK_INSERT with SQ_RETURNING_UNSET (issue 15): where the INSERT
+   * returns rows (PostgreSQL, MariaDB >= 10.5) they hold only the key,
+   * the one column the rows don't give; without it, every column */
+  for (int unset = 0; unset < 2; unset++) {
+    char un[3][8];
+    sq_value ur[6];
+    for (int i = 0; i < 3; i++) {
+      snprintf(un[i], sizeof un[i], "u%d%d", unset, i);
+      ur[i * 2] = sq_text(un[i], strlen(un[i]));
+      ur[i * 2 + 1] = sq_int(i);
+    }
+    sink_of(&k, &s);
+    sq_oper_reset(op, SQ_OPER_BULK_INSERT);
+    sq_oper_target_pool(op, p, NULL);
+    CHECK(sq_oper_bulk_rows(op, m2, cols, 2, ur, 3, 0, 0, &e) == SQ_OK);
+    if (unset) sq_oper_bulk_returning(op, SQ_RETURNING_UNSET);
+    sq_oper_set_sink(op, &s);
+    CHECK(sq_oper_run(op) == SQ_OK);
+    int nu;
+    const int64_t *uids = sq_oper_ids(op, &nu);
+    if (k.rows) {
+      CHECK(k.rows == 3 && k.ncols == (unset ? 1 : 3) && k.first > 0);
+      CHECK(has_log(op, unset ? "RETURNING \"id\"" : "RETURNING \"id\", \"name\"") ||
+            has_log(op, unset ? "RETURNING `id`" : "RETURNING `id`, `name`"));
+    } else {
+      CHECK(uids && nu == 3 && uids[0] > 0);
+    }
+  }
+  CHECK(count_rows(p, op) == 12);
   CHECK(sync(p, op, m2, SQ_SYNC_DROP) == SQ_OK);
   CHECK(has_log(op, "DROP TABLE"));
 

@@ -110,6 +110,7 @@ struct sq_oper {
   const int *bupd;       /* SQ_BULK_UPDATE: the columns to update */
   int nbupd;
   int bcount;            /* no rows back, no keys: the count only */
+  int bret;              /* SQ_RETURNING_UNSET: a plain bulk's RETURNING lists only what the server fills */
   int64_t expect_version; /* UPDATE / DELETE with a version check: the version expected (stale message) */
   int has_version;
   int no_insert;         /* FIND_OR_CREATE: nothing found is no insert */

@@ -109,6 +109,10 @@ int sq_oper_bulk_rows(sq_oper *op, const sq_model *m, const int *cols, int ncols
   return SQ_OK;
 }
 
+void sq_oper_bulk_returning(sq_oper *op, int how) {
+  if (op) op->bret = how == SQ_RETURNING_UNSET ? SQ_RETURNING_UNSET : 0;
+}
+
 void sq_oper_expect_version(sq_oper *op, int64_t v) {
   op->expect_version = v;
   op->has_version = 1;
@@ -563,6 +567,9 @@ static int run_bulk(sq_oper *op, sq_conn *c, sq_err *err) {
                         mode == SQ_BULK_IGNORE ? "ignore_duplicates" : "update_on_duplicate",
                         (caps & SQ_CAP_INSERT_RETURNING) ? "MariaDB" : "this MySQL-family server");
   }
+  /* a plain insert's rows fill what the caller built: only the columns
+   * the server fills (keys, defaults) when the caller asks so */
+  if (returning && plain && op->bret == SQ_RETURNING_UNSET) returning = SQ_RETURNING_UNSET;
   if (!plain && ncols == 0) return sq_err_set(err, SQ_EUSAGE, "bulk_create: no columns to insert (nothing was sent)");
   if (mode == SQ_BULK_UPDATE && dialect != SQ_DIALECT_MYSQL && op->nbconf == 0)
     return sq_err_set(err, SQ_EUSAGE, "bulk_create: update_on_duplicate needs conflict = { columns } on %s (nothing was sent)",

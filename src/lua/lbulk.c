@@ -193,6 +193,31 @@ static int bulk_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
+/* The common conversions of a record's value at the top, exactly as
+ * lsq_col_value makes them (a Lua integer for an integer column in its
+ * range, a UTF-8 string for a text column): 1 when done, 0 for every
+ * other case (lsq_col_value then converts it or says what is wrong). */
+static int fast_value(lua_State *L, int vt, const sq_col *col, sq_value *v) {
+  if (vt == LUA_TNUMBER) {
+    int64_t lo, hi;
+    if (col->type == SQ_T_INTEGER) lo = INT32_MIN, hi = INT32_MAX;
+    else if (col->type == SQ_T_BIGINT) lo = INT64_MIN, hi = INT64_MAX;
+    else if (col->type == SQ_T_SMALLINT) lo = -32768, hi = 32767;
+    else return 0;
+    int isint;
+    lua_Integer i = lua_tointegerx(L, -1, &isint);
+    if (!isint || !lua_isinteger(L, -1) || i < lo || i > hi) return 0;
+    *v = sq_int(i);
+    return 1;
+  }
+  if (vt == LUA_TSTRING && (col->type == SQ_T_STRING || col->type == SQ_T_TEXT || col->type == SQ_T_CHAR)) {
+    sq_err e;
+    sq_err_clear(&e);
+    return lsq_to_value(L, -1, v, "value", &e) == SQ_OK && v->type == SQ_VTEXT;
+  }
+  return 0;
+}
+
 /* Raises err after making the holder idle, prefixed with the record. */
 static int bulk_fail(lua_State *L, lsq_op *h, int rec, const sq_err *err) {
   lsq_op_done(L, h);
@@ -248,7 +273,7 @@ static int model_bulk_create(lua_State *L) {
   int dbidx = lsq_model_db(L, 1);          /* 4 */
   lua_getiuservalue(L, 1, MUV_IMT);        /* 5 */
   int nrec = (int)lua_rawlen(L, 2);
-  lua_createtable(L, nrec, 0);             /* 6: the instances */
+  lua_createtable(L, bo.count_only ? 0 : nrec, 0); /* 6: the instances */
   int lidx = 6;
   if (nrec == 0) {
     if (bo.count_only) lua_pushinteger(L, 0);
@@ -284,7 +309,19 @@ static int model_bulk_create(lua_State *L) {
   int bads = 12;
   int top = lua_gettop(L);
 
-  /* pass 1: instances and their rows */
+  /* pass 1: instances and their rows. With returning = false and no Lua
+   * validator (they get the instance) no instance is built: the values go
+   * straight from the records into the rows the op binds. */
+  int build = !bo.count_only || mod->has_lua_checks;
+  /* name -> slot for the keys the records repeat (the same interned
+   * strings): a hit is checked by length and content, so a string that
+   * was collected and whose memory was reused can't give a wrong slot */
+  struct {
+    const char *p;
+    size_t n;
+    int slot;
+  } kc[16];
+  memset(kc, 0, sizeof kc);
   for (int i = 1; i <= nrec; i++) {
     sq_value *row = rows + (size_t)(i - 1) * (size_t)ncols;
     if (lua_rawgeti(L, 2, i) != LUA_TTABLE || lsq_test_instance(L, -1)) {
@@ -292,9 +329,13 @@ static int model_bulk_create(lua_State *L) {
       return bulk_fail(L, h, i, &err);
     }
     int ridx = top + 1;
-    lua_createtable(L, ncols, 0);
-    lua_pushvalue(L, 5);
-    lua_setmetatable(L, -2);
+    if (build) {
+      lua_createtable(L, ncols, 0);
+      lua_pushvalue(L, 5);
+      lua_setmetatable(L, -2);
+    } else {
+      lua_pushnil(L);
+    }
     int iidx = top + 2;
     lua_pushnil(L);
     int bad = top + 3;
@@ -302,9 +343,22 @@ static int model_bulk_create(lua_State *L) {
     while (lua_next(L, ridx)) {
       int slot = 0;
       if (lua_type(L, -2) == LUA_TSTRING) {
-        lua_pushvalue(L, -2);
-        if (lua_rawget(L, 7) == LUA_TNUMBER) slot = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
+        size_t kn;
+        const char *k = lua_tolstring(L, -2, &kn);
+        unsigned hk = (unsigned)(((uintptr_t)k >> 4) & 15);
+        if (kc[hk].p == k && kc[hk].n == kn && !memcmp(mod->cols[kc[hk].slot - 1]->name, k, kn)) {
+          slot = kc[hk].slot;
+        } else {
+          lua_pushvalue(L, -2);
+          if (lua_rawget(L, 7) == LUA_TNUMBER) slot = (int)lua_tointeger(L, -1);
+          lua_pop(L, 1);
+          /* cached only when the name is the column's whole name */
+          if (slot > 0 && slot <= ncols && strlen(mod->cols[slot - 1]->name) == kn) {
+            kc[hk].p = k;
+            kc[hk].n = kn;
+            kc[hk].slot = slot;
+          }
+        }
       }
       if (!slot) {
         if (lua_type(L, -2) == LUA_TSTRING)
@@ -316,26 +370,38 @@ static int model_bulk_create(lua_State *L) {
       if (lsq_version_refuse(mod, slot, &err)) return bulk_fail(L, h, i, &err);
       int c = slot - 1;
       present[c] = 1;
-      if (!lsq_is_null(L, -1)) {
-        char buf[48];
-        sq_value *v = &row[c];
-        if (lsq_col_value(L, -1, mod->cols[c], v, buf, NULL, &err)) {
-          /* form input of the wrong type: listed with the rule failures */
-          if (lsq_bad_value(L, bad, mod->cols[c], &err)) return bulk_fail(L, h, i, &err);
-          sq_err_clear(&err);
-          *v = sq_null();
-          lua_pop(L, 1);
-          continue;
-        }
-        if ((v->type == SQ_VTEXT || v->type == SQ_VBLOB) && lua_type(L, -1) == LUA_TSTRING && v->u.s.p == lua_tostring(L, -1) &&
-            mod->cols[c]->type != SQ_T_DECIMAL)
-          lua_pushvalue(L, -1);
-        else lsq_push_colval(L, mod->cols[c], v);
-        lua_rawseti(L, iidx, slot);
-        /* the operation's own copy of what it sends */
-        if (lsq_own_value(s->arena, v, &err)) return bulk_fail(L, h, i, &err);
+      int vt = lua_type(L, -1);
+      if (vt == LUA_TUSERDATA && lsq_is_null(L, -1)) {
+        lua_pop(L, 1);
+        continue;
       }
-      lua_pop(L, 1);
+      char buf[48];
+      sq_value *v = &row[c];
+      const sq_col *col = mod->cols[c];
+      if (!fast_value(L, vt, col, v) && lsq_col_value(L, -1, col, v, buf, NULL, &err)) {
+        /* form input of the wrong type: listed with the rule failures */
+        if (lsq_bad_value(L, bad, col, &err)) return bulk_fail(L, h, i, &err);
+        sq_err_clear(&err);
+        *v = sq_null();
+        lua_pop(L, 1);
+        continue;
+      }
+      if (!build) {
+        lua_pop(L, 1);
+      } else if ((vt == LUA_TSTRING && (v->type == SQ_VTEXT || v->type == SQ_VBLOB) && v->u.s.p == lua_tostring(L, -1) &&
+                  col->type != SQ_T_DECIMAL) ||
+                 (vt == LUA_TNUMBER && v->type == SQ_VINT && lua_isinteger(L, -1) && v->u.i == lua_tointeger(L, -1) &&
+                  (col->type == SQ_T_INTEGER || col->type == SQ_T_BIGINT || col->type == SQ_T_SMALLINT))) {
+        /* the record's own value is the instance's: stored as it is (the
+         * key is left on top for lua_next) */
+        lua_rawseti(L, iidx, slot);
+      } else {
+        lsq_push_colval(L, col, v);
+        lua_rawseti(L, iidx, slot);
+        lua_pop(L, 1);
+      }
+      /* the operation's own copy of what it sends */
+      if (lsq_own_value(s->arena, v, &err)) return bulk_fail(L, h, i, &err);
     }
     /* defaults, UUID keys and timestamps for what the record leaves NULL */
     for (int c = 0; c < ncols; c++) {
@@ -346,11 +412,11 @@ static int model_bulk_create(lua_State *L) {
       if (col->default_kind == SQ_DEFAULT_NONE && c != mod->uuid_pk && !ts) continue;
       if (col->default_kind == SQ_DEFAULT_VALUE) {
         *v = col->default_value;
-        lsq_push_colval(L, col, v);
+        if (build) lsq_push_colval(L, col, v);
       } else if (col->default_kind == SQ_DEFAULT_NOW || (ts && col->default_kind == SQ_DEFAULT_NONE)) {
         *v = sq_text(nowa, col->type == SQ_T_DATE ? 10 : nowlen);
-        if (col->type == SQ_T_DATE) lua_pushlstring(L, now, 10);
-        else lua_pushvalue(L, 8);
+        if (build && col->type == SQ_T_DATE) lua_pushlstring(L, now, 10);
+        else if (build) lua_pushvalue(L, 8);
       } else if (col->default_kind == SQ_DEFAULT_CALLBACK) {
         lua_rawgeti(L, 10, c + 1);
         lua_call(L, 0, 1);
@@ -362,7 +428,7 @@ static int model_bulk_create(lua_State *L) {
         char buf[48];
         if (lsq_col_value(L, -1, col, v, buf, s->arena, &err)) return bulk_fail(L, h, i, &err);
         lua_pop(L, 1);
-        lsq_push_colval(L, col, v);
+        if (build) lsq_push_colval(L, col, v);
       } else { /* UUIDV4, or a UUID key without a default */
         char *u = sq_arena_alloc(s->arena, 40);
         if (!u) {
@@ -371,10 +437,10 @@ static int model_bulk_create(lua_State *L) {
         }
         if (sq_uuid_v4(u, &err)) return bulk_fail(L, h, i, &err);
         *v = sq_text(u, 36);
-        lua_pushlstring(L, u, 36);
+        if (build) lua_pushlstring(L, u, 36);
       }
       present[c] = 1;
-      lua_rawseti(L, iidx, c + 1);
+      if (build) lua_rawseti(L, iidx, c + 1);
     }
     if (lua_type(L, bad) == LUA_TTABLE) {
       if (lua_type(L, bads) != LUA_TTABLE) {
@@ -384,8 +450,10 @@ static int model_bulk_create(lua_State *L) {
       lua_pushvalue(L, bad);
       lua_rawseti(L, bads, i);
     }
-    lua_settop(L, iidx);
-    lua_rawseti(L, lidx, i);
+    if (build) {
+      lua_settop(L, iidx);
+      lua_rawseti(L, lidx, i);
+    }
     lua_settop(L, top);
   }
 
@@ -411,12 +479,13 @@ static int model_bulk_create(lua_State *L) {
   }
   /* pass 2: validate every record before any SQL */
   for (int i = 0; i < nrec; i++) {
-    lua_rawgeti(L, lidx, i + 1);
+    if (build) lua_rawgeti(L, lidx, i + 1);
+    else lua_pushnil(L);
     int inst = lua_gettop(L);
     if (lua_type(L, bads) == LUA_TTABLE) lua_rawgeti(L, bads, i + 1);
     else lua_pushnil(L);
     sq_value *row = rows + (size_t)i * (size_t)nins;
-    int failed = lsq_validate(L, 1, mod, cols, row, nins, 0, inst, inst + 1);
+    int failed = lsq_validate(L, 1, mod, cols, row, nins, 0, build ? inst : 0, inst + 1);
     if (!failed && mod->has_lua_checks) {
       /* Validators may normalise the instance: what is inserted is the
        * instance as they left it, checked again by the built-in rules. */
@@ -453,6 +522,8 @@ static int model_bulk_create(lua_State *L) {
 
   if (sq_oper_bulk_rows(op, mod->m, cols, nins, rows, nrec, batch, SQ_STMT_ARENA_VALUES, &err))
     return lsq_op_fail(L, h, &err);
+  /* the instances hold what is sent: RETURNING only what the server fills */
+  if (bo.mode == SQ_BULK_PLAIN) sq_oper_bulk_returning(op, SQ_RETURNING_UNSET);
   if (bo.mode != SQ_BULK_PLAIN || bo.count_only) {
     /* the column lists: plain arrays with room for every column (more
      * update columns may join before the op takes them) */
