@@ -679,6 +679,18 @@ int sq_cursor_open(sq_pool *p, const sq_holder *h, sq_tx *tx, const char *sql, s
   return rc;
 }
 
+/* A fetch of c failed with rc: a dead connection is marked so, and the
+ * transaction notes the failure (which may close c with it). */
+static void fetch_failed(sq_cursor *c, int rc, sq_err *err) {
+  if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn))))
+    sq_conn_mark_dead(c->conn);
+  if (c->tx) {
+    sq_err e = *err;
+    note_result(c->tx, rc, &e);
+    *err = e;
+  }
+}
+
 int sq_cursor_fetch(sq_cursor *c, int *has_row, sq_err *err) {
   *has_row = 0;
   sq_err_clear(err);
@@ -692,13 +704,7 @@ int sq_cursor_fetch(sq_cursor *c, int *has_row, sq_err *err) {
   c->in_call = 0;
   if (rc) {
     *has_row = 0;
-    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn))))
-      sq_conn_mark_dead(c->conn);
-    if (c->tx) {
-      sq_err e = *err;
-      note_result(c->tx, rc, &e); /* may close this cursor with the transaction */
-      *err = e;
-    }
+    fetch_failed(c, rc, err);
   }
   return rc;
 }
@@ -723,13 +729,7 @@ int sq_cursor_fetch_n(sq_cursor *c, int max, int *got, int *eof, sq_err *err) {
   }
   c->in_call = 0;
   if (rc) {
-    if (rc == SQ_ECONNECTION || (c->drv->is_dead && c->drv->is_dead(sq_conn_handle(c->conn))))
-      sq_conn_mark_dead(c->conn);
-    if (c->tx) {
-      sq_err e = *err;
-      note_result(c->tx, rc, &e); /* may close this cursor with the transaction */
-      *err = e;
-    }
+    fetch_failed(c, rc, err);
     return rc;
   }
   if (!has) *eof = 1;

@@ -268,16 +268,6 @@ static void take_waiter(lua_State *L, lsq_op *h) {
   lua_remove(L, -2);
 }
 
-/* co can never run again: closed, or ended by an error (a coroutine
- * that has not started has its function on the stack). */
-static int co_dead(lua_State *co) {
-  int st = lua_status(co);
-  if (st == LUA_YIELD) return 0;
-  if (st != LUA_OK) return 1;
-  lua_Debug ar;
-  return lua_getstack(co, 0, &ar) == 0 && lua_gettop(co) == 0;
-}
-
 /* Pops and completes what waits (at most what was in flight when it
  * started), resuming each completion's coroutine: at most max of them
  * (max <= 0: no limit), and none after the first once `seconds` have
@@ -300,7 +290,7 @@ static int poll_state(lua_State *L, lsq_async *as, int max, double seconds) {
     int top = lua_gettop(L);
     take_waiter(L, h);
     lua_State *co = lua_tothread(L, -1);
-    if (co && co_dead(co)) {
+    if (co && lsq_thread_dead(co)) {
       /* closed while its call ran (coroutine.close): nothing will
        * continue the call, so what it holds - its transaction, a new
        * transaction or cursor - goes back now, not when (if ever) the

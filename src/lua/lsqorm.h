@@ -87,6 +87,9 @@ void lsq_error_open(lua_State *L);
 
 /* 1 when the value at idx is sqorm.null. */
 int lsq_is_null(lua_State *L, int idx);
+/* 1 when the coroutine co has finished: returned, raised, or was closed
+ * (ltx.c). */
+int lsq_thread_dead(lua_State *co);
 void lsq_push_null(lua_State *L);
 
 /*

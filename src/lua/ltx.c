@@ -275,8 +275,8 @@ static void describe_thread(lua_State *L, int idx, char *buf, size_t n) {
   else snprintf(buf, n, "coroutine %p", lua_topointer(L, idx));
 }
 
-/* 1 when the coroutine co has finished (returned or raised). */
-static int thread_dead(lua_State *co) {
+/* 1 when the coroutine co has finished (returned, raised or was closed). */
+int lsq_thread_dead(lua_State *co) {
   int st = lua_status(co);
   if (st == LUA_YIELD) return 0;
   if (st != LUA_OK) return 1;
@@ -289,7 +289,7 @@ static int thread_dead(lua_State *co) {
 static void check_owner(lua_State *L, int txidx, const char *verb) {
   lua_getiuservalue(L, txidx, TUV_OWNER);
   lua_State *owner = lua_tothread(L, -1);
-  if (!owner || owner == L || thread_dead(owner)) {
+  if (!owner || owner == L || lsq_thread_dead(owner)) {
     lua_pop(L, 1);
     return;
   }
