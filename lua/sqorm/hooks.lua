@@ -278,6 +278,32 @@ local function install_class(model)
 
   -- class update: bulk hooks; individual_hooks: per row p:update in one
   -- transaction
+  -- The frame of class update / increment / destroy / restore after their
+  -- bulk before-hook: without individual_hooks, write(o) and the bulk
+  -- after-hook; with it, one transaction that loads the rows (find_opts),
+  -- runs per_row(inst) on each (false: the row is skipped) and then the
+  -- bulk after-hook with the rows written.
+  local function bulk_write(self, ctx, o, ind, after, write, find_opts, per_row)
+    if not ind then
+      ctx.affected_rows = write(o)
+      run(self, after, ctx)
+      return ctx.affected_rows
+    end
+    return db:transaction(function()
+      local list, n = {}, 0
+      for _, inst in ipairs(C.find_all(self, find_opts)) do
+        if per_row(inst) ~= false then
+          n = n + 1
+          list[n] = inst
+        end
+      end
+      ctx.affected_rows = n
+      ctx.instances = list
+      run(self, after, ctx)
+      return n
+    end)
+  end
+
   model.update = function(self, values, opts)
     local ind = type(opts) == "table" and opts.individual_hooks
     if (not ind and not has(self, "before_bulk_update", "after_bulk_update")) or type(values) ~= "table"
@@ -290,22 +316,11 @@ local function install_class(model)
     local ctx = new_ctx(self, { where = o.where, values = copy(values), options = o })
     run(self, "before_bulk_update", ctx)
     o.where = ctx.where
-    if not ind then
-      ctx.affected_rows = C.update(self, ctx.values, o)
-      run(self, "after_bulk_update", ctx)
-      return ctx.affected_rows
-    end
-    return db:transaction(function()
-      local rows = C.find_all(self, { where = o.where, paranoid = o.paranoid })
-      for _, inst in ipairs(rows) do
+    return bulk_write(self, ctx, o, ind, "after_bulk_update", function(wo) return C.update(self, ctx.values, wo) end,
+      { where = o.where, paranoid = o.paranoid }, function(inst)
         core._assign(inst, ctx.values)
         save_flow(self, inst, nil, new_ctx(self, { options = o, values = ctx.values }))
-      end
-      ctx.affected_rows = #rows
-      ctx.instances = rows
-      run(self, "after_bulk_update", ctx)
-      return #rows
-    end)
+      end)
   end
 
   local function destroy_or_restore(self, opts, restore)
@@ -323,41 +338,23 @@ local function install_class(model)
     local ctx = new_ctx(self, { where = o.where, options = o })
     run(self, bulk_b, ctx)
     o.where = ctx.where
-    if not ind then
-      ctx.affected_rows = C[method](self, o)
-      run(self, bulk_a, ctx)
-      return ctx.affected_rows
-    end
-    return db:transaction(function()
-      -- the rows the write touches: live ones for a soft destroy, every
-      -- matching one for a hard destroy, soft-deleted ones for a restore
-      local hard = info.deleted_at and (restore or o.force)
-      local fo = { where = o.where }
-      if hard then fo.paranoid = false end
-      local rows = C.find_all(self, fo)
-      local n = 0
-      local dslot = info.deleted_at and slot_of(self, info.deleted_at)
-      local ev_b, ev_a = "before_" .. method, "after_" .. method
-      local list = {}
-      for _, inst in ipairs(rows) do
-        if not restore or inst:get(info.deleted_at) ~= nil then
-          local ictx = new_ctx(self, { options = o })
-          run(self, ev_b, ictx, inst)
-          if restore then
-            C.restore(self, { where = key_where(self, inst) })
-            rawset(inst, dslot, nil) -- the row's value now; not a pending change
-          else
-            cm.destroy(inst, { force = o.force })
-          end
-          run(self, ev_a, ictx, inst)
-          n = n + 1
-          list[n] = inst
-        end
+    -- the rows the write touches: live ones for a soft destroy, every
+    -- matching one for a hard destroy, soft-deleted ones for a restore
+    local fo = { where = o.where }
+    if info.deleted_at and (restore or o.force) then fo.paranoid = false end
+    local dslot = info.deleted_at and slot_of(self, info.deleted_at)
+    local ev_b, ev_a = "before_" .. method, "after_" .. method
+    return bulk_write(self, ctx, o, ind, bulk_a, function(wo) return C[method](self, wo) end, fo, function(inst)
+      if restore and inst:get(info.deleted_at) == nil then return false end
+      local ictx = new_ctx(self, { options = o })
+      run(self, ev_b, ictx, inst)
+      if restore then
+        C.restore(self, { where = key_where(self, inst) })
+        rawset(inst, dslot, nil) -- the row's value now; not a pending change
+      else
+        cm.destroy(inst, { force = o.force })
       end
-      ctx.affected_rows = n
-      ctx.instances = list
-      run(self, bulk_a, ctx)
-      return n
+      run(self, ev_a, ictx, inst)
     end)
   end
   model.destroy = function(self, opts) return destroy_or_restore(self, opts, false) end
@@ -393,24 +390,14 @@ local function install_class(model)
     local ctx = new_ctx(self, { where = o.where, increment = amounts, options = o })
     run(self, "before_bulk_update", ctx)
     o.where = ctx.where
-    if not ind then
-      ctx.affected_rows = C.increment(self, ctx.increment, o)
-      run(self, "after_bulk_update", ctx)
-      return ctx.affected_rows
-    end
-    return db:transaction(function()
-      local rows = C.find_all(self, { where = o.where, paranoid = o.paranoid })
-      for _, inst in ipairs(rows) do
+    local function write(wo) return C.increment(self, ctx.increment, wo) end
+    return bulk_write(self, ctx, o, ind, "after_bulk_update", write, { where = o.where, paranoid = o.paranoid },
+      function(inst)
         local ictx = new_ctx(self, { options = o, increment = ctx.increment })
         run(self, "before_update", ictx, inst)
         cm.increment(inst, ctx.increment)
         run(self, "after_update", ictx, inst)
-      end
-      ctx.affected_rows = #rows
-      ctx.instances = rows
-      run(self, "after_bulk_update", ctx)
-      return #rows
-    end)
+      end)
   end
   model.increment = function(self, fields, opts) return incr(self, fields, opts, 1, "increment") end
   model.decrement = function(self, fields, opts) return incr(self, fields, opts, -1, "decrement") end
