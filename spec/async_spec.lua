@@ -5,37 +5,15 @@
 local sqorm = require "sqorm"
 local H = require "spec.helper"
 
+local drain = H.drain
+
 local function sleep(s)
   local t = os.clock() + s
   while os.clock() < t do end
 end
 
--- The dialects, with SQLite on a file (several connections).
-local function dialects()
-  local list = {}
-  for _, d in ipairs(H.dialects()) do
-    if d.name == "sqlite" then
-      local path = os.tmpname()
-      list[#list + 1] = { name = "sqlite", url = "sqlite://" .. path, path = path }
-    else
-      list[#list + 1] = d
-    end
-  end
-  return list
-end
-
--- Polls until nothing is pending (or fails after `limit` seconds);
--- returns how many coroutines poll resumed.
-local function drain(limit)
-  local n, t0 = 0, os.time()
-  while sqorm.pending() > 0 do
-    n = n + sqorm.poll()
-    assert(os.time() - t0 <= (limit or 30), "ops still pending after " .. (limit or 30) .. " s")
-  end
-  return n
-end
-
-for _, d in ipairs(dialects()) do
+-- SQLite on a file (several connections).
+for _, d in ipairs(H.file_dialects()) do
   describe("async [" .. d.name .. "]", function()
     local db, sync, tname
 

@@ -182,6 +182,32 @@ function H.dialects()
   return list
 end
 
+-- The same, with SQLite on a temporary file (several connections, as
+-- async mode needs): its entry has `path`, for the caller to remove.
+function H.file_dialects()
+  local list = {}
+  for _, d in ipairs(H.dialects()) do
+    if d.name == "sqlite" then
+      local path = os.tmpname()
+      list[#list + 1] = { name = "sqlite", url = "sqlite://" .. path, path = path }
+    else
+      list[#list + 1] = d
+    end
+  end
+  return list
+end
+
+-- Async mode: polls until nothing is pending (fails after `limit`
+-- seconds, default 30); returns how many coroutines poll resumed.
+function H.drain(limit)
+  local n, t0 = 0, os.time()
+  while sqorm.pending() > 0 do
+    n = n + sqorm.poll()
+    assert(os.time() - t0 <= (limit or 30), "ops still pending after " .. (limit or 30) .. " s")
+  end
+  return n
+end
+
 -- Runs body(d) inside describe("[<dialect>]") for each dialect. Pass the
 -- spec file's own `describe` (busted gives each spec file its own globals).
 function H.each_dialect(describe, body)

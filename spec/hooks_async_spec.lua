@@ -7,29 +7,7 @@ local H = require "spec.helper"
 local MH = require "spec.model_helper"
 
 local T = sqorm.types
-
-local function dialects()
-  local list = {}
-  for _, d in ipairs(H.dialects()) do
-    if d.name == "sqlite" then
-      local path = os.tmpname()
-      list[#list + 1] = { name = "sqlite", url = "sqlite://" .. path, path = path }
-    else
-      list[#list + 1] = d
-    end
-  end
-  return list
-end
-
--- Polls until nothing is pending; returns how many resumes that took.
-local function drain()
-  local n, t0 = 0, os.time()
-  while sqorm.pending() > 0 do
-    n = n + sqorm.poll()
-    assert(os.time() - t0 <= 30, "ops still pending after 30 s")
-  end
-  return n
-end
+local drain = H.drain
 
 -- Runs fn in a coroutine the way a host does: resume, then poll.
 local function run(fn)
@@ -40,7 +18,7 @@ local function run(fn)
   return resumes
 end
 
-for _, d in ipairs(dialects()) do
+for _, d in ipairs(H.file_dialects()) do
   describe("hooks async [" .. d.name .. "]", function()
     local db, P, A, log
 
