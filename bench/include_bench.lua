@@ -9,7 +9,20 @@
 -- (the same join building the same Lua tables), are bench/include_raw.c
 -- (same data; sqlite, mysql, postgres).
 --
---   lua5.4 bench/include_bench.lua [url] [seconds per way]
+--   lua5.4 bench/include_bench.lua [url | sqlite | mysql | postgres] [seconds per way]
+--
+-- A bare dialect name connects as bench/run.sh's other clients do (SQLite
+-- in memory; the servers of the SQORM_TEST_* variables, without TLS). The
+-- `include` way also prints a line in run.sh's format, one op being one
+-- object of the tree (41,000 per call):
+--   RESULT include <db> sqorm <objects> <seconds> <objects/s> <peak_rss_kib>
+-- The C module from the build tree next to this directory (../build, or
+-- $SQORM_BUILD), as sqorm_bench.lua loads it.
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local build = os.getenv("SQORM_BUILD") or (here .. "/../build")
+package.path = build .. "/share/?.lua;" .. build .. "/share/?/init.lua;" ..
+  here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = build .. "/lib/?.so;" .. package.cpath
 local sqorm = require "sqorm"
 local T = sqorm.types
 
@@ -18,7 +31,29 @@ local budget = tonumber(arg[2] or "3")
 local USERS, POSTS, TAGS, NTAGS = 1000, 10, 3, 50
 
 local statements = 0
-local db <close> = sqorm.connect(url, { logging = function() statements = statements + 1 end })
+local function count_statement() statements = statements + 1 end
+local target = url
+if url == "sqlite" then
+  target = "sqlite::memory:"
+elseif url == "mysql" or url == "postgres" then
+  local p = url == "mysql" and "SQORM_TEST_MYSQL_" or "SQORM_TEST_PG_"
+  local function env(k, d)
+    local v = os.getenv(p .. k)
+    return (v and v ~= "") and v or d
+  end
+  target = { dialect = url, host = env("HOST", "127.0.0.1"),
+             port = tonumber(env("PORT", url == "mysql" and "3306" or "5432")),
+             user = env("USER", "sqorm"), password = env("PASSWORD", "sqorm_pw"),
+             database = env("DB", "sqorm_test"), ssl = { mode = "disable" } }
+end
+local function open()
+  if type(target) == "table" then
+    target.logging = count_statement
+    return sqorm.connect(target)
+  end
+  return sqorm.connect(target, { logging = count_statement })
+end
+local db <close> = open()
 
 local User = db:define("user", { { "id", T.INTEGER, primary_key = true, auto_increment = true },
                                  { "name", T.STRING(40) } }, { table_name = "ib_users", timestamps = false })
@@ -102,7 +137,14 @@ for _, name in ipairs(list) do
   local dt, dc = clock() - t0, os.clock() - c0
   -- cpu_calls/s: by this process's CPU time (steadier on a shared machine;
   -- it leaves out a server's work)
+  local dialect = url:match("^(%a+)")
   print(("RESULT include_bench %s %s calls/s=%.2f rows/s=%.0f cpu_calls/s=%.2f statements/call=%.1f"):format(
-    url:match("^(%a+)"), name, calls / dt, calls * ROWS / dt, calls / dc, statements / calls))
+    dialect, name, calls / dt, calls * ROWS / dt, calls / dc, statements / calls))
+  if name == "include" then
+    local f = io.open("/proc/self/status")
+    local kib = f and f:read("a"):match("VmHWM:%s*(%d+)") or "0"
+    if f then f:close() end
+    print(("RESULT include %s sqorm %d %.6f %.1f %s"):format(dialect, calls * ROWS, dt, calls * ROWS / dt, kib))
+  end
 end
 db:drop_all()

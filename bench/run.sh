@@ -27,7 +27,7 @@
 #   CLIENTS     clients to run (default "sqorm lua_floor raw_c luasql")
 #   PEERS       peers to add (default "sequelize sqlalchemy"; empty: none;
 #               sqlalchemy means sqlalchemy_orm and sqlalchemy_core)
-#   WORKLOADS   workloads to run (default: all seven; the sweep: bulk_insert
+#   WORKLOADS   workloads to run (default: all seven and include; the sweep: bulk_insert
 #               scan stream)
 #   ROWS        comma-separated sizes: run the size sweep instead
 #   BENCH_CPU   the CPU everything is pinned to (default 0)
@@ -100,7 +100,10 @@ DBS=${DBS:-sqlite mysql postgres}
 CLIENTS=${CLIENTS-sqorm lua_floor raw_c luasql}
 PEERS=${PEERS-sequelize sqlalchemy}
 WORKLOADS=${WORKLOADS:-insert_single bulk_insert pk_lookup scan update \
-txn_transfer stream}
+txn_transfer stream include}
+# include (issue 11's eager-loading tree, 1,000 users x 10 posts x 3 tags)
+# runs for a time budget: 3 s x SCALE per process, at least 0.2 s.
+INCLUDE_SECONDS=${INCLUDE_SECONDS:-$(awk -v s="$SCALE" 'BEGIN { t = 3 * s; if (t < 0.2) t = 0.2; print t }')}
 BENCH_CPU=${BENCH_CPU:-0}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
 PEERS_STRICT=${PEERS_STRICT:-0}
@@ -321,12 +324,29 @@ run_one() {
   if [[ -n ${peer_off[$c]:-} || -n ${skip[$c $db]:-} ]]; then
     return
   fi
-  # shellcheck disable=SC2046  # the command is words by design
-  BENCH_ROWS=$rows timeout "$BENCH_TIMEOUT" "${pin[@]}" $(client_cmd "$c") "$db" "$w" \
+  local argv
+  if [[ $w == include ]]; then
+    # Its own programs: sqorm's include through bench/include_bench.lua,
+    # the raw C join and the Lua-table floor through include_raw. No other
+    # client has this workload.
+    case $c in
+      sqorm) argv=(env WAYS=include lua5.4 "$here/include_bench.lua" "$db" "$INCLUDE_SECONDS") ;;
+      raw_c) argv=("$build/include_raw" "$db" "$INCLUDE_SECONDS" raw) ;;
+      lua_floor) argv=("$build/include_raw" "$db" "$INCLUDE_SECONDS" floor) ;;
+      *) return ;;
+    esac
+  else
+    # shellcheck disable=SC2207  # the command is words by design
+    argv=($(client_cmd "$c") "$db" "$w")
+  fi
+  BENCH_ROWS=$rows timeout "$BENCH_TIMEOUT" "${pin[@]}" "${argv[@]}" \
     >"$tmp" 2>"$tmperr" || rc=$?
   cat "$tmperr" >>"$errlog"
-  if ((rc == 0)) && grep -q '^RESULT ' "$tmp"; then
-    grep '^RESULT ' "$tmp" | sed "s/\$/${rows:+ $rows}/" | tee -a "$out"
+  # Only lines in the RESULT format (include_bench and include_raw also
+  # print their own calls/s lines, which start with RESULT too).
+  local std='$1 == "RESULT" && $5 ~ /^[0-9]+$/ && $6 ~ /^[0-9.]+$/'
+  if ((rc == 0)) && awk "$std { found = 1 } END { exit !found }" "$tmp"; then
+    awk "$std" "$tmp" | sed "s/\$/${rows:+ $rows}/" | tee -a "$out"
     return
   fi
   if ((rc == 3)) && is_peer "$c"; then
@@ -356,7 +376,7 @@ run_one() {
 # Peers in one process per database (PEER_PROCESS=all) only when every
 # workload is selected, since a client runs one workload or all of them.
 peers_all=0
-if [[ $PEER_PROCESS == all && $(echo $WORKLOADS) == \
+if [[ $PEER_PROCESS == all && $(echo ${WORKLOADS/include/}) == \
       "insert_single bulk_insert pk_lookup scan update txn_transfer stream" ]]; then
   peers_all=1
 fi
