@@ -248,6 +248,24 @@ for _, d in ipairs(H.file_dialects()) do
       assert.are.equal("dead", coroutine.status(co))
     end)
 
+    it("gives a transaction back at once when its coroutine is closed while fn waits on its own yield", function()
+      local co = sqorm.spawn(function()
+        db:transaction(function()
+          db:exec(("UPDATE %s SET n = 5 WHERE id = 2"):format(tname))
+          coroutine.yield("the script's own")
+        end)
+      end)
+      drain()
+      assert.are.equal("suspended", coroutine.status(co))
+      assert.are.equal(1, db:pool_stats().in_use)
+      assert.is_true(coroutine.close(co))
+      assert.are.equal(0, db:pool_stats().in_use) -- co is still referenced: not the collector
+      -- the pool rolls that connection back before it lends it again
+      sqorm.spawn(function() db:query("SELECT 1 AS one") end)
+      drain()
+      assert.are.equal(0, sync:query(("SELECT n FROM %s WHERE id = 2"):format(tname))[1].n)
+    end)
+
     -- A coroutine closed in the middle of a call loses its stack, and
     -- with it the call's frame (the op's holder, a cursor, the db): the
     -- collector must not take them while the op is in flight, and other
@@ -276,6 +294,7 @@ for _, d in ipairs(H.file_dialects()) do
       it("goes on with other coroutines' calls when one closed mid-call (" .. what .. ") is collected", function()
         for i = 4, 40 do sync:exec(("INSERT INTO %s (id, n) VALUES (?, 0)"):format(tname), { i }) end
         local tx = sync:begin()
+        finally(function() if tx:is_open() then tx:rollback() end end)
         sync:exec(blocked_update())
         -- A: a transaction whose statement waits for sync's lock (A's
         -- holder stays busy, so B's calls take holders of their own)
