@@ -248,6 +248,92 @@ for _, d in ipairs(H.file_dialects()) do
       assert.are.equal("dead", coroutine.status(co))
     end)
 
+    it("gives a transaction back at once when its coroutine is closed while fn waits on its own yield", function()
+      local co = sqorm.spawn(function()
+        db:transaction(function()
+          db:exec(("UPDATE %s SET n = 5 WHERE id = 2"):format(tname))
+          coroutine.yield("the script's own")
+        end)
+      end)
+      drain()
+      assert.are.equal("suspended", coroutine.status(co))
+      assert.are.equal(1, db:pool_stats().in_use)
+      assert.is_true(coroutine.close(co))
+      assert.are.equal(0, db:pool_stats().in_use) -- co is still referenced: not the collector
+      -- the pool rolls that connection back before it lends it again
+      sqorm.spawn(function() db:query("SELECT 1 AS one") end)
+      drain()
+      assert.are.equal(0, sync:query(("SELECT n FROM %s WHERE id = 2"):format(tname))[1].n)
+    end)
+
+    -- A coroutine closed in the middle of a call loses its stack, and
+    -- with it the call's frame (the op's holder, a cursor, the db): the
+    -- collector must not take them while the op is in flight, and other
+    -- coroutines' calls must go on as if nothing happened.
+    local reached
+    local closed_mid_call = {
+      query = function()
+        reached = true
+        db:query("SELECT 1 AS one")
+      end,
+      ["transaction statement"] = function()
+        db:transaction(function()
+          reached = true
+          -- (no lock: on SQLite, a write lock kept by the abandoned
+          -- connection until the pool lends it again would stall A)
+          db:query("SELECT 1 AS one")
+        end)
+      end,
+      ["cursor fetch"] = function()
+        local M = db:define("row", {
+          { "id", sqorm.types.INTEGER, primary_key = true },
+          { "n", sqorm.types.INTEGER },
+        }, { table_name = tname, timestamps = false })
+        for row in M:each { order = { "id" } } do reached = true; local _ = row end -- (fetches after 32)
+      end,
+    }
+    for _, what in ipairs { "query", "transaction statement", "cursor fetch" } do
+      it("goes on with other coroutines' calls when one closed mid-call (" .. what .. ") is collected", function()
+        for i = 4, 40 do sync:exec(("INSERT INTO %s (id, n) VALUES (?, 0)"):format(tname), { i }) end
+        local tx = sync:begin()
+        finally(function() if tx:is_open() then tx:rollback() end end)
+        sync:exec(blocked_update())
+        -- A: a transaction whose statement waits for sync's lock (A's
+        -- holder stays busy, so B's calls take holders of their own)
+        local a_reached, a_done = false, false
+        sqorm.spawn(function()
+          db:transaction(function()
+            a_reached = true
+            db:exec(blocked_update())
+          end)
+          a_done = true
+        end)
+        local t0 = os.time()
+        while not a_reached and os.time() - t0 < 10 do sqorm.poll() end
+        assert.is_true(a_reached)
+        -- B: a coroutine of the script's own, suspended in its call
+        reached = false
+        local b = coroutine.create(closed_mid_call[what])
+        assert(coroutine.resume(b))
+        while not reached and os.time() - t0 < 10 do sqorm.poll() end
+        assert.is_true(reached)
+        assert.are.equal(2, sqorm.pending())
+        assert.are.equal("suspended", coroutine.status(b))
+        assert.is_true(coroutine.close(b))
+        collectgarbage()
+        collectgarbage()
+        -- nothing was cancelled or dropped: both calls still complete
+        assert.are.equal(2, sqorm.pending())
+        assert.is_boolean(sqorm.cancel(b)) -- (B's holder is still there)
+        tx:rollback()
+        drain()
+        assert.is_true(a_done)
+        assert.are.equal(0, until_released())
+        assert.are.equal(1, sync:query(("SELECT n FROM %s WHERE id = 1"):format(tname))[1].n)
+        assert.are.equal("dead", coroutine.status(b))
+      end)
+    end
+
     it("runs a transaction's statements on one backend, invisible to others until COMMIT", function()
       local b1, b2, seen_inside, seen_after
       local step = 0

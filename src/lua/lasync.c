@@ -8,10 +8,12 @@
  * queue (sq_cq, the core's; workers post, only this state pops), the
  * holders in flight (a C list, for cancel and drain), the count of ops
  * whose coroutine has not been resumed (sqorm.pending), and a table of
- * user values: waits (lightuserdata holder <-> coroutine, both ways: the
- * coroutine is kept alive while its op is in flight, and sqorm.cancel
- * finds the op), on_error, the scheduler's suspend and resume, and what
- * sqorm.run collects.
+ * user values: waits (lightuserdata holder -> coroutine, coroutine ->
+ * the holder: the coroutine, the holder and - through the holder's
+ * anchor - the call's frame are kept alive while its op is in flight,
+ * even when the coroutine is closed or dropped; sqorm.cancel finds the
+ * op), on_error, the scheduler's suspend and resume, and what sqorm.run
+ * collects.
  *
  * The flow of one op: lsq_op_run (lop.c) -> lsq_async_run: sq_oper_submit
  * (rows are recorded), the holder goes in flight, the coroutine suspends
@@ -153,6 +155,69 @@ static int async_k(lua_State *L, int status, lua_KContext ctx) {
   return lsq_op_k(L, LUA_OK, ctx);
 }
 
+/* While an op is in flight, everything its call uses must stay alive -
+ * also when its coroutine is closed (coroutine.close drops the
+ * coroutine's stack, and with it the call's frame) or dropped: the
+ * holder (its op is the in-flight job), and what the frame holds (the
+ * db, the model, a cursor - an upvalue of the running iterator - a Tx).
+ * waits[co] keeps the holder, and the holder's OUV_ANCHOR table keeps
+ * the frame's values and the running function, until the completion is
+ * popped (release_anchor). Without it the collector finalised the
+ * holder of a closed coroutine's call, and its __gc drained the whole
+ * state: every other coroutine's op was cancelled and completed without
+ * its coroutine, which then waited forever, holding what it held (its
+ * transaction's connection). */
+static void anchor_frame(lua_State *L, lsq_op *h) {
+  int top = lua_gettop(L);
+  luaL_checkstack(L, 3, "sqorm: async");
+  if (lua_getiuservalue(L, h->base, OUV_ANCHOR) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, top + 1, 0);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, h->base, OUV_ANCHOR);
+  }
+  for (int i = 1; i <= top; i++) {
+    lua_pushvalue(L, i);
+    lua_rawseti(L, -2, i);
+  }
+  int n = top;
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "f", &ar)) lua_rawseti(L, -2, ++n);
+  for (int i = n + 1; i <= h->nanchor; i++) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, i);
+  }
+  h->nanchor = n;
+  lua_pop(L, 1);
+}
+
+/* Empties the anchor of the holder h at hidx (no allocation). */
+static void release_anchor(lua_State *L, lsq_op *h, int hidx) {
+  if (h->nanchor == 0) return;
+  if (lua_getiuservalue(L, hidx, OUV_ANCHOR) == LUA_TTABLE) {
+    for (int i = 1; i <= h->nanchor; i++) {
+      lua_pushnil(L);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  lua_pop(L, 1);
+  h->nanchor = 0;
+}
+
+/* waits[h] = co, waits[co] = the holder (nil, nil: forgets them). */
+static void set_waits(lua_State *L, lsq_op *h, int holder) {
+  push_uv(L, AUV_WAITS);
+  lua_pushlightuserdata(L, h);
+  if (holder) lua_pushthread(L);
+  else lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pushthread(L);
+  if (holder) lua_pushvalue(L, holder);
+  else lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
 int lsq_async_run(lua_State *L, lsq_op *h) {
   lsq_async *as = state_get(L, 1);
   if (as->closed) {
@@ -161,20 +226,26 @@ int lsq_async_run(lua_State *L, lsq_op *h) {
     return -1;
   }
   renew_sentinel(L);
+  /* what may raise (memory) before the op is in flight */
+  int own = lua_touserdata(L, h->base) == h; /* (the lop.c contract: always) */
+  if (own) {
+    anchor_frame(L, h);
+    set_waits(L, h, h->base);
+  } else {
+    lua_pushlightuserdata(L, h);
+    set_waits(L, h, lua_gettop(L));
+    lua_pop(L, 1);
+  }
   sq_err err;
   sq_err_clear(&err);
-  if (sq_oper_submit(h->op, as->cq, h, &err) != 1) return -1;
+  if (sq_oper_submit(h->op, as->cq, h, &err) != 1) {
+    set_waits(L, h, 0);
+    if (own) release_anchor(L, h, h->base);
+    return -1;
+  }
   h->async = LOP_ASYNC_FLIGHT;
   link_op(as, h);
   as->npending++;
-  push_uv(L, AUV_WAITS);
-  lua_pushlightuserdata(L, h);
-  lua_pushthread(L);
-  lua_rawset(L, -3);
-  lua_pushthread(L);
-  lua_pushlightuserdata(L, h);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
   return suspend(L, h);
 }
 
@@ -252,20 +323,26 @@ static void resume_co(lua_State *L, int coidx, int nargs) {
   report_error(L, coidx);
 }
 
-/* The coroutine of h (pushed; nil when none), forgotten by waits. */
+/* Pushes the coroutine of h and its holder (nil, nil when none: the
+ * holder stays reachable on the stack until the caller drops it), and
+ * forgets them in waits. */
 static void take_waiter(lua_State *L, lsq_op *h) {
   push_uv(L, AUV_WAITS);
   lua_pushlightuserdata(L, h);
   lua_rawget(L, -2);
   if (!lua_isnil(L, -1)) {
     lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    lua_pushvalue(L, -2);
     lua_pushnil(L);
-    lua_rawset(L, -4);
+    lua_rawset(L, -5);
+  } else {
+    lua_pushnil(L);
   }
   lua_pushlightuserdata(L, h);
   lua_pushnil(L);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);
+  lua_rawset(L, -5);
+  lua_remove(L, -3);
 }
 
 /* Pops and completes what waits (at most what was in flight when it
@@ -288,14 +365,17 @@ static int poll_state(lua_State *L, lsq_async *as, int max, double seconds) {
     h->async = LOP_ASYNC_DONE;
     as->npending--;
     int top = lua_gettop(L);
-    take_waiter(L, h);
-    lua_State *co = lua_tothread(L, -1);
+    take_waiter(L, h); /* [top+1] co, [top+2] the holder */
+    int own = lua_touserdata(L, top + 2) == h && lua_type(L, top + 2) == LUA_TUSERDATA;
+    if (own) release_anchor(L, h, top + 2);
+    lua_State *co = lua_tothread(L, top + 1);
     if (co && lsq_thread_dead(co)) {
       /* closed while its call ran (coroutine.close): nothing will
        * continue the call, so what it holds - its transaction, a new
        * transaction or cursor - goes back now, not when (if ever) the
-       * coroutine is collected */
+       * coroutine is collected; the holder is idle again */
       sq_oper_orphan(op);
+      if (own) lsq_op_orphaned(L, h, top + 2);
       co = NULL;
     }
     if (co) {
@@ -326,7 +406,8 @@ void lsq_async_drain(lua_State *L) {
       if (sq_oper_complete(op)) continue; /* cancelled on the next round */
       lsq_op *h = job->tag;
       unlink_op(as, h);
-      h->async = LOP_ASYNC_NONE; /* no Lua runs for it */
+      h->async = LOP_ASYNC_NONE; /* no Lua runs for it: what it holds goes back */
+      sq_oper_orphan(op);
       as->npending--;
     }
   }

@@ -101,6 +101,18 @@ static int close_cursor(lua_State *L, int cidx, lua_KContext ctx) {
   lua_getiuservalue(L, cidx, CUV_OP);     /* -1: the holder */
   if (!c->cur || lua_type(L, -1) != LUA_TUSERDATA) return closed_k(L, LUA_OK, ctx);
   lsq_op *h = lsq_op_at(L, -1);
+  if (h->async == LOP_ASYNC_FLIGHT && h->L == L) {
+    /* async: this coroutine is being closed (coroutine.close runs the
+     * loop's __close) while its own fetch is in flight. The fetch
+     * completes into sqorm.poll, which gives it up; then the cursor,
+     * collected (or closed again), gives its connection back. */
+    c->done = 1;
+    if (ctx) {
+      lua_pushvalue(L, (int)ctx);
+      return lua_error(L);
+    }
+    return 0;
+  }
   if (h->async == LOP_ASYNC_FLIGHT) /* async: another coroutine's fetch of it is in flight */
     return lsq_usage(L, "cursor:close(): a fetch of this cursor is in flight in another coroutine; close it "
                         "there, or once that call returned");

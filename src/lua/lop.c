@@ -161,8 +161,7 @@ sq_oper *lsq_op_begin(lsq_op *h, int kind) {
   return h->op;
 }
 
-void lsq_op_done(lua_State *L, lsq_op *h) {
-  int hidx = h->base;
+static void done_at(lua_State *L, lsq_op *h, int hidx) {
   lua_pushnil(L);
   lua_setiuservalue(L, hidx, OUV_OUT);
   if (h->sink == LSINK_MODEL && h->isink.aux) {
@@ -191,6 +190,15 @@ void lsq_op_done(lua_State *L, lsq_op *h) {
     }
     lua_pop(L, 1);
   }
+}
+
+void lsq_op_done(lua_State *L, lsq_op *h) { done_at(L, h, h->base); }
+
+void lsq_op_orphaned(lua_State *L, lsq_op *h, int hidx) {
+  if (!h->busy || h->async == LOP_ASYNC_FLIGHT) return;
+  int cached = lua_rawgetp(L, LUA_REGISTRYINDEX, &OP_KEY) == LUA_TUSERDATA && lua_touserdata(L, -1) == h;
+  lua_pop(L, 1);
+  if (cached || h->shared) done_at(L, h, lua_absindex(L, hidx));
 }
 
 int lsq_op_push_out(lua_State *L, lsq_op *h) { return lua_getiuservalue(L, h->base, OUV_OUT); }

@@ -21,7 +21,8 @@ enum {
                 * whose rows come in other frames than their columns (a cursor) */
   OUV_MAP,     /* a column map too big for the sink's own */
   OUV_INC,     /* the include sink's state table (linclude.c) */
-  OUV_COUNT = OUV_INC
+  OUV_ANCHOR,  /* async, while in flight: the frame of the call (lasync.c); empty otherwise */
+  OUV_COUNT = OUV_ANCHOR
 };
 
 /* The sink of a holder. */
@@ -64,6 +65,7 @@ typedef struct lsq_op {
   int route, rindex, rtries;
   int async;         /* LOP_ASYNC_*: where its async run is (lasync.c) */
   int atop;          /* the stack top when it was suspended */
+  int nanchor;       /* slots filled in its OUV_ANCHOR table (lasync.c) */
   struct lsq_op *aprev, *anext; /* the state's in-flight list (lasync.c) */
   lsq_rows rows;     /* LSINK_ROWS */
   lsq_isink isink;   /* LSINK_MODEL */
@@ -125,6 +127,10 @@ static inline int lsq_op_failed(const lsq_op *h) { return sq_oper_rc(h->op) != S
 int lsq_op_raise(lua_State *L, lsq_op *h);
 int lsq_op_push_out(lua_State *L, lsq_op *h);
 void lsq_op_done(lua_State *L, lsq_op *h);
+/* The holder at hidx (in the running frame) of an op that was orphaned
+ * (sq_oper_orphan: its coroutine died while it ran) is idle again - the
+ * cached one or a shared one; a cursor's own holder stays as it is. */
+void lsq_op_orphaned(lua_State *L, lsq_op *h, int hidx);
 /* Raises err (a build error, before lsq_op_run), the holder made idle
  * first. */
 int lsq_op_fail(lua_State *L, lsq_op *h, const sq_err *err);

@@ -660,10 +660,49 @@ static int tx_tostring(lua_State *L) {
 /* opening                                                            */
 /* ---------------------------------------------------------------- */
 
+/*
+ * The guard of db:transaction: while fn runs, slot 3 of its frame is a
+ * to-be-closed guard holding the Tx. transaction_done disarms it when fn
+ * returns or raises (errors in fn stop at lua_pcallk, above the guard);
+ * so an armed guard is closed only when the frame is dropped with fn
+ * still running: its coroutine closed (coroutine.close) while fn was
+ * suspended - by its own yield, or by an async call. Nothing would end
+ * the transaction then, and it kept its connection until the coroutine
+ * was collected: a root is abandoned at once instead (the pool rolls the
+ * connection back before lending it again; a statement still running
+ * gives it back when it ends). A savepoint is left to its root. No I/O.
+ */
+#define LSQ_TXGUARD_MT "sqorm.TxGuard"
+
+typedef struct txguard {
+  int armed;
+} txguard;
+
+static int guard_close(lua_State *L) {
+  txguard *g = luaL_testudata(L, 1, LSQ_TXGUARD_MT);
+  if (!g || !g->armed) return 0;
+  g->armed = 0;
+  lsq_tx *tx = lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA ? lsq_toudata(L, -1, lsq_kind_tx, sizeof *tx) : NULL;
+  if (!tx || !tx->tx || tx->sp || !tx->db) return 0;
+  int txidx = lua_gettop(L);
+  unregister_root(L, txidx, tx);
+  after_drop(L, txidx, tx);
+  sq_tx_abandon(tx->tx);
+  return 0;
+}
+
 /* The transaction at 4 is open: [1] db [2] fn or nil [3] opts [4] the Tx.
  * ctx as for opened_k. */
 static int opened_go(lua_State *L, lua_KContext ctx) {
   if (!ctx) return 1;
+  txguard *g = lua_newuserdatauv(L, sizeof *g, 1);
+  g->armed = 0;
+  luaL_setmetatable(L, LSQ_TXGUARD_MT);
+  lua_pushvalue(L, 4);
+  lua_setiuservalue(L, -2, 1);
+  lua_replace(L, 3); /* over opts (read already) */
+  lua_toclose(L, 3);
+  g->armed = 1;
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 4);
   return transaction_done(L, lua_pcallk(L, 1, LUA_MULTRET, 0, 0, transaction_done), 0);
@@ -821,6 +860,8 @@ static int db_begin(lua_State *L) {
  */
 static int transaction_done(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
+  txguard *g = luaL_testudata(L, 3, LSQ_TXGUARD_MT);
+  if (g) g->armed = 0; /* fn is over: the commit or rollback below ends it */
   lsq_tx *tx = luaL_checkudata(L, 4, LSQ_TX_MT);
   if (status == LUA_OK || status == LUA_YIELD) {
     /* fn may have ended the transaction itself: nothing left to do then
@@ -867,6 +908,13 @@ void lsq_tx_open(lua_State *L) {
     luaL_setfuncs(L, tx_meta, 0);
     luaL_newlib(L, tx_methods);
     lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LSQ_TXGUARD_MT)) {
+    lua_pushcfunction(L, guard_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushliteral(L, LSQ_TXGUARD_MT);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   luaL_getmetatable(L, LSQ_DB_MT);
