@@ -851,7 +851,8 @@ void sq_cursor_free(sq_cursor *c);
  *       served, a worker thread of the pool opens or pings the
  *       connection, calls run, and releases the connection (or hands it
  *       over: SQ_JOB_KEEP_CONN). The pool starts its workers (pool.max of
- *       them, plus a timer and a canceller thread) on the first submit
+ *       them, at pool.worker_nice: see sq_pool_opts; plus a timer and a
+ *       canceller thread) on the first submit
  *       and joins them when its last reference closes.
  *   sq_pin_submit(pin, job)  async, on a pinned connection (a
  *       transaction's): the pin's jobs run one at a time in submission
