@@ -234,12 +234,15 @@ for _, url in ipairs(urls) do
     m.brate[#m.brate + 1], m.bstall[#m.bstall + 1] = rounds / bt, bs * 1e3
   end
   if RUNS > 1 then
-    for k, nice in ipairs(NICES) do
+    local blocking = MODES:find("blocking", 1, true) and ("blocking %.0f rounds/s (stall %.2f ms)"):format(
+      median(m.brate), median(m.bstall))
+    if not MODES:find("async", 1, true) then print(("%-9s median: %s"):format(dialect, blocking)) end
+    for k, nice in ipairs(MODES:find("async", 1, true) and NICES or {}) do
       local a = m[k]
-      print(("%-9s median: blocking %.0f rounds/s (stall %.2f ms), %s %.0f rounds/s (%.2fx), longest stall "
-        .. "%.2f ms, longest poll %.2f ms, p99 gap %.2f ms, gaps>5ms %g; idle control: longest stall %.2f ms, "
-        .. "gaps>5ms %g"):format(dialect,
-        median(m.brate), median(m.bstall), nice_label(nice), median(a.arate), median(a.arate) / median(m.brate),
+      print(("%-9s median: %s%s %.0f rounds/s%s, longest stall %.2f ms, longest poll %.2f ms, p99 gap %.2f ms, "
+        .. "gaps>5ms %g; idle control: longest stall %.2f ms, gaps>5ms %g"):format(dialect,
+        blocking and blocking .. ", " or "", nice_label(nice), median(a.arate),
+        blocking and (" (%.2fx)"):format(median(a.arate) / median(m.brate)) or "",
         median(a.astall), median(a.apoll), median(a.agap), median(a.aover), median(m.istall), median(m.iover)))
     end
   end
