@@ -27,6 +27,9 @@
 -- the 99th percentile of the tick gaps, and the load average. With
 -- ASYNC_BENCH_RUNS=N (default 1) each database runs N times (blocking,
 -- async, blocking, async, ...) and a "median" line follows.
+-- ASYNC_BENCH_NICE=N (or "0,10": each run does the async mode once per
+-- value, interleaved) sets pool.worker_nice of the async db; unset, the
+-- option is left out (the default).
 local sqorm = require "sqorm"
 local socket = require "socket"
 local now = socket.gettime
@@ -42,6 +45,12 @@ if POLL ~= "all" then
   assert(POLL_MAX and POLL_SECONDS, "ASYNC_BENCH_POLL: \"max,seconds\" or \"all\"")
 end
 local STMTS_PER_ROUND = 4 + 4 -- 4 lookups + BEGIN, SELECT, UPDATE, COMMIT
+local NICES = {}
+for v in (os.getenv("ASYNC_BENCH_NICE") or ""):gmatch("[^,]+") do
+  NICES[#NICES + 1] = assert(math.tointeger(tonumber(v)), "ASYNC_BENCH_NICE: integers 0..19, comma-separated")
+end
+if #NICES == 0 then NICES[1] = false end -- pool.worker_nice not given
+local function nice_label(n) return n and ("async n" .. n) or "async" end
 
 local function setup(url)
   local db = sqorm.connect(url)
@@ -77,6 +86,17 @@ local function round(db, M, tname, s, i)
   end)
 end
 
+-- The 99th percentile of the sorted gaps, and how many exceed 5 ms.
+local function gap_stats(gaps)
+  table.sort(gaps)
+  local over = 0
+  for i = #gaps, 1, -1 do
+    if gaps[i] <= 0.005 then break end
+    over = over + 1
+  end
+  return gaps[math.max(1, math.ceil(#gaps * 0.99))], over
+end
+
 local function run_blocking(url, tname)
   local db = sqorm.connect(url, { pool = { max = 8, min = 8 } })
   local M = model(db, tname)
@@ -110,12 +130,13 @@ local function run_idle(seconds)
     last = now()
     if last - t > longest_poll then longest_poll = last - t end
   end
-  table.sort(gaps)
-  return now() - t0, stall, longest_poll, gaps[math.max(1, math.ceil(#gaps * 0.99))]
+  local p99, over = gap_stats(gaps)
+  return now() - t0, stall, longest_poll, p99, over
 end
 
-local function run_async(url, tname)
-  local db = sqorm.connect(url, { async = true, pool = { max = 8, min = 8, acquire_timeout = 60 } })
+local function run_async(url, tname, nice)
+  local db = sqorm.connect(url, { async = true, pool = { max = 8, min = 8, acquire_timeout = 60,
+    worker_nice = nice or nil } })
   local M = model(db, tname)
   local fd = { getfd = function() return sqorm.pollfd() end, dirty = function() return false end }
   local failed = 0
@@ -144,8 +165,8 @@ local function run_async(url, tname)
   sqorm.on_error(nil)
   db:close()
   assert(failed == 0, failed .. " sessions failed")
-  table.sort(gaps)
-  return took, stall, longest_poll, gaps[math.max(1, math.ceil(#gaps * 0.99))]
+  local p99, over = gap_stats(gaps)
+  return took, stall, longest_poll, p99, over
 end
 
 local function median(t)
@@ -173,47 +194,60 @@ assert(#urls > 0, "usage: lua5.4 bench/async_bench.lua URL... (or the test serve
 math.randomseed(os.time())
 local rounds = SESSIONS * ITER
 print(("async_bench: %d sessions x %d rounds (4 pk lookups + 1 read-modify-write transaction), pool 8 (min 8), "
-  .. "poll %s, %d run(s)"):format(SESSIONS, ITER, POLL_MAX and ("(%d, %g)"):format(POLL_MAX, POLL_SECONDS) or "()",
-  RUNS))
+  .. "poll %s, %d run(s), pool.worker_nice %s"):format(SESSIONS, ITER,
+  POLL_MAX and ("(%d, %g)"):format(POLL_MAX, POLL_SECONDS) or "()", RUNS,
+  os.getenv("ASYNC_BENCH_NICE") or "not given"))
 -- longest poll ms: the longest single sqorm.poll() call (the Lua work of
 -- resuming coroutines); the rest of a stall is the wait for the CPU.
 -- p99 gap ms: the 99th percentile of the time between two ticks.
-local head = "%-9s %-9s %8s %10s %10s %13s %12s %11s  %s"
-local line = "%-9s %-9s %8.2f %10.0f %10.0f %13.2f %12s %11s  %s"
+-- gaps>5ms: how many tick gaps exceeded 5 ms (idle: in its 2 s).
+local head = "%-9s %-9s %8s %10s %10s %13s %12s %11s %9s  %s"
+local line = "%-9s %-9s %8.2f %10.0f %10.0f %13.2f %12s %11s %9s  %s"
 print(head:format("dialect", "mode", "seconds", "rounds/s", "stmts/s", "longest stall", "longest poll",
-  "p99 gap ms", "load average"))
+  "p99 gap ms", "gaps>5ms", "load average"))
 for _, url in ipairs(urls) do
   local db, tname = setup(url)
   local dialect = db:dialect()
-  local m = { brate = {}, bstall = {}, arate = {}, astall = {}, apoll = {}, agap = {}, istall = {} }
+  local m = { brate = {}, bstall = {}, istall = {}, iover = {} }
+  for k = 1, #NICES do m[k] = { arate = {}, astall = {}, apoll = {}, agap = {}, aover = {} } end
   for _ = 1, RUNS do
-    local bt, bs, at, as, ap, ag = 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0, 0 / 0
+    local bt, bs = 0 / 0, 0 / 0
     if MODES:find("blocking", 1, true) then
       bt, bs = run_blocking(url, tname)
       print(line:format(dialect, "blocking", bt, rounds / bt, rounds * STMTS_PER_ROUND / bt, bs * 1e3, "", "",
-        loadavg()))
+        "", loadavg()))
     end
     if MODES:find("async", 1, true) then
-      local _, is, ip, ig = run_idle(2)
+      local _, is, ip, ig, io_ = run_idle(2)
       print(line:format(dialect, "idle", 2, 0, 0, is * 1e3, ("%.2f"):format(ip * 1e3), ("%.2f"):format(ig * 1e3),
-        loadavg()))
-      m.istall[#m.istall + 1] = is * 1e3
-      at, as, ap, ag = run_async(url, tname)
-      print(line:format(dialect, "async", at, rounds / at, rounds * STMTS_PER_ROUND / at, as * 1e3,
-        ("%.2f"):format(ap * 1e3), ("%.2f"):format(ag * 1e3), loadavg()))
+        io_, loadavg()))
+      m.istall[#m.istall + 1], m.iover[#m.iover + 1] = is * 1e3, io_
+      for k, nice in ipairs(NICES) do
+        local at, as, ap, ag, ao = run_async(url, tname, nice)
+        print(line:format(dialect, nice_label(nice), at, rounds / at, rounds * STMTS_PER_ROUND / at, as * 1e3,
+          ("%.2f"):format(ap * 1e3), ("%.2f"):format(ag * 1e3), ao, loadavg()))
+        local a = m[k]
+        a.arate[#a.arate + 1], a.astall[#a.astall + 1] = rounds / at, as * 1e3
+        a.apoll[#a.apoll + 1], a.agap[#a.agap + 1], a.aover[#a.aover + 1] = ap * 1e3, ag * 1e3, ao
+      end
     end
     m.brate[#m.brate + 1], m.bstall[#m.bstall + 1] = rounds / bt, bs * 1e3
-    m.arate[#m.arate + 1], m.astall[#m.astall + 1] = rounds / at, as * 1e3
-    m.apoll[#m.apoll + 1], m.agap[#m.agap + 1] = ap * 1e3, ag * 1e3
   end
   if RUNS > 1 then
-    print(("%-9s median: blocking %.0f rounds/s (stall %.2f ms), async %.0f rounds/s (%.2fx), longest stall "
-      .. "%.2f ms, longest poll %.2f ms, p99 gap %.2f ms; idle control: longest stall %.2f ms"):format(dialect,
-      median(m.brate), median(m.bstall), median(m.arate), median(m.arate) / median(m.brate), median(m.astall),
-      median(m.apoll), median(m.agap), median(m.istall)))
+    local blocking = MODES:find("blocking", 1, true) and ("blocking %.0f rounds/s (stall %.2f ms)"):format(
+      median(m.brate), median(m.bstall))
+    if not MODES:find("async", 1, true) then print(("%-9s median: %s"):format(dialect, blocking)) end
+    for k, nice in ipairs(MODES:find("async", 1, true) and NICES or {}) do
+      local a = m[k]
+      print(("%-9s median: %s%s %.0f rounds/s%s, longest stall %.2f ms, longest poll %.2f ms, p99 gap %.2f ms, "
+        .. "gaps>5ms %g; idle control: longest stall %.2f ms, gaps>5ms %g"):format(dialect,
+        blocking and blocking .. ", " or "", nice_label(nice), median(a.arate),
+        blocking and (" (%.2fx)"):format(median(a.arate) / median(m.brate)) or "",
+        median(a.astall), median(a.apoll), median(a.agap), median(a.aover), median(m.istall), median(m.iover)))
+    end
   end
   local total = tonumber(db:query("SELECT SUM(coins) AS n FROM " .. tname)[1].n)
-  local nmodes = (MODES:find("blocking", 1, true) and 1 or 0) + (MODES:find("async", 1, true) and 1 or 0)
+  local nmodes = (MODES:find("blocking", 1, true) and 1 or 0) + (MODES:find("async", 1, true) and #NICES or 0)
   assert(total == ROWS * 1000 + nmodes * rounds * RUNS, "lost updates: " .. total)
   db:exec("DROP TABLE " .. tname)
   db:close()

@@ -590,3 +590,98 @@ for _, d in ipairs(H.file_dialects()) do
     end)
   end)
 end
+
+-- pool.worker_nice: the workers run that many nice levels below the
+-- thread that started them (Linux: read back from /proc); the timer and
+-- canceller keep its priority. Bad values raise usage at connect.
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The nice value in a /proc/.../stat text: the 17th field after the
+-- ")" that ends the thread's name.
+local function stat_nice(stat)
+  local fields = {}
+  for w in stat:match("^.*%)%s*(.*)$"):gmatch("%S+") do fields[#fields + 1] = w end
+  return tonumber(fields[17])
+end
+
+-- { name = count at each nice } for this process's sqorm threads.
+local function sqorm_threads()
+  local seen = {}
+  local pid = read_file("/proc/self/stat"):match("^(%d+)") -- ours (a popen'd shell has its own /proc/self)
+  local ls = io.popen("ls /proc/" .. pid .. "/task")
+  for tid in ls:lines() do
+    local comm = read_file(("/proc/%s/task/%s/comm"):format(pid, tid))
+    local stat = read_file(("/proc/%s/task/%s/stat"):format(pid, tid))
+    comm = comm and comm:gsub("%s+$", "")
+    if comm and stat and comm:match("^sqorm%-") then
+      seen[comm] = seen[comm] or {}
+      local n = stat_nice(stat)
+      seen[comm][n] = (seen[comm][n] or 0) + 1
+    end
+  end
+  ls:close()
+  return seen
+end
+
+local linux = read_file("/proc/thread-self/stat") ~= nil
+
+for _, d in ipairs(H.file_dialects()) do
+  describe("async pool.worker_nice [" .. d.name .. "]", function()
+    after_each(function()
+      H.drain()
+      if d.path then
+        for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(d.path .. suffix) end
+      end
+    end)
+
+    it("refuses a value outside 0..19 with usage naming the option", function()
+      for _, v in ipairs { 20, -1, 1.5, "ten", true, {} } do
+        H.raises_kind("usage", "pool.worker_nice", sqorm.connect, d.url,
+          { async = true, pool = { worker_nice = v } })
+      end
+      local url = d.url .. (d.url:find("?", 1, true) and "&" or "?") .. "pool.worker_nice=42"
+      H.raises_kind("usage", "pool.worker_nice", sqorm.connect, url)
+    end)
+
+    it("refuses a second connect of a named pool with another value", function()
+      local name = "nice_" .. d.name
+      local a = sqorm.connect(d.url, { name = name, async = true, pool = { worker_nice = 5 } })
+      H.raises_kind("usage", "pool.worker_nice 5 vs 6", sqorm.connect, d.url,
+        { name = name, async = true, pool = { worker_nice = 6 } })
+      local b = sqorm.connect(d.url, { name = name, async = true, pool = { worker_nice = 5 } })
+      b:close()
+      a:close()
+    end)
+
+    it("runs the worker threads at the given nice, timer and canceller at the caller's", function()
+      if not linux then return pending("needs Linux /proc") end
+      local base = stat_nice(read_file("/proc/thread-self/stat"))
+      local want = math.min(base + 13, 19)
+      local db = sqorm.connect(d.url, { async = true, pool = { max = 3, worker_nice = 13 } })
+      sqorm.spawn(function() assert(db:query("SELECT 1 AS one")[1].one) end)
+      H.drain()
+      -- each worker lowers itself as it starts: give the other two a moment
+      local seen
+      for _ = 1, 200 do
+        seen = sqorm_threads()
+        if (seen["sqorm-worker"] or {})[want] == 3 then break end
+        sqorm.spawn(function() db:query("SELECT 1 AS one") end)
+        H.drain()
+      end
+      assert.are.equal(3, seen["sqorm-worker"][want])
+      for _, svc in ipairs { "sqorm-timer", "sqorm-cancel" } do
+        for nice, count in pairs(seen[svc]) do
+          assert.are.equal(base, nice, ("%d %s thread(s) at nice %d"):format(count, svc, nice))
+        end
+      end
+      assert.are.equal(base, stat_nice(read_file("/proc/thread-self/stat"))) -- the Lua thread's own
+      db:close()
+    end)
+  end)
+end

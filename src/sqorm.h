@@ -152,7 +152,28 @@ typedef struct sq_pool_opts {
   double idle_timeout;    /* default 10 */
   double max_lifetime;    /* default 0 = unlimited */
   int pre_ping;           /* -1 not given, default 0 (off) */
+  /*
+   * Priority of the pool's worker threads (the async executor's, see
+   * sq_job_submit), as nice(1) counts it: each worker lowers its own
+   * priority by this many nice levels below the thread that started it
+   * (the first async submit's), capped at 19; Linux nice values are per
+   * thread, so the host's threads keep theirs. With the workers and the
+   * host's loop on one busy CPU, the loop then gets the CPU first and
+   * the workers' decoding of replies waits. The timer and canceller
+   * threads (deadlines, server-side cancel) and blocking runs (on the
+   * caller's thread) keep the starting thread's priority.
+   * 0..19 given: applied exactly; pool open checks that the system lets
+   * a thread lower its priority and fails with SQ_EUSAGE naming the
+   * option when it does not (or, for a value > 0, on systems other than
+   * Linux, where nice is per process). -1 not given:
+   * SQ_WORKER_NICE_DEFAULT on Linux, best effort (a system that refuses
+   * leaves the workers at the starting thread's priority); 0 elsewhere.
+   */
+  int worker_nice;
 } sq_pool_opts;
+
+/* pool.worker_nice when not given (Linux; see sq_pool_opts). */
+#define SQ_WORKER_NICE_DEFAULT 10
 
 /* One host of a multi-host configuration (owned by its config). */
 typedef struct sq_host {
@@ -830,7 +851,8 @@ void sq_cursor_free(sq_cursor *c);
  *       served, a worker thread of the pool opens or pings the
  *       connection, calls run, and releases the connection (or hands it
  *       over: SQ_JOB_KEEP_CONN). The pool starts its workers (pool.max of
- *       them, plus a timer and a canceller thread) on the first submit
+ *       them, at pool.worker_nice: see sq_pool_opts; plus a timer and a
+ *       canceller thread) on the first submit
  *       and joins them when its last reference closes.
  *   sq_pin_submit(pin, job)  async, on a pinned connection (a
  *       transaction's): the pin's jobs run one at a time in submission

@@ -25,6 +25,8 @@
 #include "sqorm.h"
 #include "internal.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +35,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#endif
 
 __attribute__((weak)) const sq_driver *sq_driver_for(int dialect) {
   (void)dialect;
@@ -1129,6 +1134,152 @@ static void test_usage(void) {
   sq_pool_close(p);
 }
 
+/* pool.worker_nice. Linux: each thread's name and nice value from
+ * /proc/self/task; counts this process's sqorm-worker threads at nice
+ * `want` (and any at another value) and checks that the timer and
+ * canceller run at `base`. */
+#ifdef __linux__
+typedef struct nice_seen {
+  int workers, workers_at_want, services, services_at_base;
+} nice_seen;
+
+static nice_seen nice_scan(int want, int base) {
+  nice_seen s = {0, 0, 0, 0};
+  DIR *d = opendir("/proc/self/task");
+  CHECK(d != NULL);
+  if (!d) return s;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue; /* the thread exited meanwhile */
+    if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
+    if (nice == -1 && errno) continue;
+    if (!strcmp(comm, "sqorm-worker")) {
+      s.workers++;
+      s.workers_at_want += nice == want;
+    } else if (!strcmp(comm, "sqorm-timer") || !strcmp(comm, "sqorm-cancel")) {
+      s.services++;
+      s.services_at_base += nice == base;
+    }
+  }
+  closedir(d);
+  return s;
+}
+
+/* Opens a pool (max 3, worker_nice given or -1), runs one job so its
+ * threads start, and checks every worker reaches base + expect (capped
+ * at 19; a worker applies it as it starts, so this waits up to 5 s) while
+ * the timer and canceller stay at base. */
+static void nice_case(int given, int expect) {
+  int base = getpriority(PRIO_PROCESS, 0);
+  int want = base + expect > 19 ? 19 : base + expect;
+  if (expect > 0 && want == base) fprintf(stderr, "nice: this process already runs at nice %d\n", base);
+  sq_config cfg;
+  sq_config_init(&cfg);
+  cfg.dialect = SQ_DIALECT_MYSQL;
+  cfg.host = sq_strdup("127.0.0.1");
+  cfg.pool.max = 3;
+  cfg.pool.worker_nice = given;
+  sq_pool *p = NULL;
+  sq_err err;
+  CHECK_EQ(sq_pool_open_driver(&cfg, &fake, &p, &err), SQ_OK);
+  sq_config_free(&cfg);
+  if (!p) return;
+  sq_cq *cq = new_cq();
+  op o;
+  op_init(&o, cq, "SELECT 1", 1);
+  submit(p, &o);
+  CHECK_EQ(drain(cq, 1, 10), 1);
+  nice_seen s;
+  double end = sq_now() + 5;
+  do {
+    s = nice_scan(want, base);
+    if (s.workers == 3 && s.workers_at_want == 3) break;
+    sleep_s(0.01);
+  } while (sq_now() < end);
+  CHECK_EQ(s.workers, 3);
+  CHECK_EQ(s.workers_at_want, 3);
+  CHECK_EQ(s.services, 2);
+  CHECK_EQ(s.services_at_base, 2);
+  CHECK_EQ(getpriority(PRIO_PROCESS, 0), base); /* the caller's own thread */
+  sq_cq_close(cq);
+  sq_pool_close(p);
+  CHECK_EQ(nice_scan(want, base).workers, 0); /* joined */
+}
+#endif
+
+static int open_named(const char *name, int worker_nice, sq_pool **out, sq_err *err) {
+  sq_config cfg;
+  sq_config_init(&cfg);
+  cfg.dialect = SQ_DIALECT_MYSQL;
+  cfg.host = sq_strdup("127.0.0.1");
+  cfg.name = sq_strdup(name);
+  cfg.pool.worker_nice = worker_nice;
+  int rc = sq_pool_open_shared_driver(&cfg, &fake, out, err);
+  sq_config_free(&cfg);
+  return rc;
+}
+
+static void test_worker_nice(void) {
+#ifdef __linux__
+  nice_case(7, 7);                       /* given */
+  nice_case(0, 0);                       /* given 0: the host's priority */
+  nice_case(-1, SQ_WORKER_NICE_DEFAULT); /* not given: the default */
+  nice_case(19, 19);                     /* capped at 19 */
+#endif
+  /* Out of range: refused at open, naming the option; the URL / Lua
+   * spelling is refused by sq_config_set. */
+  sq_err err;
+  int bad[] = {20, -2, 100};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    sq_config cfg;
+    sq_config_init(&cfg);
+    cfg.dialect = SQ_DIALECT_MYSQL;
+    cfg.host = sq_strdup("127.0.0.1");
+    cfg.pool.worker_nice = bad[i];
+    sq_pool *p = NULL;
+    CHECK_EQ(sq_pool_open_driver(&cfg, &fake, &p, &err), SQ_EUSAGE);
+    CHECK(p == NULL);
+    CHECK(strstr(err.msg, "pool.worker_nice") != NULL);
+    sq_config_free(&cfg);
+  }
+  const char *bad_text[] = {"20", "-1", "ten", "1.5", ""};
+  for (size_t i = 0; i < sizeof bad_text / sizeof *bad_text; i++) {
+    sq_config cfg;
+    sq_config_init(&cfg);
+    CHECK_EQ(sq_config_set(&cfg, "pool.worker_nice", bad_text[i], &err), SQ_EUSAGE);
+    CHECK(strstr(err.msg, "pool.worker_nice") != NULL);
+    CHECK_EQ(cfg.pool.worker_nice, -1);
+    CHECK_EQ(sq_config_set(&cfg, "pool.worker_nice", "5", &err), SQ_OK);
+    CHECK_EQ(cfg.pool.worker_nice, 5);
+    sq_config_free(&cfg);
+  }
+  /* A named pool: a second open with another value is refused, naming
+   * it; leaving it out equals giving the default. */
+  sq_pool *a = NULL, *b = NULL;
+  CHECK_EQ(open_named("nice_pool", 5, &a, &err), SQ_OK);
+  CHECK_EQ(open_named("nice_pool", 6, &b, &err), SQ_EUSAGE);
+  CHECK(strstr(err.msg, "pool.worker_nice 5 vs 6") != NULL);
+  CHECK(b == NULL);
+  CHECK_EQ(open_named("nice_pool", 5, &b, &err), SQ_OK);
+  CHECK(a == b);
+  if (b) sq_pool_close(b);
+  if (a) sq_pool_close(a);
+  int dflt = sq_worker_nice(&(sq_pool_opts){.worker_nice = -1});
+  CHECK_EQ(open_named("nice_pool2", -1, &a, &err), SQ_OK);
+  CHECK_EQ(open_named("nice_pool2", dflt, &b, &err), SQ_OK);
+  CHECK(a == b);
+  if (b) sq_pool_close(b);
+  if (a) sq_pool_close(a);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -1151,6 +1302,7 @@ static const struct {
   {"close_in_cb", test_close_from_callback},
   {"server_dies", test_server_dies},
   {"usage", test_usage},
+  {"worker_nice", test_worker_nice},
 };
 
 int main(int argc, char **argv) {

@@ -50,7 +50,9 @@ local sqorm = {}
 -- `":memory:"`), `ssl = { mode, ca, cert, key, min_version }` (modes
 -- `disable`, `prefer`, `require`, `verify_ca`, `verify_identity`),
 -- `pool = { max, min, acquire_timeout, idle_timeout, max_lifetime,
--- pre_ping }` (seconds), `logging` (a function such as `print`, or
+-- pre_ping, worker_nice }` (seconds; `worker_nice`, 0..19, default 10:
+-- the nice levels the async worker threads run below the caller, Linux),
+-- `logging` (a function such as `print`, or
 -- `false`), `benchmark`, `name` (a named pool shared by every state of
 -- the process), `params` (extra driver parameters), `connect_timeout`,
 -- `replication = { write = url_or_opts, read = { url_or_opts, ... },

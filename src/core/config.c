@@ -25,6 +25,7 @@ void sq_config_init(sq_config *cfg) {
   cfg->pool.idle_timeout = -1;
   cfg->pool.max_lifetime = -1;
   cfg->pool.pre_ping = -1;
+  cfg->pool.worker_nice = -1;
 }
 
 static void free_hosts(sq_config *cfg) {
@@ -263,6 +264,7 @@ int sq_config_set(sq_config *cfg, const char *key, const char *v, sq_err *err) {
   if (!strcmp(key, "pool.idle_timeout")) return parse_seconds(key, v, &cfg->pool.idle_timeout, err);
   if (!strcmp(key, "pool.max_lifetime")) return parse_seconds(key, v, &cfg->pool.max_lifetime, err);
   if (!strcmp(key, "pool.pre_ping")) return parse_bool(key, v, &cfg->pool.pre_ping, err);
+  if (!strcmp(key, "pool.worker_nice")) return parse_int(key, v, 0, 19, &cfg->pool.worker_nice, err);
   /* Anything else is a client-library parameter; the driver checks it
    * when the dialect is known (sq_config_finish). */
   if (strchr(key, '.') || !*key)
@@ -710,6 +712,8 @@ int sq_config_finish(sq_config *cfg, sq_err *err) {
   if (cfg->pool.idle_timeout < 0) cfg->pool.idle_timeout = 10;
   if (cfg->pool.max_lifetime < 0) cfg->pool.max_lifetime = 0;
   if (cfg->pool.pre_ping < 0) cfg->pool.pre_ping = 0;
+  /* pool.worker_nice stays -1 when not given: the default is best effort
+   * (sq_pool_opts), a given value is checked at pool open */
   if (cfg->dialect == SQ_DIALECT_SQLITE && !strcmp(cfg->storage, ":memory:")) {
     /* Every connection to :memory: is a separate database: one is all. */
     cfg->pool.max = 1;
@@ -759,6 +763,15 @@ nomem:
   return SQ_ENOMEM;
 }
 
+int sq_worker_nice(const sq_pool_opts *o) {
+  if (o->worker_nice >= 0) return o->worker_nice;
+#ifdef __linux__
+  return SQ_WORKER_NICE_DEFAULT;
+#else
+  return 0;
+#endif
+}
+
 static int streq(const char *a, const char *b) {
   if (!a || !b) return a == b;
   return strcmp(a, b) == 0;
@@ -773,7 +786,8 @@ int sq_config_equal(const sq_config *a, const sq_config *b) {
     if (a->hosts[i].port != b->hosts[i].port || !streq(a->hosts[i].host, b->hosts[i].host)) return 0;
   if (a->pool.max != b->pool.max || a->pool.min != b->pool.min ||
       a->pool.acquire_timeout != b->pool.acquire_timeout || a->pool.idle_timeout != b->pool.idle_timeout ||
-      a->pool.max_lifetime != b->pool.max_lifetime || a->pool.pre_ping != b->pool.pre_ping)
+      a->pool.max_lifetime != b->pool.max_lifetime || a->pool.pre_ping != b->pool.pre_ping ||
+      sq_worker_nice(&a->pool) != sq_worker_nice(&b->pool))
     return 0;
   if (!streq(a->host, b->host) || !streq(a->user, b->user) || !streq(a->password, b->password) ||
       !streq(a->database, b->database) || !streq(a->storage, b->storage) || !streq(a->name, b->name) ||

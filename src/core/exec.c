@@ -91,6 +91,7 @@
 #include <time.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/resource.h>
 /* Names the executor's threads (top -H, perf, gdb tell them apart from
  * the host's). */
 #define NAME_THREAD(n) ((void)prctl(PR_SET_NAME, (unsigned long)(n), 0UL, 0UL, 0UL))
@@ -132,6 +133,9 @@ struct sq_exec {
   sq_pool *pool;
   const sq_driver *drv;
   int max;                  /* workers to start: pool.max */
+  int nice;                 /* nice levels each worker lowers itself by */
+  int nice_given;           /* pool.worker_nice was given: a refusal is an error */
+  int nice_err;             /* a worker's setpriority failed (errno), given only */
 
   int stopping;             /* the pool's last close began */
   int drained;              /* queues emptied: idle workers exit */
@@ -175,6 +179,8 @@ struct sq_exec *sq_exec_new(sq_pool *p) {
   ex->drv = sq_pool_driver(p);
   ex->max = sq_pool_config(p)->pool.max;
   if (ex->max < 1) ex->max = 1;
+  ex->nice = sq_worker_nice(&sq_pool_config(p)->pool);
+  ex->nice_given = sq_pool_config(p)->pool.worker_nice >= 0;
   return ex;
 fail_c3:
   pthread_cond_destroy(&ex->cancel_cv);
@@ -238,6 +244,10 @@ static int start_service(struct sq_exec *ex, sq_err *err) {
  * that could not be started are tried again on the next submit; one is
  * enough to make progress. */
 static int start_threads(struct sq_exec *ex, sq_err *err) {
+  if (ex->nice_err) /* pool open checked it; the system changed its mind since */
+    return sq_err_set(err, SQ_EUSAGE,
+                      "option 'pool.worker_nice' = %d: the system refused to lower a worker thread's "
+                      "priority (setpriority: %s)", ex->nice, strerror(ex->nice_err));
   int rc = start_service(ex, err);
   if (rc != SQ_OK) return rc;
   if (ex->nworkers == ex->max) return SQ_OK;
@@ -659,11 +669,29 @@ static void run_job(struct sq_exec *ex, sq_job *job) {
   post_unrun(ex, unrun);
 }
 
+#ifdef __linux__
+int sq_thread_nice(int n) {
+  if (n <= 0) return 0;
+  errno = 0;
+  int cur = getpriority(PRIO_PROCESS, 0); /* 0: the calling thread (Linux) */
+  if (cur == -1 && errno) return errno;
+  int want = cur + n > 19 ? 19 : cur + n;
+  if (want <= cur) return 0;
+  return setpriority(PRIO_PROCESS, 0, want) == 0 ? 0 : errno;
+}
+#else
+int sq_thread_nice(int n) { return n > 0 ? ENOSYS : 0; }
+#endif
+
 static void *worker_main(void *arg) {
   NAME_THREAD("sqorm-worker");
   struct sq_exec *ex = arg;
   tl_exec = ex;
+  /* pool.worker_nice: below the thread that started it (the timer and
+   * canceller keep that priority, so deadlines and cancels stay on time) */
+  int nice_err = sq_thread_nice(ex->nice);
   pthread_mutex_lock(&ex->mu);
+  if (nice_err && ex->nice_given && !ex->nice_err) ex->nice_err = nice_err;
   for (;;) {
     while (!ex->rq_head && !ex->drained) pthread_cond_wait(&ex->work_cv, &ex->mu);
     sq_job *job = rq_pop(ex);

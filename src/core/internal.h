@@ -391,6 +391,15 @@ void sq_cursor_close_stmt(sq_cursor *c);
  * them, which then exits later and calls sq_pool_exec_exited.
  * sq_exec_free runs from pool_free. */
 struct sq_exec *sq_exec_new(sq_pool *p);
+/* pool.worker_nice (sq_pool_opts): sq_worker_nice is the value the
+ * workers use (the given one, or the default when -1: 10 on Linux, 0
+ * elsewhere; config.c). sq_thread_nice lowers the calling thread's
+ * priority by n nice levels, capped at 19, and returns 0 or an errno
+ * (ENOSYS for n > 0 off Linux; exec.c). sq_worker_nice_check (pool.c)
+ * runs at pool open: a given value the system would refuse is
+ * SQ_EUSAGE naming the option. */
+int sq_worker_nice(const sq_pool_opts *o);
+int sq_thread_nice(int n);
 int sq_exec_shutdown(struct sq_exec *ex);
 void sq_exec_free(struct sq_exec *ex);
 

@@ -251,6 +251,14 @@ static int pool_settings(const sq_config *cfg, sq_pool_opts *o, sq_err *err) {
   if (o->pre_ping < 0) o->pre_ping = 0;
   o->pre_ping = o->pre_ping != 0;
   if (o->max == 0) return sq_err_set(err, SQ_EUSAGE, "pool.max must be at least 1");
+  if (o->worker_nice < -1 || o->worker_nice > 19)
+    return sq_err_set(err, SQ_EUSAGE, "option 'pool.worker_nice' must be an integer from 0 to 19, got %d",
+                      o->worker_nice);
+#ifndef __linux__
+  if (o->worker_nice > 0)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "option 'pool.worker_nice' needs Linux (per-thread nice values); use 0 or leave it out here");
+#endif
   switch (sqlite_memory_kind(cfg)) {
   case 1:
     o->max = 1;
@@ -288,10 +296,36 @@ static double sweep_interval(const sq_pool *p) {
 /* Lifecycle                                                            */
 /* ------------------------------------------------------------------ */
 
+static void *nice_probe(void *arg) {
+  int *n = arg;
+  *n = sq_thread_nice(*n);
+  return NULL;
+}
+
+/* A given pool.worker_nice > 0: a thread started for it lowers its own
+ * priority as a worker will, so a system that refuses (a seccomp filter,
+ * a security module) fails the connect rather than leaving the value
+ * unapplied. */
+static int worker_nice_check(const sq_pool_opts *o, sq_err *err) {
+  if (o->worker_nice <= 0) return SQ_OK;
+  pthread_t t;
+  int r = o->worker_nice;
+  if (pthread_create(&t, NULL, nice_probe, &r) != 0)
+    return sq_err_set(err, SQ_EINTERNAL, "pool.worker_nice: could not start a thread to check it");
+  pthread_join(t, NULL);
+  if (r)
+    return sq_err_set(err, SQ_EUSAGE,
+                      "option 'pool.worker_nice' = %d: the system refused to lower a thread's priority "
+                      "(setpriority: %s); use 0 to keep the workers at the host's priority",
+                      o->worker_nice, strerror(r));
+  return SQ_OK;
+}
+
 static int pool_new(const sq_config *cfg, const sq_driver *drv, sq_pool **out, sq_err *err) {
   sq_pool_opts o;
   int rc = pool_settings(cfg, &o, err);
   if (rc != SQ_OK) return rc;
+  if ((rc = worker_nice_check(&o, err)) != SQ_OK) return rc;
   if ((rc = sq_global_init(err)) != SQ_OK) return rc;
   sq_pool *p = calloc(1, sizeof *p);
   if (!p) return sq_err_set(err, SQ_ENOMEM, "out of memory");
@@ -1010,6 +1044,8 @@ static void describe_difference(const sq_config *a, const sq_config *b, char *bu
     snprintf(buf, n, "pool.max_lifetime %g vs %g", a->pool.max_lifetime, b->pool.max_lifetime);
   else if (a->pool.pre_ping != b->pool.pre_ping)
     snprintf(buf, n, "pool.pre_ping %s vs %s", a->pool.pre_ping ? "on" : "off", b->pool.pre_ping ? "on" : "off");
+  else if (sq_worker_nice(&a->pool) != sq_worker_nice(&b->pool))
+    snprintf(buf, n, "pool.worker_nice %d vs %d", sq_worker_nice(&a->pool), sq_worker_nice(&b->pool));
   else if (a->ssl.mode != b->ssl.mode || STR_DIFF(ssl.ca) || STR_DIFF(ssl.cert) || STR_DIFF(ssl.key) ||
            STR_DIFF(ssl.min_version))
     snprintf(buf, n, "ssl");
