@@ -203,8 +203,8 @@ void sq_oper_target_pool(sq_oper *op, sq_pool *p, const sq_holder *h) {
     op->holder = *h;
     if (h->what) {
       /* (a bounded copy: snprintf's cost showed on every BEGIN) */
-      size_t n = 0;
-      while (n < sizeof op->what - 1 && h->what[n]) n++;
+      size_t n = strlen(h->what);
+      if (n > sizeof op->what - 1) n = sizeof op->what - 1;
       memcpy(op->what, h->what, n);
       op->what[n] = '\0';
       op->holder.what = op->what;
