@@ -209,7 +209,7 @@ int lsq_connect(lua_State *L) {
     return lsq_usage(L, "use sqorm.connect(...), not sqorm:connect(...)");
   lua_settop(L, 2); /* [1] = url or table, [2] = options or nil */
   /* The handle exists, closed, before anything is acquired. */
-  lsq_db *db = lua_newuserdatauv(L, sizeof *db, 1);
+  lsq_db *db = lua_newuserdatauv(L, sizeof *db, LSQ_DBUV_COUNT);
   memset(db, 0, sizeof *db);
   lsq_tag_init(&db->tag, lsq_kind_db);
 #ifdef LSQ_TEST_REPLAY

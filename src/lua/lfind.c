@@ -93,7 +93,7 @@ static int find_rows(lua_State *L, int mode, const char *method) {
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, method);
   lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
@@ -227,7 +227,7 @@ static int model_find_by_pk(lua_State *L) {
       if (rc) return lsq_raise(L, &err);
       if (!mod->pk_sql) return lsq_usage(L, "find_by_pk: could not cache the statement");
     }
-    lsq_op *h = lsq_op_get(L);
+    lsq_op *h = lsq_op_get_db(L, dbidx);
     sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
     /* the op copies the SQL and the key (the key may borrow Lua's string) */
     if (sq_oper_add_sql(op, mod->pk_sql, mod->pk_sql_len, &v, 1, SQ_STMT_READ, &err)) return lsq_op_fail(L, h, &err);
@@ -235,7 +235,7 @@ static int model_find_by_pk(lua_State *L) {
     lsq_op_sink_model(L, h, 1, SINK_ONE)->identity = 1;
     return lsq_op_run(L, dbidx, h, rows_k, (lua_KContext)h);
   }
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, "find_by_pk");
   lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);
@@ -297,7 +297,7 @@ static int aggregate(lua_State *L, int fn, const char *method) {
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 3);
   int dbidx = lsq_model_db(L, 1);
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, method);
   int rc = SQ_OK, col = -1;
@@ -389,7 +389,7 @@ static int model_find_and_count_all(lua_State *L) {
   lsq_model *mod = lsq_check_model(L, 1);
   lua_settop(L, 2);
   int dbidx = lsq_model_db(L, 1);
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_SELECT);
   OP_QB(b, sc, err, h, mod, "find_and_count_all");
   lsq_sel *x = sq_arena_alloc(sc.arena, sizeof *x);

@@ -585,7 +585,10 @@ int lsq_build_select(lsq_sel *x, lsq_qb *b, int idx, unsigned allowed) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     unsigned bit = 0;
     for (int i = 0; k && sel_names[i].name; i++)
-      if (!strcmp(k, sel_names[i].name)) bit = sel_names[i].bit;
+      if (k[0] == sel_names[i].name[0] && !strcmp(k, sel_names[i].name)) {
+        bit = sel_names[i].bit;
+        break; /* (the names are unique) */
+      }
     if (!(bit & allowed)) {
       lua_settop(L, top);
       if (k) return sq_err_set(err, SQ_EUSAGE, "%s: unknown option '%.64s'", b->method, k);

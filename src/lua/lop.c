@@ -136,6 +136,28 @@ lsq_op *lsq_op_get(lua_State *L) {
   return h;
 }
 
+/* As lsq_op_get, for an op on the db at dbidx: the cached holder is kept
+ * in the db's LSQ_DBUV_OP too, so the hot paths (a find, a save, a
+ * transaction's BEGIN and COMMIT) skip the registry lookup. */
+lsq_op *lsq_op_get_db(lua_State *L, int dbidx) {
+  dbidx = lua_absindex(L, dbidx);
+  if (lua_getiuservalue(L, dbidx, LSQ_DBUV_OP) == LUA_TUSERDATA) {
+    lsq_op *h = lua_touserdata(L, -1);
+    if (!h->busy) {
+      h->busy = 1;
+      h->base = lua_gettop(L);
+      return h;
+    }
+  }
+  lua_pop(L, 1);
+  lsq_op *h = lsq_op_get(L);
+  if (!h->shared) {
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, dbidx, LSQ_DBUV_OP);
+  }
+  return h;
+}
+
 lsq_op *lsq_op_new(lua_State *L) {
   lsq_op *h = holder_new(L);
   h->busy = 1;

@@ -87,6 +87,8 @@ enum {
 /* Pushes an idle holder, busy from now until lsq_op_done; h->base is
  * its index: keep it there until the op's continuation is done. */
 lsq_op *lsq_op_get(lua_State *L);
+/* The same for an op on the db at dbidx (cheaper: see lop.c). */
+lsq_op *lsq_op_get_db(lua_State *L, int dbidx);
 /* Pushes a holder of its own (never shared: a cursor keeps one). */
 lsq_op *lsq_op_new(lua_State *L);
 /* The holder at idx, with h->base set to idx (absolute). */

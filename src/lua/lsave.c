@@ -224,7 +224,7 @@ static int save_instance(lua_State *L, int midx, lsq_model *mod, const unsigned 
   lsq_now(now);
   lua_settop(L, dbidx);
   /* the operation's values live in its arena from here on */
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_UPDATE);
   sq_arena *a = sq_oper_arena(op);
   sq_err err;
@@ -376,7 +376,7 @@ static int inst_destroy(lua_State *L) {
   char now[32];
   lsq_now(now);
   int soft = mod->deleted_col >= 0 && !force;
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_DELETE);
   sq_arena *a = sq_oper_arena(op);
   sq_err err;
@@ -448,7 +448,7 @@ static int inst_reload(lua_State *L) {
   lsq_model *mod = lsq_check_instance(L, &midx);
   lsq_check_opts(L, 2, "reload", NULL);
   int dbidx = lsq_model_db(L, midx);
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_RELOAD);
   sq_err err;
   sq_err_clear(&err);
@@ -587,7 +587,7 @@ static int incr(lua_State *L, int sign) {
   int dbidx = lsq_model_db(L, midx);
   char now[32];
   lsq_now(now);
-  lsq_op *h = lsq_op_get(L);
+  lsq_op *h = lsq_op_get_db(L, dbidx);
   sq_oper *op = lsq_op_begin(h, SQ_OPER_INCREMENT);
   sq_arena *a = sq_oper_arena(op);
   sq_err err;

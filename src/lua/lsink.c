@@ -459,8 +459,10 @@ void lsq_op_sink_enter(lua_State *L, lsq_op *h, int midx) {
     if (!s->bare) {
       lua_getiuservalue(L, midx, MUV_IMT);
       s->imt = lua_gettop(L);
-      lua_rawgeti(L, s->imt, IMT_COLNAMES);
-      s->colnames = lua_gettop(L);
+      if (s->raw) { /* the names: raw rows' keys only */
+        lua_rawgeti(L, s->imt, IMT_COLNAMES);
+        s->colnames = lua_gettop(L);
+      }
     }
     if (s->mode == SINK_LIST) {
       if (lua_getiuservalue(L, h->hidx, OUV_OUT) != LUA_TTABLE) {

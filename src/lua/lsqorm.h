@@ -74,6 +74,11 @@ typedef struct lsq_db {
   int lazy;
 } lsq_db;
 
+/* User values of a db: 1 its table (logging function, txs, ...), 2 the
+ * state's cached operation holder once an op ran on it (lop.c,
+ * lsq_op_get_db: a user value is cheaper to reach than the registry). */
+enum { LSQ_DBUV_OP = 2, LSQ_DBUV_COUNT = 2 };
+
 /* Raises err as a sqorm.Error object. Never returns. */
 int lsq_raise(lua_State *L, const sq_err *err);
 /* Raises a usage error with a formatted message. Never returns. */

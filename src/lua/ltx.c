@@ -336,7 +336,7 @@ static int finish_start(lua_State *L, int txidx, int commit, int quiet, int nolo
   push_tx_db(L, txidx, tx); /* t+1 */
   int dbidx = top + 1;
   lua_pushnil(L);           /* t+2 */
-  lsq_op *h = lsq_op_get(L); /* t+3 */
+  lsq_op *h = lsq_op_get_db(L, dbidx); /* t+3 */
   int kind = tx->sp ? (commit ? SQ_OPER_RELEASE : SQ_OPER_ROLLBACK_TO) : (commit ? SQ_OPER_COMMIT : SQ_OPER_ROLLBACK);
   sq_oper *op = lsq_op_begin(h, kind);
   sq_oper_target_tx(op, tx->tx);
@@ -735,7 +735,7 @@ static int read_only_k(lua_State *L, int status, lua_KContext ctx) {
 static int read_only_start(lua_State *L, lua_KContext ctx) {
   static const char sql[] = "SET TRANSACTION READ ONLY";
   lsq_tx *tx = lua_touserdata(L, 4);
-  lsq_op *h = lsq_op_get(L); /* 5 */
+  lsq_op *h = lsq_op_get_db(L, 1); /* 5 */
   sq_oper *op = lsq_op_begin(h, SQ_OPER_RAW);
   sq_err err;
   sq_err_clear(&err);
@@ -805,7 +805,7 @@ static int tx_open(lua_State *L, int iso, int ro, lua_KContext ctx) {
   lua_pushthread(L);
   lua_setiuservalue(L, -2, TUV_OWNER);
   if (root) lua_remove(L, 4); /* the Tx is at 4 */
-  lsq_op *h = lsq_op_get(L);   /* 5 */
+  lsq_op *h = lsq_op_get_db(L, 1); /* 5 */
   if (root) {
     if (iso != SQ_ISO_DEFAULT) {
       sq_err err;
