@@ -150,4 +150,30 @@ H.each_dialect(describe, function(d)
     end
     assert.are.equal(2, P:count())
   end)
+
+  it("two records with one conflict key: applied in order, or refused by PostgreSQL within one batch", function()
+    local recs = { { name = "a", coins = 10 }, { name = "a", coins = 20 }, { name = "f", coins = 6 } }
+    local opts = { update_on_duplicate = { "coins" }, conflict = { "name" }, returning = false }
+    if d.name == "postgres" then
+      -- both in the second batch: the server refuses that statement, and
+      -- the call writes nothing, the first batch included
+      local four = { { name = "f", coins = 6 }, { name = "h", coins = 8 }, recs[1], recs[2] }
+      local err = H.raises_kind("database", "cannot affect row a second time", P.bulk_create, P, four,
+        { update_on_duplicate = { "coins" }, conflict = { "name" }, returning = false, batch_size = 2 })
+      assert.are.equal("21000", err.sqlstate)
+      assert.are.equal(1, by_name("a").coins)
+      assert.is_nil(by_name("f"))
+      assert.is_nil(by_name("h"))
+      -- in separate batches they apply in order
+      opts.batch_size = 1
+    end
+    P:bulk_create(recs, opts)
+    assert.are.equal(20, by_name("a").coins) -- the last record's values stay
+    assert.are.equal(6, by_name("f").coins)
+    -- ignore_duplicates keeps the first of them on every dialect
+    P:bulk_create({ { name = "g", coins = 7 }, { name = "g", coins = 8 } },
+      { ignore_duplicates = true, conflict = { "name" }, returning = false })
+    assert.are.equal(1, P:count { where = { name = "g" } })
+    assert.are.equal(7, by_name("g").coins)
+  end)
 end)
