@@ -20,7 +20,7 @@
 -- $SQORM_BUILD), as sqorm_bench.lua loads it.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local build = os.getenv("SQORM_BUILD") or (here .. "/../build")
-package.path = build .. "/share/?.lua;" .. build .. "/share/?/init.lua;" ..
+package.path = here .. "/?.lua;" .. build .. "/share/?.lua;" .. build .. "/share/?/init.lua;" ..
   here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
 package.cpath = build .. "/lib/?.so;" .. package.cpath
 local sqorm = require "sqorm"
@@ -36,15 +36,9 @@ local target = url
 if url == "sqlite" then
   target = "sqlite::memory:"
 elseif url == "mysql" or url == "postgres" then
-  local p = url == "mysql" and "SQORM_TEST_MYSQL_" or "SQORM_TEST_PG_"
-  local function env(k, d)
-    local v = os.getenv(p .. k)
-    return (v and v ~= "") and v or d
-  end
-  target = { dialect = url, host = env("HOST", "127.0.0.1"),
-             port = tonumber(env("PORT", url == "mysql" and "3306" or "5432")),
-             user = env("USER", "sqorm"), password = env("PASSWORD", "sqorm_pw"),
-             database = env("DB", "sqorm_test"), ssl = { mode = "disable" } }
+  local s = require("benchlib").server(url) -- the SQORM_TEST_* server, as run.sh's other clients
+  target = { dialect = url, host = s.host, port = s.port, user = s.user, password = s.password,
+             database = s.database, ssl = { mode = "disable" } }
 end
 local function open()
   if type(target) == "table" then
